@@ -1,0 +1,203 @@
+// Package config reads Yubin's configuration file (TOML) and supplies the
+// embedded defaults used when there is none.
+package config
+
+import (
+	_ "embed"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Config is the whole configuration. Every field has a default (Default).
+type Config struct {
+	Hostname string `toml:"hostname"` // name in greetings and Received headers
+	DataDir  string `toml:"data_dir"`
+
+	Listen Listen `toml:"listen"`
+	TLS    TLS    `toml:"tls"`
+	SMTP   SMTP   `toml:"smtp"`
+	Auth   Auth   `toml:"auth"`
+	Store  Store  `toml:"store"`
+	Log    Log    `toml:"log"`
+}
+
+// Listen holds listen addresses ("host:port"); "" or "off" switches one off.
+type Listen struct {
+	SMTP        string `toml:"smtp"`        // port 25, mail from the Internet
+	Submission  string `toml:"submission"`  // port 587, STARTTLS + AUTH
+	Submissions string `toml:"submissions"` // port 465, implicit TLS + AUTH
+}
+
+// TLS says where the certificate comes from.
+type TLS struct {
+	Cert string `toml:"cert"` // PEM certificate chain; "" = self-signed in the data dir
+	Key  string `toml:"key"`
+}
+
+// SMTP limits.
+type SMTP struct {
+	MaxMessageSize int64    `toml:"max_message_size"` // bytes, advertised with SIZE
+	MaxRecipients  int      `toml:"max_recipients"`
+	MaxLineLength  int      `toml:"max_line_length"`
+	ReadTimeout    Duration `toml:"read_timeout"` // idle time allowed between commands
+	WriteTimeout   Duration `toml:"write_timeout"`
+	MaxConnections int      `toml:"max_connections"` // per listener
+}
+
+// Auth settings shared by every protocol.
+type Auth struct {
+	AllowInsecure bool     `toml:"allow_insecure"` // dev only: AUTH before TLS
+	MaxFailures   int      `toml:"max_failures"`
+	FailureWindow Duration `toml:"failure_window"`
+	Lockout       Duration `toml:"lockout"`
+	FailureDelay  Duration `toml:"failure_delay"`
+}
+
+// Store settings.
+type Store struct {
+	DefaultQuota int64 `toml:"default_quota"` // bytes for new accounts; 0 = unlimited
+}
+
+// Log settings.
+type Log struct {
+	Level  string `toml:"level"`  // debug, info, warn, error
+	Format string `toml:"format"` // text or json
+}
+
+// Duration is a time.Duration written as "5m", "30s".
+type Duration struct{ time.Duration }
+
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	if v < 0 {
+		return fmt.Errorf("negative duration %s", b)
+	}
+	d.Duration = v
+	return nil
+}
+
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// Default returns the built-in configuration: standard ports on all
+// addresses, data in ./data.
+func Default() Config {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "localhost"
+	}
+	return Config{
+		Hostname: host,
+		DataDir:  "./data",
+		Listen: Listen{
+			SMTP:        "0.0.0.0:25",
+			Submission:  "0.0.0.0:587",
+			Submissions: "0.0.0.0:465",
+		},
+		SMTP: SMTP{
+			MaxMessageSize: 50 << 20,
+			MaxRecipients:  100,
+			MaxLineLength:  2000,
+			ReadTimeout:    Duration{5 * time.Minute},
+			WriteTimeout:   Duration{5 * time.Minute},
+			MaxConnections: 500,
+		},
+		Auth: Auth{
+			MaxFailures:   10,
+			FailureWindow: Duration{15 * time.Minute},
+			Lockout:       Duration{15 * time.Minute},
+			FailureDelay:  Duration{500 * time.Millisecond},
+		},
+		Store: Store{DefaultQuota: 1 << 30},
+		Log:   Log{Level: "info", Format: "text"},
+	}
+}
+
+// Load reads a config file over the defaults. Unknown keys are an error,
+// so a typo does not silently fall back to a default.
+func Load(path string) (Config, error) {
+	c := Default()
+	md, err := toml.DecodeFile(path, &c)
+	if err != nil {
+		return c, fmt.Errorf("config %s: %w", path, err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		keys := make([]string, len(und))
+		for i, k := range und {
+			keys[i] = k.String()
+		}
+		return c, fmt.Errorf("config %s: unknown key(s): %s", path, strings.Join(keys, ", "))
+	}
+	if err := c.Validate(); err != nil {
+		return c, fmt.Errorf("config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Validate checks values that TOML types cannot.
+func (c *Config) Validate() error {
+	for name, a := range map[string]string{"listen.smtp": c.Listen.SMTP, "listen.submission": c.Listen.Submission, "listen.submissions": c.Listen.Submissions} {
+		if Off(a) {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			return fmt.Errorf("%s = %q: want host:port (or \"off\"): %v", name, a, err)
+		}
+	}
+	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
+		return fmt.Errorf("tls.cert and tls.key must be set together")
+	}
+	if c.SMTP.MaxMessageSize <= 0 || c.SMTP.MaxRecipients <= 0 || c.SMTP.MaxLineLength < 1000 {
+		return fmt.Errorf("smtp.max_message_size and smtp.max_recipients must be positive, smtp.max_line_length at least 1000 (RFC 5321)")
+	}
+	if c.Store.DefaultQuota < 0 {
+		return fmt.Errorf("store.default_quota cannot be negative")
+	}
+	if c.Hostname == "" {
+		return fmt.Errorf("hostname is empty")
+	}
+	return nil
+}
+
+// Off reports whether a listen address means "switched off".
+func Off(addr string) bool { return addr == "" || strings.EqualFold(addr, "off") }
+
+// ShiftPorts adds delta to every listen port (the embedded default does
+// this when not running as root, so 25 becomes 10025).
+func (c *Config) ShiftPorts(delta int) error {
+	for _, p := range []*string{&c.Listen.SMTP, &c.Listen.Submission, &c.Listen.Submissions} {
+		if Off(*p) {
+			continue
+		}
+		h, port, err := net.SplitHostPort(*p)
+		if err != nil {
+			return err
+		}
+		n, err := strconv.Atoi(port)
+		if err != nil {
+			return fmt.Errorf("port %q: %v", port, err)
+		}
+		*p = net.JoinHostPort(h, strconv.Itoa(n+delta))
+	}
+	return nil
+}
+
+// StorePath is the bbolt file in the data dir.
+func (c *Config) StorePath() string { return filepath.Join(c.DataDir, "yubin.db") }
+
+// ControlSocket is the admin control socket in the data dir.
+func (c *Config) ControlSocket() string { return filepath.Join(c.DataDir, "control.sock") }
+
+// Example is a complete, commented configuration file.
+//
+//go:embed example.toml
+var Example string

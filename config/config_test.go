@@ -1,0 +1,54 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// The example must parse and, apart from the host name, equal the defaults:
+// that is what "every key with its default" promises.
+func TestExampleIsDefault(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "y.toml")
+	os.WriteFile(p, []byte(Example), 0o600)
+	c, err := Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := Default()
+	c.Hostname = d.Hostname
+	if !reflect.DeepEqual(c, d) {
+		t.Fatalf("example differs from defaults:\n%+v\n%+v", c, d)
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	for name, body := range map[string]string{
+		"unknown key":  "[smtp]\nmax_mesage_size = 5\n",
+		"bad listen":   "[listen]\nsmtp = \"25\"\n",
+		"half tls":     "[tls]\ncert = \"x.pem\"\n",
+		"bad duration": "[smtp]\nread_timeout = \"soon\"\n",
+		"syntax":       "hostname = \n",
+	} {
+		p := filepath.Join(t.TempDir(), "y.toml")
+		os.WriteFile(p, []byte(body), 0o600)
+		if _, err := Load(p); err == nil {
+			t.Errorf("%s: no error", name)
+		} else if !strings.Contains(err.Error(), p) {
+			t.Errorf("%s: error does not name the file: %v", name, err)
+		}
+	}
+}
+
+func TestShiftPorts(t *testing.T) {
+	c := Default()
+	c.Listen.Submissions = "off"
+	if err := c.ShiftPorts(10000); err != nil {
+		t.Fatal(err)
+	}
+	if c.Listen.SMTP != "0.0.0.0:10025" || c.Listen.Submission != "0.0.0.0:10587" || c.Listen.Submissions != "off" {
+		t.Fatalf("got %+v", c.Listen)
+	}
+}

@@ -1,0 +1,412 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Delivery is one message for one or more local accounts.
+type Delivery struct {
+	Recipients []string  // account addresses, as returned by Resolve
+	Mailbox    string    // "" means INBOX
+	Flags      []string  // initial flags (IMAP APPEND)
+	Date       time.Time // internal date; zero means now
+	Message    []byte    // the raw message, CRLF line endings
+}
+
+// Delivered tells where one copy of a delivered message went.
+type Delivered struct {
+	Account     string
+	Mailbox     string
+	UIDValidity uint32
+	UID         uint32
+}
+
+// Deliver stores the message for every recipient in one transaction and
+// returns once it is on disk. Either every recipient gets it or none does:
+// a *QuotaError names the first account it does not fit.
+func (s *Store) Deliver(ctx context.Context, d Delivery) ([]Delivered, error) {
+	if len(d.Recipients) == 0 {
+		return nil, fmt.Errorf("%w: no recipients", ErrInvalid)
+	}
+	rcpts := make([]string, 0, len(d.Recipients))
+	for _, r := range d.Recipients {
+		r = strings.ToLower(r)
+		if !slices.Contains(rcpts, r) {
+			rcpts = append(rcpts, r)
+		}
+	}
+	flags, err := normalizeFlags(d.Flags)
+	if err != nil {
+		return nil, err
+	}
+	date := d.Date
+	if date.IsZero() {
+		date = s.now()
+	}
+	size := int64(len(d.Message))
+	hsize := int64(headerSize(d.Message))
+	box := canonicalMailbox(d.Mailbox)
+
+	var out []Delivered
+	var events []Event
+	fn := func(tx *bolt.Tx) error {
+		out, events = out[:0], events[:0]
+		// Check everything before writing anything.
+		accts := make([]Account, len(rcpts))
+		for i, r := range rcpts {
+			a, err := getAccount(tx, r)
+			if err != nil {
+				return clean(err)
+			}
+			if a.Quota > 0 && a.Used+size > a.Quota {
+				return clean(&QuotaError{Account: a.Address, Quota: a.Quota, Used: a.Used, Need: size})
+			}
+			if _, _, err := mailboxBucket(tx, r, box); err != nil {
+				return clean(err)
+			}
+			accts[i] = a
+		}
+		blob, err := putBlob(tx, d.Message, len(rcpts))
+		if err != nil {
+			return err
+		}
+		for _, a := range accts {
+			b, meta, _ := mailboxBucket(tx, a.Address, box)
+			m := Message{UID: meta.UIDNext, Size: size, HeaderSize: hsize, Date: date, Flags: flags, blob: blob}
+			if err := b.Bucket(bMsgs).Put(u32key(m.UID), encodeRecord(&m)); err != nil {
+				return err
+			}
+			meta.UIDNext++
+			meta.Messages++
+			meta.Size += size
+			if err := putJSON(b, string(kMeta), meta); err != nil {
+				return err
+			}
+			a.Used += size
+			if err := putJSON(tx.Bucket(bAccounts), a.Address, a); err != nil {
+				return err
+			}
+			out = append(out, Delivered{Account: a.Address, Mailbox: meta.Name, UIDValidity: meta.UIDValidity, UID: m.UID})
+			events = append(events, Event{Kind: EventNew, Account: a.Address, Mailbox: meta.Name, UIDValidity: meta.UIDValidity, UID: m.UID, Flags: flags})
+		}
+		return nil
+	}
+	err = s.groupWrite(ctx, fn, func() {
+		s.deliveries.Add(1)
+		s.feed.publish(events)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// headerSize returns the length of the header section including the empty
+// line that ends it (the whole message if there is no body).
+func headerSize(msg []byte) int {
+	if i := bytes.Index(msg, []byte("\r\n\r\n")); i >= 0 {
+		return i + 4
+	}
+	if bytes.HasPrefix(msg, []byte("\r\n")) {
+		return 2
+	}
+	return len(msg)
+}
+
+func normalizeFlags(flags []string) ([]string, error) {
+	if len(flags) > maxFlags {
+		return nil, fmt.Errorf("%w: more than %d flags", ErrInvalid, maxFlags)
+	}
+	var out []string
+	for _, f := range flags {
+		if f == "" || len(f) > maxFlagLen || strings.ContainsAny(f, " ()[]{}%*\"\\\r\n\x00") && !strings.HasPrefix(f, `\`) {
+			return nil, fmt.Errorf("%w: bad flag %q", ErrInvalid, f)
+		}
+		if strings.HasPrefix(f, `\`) {
+			// System flags are case-insensitive; store them canonically.
+			switch strings.ToLower(f) {
+			case `\seen`, `\answered`, `\flagged`, `\deleted`, `\draft`:
+				f = `\` + strings.ToUpper(f[1:2]) + strings.ToLower(f[2:])
+			default:
+				return nil, fmt.Errorf("%w: unknown system flag %q", ErrInvalid, f)
+			}
+		}
+		if !slices.Contains(out, f) {
+			out = append(out, f)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// putBlob stores a raw message in chunks with the given reference count.
+func putBlob(tx *bolt.Tx, msg []byte, refs int) (uint64, error) {
+	refsB := tx.Bucket(bBlobRefs)
+	id, err := refsB.NextSequence()
+	if err != nil {
+		return 0, err
+	}
+	blobs := tx.Bucket(bBlobs)
+	blobs.FillPercent = 1.0 // keys only ever grow
+	for i := 0; i*chunkSize < len(msg) || i == 0; i++ {
+		end := min((i+1)*chunkSize, len(msg))
+		if err := blobs.Put(chunkKey(id, uint32(i)), msg[i*chunkSize:end]); err != nil {
+			return 0, err
+		}
+	}
+	return id, refsB.Put(u64key(id), binary.AppendUvarint(nil, uint64(refs)))
+}
+
+func chunkKey(id uint64, chunk uint32) []byte {
+	k := make([]byte, 12)
+	binary.BigEndian.PutUint64(k, id)
+	binary.BigEndian.PutUint32(k[8:], chunk)
+	return k
+}
+
+// unrefBlob drops one reference and deletes the blob at zero.
+func unrefBlob(tx *bolt.Tx, id uint64) error {
+	refsB := tx.Bucket(bBlobRefs)
+	v := refsB.Get(u64key(id))
+	n, k := binary.Uvarint(v)
+	if k <= 0 {
+		return fmt.Errorf("store: blob %d has no reference count", id)
+	}
+	if n > 1 {
+		return refsB.Put(u64key(id), binary.AppendUvarint(nil, n-1))
+	}
+	if err := refsB.Delete(u64key(id)); err != nil {
+		return err
+	}
+	c := tx.Bucket(bBlobs).Cursor()
+	prefix := u64key(id)
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Seek(prefix) {
+		if err := c.Delete(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Messages lists the messages of a mailbox in UID order, with the
+// mailbox's metadata from the same snapshot.
+func (s *Store) Messages(account, mailbox string) ([]Message, Mailbox, error) {
+	var out []Message
+	var meta Mailbox
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b, m, err := mailboxBucket(tx, account, mailbox)
+		if err != nil {
+			return err
+		}
+		meta = m
+		out = make([]Message, 0, m.Messages)
+		return b.Bucket(bMsgs).ForEach(func(k, v []byte) error {
+			msg, err := decodeRecord(binary.BigEndian.Uint32(k), v)
+			if err != nil {
+				return fmt.Errorf("%s/%s uid %d: %w", account, mailbox, binary.BigEndian.Uint32(k), err)
+			}
+			out = append(out, msg)
+			return nil
+		})
+	})
+	return out, meta, err
+}
+
+// OpenMessage returns a reader over a message's raw bytes. It reads chunk
+// by chunk, so a large message is never loaded whole.
+func (s *Store) OpenMessage(account, mailbox string, uid uint32) (io.ReadCloser, Message, error) {
+	var m Message
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b, _, err := mailboxBucket(tx, account, mailbox)
+		if err != nil {
+			return err
+		}
+		v := b.Bucket(bMsgs).Get(u32key(uid))
+		if v == nil {
+			return fmt.Errorf("uid %d in %s of %s: %w", uid, mailbox, account, ErrNoSuchMessage)
+		}
+		m, err = decodeRecord(uid, v)
+		return err
+	})
+	if err != nil {
+		return nil, m, err
+	}
+	return &blobReader{s: s, id: m.blob, size: m.Size}, m, nil
+}
+
+// ReadMessage returns a message's raw bytes.
+func (s *Store) ReadMessage(account, mailbox string, uid uint32) ([]byte, error) {
+	r, m, err := s.OpenMessage(account, mailbox, uid)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	buf := make([]byte, m.Size)
+	_, err = io.ReadFull(r, buf)
+	return buf, err
+}
+
+type blobReader struct {
+	s     *Store
+	id    uint64
+	size  int64
+	off   int64
+	chunk uint32
+	buf   []byte
+}
+
+func (r *blobReader) Read(p []byte) (int, error) {
+	if len(r.buf) == 0 {
+		if r.off >= r.size {
+			return 0, io.EOF
+		}
+		err := r.s.db.View(func(tx *bolt.Tx) error {
+			v := tx.Bucket(bBlobs).Get(chunkKey(r.id, r.chunk))
+			if v == nil {
+				return fmt.Errorf("message was expunged while being read: %w", ErrNoSuchMessage)
+			}
+			r.buf = append(r.buf[:0], v...)
+			return nil
+		})
+		if err != nil {
+			return 0, err
+		}
+		r.chunk++
+		if len(r.buf) == 0 {
+			return 0, io.ErrUnexpectedEOF
+		}
+	}
+	n := copy(p, r.buf)
+	r.buf = r.buf[n:]
+	r.off += int64(n)
+	return n, nil
+}
+
+func (r *blobReader) Close() error { r.buf = nil; return nil }
+
+// FlagOp says how SetFlags changes flags.
+type FlagOp int
+
+const (
+	FlagsReplace FlagOp = iota
+	FlagsAdd
+	FlagsRemove
+)
+
+// SetFlags changes the flags of the given messages (UIDs that do not exist
+// are skipped) and returns the messages as changed.
+func (s *Store) SetFlags(ctx context.Context, account, mailbox string, uids []uint32, op FlagOp, flags []string) ([]Message, error) {
+	flags, err := normalizeFlags(flags)
+	if err != nil {
+		return nil, err
+	}
+	var out []Message
+	var events []Event
+	fn := func(tx *bolt.Tx) error {
+		out, events = out[:0], events[:0]
+		b, meta, err := mailboxBucket(tx, account, mailbox)
+		if err != nil {
+			return clean(err)
+		}
+		msgs := b.Bucket(bMsgs)
+		for _, uid := range uids {
+			v := msgs.Get(u32key(uid))
+			if v == nil {
+				continue
+			}
+			m, err := decodeRecord(uid, v)
+			if err != nil {
+				return err
+			}
+			var nf []string
+			switch op {
+			case FlagsReplace:
+				nf = flags
+			case FlagsAdd:
+				nf, _ = normalizeFlags(append(slices.Clone(m.Flags), flags...))
+			case FlagsRemove:
+				for _, f := range m.Flags {
+					if !slices.Contains(flags, f) {
+						nf = append(nf, f)
+					}
+				}
+			}
+			if slices.Equal(nf, m.Flags) {
+				out = append(out, m)
+				continue
+			}
+			m.Flags = nf
+			if err := msgs.Put(u32key(uid), encodeRecord(&m)); err != nil {
+				return err
+			}
+			out = append(out, m)
+			events = append(events, Event{Kind: EventFlags, Account: strings.ToLower(account), Mailbox: meta.Name, UIDValidity: meta.UIDValidity, UID: uid, Flags: nf})
+		}
+		return nil
+	}
+	if err := s.groupWrite(ctx, fn, func() { s.feed.publish(events) }); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Expunge removes the given messages (missing UIDs are skipped), frees
+// their quota, and returns the UIDs removed.
+func (s *Store) Expunge(ctx context.Context, account, mailbox string, uids []uint32) ([]uint32, error) {
+	var out []uint32
+	var events []Event
+	fn := func(tx *bolt.Tx) error {
+		out, events = out[:0], events[:0]
+		b, meta, err := mailboxBucket(tx, account, mailbox)
+		if err != nil {
+			return clean(err)
+		}
+		a, err := getAccount(tx, account)
+		if err != nil {
+			return clean(err)
+		}
+		msgs := b.Bucket(bMsgs)
+		for _, uid := range uids {
+			v := msgs.Get(u32key(uid))
+			if v == nil {
+				continue
+			}
+			m, err := decodeRecord(uid, v)
+			if err != nil {
+				return err
+			}
+			if err := unrefBlob(tx, m.blob); err != nil {
+				return err
+			}
+			if err := msgs.Delete(u32key(uid)); err != nil {
+				return err
+			}
+			meta.Messages--
+			meta.Size -= m.Size
+			a.Used -= m.Size
+			out = append(out, uid)
+			events = append(events, Event{Kind: EventExpunge, Account: a.Address, Mailbox: meta.Name, UIDValidity: meta.UIDValidity, UID: uid})
+		}
+		if len(out) == 0 {
+			return nil
+		}
+		if err := putJSON(b, string(kMeta), meta); err != nil {
+			return err
+		}
+		return putJSON(tx.Bucket(bAccounts), a.Address, a)
+	}
+	if err := s.groupWrite(ctx, fn, func() { s.feed.publish(events) }); err != nil {
+		return nil, err
+	}
+	return out, nil
+}

@@ -1,0 +1,310 @@
+// Package store keeps Yubin's domains, accounts, mailboxes and messages.
+//
+// It is the only package that knows about bbolt. Its API speaks mail —
+// deliver, list, read, set flags, expunge, quota — so that another backend
+// can implement the same methods later. Every method is safe for concurrent
+// use. Writes are durable (fsync'd) when a method returns without error.
+//
+// Layout inside the bbolt file (for maintainers of this package only):
+//
+//	meta                      version, uidvalidity counter
+//	domains   name         -> JSON Domain
+//	accounts  address      -> JSON account record (hash, role, quota, usage)
+//	mail/<address>/boxes      mailbox name -> mailbox id
+//	mail/<address>/box<id>    "meta" -> JSON mailbox meta; msgs/uid -> record
+//	blobs     id|chunk     -> up to chunkSize bytes of a raw message
+//	blobrefs  id           -> reference count (one blob shared by N recipients)
+package store
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+var (
+	bMeta     = []byte("meta")
+	bDomains  = []byte("domains")
+	bAccounts = []byte("accounts")
+	bMail     = []byte("mail")
+	bBlobs    = []byte("blobs")
+	bBlobRefs = []byte("blobrefs")
+	bBoxes    = []byte("boxes")
+	bMsgs     = []byte("msgs")
+	kMeta     = []byte("meta")
+	kUIDV     = []byte("uidvalidity")
+	kVersion  = []byte("version")
+)
+
+const schemaVersion = "1"
+
+// chunkSize is how a raw message is split on disk, so that readers can
+// stream it without holding a long read transaction.
+const chunkSize = 64 << 10
+
+// Errors returned by the store. Callers test them with errors.Is.
+var (
+	ErrNoSuchDomain  = errors.New("no such domain")
+	ErrNoSuchAccount = errors.New("no such account")
+	ErrNoSuchMailbox = errors.New("no such mailbox")
+	ErrNoSuchMessage = errors.New("no such message")
+	ErrExists        = errors.New("already exists")
+	ErrInvalid       = errors.New("invalid request")
+	ErrLocked        = errors.New("store is in use by another process")
+	ErrClosed        = errors.New("store is closed")
+)
+
+// QuotaError says a message does not fit into an account's quota.
+type QuotaError struct {
+	Account string
+	Quota   int64
+	Used    int64
+	Need    int64
+}
+
+func (e *QuotaError) Error() string {
+	return fmt.Sprintf("mailbox of %s is full: %d of %d bytes used, %d more needed", e.Account, e.Used, e.Quota, e.Need)
+}
+
+// Options tune Open.
+type Options struct {
+	// LockTimeout is how long Open waits for another process to release
+	// the file. Zero means fail at once with ErrLocked.
+	LockTimeout time.Duration
+	// NoSync disables fsync. Only for benchmarks that measure everything
+	// but the disk; never for a server.
+	NoSync bool
+	// Now returns the current time (tests inject a clock). Defaults to time.Now.
+	Now func() time.Time
+}
+
+// Store is an open mail store.
+type Store struct {
+	db    *bolt.DB
+	now   func() time.Time
+	feed  feed
+	queue chan *commitReq
+	done  chan struct{}
+	wg    sync.WaitGroup
+
+	closeOnce sync.Once
+	closed    atomic.Bool
+
+	commits    atomic.Int64 // write transactions committed by the group committer
+	deliveries atomic.Int64 // Deliver/Append calls committed
+}
+
+// Open opens (creating if needed) the store file at path.
+func Open(path string, opts Options) (*Store, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	timeout := opts.LockTimeout
+	if timeout <= 0 {
+		timeout = time.Millisecond
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout:        timeout,
+		NoSync:         opts.NoSync,
+		NoFreelistSync: true, // rebuilt on open; saves a write per commit
+		FreelistType:   bolt.FreelistMapType,
+	})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, fmt.Errorf("store %s: %w", path, ErrLocked)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store %s: %w", path, err)
+	}
+	s := &Store{db: db, now: opts.Now, queue: make(chan *commitReq, 1024), done: make(chan struct{})}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	s.feed.init()
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bMeta, bDomains, bAccounts, bMail, bBlobs, bBlobRefs} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		meta := tx.Bucket(bMeta)
+		if v := meta.Get(kVersion); v == nil {
+			if err := meta.Put(kVersion, []byte(schemaVersion)); err != nil {
+				return err
+			}
+			// UIDVALIDITY values start at the creation time, so a store
+			// created anew never repeats values an old one handed out.
+			return meta.Put(kUIDV, u64key(uint64(s.now().Unix())))
+		} else if string(v) != schemaVersion {
+			return fmt.Errorf("unknown schema version %q", v)
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store %s: %w", path, err)
+	}
+	s.wg.Add(1)
+	go s.committer()
+	return s, nil
+}
+
+// Close waits for writes in flight and closes the file.
+func (s *Store) Close() error {
+	var err error
+	s.closeOnce.Do(func() {
+		s.closed.Store(true)
+		close(s.done)
+		s.wg.Wait()
+		s.feed.closeAll()
+		err = s.db.Close()
+	})
+	return err
+}
+
+// Path is the file the store lives in.
+func (s *Store) Path() string { return s.db.Path() }
+
+// Stats counts the work of the group committer since Open.
+type Stats struct {
+	Commits    int64 // write transactions (each is one fsync of data and one of meta)
+	Deliveries int64 // deliveries and appends committed
+}
+
+// Stats returns counters since Open.
+func (s *Store) Stats() Stats {
+	return Stats{Commits: s.commits.Load(), Deliveries: s.deliveries.Load()}
+}
+
+// commitReq is one write waiting for the group committer.
+type commitReq struct {
+	fn    func(tx *bolt.Tx) error
+	after func() // run after a successful commit
+	res   chan error
+}
+
+// cleanError marks an error returned by a write function before it wrote
+// anything: the rest of the batch can still commit.
+type cleanError struct{ err error }
+
+func (e cleanError) Error() string { return e.err.Error() }
+func (e cleanError) Unwrap() error { return e.err }
+
+func clean(err error) error {
+	if err == nil {
+		return nil
+	}
+	return cleanError{err}
+}
+
+// groupWrite runs fn in a write transaction shared with other concurrent
+// callers and returns after it is committed to disk. fn must return an error
+// wrapped by clean() if it fails before writing anything; any other error
+// makes the whole batch roll back and each member run alone.
+func (s *Store) groupWrite(ctx context.Context, fn func(tx *bolt.Tx) error, after func()) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	r := &commitReq{fn: fn, after: after, res: make(chan error, 1)}
+	select {
+	case s.queue <- r:
+	case <-s.done:
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	// Once queued the write will be decided; wait for the outcome even if
+	// ctx ends, so the caller never reports failure for committed mail.
+	return <-r.res
+}
+
+// committer batches whatever writes queued up while the previous commit
+// was being fsync'd: one client gets no added latency, many share fsyncs.
+func (s *Store) committer() {
+	defer s.wg.Done()
+	const maxBatch = 256
+	for {
+		var first *commitReq
+		select {
+		case first = <-s.queue:
+		case <-s.done:
+			// Drain what is queued, then stop.
+			for {
+				select {
+				case r := <-s.queue:
+					s.commitBatch([]*commitReq{r})
+				default:
+					return
+				}
+			}
+		}
+		batch := []*commitReq{first}
+	fill:
+		for len(batch) < maxBatch {
+			select {
+			case r := <-s.queue:
+				batch = append(batch, r)
+			default:
+				break fill
+			}
+		}
+		s.commitBatch(batch)
+	}
+}
+
+func (s *Store) commitBatch(batch []*commitReq) {
+	errs := make([]error, len(batch))
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		for i, r := range batch {
+			err := r.fn(tx)
+			var ce cleanError
+			if err != nil && !errors.As(err, &ce) {
+				return err // poisoned: roll everything back
+			}
+			errs[i] = err
+		}
+		return nil
+	})
+	if err != nil && len(batch) > 1 {
+		// Someone failed half-way; give each their own transaction.
+		for _, r := range batch {
+			s.commitBatch([]*commitReq{r})
+		}
+		return
+	}
+	if err == nil {
+		s.commits.Add(1)
+	}
+	for i, r := range batch {
+		e := err
+		if e == nil {
+			e = errs[i]
+			if e == nil && r.after != nil {
+				r.after()
+			}
+		}
+		var ce cleanError
+		if errors.As(e, &ce) {
+			e = ce.err
+		}
+		r.res <- e
+	}
+}
+
+// nextUIDValidity hands out a fresh UIDVALIDITY.
+func nextUIDValidity(tx *bolt.Tx) (uint32, error) {
+	meta := tx.Bucket(bMeta)
+	v := binary.BigEndian.Uint64(meta.Get(kUIDV))
+	v++
+	if v > 0xffffffff {
+		v = 1
+	}
+	return uint32(v), meta.Put(kUIDV, u64key(v))
+}

@@ -1,0 +1,245 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+)
+
+func openTest(t testing.TB) *Store {
+	t.Helper()
+	s, err := Open(filepath.Join(t.TempDir(), "y.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func setup(t testing.TB, s *Store) {
+	t.Helper()
+	must(t, s.AddDomain("example.com", ""))
+	must(t, s.AddDomain("child.example.com", "example.com"))
+	must(t, s.AddDomain("other.test", ""))
+	for _, a := range []string{"info@example.com", "bob@example.com", "carol@other.test"} {
+		must(t, s.AddAccount(Account{Address: a, PasswordHash: "x", Quota: 1 << 20}))
+	}
+}
+
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestDomainsAndAccounts(t *testing.T) {
+	s := openTest(t)
+	setup(t, s)
+	if err := s.AddDomain("example.com", ""); !errors.Is(err, ErrExists) {
+		t.Errorf("duplicate domain: %v", err)
+	}
+	if err := s.AddDomain("x.child.example.com", "child.example.com"); !errors.Is(err, ErrInvalid) {
+		t.Errorf("child of child: %v", err)
+	}
+	if err := s.AddDomain("y.example.com", "nope.test"); !errors.Is(err, ErrNoSuchDomain) {
+		t.Errorf("unknown parent: %v", err)
+	}
+	if err := s.AddAccount(Account{Address: "info@example.com", PasswordHash: "x"}); !errors.Is(err, ErrExists) {
+		t.Errorf("duplicate account: %v", err)
+	}
+	if err := s.AddAccount(Account{Address: "x@child.example.com", PasswordHash: "x"}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("account on child: %v", err)
+	}
+	if err := s.AddAccount(Account{Address: "x@unknown.test", PasswordHash: "x"}); !errors.Is(err, ErrNoSuchDomain) {
+		t.Errorf("account on unknown domain: %v", err)
+	}
+	if err := s.RemoveDomain("example.com"); !errors.Is(err, ErrInvalid) {
+		t.Errorf("remove domain with children: %v", err)
+	}
+	for in, want := range map[string]string{"INFO@Child.Example.com": "info@example.com", "bob@example.com": "bob@example.com"} {
+		got, err := s.Resolve(in)
+		if err != nil || got != want {
+			t.Errorf("Resolve(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	if _, err := s.Resolve("nobody@example.com"); !errors.Is(err, ErrNoSuchAccount) {
+		t.Errorf("unknown user: %v", err)
+	}
+	if _, err := s.Resolve("info@elsewhere.test"); !errors.Is(err, ErrNoSuchDomain) {
+		t.Errorf("remote: %v", err)
+	}
+	boxes, err := s.Mailboxes("info@example.com")
+	must(t, err)
+	var names []string
+	for _, b := range boxes {
+		names = append(names, b.Name)
+	}
+	if fmt.Sprint(names) != "[INBOX Drafts Junk Sent Trash]" {
+		t.Errorf("mailboxes %v", names)
+	}
+}
+
+func TestDeliverReadFlagsExpunge(t *testing.T) {
+	s := openTest(t)
+	setup(t, s)
+	ctx := context.Background()
+	sub := s.Subscribe("bob@example.com", 10)
+	defer sub.Close()
+	big := bytes.Repeat([]byte("0123456789abcdef"), 3*chunkSize/16+7)
+	msg := append([]byte("Subject: hi\r\n\r\n"), big...)
+	got, err := s.Deliver(ctx, Delivery{Recipients: []string{"info@example.com", "bob@example.com", "BOB@example.com"}, Message: msg})
+	must(t, err)
+	if len(got) != 2 || got[0].UID != 1 || got[1].UID != 1 {
+		t.Fatalf("delivered %+v", got)
+	}
+	ev := <-sub.C
+	if ev.Kind != EventNew || ev.Mailbox != "INBOX" || ev.UID != 1 {
+		t.Fatalf("event %+v", ev)
+	}
+	raw, err := s.ReadMessage("bob@example.com", "inbox", 1)
+	must(t, err)
+	if !bytes.Equal(raw, msg) {
+		t.Fatal("message differs")
+	}
+	msgs, box, err := s.Messages("info@example.com", "INBOX")
+	must(t, err)
+	if len(msgs) != 1 || msgs[0].Size != int64(len(msg)) || msgs[0].HeaderSize != 15 || box.UIDNext != 2 {
+		t.Fatalf("messages %+v box %+v", msgs, box)
+	}
+	ms, err := s.SetFlags(ctx, "info@example.com", "INBOX", []uint32{1, 99}, FlagsAdd, []string{`\seen`, "$Work"})
+	must(t, err)
+	if len(ms) != 1 || fmt.Sprint(ms[0].Flags) != `[$Work \Seen]` {
+		t.Fatalf("flags %+v", ms)
+	}
+	a, _ := s.Account("info@example.com")
+	if a.Used != int64(len(msg)) {
+		t.Fatalf("used %d", a.Used)
+	}
+	uids, err := s.Expunge(ctx, "info@example.com", "INBOX", []uint32{1})
+	must(t, err)
+	if len(uids) != 1 {
+		t.Fatal(uids)
+	}
+	a, _ = s.Account("info@example.com")
+	if a.Used != 0 {
+		t.Fatalf("used after expunge %d", a.Used)
+	}
+	// bob still has the shared blob.
+	r, _, err := s.OpenMessage("bob@example.com", "INBOX", 1)
+	must(t, err)
+	raw, _ = io.ReadAll(r)
+	if !bytes.Equal(raw, msg) {
+		t.Fatal("bob's copy damaged by info's expunge")
+	}
+	// A new message gets UID 2: UIDs are never reused.
+	got, err = s.Deliver(ctx, Delivery{Recipients: []string{"info@example.com"}, Message: []byte("a\r\n\r\nb")})
+	must(t, err)
+	if got[0].UID != 2 {
+		t.Fatalf("uid reused: %+v", got)
+	}
+	must(t, s.RemoveAccount("bob@example.com"))
+	p, err := s.Verify()
+	must(t, err)
+	if len(p) > 0 {
+		t.Fatal(p)
+	}
+}
+
+func TestQuota(t *testing.T) {
+	s := openTest(t)
+	setup(t, s)
+	must(t, s.SetQuota("bob@example.com", 100))
+	ctx := context.Background()
+	_, err := s.Deliver(ctx, Delivery{Recipients: []string{"info@example.com", "bob@example.com"}, Message: bytes.Repeat([]byte("x"), 101)})
+	var qe *QuotaError
+	if !errors.As(err, &qe) || qe.Account != "bob@example.com" {
+		t.Fatalf("want quota error for bob, got %v", err)
+	}
+	// All or nothing: info got nothing either.
+	if a, _ := s.Account("info@example.com"); a.Used != 0 {
+		t.Fatalf("info used %d", a.Used)
+	}
+	_, err = s.Deliver(ctx, Delivery{Recipients: []string{"bob@example.com"}, Message: bytes.Repeat([]byte("x"), 100)})
+	must(t, err)
+	if a, _ := s.Account("bob@example.com"); a.Used != 100 {
+		t.Fatalf("bob used %d", a.Used)
+	}
+}
+
+// Concurrent deliveries share commits, and a failing one in a batch does not
+// take the others down.
+func TestGroupCommit(t *testing.T) {
+	s := openTest(t)
+	setup(t, s)
+	must(t, s.SetQuota("carol@other.test", 10))
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make(chan error, 200)
+	for i := 0; i < 200; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			rcpt := "info@example.com"
+			if i%10 == 0 {
+				rcpt = "carol@other.test" // over quota
+			}
+			_, err := s.Deliver(ctx, Delivery{Recipients: []string{rcpt}, Message: []byte(fmt.Sprintf("Subject: %d\r\n\r\nbody %d\r\n", i, i))})
+			errs <- err
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	var ok, quota int
+	for err := range errs {
+		var qe *QuotaError
+		switch {
+		case err == nil:
+			ok++
+		case errors.As(err, &qe):
+			quota++
+		default:
+			t.Fatal(err)
+		}
+	}
+	if ok != 180 || quota != 20 {
+		t.Fatalf("ok %d quota %d", ok, quota)
+	}
+	st := s.Stats()
+	if st.Deliveries != 180 {
+		t.Fatalf("stats %+v", st)
+	}
+	t.Logf("%d deliveries in %d commits", st.Deliveries, st.Commits)
+	p, _ := s.Verify()
+	if len(p) > 0 {
+		t.Fatal(p)
+	}
+}
+
+func TestReopenKeepsUIDs(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "y.db")
+	s, err := Open(path, Options{})
+	must(t, err)
+	setup(t, s)
+	ctx := context.Background()
+	d, err := s.Deliver(ctx, Delivery{Recipients: []string{"info@example.com"}, Message: []byte("x\r\n\r\ny")})
+	must(t, err)
+	if _, err := Open(path, Options{LockTimeout: 50 * time.Millisecond}); !errors.Is(err, ErrLocked) {
+		t.Fatalf("second open: %v", err)
+	}
+	must(t, s.Close())
+	s, err = Open(path, Options{})
+	must(t, err)
+	defer s.Close()
+	d2, err := s.Deliver(ctx, Delivery{Recipients: []string{"info@example.com"}, Message: []byte("x\r\n\r\ny")})
+	must(t, err)
+	if d2[0].UIDValidity != d[0].UIDValidity || d2[0].UID != 2 {
+		t.Fatalf("%+v then %+v", d, d2)
+	}
+}

@@ -1,0 +1,104 @@
+package store
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Verify checks the store's invariants: every account's usage equals the
+// sum of its messages' sizes, every mailbox's counters match its messages,
+// every blob's reference count matches the records that point to it and
+// its chunks add up to the message size. It returns one line per problem.
+func (s *Store) Verify() ([]string, error) {
+	var problems []string
+	report := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	err := s.db.View(func(tx *bolt.Tx) error {
+		refs := map[uint64]uint64{}
+		sizes := map[uint64]int64{}
+		accts := tx.Bucket(bAccounts)
+		err := accts.ForEach(func(k, _ []byte) error {
+			var a Account
+			getJSON(accts, string(k), &a)
+			mb := tx.Bucket(bMail).Bucket(k)
+			if mb == nil {
+				report("account %s has no mail bucket", a.Address)
+				return nil
+			}
+			var used int64
+			err := mb.Bucket(bBoxes).ForEach(func(name, id []byte) error {
+				box := mb.Bucket(boxKey(id))
+				var meta Mailbox
+				getJSON(box, string(kMeta), &meta)
+				var n int
+				var size int64
+				var maxUID uint32
+				err := box.Bucket(bMsgs).ForEach(func(uk, v []byte) error {
+					uid := binary.BigEndian.Uint32(uk)
+					m, err := decodeRecord(uid, v)
+					if err != nil {
+						report("%s/%s uid %d: %v", a.Address, name, uid, err)
+						return nil
+					}
+					n++
+					size += m.Size
+					maxUID = max(maxUID, uid)
+					refs[m.blob]++
+					if prev, ok := sizes[m.blob]; ok && prev != m.Size {
+						report("blob %d referenced with sizes %d and %d", m.blob, prev, m.Size)
+					}
+					sizes[m.blob] = m.Size
+					return nil
+				})
+				if err != nil {
+					return err
+				}
+				if n != meta.Messages || size != meta.Size {
+					report("%s/%s: counters say %d messages/%d bytes, found %d/%d", a.Address, name, meta.Messages, meta.Size, n, size)
+				}
+				if maxUID >= meta.UIDNext {
+					report("%s/%s: uid %d >= uidnext %d", a.Address, name, maxUID, meta.UIDNext)
+				}
+				used += size
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			if used != a.Used {
+				report("account %s: usage says %d bytes, messages sum to %d", a.Address, a.Used, used)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		stored := map[uint64]int64{}
+		tx.Bucket(bBlobs).ForEach(func(k, v []byte) error {
+			stored[binary.BigEndian.Uint64(k)] += int64(len(v))
+			return nil
+		})
+		tx.Bucket(bBlobRefs).ForEach(func(k, v []byte) error {
+			id := binary.BigEndian.Uint64(k)
+			n, _ := binary.Uvarint(v)
+			if n != refs[id] {
+				report("blob %d: reference count %d, referenced %d times", id, n, refs[id])
+			}
+			if stored[id] != sizes[id] {
+				report("blob %d: %d bytes stored, records say %d", id, stored[id], sizes[id])
+			}
+			delete(refs, id)
+			delete(stored, id)
+			return nil
+		})
+		for id := range refs {
+			report("blob %d is referenced but has no reference count", id)
+		}
+		for id := range stored {
+			report("blob %d has chunks but no reference count", id)
+		}
+		return nil
+	})
+	return problems, err
+}
