@@ -1,0 +1,38 @@
+# Yubin — see README.md.
+GO       ?= go
+BIN      := bin/yubin
+DATA     ?= ./data
+FUZZTIME ?= 20s
+
+.PHONY: build run test test-deps bench fuzz vet clean
+
+build:
+	$(GO) build -o $(BIN) ./cmd/yubin
+
+# Builds and starts the server on the embedded defaults: data in ./data,
+# self-signed TLS, ports +10000 when not root, and a demo domain/account
+# created on first run (credentials printed and kept in $(DATA)/demo-password).
+run: build
+	@scripts/demo-setup.sh $(BIN) $(DATA)
+	$(BIN) serve --data $(DATA)
+
+# All tests. Installs the Debian packages the tests use when it can, and
+# says so when it cannot (those tests then skip with a printed reason).
+test: test-deps vet
+	$(GO) test -count=1 -timeout 9m ./...
+
+test-deps:
+	@scripts/test-deps.sh
+
+vet:
+	$(GO) vet ./...
+
+bench:
+	$(GO) test -run=NONE -bench=. -benchmem -timeout 20m ./...
+
+# Runs every fuzz target for $(FUZZTIME) each.
+fuzz:
+	@scripts/fuzz.sh $(FUZZTIME)
+
+clean:
+	rm -rf bin

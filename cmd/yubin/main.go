@@ -1,0 +1,143 @@
+// Command yubin is the Yubin mail server and its admin CLI.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"yubin/config"
+)
+
+const usage = `yubin — an all-in-one mail server
+
+Usage:
+  yubin serve   [--config FILE] [--data DIR]      run the server
+  yubin config example                            print a complete, commented config file
+  yubin domain  add|list|remove ...               manage domains (--parent P for a child domain)
+  yubin account add|passwd|quota|list|show|remove ...
+  yubin version
+
+Every subcommand takes --config FILE and --data DIR; admin subcommands take --json.
+Run "yubin COMMAND --help" for a command's flags.
+`
+
+// env is what a command reads and writes; tests run commands with their own.
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	// stdinIsTerminal tells password prompts whether to turn echo off.
+	stdinIsTerminal bool
+}
+
+func main() {
+	e := &env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, stdinIsTerminal: isTerminal(os.Stdin)}
+	os.Exit(run(e, os.Args[1:]))
+}
+
+func run(e *env, args []string) int {
+	if len(args) == 0 {
+		fmt.Fprint(e.stderr, usage)
+		return 2
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "serve":
+		return cmdServe(e, rest)
+	case "config":
+		return cmdConfig(e, rest)
+	case "domain":
+		return cmdDomain(e, rest)
+	case "account":
+		return cmdAccount(e, rest)
+	case "version":
+		fmt.Fprintln(e.stdout, "yubin", version)
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(e.stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(e.stderr, "yubin: unknown command %q (run \"yubin help\")\n", cmd)
+	return 2
+}
+
+var version = "dev"
+
+// common holds the flags every subcommand takes.
+type common struct {
+	configPath string
+	dataDir    string
+	json       bool
+}
+
+func (c *common) register(fs *flag.FlagSet, withJSON bool) {
+	fs.StringVar(&c.configPath, "config", "", "configuration file (TOML); none = embedded defaults")
+	fs.StringVar(&c.dataDir, "data", "", "data directory (overrides data_dir in the config)")
+	if withJSON {
+		fs.BoolVar(&c.json, "json", false, "print JSON instead of text")
+	}
+}
+
+// load returns the configuration. embedded is true when no file was given.
+func (c *common) load() (cfg config.Config, embedded bool, err error) {
+	if c.configPath == "" {
+		cfg = config.Default()
+		embedded = true
+	} else if cfg, err = config.Load(c.configPath); err != nil {
+		return cfg, false, err
+	}
+	if c.dataDir != "" {
+		cfg.DataDir = c.dataDir
+	}
+	return cfg, embedded, nil
+}
+
+// parseArgs parses flags that may come before, between or after the
+// positional arguments ("account add x@y --role admin") and returns the
+// positional ones.
+func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
+	fs.SetOutput(io.Discard)
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		if args[0] == "--" {
+			return append(pos, args[1:]...), nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+// flagUsage prints a flag set's help to w.
+func flagUsage(w io.Writer, fs *flag.FlagSet, synopsis string) {
+	fmt.Fprintf(w, "Usage: %s\n", synopsis)
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+}
+
+// fail prints one clear line and returns exit status 1.
+func fail(e *env, format string, args ...any) int {
+	msg := fmt.Sprintf(format, args...)
+	fmt.Fprintln(e.stderr, "yubin: "+strings.TrimPrefix(msg, "yubin: "))
+	return 1
+}
+
+func cmdConfig(e *env, args []string) int {
+	if len(args) != 1 || args[0] != "example" {
+		return fail(e, "usage: yubin config example")
+	}
+	fmt.Fprint(e.stdout, config.Example)
+	return 0
+}

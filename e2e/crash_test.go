@@ -1,0 +1,128 @@
+package e2e
+
+import (
+	"bytes"
+	"fmt"
+	"net/smtp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+
+	"yubin/store"
+)
+
+// TestCrashLosesNoAcceptedMail delivers from several clients at once, kills
+// the server with SIGKILL mid-flight, and checks that every message that got
+// 250 is stored byte for byte and that quota usage is exact.
+func TestCrashLosesNoAcceptedMail(t *testing.T) {
+	data, cfg := newDataDir(t)
+	srv := startServer(t, data, cfg)
+	addr := srv.addrs["smtp"]
+
+	const clients = 8
+	const killAfter = 150 // acknowledged messages before the kill
+	var mu sync.Mutex
+	acked := map[string][]byte{} // Message-ID -> bytes sent
+	killed := make(chan struct{})
+	var once sync.Once
+	var wg sync.WaitGroup
+	for c := 0; c < clients; c++ {
+		wg.Add(1)
+		go func(c int) {
+			defer wg.Done()
+			cl, err := smtp.Dial(addr)
+			if err != nil {
+				t.Errorf("dial: %v", err)
+				return
+			}
+			defer cl.Close()
+			if err := cl.Hello("client.test"); err != nil {
+				t.Errorf("hello: %v", err)
+				return
+			}
+			for i := 0; ; i++ {
+				id := fmt.Sprintf("<%d.%d@client.test>", c, i)
+				body := fmt.Sprintf("From: a@client.test\r\nTo: info@example.com\r\nMessage-ID: %s\r\nSubject: crash %d/%d\r\n\r\n%s\r\n", id, c, i, strings.Repeat(fmt.Sprintf("line %d of client %d\r\n", i, c), 50+i%200))
+				if err := cl.Mail("a@client.test"); err != nil {
+					return // server gone
+				}
+				if err := cl.Rcpt("info@example.com"); err != nil {
+					return
+				}
+				w, err := cl.Data()
+				if err != nil {
+					return
+				}
+				w.Write([]byte(body))
+				if err := w.Close(); err != nil {
+					return // no 250: not promised
+				}
+				mu.Lock()
+				acked[id] = []byte(body)
+				n := len(acked)
+				mu.Unlock()
+				if n >= killAfter {
+					once.Do(func() {
+						srv.cmd.Process.Signal(syscall.SIGKILL)
+						close(killed)
+					})
+				}
+				select {
+				case <-killed:
+					// keep going: the next command fails, and anything in
+					// flight must not have been acknowledged
+				default:
+				}
+			}
+		}(c)
+	}
+	wg.Wait()
+	<-srv.exited
+	if len(acked) < killAfter {
+		t.Fatalf("only %d messages acknowledged before the clients stopped:\n%s", len(acked), srv.log.String())
+	}
+
+	st, err := store.Open(data+"/yubin.db", store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	msgs, _, err := st.Messages("info@example.com", "INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored := map[string][]byte{}
+	var sum int64
+	for _, m := range msgs {
+		raw, err := st.ReadMessage("info@example.com", "INBOX", m.UID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum += int64(len(raw))
+		i := bytes.Index(raw, []byte("Message-ID: "))
+		if i < 0 {
+			t.Fatalf("uid %d has no Message-ID", m.UID)
+		}
+		id := string(raw[i+12 : i+bytes.IndexByte(raw[i:], '\r')])
+		stored[id] = raw
+	}
+	for id, sent := range acked {
+		raw, ok := stored[id]
+		if !ok {
+			t.Errorf("acknowledged message %s lost", id)
+			continue
+		}
+		if !bytes.HasPrefix(raw, []byte("Received: ")) || !bytes.HasSuffix(raw, sent) {
+			t.Errorf("message %s differs from what was sent", id)
+		}
+	}
+	acct, _ := st.Account("info@example.com")
+	if acct.Used != sum {
+		t.Errorf("quota usage %d, stored messages sum to %d", acct.Used, sum)
+	}
+	if p, err := st.Verify(); err != nil || len(p) > 0 {
+		t.Errorf("store invariants after crash: %v %v", p, err)
+	}
+	t.Logf("%d acknowledged, %d stored (the difference was in flight, never acknowledged)", len(acked), len(msgs))
+}

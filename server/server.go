@@ -1,0 +1,161 @@
+// Package server runs every listener of one Yubin process over one store,
+// and shuts them down gracefully.
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"yubin/admin"
+	"yubin/auth"
+	"yubin/config"
+	"yubin/smtpd"
+	"yubin/store"
+	"yubin/tlsutil"
+)
+
+// ShutdownTimeout bounds how long transactions in flight may take to
+// finish after a shutdown signal.
+const ShutdownTimeout = 30 * time.Second
+
+// Run starts every configured listener and serves until ctx is cancelled,
+// then stops accepting, lets transactions in flight finish, and closes the
+// store. It returns an error if anything fails to start.
+func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	tlsConf, err := loadTLS(cfg, log)
+	if err != nil {
+		return err
+	}
+	st, err := store.Open(cfg.StorePath(), store.Options{LockTimeout: time.Second})
+	if errors.Is(err, store.ErrLocked) {
+		return fmt.Errorf("another yubin is already running on %s (the store is locked)", cfg.DataDir)
+	}
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	svc := admin.NewService(st, cfg.Store.DefaultQuota)
+	ctl, err := admin.ListenControl(cfg.ControlSocket())
+	if err != nil {
+		return fmt.Errorf("control socket: %w", err)
+	}
+
+	au := auth.New(st, auth.Policy{
+		MaxFailures: cfg.Auth.MaxFailures,
+		Window:      cfg.Auth.FailureWindow.Duration,
+		Lockout:     cfg.Auth.Lockout.Duration,
+		Delay:       cfg.Auth.FailureDelay.Duration,
+	}, nil)
+	smtp := smtpd.New(smtpd.Config{
+		Hostname:          cfg.Hostname,
+		MaxMessageSize:    cfg.SMTP.MaxMessageSize,
+		MaxRecipients:     cfg.SMTP.MaxRecipients,
+		MaxLineLength:     cfg.SMTP.MaxLineLength,
+		ReadTimeout:       cfg.SMTP.ReadTimeout.Duration,
+		WriteTimeout:      cfg.SMTP.WriteTimeout.Duration,
+		AllowInsecureAuth: cfg.Auth.AllowInsecure,
+		MaxConnections:    cfg.SMTP.MaxConnections,
+	}, st, au, log)
+
+	// Bind everything before serving anything: a port in use is reported at
+	// once and nothing half-starts.
+	type binding struct {
+		name string
+		mode smtpd.Mode
+		ln   net.Listener
+	}
+	var bound []binding
+	closeAll := func() {
+		ctl.Close()
+		for _, b := range bound {
+			b.ln.Close()
+		}
+	}
+	for _, l := range []struct {
+		name, addr string
+		mode       smtpd.Mode
+	}{
+		{"smtp", cfg.Listen.SMTP, smtpd.MX},
+		{"submission", cfg.Listen.Submission, smtpd.Submission},
+		{"submissions", cfg.Listen.Submissions, smtpd.Submissions},
+	} {
+		if config.Off(l.addr) {
+			log.Info("listener off", "listener", l.name)
+			continue
+		}
+		ln, err := net.Listen("tcp", l.addr)
+		if err != nil {
+			closeAll()
+			return fmt.Errorf("listen %s on %s: %w", l.name, l.addr, err)
+		}
+		bound = append(bound, binding{l.name, l.mode, ln})
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errc := make(chan error, len(bound)+1)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := svc.ServeControl(ctx, ctl); err != nil {
+			errc <- fmt.Errorf("control socket: %w", err)
+		}
+	}()
+	for _, b := range bound {
+		log.Info("listening", "listener", b.name, "addr", b.ln.Addr().String())
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := smtp.Serve(b.ln, b.mode, tlsConf); err != nil {
+				errc <- fmt.Errorf("%s: %w", b.name, err)
+			}
+		}()
+	}
+	log.Info("yubin ready", "data", cfg.DataDir, "store", cfg.StorePath(), "control", cfg.ControlSocket())
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down: no new connections, finishing transactions in flight")
+	case runErr = <-errc:
+		log.Error("listener failed, shutting down", "err", runErr)
+	}
+	cancel()
+	sctx, scancel := context.WithTimeout(context.Background(), ShutdownTimeout)
+	defer scancel()
+	if err := smtp.Shutdown(sctx); err != nil {
+		log.Warn("smtp shutdown", "err", err)
+	}
+	ctl.Close()
+	wg.Wait()
+	if err := st.Close(); err != nil {
+		return fmt.Errorf("closing store: %w", err)
+	}
+	log.Info("stopped")
+	return runErr
+}
+
+func loadTLS(cfg config.Config, log *slog.Logger) (*tls.Config, error) {
+	if cfg.TLS.Cert != "" {
+		return tlsutil.Load(cfg.TLS.Cert, cfg.TLS.Key)
+	}
+	dir := filepath.Join(cfg.DataDir, "tls")
+	c, err := tlsutil.SelfSigned(dir, cfg.Hostname)
+	if err == nil {
+		log.Info("using the self-signed certificate in the data dir", "dir", dir)
+	}
+	return c, err
+}
