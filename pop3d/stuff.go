@@ -2,14 +2,17 @@ package pop3d
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
+	"io"
 )
 
 var errTopDone = errors.New("top: enough lines")
 
 // stuffer writes a message as a POP3 multi-line response body: CRLF line
-// endings whatever is stored, a '.' doubled at the start of a line, and
-// for TOP only the header section and the first limit lines of the body.
+// endings whatever is stored (a bare LF becomes CRLF; a CR inside a line is
+// passed on as it is), a '.' doubled at the start of a line, and for TOP
+// only the header section and the first limit lines of the body.
 type stuffer struct {
 	w          *bufio.Writer
 	limit      int   // body lines to send; -1 = all (RETR)
@@ -24,37 +27,41 @@ func newStuffer(w *bufio.Writer, headerSize int64, limit int) *stuffer {
 }
 
 func (s *stuffer) Write(p []byte) (int, error) {
-	for i, c := range p {
+	n := 0
+	for len(p) > 0 {
 		if s.limit >= 0 && s.headerLeft == 0 && s.bol && s.bodyLines >= s.limit {
-			return i, errTopDone
+			return n, errTopDone
 		}
-		inHeader := s.headerLeft > 0
-		if inHeader {
+		i := bytes.IndexByte(p, '\n')
+		seg := p
+		if i >= 0 {
+			seg = p[:i]
+		}
+		if len(seg) > 0 {
+			if s.bol && seg[0] == '.' {
+				s.w.WriteByte('.')
+			}
+			s.w.Write(seg)
+			s.bol, s.cr = false, seg[len(seg)-1] == '\r'
+			s.headerLeft = max(0, s.headerLeft-int64(len(seg)))
+		}
+		if i < 0 {
+			return n + len(p), nil
+		}
+		if !s.cr {
+			s.w.WriteByte('\r')
+		}
+		s.w.WriteByte('\n')
+		s.bol, s.cr = true, false
+		if s.headerLeft > 0 {
 			s.headerLeft--
+		} else {
+			s.bodyLines++
 		}
-		if c == '\n' {
-			if !s.cr {
-				s.w.WriteByte('\r')
-			}
-			s.w.WriteByte('\n')
-			s.cr, s.bol = false, true
-			if !inHeader {
-				s.bodyLines++
-			}
-			continue
-		}
-		if s.cr {
-			// A bare CR inside a line: end the line properly.
-			s.w.WriteByte('\n')
-			s.bol = true
-		}
-		if s.bol && c == '.' {
-			s.w.WriteByte('.')
-		}
-		s.w.WriteByte(c)
-		s.bol, s.cr = false, c == '\r'
+		n += i + 1
+		p = p[i+1:]
 	}
-	return len(p), nil
+	return n, nil
 }
 
 // finish ends the last line if needed and writes the terminating ".".
@@ -66,3 +73,5 @@ func (s *stuffer) finish() {
 	}
 	s.w.WriteString(".\r\n")
 }
+
+func newBufWriter(w io.Writer) *bufio.Writer { return bufio.NewWriterSize(w, 32<<10) }
