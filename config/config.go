@@ -23,6 +23,7 @@ type Config struct {
 	Listen Listen `toml:"listen"`
 	TLS    TLS    `toml:"tls"`
 	SMTP   SMTP   `toml:"smtp"`
+	POP3   POP3   `toml:"pop3"`
 	Auth   Auth   `toml:"auth"`
 	Store  Store  `toml:"store"`
 	Log    Log    `toml:"log"`
@@ -33,6 +34,14 @@ type Listen struct {
 	SMTP        string `toml:"smtp"`        // port 25, mail from the Internet
 	Submission  string `toml:"submission"`  // port 587, STARTTLS + AUTH
 	Submissions string `toml:"submissions"` // port 465, implicit TLS + AUTH
+	POP3        string `toml:"pop3"`        // port 110, STLS
+	POP3S       string `toml:"pop3s"`       // port 995, implicit TLS
+}
+
+// POP3 settings.
+type POP3 struct {
+	IdleTimeout    Duration `toml:"idle_timeout"`    // RFC 1939 asks for at least 10 minutes
+	MaxConnections int      `toml:"max_connections"` // per listener
 }
 
 // TLS says where the certificate comes from.
@@ -102,7 +111,10 @@ func Default() Config {
 			SMTP:        "0.0.0.0:25",
 			Submission:  "0.0.0.0:587",
 			Submissions: "0.0.0.0:465",
+			POP3:        "0.0.0.0:110",
+			POP3S:       "0.0.0.0:995",
 		},
+		POP3: POP3{IdleTimeout: Duration{10 * time.Minute}, MaxConnections: 500},
 		SMTP: SMTP{
 			MaxMessageSize: 50 << 20,
 			MaxRecipients:  100,
@@ -145,12 +157,12 @@ func Load(path string) (Config, error) {
 
 // Validate checks values that TOML types cannot.
 func (c *Config) Validate() error {
-	for name, a := range map[string]string{"listen.smtp": c.Listen.SMTP, "listen.submission": c.Listen.Submission, "listen.submissions": c.Listen.Submissions} {
-		if Off(a) {
+	for name, a := range c.Listen.all() {
+		if Off(*a) {
 			continue
 		}
-		if _, _, err := net.SplitHostPort(a); err != nil {
-			return fmt.Errorf("%s = %q: want host:port (or \"off\"): %v", name, a, err)
+		if _, _, err := net.SplitHostPort(*a); err != nil {
+			return fmt.Errorf("%s = %q: want host:port (or \"off\"): %v", name, *a, err)
 		}
 	}
 	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
@@ -162,10 +174,31 @@ func (c *Config) Validate() error {
 	if c.Store.DefaultQuota < 0 {
 		return fmt.Errorf("store.default_quota cannot be negative")
 	}
+	if c.POP3.IdleTimeout.Duration < 10*time.Minute {
+		return fmt.Errorf("pop3.idle_timeout must be at least 10m (RFC 1939)")
+	}
+	switch strings.ToLower(c.Log.Level) {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("log.level = %q: want debug, info, warn or error", c.Log.Level)
+	}
+	switch strings.ToLower(c.Log.Format) {
+	case "text", "json":
+	default:
+		return fmt.Errorf("log.format = %q: want text or json", c.Log.Format)
+	}
 	if c.Hostname == "" {
 		return fmt.Errorf("hostname is empty")
 	}
 	return nil
+}
+
+// all returns every listen address by its config key.
+func (l *Listen) all() map[string]*string {
+	return map[string]*string{
+		"listen.smtp": &l.SMTP, "listen.submission": &l.Submission, "listen.submissions": &l.Submissions,
+		"listen.pop3": &l.POP3, "listen.pop3s": &l.POP3S,
+	}
 }
 
 // Off reports whether a listen address means "switched off".
@@ -174,7 +207,7 @@ func Off(addr string) bool { return addr == "" || strings.EqualFold(addr, "off")
 // ShiftPorts adds delta to every listen port (the embedded default does
 // this when not running as root, so 25 becomes 10025).
 func (c *Config) ShiftPorts(delta int) error {
-	for _, p := range []*string{&c.Listen.SMTP, &c.Listen.Submission, &c.Listen.Submissions} {
+	for _, p := range c.Listen.all() {
 		if Off(*p) {
 			continue
 		}

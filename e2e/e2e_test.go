@@ -79,6 +79,8 @@ func newDataDir(t *testing.T) (data, cfg string) {
 smtp = "127.0.0.1:0"
 submission = "127.0.0.1:0"
 submissions = "127.0.0.1:0"
+pop3 = "127.0.0.1:0"
+pop3s = "127.0.0.1:0"
 [auth]
 failure_delay = "0s"
 `), 0o600)

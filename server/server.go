@@ -17,6 +17,7 @@ import (
 	"yubin/admin"
 	"yubin/auth"
 	"yubin/config"
+	"yubin/pop3d"
 	"yubin/smtpd"
 	"yubin/store"
 	"yubin/tlsutil"
@@ -69,12 +70,19 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		MaxConnections:    cfg.SMTP.MaxConnections,
 	}, st, au, log)
 
+	pop := pop3d.New(pop3d.Config{
+		Hostname:          cfg.Hostname,
+		AllowInsecureAuth: cfg.Auth.AllowInsecure,
+		IdleTimeout:       cfg.POP3.IdleTimeout.Duration,
+		MaxConnections:    cfg.POP3.MaxConnections,
+	}, st, au, log)
+
 	// Bind everything before serving anything: a port in use is reported at
 	// once and nothing half-starts.
 	type binding struct {
-		name string
-		mode smtpd.Mode
-		ln   net.Listener
+		name  string
+		serve func(net.Listener) error
+		ln    net.Listener
 	}
 	var bound []binding
 	closeAll := func() {
@@ -83,13 +91,21 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 			b.ln.Close()
 		}
 	}
+	smtpServe := func(m smtpd.Mode) func(net.Listener) error {
+		return func(ln net.Listener) error { return smtp.Serve(ln, m, tlsConf) }
+	}
+	popServe := func(m pop3d.Mode) func(net.Listener) error {
+		return func(ln net.Listener) error { return pop.Serve(ln, m, tlsConf) }
+	}
 	for _, l := range []struct {
 		name, addr string
-		mode       smtpd.Mode
+		serve      func(net.Listener) error
 	}{
-		{"smtp", cfg.Listen.SMTP, smtpd.MX},
-		{"submission", cfg.Listen.Submission, smtpd.Submission},
-		{"submissions", cfg.Listen.Submissions, smtpd.Submissions},
+		{"smtp", cfg.Listen.SMTP, smtpServe(smtpd.MX)},
+		{"submission", cfg.Listen.Submission, smtpServe(smtpd.Submission)},
+		{"submissions", cfg.Listen.Submissions, smtpServe(smtpd.Submissions)},
+		{"pop3", cfg.Listen.POP3, popServe(pop3d.Plain)},
+		{"pop3s", cfg.Listen.POP3S, popServe(pop3d.Implicit)},
 	} {
 		if config.Off(l.addr) {
 			log.Info("listener off", "listener", l.name)
@@ -100,7 +116,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 			closeAll()
 			return fmt.Errorf("listen %s on %s: %w", l.name, l.addr, err)
 		}
-		bound = append(bound, binding{l.name, l.mode, ln})
+		bound = append(bound, binding{l.name, l.serve, ln})
 	}
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -119,7 +135,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := smtp.Serve(b.ln, b.mode, tlsConf); err != nil {
+			if err := b.serve(b.ln); err != nil {
 				errc <- fmt.Errorf("%s: %w", b.name, err)
 			}
 		}()
@@ -136,9 +152,17 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	cancel()
 	sctx, scancel := context.WithTimeout(context.Background(), ShutdownTimeout)
 	defer scancel()
-	if err := smtp.Shutdown(sctx); err != nil {
-		log.Warn("smtp shutdown", "err", err)
+	var sw sync.WaitGroup
+	for name, shut := range map[string]func(context.Context) error{"smtp": smtp.Shutdown, "pop3": pop.Shutdown} {
+		sw.Add(1)
+		go func() {
+			defer sw.Done()
+			if err := shut(sctx); err != nil {
+				log.Warn("shutdown", "proto", name, "err", err)
+			}
+		}()
 	}
+	sw.Wait()
 	ctl.Close()
 	wg.Wait()
 	if err := st.Close(); err != nil {

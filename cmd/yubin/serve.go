@@ -43,7 +43,8 @@ func cmdServe(e *env, args []string) int {
 				return fail(e, "%v", err)
 			}
 			log.Info("not running as root: standard ports shifted by +10000",
-				"smtp", cfg.Listen.SMTP, "submission", cfg.Listen.Submission, "submissions", cfg.Listen.Submissions)
+				"smtp", cfg.Listen.SMTP, "submission", cfg.Listen.Submission, "submissions", cfg.Listen.Submissions,
+				"pop3", cfg.Listen.POP3, "pop3s", cfg.Listen.POP3S)
 		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
