@@ -30,7 +30,8 @@ const maxBadCommands = 20
 
 type session struct {
 	srv     *Server
-	conn    net.Conn
+	raw     net.Conn // the TCP connection: deadlines are set here, from any goroutine
+	conn    net.Conn // raw, or the TLS connection over it
 	r       *bufio.Reader
 	w       *bufio.Writer
 	tls     bool
@@ -47,13 +48,13 @@ type session struct {
 }
 
 func newSession(s *Server, c net.Conn, isTLS bool, tlsConf *tls.Config) *session {
-	return &session{srv: s, conn: c, r: bufio.NewReaderSize(c, 4096), w: bufio.NewWriterSize(c, 32<<10), tls: isTLS, tlsConf: tlsConf}
+	return &session{srv: s, raw: c, conn: c, r: bufio.NewReaderSize(c, 4096), w: bufio.NewWriterSize(c, 32<<10), tls: isTLS, tlsConf: tlsConf}
 }
 
 // interrupt makes the session's next (or current) read fail.
 func (ss *session) interrupt() {
 	ss.stopped.Store(true)
-	ss.conn.SetReadDeadline(time.Now())
+	ss.raw.SetReadDeadline(time.Now())
 }
 
 func (ss *session) close() {
@@ -85,7 +86,7 @@ func (ss *session) flush() error {
 // readLine reads one CRLF (or LF) terminated line of at most max bytes.
 // An over-long line is consumed and reported as errTooLong.
 func (ss *session) readLine(max int) (string, error) {
-	ss.conn.SetReadDeadline(time.Now().Add(ss.srv.cfg.IdleTimeout))
+	ss.raw.SetReadDeadline(time.Now().Add(ss.srv.cfg.IdleTimeout))
 	if ss.stopped.Load() {
 		return "", net.ErrClosed
 	}
