@@ -18,6 +18,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -419,8 +420,8 @@ func (s *Service) SetQuota(ctx context.Context, addr string, quota int64) (Accou
 	return s.account(a.Address)
 }
 
-// Accounts implements API. A child domain lists the accounts of its
-// parent, which receive its mail.
+// Accounts implements API, sorted by domain and address. A child domain
+// lists the accounts of its parent, which receive its mail.
 func (s *Service) Accounts(ctx context.Context, domain string) ([]Account, error) {
 	d := ""
 	if strings.TrimSpace(domain) != "" {
@@ -446,8 +447,18 @@ func (s *Service) Accounts(ctx context.Context, domain string) ([]Account, error
 	for _, a := range as {
 		out = append(out, plain(a))
 	}
+	// By domain, then by address.
+	sort.SliceStable(out, func(i, j int) bool {
+		di, dj := domainOf(out[i].Address), domainOf(out[j].Address)
+		if di != dj {
+			return di < dj
+		}
+		return out[i].Address < out[j].Address
+	})
 	return out, nil
 }
+
+func domainOf(addr string) string { return addr[strings.LastIndexByte(addr, '@')+1:] }
 
 // Account implements API.
 func (s *Service) Account(ctx context.Context, addr string) (AccountDetail, error) {

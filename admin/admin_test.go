@@ -1,0 +1,511 @@
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"yubin/store"
+)
+
+var ctx = context.Background()
+
+func openStore(t *testing.T, dir string) *store.Store {
+	t.Helper()
+	st, err := store.Open(filepath.Join(dir, "yubin.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+func newService(t *testing.T) (*Service, *store.Store) {
+	st := openStore(t, t.TempDir())
+	return NewService(st, 1<<30), st
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func i64(v int64) *int64 { return &v }
+
+// snapshot is the whole admin-visible state, for "nothing changed" checks.
+func snapshot(t *testing.T, api API) string {
+	t.Helper()
+	ds, err := api.Domains(ctx)
+	must(t, err)
+	as, err := api.Accounts(ctx, "")
+	must(t, err)
+	var details []AccountDetail
+	for _, a := range as {
+		d, err := api.Account(ctx, a.Address)
+		must(t, err)
+		details = append(details, d)
+	}
+	b, _ := json.Marshal([]any{ds, details})
+	return string(b)
+}
+
+func populate(t *testing.T, api API) {
+	t.Helper()
+	_, err := api.AddDomain(ctx, "Example.COM", "")
+	must(t, err)
+	_, err = api.AddDomain(ctx, "www.example.com", "example.com")
+	must(t, err)
+	_, err = api.AddDomain(ctx, "other.test", "")
+	must(t, err)
+	_, err = api.AddAccount(ctx, NewAccount{Address: "Info@Example.com", Password: "secret1", Role: "admin"})
+	must(t, err)
+	_, err = api.AddAccount(ctx, NewAccount{Address: "bob@example.com", Password: "secret2", Quota: i64(500 << 20)})
+	must(t, err)
+	_, err = api.AddAccount(ctx, NewAccount{Address: "carol@other.test", Password: "secret3", Quota: i64(0)})
+	must(t, err)
+}
+
+// expectError checks err's kind and message and that the state is unchanged.
+func expectError(t *testing.T, api API, before string, err error, kind error, contains string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("no error, want one containing %q", contains)
+	}
+	if kind != nil && !errors.Is(err, kind) {
+		t.Errorf("error %q is not %v", err, kind)
+	}
+	if !strings.Contains(err.Error(), contains) {
+		t.Errorf("error %q does not contain %q", err, contains)
+	}
+	if strings.Contains(err.Error(), "\n") || strings.Contains(err.Error(), "invalid request") {
+		t.Errorf("error %q is not one clean line", err)
+	}
+	if after := snapshot(t, api); after != before {
+		t.Errorf("state changed after error %q:\nbefore %s\nafter  %s", err, before, after)
+	}
+}
+
+func testValidation(t *testing.T, api API) {
+	populate(t, api)
+	before := snapshot(t, api)
+
+	_, err := api.AddDomain(ctx, "example.com", "")
+	expectError(t, api, before, err, store.ErrExists, "domain example.com already exists")
+	_, err = api.AddDomain(ctx, "a.www.example.com", "www.example.com")
+	expectError(t, api, before, err, store.ErrInvalid, "child domain cannot have children")
+	_, err = api.AddDomain(ctx, "x.example.org", "example.org")
+	expectError(t, api, before, err, store.ErrNoSuchDomain, "unknown parent domain example.org")
+	_, err = api.AddDomain(ctx, "self.test", "self.test")
+	expectError(t, api, before, err, store.ErrInvalid, "own parent")
+	_, err = api.AddDomain(ctx, "bad..domain", "")
+	expectError(t, api, before, err, store.ErrInvalid, "invalid domain name")
+	_, err = api.AddDomain(ctx, "nodot", "")
+	expectError(t, api, before, err, store.ErrInvalid, "not fully qualified")
+	_, err = api.AddDomain(ctx, "", "")
+	expectError(t, api, before, err, store.ErrInvalid, "empty domain")
+	err = api.RemoveDomain(ctx, "example.com")
+	expectError(t, api, before, err, store.ErrInvalid, "child domains")
+	err = api.RemoveDomain(ctx, "other.test")
+	expectError(t, api, before, err, store.ErrInvalid, "1 account(s)")
+	err = api.RemoveDomain(ctx, "nowhere.test")
+	expectError(t, api, before, err, store.ErrNoSuchDomain, "unknown domain nowhere.test")
+
+	add := func(na NewAccount) error { _, err := api.AddAccount(ctx, na); return err }
+	expectError(t, api, before, add(NewAccount{Address: "INFO@example.com", Password: "x"}), store.ErrExists, "account info@example.com already exists")
+	expectError(t, api, before, add(NewAccount{Address: "dave@nowhere.test", Password: "x"}), store.ErrNoSuchDomain, "unknown domain nowhere.test")
+	expectError(t, api, before, add(NewAccount{Address: "dave@www.example.com", Password: "x"}), store.ErrInvalid, "child domain of example.com")
+	expectError(t, api, before, add(NewAccount{Address: "dave", Password: "x"}), store.ErrInvalid, `invalid address "dave"`)
+	expectError(t, api, before, add(NewAccount{Address: "a%b@example.com", Password: "x"}), store.ErrInvalid, "invalid address")
+	expectError(t, api, before, add(NewAccount{Address: "", Password: "x"}), store.ErrInvalid, "invalid address")
+	expectError(t, api, before, add(NewAccount{Address: "dave@example.com", Password: "x", Role: "root"}), store.ErrInvalid, `invalid role "root"`)
+	expectError(t, api, before, add(NewAccount{Address: "dave@example.com", Password: "x", Quota: i64(-1)}), store.ErrInvalid, "invalid quota")
+	expectError(t, api, before, add(NewAccount{Address: "dave@example.com"}), store.ErrInvalid, "password is empty")
+	expectError(t, api, before, add(NewAccount{Address: "dave@example.com", Password: strings.Repeat("x", 73)}), store.ErrInvalid, "longer than 72")
+	expectError(t, api, before, add(NewAccount{Address: "dave@example.com", Password: "a\nb"}), store.ErrInvalid, "line break")
+
+	// A dry run validates and writes nothing.
+	a, err := api.AddAccount(ctx, NewAccount{Address: "Dave@example.com", DryRun: true})
+	must(t, err)
+	if a.Address != "dave@example.com" || a.Quota != 1<<30 || a.Role != "user" {
+		t.Errorf("dry run = %+v", a)
+	}
+	_, err = api.AddAccount(ctx, NewAccount{Address: "dave@example.com", Password: "ok", DryRun: true})
+	must(t, err)
+	expectError(t, api, before, add(NewAccount{Address: "info@example.com", DryRun: true}), store.ErrExists, "already exists")
+	if after := snapshot(t, api); after != before {
+		t.Error("dry run changed the state")
+	}
+
+	expectError(t, api, before, api.SetPassword(ctx, "nobody@example.com", "x"), store.ErrNoSuchAccount, "unknown account nobody@example.com")
+	expectError(t, api, before, api.SetPassword(ctx, "bob@example.com", ""), store.ErrInvalid, "password is empty")
+	_, err = api.SetQuota(ctx, "bob@example.com", -5)
+	expectError(t, api, before, err, store.ErrInvalid, "invalid quota")
+	_, err = api.SetQuota(ctx, "nobody@example.com", 5)
+	expectError(t, api, before, err, store.ErrNoSuchAccount, "unknown account")
+	_, err = api.Accounts(ctx, "nowhere.test")
+	expectError(t, api, before, err, store.ErrNoSuchDomain, "unknown domain")
+	_, err = api.Account(ctx, "nobody@example.com")
+	expectError(t, api, before, err, store.ErrNoSuchAccount, "unknown account")
+	_, err = api.Account(ctx, "not an address")
+	expectError(t, api, before, err, store.ErrInvalid, "invalid address")
+	expectError(t, api, before, api.RemoveAccount(ctx, "nobody@example.com"), store.ErrNoSuchAccount, "unknown account")
+}
+
+func testOperations(t *testing.T, api API, st *store.Store) {
+	populate(t, api)
+
+	ds, err := api.Domains(ctx)
+	must(t, err)
+	want := []Domain{
+		{Name: "example.com", Children: []string{"www.example.com"}, Accounts: 2},
+		{Name: "other.test", Accounts: 1},
+		{Name: "www.example.com", Parent: "example.com"},
+	}
+	if len(ds) != len(want) {
+		t.Fatalf("domains = %+v", ds)
+	}
+	for i := range want {
+		d := ds[i]
+		if d.Name != want[i].Name || d.Parent != want[i].Parent || strings.Join(d.Children, ",") != strings.Join(want[i].Children, ",") || d.Accounts != want[i].Accounts || d.Created.IsZero() {
+			t.Errorf("domain %d = %+v, want %+v", i, d, want[i])
+		}
+	}
+
+	as, err := api.Accounts(ctx, "EXAMPLE.com")
+	must(t, err)
+	if len(as) != 2 || as[0].Address != "bob@example.com" || as[1].Address != "info@example.com" {
+		t.Fatalf("accounts = %+v", as)
+	}
+	if as[0].Quota != 500<<20 || as[0].Role != "user" || as[1].Quota != 1<<30 || as[1].Role != "admin" {
+		t.Errorf("accounts = %+v", as)
+	}
+	child, err := api.Accounts(ctx, "www.example.com")
+	must(t, err)
+	if len(child) != 2 {
+		t.Errorf("accounts of the child domain = %+v, want the parent's", child)
+	}
+	all, err := api.Accounts(ctx, "")
+	must(t, err)
+	if len(all) != 3 || all[2].Address != "carol@other.test" || all[2].Quota != 0 {
+		t.Errorf("all accounts = %+v", all)
+	}
+
+	// Put a message in, so show reports usage and counts.
+	if st != nil {
+		_, err := st.Deliver(ctx, store.Delivery{Recipients: []string{"info@example.com"}, Message: []byte("Subject: hi\r\n\r\nhello\r\n")})
+		must(t, err)
+	}
+	det, err := api.Account(ctx, "info@EXAMPLE.com")
+	must(t, err)
+	if det.Address != "info@example.com" || det.Role != "admin" || len(det.Mailboxes) != 5 || det.Mailboxes[0].Name != "INBOX" {
+		t.Errorf("show = %+v", det)
+	}
+	if strings.Join(det.Addresses, ",") != "info@example.com,info@www.example.com" {
+		t.Errorf("addresses = %v", det.Addresses)
+	}
+	if st != nil && (det.Mailboxes[0].Messages != 1 || det.Used == 0 || det.Mailboxes[0].Size != det.Used) {
+		t.Errorf("show after delivery = %+v", det)
+	}
+
+	// No output ever carries the password hash.
+	for _, v := range []any{ds, as, all, det} {
+		b, _ := json.Marshal(v)
+		if strings.Contains(string(b), "$2a$") || strings.Contains(string(b), "password") {
+			t.Errorf("output carries a password: %s", b)
+		}
+	}
+
+	must(t, api.SetPassword(ctx, "bob@example.com", "new password"))
+	if st != nil {
+		sa, _ := st.Account("bob@example.com")
+		if bcrypt.CompareHashAndPassword([]byte(sa.PasswordHash), []byte("new password")) != nil {
+			t.Error("password not changed")
+		}
+	}
+	a, err := api.SetQuota(ctx, "BOB@example.com", 0)
+	must(t, err)
+	if a.Quota != 0 || a.Address != "bob@example.com" {
+		t.Errorf("after quota: %+v", a)
+	}
+
+	must(t, api.RemoveAccount(ctx, "bob@example.com"))
+	if _, err := api.Account(ctx, "bob@example.com"); !errors.Is(err, store.ErrNoSuchAccount) {
+		t.Errorf("removed account: %v", err)
+	}
+	must(t, api.RemoveDomain(ctx, "www.example.com"))
+	must(t, api.RemoveAccount(ctx, "carol@other.test"))
+	must(t, api.RemoveDomain(ctx, "other.test"))
+	ds, err = api.Domains(ctx)
+	must(t, err)
+	if len(ds) != 1 || ds[0].Name != "example.com" || len(ds[0].Children) != 0 {
+		t.Errorf("domains after removal = %+v", ds)
+	}
+}
+
+func TestServiceValidation(t *testing.T) {
+	s, _ := newService(t)
+	testValidation(t, s)
+}
+
+func TestServiceOperations(t *testing.T) {
+	s, st := newService(t)
+	testOperations(t, s, st)
+}
+
+func TestPasswordHashed(t *testing.T) {
+	s, st := newService(t)
+	populate(t, s)
+	sa, err := st.Account("info@example.com")
+	must(t, err)
+	if !strings.HasPrefix(sa.PasswordHash, "$2") || bcrypt.CompareHashAndPassword([]byte(sa.PasswordHash), []byte("secret1")) != nil {
+		t.Errorf("stored hash %q", sa.PasswordHash)
+	}
+}
+
+func TestParseQuota(t *testing.T) {
+	good := map[string]int64{
+		"0": 0, "unlimited": 0, "none": 0, "1073741824": 1 << 30, "1024b": 1024,
+		"1G": 1 << 30, "1g": 1 << 30, "1GiB": 1 << 30, "1GB": 1 << 30, "1Gi": 1 << 30, " 500M ": 500 << 20,
+		"500 MiB": 500 << 20, "1.5G": 3 << 29, "10k": 10 << 10, "2T": 2 << 40, "0.5m": 512 << 10,
+	}
+	for in, want := range good {
+		got, err := ParseQuota(in)
+		if err != nil || got != want {
+			t.Errorf("ParseQuota(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "-1", "-1G", "1X", "G", "1.5", "abc", "1..5G", "99999999999T", "1e9", "1 G B", "1i"} {
+		if got, err := ParseQuota(in); err == nil {
+			t.Errorf("ParseQuota(%q) = %d, want an error", in, got)
+		} else if !errors.Is(err, store.ErrInvalid) || !strings.Contains(err.Error(), "invalid quota") {
+			t.Errorf("ParseQuota(%q) error %q", in, err)
+		}
+	}
+}
+
+func TestFormat(t *testing.T) {
+	for n, want := range map[int64]string{
+		0: "0 B", 1023: "1023 B", 1024: "1.0 KiB", 1536: "1.5 KiB", 12_900_000: "12.3 MiB",
+		1 << 30: "1.0 GiB", 1<<20 - 1: "1.0 MiB", 5 << 40: "5.0 TiB",
+	} {
+		if got := FormatBytes(n); got != want {
+			t.Errorf("FormatBytes(%d) = %q, want %q", n, got, want)
+		}
+	}
+	if got := FormatUsage(12_900_000, 1<<30); got != "12.3 MiB of 1.0 GiB (1%)" {
+		t.Errorf("FormatUsage = %q", got)
+	}
+	if got := FormatUsage(2<<30, 1<<30); got != "2.0 GiB of 1.0 GiB (200%)" {
+		t.Errorf("FormatUsage over quota = %q", got)
+	}
+	if got := FormatUsage(100, 0); got != "100 B (no quota)" {
+		t.Errorf("FormatUsage unlimited = %q", got)
+	}
+	if FormatQuota(0) != "unlimited" || FormatQuota(1<<30) != "1.0 GiB" {
+		t.Error("FormatQuota")
+	}
+}
+
+// shortDir returns a directory with a short path: unix socket paths are
+// limited to about 104 bytes and t.TempDir() can be longer.
+func shortDir(t *testing.T) string {
+	t.Helper()
+	d, err := os.MkdirTemp("", "yb")
+	must(t, err)
+	t.Cleanup(func() { os.RemoveAll(d) })
+	return d
+}
+
+// serve starts a Service on a control socket in dir and returns its
+// client; the server stops at the end of the test.
+func serve(t *testing.T, dir string) (*Client, *store.Store, string) {
+	t.Helper()
+	st := openStore(t, dir)
+	sock := filepath.Join(dir, "control.sock")
+	ln, err := ListenControl(sock)
+	must(t, err)
+	c, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- NewService(st, 1<<30).ServeControl(c, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("ServeControl: %v", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Error("ServeControl did not return after cancel")
+		}
+	})
+	return NewClient(sock), st, sock
+}
+
+func TestControlSocket(t *testing.T) {
+	dir := shortDir(t)
+	client, st, sock := serve(t, dir)
+
+	fi, err := os.Lstat(sock)
+	must(t, err)
+	if fi.Mode()&os.ModeSocket == 0 || fi.Mode().Perm() != 0o600 {
+		t.Errorf("socket mode = %v, want a socket with 0600", fi.Mode())
+	}
+	if ln, err := ListenControl(sock); err == nil || !strings.Contains(err.Error(), "another yubin server is running") {
+		if ln != nil {
+			ln.Close()
+		}
+		t.Errorf("second ListenControl: %v", err)
+	}
+	if leftovers, _ := filepath.Glob(filepath.Join(dir, ".ctl*")); len(leftovers) != 0 {
+		t.Errorf("temporary files left: %v", leftovers)
+	}
+	must(t, client.Ping(ctx))
+
+	t.Run("operations", func(t *testing.T) { testOperations(t, client, st) })
+	for _, a := range []string{"info@example.com"} {
+		must(t, client.RemoveAccount(ctx, a))
+	}
+	must(t, client.RemoveDomain(ctx, "example.com"))
+	t.Run("validation", func(t *testing.T) { testValidation(t, client) })
+
+	// Many clients at once.
+	var wg sync.WaitGroup
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := client.Domains(ctx); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+
+	// Garbage and unknown operations get a clear answer.
+	for _, req := range []string{"nonsense\n", `{"op":"frobnicate"}` + "\n"} {
+		c, err := net.Dial("unix", sock)
+		must(t, err)
+		c.Write([]byte(req))
+		var resp response
+		must(t, json.NewDecoder(c).Decode(&resp))
+		c.Close()
+		if resp.OK || resp.Kind != "invalid" || resp.Error == "" {
+			t.Errorf("answer to %q: %+v", req, resp)
+		}
+	}
+}
+
+func TestControlSocketStopRemovesFile(t *testing.T) {
+	dir := shortDir(t)
+	st := openStore(t, dir)
+	sock := filepath.Join(dir, "control.sock")
+	ln, err := ListenControl(sock)
+	must(t, err)
+	c, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- NewService(st, 0).ServeControl(c, ln) }()
+	must(t, NewClient(sock).Ping(ctx))
+	cancel()
+	select {
+	case err := <-done:
+		must(t, err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("ServeControl did not return")
+	}
+	if _, err := os.Lstat(sock); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("socket file still there after stop: %v", err)
+	}
+	if err := NewClient(sock).Ping(ctx); err == nil {
+		t.Error("ping after stop succeeded")
+	}
+}
+
+func TestListenControlStaleAndForeign(t *testing.T) {
+	dir := shortDir(t)
+	sock := filepath.Join(dir, "control.sock")
+	// A socket left behind by a crashed server.
+	ul, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+	must(t, err)
+	ul.SetUnlinkOnClose(false)
+	ul.Close()
+	if _, err := os.Lstat(sock); err != nil {
+		t.Fatal("stale socket not left behind")
+	}
+	ln, err := ListenControl(sock)
+	must(t, err)
+	must(t, ln.Close())
+	if _, err := os.Lstat(sock); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("Close did not remove the socket: %v", err)
+	}
+
+	// A regular file in the way is not removed.
+	must(t, os.WriteFile(sock, []byte("x"), 0o600))
+	if _, err := ListenControl(sock); err == nil || !strings.Contains(err.Error(), "not a socket") {
+		t.Errorf("ListenControl over a file: %v", err)
+	}
+	if b, _ := os.ReadFile(sock); string(b) != "x" {
+		t.Error("file was touched")
+	}
+
+	// Too long a path is a clear error.
+	long := filepath.Join(dir, strings.Repeat("d", 120), "control.sock")
+	if _, err := ListenControl(long); err == nil || !strings.Contains(err.Error(), "too long") {
+		t.Errorf("long path: %v", err)
+	}
+}
+
+func TestOpen(t *testing.T) {
+	dir := shortDir(t)
+	sock, db := filepath.Join(dir, "control.sock"), filepath.Join(dir, "yubin.db")
+
+	// No server: the store directly.
+	api, release, err := OpenPaths(sock, db, 123)
+	must(t, err)
+	if _, ok := api.(*Service); !ok {
+		t.Errorf("without a server Open gave %T", api)
+	}
+	_, err = api.AddDomain(ctx, "example.com", "")
+	must(t, err)
+	a, err := api.AddAccount(ctx, NewAccount{Address: "x@example.com", Password: "pw"})
+	must(t, err)
+	if a.Quota != 123 {
+		t.Errorf("default quota = %d", a.Quota)
+	}
+	must(t, release())
+
+	// The store is locked by a "server" without a socket: a clear error.
+	st := openStore(t, dir)
+	_, _, err = OpenPaths(sock, db, 0)
+	if !errors.Is(err, store.ErrLocked) || !strings.Contains(err.Error(), "locked") || !strings.Contains(err.Error(), "control socket") {
+		t.Errorf("locked store, no socket: %v", err)
+	}
+
+	// The server serves the socket: the client.
+	ln, err := ListenControl(sock)
+	must(t, err)
+	c, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go NewService(st, 0).ServeControl(c, ln)
+	api, release, err = OpenPaths(sock, db, 0)
+	must(t, err)
+	defer release()
+	if _, ok := api.(*Client); !ok {
+		t.Errorf("with a server Open gave %T", api)
+	}
+	as, err := api.Accounts(ctx, "")
+	must(t, err)
+	if len(as) != 1 || as[0].Address != "x@example.com" {
+		t.Errorf("accounts through the socket = %+v", as)
+	}
+}

@@ -1,0 +1,462 @@
+package admin
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"yubin/config"
+	"yubin/store"
+)
+
+// The control protocol: the client connects to the unix socket, writes one
+// request as a line of JSON, reads one response line and the server closes
+// the connection. Requests carry passwords in clear text; the socket is
+// mode 0600 in the data dir and the server also checks the peer's user id.
+
+type request struct {
+	Op       string      `json:"op"`
+	Name     string      `json:"name,omitempty"`
+	Parent   string      `json:"parent,omitempty"`
+	Domain   string      `json:"domain,omitempty"`
+	Address  string      `json:"address,omitempty"`
+	Password string      `json:"password,omitempty"`
+	Quota    int64       `json:"quota,omitempty"`
+	Account  *NewAccount `json:"account,omitempty"`
+}
+
+type response struct {
+	OK     bool            `json:"ok"`
+	Error  string          `json:"error,omitempty"`
+	Kind   string          `json:"kind,omitempty"`
+	Result json.RawMessage `json:"result,omitempty"`
+}
+
+// Operation names on the wire.
+const (
+	opPing          = "ping"
+	opDomainAdd     = "domain.add"
+	opDomainList    = "domain.list"
+	opDomainRemove  = "domain.remove"
+	opAccountAdd    = "account.add"
+	opAccountPasswd = "account.passwd"
+	opAccountQuota  = "account.quota"
+	opAccountList   = "account.list"
+	opAccountShow   = "account.show"
+	opAccountRemove = "account.remove"
+)
+
+// maxRequest bounds one request line.
+const maxRequest = 1 << 20
+
+// requestTimeout bounds one connection on the server side.
+const requestTimeout = 30 * time.Second
+
+var kinds = []struct {
+	name string
+	err  error
+}{
+	{"invalid", store.ErrInvalid},
+	{"no_such_domain", store.ErrNoSuchDomain},
+	{"no_such_account", store.ErrNoSuchAccount},
+	{"exists", store.ErrExists},
+	{"locked", store.ErrLocked},
+	{"closed", store.ErrClosed},
+}
+
+func kindOf(err error) string {
+	for _, k := range kinds {
+		if errors.Is(err, k.err) {
+			return k.name
+		}
+	}
+	return ""
+}
+
+func kindErr(name string) error {
+	for _, k := range kinds {
+		if k.name == name {
+			return k.err
+		}
+	}
+	return nil
+}
+
+// ListenControl creates the control socket at path with mode 0600. A stale
+// socket file left by a crashed server is removed first; if a live server
+// answers on path, ListenControl refuses. The socket is created in a private
+// directory and renamed into place, so it is never reachable with looser
+// permissions. Closing the returned listener removes the socket file.
+//
+// The server should call it after opening the store (whose file lock
+// guarantees it is the only server for this data dir).
+func ListenControl(path string) (net.Listener, error) {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	if fi, err := os.Lstat(path); err == nil {
+		if fi.Mode()&os.ModeSocket == 0 {
+			return nil, fmt.Errorf("control socket %s: the file exists and is not a socket", path)
+		}
+		c, err := net.DialTimeout("unix", path, 2*time.Second)
+		switch {
+		case err == nil:
+			c.Close()
+			return nil, fmt.Errorf("control socket %s: another yubin server is running for this data dir (it answers on the socket)", path)
+		case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ENOENT):
+			if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return nil, fmt.Errorf("control socket: removing stale socket: %w", err)
+			}
+		default:
+			return nil, fmt.Errorf("control socket %s: exists and cannot be checked: %v", path, err)
+		}
+	}
+	const maxPath = 104 // sun_path is 108 bytes on Linux, 104 on the BSDs
+	if len(path) >= maxPath {
+		return nil, fmt.Errorf("control socket path %s is too long for a unix socket (%d bytes, at most %d): use a shorter data dir", path, len(path), maxPath-1)
+	}
+	// Bind in a fresh 0700 directory, chmod, then rename into place.
+	listenPath, tmpDir := path, ""
+	if d, err := os.MkdirTemp(dir, ".ctl"); err == nil {
+		if p := filepath.Join(d, "s"); len(p) < maxPath {
+			listenPath, tmpDir = p, d
+		} else {
+			os.Remove(d)
+		}
+	}
+	if tmpDir != "" {
+		defer os.RemoveAll(tmpDir)
+	}
+	ul, err := net.ListenUnix("unix", &net.UnixAddr{Name: listenPath, Net: "unix"})
+	if err != nil {
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	ul.SetUnlinkOnClose(false)
+	fail := func(err error) (net.Listener, error) {
+		ul.Close()
+		os.Remove(listenPath)
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	if err := os.Chmod(listenPath, 0o600); err != nil {
+		return fail(err)
+	}
+	if listenPath != path {
+		if err := os.Rename(listenPath, path); err != nil {
+			return fail(err)
+		}
+	}
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return fail(err)
+	}
+	return &controlListener{UnixListener: ul, path: path, fi: fi}, nil
+}
+
+// controlListener removes its socket file on Close, unless another server
+// has replaced it in the meantime.
+type controlListener struct {
+	*net.UnixListener
+	path string
+	fi   os.FileInfo
+	once sync.Once
+}
+
+func (l *controlListener) Close() error {
+	err := l.UnixListener.Close()
+	l.once.Do(func() {
+		if fi, e := os.Lstat(l.path); e == nil && os.SameFile(fi, l.fi) {
+			os.Remove(l.path)
+		}
+	})
+	return err
+}
+
+// Addr reports the final socket path (not the temporary one it was bound to).
+func (l *controlListener) Addr() net.Addr { return &net.UnixAddr{Name: l.path, Net: "unix"} }
+
+// ServeControl serves the control protocol on ln until ctx is cancelled,
+// then closes ln, waits for requests in progress and returns nil. It
+// returns an error if accepting fails for another reason.
+func (s *Service) ServeControl(ctx context.Context, ln net.Listener) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	stop := context.AfterFunc(ctx, func() { ln.Close() })
+	defer stop()
+	defer ln.Close() // again, synchronously: the socket file is gone on return
+	defer wg.Wait()
+	var tempDelay time.Duration
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
+				tempDelay = min(max(2*tempDelay, 5*time.Millisecond), time.Second)
+				select {
+				case <-time.After(tempDelay):
+				case <-ctx.Done():
+					return nil
+				}
+				continue
+			}
+			ln.Close()
+			return fmt.Errorf("control socket: %w", err)
+		}
+		tempDelay = 0
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.serveConn(ctx, c)
+		}()
+	}
+}
+
+func (s *Service) serveConn(ctx context.Context, c net.Conn) {
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(requestTimeout))
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Now()) })
+	defer stop()
+
+	var resp response
+	if err := checkPeer(c); err != nil {
+		resp = response{Error: err.Error(), Kind: "denied"}
+	} else {
+		line, err := bufio.NewReader(io.LimitReader(c, maxRequest)).ReadBytes('\n')
+		if err != nil && (len(line) == 0 || !errors.Is(err, io.EOF)) {
+			return // nothing sensible to answer
+		}
+		var req request
+		if err := json.Unmarshal(line, &req); err != nil {
+			resp = response{Error: "control socket: malformed request: " + err.Error(), Kind: "invalid"}
+		} else {
+			resp = s.dispatch(ctx, &req)
+		}
+	}
+	out, _ := json.Marshal(resp)
+	c.Write(append(out, '\n'))
+}
+
+func result(v any, err error) response {
+	if err != nil {
+		return response{Error: err.Error(), Kind: kindOf(err)}
+	}
+	if v == nil {
+		return response{OK: true}
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return response{Error: err.Error()}
+	}
+	return response{OK: true, Result: b}
+}
+
+func (s *Service) dispatch(ctx context.Context, r *request) response {
+	switch r.Op {
+	case opPing:
+		return result(map[string]int{"pid": os.Getpid()}, nil)
+	case opDomainAdd:
+		return result(s.AddDomain(ctx, r.Name, r.Parent))
+	case opDomainList:
+		return result(s.Domains(ctx))
+	case opDomainRemove:
+		return result(nil, s.RemoveDomain(ctx, r.Name))
+	case opAccountAdd:
+		if r.Account == nil {
+			return result(nil, errorf(store.ErrInvalid, "control socket: account.add without an account"))
+		}
+		return result(s.AddAccount(ctx, *r.Account))
+	case opAccountPasswd:
+		return result(nil, s.SetPassword(ctx, r.Address, r.Password))
+	case opAccountQuota:
+		return result(s.SetQuota(ctx, r.Address, r.Quota))
+	case opAccountList:
+		return result(s.Accounts(ctx, r.Domain))
+	case opAccountShow:
+		return result(s.Account(ctx, r.Address))
+	case opAccountRemove:
+		return result(nil, s.RemoveAccount(ctx, r.Address))
+	}
+	return result(nil, errorf(store.ErrInvalid, "control socket: unknown operation %q (is the server older than this yubin?)", r.Op))
+}
+
+// Client performs administration operations through a server's control
+// socket. Each call is one connection.
+type Client struct {
+	path    string
+	timeout time.Duration
+}
+
+// NewClient returns a client for the control socket at path.
+func NewClient(path string) *Client { return &Client{path: path, timeout: requestTimeout} }
+
+var _ API = (*Client)(nil)
+
+// Ping checks that a server answers on the socket.
+func (c *Client) Ping(ctx context.Context) error {
+	return c.call(ctx, &request{Op: opPing}, nil)
+}
+
+func (c *Client) call(ctx context.Context, req *request, out any) error {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "unix", c.path)
+	if err != nil {
+		return fmt.Errorf("control socket: %w", err)
+	}
+	defer conn.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		conn.SetDeadline(dl)
+	}
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
+	defer stop()
+	b, err := json.Marshal(req)
+	if err != nil {
+		return err
+	}
+	if _, err := conn.Write(append(b, '\n')); err != nil {
+		return fmt.Errorf("control socket: %w", err)
+	}
+	line, err := bufio.NewReader(io.LimitReader(conn, 64<<20)).ReadBytes('\n')
+	if err != nil && (len(line) == 0 || !errors.Is(err, io.EOF)) {
+		return fmt.Errorf("control socket: reading the answer: %w", err)
+	}
+	var resp response
+	if err := json.Unmarshal(line, &resp); err != nil {
+		return fmt.Errorf("control socket: malformed answer: %w", err)
+	}
+	if !resp.OK {
+		if resp.Error == "" {
+			resp.Error = "control socket: request failed"
+		}
+		return &Error{Kind: kindErr(resp.Kind), Msg: resp.Error}
+	}
+	if out != nil {
+		if err := json.Unmarshal(resp.Result, out); err != nil {
+			return fmt.Errorf("control socket: malformed answer: %w", err)
+		}
+	}
+	return nil
+}
+
+// AddDomain implements API.
+func (c *Client) AddDomain(ctx context.Context, name, parent string) (Domain, error) {
+	var d Domain
+	err := c.call(ctx, &request{Op: opDomainAdd, Name: name, Parent: parent}, &d)
+	return d, err
+}
+
+// Domains implements API.
+func (c *Client) Domains(ctx context.Context) ([]Domain, error) {
+	var ds []Domain
+	err := c.call(ctx, &request{Op: opDomainList}, &ds)
+	return ds, err
+}
+
+// RemoveDomain implements API.
+func (c *Client) RemoveDomain(ctx context.Context, name string) error {
+	return c.call(ctx, &request{Op: opDomainRemove, Name: name}, nil)
+}
+
+// AddAccount implements API.
+func (c *Client) AddAccount(ctx context.Context, na NewAccount) (Account, error) {
+	var a Account
+	err := c.call(ctx, &request{Op: opAccountAdd, Account: &na}, &a)
+	return a, err
+}
+
+// SetPassword implements API.
+func (c *Client) SetPassword(ctx context.Context, addr, password string) error {
+	return c.call(ctx, &request{Op: opAccountPasswd, Address: addr, Password: password}, nil)
+}
+
+// SetQuota implements API.
+func (c *Client) SetQuota(ctx context.Context, addr string, quota int64) (Account, error) {
+	var a Account
+	err := c.call(ctx, &request{Op: opAccountQuota, Address: addr, Quota: quota}, &a)
+	return a, err
+}
+
+// Accounts implements API.
+func (c *Client) Accounts(ctx context.Context, domain string) ([]Account, error) {
+	var as []Account
+	err := c.call(ctx, &request{Op: opAccountList, Domain: domain}, &as)
+	return as, err
+}
+
+// Account implements API.
+func (c *Client) Account(ctx context.Context, addr string) (AccountDetail, error) {
+	var d AccountDetail
+	err := c.call(ctx, &request{Op: opAccountShow, Address: addr}, &d)
+	return d, err
+}
+
+// RemoveAccount implements API.
+func (c *Client) RemoveAccount(ctx context.Context, addr string) error {
+	return c.call(ctx, &request{Op: opAccountRemove, Address: addr}, nil)
+}
+
+// pingTimeout is how long Open waits for a server on the control socket.
+const pingTimeout = 3 * time.Second
+
+// lockTimeout is how long Open waits for the store's file lock.
+const lockTimeout = time.Second
+
+// Open returns the API for the data dir of cfg: the running server's
+// control socket when one answers, else the store opened directly. release
+// releases what Open took (the store's file lock); call it as soon as the
+// operations are done. When the store is locked and no server answers on
+// the socket, the error says so.
+func Open(cfg config.Config) (api API, release func() error, err error) {
+	return OpenPaths(cfg.ControlSocket(), cfg.StorePath(), cfg.Store.DefaultQuota)
+}
+
+// OpenPaths is Open with explicit paths.
+func OpenPaths(socketPath, storePath string, defaultQuota int64) (API, func() error, error) {
+	noop := func() error { return nil }
+	client := NewClient(socketPath)
+	ping := func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), pingTimeout)
+		defer cancel()
+		return client.Ping(ctx)
+	}
+	var pingErr error
+	if _, err := os.Lstat(socketPath); err == nil {
+		if pingErr = ping(); pingErr == nil {
+			return client, noop, nil
+		}
+	}
+	st, err := store.Open(storePath, store.Options{LockTimeout: lockTimeout})
+	if err == nil {
+		return NewService(st, defaultQuota), st.Close, nil
+	}
+	if !errors.Is(err, store.ErrLocked) {
+		return nil, nil, err
+	}
+	// A server that is starting holds the lock before its socket is up.
+	if _, e := os.Lstat(socketPath); e == nil {
+		if pingErr = ping(); pingErr == nil {
+			return client, noop, nil
+		}
+	} else if pingErr == nil {
+		pingErr = fmt.Errorf("%s does not exist", socketPath)
+	}
+	return nil, nil, &Error{Kind: store.ErrLocked, Msg: fmt.Sprintf(
+		"the store %s is locked by another process (a running yubin server?) and no server answers on the control socket (%v)",
+		storePath, pingErr)}
+}
