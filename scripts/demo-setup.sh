@@ -3,7 +3,8 @@
 # the server can be tried at once. Does nothing once a domain exists.
 set -e
 bin=$1; data=$2
-if [ -n "$("$bin" domain list --data "$data" 2>/dev/null)" ]; then
+domains=$("$bin" domain list --json --data "$data") || exit 1
+if [ "$domains" != "[]" ]; then
 	exit 0
 fi
 "$bin" domain add example.test --data "$data"
