@@ -1,0 +1,89 @@
+package delivery
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"regexp"
+	"testing"
+
+	"yubin/store"
+)
+
+func TestDeliverStoresAndLogs(t *testing.T) {
+	st, err := store.Open(filepath.Join(t.TempDir(), "y.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.AddDomain("example.com", ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.AddAccount(store.Account{Address: "info@example.com", PasswordHash: "x", Quota: 100}); err != nil {
+		t.Fatal(err)
+	}
+	var logBuf bytes.Buffer
+	d := New(st, slog.New(slog.NewJSONHandler(&logBuf, nil)))
+	env := Envelope{Source: MX, From: "a@remote.test", Recipients: []string{"info@example.com"},
+		RemoteAddr: &net.TCPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 1234}, Helo: "client"}
+	msg := []byte("Subject: hi\r\n\r\nbody\r\n")
+	res, err := d.Deliver(context.Background(), env, msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Delivered) != 1 || res.QueueID == "" {
+		t.Fatalf("result %+v", res)
+	}
+	got, err := st.ReadMessage("info@example.com", "INBOX", res.Delivered[0].UID)
+	if err != nil || !bytes.Equal(got, msg) {
+		t.Fatalf("stored %q, %v", got, err)
+	}
+	var line map[string]any
+	if err := json.Unmarshal(logBuf.Bytes(), &line); err != nil {
+		t.Fatalf("log %q: %v", logBuf.String(), err)
+	}
+	for k, want := range map[string]any{"msg": "delivery", "queue_id": res.QueueID, "source": "mx", "from": "a@remote.test",
+		"outcome": OutcomeDelivered, "size": float64(len(msg)), "remote": "192.0.2.1:1234"} {
+		if line[k] != want {
+			t.Errorf("log %s = %v, want %v", k, line[k], want)
+		}
+	}
+
+	// Too big for the quota: a *store.QuotaError, nothing stored, logged.
+	logBuf.Reset()
+	_, err = d.Deliver(context.Background(), env, bytes.Repeat([]byte("x"), 200))
+	var qe *store.QuotaError
+	if !errors.As(err, &qe) {
+		t.Fatalf("err %v, want QuotaError", err)
+	}
+	if !bytes.Contains(logBuf.Bytes(), []byte(`"outcome":"refused-quota"`)) {
+		t.Errorf("log %s", logBuf.Bytes())
+	}
+	if a, _ := st.Account("info@example.com"); a.Used != int64(len(msg)) {
+		t.Errorf("used %d", a.Used)
+	}
+}
+
+func TestNewQueueID(t *testing.T) {
+	re := regexp.MustCompile(`^[0-9A-HJKMNP-TV-Z]{16}$`)
+	seen := map[string]bool{}
+	prev := ""
+	for range 1000 {
+		id := NewQueueID()
+		if !re.MatchString(id) {
+			t.Fatalf("queue id %q", id)
+		}
+		if seen[id] {
+			t.Fatalf("duplicate %q", id)
+		}
+		if id[:9] < prev[:min(9, len(prev))] { // 9 chars = 45 of the 48 time bits
+			t.Fatalf("ids not time-ordered: %s after %s", id, prev)
+		}
+		seen[id] = true
+		prev = id
+	}
+}

@@ -1,0 +1,351 @@
+package smtpd
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"yubin/auth"
+	"yubin/store"
+	"yubin/tlsutil"
+)
+
+const (
+	testHost     = "mx.example.com"
+	testPassword = "correct horse battery staple"
+)
+
+// testEnv is a running server on 127.0.0.1 with all three listeners.
+type testEnv struct {
+	t       testing.TB
+	store   *store.Store
+	srv     *Server
+	mx      string // 127.0.0.1:port of each listener
+	sub     string
+	subs    string
+	client  *tls.Config // trusts the server's self-signed certificate
+	serveCh chan error  // one result per listener
+	stopped bool
+}
+
+type envOptions struct {
+	cfg    Config
+	policy auth.Policy
+	noSync bool
+	quiet  bool
+}
+
+// hashes cached across tests: bcrypt is slow on purpose.
+var (
+	hashOnce sync.Once
+	hashPW   string
+)
+
+func passwordHash(t testing.TB) string {
+	hashOnce.Do(func() {
+		h, err := auth.HashPassword(testPassword)
+		if err != nil {
+			panic(err)
+		}
+		hashPW = h
+	})
+	return hashPW
+}
+
+// Accounts created by newEnv.
+const (
+	userInfo  = "info@example.com"  // user, 1 MiB quota
+	userBob   = "bob@example.com"   // user, unlimited
+	userAdmin = "admin@example.com" // admin, unlimited
+	userCarol = "carol@other.test"  // user on another parent domain
+)
+
+func newEnv(t testing.TB, o envOptions) *testEnv {
+	t.Helper()
+	dir := t.TempDir()
+	st, err := store.Open(filepath.Join(dir, "yubin.db"), store.Options{NoSync: o.noSync})
+	if err != nil {
+		t.Fatal(err)
+	}
+	must(t, st.AddDomain("example.com", ""))
+	must(t, st.AddDomain("child.example.com", "example.com"))
+	must(t, st.AddDomain("sales.example.com", "example.com"))
+	must(t, st.AddDomain("other.test", ""))
+	h := passwordHash(t)
+	must(t, st.AddAccount(store.Account{Address: userInfo, PasswordHash: h, Quota: 1 << 20}))
+	must(t, st.AddAccount(store.Account{Address: userBob, PasswordHash: h}))
+	must(t, st.AddAccount(store.Account{Address: userAdmin, PasswordHash: h, Role: store.RoleAdmin}))
+	must(t, st.AddAccount(store.Account{Address: userCarol, PasswordHash: h}))
+
+	serverTLS, err := tlsutil.SelfSigned(filepath.Join(dir, "tls"), testHost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pem, err := os.ReadFile(filepath.Join(dir, "tls", "cert.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool.AppendCertsFromPEM(pem)
+
+	var log *slog.Logger
+	if !o.quiet && testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	cfg := o.cfg
+	if cfg.Hostname == "" {
+		cfg.Hostname = testHost
+	}
+	au := auth.New(st, o.policy, nil)
+	srv := New(cfg, st, au, log)
+	e := &testEnv{t: t, store: st, srv: srv, serveCh: make(chan error, 3),
+		client: &tls.Config{RootCAs: pool, ServerName: testHost}}
+	for _, m := range []struct {
+		mode Mode
+		addr *string
+	}{{MX, &e.mx}, {Submission, &e.sub}, {Submissions, &e.subs}} {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		*m.addr = ln.Addr().String()
+		go func(mode Mode) { e.serveCh <- srv.Serve(ln, mode, serverTLS) }(m.mode)
+	}
+	t.Cleanup(func() {
+		e.stop()
+		st.Close()
+	})
+	return e
+}
+
+// stop shuts the server down and checks every Serve returned nil.
+func (e *testEnv) stop() {
+	if e.stopped {
+		return
+	}
+	e.stopped = true
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := e.srv.Shutdown(ctx); err != nil {
+		e.t.Errorf("Shutdown: %v", err)
+	}
+	for range 3 {
+		select {
+		case err := <-e.serveCh:
+			if err != nil {
+				e.t.Errorf("Serve returned %v after Shutdown", err)
+			}
+		case <-time.After(10 * time.Second):
+			e.t.Errorf("Serve did not return after Shutdown")
+			return
+		}
+	}
+}
+
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// inbox returns the raw messages in account's INBOX.
+func (e *testEnv) inbox(account string) [][]byte {
+	e.t.Helper()
+	msgs, _, err := e.store.Messages(account, "INBOX")
+	must(e.t, err)
+	var out [][]byte
+	for _, m := range msgs {
+		b, err := e.store.ReadMessage(account, "INBOX", m.UID)
+		must(e.t, err)
+		out = append(out, b)
+	}
+	return out
+}
+
+func (e *testEnv) used(account string) int64 {
+	e.t.Helper()
+	a, err := e.store.Account(account)
+	must(e.t, err)
+	return a.Used
+}
+
+// verify checks the store's invariants.
+func (e *testEnv) verify() {
+	e.t.Helper()
+	problems, err := e.store.Verify()
+	must(e.t, err)
+	for _, p := range problems {
+		e.t.Errorf("store.Verify: %s", p)
+	}
+}
+
+// rawClient speaks SMTP line by line, for exact control over what is sent.
+type rawClient struct {
+	t    testing.TB
+	conn net.Conn
+	r    *bufio.Reader
+}
+
+func dialRaw(t testing.TB, addr string) *rawClient {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newRaw(t, conn)
+}
+
+func dialRawTLS(t testing.TB, addr string, conf *tls.Config) *rawClient {
+	t.Helper()
+	conn, err := tls.Dial("tcp", addr, conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newRaw(t, conn)
+}
+
+func newRaw(t testing.TB, conn net.Conn) *rawClient {
+	c := &rawClient{t: t, conn: conn, r: bufio.NewReader(conn)}
+	t.Cleanup(func() { conn.Close() })
+	c.expect(220, "")
+	return c
+}
+
+// reply reads one (possibly multi-line) reply: code and the text lines.
+func (c *rawClient) reply() (int, []string, error) {
+	c.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var lines []string
+	for {
+		line, err := c.r.ReadString('\n')
+		if err != nil {
+			return 0, lines, err
+		}
+		line = strings.TrimRight(line, "\r\n")
+		if len(line) < 4 {
+			return 0, lines, fmt.Errorf("short reply line %q", line)
+		}
+		code, err := strconv.Atoi(line[:3])
+		if err != nil {
+			return 0, lines, fmt.Errorf("bad reply line %q", line)
+		}
+		lines = append(lines, line[4:])
+		if line[3] == ' ' {
+			return code, lines, nil
+		}
+	}
+}
+
+// send writes raw bytes.
+func (c *rawClient) send(s string) {
+	c.t.Helper()
+	c.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c.conn, s); err != nil {
+		c.t.Fatalf("write %q: %v", s, err)
+	}
+}
+
+// expect reads a reply and checks its code and, if enh is not empty, the
+// enhanced status code at the start of the last line. It returns the text.
+func (c *rawClient) expect(code int, enh string) string {
+	c.t.Helper()
+	got, lines, err := c.reply()
+	if err != nil {
+		c.t.Fatalf("reading reply (want %d %s): %v", code, enh, err)
+	}
+	text := strings.Join(lines, "\n")
+	if got != code {
+		c.t.Fatalf("reply %d %q, want %d %s", got, text, code, enh)
+	}
+	if enh != "" && !strings.HasPrefix(lines[len(lines)-1], enh+" ") {
+		c.t.Fatalf("reply %d %q, want enhanced code %s", got, text, enh)
+	}
+	return text
+}
+
+// cmd sends one command line and checks the reply.
+func (c *rawClient) cmd(line string, code int, enh string) string {
+	c.t.Helper()
+	c.send(line + "\r\n")
+	return c.expect(code, enh)
+}
+
+// startTLS upgrades the connection.
+func (c *rawClient) startTLS(conf *tls.Config) {
+	c.t.Helper()
+	c.cmd("STARTTLS", 220, "2.0.0")
+	tc := tls.Client(c.conn, conf)
+	if err := tc.Handshake(); err != nil {
+		c.t.Fatal(err)
+	}
+	c.conn = tc
+	c.r = bufio.NewReader(tc)
+}
+
+// closed reports whether the server closed the connection (EOF).
+func (c *rawClient) closed() bool {
+	c.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err := c.r.ReadByte()
+	return errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || isReset(err)
+}
+
+func isReset(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "connection reset")
+}
+
+// dataMsg sends DATA and the message (dot-stuffed, CRLF), expecting code.
+func (c *rawClient) data(msg string, code int, enh string) string {
+	c.t.Helper()
+	c.cmd("DATA", 354, "")
+	c.send(dotStuff(msg) + ".\r\n")
+	return c.expect(code, enh)
+}
+
+func dotStuff(msg string) string {
+	if !strings.HasSuffix(msg, "\r\n") {
+		msg += "\r\n"
+	}
+	lines := strings.SplitAfter(msg, "\r\n")
+	for i, l := range lines {
+		if strings.HasPrefix(l, ".") {
+			lines[i] = "." + l
+		}
+	}
+	return strings.Join(lines, "")
+}
+
+func testMessage(subject string, bodyLines ...string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "From: sender@remote.test\r\nTo: info@example.com\r\nSubject: %s\r\nMessage-ID: <%s@remote.test>\r\n\r\n", subject, strings.ReplaceAll(subject, " ", "."))
+	for _, l := range bodyLines {
+		b.WriteString(l + "\r\n")
+	}
+	return b.String()
+}
+
+// smtpCode checks that err is an *smtp.SMTPError with code and enhanced code.
+func smtpCode(t testing.TB, err error, code int, enh smtp.EnhancedCode) {
+	t.Helper()
+	var se *smtp.SMTPError
+	if !errors.As(err, &se) {
+		t.Fatalf("error %v (%T), want SMTP %d %v", err, err, code, enh)
+	}
+	if se.Code != code || se.EnhancedCode != enh {
+		t.Fatalf("SMTP error %d %v %q, want %d %v", se.Code, se.EnhancedCode, se.Message, code, enh)
+	}
+}

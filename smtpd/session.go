@@ -1,0 +1,336 @@
+package smtpd
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+
+	"yubin/auth"
+	"yubin/delivery"
+	"yubin/store"
+)
+
+// Replies, with their enhanced status codes (RFC 3463).
+var (
+	errAuthRequired = &smtp.SMTPError{Code: 530, EnhancedCode: smtp.EnhancedCode{5, 7, 0}, Message: "Authentication required"}
+	errAuthFailed   = &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8}, Message: "Authentication credentials invalid"}
+	errAuthLocked   = &smtp.SMTPError{Code: 454, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: "Too many failed logins from your address; try again later"}
+	errAuthTemp     = &smtp.SMTPError{Code: 454, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: "Temporary authentication failure"}
+	errAuthOnMX     = &smtp.SMTPError{Code: 502, EnhancedCode: smtp.EnhancedCode{5, 5, 1}, Message: "Authentication is not available on this port; use submission (587 or 465)"}
+	errAuthMech     = &smtp.SMTPError{Code: 504, EnhancedCode: smtp.EnhancedCode{5, 5, 4}, Message: "Unsupported authentication mechanism; use PLAIN or LOGIN"}
+	errNoSuchUser   = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "No such user here"}
+	errRelayDenied  = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "Relaying denied: this server only accepts mail for its own domains"}
+	errNoOutbound   = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "Mail to remote domains cannot be sent: outbound delivery is not enabled on this server yet"}
+	errSenderNotOwn = &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "Sender address is not one of your addresses"}
+	errBadSender    = &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 1, 7}, Message: "Bad sender address syntax"}
+	errMailboxFull  = &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 2, 2}, Message: "Mailbox full"}
+	errTempLocal    = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Temporary local problem, please try again later"}
+	errLineTooLong  = &smtp.SMTPError{Code: 500, EnhancedCode: smtp.EnhancedCode{5, 5, 2}, Message: "Line too long"}
+	errTooManyErrs  = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: "Too many errors, closing connection"}
+)
+
+type backend struct {
+	srv  *Server
+	mode Mode
+}
+
+// NewSession is called by go-smtp on every HELO/EHLO after connect and
+// after STARTTLS, on the connection's goroutine.
+func (b *backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
+	nc := c.Conn()
+	_, isTLS := c.TLSConnectionState()
+	s := &session{
+		srv:    b.srv,
+		mode:   b.mode,
+		conn:   c,
+		remote: nc.RemoteAddr(),
+		helo:   c.Hostname(),
+		tls:    isTLS,
+	}
+	if tc, ok := nc.(*tls.Conn); ok {
+		nc = tc.NetConn()
+	}
+	s.tracked, _ = nc.(*trackedConn)
+	return s, nil
+}
+
+type rcpt struct {
+	given   string // as the client wrote it (after go-smtp's parsing)
+	account string // account address from store.Resolve
+}
+
+// session is one SMTP session (between EHLOs). go-smtp calls it from the
+// connection goroutine, except Data during BDAT, which runs on its own
+// goroutine while Reset/Logout may still come in: mu guards the state.
+type session struct {
+	srv     *Server
+	mode    Mode
+	conn    *smtp.Conn
+	tracked *trackedConn
+	remote  net.Addr
+	helo    string
+	tls     bool
+
+	mu       sync.Mutex
+	acct     *store.Account // authenticated account (submission)
+	from     string
+	fromSet  bool
+	size     int64 // SIZE= from MAIL, 0 if none
+	rcpts    []rcpt
+	hardErrs int
+}
+
+func (s *session) logger() *slog.Logger {
+	return s.srv.log.With("listener", s.mode.String(), "remote", s.remote.String())
+}
+
+func (s *session) Reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.from, s.fromSet, s.size, s.rcpts = "", false, 0, nil
+}
+
+func (s *session) Logout() error { return nil }
+
+// hardError counts a refused RCPT or failed AUTH. Past the limit it writes
+// 421 itself, closes the connection and returns the error for go-smtp to
+// (fail to) write: the client is gone either way.
+func (s *session) hardError(err *smtp.SMTPError) error {
+	s.mu.Lock()
+	s.hardErrs++
+	n := s.hardErrs
+	s.mu.Unlock()
+	if n < maxHardErrors {
+		return err
+	}
+	s.logger().Warn("smtp connection closed: too many errors", "errors", n)
+	nc := s.conn.Conn()
+	nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprintf(nc, "%d %d.%d.%d %s\r\n", err.Code, err.EnhancedCode[0], err.EnhancedCode[1], err.EnhancedCode[2], err.Message)
+	fmt.Fprintf(nc, "421 4.7.0 %s\r\n", errTooManyErrs.Message)
+	s.conn.Close()
+	return errTooManyErrs
+}
+
+// AuthMechanisms: none on port 25 (so AUTH is not advertised), PLAIN and
+// LOGIN on submission (go-smtp advertises them only after TLS).
+func (s *session) AuthMechanisms() []string {
+	if s.mode == MX {
+		return nil
+	}
+	return []string{sasl.Plain, sasl.Login}
+}
+
+func (s *session) Auth(mech string) (sasl.Server, error) {
+	if s.mode == MX {
+		return nil, errAuthOnMX
+	}
+	s.mu.Lock()
+	authed := s.acct != nil
+	s.mu.Unlock()
+	if authed {
+		return nil, &smtp.SMTPError{Code: 503, EnhancedCode: smtp.EnhancedCode{5, 5, 1}, Message: "Already authenticated"}
+	}
+	switch mech {
+	case sasl.Plain:
+		return sasl.NewPlainServer(func(identity, user, pass string) error {
+			if identity != "" && !strings.EqualFold(identity, user) {
+				return s.hardError(&smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8}, Message: "Authorization identity must match the user name"})
+			}
+			return s.login(user, pass)
+		}), nil
+	case sasl.Login:
+		return newLoginServer(s.login), nil
+	}
+	return nil, errAuthMech
+}
+
+func (s *session) login(user, pass string) error {
+	acct, err := s.srv.auth.Authenticate(s.srv.ctx, s.remote, user, pass)
+	log := s.logger().With("user", user)
+	switch {
+	case err == nil:
+		s.mu.Lock()
+		s.acct = &acct
+		s.mu.Unlock()
+		log.Info("smtp login", "account", acct.Address)
+		return nil
+	case errors.Is(err, auth.ErrBadCredentials):
+		log.Warn("smtp login failed")
+		return s.hardError(errAuthFailed)
+	case errors.Is(err, auth.ErrTooManyFailures):
+		log.Warn("smtp login refused: too many failures from this address")
+		return s.hardError(errAuthLocked)
+	default:
+		log.Error("smtp login error", "error", err)
+		return errAuthTemp
+	}
+}
+
+func (s *session) Mail(from string, opts *smtp.MailOptions) error {
+	s.mu.Lock()
+	acct := s.acct
+	s.mu.Unlock()
+	log := s.logger()
+	if s.mode == MX {
+		if from != "" {
+			if err := checkSender(from); err != nil {
+				log.Info("smtp sender refused", "from", from, "reason", err.Error())
+				return s.hardError(errBadSender)
+			}
+		}
+	} else {
+		if acct == nil {
+			return s.hardError(errAuthRequired)
+		}
+		if !senderAllowed(*acct, from, s.srv.store.Domain) {
+			log.Info("smtp sender refused: not the user's address", "user", acct.Address, "from", from)
+			return s.hardError(errSenderNotOwn)
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.from, s.fromSet, s.rcpts = from, true, nil
+	s.size = 0
+	if opts != nil {
+		s.size = opts.Size
+	}
+	return nil
+}
+
+func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
+	s.mu.Lock()
+	size := s.size
+	s.mu.Unlock()
+	log := s.logger().With("rcpt", to)
+	account, class, err := classifyRecipient(to, s.srv.store.Resolve, s.srv.store.IsLocalDomain)
+	switch class {
+	case rcptLocal:
+	case rcptNoSuchUser:
+		log.Info("smtp recipient refused: no such user")
+		return s.hardError(errNoSuchUser)
+	case rcptRemote:
+		if s.mode == MX {
+			log.Info("smtp recipient refused: relaying denied")
+			return s.hardError(errRelayDenied)
+		}
+		log.Info("smtp recipient refused: outbound delivery not enabled")
+		return s.hardError(errNoOutbound)
+	case rcptRouting:
+		log.Info("smtp recipient refused: routing form", "reason", err.Error())
+		return s.hardError(errRelayDenied)
+	default: // rcptTempFail
+		log.Error("smtp recipient lookup failed", "error", err)
+		return errTempLocal
+	}
+	a, err := s.srv.store.Account(account)
+	if err != nil {
+		log.Error("smtp account lookup failed", "error", err)
+		return errTempLocal
+	}
+	if a.Quota > 0 && (a.Used >= a.Quota || a.Used+size > a.Quota) {
+		log.Info("smtp recipient refused: mailbox full", "account", a.Address, "used", a.Used, "quota", a.Quota, "size", size)
+		return errMailboxFull
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rcpts = append(s.rcpts, rcpt{given: to, account: account})
+	return nil
+}
+
+func (s *session) Data(r io.Reader) error {
+	if s.tracked != nil {
+		s.tracked.busy.Store(true)
+		defer s.tracked.busy.Store(false)
+	}
+	s.mu.Lock()
+	from := s.from
+	rcpts := append([]rcpt(nil), s.rcpts...)
+	acct := s.acct
+	s.mu.Unlock()
+	log := s.logger()
+
+	if h := s.srv.testHookData; h != nil {
+		h()
+	}
+	body, err := io.ReadAll(r)
+	if err != nil {
+		switch {
+		case errors.Is(err, smtp.ErrDataTooLarge):
+			log.Info("smtp message refused: too large", "from", from, "max", s.srv.cfg.MaxMessageSize)
+			return smtp.ErrDataTooLarge
+		case errors.Is(err, smtp.ErrTooLongLine):
+			log.Info("smtp message refused: line too long", "from", from, "max", s.srv.cfg.MaxLineLength)
+			return &smtp.SMTPError{Code: errLineTooLong.Code, EnhancedCode: errLineTooLong.EnhancedCode,
+				Message: fmt.Sprintf("%s (limit %d bytes)", errLineTooLong.Message, s.srv.cfg.MaxLineLength)}
+		}
+		log.Info("smtp message not received", "from", from, "error", err)
+		return err
+	}
+	if len(rcpts) == 0 { // go-smtp does not call Data without recipients
+		return errTempLocal
+	}
+
+	env := delivery.Envelope{
+		QueueID:    delivery.NewQueueID(),
+		Source:     delivery.MX,
+		From:       from,
+		RemoteAddr: s.remote,
+		Helo:       s.helo,
+		TLS:        s.tls,
+	}
+	if acct != nil {
+		env.Source = delivery.Submission
+		env.AuthUser = acct.Address
+	}
+	for _, r := range rcpts {
+		if !slices.Contains(env.Recipients, r.account) {
+			env.Recipients = append(env.Recipients, r.account)
+		}
+	}
+	forRcpt := ""
+	if len(rcpts) == 1 {
+		forRcpt = rcpts[0].given
+	}
+	hdr := receivedHeader(receivedInfo{
+		Helo: s.helo, IP: ipOf(s.remote), Hostname: s.srv.cfg.Hostname,
+		TLS: s.tls, Auth: acct != nil, QueueID: env.QueueID, For: forRcpt, Date: time.Now(),
+	})
+	msg := normalizeCRLF(hdr, body)
+
+	_, err = s.srv.deliver.Deliver(s.srv.ctx, env, msg)
+	var qe *store.QuotaError
+	switch {
+	case err == nil:
+		// Committed to disk. A 250 "error" gives the client the queue id.
+		return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: "OK: queued as " + env.QueueID}
+	case errors.As(err, &qe):
+		return &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 2, 2},
+			Message: fmt.Sprintf("Mailbox full: the message (%d bytes) does not fit into the quota of <%s>", len(msg), qe.Account)}
+	default:
+		return errTempLocal
+	}
+}
+
+func ipOf(a net.Addr) string {
+	switch a := a.(type) {
+	case *net.TCPAddr:
+		return a.IP.String()
+	case nil:
+		return ""
+	}
+	if h, _, err := net.SplitHostPort(a.String()); err == nil {
+		return h
+	}
+	return a.String()
+}

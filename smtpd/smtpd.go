@@ -1,0 +1,329 @@
+// Package smtpd is Yubin's SMTP server: port 25 (MX, mail from the
+// Internet for local accounts only), 587 (submission with STARTTLS and
+// AUTH) and 465 (submission over implicit TLS). It is built on
+// github.com/emersion/go-smtp and hands every accepted message to the
+// shared delivery path (package delivery).
+package smtpd
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"yubin/auth"
+	"yubin/delivery"
+	"yubin/store"
+)
+
+// Config holds the SMTP limits. Zero values take the defaults noted.
+type Config struct {
+	Hostname          string        // greeting and Received headers; "localhost"
+	MaxMessageSize    int64         // bytes, advertised with SIZE; 50 MiB
+	MaxRecipients     int           // accepted RCPTs per message; 100
+	MaxLineLength     int           // bytes per command or message line; 2000
+	ReadTimeout       time.Duration // idle time allowed between commands; 5 min
+	WriteTimeout      time.Duration // per reply; 5 min
+	AllowInsecureAuth bool          // dev only: AUTH before TLS
+	MaxConnections    int           // per listener; 0 = unlimited
+}
+
+// Defaults for zero Config fields.
+const (
+	DefaultMaxMessageSize = 50 << 20
+	DefaultMaxRecipients  = 100
+	DefaultMaxLineLength  = 2000
+	DefaultTimeout        = 5 * time.Minute
+)
+
+// maxHardErrors is how many refused RCPTs and failed AUTHs one connection
+// may collect before it is closed with 421 (address harvesting, password
+// guessing). go-smtp itself closes after a few syntax errors.
+const maxHardErrors = 20
+
+// Mode is the kind of listener.
+type Mode int
+
+const (
+	MX          Mode = iota // port 25: mail from the Internet, no AUTH
+	Submission              // port 587: STARTTLS, AUTH required
+	Submissions             // port 465: implicit TLS, AUTH required
+)
+
+func (m Mode) String() string {
+	switch m {
+	case MX:
+		return "mx"
+	case Submission:
+		return "submission"
+	case Submissions:
+		return "submissions"
+	}
+	return fmt.Sprintf("Mode(%d)", int(m))
+}
+
+// Server serves SMTP on any number of listeners.
+type Server struct {
+	cfg     Config
+	store   *store.Store
+	auth    *auth.Authenticator
+	deliver *delivery.Deliverer
+	log     *slog.Logger
+
+	// ctx is cancelled when Shutdown gives up waiting: store calls and
+	// logins in flight then stop.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu       sync.Mutex
+	shutdown bool
+	servers  []*smtp.Server
+	conns    map[*trackedConn]struct{}
+
+	testHookData func() // tests: called at the start of every DATA
+}
+
+// New returns a server. au may be nil only if no submission listener is
+// served. log may be nil (discard).
+func New(cfg Config, st *store.Store, au *auth.Authenticator, log *slog.Logger) *Server {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Hostname == "" {
+		cfg.Hostname = "localhost"
+	}
+	if cfg.MaxMessageSize <= 0 {
+		cfg.MaxMessageSize = DefaultMaxMessageSize
+	}
+	if cfg.MaxRecipients <= 0 {
+		cfg.MaxRecipients = DefaultMaxRecipients
+	}
+	if cfg.MaxLineLength <= 0 {
+		cfg.MaxLineLength = DefaultMaxLineLength
+	}
+	if cfg.ReadTimeout <= 0 {
+		cfg.ReadTimeout = DefaultTimeout
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = DefaultTimeout
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Server{
+		cfg:     cfg,
+		store:   st,
+		auth:    au,
+		deliver: delivery.New(st, log),
+		log:     log,
+		ctx:     ctx,
+		cancel:  cancel,
+		conns:   map[*trackedConn]struct{}{},
+	}
+}
+
+// Serve accepts connections on ln (a plain TCP listener) until Shutdown
+// and returns nil then. For Submissions it does the TLS itself with
+// tlsConf; for MX and Submission tlsConf enables STARTTLS (nil: no TLS,
+// and then no AUTH unless AllowInsecureAuth).
+func (s *Server) Serve(ln net.Listener, mode Mode, tlsConf *tls.Config) error {
+	if mode < MX || mode > Submissions {
+		return fmt.Errorf("smtpd: unknown mode %d", mode)
+	}
+	if mode == Submissions && tlsConf == nil {
+		return errors.New("smtpd: implicit TLS (465) needs a TLS config")
+	}
+	if mode != MX && s.auth == nil {
+		return errors.New("smtpd: submission needs an authenticator")
+	}
+	gs := smtp.NewServer(&backend{srv: s, mode: mode})
+	gs.Domain = s.cfg.Hostname
+	gs.MaxMessageBytes = s.cfg.MaxMessageSize
+	gs.MaxRecipients = s.cfg.MaxRecipients
+	gs.MaxLineLength = s.cfg.MaxLineLength
+	gs.ReadTimeout = s.cfg.ReadTimeout
+	gs.WriteTimeout = s.cfg.WriteTimeout
+	gs.AllowInsecureAuth = s.cfg.AllowInsecureAuth
+	gs.ErrorLog = errorLog{s.log.With("listener", mode.String(), "addr", ln.Addr().String())}
+	if mode != Submissions {
+		gs.TLSConfig = tlsConf
+	}
+
+	s.mu.Lock()
+	if s.shutdown {
+		s.mu.Unlock()
+		ln.Close()
+		return nil
+	}
+	s.servers = append(s.servers, gs)
+	s.mu.Unlock()
+
+	ll := &limitListener{Listener: ln, srv: s, max: s.cfg.MaxConnections}
+	var l net.Listener = ll
+	if mode == Submissions {
+		ll.tlsConf = tlsConf
+		l = tls.NewListener(ll, tlsConf)
+	}
+	s.log.Info("smtp listening", "listener", mode.String(), "addr", ln.Addr().String())
+	err := gs.Serve(l)
+	if s.isShutdown() {
+		return nil
+	}
+	return err
+}
+
+func (s *Server) isShutdown() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.shutdown
+}
+
+// Shutdown stops accepting connections, closes idle ones (the client gets
+// a 421 reply), lets messages being received and stored finish, and
+// returns when every connection is gone. When ctx ends first, the rest are
+// closed at once and ctx's error is returned. Mail that got 250 is always
+// on disk; mail that did not is the client's to retry.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.shutdown = true
+	servers := append([]*smtp.Server(nil), s.servers...)
+	s.mu.Unlock()
+
+	done := make(chan error, len(servers))
+	for _, gs := range servers {
+		go func() { done <- gs.Shutdown(context.Background()) }()
+	}
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	remaining := len(servers)
+	for remaining > 0 {
+		s.kickIdle()
+		select {
+		case <-done:
+			remaining--
+		case <-tick.C:
+		case <-ctx.Done():
+			// go-smtp's Close does nothing once Shutdown has begun, so
+			// close the connections ourselves.
+			s.cancel()
+			s.closeAll()
+			return ctx.Err()
+		}
+	}
+	s.cancel()
+	return nil
+}
+
+// closeAll closes every client connection at once.
+func (s *Server) closeAll() {
+	s.mu.Lock()
+	conns := make([]*trackedConn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.Close()
+	}
+}
+
+// kickIdle makes every connection that is not inside DATA time out now:
+// go-smtp answers "421 4.4.2" and closes it. A connection that just left
+// DATA resets its deadline for the next command; Shutdown calls this
+// repeatedly so it is caught the next time round.
+func (s *Server) kickIdle() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	past := time.Now().Add(-time.Second)
+	for c := range s.conns {
+		if !c.busy.Load() {
+			c.Conn.SetReadDeadline(past)
+		}
+	}
+}
+
+// trackedConn is a client connection counted against MaxConnections.
+type trackedConn struct {
+	net.Conn
+	srv  *Server
+	ln   *limitListener
+	busy atomic.Bool // inside DATA: do not interrupt on shutdown
+	once sync.Once
+}
+
+func (c *trackedConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(func() {
+		c.srv.mu.Lock()
+		delete(c.srv.conns, c)
+		c.ln.n--
+		c.srv.mu.Unlock()
+	})
+	return err
+}
+
+// limitListener tracks connections and turns away those over the limit
+// with "421 4.7.0".
+type limitListener struct {
+	net.Listener
+	srv     *Server
+	max     int
+	tlsConf *tls.Config // implicit TLS: the refusal is sent over TLS
+	n       int         // open connections; srv.mu
+}
+
+func (l *limitListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		s := l.srv
+		s.mu.Lock()
+		if s.shutdown {
+			s.mu.Unlock()
+			c.Close()
+			continue
+		}
+		if l.max > 0 && l.n >= l.max {
+			s.mu.Unlock()
+			go l.refuse(c)
+			continue
+		}
+		tc := &trackedConn{Conn: c, srv: s, ln: l}
+		s.conns[tc] = struct{}{}
+		l.n++
+		s.mu.Unlock()
+		return tc, nil
+	}
+}
+
+func (l *limitListener) refuse(c net.Conn) {
+	defer func() {
+		if r := recover(); r != nil {
+			l.srv.log.Error("panic refusing connection", "panic", r)
+		}
+	}()
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if l.tlsConf != nil {
+		tc := tls.Server(c, l.tlsConf)
+		if err := tc.Handshake(); err != nil {
+			return
+		}
+		c = tc
+	}
+	l.srv.log.Warn("smtp connection refused: too many connections", "remote", c.RemoteAddr().String(), "max", l.max)
+	fmt.Fprintf(c, "421 4.7.0 %s Too many connections, try again later\r\n", l.srv.cfg.Hostname)
+}
+
+// errorLog adapts go-smtp's internal error log to slog.
+type errorLog struct{ log *slog.Logger }
+
+func (e errorLog) Printf(format string, v ...any) { e.log.Warn(fmt.Sprintf(format, v...)) }
+func (e errorLog) Println(v ...any)               { e.log.Warn(fmt.Sprint(v...)) }
