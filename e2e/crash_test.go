@@ -17,13 +17,21 @@ import (
 // 250 is stored byte for byte and that quota usage is exact.
 func TestCrashLosesNoAcceptedMail(t *testing.T) {
 	data, cfg := newDataDir(t)
+	acked := map[string][]byte{} // Message-ID -> bytes sent, over all rounds
+	// Three rounds of serve, load, SIGKILL: recovery must hold after
+	// repeated crashes too.
+	for round := 0; round < 3; round++ {
+		crashRound(t, data, cfg, round, acked)
+	}
+}
+
+func crashRound(t *testing.T, data, cfg string, round int, acked map[string][]byte) {
 	srv := startServer(t, data, cfg)
 	addr := srv.addrs["smtp"]
 
 	const clients = 8
-	const killAfter = 150 // acknowledged messages before the kill
+	killAfter := 150 * (round + 1) // acknowledged messages (all rounds) before the kill
 	var mu sync.Mutex
-	acked := map[string][]byte{} // Message-ID -> bytes sent
 	killed := make(chan struct{})
 	var once sync.Once
 	var wg sync.WaitGroup
@@ -42,7 +50,7 @@ func TestCrashLosesNoAcceptedMail(t *testing.T) {
 				return
 			}
 			for i := 0; ; i++ {
-				id := fmt.Sprintf("<%d.%d@client.test>", c, i)
+				id := fmt.Sprintf("<%d.%d.%d@client.test>", round, c, i)
 				body := fmt.Sprintf("From: a@client.test\r\nTo: info@example.com\r\nMessage-ID: %s\r\nSubject: crash %d/%d\r\n\r\n%s\r\n", id, c, i, strings.Repeat(fmt.Sprintf("line %d of client %d\r\n", i, c), 50+i%200))
 				if err := cl.Mail("a@client.test"); err != nil {
 					return // server gone
@@ -124,5 +132,5 @@ func TestCrashLosesNoAcceptedMail(t *testing.T) {
 	if p, err := st.Verify(); err != nil || len(p) > 0 {
 		t.Errorf("store invariants after crash: %v %v", p, err)
 	}
-	t.Logf("%d acknowledged, %d stored (the difference was in flight, never acknowledged)", len(acked), len(msgs))
+	t.Logf("round %d: %d acknowledged, %d stored (the difference was in flight, never acknowledged)", round, len(acked), len(msgs))
 }
