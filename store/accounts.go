@@ -30,12 +30,13 @@ const (
 
 // Account is a mail account on a parent domain.
 type Account struct {
-	Address      string    `json:"address"`
-	Role         Role      `json:"role"`
-	Quota        int64     `json:"quota"` // bytes; 0 = unlimited
-	Used         int64     `json:"used"`  // bytes of all stored messages, exact
-	PasswordHash string    `json:"password_hash"`
-	Created      time.Time `json:"created"`
+	Address      string     `json:"address"`
+	Role         Role       `json:"role"`
+	Quota        int64      `json:"quota"` // bytes; 0 = unlimited
+	Used         int64      `json:"used"`  // bytes of all stored messages, exact
+	PasswordHash string     `json:"password_hash"`
+	Created      time.Time  `json:"created"`
+	Scan         ScanPolicy `json:"scan"` // inbound scanning policy; zero value = defaults
 }
 
 // Domain returns the account's domain.
@@ -219,6 +220,10 @@ func (s *Store) AddAccount(a Account) error {
 	if a.PasswordHash == "" {
 		return fmt.Errorf("%w: a password is required", ErrInvalid)
 	}
+	if err := a.Scan.Validate(); err != nil {
+		return err
+	}
+	a.Scan = a.Scan.Effective()
 	a.Used = 0
 	a.Created = s.now().UTC()
 	return s.db.Update(func(tx *bolt.Tx) error {

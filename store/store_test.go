@@ -243,3 +243,42 @@ func TestReopenKeepsUIDs(t *testing.T) {
 		t.Fatalf("%+v then %+v", d, d2)
 	}
 }
+
+func TestScanPolicyAndStops(t *testing.T) {
+	s := openTest(t)
+	setup(t, s)
+	a, _ := s.Account("info@example.com")
+	if a.Scan.Depth != ScanDiscard || a.Scan.Encrypted != ScanAccept {
+		t.Fatalf("default policy %+v", a.Scan)
+	}
+	if err := s.SetScanPolicy("info@example.com", ScanPolicy{Oversize: "maybe"}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("bad action: %v", err)
+	}
+	if err := s.SetScanPolicy("info@example.com", ScanPolicy{Encrypted: ScanDiscard}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("encrypted=discard: %v", err)
+	}
+	must(t, s.SetScanPolicy("info@example.com", ScanPolicy{Oversize: ScanAccept, Encrypted: ScanReject}))
+	a, _ = s.Account("info@example.com")
+	if a.Scan.Oversize != ScanAccept || a.Scan.Partial != ScanDiscard || a.Scan.Encrypted != ScanReject {
+		t.Fatalf("policy %+v", a.Scan)
+	}
+
+	ctx := context.Background()
+	t0 := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	for i, d := range []string{"example.com", "other.test", "example.com"} {
+		must(t, s.RecordStop(ctx, Stop{Time: t0.Add(time.Duration(i) * time.Hour), Direction: "inbound", Domains: []string{d}, Reasons: []string{"virus"}, Virus: "Eicar-Test-Signature"}))
+	}
+	got, err := s.Stops(t0, t0.Add(24*time.Hour), "EXAMPLE.com")
+	must(t, err)
+	if len(got) != 2 || !got[0].Time.Equal(t0) || !got[1].Time.Equal(t0.Add(2*time.Hour)) {
+		t.Fatalf("stops %+v", got)
+	}
+	if got, _ := s.Stops(t0.Add(time.Minute), t0.Add(2*time.Hour), ""); len(got) != 1 {
+		t.Fatalf("window: %+v", got)
+	}
+	n, err := s.PruneStops(ctx, t0.Add(90*time.Minute))
+	must(t, err)
+	if all, _ := s.Stops(time.Time{}, t0.Add(48*time.Hour), ""); n != 2 || len(all) != 1 {
+		t.Fatalf("pruned %d, left %d", n, len(all))
+	}
+}
