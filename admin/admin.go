@@ -49,6 +49,12 @@ type API interface {
 	Account(ctx context.Context, addr string) (AccountDetail, error)
 	// RemoveAccount deletes an account and all its mail.
 	RemoveAccount(ctx context.Context, addr string) error
+
+	// ScanPolicy returns an account's inbound scanning policy.
+	ScanPolicy(ctx context.Context, addr string) (ScanPolicy, error)
+	// SetScanPolicy changes the fields of an account's inbound scanning
+	// policy that are set in change.
+	SetScanPolicy(ctx context.Context, addr string, change store.ScanPolicy) (ScanPolicy, error)
 }
 
 // Domain is a domain as the admin sees it.

@@ -32,6 +32,8 @@ type request struct {
 	Password string      `json:"password,omitempty"`
 	Quota    int64       `json:"quota,omitempty"`
 	Account  *NewAccount `json:"account,omitempty"`
+
+	Policy *store.ScanPolicy `json:"policy,omitempty"`
 }
 
 type response struct {
@@ -53,6 +55,8 @@ const (
 	opAccountList   = "account.list"
 	opAccountShow   = "account.show"
 	opAccountRemove = "account.remove"
+	opScanShow      = "scan.show"
+	opScanPolicy    = "scan.policy"
 )
 
 // maxRequest bounds one request line.
@@ -290,6 +294,13 @@ func (s *Service) dispatch(ctx context.Context, r *request) response {
 		return result(s.Account(ctx, r.Address))
 	case opAccountRemove:
 		return result(nil, s.RemoveAccount(ctx, r.Address))
+	case opScanShow:
+		return result(s.ScanPolicy(ctx, r.Address))
+	case opScanPolicy:
+		if r.Policy == nil {
+			return result(nil, errorf(store.ErrInvalid, "control socket: scan.policy without a policy"))
+		}
+		return result(s.SetScanPolicy(ctx, r.Address, *r.Policy))
 	}
 	return result(nil, errorf(store.ErrInvalid, "control socket: unknown operation %q (is the server older than this yubin?)", r.Op))
 }

@@ -222,6 +222,44 @@ func testCLI(t *testing.T, dir string, st *store.Store) {
 			t.Errorf("bob still in the store: %v", err)
 		}
 	}
+
+	// Inbound scanning policy: defaults, a partial change, bad values.
+	out = mustCLI(t, dir, "", "scan", "show", "INFO@example.com")
+	for _, want := range []string{"info@example.com", "oversize      discard", "encrypted     accept"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("scan show lacks %q:\n%s", want, out)
+		}
+	}
+	p := decode[admin.ScanPolicy](t, mustCLI(t, dir, "", "scan", "policy", "info@example.com", "--oversize=accept", "--encrypted=reject", "--json"))
+	if p.Oversize != "accept" || p.Encrypted != "reject" || p.Depth != "discard" || p.Partial != "discard" || p.ExtractSize != "discard" {
+		t.Errorf("scan policy --json: %+v", p)
+	}
+	mustCLI(t, dir, "", "scan", "policy", "info@example.com", "--depth", "accept")
+	p = decode[admin.ScanPolicy](t, mustCLI(t, dir, "", "scan", "show", "info@example.com", "--json"))
+	if p.Oversize != "accept" || p.Depth != "accept" || p.Encrypted != "reject" {
+		t.Errorf("second change lost the first: %+v", p)
+	}
+	before := mustCLI(t, dir, "", "scan", "show", "info@example.com", "--json")
+	for _, bad := range [][]string{
+		{"scan", "policy", "info@example.com", "--partial=maybe"},
+		{"scan", "policy", "info@example.com", "--encrypted=discard"},
+		{"scan", "policy", "info@example.com"},
+		{"scan", "policy", "nobody@example.com", "--depth=accept"},
+		{"scan", "show", "not-an-address"},
+	} {
+		r := cli(t, dir, "", bad...)
+		if r.code != 1 || strings.Count(r.err, "\n") != 1 || !strings.HasPrefix(r.err, "yubin: ") {
+			t.Errorf("%v: exit %d, stderr %q", bad, r.code, r.err)
+		}
+	}
+	if after := mustCLI(t, dir, "", "scan", "show", "info@example.com", "--json"); after != before {
+		t.Errorf("a refused scan policy changed something:\n%s\n%s", before, after)
+	}
+	if st != nil {
+		if a, _ := st.Account("info@example.com"); a.Scan.Depth != store.ScanAccept {
+			t.Errorf("policy not in the store: %+v", a.Scan)
+		}
+	}
 }
 
 func TestCLIAdmin(t *testing.T) {

@@ -19,6 +19,7 @@ Usage:
   yubin config example                            print a complete, commented config file
   yubin domain  add|list|remove ...               manage domains (--parent P for a child domain)
   yubin account add|passwd|quota|list|show|remove ...
+  yubin scan    policy|show ADDRESS ...           inbound scanning policy of an account
   yubin version
 
 Every subcommand takes --config FILE and --data DIR; admin subcommands take --json.
@@ -53,6 +54,8 @@ func run(e *env, args []string) int {
 		return cmdDomain(e, rest)
 	case "account":
 		return cmdAccount(e, rest)
+	case "scan":
+		return cmdScan(e, rest)
 	case "version":
 		fmt.Fprintln(e.stdout, "yubin", version)
 		return 0

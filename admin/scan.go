@@ -1,0 +1,65 @@
+package admin
+
+import (
+	"context"
+
+	"yubin/store"
+)
+
+// ScanPolicy is an account's inbound scanning policy (defaults filled in).
+type ScanPolicy struct {
+	Address string `json:"address"`
+	store.ScanPolicy
+}
+
+// ScanPolicy implements API.
+func (s *Service) ScanPolicy(ctx context.Context, addr string) (ScanPolicy, error) {
+	a, err := parseAddress(addr)
+	if err != nil {
+		return ScanPolicy{}, err
+	}
+	acct, err := s.st.Account(a.String())
+	if err != nil {
+		return ScanPolicy{}, translate(err)
+	}
+	return ScanPolicy{Address: acct.Address, ScanPolicy: acct.Scan.Effective()}, nil
+}
+
+// SetScanPolicy implements API: the non-empty fields of change replace the
+// account's current ones; the others stay.
+func (s *Service) SetScanPolicy(ctx context.Context, addr string, change store.ScanPolicy) (ScanPolicy, error) {
+	if err := change.Validate(); err != nil {
+		return ScanPolicy{}, translate(err)
+	}
+	cur, err := s.ScanPolicy(ctx, addr)
+	if err != nil {
+		return ScanPolicy{}, err
+	}
+	p := cur.ScanPolicy
+	for _, f := range []struct{ dst, src *store.ScanAction }{
+		{&p.Oversize, &change.Oversize}, {&p.Depth, &change.Depth}, {&p.ExtractSize, &change.ExtractSize},
+		{&p.Partial, &change.Partial}, {&p.Encrypted, &change.Encrypted},
+	} {
+		if *f.src != "" {
+			*f.dst = *f.src
+		}
+	}
+	if err := s.st.SetScanPolicy(cur.Address, p); err != nil {
+		return ScanPolicy{}, translate(err)
+	}
+	return ScanPolicy{Address: cur.Address, ScanPolicy: p.Effective()}, nil
+}
+
+// ScanPolicy implements API.
+func (c *Client) ScanPolicy(ctx context.Context, addr string) (ScanPolicy, error) {
+	var p ScanPolicy
+	err := c.call(ctx, &request{Op: opScanShow, Address: addr}, &p)
+	return p, err
+}
+
+// SetScanPolicy implements API.
+func (c *Client) SetScanPolicy(ctx context.Context, addr string, change store.ScanPolicy) (ScanPolicy, error) {
+	var p ScanPolicy
+	err := c.call(ctx, &request{Op: opScanPolicy, Address: addr, Policy: &change}, &p)
+	return p, err
+}
