@@ -35,73 +35,105 @@ type Delivered struct {
 // returns once it is on disk. Either every recipient gets it or none does:
 // a *QuotaError names the first account it does not fit.
 func (s *Store) Deliver(ctx context.Context, d Delivery) ([]Delivered, error) {
-	if len(d.Recipients) == 0 {
-		return nil, fmt.Errorf("%w: no recipients", ErrInvalid)
+	return s.DeliverBatch(ctx, []Delivery{d})
+}
+
+// DeliverBatch stores several deliveries — for example different content
+// for different recipients of one SMTP transaction — in one transaction:
+// all of them or none.
+func (s *Store) DeliverBatch(ctx context.Context, ds []Delivery) ([]Delivered, error) {
+	type prepared struct {
+		rcpts []string
+		flags []string
+		date  time.Time
+		box   string
+		msg   []byte
+		hsize int64
 	}
-	rcpts := make([]string, 0, len(d.Recipients))
-	for _, r := range d.Recipients {
-		r = strings.ToLower(r)
-		if !slices.Contains(rcpts, r) {
-			rcpts = append(rcpts, r)
+	var preps []prepared
+	for _, d := range ds {
+		if len(d.Recipients) == 0 {
+			return nil, fmt.Errorf("%w: no recipients", ErrInvalid)
 		}
+		rcpts := make([]string, 0, len(d.Recipients))
+		for _, r := range d.Recipients {
+			r = strings.ToLower(r)
+			if !slices.Contains(rcpts, r) {
+				rcpts = append(rcpts, r)
+			}
+		}
+		flags, err := normalizeFlags(d.Flags)
+		if err != nil {
+			return nil, err
+		}
+		date := d.Date
+		if date.IsZero() {
+			date = s.now()
+		}
+		preps = append(preps, prepared{rcpts, flags, date, canonicalMailbox(d.Mailbox), d.Message, int64(headerSize(d.Message))})
 	}
-	flags, err := normalizeFlags(d.Flags)
-	if err != nil {
-		return nil, err
+	if len(preps) == 0 {
+		return nil, fmt.Errorf("%w: nothing to deliver", ErrInvalid)
 	}
-	date := d.Date
-	if date.IsZero() {
-		date = s.now()
-	}
-	size := int64(len(d.Message))
-	hsize := int64(headerSize(d.Message))
-	box := canonicalMailbox(d.Mailbox)
 
 	var out []Delivered
 	var events []Event
 	fn := func(tx *bolt.Tx) error {
 		out, events = out[:0], events[:0]
-		// Check everything before writing anything.
-		accts := make([]Account, len(rcpts))
-		for i, r := range rcpts {
-			a, err := getAccount(tx, r)
+		// Check everything before writing anything; usage adds up over
+		// the deliveries of the batch.
+		need := map[string]int64{}
+		accts := map[string]Account{}
+		for _, p := range preps {
+			for _, r := range p.rcpts {
+				a, ok := accts[r]
+				if !ok {
+					var err error
+					if a, err = getAccount(tx, r); err != nil {
+						return clean(err)
+					}
+					accts[r] = a
+				}
+				need[r] += int64(len(p.msg))
+				if a.Quota > 0 && a.Used+need[r] > a.Quota {
+					return clean(&QuotaError{Account: a.Address, Quota: a.Quota, Used: a.Used, Need: need[r]})
+				}
+				if _, _, err := mailboxBucket(tx, r, p.box); err != nil {
+					return clean(err)
+				}
+			}
+		}
+		for _, p := range preps {
+			size := int64(len(p.msg))
+			blob, err := putBlob(tx, p.msg, len(p.rcpts))
 			if err != nil {
-				return clean(err)
-			}
-			if a.Quota > 0 && a.Used+size > a.Quota {
-				return clean(&QuotaError{Account: a.Address, Quota: a.Quota, Used: a.Used, Need: size})
-			}
-			if _, _, err := mailboxBucket(tx, r, box); err != nil {
-				return clean(err)
-			}
-			accts[i] = a
-		}
-		blob, err := putBlob(tx, d.Message, len(rcpts))
-		if err != nil {
-			return err
-		}
-		for _, a := range accts {
-			b, meta, _ := mailboxBucket(tx, a.Address, box)
-			m := Message{UID: meta.UIDNext, Size: size, HeaderSize: hsize, Date: date, Flags: flags, blob: blob}
-			if err := b.Bucket(bMsgs).Put(u32key(m.UID), encodeRecord(&m)); err != nil {
 				return err
 			}
-			meta.UIDNext++
-			meta.Messages++
-			meta.Size += size
-			if err := putJSON(b, string(kMeta), meta); err != nil {
-				return err
+			for _, r := range p.rcpts {
+				a := accts[r]
+				b, meta, _ := mailboxBucket(tx, r, p.box)
+				m := Message{UID: meta.UIDNext, Size: size, HeaderSize: p.hsize, Date: p.date, Flags: p.flags, blob: blob}
+				if err := b.Bucket(bMsgs).Put(u32key(m.UID), encodeRecord(&m)); err != nil {
+					return err
+				}
+				meta.UIDNext++
+				meta.Messages++
+				meta.Size += size
+				if err := putJSON(b, string(kMeta), meta); err != nil {
+					return err
+				}
+				a.Used += size
+				accts[r] = a
+				if err := putJSON(tx.Bucket(bAccounts), a.Address, a); err != nil {
+					return err
+				}
+				out = append(out, Delivered{Account: a.Address, Mailbox: meta.Name, UIDValidity: meta.UIDValidity, UID: m.UID})
+				events = append(events, Event{Kind: EventNew, Account: a.Address, Mailbox: meta.Name, UIDValidity: meta.UIDValidity, UID: m.UID, Flags: p.flags})
 			}
-			a.Used += size
-			if err := putJSON(tx.Bucket(bAccounts), a.Address, a); err != nil {
-				return err
-			}
-			out = append(out, Delivered{Account: a.Address, Mailbox: meta.Name, UIDValidity: meta.UIDValidity, UID: m.UID})
-			events = append(events, Event{Kind: EventNew, Account: a.Address, Mailbox: meta.Name, UIDValidity: meta.UIDValidity, UID: m.UID, Flags: flags})
 		}
 		return nil
 	}
-	err = s.groupWrite(ctx, fn, func() {
+	err := s.groupWrite(ctx, fn, func() {
 		s.deliveries.Add(1)
 		s.feed.publish(events)
 	})

@@ -282,3 +282,37 @@ func TestScanPolicyAndStops(t *testing.T) {
 		t.Fatalf("pruned %d, left %d", n, len(all))
 	}
 }
+
+func TestDeliverBatch(t *testing.T) {
+	s := openTest(t)
+	setup(t, s)
+	must(t, s.SetQuota("bob@example.com", 150))
+	ctx := context.Background()
+	// bob gets two different contents: 100 + 100 > 150, so nothing at all.
+	_, err := s.DeliverBatch(ctx, []Delivery{
+		{Recipients: []string{"info@example.com", "bob@example.com"}, Message: bytes.Repeat([]byte("a"), 100)},
+		{Recipients: []string{"bob@example.com"}, Mailbox: "Junk", Message: bytes.Repeat([]byte("b"), 100)},
+	})
+	var qe *QuotaError
+	if !errors.As(err, &qe) || qe.Account != "bob@example.com" || qe.Need != 200 {
+		t.Fatalf("want bob's quota error for 200 bytes, got %v", err)
+	}
+	if a, _ := s.Account("info@example.com"); a.Used != 0 {
+		t.Fatal("partial batch delivered")
+	}
+	got, err := s.DeliverBatch(ctx, []Delivery{
+		{Recipients: []string{"info@example.com"}, Message: []byte("x\r\n\r\nfor info")},
+		{Recipients: []string{"bob@example.com"}, Mailbox: "Junk", Message: []byte("x\r\n\r\nfor bob")},
+	})
+	must(t, err)
+	if len(got) != 2 || got[1].Mailbox != "Junk" {
+		t.Fatalf("%+v", got)
+	}
+	raw, _ := s.ReadMessage("bob@example.com", "Junk", 1)
+	if string(raw) != "x\r\n\r\nfor bob" {
+		t.Fatalf("bob's copy %q", raw)
+	}
+	if p, _ := s.Verify(); len(p) > 0 {
+		t.Fatal(p)
+	}
+}
