@@ -1,10 +1,11 @@
 // Package delivery is the one path every accepted message takes, whichever
 // listener it came in on: SMTP on port 25 (MX) and submission on 587/465.
 //
-// Today it stores the message for local accounts in one durable store
-// transaction and logs one line per message. Later issues add the virus
-// scan, forwarding and the outbound queue here, behind the same
-// Deliver call, so the listeners never change.
+// A message runs through a list of stages (each a Stage, in its own file:
+// authentication checks, scanning, forwarding, ...), which may refuse it,
+// rewrite it, or change what each recipient gets; then everything that
+// remains is stored in one durable store transaction, and one log line is
+// written per message. The listeners only ever call Deliver.
 package delivery
 
 import (
@@ -60,17 +61,19 @@ type Result struct {
 
 // Deliverer delivers messages. It is safe for concurrent use.
 type Deliverer struct {
-	store *store.Store
-	log   *slog.Logger
-	now   func() time.Time
+	store  *store.Store
+	log    *slog.Logger
+	now    func() time.Time
+	stages []Stage
 }
 
-// New returns a Deliverer that stores into st and logs to log (nil: discard).
-func New(st *store.Store, log *slog.Logger) *Deliverer {
+// New returns a Deliverer that runs stages in order and stores into st,
+// logging to log (nil: discard).
+func New(st *store.Store, log *slog.Logger, stages ...Stage) *Deliverer {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Deliverer{store: st, log: log, now: time.Now}
+	return &Deliverer{store: st, log: log, now: time.Now, stages: stages}
 }
 
 // Outcome words used in the log line.
@@ -78,42 +81,81 @@ const (
 	OutcomeDelivered = "delivered"
 	OutcomeQuota     = "refused-quota"
 	OutcomeFailed    = "failed"
+	OutcomeRefused   = "refused"
 )
 
 // Deliver takes msg (CRLF line endings, trace headers already added) for
 // env's recipients. It returns only once the result is durable: a nil error
-// means every recipient has the message on disk; a non-nil error means none
-// does. A *store.QuotaError (errors.As) says a recipient's quota does not
-// allow the message; any other error is temporary.
+// means every recipient's outcome is on disk; a non-nil error means nothing
+// was stored. A *Reject (errors.As) is a refusal with its SMTP reply; a
+// *store.QuotaError says a recipient's quota does not allow the message; any
+// other error is temporary.
 func (d *Deliverer) Deliver(ctx context.Context, env Envelope, msg []byte) (Result, error) {
 	if env.QueueID == "" {
 		env.QueueID = NewQueueID()
 	}
 	start := d.now()
+	m := newMessage(env, msg)
 	res := Result{QueueID: env.QueueID}
-	var err error
-	if len(env.Recipients) == 0 {
-		err = errors.New("delivery: no recipients")
-	} else {
-		res.Delivered, err = d.store.Deliver(ctx, store.Delivery{Recipients: env.Recipients, Message: msg})
+	err := d.deliver(ctx, m, &res)
+	d.logLine(ctx, m, start, err)
+	if err != nil {
+		return res, err
 	}
+	for _, fn := range m.after {
+		fn(ctx)
+	}
+	return res, nil
+}
+
+func (d *Deliverer) deliver(ctx context.Context, m *Message, res *Result) error {
+	if len(m.Local) == 0 {
+		return errors.New("delivery: no recipients")
+	}
+	for _, st := range d.stages {
+		if err := st.Process(ctx, m); err != nil {
+			m.failedStage = st.Name()
+			return err
+		}
+	}
+	batch := m.batch()
+	if len(batch) > 0 {
+		var err error
+		if res.Delivered, err = d.store.DeliverBatch(ctx, batch); err != nil {
+			return err
+		}
+	}
+	for _, s := range m.Stops {
+		if err := d.store.RecordStop(ctx, s); err != nil {
+			// The mail itself is safe; a missing report line is not worth a retry.
+			d.log.Error("recording a stopped message", "queue_id", m.Env.QueueID, "err", err)
+		}
+	}
+	return nil
+}
+
+func (d *Deliverer) logLine(ctx context.Context, m *Message, start time.Time, err error) {
 	outcome := OutcomeDelivered
 	level := slog.LevelInfo
 	var qe *store.QuotaError
+	var rj *Reject
 	switch {
 	case errors.As(err, &qe):
 		outcome = OutcomeQuota
+	case errors.As(err, &rj):
+		outcome = OutcomeRefused
 	case err != nil:
 		outcome = OutcomeFailed
 		level = slog.LevelError
 	}
+	env := m.Env
 	attrs := []slog.Attr{
 		slog.String("queue_id", env.QueueID),
 		slog.String("source", env.Source.String()),
 		slog.String("from", env.From),
 		slog.Any("rcpts", env.Recipients),
-		slog.Int("size", len(msg)),
-		slog.String("verdict", "not-scanned"), // the scanner arrives in a later issue
+		slog.Int("size", len(m.Raw)),
+		slog.String("verdict", m.Verdict),
 		slog.String("outcome", outcome),
 		slog.Duration("took", d.now().Sub(start)),
 	}
@@ -127,14 +169,13 @@ func (d *Deliverer) Deliver(ctx context.Context, env Envelope, msg []byte) (Resu
 		attrs = append(attrs, slog.String("user", env.AuthUser))
 	}
 	attrs = append(attrs, slog.Bool("tls", env.TLS))
+	if m.failedStage != "" {
+		attrs = append(attrs, slog.String("stage", m.failedStage))
+	}
 	if err != nil {
 		attrs = append(attrs, slog.String("error", err.Error()))
 	}
 	d.log.LogAttrs(ctx, level, "delivery", attrs...)
-	if err != nil {
-		return res, err
-	}
-	return res, nil
 }
 
 var queueIDEncoding = base32.NewEncoding("0123456789ABCDEFGHJKMNPQRSTVWXYZ").WithPadding(base32.NoPadding)

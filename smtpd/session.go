@@ -310,10 +310,13 @@ func (s *session) Data(r io.Reader) error {
 
 	_, err = s.srv.deliver.Deliver(s.srv.ctx, env, msg)
 	var qe *store.QuotaError
+	var rj *delivery.Reject
 	switch {
 	case err == nil:
 		// Committed to disk. A 250 "error" gives the client the queue id.
 		return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: "OK: queued as " + env.QueueID}
+	case errors.As(err, &rj):
+		return &smtp.SMTPError{Code: rj.Code, EnhancedCode: smtp.EnhancedCode(rj.Enhanced), Message: rj.Text}
 	case errors.As(err, &qe):
 		return &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 2, 2},
 			Message: fmt.Sprintf("Mailbox full: the message (%d bytes) does not fit into the quota of <%s>", len(msg), qe.Account)}

@@ -33,6 +33,9 @@ type Config struct {
 	WriteTimeout      time.Duration // per reply; 5 min
 	AllowInsecureAuth bool          // dev only: AUTH before TLS
 	MaxConnections    int           // per listener; 0 = unlimited
+	// Deliverer is the delivery path (scanning, forwarding, ...); nil
+	// means a plain one that only stores.
+	Deliverer *delivery.Deliverer
 }
 
 // Defaults for zero Config fields.
@@ -115,11 +118,15 @@ func New(cfg Config, st *store.Store, au *auth.Authenticator, log *slog.Logger) 
 		cfg.WriteTimeout = DefaultTimeout
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	dl := cfg.Deliverer
+	if dl == nil {
+		dl = delivery.New(st, log)
+	}
 	return &Server{
 		cfg:     cfg,
 		store:   st,
 		auth:    au,
-		deliver: delivery.New(st, log),
+		deliver: dl,
 		log:     log,
 		ctx:     ctx,
 		cancel:  cancel,
