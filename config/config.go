@@ -24,6 +24,7 @@ type Config struct {
 	TLS    TLS    `toml:"tls"`
 	SMTP   SMTP   `toml:"smtp"`
 	POP3   POP3   `toml:"pop3"`
+	Scan   Scan   `toml:"scan"`
 	Auth   Auth   `toml:"auth"`
 	Store  Store  `toml:"store"`
 	Log    Log    `toml:"log"`
@@ -58,6 +59,20 @@ type SMTP struct {
 	ReadTimeout    Duration `toml:"read_timeout"` // idle time allowed between commands
 	WriteTimeout   Duration `toml:"write_timeout"`
 	MaxConnections int      `toml:"max_connections"` // per listener
+}
+
+// Scan settings: engines and limits of the virus scanner.
+type Scan struct {
+	Builtin        bool     `toml:"builtin"`         // the built-in engine (EICAR + signature files)
+	Signatures     string   `toml:"signatures"`      // signature directory; "" = data_dir/signatures
+	ReloadInterval Duration `toml:"reload_interval"` // how often the signature directory is checked for changes
+	Clamd          string   `toml:"clamd"`           // "unix:/path" or "tcp:host:port"; "" = no clamd
+	ClamdTimeout   Duration `toml:"clamd_timeout"`
+	MaxMessageSize int64    `toml:"max_message_size"` // larger: 552 5.2.3 on submission, "oversize" inbound
+	MaxDepth       int      `toml:"max_depth"`        // archive nesting (VC03)
+	MaxFileSize    int64    `toml:"max_file_size"`    // per extracted file (VC04)
+	MaxTotalSize   int64    `toml:"max_total_size"`   // all extracted bytes per message (VC04)
+	MaxEntries     int      `toml:"max_entries"`      // archive members per message (VC04)
 }
 
 // Auth settings shared by every protocol.
@@ -115,6 +130,16 @@ func Default() Config {
 			POP3S:       "0.0.0.0:995",
 		},
 		POP3: POP3{IdleTimeout: Duration{10 * time.Minute}, MaxConnections: 500},
+		Scan: Scan{
+			Builtin:        true,
+			ReloadInterval: Duration{5 * time.Second},
+			ClamdTimeout:   Duration{time.Minute},
+			MaxMessageSize: 5 << 20,
+			MaxDepth:       10,
+			MaxFileSize:    100 << 20,
+			MaxTotalSize:   200 << 20,
+			MaxEntries:     10000,
+		},
 		SMTP: SMTP{
 			MaxMessageSize: 50 << 20,
 			MaxRecipients:  100,
@@ -174,6 +199,15 @@ func (c *Config) Validate() error {
 	if c.Store.DefaultQuota < 0 {
 		return fmt.Errorf("store.default_quota cannot be negative")
 	}
+	if !c.Scan.Builtin && c.Scan.Clamd == "" {
+		return fmt.Errorf("scan: no engine (set scan.builtin = true or scan.clamd); mail is never accepted unscanned")
+	}
+	if c.Scan.MaxMessageSize <= 0 || c.Scan.MaxDepth <= 0 || c.Scan.MaxFileSize <= 0 || c.Scan.MaxTotalSize <= 0 || c.Scan.MaxEntries <= 0 {
+		return fmt.Errorf("scan limits must be positive")
+	}
+	if c.Scan.Clamd != "" && !strings.HasPrefix(c.Scan.Clamd, "unix:") && !strings.HasPrefix(c.Scan.Clamd, "tcp:") {
+		return fmt.Errorf("scan.clamd = %q: want unix:/path or tcp:host:port", c.Scan.Clamd)
+	}
 	if c.POP3.IdleTimeout.Duration < 10*time.Minute {
 		return fmt.Errorf("pop3.idle_timeout must be at least 10m (RFC 1939)")
 	}
@@ -226,6 +260,14 @@ func (c *Config) ShiftPorts(delta int) error {
 
 // StorePath is the bbolt file in the data dir.
 func (c *Config) StorePath() string { return filepath.Join(c.DataDir, "yubin.db") }
+
+// SignatureDir is the built-in engine's signature directory.
+func (c *Config) SignatureDir() string {
+	if c.Scan.Signatures != "" {
+		return c.Scan.Signatures
+	}
+	return filepath.Join(c.DataDir, "signatures")
+}
 
 // ControlSocket is the admin control socket in the data dir.
 func (c *Config) ControlSocket() string { return filepath.Join(c.DataDir, "control.sock") }

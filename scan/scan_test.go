@@ -14,6 +14,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"yubin/scan/scantest"
 )
 
 func TestEICARPlain(t *testing.T) {
@@ -357,27 +358,7 @@ func TestPartial(t *testing.T) {
 	}
 }
 
-// encryptedZip writes a zip whose member has the "encrypted" flag set, as
-// a traditional PKWARE-encrypted member has (12-byte encryption header
-// followed by the stored data; its content is never decrypted here).
-func encryptedZip(t testing.TB, name string) []byte {
-	var b bytes.Buffer
-	zw := zip.NewWriter(&b)
-	payload := bytes.Repeat([]byte{0xA5}, 12) // encryption header
-	for _, c := range []byte(EICAR) {
-		payload = append(payload, c^0x5A) // stand-in "ciphertext"
-	}
-	w, err := zw.CreateRaw(&zip.FileHeader{Name: name, Method: zip.Store, Flags: 0x1,
-		CRC32: crc32.ChecksumIEEE([]byte(EICAR)), CompressedSize64: uint64(len(payload)), UncompressedSize64: uint64(len(EICAR))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.Write(payload)
-	w2, _ := zw.Create("readme.txt")
-	w2.Write([]byte("the password is 1234"))
-	zw.Close()
-	return b.Bytes()
-}
+func encryptedZip(t testing.TB, name string) []byte { return scantest.EncryptedZip(name) }
 
 func TestEncryptedZip(t *testing.T) {
 	s := newTestScanner(t, Limits{})

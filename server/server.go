@@ -10,14 +10,19 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
 	"yubin/admin"
 	"yubin/auth"
 	"yubin/config"
+	"yubin/delivery"
+	"yubin/notify"
 	"yubin/pop3d"
+	"yubin/scan"
 	"yubin/smtpd"
 	"yubin/store"
 	"yubin/tlsutil"
@@ -53,6 +58,18 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return fmt.Errorf("control socket: %w", err)
 	}
 
+	scanner, stopScan, err := newScanner(cfg, log)
+	if err != nil {
+		ctl.Close()
+		return err
+	}
+	defer stopScan()
+	notifier := notify.New(st, cfg.Hostname, log)
+	stages := []delivery.Stage{
+		&delivery.ScanStage{Scanner: scanner, Store: st, Notifier: notifier},
+	}
+	deliverer := delivery.New(st, log, stages...)
+
 	au := auth.New(st, auth.Policy{
 		MaxFailures: cfg.Auth.MaxFailures,
 		Window:      cfg.Auth.FailureWindow.Duration,
@@ -68,6 +85,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		WriteTimeout:      cfg.SMTP.WriteTimeout.Duration,
 		AllowInsecureAuth: cfg.Auth.AllowInsecure,
 		MaxConnections:    cfg.SMTP.MaxConnections,
+		Deliverer:         deliverer,
 	}, st, au, log)
 
 	pop := pop3d.New(pop3d.Config{
@@ -170,6 +188,65 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 	log.Info("stopped")
 	return runErr
+}
+
+// newScanner builds the virus scanner from the config: the built-in engine
+// (watching its signature directory, and reloading on SIGHUP) and clamd.
+func newScanner(cfg config.Config, log *slog.Logger) (*scan.Scanner, func(), error) {
+	var engines []scan.Engine
+	stop := func() {}
+	if cfg.Scan.Builtin {
+		dir := cfg.SignatureDir()
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, nil, fmt.Errorf("signature directory: %w", err)
+		}
+		b, err := scan.NewBuiltin(dir, log)
+		if err != nil {
+			return nil, nil, fmt.Errorf("built-in scanner: %w", err)
+		}
+		stopWatch := b.Watch(cfg.Scan.ReloadInterval.Duration)
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		done := make(chan struct{})
+		go func() {
+			for {
+				select {
+				case <-hup:
+					if err := b.Reload(); err != nil {
+						log.Error("reloading signatures on SIGHUP", "err", err)
+					} else {
+						log.Info("signatures reloaded on SIGHUP", "dir", dir)
+					}
+				case <-done:
+					return
+				}
+			}
+		}()
+		stop = func() { signal.Stop(hup); close(done); stopWatch() }
+		engines = append(engines, b)
+		log.Info("built-in scanner", "signatures", dir)
+	}
+	if cfg.Scan.Clamd != "" {
+		c, err := scan.NewClamd(scan.ClamdConfig{Address: cfg.Scan.Clamd, Timeout: cfg.Scan.ClamdTimeout.Duration})
+		if err != nil {
+			stop()
+			return nil, nil, fmt.Errorf("clamd: %w", err)
+		}
+		engines = append(engines, c)
+		log.Info("clamd scanner", "address", cfg.Scan.Clamd)
+	}
+	lim := scan.DefaultLimits()
+	lim.MaxMessageSize = cfg.Scan.MaxMessageSize
+	lim.MaxDepth = cfg.Scan.MaxDepth
+	lim.MaxFileSize = cfg.Scan.MaxFileSize
+	lim.MaxTotalSize = cfg.Scan.MaxTotalSize
+	lim.MaxEntries = cfg.Scan.MaxEntries
+	s, err := scan.New(scan.Config{Engines: engines, Limits: lim, Logger: log})
+	if err != nil {
+		stop()
+		return nil, nil, err
+	}
+	return s, stop, nil
 }
 
 func loadTLS(cfg config.Config, log *slog.Logger) (*tls.Config, error) {

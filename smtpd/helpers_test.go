@@ -21,6 +21,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"yubin/auth"
+	"yubin/delivery"
 	"yubin/store"
 	"yubin/tlsutil"
 )
@@ -44,10 +45,12 @@ type testEnv struct {
 }
 
 type envOptions struct {
-	cfg    Config
-	policy auth.Policy
-	noSync bool
-	quiet  bool
+	cfg Config
+	// deliverer, if set, makes the delivery path (stages) over the store.
+	deliverer func(st *store.Store) *delivery.Deliverer
+	policy    auth.Policy
+	noSync    bool
+	quiet     bool
 }
 
 // hashes cached across tests: bcrypt is slow on purpose.
@@ -110,6 +113,9 @@ func newEnv(t testing.TB, o envOptions) *testEnv {
 	cfg := o.cfg
 	if cfg.Hostname == "" {
 		cfg.Hostname = testHost
+	}
+	if o.deliverer != nil {
+		cfg.Deliverer = o.deliverer(st)
 	}
 	au := auth.New(st, o.policy, nil)
 	srv := New(cfg, st, au, log)

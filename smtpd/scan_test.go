@@ -1,0 +1,281 @@
+package smtpd
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/mail"
+	"strings"
+	"testing"
+	"time"
+
+	"yubin/delivery"
+	"yubin/notify"
+	"yubin/scan"
+	"yubin/scan/scantest"
+	"yubin/store"
+)
+
+// scanEnv is a server whose delivery path scans with the built-in engine
+// (or the given engines).
+func scanEnv(t *testing.T, engines ...scan.Engine) *testEnv {
+	t.Helper()
+	if len(engines) == 0 {
+		b, err := scan.NewBuiltin("", nil)
+		must(t, err)
+		engines = []scan.Engine{b}
+	}
+	s, err := scan.New(scan.Config{Engines: engines})
+	must(t, err)
+	return newEnv(t, envOptions{deliverer: func(st *store.Store) *delivery.Deliverer {
+		return delivery.New(st, nil, &delivery.ScanStage{Scanner: s, Store: st, Notifier: notify.New(st, testHost, nil)})
+	}})
+}
+
+// submit sends msg on 465 as admin@example.com to rcpt and returns the reply text.
+func submit(t *testing.T, e *testEnv, rcpt string, msg []byte, code int, enh string) string {
+	t.Helper()
+	c := dialRawTLS(t, e.subs, e.client)
+	c.cmd("EHLO laptop", 250, "")
+	c.cmd("AUTH PLAIN "+plainIR(userAdmin, testPassword), 235, "2.0.0")
+	c.cmd("MAIL FROM:<admin@example.com>", 250, "")
+	c.cmd("RCPT TO:<"+rcpt+">", 250, "")
+	return c.data(string(msg), code, enh)
+}
+
+// inbound sends msg on port 25 from sender@remote.test to rcpts.
+func inbound(t *testing.T, e *testEnv, rcpts []string, msg []byte, code int, enh string) string {
+	t.Helper()
+	c := dialRaw(t, e.mx)
+	c.cmd("EHLO mx.remote.test", 250, "")
+	c.cmd("MAIL FROM:<sender@remote.test>", 250, "")
+	for _, r := range rcpts {
+		c.cmd("RCPT TO:<"+r+">", 250, "")
+	}
+	return c.data(string(msg), code, enh)
+}
+
+func decoded(t *testing.T, raw []byte) string {
+	t.Helper()
+	m, err := mail.ReadMessage(bytes.NewReader(raw))
+	must(t, err)
+	mt, params, _ := mime.ParseMediaType(m.Header.Get("Content-Type"))
+	if !strings.HasPrefix(mt, "multipart/") {
+		b, _ := io.ReadAll(m.Body)
+		return string(b)
+	}
+	var out strings.Builder
+	mr := multipart.NewReader(m.Body, params["boundary"])
+	for {
+		p, err := mr.NextPart()
+		if err != nil {
+			break
+		}
+		b, _ := io.ReadAll(p) // multipart decodes quoted-printable; base64 stays encoded
+		out.WriteString(p.Header.Get("Content-Type") + "\n" + string(b) + "\n")
+	}
+	return out.String()
+}
+
+type scanCase struct {
+	name string
+	msg  []byte
+	// submission (587/465): reply code, enhanced code, text
+	subCode int
+	subEnh  string
+	subText string
+	// inbound (25) to bob@example.com: reply, and what bob's INBOX gets:
+	// "clean", "stripped" (+ warning), "report" (report only), "unchecked"
+	inCode int
+	inEnh  string
+	inGets string
+}
+
+func scanCases() []scanCase {
+	vc := func(n, text string) string { return "VC0" + n + " " + text }
+	virus := vc("1", "Virus Check Service found VIRUS in your email.")
+	eicar := scantest.File{Name: "eicar.com", Data: []byte(scantest.EICAR)}
+	return []scanCase{
+		{"clean", scantest.Mail("hello", []scantest.File{{Name: "notes.txt", Data: []byte("just notes")}}), 250, "2.0.0", "", 250, "2.0.0", "clean"},
+		{"eicar-body", scantest.Plain(scantest.EICAR), 554, "5.6.5", virus, 554, "5.6.5", "report"},
+		{"eicar-html-body", scantest.HTMLMail(scantest.EICAR), 554, "5.6.5", virus, 554, "5.6.5", "report"},
+		{"eicar-attachment", scantest.Mail("see attached", []scantest.File{eicar}), 554, "5.6.5", virus, 250, "2.0.0", "stripped"},
+		{"eicar-in-zip", scantest.Mail("zip", []scantest.File{{Name: "invoice.zip", Data: scantest.Zip(eicar)}}), 554, "5.6.5", virus, 250, "2.0.0", "stripped"},
+		{"zip-in-tar.gz", scantest.Mail("tgz", []scantest.File{{Name: "bundle.tar.gz", Data: scantest.Gzip(scantest.Tar(scantest.File{Name: "inner.zip", Data: scantest.Zip(eicar)}))}}), 554, "5.6.5", virus, 250, "2.0.0", "stripped"},
+		{"depth-9", scantest.Mail("deep", []scantest.File{{Name: "deep.zip", Data: scantest.NestedZip(9, scantest.File{Name: "a.txt", Data: []byte("ok")})}}), 250, "2.0.0", "", 250, "2.0.0", "clean"},
+		{"depth-10", scantest.Mail("deeper", []scantest.File{{Name: "deep.zip", Data: scantest.NestedZip(10, scantest.File{Name: "a.txt", Data: []byte("ok")})}}), 554, "5.6.5", vc("3", "Attachment exceeds maximum extract depth."), 554, "5.6.5", "report"},
+		{"depth-11", scantest.Mail("deepest", []scantest.File{{Name: "deep.zip", Data: scantest.NestedZip(11, scantest.File{Name: "a.txt", Data: []byte("ok")})}}), 554, "5.6.5", vc("3", "Attachment exceeds maximum extract depth."), 554, "5.6.5", "report"},
+		{"extract-100MiB+1", scantest.Mail("big inside", []scantest.File{{Name: "zeros.zip", Data: scantest.ZipOfZeros("zeros.bin", 100<<20+1)}}), 554, "5.6.5", vc("4", "Attachment exceeds maximum extract size."), 554, "5.6.5", "report"},
+		{"partial", scantest.Partial(), 554, "5.6.5", vc("2", "Partial message."), 554, "5.6.5", "report"},
+		{"5MiB+1", scantest.Big(5<<20 + 1), 552, "5.2.3", "Message exceeds maximum size.", 552, "5.2.3", "report"},
+		{"encrypted-zip", scantest.Mail("secret", []scantest.File{{Name: "secret.zip", Data: scantest.EncryptedZip("plan.doc")}}), 250, "2.0.0", "", 250, "2.0.0", "encrypted"},
+		{"malformed-no-end-boundary", []byte("From: sender@remote.test\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"X\"\r\n\r\n--X\r\nContent-Type: text/plain\r\n\r\nunterminated\r\n"), 250, "2.0.0", "", 250, "2.0.0", "clean"},
+		{"malformed-bad-base64", []byte("From: sender@remote.test\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"X\"\r\n\r\n--X\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename=\"x.bin\"\r\n\r\n!!!not base64???\r\n--X--\r\n"), 250, "2.0.0", "", 250, "2.0.0", "clean"},
+	}
+}
+
+func TestScanOnSubmissionAndInbound(t *testing.T) {
+	e := scanEnv(t)
+	for _, c := range scanCases() {
+		t.Run(c.name, func(t *testing.T) {
+			before := len(e.inbox(userBob))
+			text := submit(t, e, userBob, c.msg, c.subCode, c.subEnh)
+			if c.subText != "" && !strings.HasSuffix(text, c.subText) {
+				t.Errorf("submission reply %q, want text %q", text, c.subText)
+			}
+			got := e.inbox(userBob)[before:]
+			if c.subCode == 250 {
+				if len(got) != 1 || !bytes.Contains(got[0], []byte("X-Yubin-Scan: clean; engines=builtin")) {
+					t.Fatalf("submission: bob got %d messages, want 1 with a clean verdict header", len(got))
+				}
+			} else if len(got) != 0 {
+				t.Fatalf("submission refused, yet bob got %d messages", len(got))
+			}
+
+			before = len(e.inbox(userBob))
+			inbound(t, e, []string{userBob}, c.msg, c.inCode, c.inEnh)
+			got = e.inbox(userBob)[before:]
+			checkLanded(t, c.inGets, got)
+		})
+	}
+	// Every refusal and strip is on record for reports.
+	stops, err := e.store.Stops(time.Now().Add(-time.Hour), time.Now().Add(time.Hour), "example.com")
+	must(t, err)
+	var out, in int
+	for _, s := range stops {
+		if s.Direction == "outbound" {
+			out++
+		} else {
+			in++
+		}
+	}
+	if out != 10 || in != 10 {
+		t.Errorf("stop records: %d outbound, %d inbound; want 10 and 10", out, in)
+	}
+	e.verify()
+}
+
+// checkLanded checks what one inbound delivery put into a mailbox.
+func checkLanded(t *testing.T, want string, got [][]byte) {
+	t.Helper()
+	isReport := func(m []byte) bool {
+		return bytes.Contains(m, []byte("Auto-Submitted: auto-generated")) && bytes.Contains(m, []byte("text/rfc822-headers"))
+	}
+	switch want {
+	case "clean", "encrypted", "unchecked":
+		if len(got) != 1 || isReport(got[0]) {
+			t.Fatalf("want one delivered message, got %d", len(got))
+		}
+		hdr := map[string]string{"clean": "X-Yubin-Scan: clean;", "encrypted": "X-Yubin-Scan: clean; engines=builtin; encrypted=", "unchecked": "X-Yubin-Scan: unchecked;"}[want]
+		if !bytes.HasPrefix(got[0], []byte(hdr)) {
+			t.Fatalf("verdict header: %q", firstLine(got[0]))
+		}
+	case "stripped":
+		if len(got) != 2 {
+			t.Fatalf("want the stripped message and a warning, got %d messages", len(got))
+		}
+		var msg, warn []byte
+		for _, m := range got {
+			if isReport(m) {
+				warn = m
+			} else {
+				msg = m
+			}
+		}
+		if msg == nil || warn == nil {
+			t.Fatal("missing stripped message or warning")
+		}
+		if !bytes.HasPrefix(msg, []byte("X-Yubin-Scan: stripped;")) || bytes.Contains(msg, []byte(scantest.B64Lines([]byte(scantest.EICAR))[:40])) {
+			t.Fatalf("not stripped:\n%s", msg)
+		}
+		if !strings.Contains(decoded(t, warn), "Eicar") {
+			t.Errorf("warning does not name the virus:\n%s", decoded(t, warn))
+		}
+	case "report":
+		if len(got) != 1 || !isReport(got[0]) {
+			t.Fatalf("want only a report, got %d messages", len(got))
+		}
+		text := decoded(t, got[0])
+		for _, w := range []string{"sender@remote.test", "Everything but the headers was discarded", "メールヘッダー以外を破棄しました", "Subject:"} {
+			if !strings.Contains(text, w) {
+				t.Errorf("report lacks %q:\n%s", w, text)
+			}
+		}
+	default:
+		t.Fatalf("bad case %q", want)
+	}
+}
+
+func firstLine(b []byte) string {
+	if i := bytes.IndexByte(b, '\n'); i >= 0 {
+		return string(b[:i])
+	}
+	return string(b)
+}
+
+// Per-account policy: one recipient accepts "too deep" unchecked, the other
+// keeps the default (discard): the message is accepted (250), one copy
+// lands unchecked, the other recipient gets only the report.
+func TestScanPolicyPerRecipient(t *testing.T) {
+	e := scanEnv(t)
+	must(t, e.store.SetScanPolicy(userBob, store.ScanPolicy{Depth: store.ScanAccept, Oversize: store.ScanAccept}))
+	msg := scantest.Mail("deeper", []scantest.File{{Name: "deep.zip", Data: scantest.NestedZip(10, scantest.File{Name: "a.txt", Data: []byte("ok")})}})
+	inbound(t, e, []string{userBob, userAdmin}, msg, 250, "2.0.0")
+	checkLanded(t, "unchecked", e.inbox(userBob))
+	checkLanded(t, "report", e.inbox(userAdmin))
+	// Oversize accepted unchecked for bob alone.
+	before := len(e.inbox(userBob))
+	inbound(t, e, []string{userBob}, scantest.Big(5<<20+1), 250, "2.0.0")
+	checkLanded(t, "unchecked", e.inbox(userBob)[before:])
+	e.verify()
+}
+
+// Encrypted members with policy reject are refused on submission and
+// discarded inbound.
+func TestScanEncryptedReject(t *testing.T) {
+	e := scanEnv(t)
+	must(t, e.store.SetScanPolicy(userAdmin, store.ScanPolicy{Encrypted: store.ScanReject}))
+	must(t, e.store.SetScanPolicy(userBob, store.ScanPolicy{Encrypted: store.ScanReject}))
+	msg := scantest.Mail("secret", []scantest.File{{Name: "secret.zip", Data: scantest.EncryptedZip("plan.doc")}})
+	submit(t, e, userBob, msg, 554, "5.6.5")
+	inbound(t, e, []string{userBob}, msg, 554, "5.6.5")
+	checkLanded(t, "report", e.inbox(userBob))
+}
+
+// A forged verdict header from outside is removed before ours is added.
+func TestScanRemovesForgedVerdict(t *testing.T) {
+	e := scanEnv(t)
+	msg := []byte("X-Yubin-Scan: clean; engines=forged\r\n" + string(scantest.Mail("see attached", []scantest.File{{Name: "eicar.com", Data: []byte(scantest.EICAR)}})))
+	inbound(t, e, []string{userBob}, msg, 250, "2.0.0")
+	for _, m := range e.inbox(userBob) {
+		if bytes.Contains(m, []byte("engines=forged")) {
+			t.Fatal("forged verdict header kept")
+		}
+	}
+}
+
+// deadEngine fails like a clamd that is down.
+type deadEngine struct{}
+
+func (deadEngine) Name() string { return "clamd" }
+func (deadEngine) Open(ctx context.Context, name string) (scan.Stream, error) {
+	return nil, scan.ErrUnavailable
+}
+
+// If an engine is down, mail is never delivered unscanned: 451 4.7.1.
+func TestScanEngineDown(t *testing.T) {
+	b, err := scan.NewBuiltin("", nil)
+	must(t, err)
+	e := scanEnv(t, b, deadEngine{})
+	msg := scantest.Plain("hello")
+	text := submit(t, e, userBob, msg, 451, "4.7.1")
+	if !strings.Contains(text, "try again later") {
+		t.Errorf("reply %q", text)
+	}
+	inbound(t, e, []string{userBob}, msg, 451, "4.7.1")
+	if n := len(e.inbox(userBob)); n != 0 {
+		t.Fatalf("delivered %d messages unscanned", n)
+	}
+}
