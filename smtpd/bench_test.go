@@ -38,9 +38,26 @@ func BenchmarkIngest(b *testing.B) {
 	if len(msg) != 10<<10 {
 		b.Fatalf("message is %d bytes", len(msg))
 	}
-	for _, clients := range []int{1, 8, 64} {
-		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
-			e := newEnv(b, envOptions{quiet: true, cfg: Config{MaxConnections: 1000}})
+	for _, scanning := range []bool{false, true} {
+		for _, clients := range []int{1, 8, 64} {
+			b.Run(fmt.Sprintf("scan=%v/clients=%d", scanning, clients), func(b *testing.B) {
+				benchIngest(b, msg, clients, scanning)
+			})
+		}
+	}
+}
+
+// benchIngest runs one BenchmarkIngest case. With scanning, the delivery
+// path runs the built-in engine (EICAR and no signature files), as the
+// embedded default does.
+func benchIngest(b *testing.B, msg []byte, clients int, scanning bool) {
+	{
+		{
+			o := envOptions{quiet: true, cfg: Config{MaxConnections: 1000}}
+			if scanning {
+				o.deliverer = scanDeliverer(b)
+			}
+			e := newEnv(b, o)
 			conns := make([]*smtp.Client, clients)
 			for i := range conns {
 				c, err := smtp.Dial(e.mx)
@@ -89,6 +106,6 @@ func BenchmarkIngest(b *testing.B) {
 			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")
 			b.ReportMetric(commits/float64(b.N), "commits/msg")
 			b.ReportMetric(2*commits/float64(b.N), "fsyncs/msg")
-		})
+		}
 	}
 }

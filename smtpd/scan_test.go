@@ -22,6 +22,12 @@ import (
 // (or the given engines).
 func scanEnv(t *testing.T, engines ...scan.Engine) *testEnv {
 	t.Helper()
+	return newEnv(t, envOptions{deliverer: scanDeliverer(t, engines...)})
+}
+
+// scanDeliverer makes a delivery path with the scan stage.
+func scanDeliverer(t testing.TB, engines ...scan.Engine) func(st *store.Store) *delivery.Deliverer {
+	t.Helper()
 	if len(engines) == 0 {
 		b, err := scan.NewBuiltin("", nil)
 		must(t, err)
@@ -29,9 +35,9 @@ func scanEnv(t *testing.T, engines ...scan.Engine) *testEnv {
 	}
 	s, err := scan.New(scan.Config{Engines: engines})
 	must(t, err)
-	return newEnv(t, envOptions{deliverer: func(st *store.Store) *delivery.Deliverer {
+	return func(st *store.Store) *delivery.Deliverer {
 		return delivery.New(st, nil, &delivery.ScanStage{Scanner: s, Store: st, Notifier: notify.New(st, testHost, nil)})
-	}})
+	}
 }
 
 // submit sends msg on 465 as admin@example.com to rcpt and returns the reply text.
