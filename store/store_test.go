@@ -316,3 +316,68 @@ func TestDeliverBatch(t *testing.T) {
 		t.Fatal(p)
 	}
 }
+
+func TestDomainSettingsOnceAndQuotaWarning(t *testing.T) {
+	s := openTest(t)
+	setup(t, s)
+	ds, err := s.DomainSettings("example.com")
+	must(t, err)
+	if ds != (DomainSettings{}) {
+		t.Fatalf("defaults %+v", ds)
+	}
+	if err := s.SetDomainSettings("example.com", DomainSettings{Language: "fr"}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("bad language: %v", err)
+	}
+	must(t, s.SetDomainSettings("example.com", DomainSettings{WarningsOff: true, Language: "ja", ReportTo: "info@example.com"}))
+	if ds, _ = s.DomainSettings("EXAMPLE.com"); !ds.WarningsOff || ds.Language != "ja" || ds.ReportTo != "info@example.com" {
+		t.Fatalf("settings %+v", ds)
+	}
+	// A domain removed and added again starts with the defaults.
+	must(t, s.SetDomainSettings("other.test", DomainSettings{WarningsOff: true}))
+	must(t, s.RemoveAccount("carol@other.test"))
+	must(t, s.RemoveDomain("other.test"))
+	must(t, s.AddDomain("other.test", ""))
+	if ds, _ = s.DomainSettings("other.test"); ds.WarningsOff {
+		t.Fatal("old settings came back")
+	}
+
+	ctx := context.Background()
+	d := Delivery{Recipients: []string{"info@example.com"}, Message: []byte("Subject: report\r\n\r\nx\r\n")}
+	for i, want := range []bool{true, false, false} {
+		ok, err := s.DeliverOnce(ctx, "report/example.com/2026-11-25", d)
+		must(t, err)
+		if ok != want {
+			t.Fatalf("DeliverOnce #%d = %v", i, ok)
+		}
+	}
+	if msgs, _, _ := s.Messages("info@example.com", "INBOX"); len(msgs) != 1 {
+		t.Fatalf("%d reports", len(msgs))
+	}
+
+	must(t, s.SetQuota("bob@example.com", 1000))
+	check := func(want bool) {
+		t.Helper()
+		got, _, err := s.CheckQuotaWarning(ctx, "bob@example.com", 90)
+		must(t, err)
+		if got != want {
+			t.Fatalf("crossed = %v, want %v", got, want)
+		}
+	}
+	deliver := func(n int) []Delivered {
+		got, err := s.Deliver(ctx, Delivery{Recipients: []string{"bob@example.com"}, Message: bytes.Repeat([]byte("x"), n)})
+		must(t, err)
+		return got
+	}
+	deliver(800)
+	check(false)
+	deliver(100) // 900 of 1000: crossed
+	check(true)
+	check(false) // once per crossing
+	uid := deliver(50)[0].UID
+	check(false)
+	_, err = s.Expunge(ctx, "bob@example.com", "INBOX", []uint32{uid, 2})
+	must(t, err)
+	check(false) // 800: below again
+	deliver(150)
+	check(true) // crossed again
+}
