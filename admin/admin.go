@@ -24,6 +24,7 @@ import (
 
 	"yubin/address"
 	"yubin/auth"
+	"yubin/notify"
 	"yubin/store"
 )
 
@@ -55,6 +56,13 @@ type API interface {
 	// SetScanPolicy changes the fields of an account's inbound scanning
 	// policy that are set in change.
 	SetScanPolicy(ctx context.Context, addr string, change store.ScanPolicy) (ScanPolicy, error)
+
+	// DomainSettings returns a parent domain's warning-mail settings.
+	DomainSettings(ctx context.Context, domain string) (DomainSettings, error)
+	// UpdateDomainSettings changes them.
+	UpdateDomainSettings(ctx context.Context, domain string, ch SettingsChange) (DomainSettings, error)
+	// SendReport sends the domain's daily report now.
+	SendReport(ctx context.Context, domain string) (ReportResult, error)
 }
 
 // Domain is a domain as the admin sees it.
@@ -147,6 +155,7 @@ func translate(err error) error {
 type Service struct {
 	st           *store.Store
 	defaultQuota int64
+	reporter     *notify.Reporter // nil: reports cannot be sent
 }
 
 // NewService returns a Service over st. defaultQuota (bytes, 0 = unlimited)

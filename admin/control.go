@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"yubin/config"
+	"yubin/notify"
 	"yubin/store"
 )
 
@@ -33,7 +34,8 @@ type request struct {
 	Quota    int64       `json:"quota,omitempty"`
 	Account  *NewAccount `json:"account,omitempty"`
 
-	Policy *store.ScanPolicy `json:"policy,omitempty"`
+	Policy   *store.ScanPolicy `json:"policy,omitempty"`
+	Settings *SettingsChange   `json:"settings,omitempty"`
 }
 
 type response struct {
@@ -45,18 +47,21 @@ type response struct {
 
 // Operation names on the wire.
 const (
-	opPing          = "ping"
-	opDomainAdd     = "domain.add"
-	opDomainList    = "domain.list"
-	opDomainRemove  = "domain.remove"
-	opAccountAdd    = "account.add"
-	opAccountPasswd = "account.passwd"
-	opAccountQuota  = "account.quota"
-	opAccountList   = "account.list"
-	opAccountShow   = "account.show"
-	opAccountRemove = "account.remove"
-	opScanShow      = "scan.show"
-	opScanPolicy    = "scan.policy"
+	opPing           = "ping"
+	opDomainAdd      = "domain.add"
+	opDomainList     = "domain.list"
+	opDomainRemove   = "domain.remove"
+	opAccountAdd     = "account.add"
+	opAccountPasswd  = "account.passwd"
+	opAccountQuota   = "account.quota"
+	opAccountList    = "account.list"
+	opAccountShow    = "account.show"
+	opAccountRemove  = "account.remove"
+	opScanShow       = "scan.show"
+	opScanPolicy     = "scan.policy"
+	opSettingsShow   = "settings.show"
+	opSettingsUpdate = "settings.update"
+	opReportSend     = "report.send"
 )
 
 // maxRequest bounds one request line.
@@ -301,6 +306,15 @@ func (s *Service) dispatch(ctx context.Context, r *request) response {
 			return result(nil, errorf(store.ErrInvalid, "control socket: scan.policy without a policy"))
 		}
 		return result(s.SetScanPolicy(ctx, r.Address, *r.Policy))
+	case opSettingsShow:
+		return result(s.DomainSettings(ctx, r.Domain))
+	case opSettingsUpdate:
+		if r.Settings == nil {
+			return result(nil, errorf(store.ErrInvalid, "control socket: settings.update without settings"))
+		}
+		return result(s.UpdateDomainSettings(ctx, r.Domain, *r.Settings))
+	case opReportSend:
+		return result(s.SendReport(ctx, r.Domain))
 	}
 	return result(nil, errorf(store.ErrInvalid, "control socket: unknown operation %q (is the server older than this yubin?)", r.Op))
 }
@@ -434,7 +448,14 @@ const lockTimeout = time.Second
 // operations are done. When the store is locked and no server answers on
 // the socket, the error says so.
 func Open(cfg config.Config) (api API, release func() error, err error) {
-	return OpenPaths(cfg.ControlSocket(), cfg.StorePath(), cfg.Store.DefaultQuota)
+	api, release, err = OpenPaths(cfg.ControlSocket(), cfg.StorePath(), cfg.Store.DefaultQuota)
+	if svc, ok := api.(*Service); ok {
+		// The store is ours: reports can be sent from here too.
+		if r, e := notify.NewReporter(notify.New(svc.st, cfg.Hostname, nil), cfg.Notify.ReportTime, nil); e == nil {
+			svc.SetReporter(r)
+		}
+	}
+	return api, release, err
 }
 
 // OpenPaths is Open with explicit paths.

@@ -25,6 +25,7 @@ type Config struct {
 	SMTP   SMTP   `toml:"smtp"`
 	POP3   POP3   `toml:"pop3"`
 	Scan   Scan   `toml:"scan"`
+	Notify Notify `toml:"notify"`
 	Auth   Auth   `toml:"auth"`
 	Store  Store  `toml:"store"`
 	Log    Log    `toml:"log"`
@@ -73,6 +74,12 @@ type Scan struct {
 	MaxFileSize    int64    `toml:"max_file_size"`    // per extracted file (VC04)
 	MaxTotalSize   int64    `toml:"max_total_size"`   // all extracted bytes per message (VC04)
 	MaxEntries     int      `toml:"max_entries"`      // archive members per message (VC04)
+}
+
+// Notify settings: warning mails and the daily report.
+type Notify struct {
+	ReportTime   string `toml:"report_time"`   // HH:MM, local time, when daily reports go out
+	QuotaWarning int    `toml:"quota_warning"` // percent of the quota that triggers the warning
 }
 
 // Auth settings shared by every protocol.
@@ -148,6 +155,7 @@ func Default() Config {
 			WriteTimeout:   Duration{5 * time.Minute},
 			MaxConnections: 500,
 		},
+		Notify: Notify{ReportTime: "07:00", QuotaWarning: 90},
 		Auth: Auth{
 			MaxFailures:   10,
 			FailureWindow: Duration{15 * time.Minute},
@@ -207,6 +215,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Scan.Clamd != "" && !strings.HasPrefix(c.Scan.Clamd, "unix:") && !strings.HasPrefix(c.Scan.Clamd, "tcp:") {
 		return fmt.Errorf("scan.clamd = %q: want unix:/path or tcp:host:port", c.Scan.Clamd)
+	}
+	if t, err := time.Parse("15:04", c.Notify.ReportTime); err != nil || t.Format("15:04") != c.Notify.ReportTime {
+		return fmt.Errorf("notify.report_time = %q: want HH:MM", c.Notify.ReportTime)
+	}
+	if c.Notify.QuotaWarning < 1 || c.Notify.QuotaWarning > 100 {
+		return fmt.Errorf("notify.quota_warning must be 1 to 100 (percent)")
 	}
 	if c.POP3.IdleTimeout.Duration < 10*time.Minute {
 		return fmt.Errorf("pop3.idle_timeout must be at least 10m (RFC 1939)")

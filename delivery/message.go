@@ -63,6 +63,12 @@ func newMessage(env Envelope, raw []byte) *Message {
 	return m
 }
 
+// AllRecipients returns every envelope recipient of the message: the
+// local accounts (and, with outbound delivery, the remote addresses).
+func (m *Message) AllRecipients() []string {
+	return append([]string(nil), m.Env.Recipients...)
+}
+
 // AfterCommit registers fn to run once the message is durably stored
 // (warning mails and the like). It does not run if delivery fails.
 func (m *Message) AfterCommit(fn func(ctx context.Context)) { m.after = append(m.after, fn) }

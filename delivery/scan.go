@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 
@@ -22,6 +23,7 @@ type ScanStage struct {
 	Scanner  *scan.Scanner
 	Store    *store.Store
 	Notifier *notify.Notifier
+	Log      *slog.Logger // may be nil
 }
 
 // Name implements Stage.
@@ -62,6 +64,10 @@ func (s *ScanStage) submission(ctx context.Context, m *Message, v *scan.Verdict)
 		}
 	}
 	m.Stops = nil
+	ev := s.event(m, notify.OutboundRejected, findings, notify.HeaderSection(m.Raw))
+	if _, err := s.Notifier.WarnOutbound(ctx, m.Env.AuthUser, m.AllRecipients(), ev); err != nil {
+		s.logWarnFailure(m, err)
+	}
 	return replyReject(reply, nil)
 }
 
@@ -114,11 +120,11 @@ func (s *ScanStage) inbound(ctx context.Context, m *Message, v *scan.Verdict) er
 	if len(discarded) > 0 {
 		m.Stops = append(m.Stops, s.stop(m, "inbound", "discarded", discardDecision.Reasons, discarded))
 		ev := s.event(m, notify.InboundDiscarded, discardDecision.Reasons, headers)
-		reports = append(reports, func(ctx context.Context) { s.Notifier.Send(ctx, discarded, ev) })
+		reports = append(reports, func(ctx context.Context) { s.warnInbound(ctx, m, discarded, ev) })
 	}
 	if len(stripped) > 0 {
 		ev := s.event(m, notify.InboundStripped, stripDecision.Strip, headers)
-		reports = append(reports, func(ctx context.Context) { s.Notifier.Send(ctx, stripped, ev) })
+		reports = append(reports, func(ctx context.Context) { s.warnInbound(ctx, m, stripped, ev) })
 	}
 	if len(discarded) == len(m.Local) {
 		// Nobody gets it: refuse with the condition's reply. The
@@ -139,6 +145,20 @@ func (s *ScanStage) inbound(ctx context.Context, m *Message, v *scan.Verdict) er
 		m.AfterCommit(fn)
 	}
 	return nil
+}
+
+func (s *ScanStage) warnInbound(ctx context.Context, m *Message, accounts []string, ev notify.Event) {
+	if _, err := s.Notifier.WarnInbound(ctx, accounts, ev); err != nil {
+		s.logWarnFailure(m, err)
+	}
+}
+
+// logWarnFailure: a warning that could not be written never fails the
+// delivery it is about.
+func (s *ScanStage) logWarnFailure(m *Message, err error) {
+	if s.Log != nil {
+		s.Log.Error("warning mail not written", "queue_id", m.Env.QueueID, "err", err)
+	}
 }
 
 func (s *ScanStage) event(m *Message, kind notify.Kind, fs []scan.Finding, headers []byte) notify.Event {

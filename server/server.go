@@ -65,8 +65,15 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 	defer stopScan()
 	notifier := notify.New(st, cfg.Hostname, log)
+	notifier.SetQuotaPercent(cfg.Notify.QuotaWarning)
+	reporter, err := notify.NewReporter(notifier, cfg.Notify.ReportTime, nil)
+	if err != nil {
+		ctl.Close()
+		return err
+	}
 	stages := []delivery.Stage{
-		&delivery.ScanStage{Scanner: scanner, Store: st, Notifier: notifier},
+		&delivery.ScanStage{Scanner: scanner, Store: st, Notifier: notifier, Log: log},
+		&delivery.QuotaStage{Notifier: notifier, Log: log},
 	}
 	deliverer := delivery.New(st, log, stages...)
 
@@ -147,6 +154,11 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		if err := svc.ServeControl(ctx, ctl); err != nil {
 			errc <- fmt.Errorf("control socket: %w", err)
 		}
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		reporter.Run(ctx)
 	}()
 	for _, b := range bound {
 		log.Info("listening", "listener", b.name, "addr", b.ln.Addr().String())

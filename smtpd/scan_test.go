@@ -136,8 +136,9 @@ func TestScanOnSubmissionAndInbound(t *testing.T) {
 				if len(got) != 1 || !bytes.Contains(got[0], []byte("X-Yubin-Scan: clean; engines=builtin")) {
 					t.Fatalf("submission: bob got %d messages, want 1 with a clean verdict header", len(got))
 				}
-			} else if len(got) != 0 {
-				t.Fatalf("submission refused, yet bob got %d messages", len(got))
+			} else if len(got) != 1 || !bytes.Contains(got[0], []byte("Auto-Submitted: auto-generated")) {
+				// bob is on the sender's domain: a warning, never the message.
+				t.Fatalf("submission refused: bob got %d messages, want only the warning", len(got))
 			}
 
 			before = len(e.inbox(userBob))
@@ -245,9 +246,10 @@ func TestScanEncryptedReject(t *testing.T) {
 	must(t, e.store.SetScanPolicy(userAdmin, store.ScanPolicy{Encrypted: store.ScanReject}))
 	must(t, e.store.SetScanPolicy(userBob, store.ScanPolicy{Encrypted: store.ScanReject}))
 	msg := scantest.Mail("secret", []scantest.File{{Name: "secret.zip", Data: scantest.EncryptedZip("plan.doc")}})
-	submit(t, e, userBob, msg, 554, "5.6.5")
+	submit(t, e, userBob, msg, 554, "5.6.5") // bob, on the sender's domain, is warned
+	before := len(e.inbox(userBob))
 	inbound(t, e, []string{userBob}, msg, 554, "5.6.5")
-	checkLanded(t, "report", e.inbox(userBob))
+	checkLanded(t, "report", e.inbox(userBob)[before:])
 }
 
 // A forged verdict header from outside is removed before ours is added.
@@ -283,5 +285,61 @@ func TestScanEngineDown(t *testing.T) {
 	inbound(t, e, []string{userBob}, msg, 451, "4.7.1")
 	if n := len(e.inbox(userBob)); n != 0 {
 		t.Fatalf("delivered %d messages unscanned", n)
+	}
+}
+
+// warned returns the accounts that have a warning in their INBOX.
+func warned(t *testing.T, e *testEnv) []string {
+	t.Helper()
+	var out []string
+	for _, a := range []string{userInfo, userBob, userAdmin, userCarol} {
+		for _, m := range e.inbox(a) {
+			if bytes.Contains(m, []byte("Auto-Submitted: auto-generated")) {
+				out = append(out, a)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// An infected submission from bob@example.com to info@example.com (same
+// domain), carol@other.test (another of our domains) and an outside
+// address warns bob, info and the domain's admin — nobody else.
+func TestWarningsOnInfectedSubmission(t *testing.T) {
+	e := scanEnv(t)
+	c := dialRawTLS(t, e.subs, e.client)
+	c.cmd("EHLO laptop", 250, "")
+	c.cmd("AUTH PLAIN "+plainIR(userBob, testPassword), 235, "2.0.0")
+	c.cmd("MAIL FROM:<bob@example.com>", 250, "")
+	c.cmd("RCPT TO:<info@child.example.com>", 250, "")
+	c.cmd("RCPT TO:<carol@other.test>", 250, "")
+	c.send("RCPT TO:<d@outside.test>\r\n")
+	c.reply() // refused until outbound delivery exists; accepted after
+	msg := scantest.Mail("see attached", []scantest.File{{Name: "eicar.com", Data: []byte(scantest.EICAR)}},
+		"Reply-To: y@outside.test", "Sender: z@outside.test")
+	c.data(string(msg), 554, "5.6.5")
+	got := warned(t, e)
+	want := []string{userInfo, userBob, userAdmin}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("warned %v, want %v", got, want)
+	}
+}
+
+// An infected inbound message whose headers name outside addresses warns
+// only the local recipient (and the domain's admin).
+func TestWarningsOnInfectedInbound(t *testing.T) {
+	e := scanEnv(t)
+	msg := []byte("From: x@outside.test\r\nReply-To: y@outside.test\r\nReturn-Path: <w@outside.test>\r\nSubject: invoice\r\n\r\n" + scantest.EICAR + "\r\n")
+	inbound(t, e, []string{userInfo}, msg, 554, "5.6.5")
+	got := warned(t, e)
+	if strings.Join(got, ",") != userInfo+","+userAdmin {
+		t.Fatalf("warned %v", got)
+	}
+	// Warnings off for the domain: nothing.
+	must(t, e.store.SetDomainSettings("other.test", store.DomainSettings{WarningsOff: true}))
+	inbound(t, e, []string{userCarol}, msg, 554, "5.6.5")
+	if n := len(e.inbox(userCarol)); n != 0 {
+		t.Fatalf("warnings off, yet carol got %d messages", n)
 	}
 }

@@ -20,6 +20,8 @@ Usage:
   yubin domain  add|list|remove ...               manage domains (--parent P for a child domain)
   yubin account add|passwd|quota|list|show|remove ...
   yubin scan    policy|show ADDRESS ...           inbound scanning policy of an account
+  yubin warnings on|off|lang|show DOMAIN ...      warning mails of a domain
+  yubin report  set|clear|send DOMAIN ...         the domain's daily report of stopped mail
   yubin version
 
 Every subcommand takes --config FILE and --data DIR; admin subcommands take --json.
@@ -56,6 +58,10 @@ func run(e *env, args []string) int {
 		return cmdAccount(e, rest)
 	case "scan":
 		return cmdScan(e, rest)
+	case "warnings":
+		return cmdWarnings(e, rest)
+	case "report":
+		return cmdReport(e, rest)
 	case "version":
 		fmt.Fprintln(e.stdout, "yubin", version)
 		return 0

@@ -1,0 +1,169 @@
+package admin
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"yubin/notify"
+	"yubin/store"
+)
+
+// DomainSettings are a domain's warning-mail settings as the admin sees them.
+type DomainSettings struct {
+	Domain   string `json:"domain"`
+	Warnings bool   `json:"warnings"` // warning mails and the daily report on
+	Language string `json:"language"` // en, ja or both
+	ReportTo string `json:"report_to,omitempty"`
+}
+
+// SettingsChange changes the fields that are not nil.
+type SettingsChange struct {
+	Warnings *bool   `json:"warnings,omitempty"`
+	Language *string `json:"language,omitempty"`
+	ReportTo *string `json:"report_to,omitempty"`
+}
+
+// ReportResult says what "report send" did.
+type ReportResult struct {
+	Domain string `json:"domain"`
+	Sent   bool   `json:"sent"`
+	To     string `json:"to,omitempty"`
+	Why    string `json:"why,omitempty"` // when not sent
+}
+
+// SetReporter lets the Service send reports (report send).
+func (s *Service) SetReporter(r *notify.Reporter) { s.reporter = r }
+
+func view(domain string, ds store.DomainSettings) DomainSettings {
+	lang := ds.Language
+	if lang == "" {
+		lang = "both"
+	}
+	return DomainSettings{Domain: domain, Warnings: !ds.WarningsOff, Language: lang, ReportTo: ds.ReportTo}
+}
+
+// parentDomain checks name and returns it with its domain record.
+func (s *Service) parentDomain(name string) (store.Domain, error) {
+	n, err := parseDomain("domain", name)
+	if err != nil {
+		return store.Domain{}, err
+	}
+	d, err := s.st.Domain(n)
+	if err != nil {
+		return d, errorf(store.ErrNoSuchDomain, "unknown domain %s", n)
+	}
+	if d.Parent != "" {
+		return d, errorf(store.ErrInvalid, "%s is a child domain of %s: its warnings follow %s's settings", n, d.Parent, d.Parent)
+	}
+	return d, nil
+}
+
+// DomainSettings implements API.
+func (s *Service) DomainSettings(ctx context.Context, domain string) (DomainSettings, error) {
+	d, err := s.parentDomain(domain)
+	if err != nil {
+		return DomainSettings{}, err
+	}
+	ds, err := s.st.DomainSettings(d.Name)
+	if err != nil {
+		return DomainSettings{}, translate(err)
+	}
+	return view(d.Name, ds), nil
+}
+
+// UpdateDomainSettings implements API.
+func (s *Service) UpdateDomainSettings(ctx context.Context, domain string, ch SettingsChange) (DomainSettings, error) {
+	d, err := s.parentDomain(domain)
+	if err != nil {
+		return DomainSettings{}, err
+	}
+	ds, err := s.st.DomainSettings(d.Name)
+	if err != nil {
+		return DomainSettings{}, translate(err)
+	}
+	if ch.Warnings != nil {
+		ds.WarningsOff = !*ch.Warnings
+	}
+	if ch.Language != nil {
+		switch l := strings.ToLower(*ch.Language); l {
+		case "en", "ja", "both":
+			ds.Language = l
+		default:
+			return DomainSettings{}, errorf(store.ErrInvalid, "language must be en, ja or both, not %q", *ch.Language)
+		}
+	}
+	if ch.ReportTo != nil {
+		to := strings.TrimSpace(*ch.ReportTo)
+		if to != "" {
+			a, err := parseAddress(to)
+			if err != nil {
+				return DomainSettings{}, err
+			}
+			rd, err := s.st.Domain(a.Domain)
+			if err != nil || (rd.Name != d.Name && rd.Parent != d.Name) {
+				return DomainSettings{}, errorf(store.ErrInvalid, "the report address %s must be on %s or one of its child domains", a, d.Name)
+			}
+			if _, err := s.st.Resolve(a.String()); err != nil {
+				return DomainSettings{}, errorf(store.ErrNoSuchAccount, "no account receives mail for %s", a)
+			}
+			to = a.String()
+		}
+		ds.ReportTo = to
+	}
+	if err := s.st.SetDomainSettings(d.Name, ds); err != nil {
+		return DomainSettings{}, translate(err)
+	}
+	return view(d.Name, ds), nil
+}
+
+// SendReport implements API: the domain's report for the last 24 hours, now.
+func (s *Service) SendReport(ctx context.Context, domain string) (ReportResult, error) {
+	d, err := s.parentDomain(domain)
+	if err != nil {
+		return ReportResult{}, err
+	}
+	ds, err := s.st.DomainSettings(d.Name)
+	if err != nil {
+		return ReportResult{}, translate(err)
+	}
+	res := ReportResult{Domain: d.Name, To: ds.ReportTo}
+	switch {
+	case ds.ReportTo == "":
+		return res, errorf(store.ErrInvalid, "%s has no report address (yubin report set %s ADDRESS)", d.Name, d.Name)
+	case ds.WarningsOff:
+		return res, errorf(store.ErrInvalid, "warnings are off for %s (yubin warnings on %s)", d.Name, d.Name)
+	case s.reporter == nil:
+		return res, errorf(nil, "this yubin cannot send reports (no reporter configured)")
+	}
+	sent, err := s.reporter.SendNow(ctx, d.Name, time.Now())
+	if err != nil {
+		return res, translate(err)
+	}
+	res.Sent = sent
+	if !sent {
+		res.Why = "the report address is not one of our accounts"
+	}
+	return res, nil
+}
+
+// DomainSettings implements API.
+func (c *Client) DomainSettings(ctx context.Context, domain string) (DomainSettings, error) {
+	var d DomainSettings
+	err := c.call(ctx, &request{Op: opSettingsShow, Domain: domain}, &d)
+	return d, err
+}
+
+// UpdateDomainSettings implements API.
+func (c *Client) UpdateDomainSettings(ctx context.Context, domain string, ch SettingsChange) (DomainSettings, error) {
+	var d DomainSettings
+	err := c.call(ctx, &request{Op: opSettingsUpdate, Domain: domain, Settings: &ch}, &d)
+	return d, err
+}
+
+// SendReport implements API.
+func (c *Client) SendReport(ctx context.Context, domain string) (ReportResult, error) {
+	var r ReportResult
+	err := c.call(ctx, &request{Op: opReportSend, Domain: domain}, &r)
+	return r, err
+}
