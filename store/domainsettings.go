@@ -125,7 +125,24 @@ func (s *Store) DeliverOnce(ctx context.Context, key string, d Delivery) (bool, 
 func (s *Store) CheckQuotaWarning(ctx context.Context, account string, percent int) (bool, Account, error) {
 	var crossed bool
 	var acct Account
-	err := s.groupWrite(ctx, func(tx *bolt.Tx) error {
+	// Most deliveries change nothing: find out without a write.
+	change := true
+	err := s.db.View(func(tx *bolt.Tx) error {
+		a, err := getAccount(tx, account)
+		if err != nil {
+			return err
+		}
+		acct = a
+		over := a.Quota > 0 && a.Used*100 >= a.Quota*int64(percent)
+		b := tx.Bucket(bQuotaWarned)
+		warned := b != nil && b.Get([]byte(a.Address)) != nil
+		change = over != warned
+		return nil
+	})
+	if err != nil || !change {
+		return false, acct, err
+	}
+	err = s.groupWrite(ctx, func(tx *bolt.Tx) error {
 		crossed = false
 		a, err := getAccount(tx, account)
 		if err != nil {
