@@ -24,6 +24,7 @@ type Config struct {
 	TLS    TLS    `toml:"tls"`
 	SMTP   SMTP   `toml:"smtp"`
 	POP3   POP3   `toml:"pop3"`
+	IMAP   IMAP   `toml:"imap"`
 	Scan   Scan   `toml:"scan"`
 	Notify Notify `toml:"notify"`
 	Auth   Auth   `toml:"auth"`
@@ -38,6 +39,15 @@ type Listen struct {
 	Submissions string `toml:"submissions"` // port 465, implicit TLS + AUTH
 	POP3        string `toml:"pop3"`        // port 110, STLS
 	POP3S       string `toml:"pop3s"`       // port 995, implicit TLS
+	IMAP        string `toml:"imap"`        // port 143, STARTTLS
+	IMAPS       string `toml:"imaps"`       // port 993, implicit TLS
+}
+
+// IMAP settings.
+type IMAP struct {
+	IdleTimeout    Duration `toml:"idle_timeout"`    // autologout of an idle logged-in client (RFC 3501: at least 30m)
+	MaxConnections int      `toml:"max_connections"` // for the whole IMAP server
+	AppendLimit    int64    `toml:"append_limit"`    // largest APPEND, bytes (advertised as APPENDLIMIT)
 }
 
 // POP3 settings.
@@ -135,7 +145,10 @@ func Default() Config {
 			Submissions: "0.0.0.0:465",
 			POP3:        "0.0.0.0:110",
 			POP3S:       "0.0.0.0:995",
+			IMAP:        "0.0.0.0:143",
+			IMAPS:       "0.0.0.0:993",
 		},
+		IMAP: IMAP{IdleTimeout: Duration{30 * time.Minute}, MaxConnections: 1000, AppendLimit: 50 << 20},
 		POP3: POP3{IdleTimeout: Duration{10 * time.Minute}, MaxConnections: 500},
 		Scan: Scan{
 			Builtin:        true,
@@ -222,6 +235,12 @@ func (c *Config) Validate() error {
 	if c.Notify.QuotaWarning < 1 || c.Notify.QuotaWarning > 100 {
 		return fmt.Errorf("notify.quota_warning must be 1 to 100 (percent)")
 	}
+	if c.IMAP.IdleTimeout.Duration < 30*time.Minute {
+		return fmt.Errorf("imap.idle_timeout must be at least 30m (RFC 3501)")
+	}
+	if c.IMAP.AppendLimit <= 0 {
+		return fmt.Errorf("imap.append_limit must be positive")
+	}
 	if c.POP3.IdleTimeout.Duration < 10*time.Minute {
 		return fmt.Errorf("pop3.idle_timeout must be at least 10m (RFC 1939)")
 	}
@@ -246,6 +265,7 @@ func (l *Listen) all() map[string]*string {
 	return map[string]*string{
 		"listen.smtp": &l.SMTP, "listen.submission": &l.Submission, "listen.submissions": &l.Submissions,
 		"listen.pop3": &l.POP3, "listen.pop3s": &l.POP3S,
+		"listen.imap": &l.IMAP, "listen.imaps": &l.IMAPS,
 	}
 }
 

@@ -49,7 +49,7 @@ func TestShiftPorts(t *testing.T) {
 	if err := c.ShiftPorts(10000); err != nil {
 		t.Fatal(err)
 	}
-	if c.Listen.SMTP != "0.0.0.0:10025" || c.Listen.Submission != "0.0.0.0:10587" || c.Listen.Submissions != "off" || c.Listen.POP3 != "0.0.0.0:10110" || c.Listen.POP3S != "" {
+	if c.Listen.SMTP != "0.0.0.0:10025" || c.Listen.Submission != "0.0.0.0:10587" || c.Listen.Submissions != "off" || c.Listen.POP3 != "0.0.0.0:10110" || c.Listen.IMAPS != "0.0.0.0:10993" || c.Listen.POP3S != "" {
 		t.Fatalf("got %+v", c.Listen)
 	}
 }

@@ -81,6 +81,8 @@ submission = "127.0.0.1:0"
 submissions = "127.0.0.1:0"
 pop3 = "127.0.0.1:0"
 pop3s = "127.0.0.1:0"
+imap = "127.0.0.1:0"
+imaps = "127.0.0.1:0"
 [auth]
 failure_delay = "0s"
 `), 0o600)

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-imap/v2/imapclient"
+
 	"yubin/store"
 )
 
@@ -44,6 +46,21 @@ func TestCLIWhileServing(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Quit()
+
+	// The message is there over IMAPS for info@example.com.
+	ic, err := imapclient.DialTLS(srv.addrs["imaps"], &imapclient.Options{TLSConfig: &tls.Config{InsecureSkipVerify: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ic.Login("info@example.com", "secret-pw").Wait(); err != nil {
+		t.Fatal(err)
+	}
+	sel, err := ic.Select("INBOX", nil).Wait()
+	if err != nil || sel.NumMessages != 1 {
+		t.Fatalf("IMAP SELECT INBOX: %+v %v", sel, err)
+	}
+	ic.Logout().Wait()
+	ic.Close()
 
 	out := mustCLI(t, "", "account", "show", "info@example.com", "--json", "--config", cfg, "--data", data)
 	if !strings.Contains(out, "info@example.com") {

@@ -20,6 +20,7 @@ import (
 	"yubin/auth"
 	"yubin/config"
 	"yubin/delivery"
+	"yubin/imapd"
 	"yubin/notify"
 	"yubin/pop3d"
 	"yubin/scan"
@@ -102,6 +103,14 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		MaxConnections:    cfg.POP3.MaxConnections,
 	}, st, au, log)
 
+	imap := imapd.New(imapd.Config{
+		Hostname:          cfg.Hostname,
+		AllowInsecureAuth: cfg.Auth.AllowInsecure,
+		MaxConnections:    cfg.IMAP.MaxConnections,
+		IdleTimeout:       cfg.IMAP.IdleTimeout.Duration,
+		AppendLimit:       cfg.IMAP.AppendLimit,
+	}, st, au, log)
+
 	// Bind everything before serving anything: a port in use is reported at
 	// once and nothing half-starts.
 	type binding struct {
@@ -122,6 +131,9 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	popServe := func(m pop3d.Mode) func(net.Listener) error {
 		return func(ln net.Listener) error { return pop.Serve(ln, m, tlsConf) }
 	}
+	imapServe := func(m imapd.Mode) func(net.Listener) error {
+		return func(ln net.Listener) error { return imap.Serve(ln, m, tlsConf) }
+	}
 	for _, l := range []struct {
 		name, addr string
 		serve      func(net.Listener) error
@@ -131,6 +143,8 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		{"submissions", cfg.Listen.Submissions, smtpServe(smtpd.Submissions)},
 		{"pop3", cfg.Listen.POP3, popServe(pop3d.Plain)},
 		{"pop3s", cfg.Listen.POP3S, popServe(pop3d.Implicit)},
+		{"imap", cfg.Listen.IMAP, imapServe(imapd.Plain)},
+		{"imaps", cfg.Listen.IMAPS, imapServe(imapd.Implicit)},
 	} {
 		if config.Off(l.addr) {
 			log.Info("listener off", "listener", l.name)
@@ -183,7 +197,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	sctx, scancel := context.WithTimeout(context.Background(), ShutdownTimeout)
 	defer scancel()
 	var sw sync.WaitGroup
-	for name, shut := range map[string]func(context.Context) error{"smtp": smtp.Shutdown, "pop3": pop.Shutdown} {
+	for name, shut := range map[string]func(context.Context) error{"smtp": smtp.Shutdown, "pop3": pop.Shutdown, "imap": imap.Shutdown} {
 		sw.Add(1)
 		go func() {
 			defer sw.Done()

@@ -1,0 +1,447 @@
+package imapd
+
+import (
+	"bytes"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// extConn is the net.Conn the library reads from and writes to. It follows
+// the client's command stream just far enough to know where each command
+// starts — lines, literals ({n} and {n+}), IDLE's DONE — and serves the
+// commands the library cannot dispatch (GETQUOTA and GETQUOTAROOT, RFC
+// 9208) itself. It only does so when the library is waiting for the next
+// command: the library writes and flushes every response before it reads
+// the next command, so our responses never interleave with its own.
+//
+// Whether the library accepted a synchronizing literal is seen on the
+// write side: it either sends a "+" continuation (the literal follows) or
+// a tagged reply (the client will not send it).
+//
+// On the write side it drops the library's greeting when the connection
+// was handed over after STARTTLS (the client already had one), and adds
+// QUOTA to the capability lists the library sends once logged in.
+type extConn struct {
+	net.Conn
+	srv  *Server
+	sess *session // set by the library's NewSession
+
+	// Read side: only the library's command goroutine reads.
+	buf        []byte // buf[r:w]: read from Conn, not handed over yet
+	r, w       int
+	pass       int   // bytes at buf[r:] classified and ready to hand over
+	lit        int64 // literal bytes to hand over as they are
+	syncWait   bool  // waiting to learn whether a synchronizing literal was accepted
+	syncLit    int64
+	discard    int64 // bytes of a refused command's literal to drop
+	discardCmd bool  // drop lines until the refused command ends
+	cmdStart   bool  // the next line starts a command
+	idle       bool  // the next line ends IDLE
+	raw        bool  // lost track (line too long): pass everything through
+	rerr       error
+
+	// Write side: the library's goroutine, its IDLE goroutine, and us.
+	wmu          sync.Mutex
+	dropGreeting bool
+	awaitCont    bool // next write tells whether the literal was accepted
+	sawCont      bool
+	capTag       string // add QUOTA to capability lists until this tag's reply
+	curTag       string // tag of the command being read
+	tagDone      bool   // the library has replied to curTag
+
+	stopping  atomic.Bool
+	waiting   atomic.Bool // blocked reading the first byte of a command
+	closeOnce sync.Once
+}
+
+// maxExtLine is the longest line extConn buffers to classify; the library
+// refuses commands over 50 KiB anyway.
+const maxExtLine = 64 << 10
+
+// extraCaps are the capabilities served by extConn.
+const extraCaps = " QUOTA QUOTA=RES-STORAGE"
+
+func newExtConn(s *Server, c net.Conn, afterSTARTTLS bool, prefix []byte) *extConn {
+	e := &extConn{Conn: c, srv: s, cmdStart: true, dropGreeting: afterSTARTTLS}
+	if len(prefix) > 0 {
+		e.buf = make([]byte, max(4096, len(prefix)))
+		e.w = copy(e.buf, prefix)
+	}
+	return e
+}
+
+func (e *extConn) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	for {
+		e.wmu.Lock()
+		done := e.tagDone
+		e.tagDone = false
+		e.wmu.Unlock()
+		if done {
+			e.commandDone()
+		}
+		switch {
+		case e.pass > 0:
+			n := copy(p, e.buf[e.r:e.r+e.pass])
+			e.r += n
+			e.pass -= n
+			return n, nil
+		case e.lit > 0:
+			if e.r < e.w {
+				n := int(min(int64(e.w-e.r), e.lit, int64(len(p))))
+				copy(p, e.buf[e.r:e.r+n])
+				e.r += n
+				e.lit -= int64(n)
+				return n, nil
+			}
+			n, err := e.Conn.Read(p[:min(int64(len(p)), e.lit)])
+			e.lit -= int64(n)
+			return n, err
+		case e.discard > 0:
+			if e.r == e.w {
+				if err := e.fill(); err != nil {
+					return 0, err
+				}
+			}
+			k := int(min(int64(e.w-e.r), e.discard))
+			e.r += k
+			e.discard -= int64(k)
+			continue
+		case e.raw:
+			if e.r < e.w {
+				n := copy(p, e.buf[e.r:e.w])
+				e.r += n
+				return n, nil
+			}
+			return e.Conn.Read(p)
+		case e.syncWait:
+			e.wmu.Lock()
+			accepted := e.sawCont && !e.awaitCont
+			e.awaitCont = false
+			e.wmu.Unlock()
+			e.syncWait = false
+			if accepted {
+				e.lit = e.syncLit // the command goes on after it
+			} else {
+				e.cmdStart = true // refused: the client sends a new command
+			}
+			continue
+		}
+		if e.rerr != nil {
+			return 0, e.rerr
+		}
+		if i := bytes.IndexByte(e.buf[e.r:e.w], '\n'); i >= 0 {
+			e.classify(i + 1)
+			continue
+		}
+		if err := e.fill(); err != nil {
+			if e.r < e.w {
+				// Hand over what there is; the library reports the error.
+				e.raw = true
+				continue
+			}
+			return 0, err
+		}
+	}
+}
+
+// commandDone is called when the library has written the tagged reply to
+// the command being read. If the command is not over as far as the stream
+// goes — the library refused it before its end, say a literal it would
+// not take — the rest of it is dropped rather than read as new commands.
+func (e *extConn) commandDone() {
+	if e.idle {
+		e.idle, e.cmdStart = false, true // IDLE refused: no DONE follows
+		return
+	}
+	if e.cmdStart || e.syncWait {
+		return // over, or a literal refusal the syncWait logic handles
+	}
+	e.r += e.pass
+	e.pass = 0
+	e.discard += e.lit
+	e.lit = 0
+	e.discardCmd = true
+}
+
+// fill reads more from the connection into buf.
+func (e *extConn) fill() error {
+	if e.buf == nil {
+		e.buf = make([]byte, 4096)
+	}
+	if e.r > 0 {
+		e.w = copy(e.buf, e.buf[e.r:e.w])
+		e.r = 0
+	}
+	if e.w == len(e.buf) {
+		if len(e.buf) >= maxExtLine {
+			e.raw = true
+			return nil
+		}
+		nb := make([]byte, 2*len(e.buf))
+		copy(nb, e.buf[:e.w])
+		e.buf = nb
+	}
+	atStart := (e.cmdStart || e.idle) && e.w == 0 // between commands, or in IDLE
+	if atStart {
+		e.waiting.Store(true)
+		if e.stopping.Load() {
+			e.waiting.Store(false)
+			e.bye()
+			return net.ErrClosed
+		}
+	}
+	n, err := e.Conn.Read(e.buf[e.w:])
+	e.waiting.Store(false)
+	e.w += n
+	if n > 0 {
+		return nil
+	}
+	if err != nil && atStart && e.stopping.Load() {
+		e.bye()
+		return net.ErrClosed
+	}
+	return err
+}
+
+func (e *extConn) bye() {
+	e.wmu.Lock()
+	defer e.wmu.Unlock()
+	e.Conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	e.Conn.Write([]byte("* BYE Server shutting down\r\n"))
+}
+
+// classify looks at the next complete line, of n bytes at buf[r:].
+func (e *extConn) classify(n int) {
+	line := e.buf[e.r : e.r+n]
+	if e.discardCmd {
+		// The rest of a command we refused.
+		e.r += n
+		if size, sync, ok := literalAtEnd(line); ok && !sync {
+			e.discard = size
+			return
+		}
+		e.discardCmd, e.cmdStart = false, true
+		return
+	}
+	if e.idle {
+		e.idle = false
+		e.cmdStart = true
+		e.pass = n
+		return
+	}
+	size, sync, hasLit := literalAtEnd(line)
+	if e.cmdStart {
+		tag, cmd, args := splitCommand(line)
+		e.cmdStart = false
+		e.wmu.Lock()
+		e.curTag, e.tagDone = tag, false
+		e.wmu.Unlock()
+		if err := checkMailboxArgs(cmd, args); err != nil {
+			// Refuse it here, with whatever literal the client sends with it.
+			e.r += n
+			e.cmdStart = true
+			if hasLit && !sync {
+				e.discard, e.discardCmd, e.cmdStart = size, true, false
+			}
+			if err := e.reply(tag + " BAD Invalid mailbox name: " + err.Error()); err != nil {
+				e.rerr = err
+			}
+			return
+		}
+		if !hasLit && e.sess != nil && e.sess.loggedIn() {
+			switch cmd {
+			case "GETQUOTA", "GETQUOTAROOT":
+				e.r += n
+				e.cmdStart = true
+				if err := e.serveExt(tag, cmd, args); err != nil {
+					e.rerr = err
+				}
+				return
+			}
+		}
+		switch cmd {
+		case "CAPABILITY", "LOGIN", "AUTHENTICATE":
+			e.wmu.Lock()
+			e.capTag = tag
+			e.wmu.Unlock()
+		case "IDLE":
+			e.idle = !hasLit
+		}
+	}
+	e.pass = n
+	if !hasLit {
+		if !e.idle {
+			e.cmdStart = true
+		}
+		return
+	}
+	if sync {
+		e.syncWait = true
+		e.syncLit = size
+		e.wmu.Lock()
+		e.awaitCont = true
+		e.sawCont = false
+		e.wmu.Unlock()
+	} else {
+		e.lit = size
+	}
+}
+
+// splitCommand returns a command line's tag, upper-case command name (the
+// name after UID for UID commands) and arguments without CRLF.
+func splitCommand(line []byte) (tag, cmd, args string) {
+	s := strings.TrimRight(string(line), "\r\n")
+	tag, rest, _ := strings.Cut(s, " ")
+	cmd, args, _ = strings.Cut(rest, " ")
+	cmd = strings.ToUpper(cmd)
+	if cmd == "UID" {
+		cmd, args, _ = strings.Cut(args, " ")
+		cmd = strings.ToUpper(cmd)
+	}
+	return tag, cmd, args
+}
+
+// literalAtEnd finds a literal announcement ("{n}", "{n+}", "~{n}") at the
+// end of a line.
+func literalAtEnd(line []byte) (size int64, sync, ok bool) {
+	l := bytes.TrimSuffix(bytes.TrimSuffix(line, []byte("\n")), []byte("\r"))
+	if len(l) < 3 || l[len(l)-1] != '}' {
+		return 0, false, false
+	}
+	open := bytes.LastIndexByte(l, '{')
+	if open < 0 {
+		return 0, false, false
+	}
+	num := l[open+1 : len(l)-1]
+	sync = true
+	if len(num) > 0 && num[len(num)-1] == '+' {
+		num = num[:len(num)-1]
+		sync = false
+	}
+	if len(num) == 0 || len(num) > 19 {
+		return 0, false, false
+	}
+	for _, c := range num {
+		if c < '0' || c > '9' {
+			return 0, false, false
+		}
+	}
+	size, err := strconv.ParseInt(string(num), 10, 64)
+	if err != nil {
+		return 0, false, false
+	}
+	return size, sync, true
+}
+
+func (e *extConn) Write(p []byte) (int, error) {
+	e.wmu.Lock()
+	defer e.wmu.Unlock()
+	n := len(p)
+	if e.dropGreeting {
+		i := bytes.IndexByte(p, '\n')
+		if i < 0 {
+			return n, nil
+		}
+		e.dropGreeting = false
+		p = p[i+1:]
+		if len(p) == 0 {
+			return n, nil
+		}
+	}
+	if e.awaitCont {
+		e.awaitCont = false
+		e.sawCont = p[0] == '+'
+	}
+	if e.curTag != "" && len(p) > len(e.curTag) && p[len(e.curTag)] == ' ' && string(p[:len(e.curTag)]) == e.curTag {
+		e.tagDone = true
+		e.curTag = ""
+	}
+	if e.capTag != "" {
+		p = e.addCaps(p)
+	}
+	if _, err := e.Conn.Write(p); err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// addCaps adds extraCaps to a capability list the library writes for a
+// logged-in session: "* CAPABILITY ..." or "tag OK [CAPABILITY ...] ...".
+func (e *extConn) addCaps(p []byte) []byte {
+	tagged := []byte(e.capTag + " OK [CAPABILITY ")
+	isTagged := bytes.HasPrefix(p, tagged)
+	if bytes.HasPrefix(p, []byte(e.capTag+" ")) {
+		e.capTag = "" // the command is done
+	}
+	if e.sess == nil || !e.sess.loggedIn() {
+		return p
+	}
+	var at int
+	switch {
+	case isTagged:
+		at = bytes.IndexByte(p, ']')
+	case bytes.HasPrefix(p, []byte("* CAPABILITY ")):
+		at = bytes.Index(p, []byte("\r\n"))
+	default:
+		return p
+	}
+	if at < 0 || bytes.Contains(p[:at], []byte(" QUOTA")) {
+		return p
+	}
+	q := make([]byte, 0, len(p)+len(extraCaps))
+	q = append(q, p[:at]...)
+	q = append(q, extraCaps...)
+	return append(q, p[at:]...)
+}
+
+// serveExt answers a command the library does not know.
+func (e *extConn) serveExt(tag, cmd, args string) error {
+	return e.reply(e.sess.quotaCommand(tag, cmd, args)...)
+}
+
+// reply writes response lines of our own, between the library's.
+func (e *extConn) reply(lines ...string) error {
+	e.wmu.Lock()
+	defer e.wmu.Unlock()
+	e.Conn.SetWriteDeadline(time.Now().Add(30 * time.Second))
+	_, err := e.Conn.Write([]byte(strings.Join(lines, "\r\n") + "\r\n"))
+	e.Conn.SetWriteDeadline(time.Time{})
+	return err
+}
+
+// SetReadDeadline caps the library's read deadlines (35 minutes when
+// logged in) at the configured autologout time.
+func (e *extConn) SetReadDeadline(t time.Time) error {
+	if !t.IsZero() {
+		if limit := time.Now().Add(e.srv.cfg.IdleTimeout); t.After(limit) {
+			t = limit
+		}
+	}
+	return e.Conn.SetReadDeadline(t)
+}
+
+func (e *extConn) SetDeadline(t time.Time) error {
+	e.Conn.SetWriteDeadline(t)
+	return e.SetReadDeadline(t)
+}
+
+// interrupt ends the session at its next command, with BYE.
+func (e *extConn) interrupt() {
+	e.stopping.Store(true)
+	if e.waiting.Load() {
+		e.Conn.SetReadDeadline(time.Now())
+	}
+}
+
+func (e *extConn) Close() error {
+	err := e.Conn.Close()
+	e.closeOnce.Do(func() { e.srv.connClosed(e) })
+	return err
+}

@@ -1,0 +1,183 @@
+package imapd
+
+import (
+	"bufio"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"time"
+)
+
+// maxPreloginLine bounds a command line before TLS.
+const maxPreloginLine = 8 << 10
+
+var errLineTooLong = errors.New("line too long")
+
+// prelogin serves a cleartext connection (port 143) until STARTTLS. It
+// answers CAPABILITY, NOOP and LOGOUT, refuses LOGIN and AUTHENTICATE (the
+// greeting says LOGINDISABLED), and after a successful TLS handshake hands
+// the connection to the library as if it had just connected, without a
+// second greeting (RFC 3501 6.2.1). With AllowInsecureAuth, any command it
+// does not answer itself is handed over in clear text instead.
+func (s *Server) prelogin(c net.Conn, tlsConf *tls.Config) (*extConn, bool) {
+	br := bufio.NewReaderSize(c, 1024)
+	write := func(lines ...string) bool {
+		c.SetWriteDeadline(time.Now().Add(30 * time.Second))
+		_, err := io.WriteString(c, strings.Join(lines, "\r\n")+"\r\n")
+		return err == nil
+	}
+	caps := "IMAP4rev1"
+	if tlsConf != nil {
+		caps += " STARTTLS"
+	}
+	if s.cfg.AllowInsecureAuth {
+		caps += " SASL-IR AUTH=PLAIN"
+	} else {
+		caps += " LOGINDISABLED"
+	}
+	if !write("* OK [CAPABILITY " + caps + "] " + s.cfg.Hostname + " Yubin IMAP ready") {
+		return nil, false
+	}
+	bad := 0
+	for {
+		if s.isClosing() {
+			write("* BYE Server shutting down")
+			return nil, false
+		}
+		c.SetReadDeadline(time.Now().Add(s.cfg.PreAuthTimeout))
+		line, err := readLine(br, maxPreloginLine)
+		if errors.Is(err, errLineTooLong) {
+			write("* BYE Command line too long")
+			return nil, false
+		}
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				write("* BYE Autologout; idle for too long")
+			}
+			return nil, false
+		}
+		tag, rest, _ := strings.Cut(line, " ")
+		cmd, args, _ := strings.Cut(rest, " ")
+		cmd = strings.ToUpper(cmd)
+		if !validTag(tag) || cmd == "" {
+			bad++
+			if bad >= 3 || !write("* BAD Invalid command line") {
+				write("* BYE Too many invalid commands")
+				return nil, false
+			}
+			continue
+		}
+		switch cmd {
+		case "CAPABILITY":
+			if !write("* CAPABILITY "+caps, tag+" OK CAPABILITY completed") {
+				return nil, false
+			}
+		case "NOOP":
+			if !write(tag + " OK NOOP completed") {
+				return nil, false
+			}
+		case "LOGOUT":
+			write("* BYE Logging out", tag+" OK LOGOUT completed")
+			return nil, false
+		case "STARTTLS":
+			if tlsConf == nil {
+				write(tag + " NO STARTTLS is not available")
+				continue
+			}
+			if args != "" {
+				write(tag + " BAD STARTTLS takes no arguments")
+				continue
+			}
+			if !write(tag + " OK Begin TLS negotiation now") {
+				return nil, false
+			}
+			// Anything sent after STARTTLS before the handshake would be
+			// injected into the TLS session (CVE-2011-0411): refuse it.
+			if br.Buffered() > 0 {
+				return nil, false
+			}
+			tc := tls.Server(c, tlsConf)
+			tc.SetDeadline(time.Now().Add(30 * time.Second))
+			if err := tc.Handshake(); err != nil {
+				s.log.Debug("STARTTLS handshake failed", "remote", c.RemoteAddr().String(), "err", err)
+				return nil, false
+			}
+			tc.SetDeadline(time.Time{})
+			return newExtConn(s, tc, true, nil), true
+		default:
+			if s.cfg.AllowInsecureAuth {
+				// Hand the command (and whatever followed it) to the library.
+				prefix := []byte(line + "\r\n")
+				if n := br.Buffered(); n > 0 {
+					b, _ := br.Peek(n)
+					prefix = append(prefix, b...)
+				}
+				return newExtConn(s, c, true, prefix), true
+			}
+			if cmd == "LOGIN" || cmd == "AUTHENTICATE" {
+				if !write(tag + " NO [PRIVACYREQUIRED] TLS is required to log in; use STARTTLS") {
+					return nil, false
+				}
+				continue
+			}
+			bad++
+			if bad >= 3 {
+				write("* BYE Too many invalid commands")
+				return nil, false
+			}
+			if !write(tag + " BAD Command not valid before STARTTLS") {
+				return nil, false
+			}
+		}
+	}
+}
+
+// readLine reads one CRLF (or LF) terminated line of at most max bytes.
+func readLine(br *bufio.Reader, max int) (string, error) {
+	var line []byte
+	for {
+		chunk, err := br.ReadSlice('\n')
+		if len(line)+len(chunk) > max+2 {
+			return "", errLineTooLong
+		}
+		line = append(line, chunk...)
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		if err != nil {
+			return "", err
+		}
+		return strings.TrimRight(string(line), "\r\n"), nil
+	}
+}
+
+// validTag: 1*<any ASTRING-CHAR except "+"> (RFC 3501 9).
+func validTag(tag string) bool {
+	if tag == "" || len(tag) > 64 {
+		return false
+	}
+	for i := 0; i < len(tag); i++ {
+		if !isAtomChar(tag[i]) && tag[i] != ']' || tag[i] == '+' {
+			return false
+		}
+	}
+	return true
+}
+
+// isAtomChar: ATOM-CHAR of RFC 3501.
+func isAtomChar(ch byte) bool {
+	switch ch {
+	case '(', ')', '{', ' ', '%', '*', '"', '\\', ']':
+		return false
+	}
+	return ch > 0x20 && ch < 0x7f
+}
+
+func (s *Server) isClosing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
+}

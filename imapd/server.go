@@ -1,0 +1,336 @@
+// Package imapd serves IMAP4rev1 (RFC 3501) over the store, on
+// github.com/emersion/go-imap/v2/imapserver, with STARTTLS (RFC 2595),
+// AUTHENTICATE PLAIN, IDLE (RFC 2177), NAMESPACE (RFC 2342), UIDPLUS
+// (RFC 4315), MOVE (RFC 6851), SPECIAL-USE (RFC 6154), LIST-EXTENDED and
+// LIST-STATUS (RFC 5258, 5819), CHILDREN (RFC 3348), ESEARCH (RFC 4731),
+// APPENDLIMIT (RFC 7889), STATUS=SIZE (RFC 8438) and QUOTA (RFC 9208).
+//
+// The library does all TLS-free protocol work. This package adds three
+// things around it:
+//
+//   - TLS is done here, not in the library: implicit TLS before the library
+//     sees the connection, and STARTTLS in a small pre-TLS stage (prelogin.go)
+//     that offers CAPABILITY, NOOP, LOGOUT and STARTTLS, and refuses LOGIN
+//     and AUTHENTICATE with LOGINDISABLED/PRIVACYREQUIRED until TLS is up.
+//   - The library does not dispatch QUOTA (v2.0.0-beta.8 has no hook for
+//     commands it does not know), so extConn (extconn.go) follows the
+//     client's command stream and serves GETQUOTA and GETQUOTAROOT itself,
+//     at command boundaries, and adds QUOTA to the capability lists.
+//   - Live updates come from the store's change feed (view.go), so a
+//     delivery over SMTP, a POP3 DELE or another IMAP session all show.
+package imapd
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+
+	"yubin/auth"
+	"yubin/store"
+)
+
+// Config holds the IMAP server's settings.
+type Config struct {
+	Hostname          string
+	AllowInsecureAuth bool          // allow LOGIN/AUTHENTICATE before TLS (development only)
+	MaxConnections    int           // for the whole server; 0 = unlimited
+	IdleTimeout       time.Duration // autologout of a silent authenticated client; default (and RFC 3501 minimum) 30m
+	PreAuthTimeout    time.Duration // how long a client may stay silent before logging in; default 1m
+	AppendLimit       int64         // largest APPEND; default 50 MiB, like SMTP's message size limit
+}
+
+// Mode is how a listener starts.
+type Mode int
+
+const (
+	Plain    Mode = iota // port 143: cleartext, STARTTLS offered
+	Implicit             // port 993: TLS from the first byte
+)
+
+// Server serves IMAP on any number of listeners.
+type Server struct {
+	cfg Config
+	st  *store.Store
+	au  *auth.Authenticator
+	log *slog.Logger
+
+	lib   *imapserver.Server // never sees TLS; we do it
+	libLn *chanListener
+
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{}
+	conns     map[*extConn]struct{}
+	pending   int // accepted connections still in the pre-TLS stage or handshake
+	closing   bool
+	wg        sync.WaitGroup
+	libDone   chan struct{}
+}
+
+// ErrServerClosed is returned by Serve after Shutdown.
+var ErrServerClosed = errors.New("imapd: server closed")
+
+// New returns a server over st. log may be nil.
+func New(cfg Config, st *store.Store, au *auth.Authenticator, log *slog.Logger) *Server {
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = 30 * time.Minute
+	}
+	if cfg.PreAuthTimeout <= 0 {
+		cfg.PreAuthTimeout = time.Minute
+	}
+	if cfg.AppendLimit <= 0 || cfg.AppendLimit > 1<<32-1 {
+		cfg.AppendLimit = 50 << 20
+	}
+	if cfg.Hostname == "" {
+		cfg.Hostname = "localhost"
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{cfg: cfg, st: st, au: au, log: log.With("proto", "imap"),
+		listeners: map[net.Listener]struct{}{}, conns: map[*extConn]struct{}{},
+		libLn: newChanListener(), libDone: make(chan struct{})}
+	s.lib = imapserver.New(&imapserver.Options{
+		NewSession: s.newSession,
+		Caps: imap.CapSet{
+			imap.CapIMAP4rev1:    {},
+			imap.CapNamespace:    {},
+			imap.CapUIDPlus:      {},
+			imap.CapMove:         {},
+			imap.CapStatusSize:   {},
+			imap.CapSpecialUse:   {},
+			imap.CapListExtended: {},
+			imap.CapListStatus:   {},
+			imap.CapChildren:     {},
+			imap.CapESearch:      {},
+			imap.CapLiteralPlus:  {},
+			imap.CapUnselect:     {},
+			imap.CapIdle:         {},
+			imap.CapAppendLimit:  {},
+		},
+		Logger: libLogger{s.log},
+		// Every connection the library sees is TLS, or plain text that
+		// the pre-TLS stage let through because AllowInsecureAuth is on.
+		InsecureAuth: true,
+	})
+	go func() {
+		defer close(s.libDone)
+		s.lib.Serve(s.libLn)
+	}()
+	return s
+}
+
+type libLogger struct{ log *slog.Logger }
+
+func (l libLogger) Printf(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	switch {
+	case strings.Contains(msg, "panic"):
+		l.log.Error("imap library: " + msg)
+	case strings.HasPrefix(msg, "handling ") && !isNetError(msg): // an error we did not map to a reply
+		l.log.Warn("imap library: " + msg)
+	default: // clients that go away or send garbage
+		l.log.Debug("imap library: " + msg)
+	}
+}
+
+// Serve accepts connections on ln until Shutdown. With Implicit, tlsConf
+// wraps every connection; with Plain, tlsConf (if not nil) enables
+// STARTTLS.
+func (s *Server) Serve(ln net.Listener, mode Mode, tlsConf *tls.Config) error {
+	if mode == Implicit && tlsConf == nil {
+		return errors.New("imapd: implicit TLS needs a TLS config")
+	}
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return ErrServerClosed
+	}
+	s.listeners[ln] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, ln)
+		s.mu.Unlock()
+	}()
+	var delay time.Duration
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closing := s.closing
+			s.mu.Unlock()
+			if closing {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				time.Sleep(delay)
+				continue
+			}
+			return err
+		}
+		delay = 0
+		s.mu.Lock()
+		full := s.cfg.MaxConnections > 0 && len(s.conns)+s.pending >= s.cfg.MaxConnections
+		if s.closing || full {
+			s.mu.Unlock()
+			go func() {
+				if mode == Implicit {
+					c = tls.Server(c, tlsConf)
+				}
+				c.SetDeadline(time.Now().Add(5 * time.Second))
+				fmt.Fprintf(c, "* BYE [UNAVAILABLE] Too many connections, try again later\r\n")
+				c.Close()
+			}()
+			continue
+		}
+		s.pending++
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go s.start(c, mode, tlsConf)
+	}
+}
+
+// start runs the TLS handshake or the pre-TLS stage, then hands the
+// connection to the library.
+func (s *Server) start(c net.Conn, mode Mode, tlsConf *tls.Config) {
+	handed := false
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("panic in connection setup", "remote", c.RemoteAddr().String(), "panic", r)
+		}
+		if !handed {
+			c.Close()
+			s.mu.Lock()
+			s.pending--
+			s.mu.Unlock()
+			s.wg.Done()
+		}
+	}()
+	var ec *extConn
+	switch {
+	case mode == Implicit:
+		tc := tls.Server(c, tlsConf)
+		tc.SetDeadline(time.Now().Add(30 * time.Second))
+		if err := tc.Handshake(); err != nil {
+			s.log.Debug("TLS handshake failed", "remote", c.RemoteAddr().String(), "err", err)
+			return
+		}
+		tc.SetDeadline(time.Time{})
+		ec = newExtConn(s, tc, false, nil)
+	default:
+		var ok bool
+		ec, ok = s.prelogin(c, tlsConf)
+		if !ok {
+			return
+		}
+	}
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		ec.Conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		ec.Conn.Write([]byte("* BYE Server shutting down\r\n"))
+		return
+	}
+	s.pending--
+	s.conns[ec] = struct{}{}
+	handed = true
+	s.mu.Unlock()
+	if !s.libLn.hand(ec) {
+		ec.Close()
+	}
+}
+
+// connClosed is called once when the library closes a connection.
+func (s *Server) connClosed(ec *extConn) {
+	s.mu.Lock()
+	delete(s.conns, ec)
+	s.mu.Unlock()
+	s.wg.Done()
+}
+
+// Shutdown stops accepting, lets every command in progress finish, ends
+// each session at its next command with BYE, and waits for them until ctx
+// ends; then it cuts what is left.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	for ln := range s.listeners {
+		ln.Close()
+	}
+	for ec := range s.conns {
+		ec.interrupt()
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+		s.mu.Lock()
+		for ec := range s.conns {
+			ec.Conn.Close()
+		}
+		s.mu.Unlock()
+	}
+	s.libLn.Close()
+	return err
+}
+
+// chanListener hands connections we accepted (and did TLS for) to the
+// library's Serve loop.
+type chanListener struct {
+	c    chan net.Conn
+	done chan struct{}
+	once sync.Once
+}
+
+func newChanListener() *chanListener {
+	return &chanListener{c: make(chan net.Conn), done: make(chan struct{})}
+}
+
+func (l *chanListener) hand(c net.Conn) bool {
+	select {
+	case l.c <- c:
+		return true
+	case <-l.done:
+		return false
+	}
+}
+
+func (l *chanListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.c:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *chanListener) Close() error {
+	l.once.Do(func() { close(l.done) })
+	return nil
+}
+
+func (l *chanListener) Addr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)} }
+
+func isNetError(msg string) bool {
+	for _, s := range []string{"use of closed network connection", "i/o timeout", "connection reset", "broken pipe", "EOF"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}

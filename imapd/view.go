@@ -1,0 +1,305 @@
+package imapd
+
+import (
+	"errors"
+	"slices"
+	"sort"
+
+	"github.com/emersion/go-imap/v2"
+
+	"yubin/store"
+)
+
+// view is a session's picture of its selected mailbox: the UIDs the client
+// knows, in sequence-number order. It follows the store's change feed and
+// tells the client about changes when the protocol allows (RFC 3501 7):
+// EXISTS for new mail, FETCH FLAGS for flag changes, EXPUNGE only when the
+// command in progress allows it.
+type view struct {
+	st          *store.Store
+	account     string
+	name        string
+	uidValidity uint32
+	readOnly    bool
+
+	uids    []uint32 // seq i+1 is uids[i]; ascending
+	uidNext uint32   // every UID below it is known (or was expunged)
+	sub     *store.Subscription
+	pending []store.Event
+	gone    bool // the mailbox was deleted or recreated
+}
+
+// feedBuffer is how many events a selected session may fall behind before
+// it re-reads its mailbox.
+const feedBuffer = 64
+
+// updateWriter is what a view writes updates with: imapserver's
+// UpdateWriter, or the EXPUNGE/MOVE writers for the matching parts.
+type updateWriter interface {
+	WriteExpunge(seqNum uint32) error
+	WriteNumMessages(n uint32) error
+	WriteMessageFlags(seqNum uint32, uid imap.UID, flags []imap.Flag) error
+}
+
+// openView subscribes first and reads the mailbox second, so no change
+// falls between the two; changes already in the snapshot are skipped.
+func openView(st *store.Store, account, name string, readOnly bool) (*view, []store.Message, store.Mailbox, error) {
+	sub := st.Subscribe(account, feedBuffer)
+	msgs, meta, err := st.Messages(account, name)
+	if err != nil {
+		sub.Close()
+		return nil, nil, meta, err
+	}
+	v := &view{st: st, account: account, name: meta.Name, uidValidity: meta.UIDValidity, readOnly: readOnly,
+		uidNext: meta.UIDNext, sub: sub, uids: make([]uint32, len(msgs))}
+	for i, m := range msgs {
+		v.uids[i] = m.UID
+	}
+	return v, msgs, meta, nil
+}
+
+func (v *view) close() {
+	v.sub.Close()
+}
+
+// seqOf returns the sequence number of uid, 0 if the client does not know it.
+func (v *view) seqOf(uid uint32) uint32 {
+	i, ok := slices.BinarySearch(v.uids, uid)
+	if !ok {
+		return 0
+	}
+	return uint32(i + 1)
+}
+
+// drain moves what the feed has into pending, without blocking.
+func (v *view) drain() {
+	for {
+		select {
+		case ev, ok := <-v.sub.C:
+			if !ok {
+				return
+			}
+			if ev.Mailbox == v.name && ev.UIDValidity == v.uidValidity {
+				v.pending = append(v.pending, ev)
+			}
+		default:
+			return
+		}
+	}
+}
+
+// dropOwnFlags forgets the flag events caused by this session's own STORE
+// (or implicit \Seen), which it has answered already, as long as nothing
+// changed the flags again since.
+func (v *view) dropOwnFlags(msgs []store.Message) {
+	v.drain()
+	own := make(map[uint32][]string, len(msgs))
+	for _, m := range msgs {
+		own[m.UID] = m.Flags
+	}
+	out := v.pending[:0]
+	for _, ev := range v.pending {
+		if f, ok := own[ev.UID]; ok && ev.Kind == store.EventFlags && slices.Equal(f, ev.Flags) {
+			continue
+		}
+		out = append(out, ev)
+	}
+	v.pending = out
+}
+
+// sync tells the client what changed. Without allowExpunge it stops at the
+// first expunge, which stays pending for a later command.
+func (v *view) sync(w updateWriter, allowExpunge bool) error {
+	v.drain()
+	if v.sub.Overflowed() {
+		if err := v.resync(); err != nil {
+			return err
+		}
+	}
+	exists := false
+	flush := func() error {
+		if !exists {
+			return nil
+		}
+		exists = false
+		return w.WriteNumMessages(uint32(len(v.uids)))
+	}
+	for len(v.pending) > 0 {
+		ev := v.pending[0]
+		switch ev.Kind {
+		case store.EventNew:
+			if ev.UID >= v.uidNext {
+				v.uids = append(v.uids, ev.UID)
+				v.uidNext = ev.UID + 1
+				exists = true
+			}
+		case store.EventFlags:
+			if seq := v.seqOf(ev.UID); seq != 0 {
+				if err := flush(); err != nil {
+					return err
+				}
+				if err := w.WriteMessageFlags(seq, imap.UID(ev.UID), toIMAPFlags(ev.Flags)); err != nil {
+					return err
+				}
+			}
+		case store.EventExpunge:
+			if seq := v.seqOf(ev.UID); seq != 0 {
+				if !allowExpunge {
+					return flush()
+				}
+				if err := flush(); err != nil {
+					return err
+				}
+				v.remove(seq)
+				if err := w.WriteExpunge(seq); err != nil {
+					return err
+				}
+			}
+		}
+		v.pending = v.pending[1:]
+	}
+	if len(v.pending) == 0 {
+		v.pending = nil // let the backing array go
+	}
+	return flush()
+}
+
+func (v *view) remove(seq uint32) {
+	v.uids = slices.Delete(v.uids, int(seq-1), int(seq))
+}
+
+// resync re-reads the mailbox after the feed dropped events, and turns
+// the difference into events: expunges, new messages, and every flag (we
+// cannot know which changed).
+func (v *view) resync() error {
+	msgs, meta, err := v.st.Messages(v.account, v.name)
+	if errors.Is(err, store.ErrNoSuchMailbox) || err == nil && meta.UIDValidity != v.uidValidity {
+		msgs, err = nil, nil
+		v.gone = true
+	}
+	if err != nil {
+		return err
+	}
+	v.pending = v.pending[:0]
+	have := make(map[uint32]bool, len(msgs))
+	for _, m := range msgs {
+		have[m.UID] = true
+	}
+	for _, uid := range v.uids {
+		if !have[uid] {
+			v.pending = append(v.pending, store.Event{Kind: store.EventExpunge, UID: uid})
+		}
+	}
+	for _, m := range msgs {
+		kind := store.EventFlags
+		if m.UID >= v.uidNext {
+			kind = store.EventNew
+		}
+		v.pending = append(v.pending, store.Event{Kind: kind, UID: m.UID, Flags: m.Flags})
+	}
+	return nil
+}
+
+// resolve turns a sequence or UID set into indexes of v.uids, ascending.
+func (v *view) resolve(set imap.NumSet) ([]int, error) {
+	var out []int
+	n := len(v.uids)
+	switch set := set.(type) {
+	case imap.SeqSet:
+		for _, r := range set {
+			start, stop := r.Start, r.Stop
+			if start == 0 {
+				start = uint32(n)
+			}
+			if stop == 0 {
+				stop = uint32(n)
+			}
+			if start > stop {
+				start, stop = stop, start
+			}
+			if start == 0 {
+				start = 1 // "*" in an empty mailbox
+			}
+			if start > uint32(n) {
+				continue
+			}
+			for s := start; s <= min(stop, uint32(n)); s++ {
+				out = append(out, int(s-1))
+			}
+		}
+	case imap.UIDSet:
+		if imap.IsSearchRes(set) {
+			return nil, &imap.Error{Type: imap.StatusResponseTypeBad, Text: "SEARCHRES is not supported"}
+		}
+		var maxUID uint32
+		if n > 0 {
+			maxUID = v.uids[n-1]
+		}
+		for _, r := range set {
+			start, stop := uint32(r.Start), uint32(r.Stop)
+			if start == 0 {
+				start = maxUID
+			}
+			if stop == 0 {
+				stop = maxUID
+			}
+			if start > stop {
+				start, stop = stop, start
+			}
+			i, _ := slices.BinarySearch(v.uids, start)
+			for ; i < n && v.uids[i] <= stop; i++ {
+				out = append(out, i)
+			}
+		}
+	default:
+		return nil, &imap.Error{Type: imap.StatusResponseTypeBad, Text: "Bad message set"}
+	}
+	if len(out) > 1 {
+		sort.Ints(out)
+		out = slices.Compact(out)
+	}
+	return out, nil
+}
+
+// uidsAt returns the UIDs at the given indexes.
+func (v *view) uidsAt(idx []int) []uint32 {
+	out := make([]uint32, len(idx))
+	for i, j := range idx {
+		out[i] = v.uids[j]
+	}
+	return out
+}
+
+func toIMAPFlags(flags []string) []imap.Flag {
+	out := make([]imap.Flag, len(flags))
+	for i, f := range flags {
+		out[i] = imap.Flag(f)
+	}
+	return out
+}
+
+// uidSet builds a UID set from ascending UIDs without the library's
+// per-number merging (quadratic for big sets).
+func uidSet(uids []uint32) imap.UIDSet {
+	var s imap.UIDSet
+	for _, u := range uids {
+		if k := len(s); k > 0 && uint32(s[k-1].Stop)+1 == u {
+			s[k-1].Stop = imap.UID(u)
+			continue
+		}
+		s = append(s, imap.UIDRange{Start: imap.UID(u), Stop: imap.UID(u)})
+	}
+	return s
+}
+
+func seqSet(nums []uint32) imap.SeqSet {
+	var s imap.SeqSet
+	for _, u := range nums {
+		if k := len(s); k > 0 && s[k-1].Stop+1 == u {
+			s[k-1].Stop = u
+			continue
+		}
+		s = append(s, imap.SeqRange{Start: u, Stop: u})
+	}
+	return s
+}
