@@ -63,6 +63,27 @@ type API interface {
 	UpdateDomainSettings(ctx context.Context, domain string, ch SettingsChange) (DomainSettings, error)
 	// SendReport sends the domain's daily report now.
 	SendReport(ctx context.Context, domain string) (ReportResult, error)
+
+	// DKIMKeys returns the public side of a domain's DKIM keys,
+	// generating the keys on first use.
+	DKIMKeys(ctx context.Context, domain string) ([]DKIMKey, error)
+
+	// Forward returns an account's forwarding rule.
+	Forward(ctx context.Context, addr string) (Forwarding, error)
+	// SetForward replaces an account's forwarding rule: at most
+	// MaxForwardTargets targets, local or remote, and the keep-copy flag.
+	SetForward(ctx context.Context, addr string, targets []string, keepCopy bool) (Forwarding, error)
+	// ClearForward stops an account's forwarding.
+	ClearForward(ctx context.Context, addr string) error
+
+	// Queue lists the outbound queue.
+	Queue(ctx context.Context) ([]QueueEntry, error)
+	// QueueShow returns one entry with its message's headers.
+	QueueShow(ctx context.Context, id string) (QueueDetail, error)
+	// QueueRetry makes entries (all of them with all) due now.
+	QueueRetry(ctx context.Context, ids []string, all bool) (int, error)
+	// QueueDrop deletes entries (all of them with all) without a bounce.
+	QueueDrop(ctx context.Context, ids []string, all bool) (int, error)
 }
 
 // Domain is a domain as the admin sees it.

@@ -36,6 +36,11 @@ type request struct {
 
 	Policy   *store.ScanPolicy `json:"policy,omitempty"`
 	Settings *SettingsChange   `json:"settings,omitempty"`
+
+	Targets  []string `json:"targets,omitempty"`   // forward.set
+	KeepCopy bool     `json:"keep_copy,omitempty"` // forward.set
+	IDs      []string `json:"ids,omitempty"`       // queue.retry, queue.drop
+	All      bool     `json:"all,omitempty"`       // queue.retry, queue.drop
 }
 
 type response struct {
@@ -62,6 +67,14 @@ const (
 	opSettingsShow   = "settings.show"
 	opSettingsUpdate = "settings.update"
 	opReportSend     = "report.send"
+	opDKIMKeys       = "dkim.keys"
+	opForwardShow    = "forward.show"
+	opForwardSet     = "forward.set"
+	opForwardClear   = "forward.clear"
+	opQueueList      = "queue.list"
+	opQueueShow      = "queue.show"
+	opQueueRetry     = "queue.retry"
+	opQueueDrop      = "queue.drop"
 )
 
 // maxRequest bounds one request line.
@@ -80,6 +93,7 @@ var kinds = []struct {
 	{"exists", store.ErrExists},
 	{"locked", store.ErrLocked},
 	{"closed", store.ErrClosed},
+	{"no_such_message", store.ErrNoSuchMessage},
 }
 
 func kindOf(err error) string {
@@ -301,6 +315,22 @@ func (s *Service) dispatch(ctx context.Context, r *request) response {
 		return result(nil, s.RemoveAccount(ctx, r.Address))
 	case opScanShow:
 		return result(s.ScanPolicy(ctx, r.Address))
+	case opDKIMKeys:
+		return result(s.DKIMKeys(ctx, r.Domain))
+	case opForwardShow:
+		return result(s.Forward(ctx, r.Address))
+	case opForwardSet:
+		return result(s.SetForward(ctx, r.Address, r.Targets, r.KeepCopy))
+	case opForwardClear:
+		return result(nil, s.ClearForward(ctx, r.Address))
+	case opQueueList:
+		return result(s.Queue(ctx))
+	case opQueueShow:
+		return result(s.QueueShow(ctx, r.Name))
+	case opQueueRetry:
+		return result(s.QueueRetry(ctx, r.IDs, r.All))
+	case opQueueDrop:
+		return result(s.QueueDrop(ctx, r.IDs, r.All))
 	case opScanPolicy:
 		if r.Policy == nil {
 			return result(nil, errorf(store.ErrInvalid, "control socket: scan.policy without a policy"))

@@ -30,6 +30,9 @@ type Config struct {
 	Auth   Auth   `toml:"auth"`
 	Store  Store  `toml:"store"`
 	Log    Log    `toml:"log"`
+	DNS    DNS    `toml:"dns"`
+
+	Outbound Outbound `toml:"outbound"`
 }
 
 // Listen holds listen addresses ("host:port"); "" or "off" switches one off.
@@ -112,6 +115,60 @@ type Log struct {
 	Format string `toml:"format"` // text or json
 }
 
+// DNS describes this server for the records "yubin dns records" prints,
+// and how inbound mail is checked (SPF, DKIM, DMARC).
+type DNS struct {
+	MXHost        string   `toml:"mx_host"`        // target of the MX and SRV records; "" = hostname
+	IPv4          []string `toml:"ipv4"`           // this server's public IPv4 addresses (SPF ip4:, A record)
+	IPv6          []string `toml:"ipv6"`           // ... and IPv6 addresses
+	SPFInclude    []string `toml:"spf_include"`    // extra SPF include: domains (e.g. a relay provider's)
+	DMARCPolicy   string   `toml:"dmarc_policy"`   // p= suggested in the DMARC record
+	DMARCReport   string   `toml:"dmarc_report"`   // rua address; "" = the domain's admin account
+	CheckInbound  bool     `toml:"check_inbound"`  // SPF, DKIM and DMARC on port 25
+	Resolver      string   `toml:"resolver"`       // DNS server "host:port" for those checks; "" = the system's
+	LookupTimeout Duration `toml:"lookup_timeout"` // all lookups for one message
+}
+
+// Outbound is delivery to other domains: the outbound queue.
+type Outbound struct {
+	SmartHost             string   `toml:"smart_host"`               // "host:port" to relay everything through; "" = the recipients' MX hosts
+	SmartHostTLS          string   `toml:"smart_host_tls"`           // "starttls" or "tls" (implicit TLS, usually port 465)
+	SmartHostUser         string   `toml:"smart_host_user"`          // AUTH PLAIN user name; "" = no AUTH
+	SmartHostPasswordFile string   `toml:"smart_host_password_file"` // file whose first line is the password
+	SmartHostVerifyTLS    bool     `toml:"smart_host_verify_tls"`    // check the smart host's certificate
+	VerifyTLS             bool     `toml:"verify_tls"`               // check MX hosts' certificates (off: opportunistic TLS)
+	RetryFor              Duration `toml:"retry_for"`                // temporary failures are retried this long, then bounced
+	RetryInitial          Duration `toml:"retry_initial"`            // first wait; doubles per attempt ...
+	RetryMax              Duration `toml:"retry_max"`                // ... up to this
+	ConnectTimeout        Duration `toml:"connect_timeout"`
+	CommandTimeout        Duration `toml:"command_timeout"` // per SMTP command; the reply to the final dot gets twice this
+	Concurrency           int      `toml:"concurrency"`     // destinations delivered at once
+}
+
+func (o *Outbound) validate() error {
+	if o.SmartHost != "" {
+		if _, _, err := net.SplitHostPort(o.SmartHost); err != nil {
+			return fmt.Errorf("outbound.smart_host = %q: want host:port: %v", o.SmartHost, err)
+		}
+	}
+	if o.SmartHostTLS != "starttls" && o.SmartHostTLS != "tls" {
+		return fmt.Errorf("outbound.smart_host_tls = %q: want starttls or tls", o.SmartHostTLS)
+	}
+	if (o.SmartHostUser == "") != (o.SmartHostPasswordFile == "") {
+		return fmt.Errorf("outbound.smart_host_user and outbound.smart_host_password_file must be set together")
+	}
+	for name, d := range map[string]Duration{"retry_for": o.RetryFor, "retry_initial": o.RetryInitial, "retry_max": o.RetryMax,
+		"connect_timeout": o.ConnectTimeout, "command_timeout": o.CommandTimeout} {
+		if d.Duration <= 0 {
+			return fmt.Errorf("outbound.%s must be positive", name)
+		}
+	}
+	if o.Concurrency <= 0 {
+		return fmt.Errorf("outbound.concurrency must be positive")
+	}
+	return nil
+}
+
 // Duration is a time.Duration written as "5m", "30s".
 type Duration struct{ time.Duration }
 
@@ -177,6 +234,15 @@ func Default() Config {
 		},
 		Store: Store{DefaultQuota: 1 << 30},
 		Log:   Log{Level: "info", Format: "text"},
+		DNS: DNS{
+			IPv4: []string{}, IPv6: []string{}, SPFInclude: []string{},
+			DMARCPolicy: "quarantine", CheckInbound: true, LookupTimeout: Duration{30 * time.Second},
+		},
+		Outbound: Outbound{
+			SmartHostTLS: "starttls", SmartHostVerifyTLS: true,
+			RetryFor: Duration{24 * time.Hour}, RetryInitial: Duration{5 * time.Minute}, RetryMax: Duration{time.Hour},
+			ConnectTimeout: Duration{30 * time.Second}, CommandTimeout: Duration{5 * time.Minute}, Concurrency: 16,
+		},
 	}
 }
 
@@ -254,6 +320,12 @@ func (c *Config) Validate() error {
 	default:
 		return fmt.Errorf("log.format = %q: want text or json", c.Log.Format)
 	}
+	if err := c.DNS.validate(); err != nil {
+		return err
+	}
+	if err := c.Outbound.validate(); err != nil {
+		return err
+	}
 	if c.Hostname == "" {
 		return fmt.Errorf("hostname is empty")
 	}
@@ -310,3 +382,28 @@ func (c *Config) ControlSocket() string { return filepath.Join(c.DataDir, "contr
 //
 //go:embed example.toml
 var Example string
+
+func (d *DNS) validate() error {
+	for _, a := range d.IPv4 {
+		if ip := net.ParseIP(a); ip == nil || ip.To4() == nil {
+			return fmt.Errorf("dns.ipv4: %q is not an IPv4 address", a)
+		}
+	}
+	for _, a := range d.IPv6 {
+		if ip := net.ParseIP(a); ip == nil || ip.To4() != nil {
+			return fmt.Errorf("dns.ipv6: %q is not an IPv6 address", a)
+		}
+	}
+	switch d.DMARCPolicy {
+	case "none", "quarantine", "reject":
+	default:
+		return fmt.Errorf("dns.dmarc_policy = %q: want none, quarantine or reject", d.DMARCPolicy)
+	}
+	if d.DMARCReport != "" && !strings.Contains(d.DMARCReport, "@") {
+		return fmt.Errorf("dns.dmarc_report = %q: want an address", d.DMARCReport)
+	}
+	if d.LookupTimeout.Duration <= 0 {
+		return fmt.Errorf("dns.lookup_timeout must be positive")
+	}
+	return nil
+}

@@ -31,6 +31,13 @@ func TestLoadErrors(t *testing.T) {
 		"half tls":     "[tls]\ncert = \"x.pem\"\n",
 		"bad duration": "[smtp]\nread_timeout = \"soon\"\n",
 		"syntax":       "hostname = \n",
+		"bad ipv4":     "[dns]\nipv4 = [\"2001:db8::1\"]\n",
+		"bad ipv6":     "[dns]\nipv6 = [\"mail\"]\n",
+		"bad dmarc":    "[dns]\ndmarc_policy = \"strict\"\n",
+		"smart host":   "[outbound]\nsmart_host = \"relay.example\"\n",
+		"smart tls":    "[outbound]\nsmart_host_tls = \"ssl\"\n",
+		"half auth":    "[outbound]\nsmart_host_user = \"u\"\n",
+		"zero retry":   "[outbound]\nretry_for = \"0s\"\n",
 	} {
 		p := filepath.Join(t.TempDir(), "y.toml")
 		os.WriteFile(p, []byte(body), 0o600)

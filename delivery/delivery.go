@@ -47,6 +47,10 @@ type Envelope struct {
 	Source     Source   // listener kind
 	From       string   // envelope sender; "" is the null sender <>
 	Recipients []string // account addresses, as returned by store.Resolve
+	// Remote are remote addresses for the outbound queue: recipients of a
+	// submission on other domains, or the original senders of bounces to
+	// SRS addresses (port 25).
+	Remote     []string
 	RemoteAddr net.Addr // client address
 	Helo       string   // HELO/EHLO name the client gave
 	TLS        bool     // the session was encrypted
@@ -57,6 +61,7 @@ type Envelope struct {
 type Result struct {
 	QueueID   string
 	Delivered []store.Delivered // one per distinct recipient account
+	Queued    []string          // outbound queue entries (one per remote domain)
 }
 
 // Deliverer delivers messages. It is safe for concurrent use.
@@ -109,7 +114,7 @@ func (d *Deliverer) Deliver(ctx context.Context, env Envelope, msg []byte) (Resu
 }
 
 func (d *Deliverer) deliver(ctx context.Context, m *Message, res *Result) error {
-	if len(m.Local) == 0 {
+	if len(m.Local) == 0 && len(m.Remote) == 0 {
 		return errors.New("delivery: no recipients")
 	}
 	for _, st := range d.stages {
@@ -118,10 +123,10 @@ func (d *Deliverer) deliver(ctx context.Context, m *Message, res *Result) error 
 			return err
 		}
 	}
-	batch := m.batch()
-	if len(batch) > 0 {
+	batch, out := m.batch(), m.outbound()
+	if len(batch) > 0 || len(out) > 0 {
 		var err error
-		if res.Delivered, err = d.store.DeliverBatch(ctx, batch); err != nil {
+		if res.Delivered, res.Queued, err = d.store.DeliverAndQueue(ctx, batch, out); err != nil {
 			return err
 		}
 	}
@@ -154,11 +159,21 @@ func (d *Deliverer) logLine(ctx context.Context, m *Message, start time.Time, er
 		slog.String("source", env.Source.String()),
 		slog.String("from", env.From),
 		slog.Any("rcpts", env.Recipients),
+	}
+	if len(env.Remote) > 0 {
+		attrs = append(attrs, slog.Any("remote_rcpts", env.Remote))
+	}
+	for _, r := range m.Remote {
+		if r.Origin == store.OriginForward {
+			attrs = append(attrs, slog.Any("forwarded", r.To))
+		}
+	}
+	attrs = append(attrs,
 		slog.Int("size", len(m.Raw)),
 		slog.String("verdict", m.Verdict),
 		slog.String("outcome", outcome),
 		slog.Duration("took", d.now().Sub(start)),
-	}
+	)
 	if env.RemoteAddr != nil {
 		attrs = append(attrs, slog.String("remote", env.RemoteAddr.String()))
 	}

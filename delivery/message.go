@@ -39,6 +39,10 @@ type Message struct {
 	Verdict string
 	// Stops are records of what scanning stopped, stored after delivery.
 	Stops []store.Stop
+	// Remote are the copies for the outbound queue (remote recipients of
+	// a submission, remote forward targets), queued in the same store
+	// transaction as the local deliveries.
+	Remote []*RemoteCopy
 
 	after       []func(context.Context)
 	failedStage string
@@ -55,10 +59,26 @@ type Recipient struct {
 	Why  string
 }
 
+// RemoteCopy is a copy of the message for remote recipients.
+type RemoteCopy struct {
+	From       string   // envelope sender to use ("" = the null sender)
+	ReturnPath string   // where a DSN goes if delivery fails; "" = nowhere
+	To         []string // remote addresses
+	Content    []byte   // nil: Message.Raw as it is when the message is committed
+	Origin     string   // store.OriginSubmission, store.OriginForward, ...
+}
+
 func newMessage(env Envelope, raw []byte) *Message {
 	m := &Message{Env: env, Raw: raw, Verdict: "not-scanned"}
 	for _, a := range env.Recipients {
 		m.Local = append(m.Local, &Recipient{Account: a})
+	}
+	if len(env.Remote) > 0 {
+		origin := store.OriginSubmission
+		if env.Source != Submission {
+			origin = store.OriginBounce // only SRS bounces reach remote addresses from port 25
+		}
+		m.Remote = append(m.Remote, &RemoteCopy{From: env.From, ReturnPath: env.From, To: env.Remote, Origin: origin})
 	}
 	return m
 }
@@ -66,7 +86,7 @@ func newMessage(env Envelope, raw []byte) *Message {
 // AllRecipients returns every envelope recipient of the message: the
 // local accounts (and, with outbound delivery, the remote addresses).
 func (m *Message) AllRecipients() []string {
-	return append([]string(nil), m.Env.Recipients...)
+	return append(append([]string(nil), m.Env.Recipients...), m.Env.Remote...)
 }
 
 // AfterCommit registers fn to run once the message is durably stored
@@ -83,6 +103,28 @@ func (m *Message) PrependHeader(field string) {
 			r.Content = append(append([]byte(nil), h...), r.Content...)
 		}
 	}
+	for _, r := range m.Remote {
+		if r.Content != nil {
+			r.Content = append(append([]byte(nil), h...), r.Content...)
+		}
+	}
+}
+
+// outbound is what goes on the outbound queue.
+func (m *Message) outbound() []store.Outbound {
+	var out []store.Outbound
+	for _, r := range m.Remote {
+		if len(r.To) == 0 {
+			continue
+		}
+		c := r.Content
+		if c == nil {
+			c = m.Raw
+		}
+		out = append(out, store.Outbound{QueueID: m.Env.QueueID, From: r.From, ReturnPath: r.ReturnPath,
+			Recipients: r.To, Origin: r.Origin, Message: c})
+	}
+	return out
 }
 
 // content is what r receives.

@@ -85,6 +85,8 @@ imap = "127.0.0.1:0"
 imaps = "127.0.0.1:0"
 [auth]
 failure_delay = "0s"
+[dns]
+check_inbound = false # no DNS here; SPF/DKIM/DMARC have their own tests with go-mockdns
 `), 0o600)
 	mustCLI(t, "", "domain", "add", "example.com", "--config", cfg, "--data", data)
 	mustCLI(t, "", "domain", "add", "child.example.com", "--parent", "example.com", "--config", cfg, "--data", data)

@@ -53,6 +53,13 @@ type extConn struct {
 	curTag       string // tag of the command being read
 	tagDone      bool   // the library has replied to curTag
 
+	// Write coalescing during FETCH (cork): writes gather in wbuf and go
+	// out in TLS-record-sized pieces; the library's write deadlines are
+	// kept in wdl and applied when the data goes out.
+	corked bool
+	wbuf   []byte
+	wdl    time.Time
+
 	stopping  atomic.Bool
 	waiting   atomic.Bool // blocked reading the first byte of a command
 	closeOnce sync.Once
@@ -213,6 +220,7 @@ func (e *extConn) fill() error {
 func (e *extConn) bye() {
 	e.wmu.Lock()
 	defer e.wmu.Unlock()
+	e.flushLocked()
 	e.Conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
 	e.Conn.Write([]byte("* BYE Server shutting down\r\n"))
 }
@@ -366,10 +374,94 @@ func (e *extConn) Write(p []byte) (int, error) {
 	if e.capTag != "" {
 		p = e.addCaps(p)
 	}
+	if e.corked {
+		if len(e.wbuf)+len(p) > corkSize {
+			if err := e.flushLocked(); err != nil {
+				return 0, err
+			}
+		}
+		if len(p) < corkSize {
+			if e.wbuf == nil {
+				e.wbuf = corkPool.Get().(*[corkSize]byte)[:0]
+			}
+			e.wbuf = append(e.wbuf, p...)
+			return n, nil
+		}
+		// Big (a literal): straight out, under the deadline asked for.
+		e.Conn.SetWriteDeadline(e.corkDeadline())
+	}
 	if _, err := e.Conn.Write(p); err != nil {
 		return 0, err
 	}
 	return n, nil
+}
+
+// corkSize is the most a corked connection holds back: one full TLS
+// record.
+const corkSize = 16 << 10
+
+var corkPool = sync.Pool{New: func() any { return new([corkSize]byte) }}
+
+// cork holds back writes until the buffer is full or uncork: the library
+// flushes after every response, which over TLS costs a record and a
+// write(2) each, for every message of a big FETCH.
+func (e *extConn) cork() {
+	e.wmu.Lock()
+	e.corked = true
+	e.wmu.Unlock()
+}
+
+// uncork writes what was held back and restores the last write deadline
+// the library asked for.
+func (e *extConn) uncork() error {
+	e.wmu.Lock()
+	defer e.wmu.Unlock()
+	if !e.corked {
+		return nil
+	}
+	err := e.flushLocked()
+	e.corked = false
+	e.Conn.SetWriteDeadline(e.wdl)
+	e.wdl = time.Time{}
+	return err
+}
+
+// flushLocked writes out the held-back data; it returns the buffer to
+// the pool.
+func (e *extConn) flushLocked() error {
+	if e.wbuf == nil {
+		return nil
+	}
+	var err error
+	if len(e.wbuf) > 0 {
+		e.Conn.SetWriteDeadline(e.corkDeadline())
+		_, err = e.Conn.Write(e.wbuf)
+	}
+	corkPool.Put((*[corkSize]byte)(e.wbuf[:corkSize]))
+	e.wbuf = nil
+	return err
+}
+
+// corkDeadline is the deadline for writing held-back data: the one the
+// library set for the response in progress, or the library's usual 30 s
+// between responses.
+func (e *extConn) corkDeadline() time.Time {
+	if e.wdl.IsZero() {
+		return time.Now().Add(30 * time.Second)
+	}
+	return e.wdl
+}
+
+// SetWriteDeadline is the library's per-response deadline; while corked
+// it applies when the data goes out.
+func (e *extConn) SetWriteDeadline(t time.Time) error {
+	e.wmu.Lock()
+	defer e.wmu.Unlock()
+	if e.corked {
+		e.wdl = t
+		return nil
+	}
+	return e.Conn.SetWriteDeadline(t)
 }
 
 // addCaps adds extraCaps to a capability list the library writes for a
@@ -410,6 +502,9 @@ func (e *extConn) serveExt(tag, cmd, args string) error {
 func (e *extConn) reply(lines ...string) error {
 	e.wmu.Lock()
 	defer e.wmu.Unlock()
+	if err := e.flushLocked(); err != nil {
+		return err
+	}
 	e.Conn.SetWriteDeadline(time.Now().Add(30 * time.Second))
 	_, err := e.Conn.Write([]byte(strings.Join(lines, "\r\n") + "\r\n"))
 	e.Conn.SetWriteDeadline(time.Time{})
@@ -428,7 +523,7 @@ func (e *extConn) SetReadDeadline(t time.Time) error {
 }
 
 func (e *extConn) SetDeadline(t time.Time) error {
-	e.Conn.SetWriteDeadline(t)
+	e.SetWriteDeadline(t)
 	return e.SetReadDeadline(t)
 }
 

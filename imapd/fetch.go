@@ -40,7 +40,7 @@ func (s *session) records(v *view, uids []uint32) ([]*store.Message, error) {
 	return out, nil
 }
 
-func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *imap.FetchOptions) error {
+func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *imap.FetchOptions) (err error) {
 	v := s.sel
 	idx, err := v.resolve(numSet)
 	if err != nil || len(idx) == 0 {
@@ -72,19 +72,51 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 				byUID[m.UID] = m.Flags
 			}
 			for _, m := range msgs {
-				if f, ok := byUID[m.UID]; m != nil && ok {
+				if m == nil {
+					continue
+				}
+				if f, ok := byUID[m.UID]; ok {
 					m.Flags = f
 					changed[m.UID] = true
 				}
 			}
 		}
 	}
+	// The library flushes after every response; gather them into full
+	// TLS records instead of one record and one write(2) per message.
+	s.ec.cork()
+	defer func() {
+		if uerr := s.ec.uncork(); err == nil {
+			err = uerr
+		}
+	}()
+	var envs []store.Envelope
+	var batch []uint32
 	for i, m := range msgs {
 		if m == nil {
 			continue // expunged by another session; the client hears of it later
 		}
+		if options.Envelope && len(envs) == 0 {
+			// Envelopes come from the store's cache, a batch at a time.
+			batch = batch[:0]
+			for _, m := range msgs[i:] {
+				if m != nil {
+					batch = append(batch, m.UID)
+					if len(batch) == fetchBatch {
+						break
+					}
+				}
+			}
+			if envs, err = s.srv.st.Envelopes(s.account, v.name, batch); err != nil {
+				return s.storeError(err, imap.ResponseCodeNonExistent)
+			}
+		}
+		var env *store.Envelope
+		if options.Envelope {
+			env, envs = &envs[0], envs[1:]
+		}
 		rw := w.CreateMessage(uint32(idx[i] + 1))
-		if err := s.fetchOne(rw, v, m, options, changed[m.UID]); err != nil {
+		if err := s.fetchOne(rw, v, m, env, options, changed[m.UID]); err != nil {
 			rw.Close()
 			return err
 		}
@@ -95,6 +127,9 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 	return nil
 }
 
+// fetchBatch is how many envelopes Fetch asks the store for at a time.
+const fetchBatch = 1024
+
 func setsSeen(options *imap.FetchOptions) bool {
 	for _, bs := range options.BodySection {
 		if !bs.Peek {
@@ -104,7 +139,7 @@ func setsSeen(options *imap.FetchOptions) bool {
 	return false
 }
 
-func (s *session) fetchOne(rw *imapserver.FetchResponseWriter, v *view, m *store.Message, options *imap.FetchOptions, flagsChanged bool) error {
+func (s *session) fetchOne(rw *imapserver.FetchResponseWriter, v *view, m *store.Message, env *store.Envelope, options *imap.FetchOptions, flagsChanged bool) error {
 	if options.UID {
 		rw.WriteUID(imap.UID(m.UID))
 	}
@@ -121,12 +156,8 @@ func (s *session) fetchOne(rw *imapserver.FetchResponseWriter, v *view, m *store
 		r, _, err := s.srv.st.OpenMessage(s.account, v.name, m.UID)
 		return r, err
 	}
-	if options.Envelope {
-		h, err := s.header(open, m)
-		if err != nil {
-			return err
-		}
-		rw.WriteEnvelope(imapserver.ExtractEnvelope(h))
+	if env != nil {
+		rw.WriteEnvelope(toIMAPEnvelope(env))
 	}
 	if options.BodyStructure != nil {
 		r, err := open()
@@ -145,14 +176,33 @@ func (s *session) fetchOne(rw *imapserver.FetchResponseWriter, v *view, m *store
 	return nil
 }
 
-// header reads and parses a message's header section.
-func (s *session) header(open func() (io.ReadCloser, error), m *store.Message) (textproto.Header, error) {
-	r, err := open()
-	if err != nil {
-		return textproto.Header{}, s.storeError(err, imap.ResponseCodeNonExistent)
+// toIMAPEnvelope converts an envelope, with one allocation for all its
+// addresses. An empty list stays nil: the library writes From for a
+// missing Sender or Reply-To.
+func toIMAPEnvelope(e *store.Envelope) *imap.Envelope {
+	addrs := make([]imap.Address, 0, len(e.From)+len(e.Sender)+len(e.ReplyTo)+len(e.To)+len(e.Cc)+len(e.Bcc))
+	list := func(l []store.Address) []imap.Address {
+		if len(l) == 0 {
+			return nil
+		}
+		start := len(addrs)
+		for _, a := range l {
+			addrs = append(addrs, imap.Address(a))
+		}
+		return addrs[start:len(addrs):len(addrs)]
 	}
-	defer r.Close()
-	return readHeader(r, m.HeaderSize), nil
+	return &imap.Envelope{
+		Date:      e.Date,
+		Subject:   e.Subject,
+		From:      list(e.From),
+		Sender:    list(e.Sender),
+		ReplyTo:   list(e.ReplyTo),
+		To:        list(e.To),
+		Cc:        list(e.Cc),
+		Bcc:       list(e.Bcc),
+		InReplyTo: e.InReplyTo,
+		MessageID: e.MessageID,
+	}
 }
 
 var bufioPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
@@ -229,7 +279,10 @@ func copyExactly(w io.Writer, r io.Reader, n int64) error {
 	if ew.err != nil {
 		return ew.err
 	}
-	pad := bytes.Repeat([]byte{' '}, 4096)
+	var pad []byte
+	if k < n {
+		pad = bytes.Repeat([]byte{' '}, 4096)
+	}
 	for k < n {
 		c := min(n-k, int64(len(pad)))
 		m, err := w.Write(pad[:c])

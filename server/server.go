@@ -76,6 +76,16 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		&delivery.ScanStage{Scanner: scanner, Store: st, Notifier: notifier, Log: log},
 		&delivery.QuotaStage{Notifier: notifier, Log: log},
 	}
+	if cfg.DNS.CheckInbound {
+		// SPF, DKIM and DMARC first: a DMARC reject costs no scan.
+		stages = append([]delivery.Stage{authStage(cfg, log)}, stages...)
+	}
+	fwd, runner, err := newOutbound(cfg, st, log)
+	if err != nil {
+		ctl.Close()
+		return err
+	}
+	stages = append(stages, fwd) // after scanning: what is forwarded is what was scanned
 	deliverer := delivery.New(st, log, stages...)
 
 	au := auth.New(st, auth.Policy{
@@ -94,6 +104,8 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		AllowInsecureAuth: cfg.Auth.AllowInsecure,
 		MaxConnections:    cfg.SMTP.MaxConnections,
 		Deliverer:         deliverer,
+		Outbound:          true,
+		ReverseSRS:        fwd.SRS.Reverse,
 	}, st, au, log)
 
 	pop := pop3d.New(pop3d.Config{
@@ -173,6 +185,11 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	go func() {
 		defer wg.Done()
 		reporter.Run(ctx)
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		runner.Run(ctx) // on shutdown: finishes the messages being sent
 	}()
 	for _, b := range bound {
 		log.Info("listening", "listener", b.name, "addr", b.ln.Addr().String())

@@ -67,6 +67,7 @@ func (b *backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
 type rcpt struct {
 	given   string // as the client wrote it (after go-smtp's parsing)
 	account string // account address from store.Resolve
+	remote  string // or: a remote address, for the outbound queue
 }
 
 // session is one SMTP session (between EHLOs). go-smtp calls it from the
@@ -217,12 +218,31 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	switch class {
 	case rcptLocal:
 	case rcptNoSuchUser:
+		if orig, ok := s.reverseSRS(to); ok {
+			// A bounce to a forwarded message: back to its sender.
+			a, c, _ := classifyRecipient(orig, s.srv.store.Resolve, s.srv.store.IsLocalDomain)
+			switch c {
+			case rcptLocal:
+				log.Info("smtp recipient: SRS bounce to a local sender", "orig", orig)
+				account = a
+			case rcptRemote:
+				log.Info("smtp recipient: SRS bounce to a remote sender", "orig", orig)
+				return s.addRemote(to, orig)
+			default:
+				log.Info("smtp recipient refused: SRS bounce to an unknown sender", "orig", orig)
+				return s.hardError(errNoSuchUser)
+			}
+			break
+		}
 		log.Info("smtp recipient refused: no such user")
 		return s.hardError(errNoSuchUser)
 	case rcptRemote:
 		if s.mode == MX {
 			log.Info("smtp recipient refused: relaying denied")
 			return s.hardError(errRelayDenied)
+		}
+		if s.srv.cfg.Outbound {
+			return s.addRemote(to, to)
 		}
 		log.Info("smtp recipient refused: outbound delivery not enabled")
 		return s.hardError(errNoOutbound)
@@ -245,6 +265,24 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.rcpts = append(s.rcpts, rcpt{given: to, account: account})
+	return nil
+}
+
+// reverseSRS returns the original sender of an SRS address of ours.
+func (s *session) reverseSRS(to string) (string, bool) {
+	if s.srv.cfg.ReverseSRS == nil {
+		return "", false
+	}
+	orig, err := s.srv.cfg.ReverseSRS(to)
+	return orig, err == nil
+}
+
+// addRemote accepts a remote recipient: submission (authenticated, so no
+// open relay) or an SRS bounce going back.
+func (s *session) addRemote(given, addr string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rcpts = append(s.rcpts, rcpt{given: given, remote: addr})
 	return nil
 }
 
@@ -294,7 +332,12 @@ func (s *session) Data(r io.Reader) error {
 		env.AuthUser = acct.Address
 	}
 	for _, r := range rcpts {
-		if !slices.Contains(env.Recipients, r.account) {
+		switch {
+		case r.remote != "":
+			if !slices.ContainsFunc(env.Remote, func(x string) bool { return strings.EqualFold(x, r.remote) }) {
+				env.Remote = append(env.Remote, r.remote)
+			}
+		case !slices.Contains(env.Recipients, r.account):
 			env.Recipients = append(env.Recipients, r.account)
 		}
 	}

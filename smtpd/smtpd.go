@@ -36,6 +36,13 @@ type Config struct {
 	// Deliverer is the delivery path (scanning, forwarding, ...); nil
 	// means a plain one that only stores.
 	Deliverer *delivery.Deliverer
+	// Outbound accepts remote recipients of authenticated submissions for
+	// the outbound queue; false refuses them with 550 5.7.1.
+	Outbound bool
+	// ReverseSRS, when set, maps an SRS address on one of our domains (a
+	// bounce of a forwarded message) to the original sender: port 25 then
+	// accepts it and the message goes back to that sender.
+	ReverseSRS func(addr string) (string, error)
 }
 
 // Defaults for zero Config fields.

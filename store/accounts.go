@@ -368,6 +368,9 @@ func (s *Store) RemoveAccount(addr string) error {
 				return err
 			}
 		}
+		if err := deleteForward(tx, addr); err != nil {
+			return err
+		}
 		return tx.Bucket(bAccounts).Delete([]byte(addr))
 	})
 }

@@ -42,6 +42,12 @@ func (s *Store) Deliver(ctx context.Context, d Delivery) ([]Delivered, error) {
 // for different recipients of one SMTP transaction — in one transaction:
 // all of them or none.
 func (s *Store) DeliverBatch(ctx context.Context, ds []Delivery) ([]Delivered, error) {
+	return s.deliverBatch(ctx, ds, nil)
+}
+
+// deliverBatch is DeliverBatch plus, in the same transaction, the queue
+// changes in q (nil: none; see DeliverAndQueue).
+func (s *Store) deliverBatch(ctx context.Context, ds []Delivery, q *queueBatch) ([]Delivered, error) {
 	type prepared struct {
 		rcpts []string
 		flags []string
@@ -72,7 +78,7 @@ func (s *Store) DeliverBatch(ctx context.Context, ds []Delivery) ([]Delivered, e
 		}
 		preps = append(preps, prepared{rcpts, flags, date, canonicalMailbox(d.Mailbox), d.Message, int64(headerSize(d.Message))})
 	}
-	if len(preps) == 0 {
+	if len(preps) == 0 && q.empty() {
 		return nil, fmt.Errorf("%w: nothing to deliver", ErrInvalid)
 	}
 
@@ -103,6 +109,9 @@ func (s *Store) DeliverBatch(ctx context.Context, ds []Delivery) ([]Delivered, e
 				}
 			}
 		}
+		if err := q.check(tx); err != nil {
+			return clean(err)
+		}
 		for _, p := range preps {
 			size := int64(len(p.msg))
 			blob, err := putBlob(tx, p.msg, len(p.rcpts))
@@ -131,11 +140,16 @@ func (s *Store) DeliverBatch(ctx context.Context, ds []Delivery) ([]Delivered, e
 				events = append(events, Event{Kind: EventNew, Account: a.Address, Mailbox: meta.Name, UIDValidity: meta.UIDValidity, UID: m.UID, Flags: p.flags})
 			}
 		}
-		return nil
+		return q.write(tx, s.now())
 	}
 	err := s.groupWrite(ctx, fn, func() {
-		s.deliveries.Add(1)
-		s.feed.publish(events)
+		if len(preps) > 0 {
+			s.deliveries.Add(1)
+			s.feed.publish(events)
+		}
+		if q != nil && len(q.adds) > 0 {
+			s.signalQueue()
+		}
 	})
 	if err != nil {
 		return nil, err

@@ -92,8 +92,10 @@ type Store struct {
 	now   func() time.Time
 	feed  feed
 	queue chan *commitReq
-	done  chan struct{}
-	wg    sync.WaitGroup
+	// queueSig is signalled when outbound queue entries become due (queue.go).
+	queueSig chan struct{}
+	done     chan struct{}
+	wg       sync.WaitGroup
 
 	closeOnce sync.Once
 	closed    atomic.Bool
@@ -123,7 +125,7 @@ func Open(path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store %s: %w", path, err)
 	}
-	s := &Store{db: db, now: opts.Now, queue: make(chan *commitReq, 1024), done: make(chan struct{})}
+	s := &Store{db: db, now: opts.Now, queue: make(chan *commitReq, 1024), done: make(chan struct{}), queueSig: make(chan struct{}, 1)}
 	if s.now == nil {
 		s.now = time.Now
 	}

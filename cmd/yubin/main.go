@@ -22,6 +22,10 @@ Usage:
   yubin scan    policy|show ADDRESS ...           inbound scanning policy of an account
   yubin warnings on|off|lang|show DOMAIN ...      warning mails of a domain
   yubin report  set|clear|send DOMAIN ...         the domain's daily report of stopped mail
+  yubin forward set|show|clear ADDRESS ...        forwarding of an account (up to 10 targets)
+  yubin queue   list|show|retry|drop ...          the outbound queue
+  yubin dns     records|check [DOMAIN]            DNS records to publish (MX, SPF, DKIM, DMARC, SRV); check them
+  yubin quickstart ADDRESS                        first-time set-up: config, certificate, domain, admin account
   yubin version
 
 Every subcommand takes --config FILE and --data DIR; admin subcommands take --json.
@@ -62,6 +66,14 @@ func run(e *env, args []string) int {
 		return cmdWarnings(e, rest)
 	case "report":
 		return cmdReport(e, rest)
+	case "forward":
+		return cmdForward(e, rest)
+	case "queue":
+		return cmdQueue(e, rest)
+	case "dns":
+		return cmdDNS(e, rest)
+	case "quickstart":
+		return cmdQuickstart(e, rest)
 	case "version":
 		fmt.Fprintln(e.stdout, "yubin", version)
 		return 0

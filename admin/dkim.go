@@ -1,0 +1,47 @@
+package admin
+
+import (
+	"context"
+
+	"yubin/dkimkey"
+)
+
+// DKIMKey is the public side of a DKIM key: what DNS must publish.
+type DKIMKey struct {
+	Domain    string `json:"domain"`
+	Selector  string `json:"selector"`
+	Algorithm string `json:"algorithm"` // ed25519 or rsa
+	Name      string `json:"name"`      // selector._domainkey.domain
+	TXT       string `json:"txt"`       // the TXT record value
+}
+
+// DKIMKeys implements API.
+func (s *Service) DKIMKeys(ctx context.Context, domain string) ([]DKIMKey, error) {
+	d, err := parseDomain("domain", domain)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.domain(d); err != nil {
+		return nil, err
+	}
+	keys, err := dkimkey.ForDomain(s.st, d)
+	if err != nil {
+		return nil, translate(err)
+	}
+	out := make([]DKIMKey, 0, len(keys))
+	for _, k := range keys {
+		txt, err := k.TXT()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, DKIMKey{Domain: d, Selector: k.Selector, Algorithm: k.Algorithm, Name: k.DNSName(), TXT: txt})
+	}
+	return out, nil
+}
+
+// DKIMKeys implements API.
+func (c *Client) DKIMKeys(ctx context.Context, domain string) ([]DKIMKey, error) {
+	var ks []DKIMKey
+	err := c.call(ctx, &request{Op: opDKIMKeys, Domain: domain}, &ks)
+	return ks, err
+}

@@ -1,0 +1,110 @@
+package admin
+
+import (
+	"context"
+	"errors"
+	"slices"
+
+	"yubin/store"
+)
+
+// Forwarding is an account's forwarding rule as the admin sees it.
+type Forwarding struct {
+	Address  string   `json:"address"`
+	Targets  []string `json:"targets"`   // none: no forwarding
+	KeepCopy bool     `json:"keep_copy"` // also keep a copy in the INBOX
+}
+
+// MaxForwardTargets is how many targets one account may have.
+const MaxForwardTargets = store.MaxForwardTargets
+
+// accountOf checks addr and returns the account that receives its mail.
+func (s *Service) accountOf(addr string) (string, error) {
+	a, err := parseAddress(addr)
+	if err != nil {
+		return "", err
+	}
+	acct, err := s.st.Resolve(a.String())
+	if errors.Is(err, store.ErrNoSuchDomain) {
+		return "", errorf(store.ErrNoSuchDomain, "%s is not on one of this server's domains", a)
+	}
+	if errors.Is(err, store.ErrNoSuchAccount) {
+		return "", errorf(store.ErrNoSuchAccount, "no account %s", a)
+	}
+	return acct, translate(err)
+}
+
+// Forward implements API.
+func (s *Service) Forward(ctx context.Context, addr string) (Forwarding, error) {
+	acct, err := s.accountOf(addr)
+	if err != nil {
+		return Forwarding{}, err
+	}
+	f, err := s.st.GetForward(acct)
+	if err != nil {
+		return Forwarding{}, translate(err)
+	}
+	return Forwarding{Address: acct, Targets: nonNil(f.Targets), KeepCopy: f.KeepCopy}, nil
+}
+
+// SetForward implements API: the rule is replaced as a whole. More than
+// MaxForwardTargets targets, a malformed target, the account itself or an
+// unknown local address is refused and nothing changes.
+func (s *Service) SetForward(ctx context.Context, addr string, targets []string, keepCopy bool) (Forwarding, error) {
+	acct, err := s.accountOf(addr)
+	if err != nil {
+		return Forwarding{}, err
+	}
+	if len(targets) == 0 {
+		return Forwarding{}, errorf(store.ErrInvalid, "forward set: give at least one target (use \"forward clear\" to stop forwarding)")
+	}
+	for _, t := range targets {
+		if _, err := parseAddress(t); err != nil {
+			var ae *Error
+			if errors.As(err, &ae) {
+				ae.Msg = "forward target: " + ae.Msg
+			}
+			return Forwarding{}, err
+		}
+	}
+	f, err := s.st.SetForward(acct, targets, keepCopy)
+	if err != nil {
+		return Forwarding{}, translate(err)
+	}
+	return Forwarding{Address: acct, Targets: nonNil(f.Targets), KeepCopy: f.KeepCopy}, nil
+}
+
+// ClearForward implements API.
+func (s *Service) ClearForward(ctx context.Context, addr string) error {
+	acct, err := s.accountOf(addr)
+	if err != nil {
+		return err
+	}
+	return translate(s.st.ClearForward(acct))
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return slices.Clone(s)
+}
+
+// Forward implements API.
+func (c *Client) Forward(ctx context.Context, addr string) (Forwarding, error) {
+	var f Forwarding
+	err := c.call(ctx, &request{Op: opForwardShow, Address: addr}, &f)
+	return f, err
+}
+
+// SetForward implements API.
+func (c *Client) SetForward(ctx context.Context, addr string, targets []string, keepCopy bool) (Forwarding, error) {
+	var f Forwarding
+	err := c.call(ctx, &request{Op: opForwardSet, Address: addr, Targets: targets, KeepCopy: keepCopy}, &f)
+	return f, err
+}
+
+// ClearForward implements API.
+func (c *Client) ClearForward(ctx context.Context, addr string) error {
+	return c.call(ctx, &request{Op: opForwardClear, Address: addr}, nil)
+}

@@ -1,0 +1,99 @@
+package admin
+
+import (
+	"bytes"
+	"context"
+
+	"yubin/store"
+)
+
+// QueueEntry is one outbound queue entry: a message waiting for delivery
+// to the recipients of one remote domain.
+type QueueEntry = store.QueueEntry
+
+// QueueDetail is what "queue show" prints: the entry and the message's
+// header section.
+type QueueDetail struct {
+	QueueEntry
+	Headers string `json:"headers"`
+}
+
+// Queue implements API.
+func (s *Service) Queue(ctx context.Context) ([]QueueEntry, error) {
+	q, err := s.st.QueueEntries()
+	if q == nil {
+		q = []QueueEntry{}
+	}
+	return q, translate(err)
+}
+
+// QueueShow implements API.
+func (s *Service) QueueShow(ctx context.Context, id string) (QueueDetail, error) {
+	msg, e, err := s.st.ReadQueued(id)
+	if err != nil {
+		return QueueDetail{}, errorf(store.ErrNoSuchMessage, "no queue entry %s", id)
+	}
+	h := msg
+	if i := bytes.Index(msg, []byte("\r\n\r\n")); i >= 0 {
+		h = msg[:i+2]
+	}
+	return QueueDetail{QueueEntry: e, Headers: string(h)}, nil
+}
+
+// QueueRetry implements API: the entries (all with all) are due now; a
+// running server tries them at once.
+func (s *Service) QueueRetry(ctx context.Context, ids []string, all bool) (int, error) {
+	if err := checkQueueIDs(ids, all); err != nil {
+		return 0, err
+	}
+	n, err := s.st.RetryQueued(ctx, ids)
+	return n, translate(err)
+}
+
+// QueueDrop implements API: the entries (all with all) are deleted
+// without a bounce.
+func (s *Service) QueueDrop(ctx context.Context, ids []string, all bool) (int, error) {
+	if err := checkQueueIDs(ids, all); err != nil {
+		return 0, err
+	}
+	n, err := s.st.DropQueued(ctx, ids)
+	return n, translate(err)
+}
+
+func checkQueueIDs(ids []string, all bool) error {
+	if len(ids) == 0 && !all {
+		return errorf(store.ErrInvalid, "give queue ids, or --all")
+	}
+	if len(ids) > 0 && all {
+		return errorf(store.ErrInvalid, "give queue ids or --all, not both")
+	}
+	return nil
+}
+
+// Queue implements API.
+func (c *Client) Queue(ctx context.Context) ([]QueueEntry, error) {
+	var q []QueueEntry
+	err := c.call(ctx, &request{Op: opQueueList}, &q)
+	return q, err
+}
+
+// QueueShow implements API.
+func (c *Client) QueueShow(ctx context.Context, id string) (QueueDetail, error) {
+	var d QueueDetail
+	err := c.call(ctx, &request{Op: opQueueShow, Name: id}, &d)
+	return d, err
+}
+
+// QueueRetry implements API.
+func (c *Client) QueueRetry(ctx context.Context, ids []string, all bool) (int, error) {
+	var n int
+	err := c.call(ctx, &request{Op: opQueueRetry, IDs: ids, All: all}, &n)
+	return n, err
+}
+
+// QueueDrop implements API.
+func (c *Client) QueueDrop(ctx context.Context, ids []string, all bool) (int, error) {
+	var n int
+	err := c.call(ctx, &request{Op: opQueueDrop, IDs: ids, All: all}, &n)
+	return n, err
+}

@@ -1,0 +1,213 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"yubin/admin"
+	"yubin/config"
+	"yubin/dnsrecords"
+	"yubin/spf"
+)
+
+const dnsUsage = "usage: yubin dns records [DOMAIN] | dns check [DOMAIN] [--resolver HOST:PORT]"
+
+const dnsHelp = `Usage: yubin dns COMMAND [DOMAIN] [flags]
+
+  records [DOMAIN]        print, as zone-file lines, every DNS record to publish for
+                          DOMAIN and its child domains (all domains when omitted):
+                          MX, SPF, DKIM, DMARC and the SRV records mail clients use
+  check [DOMAIN]          look each of them up and say which are ok, missing or
+                          different; exit status 1 if any is not ok
+      --resolver HOST:PORT  ask this DNS server (e.g. your provider's authoritative
+                          server, to check before caches expire); default: the system's
+
+The records come from the config ([dns]: ipv4, ipv6, mx_host, spf_include,
+dmarc_policy, dmarc_report) and each domain's DKIM keys, generated on first use.
+Flags of every command: --config FILE, --data DIR, --json.
+`
+
+func cmdDNS(e *env, args []string) int {
+	if len(args) == 0 {
+		fmt.Fprintln(e.stderr, dnsUsage)
+		return 2
+	}
+	switch args[0] {
+	case "records":
+		return dnsRecords(e, args[1:])
+	case "check":
+		return dnsCheck(e, args[1:])
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(e.stdout, dnsHelp)
+		return 0
+	}
+	fmt.Fprintf(e.stderr, "yubin: unknown dns command %q\n%s\n", args[0], dnsUsage)
+	return 2
+}
+
+// buildRecords returns the records of domain and its children (every
+// domain when domain is ""), with the settings from cfg.
+func buildRecords(ctx context.Context, api admin.API, cfg config.Config, domain string) (dnsrecords.Settings, []dnsrecords.Record, error) {
+	all, err := api.Domains(ctx)
+	if err != nil {
+		return dnsrecords.Settings{}, nil, err
+	}
+	domain = strings.ToLower(strings.TrimSuffix(strings.TrimSpace(domain), "."))
+	var pick []admin.Domain
+	found := domain == ""
+	for _, d := range all {
+		if domain == "" || d.Name == domain || d.Parent == domain {
+			pick = append(pick, d)
+			found = found || d.Name == domain
+		}
+	}
+	if !found {
+		return dnsrecords.Settings{}, nil, fmt.Errorf("unknown domain %s", domain)
+	}
+	if len(pick) == 0 {
+		return dnsrecords.Settings{}, nil, fmt.Errorf("no domains yet (yubin domain add NAME)")
+	}
+	admins := map[string]string{} // parent domain -> its first admin account
+	var ds []dnsrecords.Domain
+	for _, d := range pick {
+		keys, err := api.DKIMKeys(ctx, d.Name)
+		if err != nil {
+			return dnsrecords.Settings{}, nil, err
+		}
+		parent := d.Name
+		if d.Parent != "" {
+			parent = d.Parent
+		}
+		if _, ok := admins[parent]; !ok {
+			admins[parent] = ""
+			accts, err := api.Accounts(ctx, parent)
+			if err != nil {
+				return dnsrecords.Settings{}, nil, err
+			}
+			for _, a := range accts {
+				if a.Role == admin.RoleAdmin {
+					admins[parent] = a.Address
+					break
+				}
+			}
+		}
+		dd := dnsrecords.Domain{Name: d.Name, Parent: d.Parent, Report: admins[parent]}
+		for _, k := range keys {
+			dd.DKIM = append(dd.DKIM, dnsrecords.DKIMKey{Selector: k.Selector, TXT: k.TXT})
+		}
+		ds = append(ds, dd)
+	}
+	dnsrecords.SortDomains(ds)
+	s := dnsrecords.FromConfig(cfg)
+	return s, dnsrecords.Build(s, ds), nil
+}
+
+func dnsRecords(e *env, args []string) int {
+	a := newAdminCmd(e, "dns records", "yubin dns records [DOMAIN]")
+	pos, code, ok := a.parse(args, 0, 1)
+	if !ok {
+		return code
+	}
+	cfg, _, err := a.c.load()
+	if err != nil {
+		return fail(e, "%v", err)
+	}
+	var s dnsrecords.Settings
+	var recs []dnsrecords.Record
+	err = a.with(func(ctx context.Context, api admin.API) (err error) {
+		s, recs, err = buildRecords(ctx, api, cfg, first(pos))
+		return err
+	})
+	if err != nil {
+		return fail(e, "dns records: %v", err)
+	}
+	return a.out(recs, func(w io.Writer) { printZone(w, s, recs) })
+}
+
+func printZone(w io.Writer, s dnsrecords.Settings, recs []dnsrecords.Record) {
+	fmt.Fprintf(w, "; DNS records for Yubin on %s. Publish them at your DNS provider;\n", s.Host)
+	fmt.Fprintln(w, "; names are absolute (they end in a dot). Check with: yubin dns check")
+	fmt.Fprintln(w)
+	fmt.Fprint(w, dnsrecords.Zone(recs, s.Host))
+}
+
+func first(pos []string) string {
+	if len(pos) > 0 {
+		return pos[0]
+	}
+	return ""
+}
+
+// checkTimeout bounds all the lookups of one "dns check".
+const checkTimeout = 2 * time.Minute
+
+func dnsCheck(e *env, args []string) int {
+	a := newAdminCmd(e, "dns check", "yubin dns check [DOMAIN] [--resolver HOST:PORT]")
+	resolver := a.fs.String("resolver", "", "DNS server to ask, `HOST:PORT` (port 53 if omitted); default: the system's resolver")
+	pos, code, ok := a.parse(args, 0, 1)
+	if !ok {
+		return code
+	}
+	cfg, _, err := a.c.load()
+	if err != nil {
+		return fail(e, "%v", err)
+	}
+	var recs []dnsrecords.Record
+	err = a.with(func(ctx context.Context, api admin.API) (err error) {
+		_, recs, err = buildRecords(ctx, api, cfg, first(pos))
+		return err
+	})
+	if err != nil {
+		return fail(e, "dns check: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), checkTimeout)
+	defer cancel()
+	checked := dnsrecords.Check(ctx, spf.NewResolver(*resolver), recs)
+	if rc := a.out(checked, func(w io.Writer) { printChecked(w, checked) }); rc != 0 {
+		return rc
+	}
+	if !dnsrecords.AllOK(checked) {
+		return 1
+	}
+	return 0
+}
+
+func printChecked(w io.Writer, cs []dnsrecords.Checked) {
+	bad := 0
+	count := map[dnsrecords.Status]int{}
+	for _, c := range cs {
+		count[c.Status]++
+		fmt.Fprintf(w, "%-9s  %s %s  (%s)\n", c.Status, c.Name, c.Type, c.Kind)
+		if c.Status == dnsrecords.OK {
+			if c.Note != "" {
+				fmt.Fprintf(w, "           note:  %s\n", c.Note)
+			}
+			continue
+		}
+		bad++
+		want := c.Value
+		if c.Type == "TXT" {
+			want = dnsrecords.QuoteTXT(want)
+		}
+		if want == "" {
+			want = "<this server's address>"
+		}
+		fmt.Fprintf(w, "           want:  %s\n", want)
+		for _, f := range c.Found {
+			fmt.Fprintf(w, "           found: %s\n", f)
+		}
+		if c.Note != "" {
+			fmt.Fprintf(w, "           note:  %s\n", c.Note)
+		}
+	}
+	if bad == 0 {
+		fmt.Fprintf(w, "\nAll %d records are published.\n", len(cs))
+	} else {
+		fmt.Fprintf(w, "\n%d of %d records need attention: %d missing, %d different, %d not looked up (DNS error).\n",
+			bad, len(cs), count[dnsrecords.Missing], count[dnsrecords.Different], count[dnsrecords.Failed])
+		fmt.Fprintln(w, "yubin dns records prints every record to publish.")
+	}
+}
