@@ -72,6 +72,18 @@ func (s *ScanStage) submission(ctx context.Context, m *Message, v *scan.Verdict)
 }
 
 func (s *ScanStage) inbound(ctx context.Context, m *Message, v *scan.Verdict) error {
+	if len(m.Remote) > 0 {
+		// A bounce on its way back to a remote sender (SRS): we relay it,
+		// so nothing infected goes, as on submission.
+		if reply, ok := v.Submission(scan.Accept); !ok {
+			m.Stops = nil
+			return replyReject(reply, nil)
+		}
+		if len(m.Local) == 0 {
+			m.PrependHeader(scan.HeaderName + ": " + v.HeaderValue())
+			return nil
+		}
+	}
 	raw := m.Raw
 	headers := notify.HeaderSection(raw)
 	var discarded, stripped []string
@@ -126,7 +138,7 @@ func (s *ScanStage) inbound(ctx context.Context, m *Message, v *scan.Verdict) er
 		ev := s.event(m, notify.InboundStripped, stripDecision.Strip, headers)
 		reports = append(reports, func(ctx context.Context) { s.warnInbound(ctx, m, stripped, ev) })
 	}
-	if len(discarded) == len(m.Local) {
+	if len(discarded) > 0 && len(discarded) == len(m.Local) && len(m.Remote) == 0 {
 		// Nobody gets it: refuse with the condition's reply. The
 		// recipients still get their report, and the stop is recorded,
 		// although nothing else of this message is stored.

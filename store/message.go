@@ -241,7 +241,7 @@ func unrefBlob(tx *bolt.Tx, id uint64) error {
 			return err
 		}
 	}
-	return nil
+	return dropEnvelope(tx, id)
 }
 
 // Messages lists the messages of a mailbox in UID order, with the
@@ -308,11 +308,12 @@ type blobReader struct {
 	size  int64
 	off   int64
 	chunk uint32
-	buf   []byte
+	buf   []byte // the current chunk; buf[pos:] is still unread
+	pos   int
 }
 
 func (r *blobReader) Read(p []byte) (int, error) {
-	if len(r.buf) == 0 {
+	if r.pos == len(r.buf) {
 		if r.off >= r.size {
 			return 0, io.EOF
 		}
@@ -321,7 +322,8 @@ func (r *blobReader) Read(p []byte) (int, error) {
 			if v == nil {
 				return fmt.Errorf("message was expunged while being read: %w", ErrNoSuchMessage)
 			}
-			r.buf = append(r.buf[:0], v...)
+			r.buf = append(r.buf[:0], v...) // the buffer is reused chunk after chunk
+			r.pos = 0
 			return nil
 		})
 		if err != nil {
@@ -332,13 +334,13 @@ func (r *blobReader) Read(p []byte) (int, error) {
 			return 0, io.ErrUnexpectedEOF
 		}
 	}
-	n := copy(p, r.buf)
-	r.buf = r.buf[n:]
+	n := copy(p, r.buf[r.pos:])
+	r.pos += n
 	r.off += int64(n)
 	return n, nil
 }
 
-func (r *blobReader) Close() error { r.buf = nil; return nil }
+func (r *blobReader) Close() error { r.buf, r.pos = nil, 0; return nil }
 
 // FlagOp says how SetFlags changes flags.
 type FlagOp int

@@ -14,6 +14,7 @@
 //	mail/<address>/box<id>    "meta" -> JSON mailbox meta; msgs/uid -> record
 //	blobs     id|chunk     -> up to chunkSize bytes of a raw message
 //	blobrefs  id           -> reference count (one blob shared by N recipients)
+//	envelopes id           -> cached parsed envelope of a blob (envcache.go)
 package store
 
 import (

@@ -75,6 +75,7 @@ func (s *Store) Verify() ([]string, error) {
 			return err
 		}
 		verifyQueue(tx, refs, sizes, report)
+		verifyEnvelopes(tx, report)
 		stored := map[uint64]int64{}
 		tx.Bucket(bBlobs).ForEach(func(k, v []byte) error {
 			stored[binary.BigEndian.Uint64(k)] += int64(len(v))
