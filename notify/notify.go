@@ -353,14 +353,33 @@ func randomID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// HeaderSection returns the header section of a raw message (up to and
-// including the blank line), for Event.OriginalHeaders.
+// HeaderSection returns the header section of a raw message, for
+// Event.OriginalHeaders: the header fields up to the blank line — or up to
+// the first line that is not a header field, so a message without a proper
+// header never puts body text (or a virus) into a report.
 func HeaderSection(raw []byte) []byte {
-	if i := bytes.Index(raw, []byte("\r\n\r\n")); i >= 0 {
-		return raw[:i+4]
-	}
-	if i := bytes.Index(raw, []byte("\n\n")); i >= 0 {
-		return raw[:i+2]
+	off := 0
+	for off < len(raw) {
+		end := bytes.IndexByte(raw[off:], '\n')
+		line := raw[off:]
+		if end >= 0 {
+			line = raw[off : off+end+1]
+		}
+		content := bytes.TrimRight(line, "\r\n")
+		switch {
+		case len(content) == 0:
+			return raw[:off+len(line)] // the blank line ends the header
+		case content[0] == ' ' || content[0] == '\t':
+			if off == 0 {
+				return raw[:0]
+			}
+		default:
+			colon := bytes.IndexByte(content, ':')
+			if colon <= 0 || bytes.ContainsAny(content[:colon], " \t") {
+				return raw[:off] // not a header field: the header ended here
+			}
+		}
+		off += len(line)
 	}
 	return raw
 }

@@ -332,3 +332,20 @@ func TestDailyReport(t *testing.T) {
 		t.Fatalf("report sent with warnings off: %v", sent)
 	}
 }
+
+func TestHeaderSection(t *testing.T) {
+	for in, want := range map[string]string{
+		"A: b\r\nC: d\r\n\r\nbody":           "A: b\r\nC: d\r\n\r\n",
+		"A: b\r\n folded\r\n\r\nbody":        "A: b\r\n folded\r\n\r\n",
+		"Received: x\r\nX5O!P%@AP[4\r\nmore": "Received: x\r\n",
+		"no header at all\r\n\r\nbody":       "",
+		" leading space\r\n":                 "",
+		"A: b\n\nlf only":                    "A: b\n\n",
+		"A: b":                               "A: b",
+		"Bad Name: x\r\n\r\n":                "",
+	} {
+		if got := string(HeaderSection([]byte(in))); got != want {
+			t.Errorf("HeaderSection(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

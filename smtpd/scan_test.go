@@ -7,6 +7,9 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/mail"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -40,10 +43,13 @@ func scanDeliverer(t testing.TB, engines ...scan.Engine) func(st *store.Store) *
 	}
 }
 
-// submit sends msg on 465 as admin@example.com to rcpt and returns the reply text.
+// submit sends msg on 587 (STARTTLS) as admin@example.com to rcpt and
+// returns the reply text.
 func submit(t *testing.T, e *testEnv, rcpt string, msg []byte, code int, enh string) string {
 	t.Helper()
-	c := dialRawTLS(t, e.subs, e.client)
+	c := dialRaw(t, e.sub)
+	c.cmd("EHLO laptop", 250, "")
+	c.startTLS(e.client)
 	c.cmd("EHLO laptop", 250, "")
 	c.cmd("AUTH PLAIN "+plainIR(userAdmin, testPassword), 235, "2.0.0")
 	c.cmd("MAIL FROM:<admin@example.com>", 250, "")
@@ -197,7 +203,7 @@ func checkLanded(t *testing.T, want string, got [][]byte) {
 		if !bytes.HasPrefix(msg, []byte("X-Yubin-Scan: stripped;")) || bytes.Contains(msg, []byte(scantest.B64Lines([]byte(scantest.EICAR))[:40])) {
 			t.Fatalf("not stripped:\n%s", msg)
 		}
-		if !strings.Contains(decoded(t, warn), "Eicar") {
+		if !strings.Contains(decoded(t, warn), "Eicar") || strings.Contains(string(warn), "EICAR-STANDARD") {
 			t.Errorf("warning does not name the virus:\n%s", decoded(t, warn))
 		}
 	case "report":
@@ -205,7 +211,10 @@ func checkLanded(t *testing.T, want string, got [][]byte) {
 			t.Fatalf("want only a report, got %d messages", len(got))
 		}
 		text := decoded(t, got[0])
-		for _, w := range []string{"sender@remote.test", "Everything but the headers was discarded", "メールヘッダー以外を破棄しました", "Subject:"} {
+		if strings.Contains(text, "EICAR-STANDARD") {
+			t.Errorf("the report carries the virus:\n%s", text)
+		}
+		for _, w := range []string{"sender@remote.test", "Everything but the headers was discarded", "メールヘッダー以外を破棄しました", "text/rfc822-headers", "Received: from"} {
 			if !strings.Contains(text, w) {
 				t.Errorf("report lacks %q:\n%s", w, text)
 			}
@@ -324,6 +333,9 @@ func TestWarningsOnInfectedSubmission(t *testing.T) {
 	if strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Fatalf("warned %v, want %v", got, want)
 	}
+	if q, err := e.store.QueueEntries(); err != nil || len(q) != 0 {
+		t.Fatalf("outbound queue after a refused submission: %+v %v", q, err)
+	}
 }
 
 // An infected inbound message whose headers name outside addresses warns
@@ -342,4 +354,58 @@ func TestWarningsOnInfectedInbound(t *testing.T) {
 	if n := len(e.inbox(userCarol)); n != 0 {
 		t.Fatalf("warnings off, yet carol got %d messages", n)
 	}
+}
+
+// The malformed-MIME corpus of the scanner (scan/testdata: a new case is a
+// new file) goes over SMTP too: the reply on 587 and on 25, and what lands.
+func TestScanCorpusOverSMTP(t *testing.T) {
+	e := scanEnv(t)
+	files, err := filepath.Glob("../scan/testdata/*.eml")
+	must(t, err)
+	if len(files) < 10 {
+		t.Fatalf("only %d corpus files", len(files))
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			raw, err := os.ReadFile(f)
+			must(t, err)
+			exp, err := os.ReadFile(strings.TrimSuffix(f, ".eml") + ".expected")
+			must(t, err)
+			var sub, in string
+			for _, l := range strings.Split(string(exp), "\n") {
+				if v, ok := strings.CutPrefix(l, "submission: "); ok {
+					sub = v
+				}
+				if v, ok := strings.CutPrefix(l, "inbound: "); ok {
+					in = v
+				}
+			}
+			msg := bytes.ReplaceAll(bytes.ReplaceAll(raw, []byte("\r\n"), []byte("\n")), []byte("\n"), []byte("\r\n"))
+			fields := strings.Fields(sub)
+			code, _ := strconv.Atoi(fields[0])
+			enh := "2.0.0"
+			if code != 250 {
+				enh = fields[1]
+			}
+			text := submit(t, e, userBob, msg, code, enh)
+			if code != 250 && !strings.HasSuffix(sub, text) {
+				t.Errorf("submission reply %q, want %q", text, sub)
+			}
+			before := len(e.inbox(userBob))
+			switch in {
+			case "deliver":
+				inbound(t, e, []string{userBob}, msg, 250, "2.0.0")
+				checkLanded(t, "clean", e.inbox(userBob)[before:])
+			case "stripped":
+				inbound(t, e, []string{userBob}, msg, 250, "2.0.0")
+				checkLanded(t, "stripped", e.inbox(userBob)[before:])
+			case "discard":
+				inbound(t, e, []string{userBob}, msg, code, enh)
+				checkLanded(t, "report", e.inbox(userBob)[before:])
+			default:
+				t.Fatalf("unknown inbound outcome %q", in)
+			}
+		})
+	}
+	e.verify()
 }
