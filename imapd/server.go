@@ -35,6 +35,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapserver"
 
 	"yubin/auth"
+	"yubin/netserve"
 	"yubin/store"
 )
 
@@ -161,25 +162,12 @@ func (s *Server) Serve(ln net.Listener, mode Mode, tlsConf *tls.Config) error {
 		delete(s.listeners, ln)
 		s.mu.Unlock()
 	}()
-	var delay time.Duration
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			s.mu.Lock()
-			closing := s.closing
-			s.mu.Unlock()
-			if closing {
-				return nil
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				time.Sleep(delay)
-				continue
-			}
-			return err
-		}
-		delay = 0
+	closing := func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.closing
+	}
+	return netserve.Accept(ln, closing, func(c net.Conn) {
 		s.mu.Lock()
 		full := s.cfg.MaxConnections > 0 && len(s.conns)+s.pending >= s.cfg.MaxConnections
 		if s.closing || full {
@@ -192,13 +180,13 @@ func (s *Server) Serve(ln net.Listener, mode Mode, tlsConf *tls.Config) error {
 				fmt.Fprintf(c, "* BYE [UNAVAILABLE] Too many connections, try again later\r\n")
 				c.Close()
 			}()
-			continue
+			return
 		}
 		s.pending++
 		s.wg.Add(1)
 		s.mu.Unlock()
 		go s.start(c, mode, tlsConf)
-	}
+	})
 }
 
 // start runs the TLS handshake or the pre-TLS stage, then hands the

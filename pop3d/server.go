@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"yubin/auth"
+	"yubin/netserve"
 	"yubin/store"
 )
 
@@ -85,25 +86,12 @@ func (s *Server) Serve(ln net.Listener, mode Mode, tlsConf *tls.Config) error {
 		delete(s.listeners, ln)
 		s.mu.Unlock()
 	}()
-	var delay time.Duration
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			s.mu.Lock()
-			closing := s.closing
-			s.mu.Unlock()
-			if closing {
-				return nil
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				time.Sleep(delay)
-				continue
-			}
-			return err
-		}
-		delay = 0
+	closing := func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.closing
+	}
+	return netserve.Accept(ln, closing, func(c net.Conn) {
 		if mode == Implicit {
 			c = tls.Server(c, tlsConf)
 		}
@@ -112,10 +100,13 @@ func (s *Server) Serve(ln net.Listener, mode Mode, tlsConf *tls.Config) error {
 		full := s.cfg.MaxConnections > 0 && len(s.conns) >= s.cfg.MaxConnections
 		if s.closing || full {
 			s.mu.Unlock()
-			c.SetWriteDeadline(time.Now().Add(5 * time.Second))
-			fmt.Fprintf(c, "-ERR [SYS/TEMP] Too many connections, try again later\r\n")
-			c.Close()
-			continue
+			// Not on the accepting goroutine: on 995 the write is a handshake.
+			go func() {
+				c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+				fmt.Fprintf(c, "-ERR [SYS/TEMP] Too many connections, try again later\r\n")
+				c.Close()
+			}()
+			return
 		}
 		s.conns[sess] = struct{}{}
 		s.wg.Add(1)
@@ -133,7 +124,7 @@ func (s *Server) Serve(ln net.Listener, mode Mode, tlsConf *tls.Config) error {
 			}()
 			sess.serve()
 		}()
-	}
+	})
 }
 
 // Shutdown stops accepting, ends every session at its next read (a session
