@@ -6,6 +6,7 @@ import (
 	_ "embed"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -44,6 +45,7 @@ type Listen struct {
 	POP3S       string `toml:"pop3s"`       // port 995, implicit TLS
 	IMAP        string `toml:"imap"`        // port 143, STARTTLS
 	IMAPS       string `toml:"imaps"`       // port 993, implicit TLS
+	HTTP        string `toml:"http"`        // port 80, ACME http-01 challenges only; required by tls.acme
 }
 
 // IMAP settings.
@@ -59,10 +61,41 @@ type POP3 struct {
 	MaxConnections int      `toml:"max_connections"` // per listener
 }
 
-// TLS says where the certificate comes from.
+// TLS says where the certificate comes from: a configured pair, ACME, or
+// (neither) a self-signed certificate in the data dir.
 type TLS struct {
-	Cert string `toml:"cert"` // PEM certificate chain; "" = self-signed in the data dir
+	Cert string `toml:"cert"` // PEM certificate chain; "" = ACME or self-signed in the data dir
 	Key  string `toml:"key"`
+
+	ACME            bool   `toml:"acme"`              // certificates from an ACME CA (Let's Encrypt), http-01 on listen.http
+	ACMEEmail       string `toml:"acme_email"`        // contact address given to the CA; "" = none
+	ACMEDirectory   string `toml:"acme_directory"`    // the CA's directory URL
+	ACMEDirectoryCA string `toml:"acme_directory_ca"` // PEM file of roots trusted for the directory's HTTPS; "" = the system's
+}
+
+// DefaultACMEDirectory is Let's Encrypt's production directory.
+const DefaultACMEDirectory = "https://acme-v02.api.letsencrypt.org/directory"
+
+func (t *TLS) validate(l *Listen) error {
+	if (t.Cert == "") != (t.Key == "") {
+		return fmt.Errorf("tls.cert and tls.key must be set together")
+	}
+	if !t.ACME {
+		return nil
+	}
+	if t.Cert != "" {
+		return fmt.Errorf("tls.acme and tls.cert/tls.key are mutually exclusive: use either a configured certificate or ACME")
+	}
+	if u, err := url.Parse(t.ACMEDirectory); err != nil || u.Scheme != "https" || u.Host == "" {
+		return fmt.Errorf("tls.acme_directory = %q: want an https:// URL", t.ACMEDirectory)
+	}
+	if t.ACMEEmail != "" && !strings.Contains(t.ACMEEmail, "@") {
+		return fmt.Errorf("tls.acme_email = %q: want an address", t.ACMEEmail)
+	}
+	if Off(l.HTTP) {
+		return fmt.Errorf("tls.acme needs listen.http (port 80, for the CA's http-01 challenges), e.g. listen.http = \"0.0.0.0:80\"")
+	}
+	return nil
 }
 
 // SMTP limits.
@@ -204,7 +237,9 @@ func Default() Config {
 			POP3S:       "0.0.0.0:995",
 			IMAP:        "0.0.0.0:143",
 			IMAPS:       "0.0.0.0:993",
+			HTTP:        "off",
 		},
+		TLS:  TLS{ACMEDirectory: DefaultACMEDirectory},
 		IMAP: IMAP{IdleTimeout: Duration{30 * time.Minute}, MaxConnections: 1000, AppendLimit: 50 << 20},
 		POP3: POP3{IdleTimeout: Duration{10 * time.Minute}, MaxConnections: 500},
 		Scan: Scan{
@@ -277,8 +312,8 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("%s = %q: want host:port (or \"off\"): %v", name, *a, err)
 		}
 	}
-	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
-		return fmt.Errorf("tls.cert and tls.key must be set together")
+	if err := c.TLS.validate(&c.Listen); err != nil {
+		return err
 	}
 	if c.SMTP.MaxMessageSize <= 0 || c.SMTP.MaxRecipients <= 0 || c.SMTP.MaxLineLength < 1000 {
 		return fmt.Errorf("smtp.max_message_size and smtp.max_recipients must be positive, smtp.max_line_length at least 1000 (RFC 5321)")
@@ -338,6 +373,7 @@ func (l *Listen) all() map[string]*string {
 		"listen.smtp": &l.SMTP, "listen.submission": &l.Submission, "listen.submissions": &l.Submissions,
 		"listen.pop3": &l.POP3, "listen.pop3s": &l.POP3S,
 		"listen.imap": &l.IMAP, "listen.imaps": &l.IMAPS,
+		"listen.http": &l.HTTP,
 	}
 }
 

@@ -26,18 +26,23 @@ func TestExampleIsDefault(t *testing.T) {
 
 func TestLoadErrors(t *testing.T) {
 	for name, body := range map[string]string{
-		"unknown key":  "[smtp]\nmax_mesage_size = 5\n",
-		"bad listen":   "[listen]\nsmtp = \"25\"\n",
-		"half tls":     "[tls]\ncert = \"x.pem\"\n",
-		"bad duration": "[smtp]\nread_timeout = \"soon\"\n",
-		"syntax":       "hostname = \n",
-		"bad ipv4":     "[dns]\nipv4 = [\"2001:db8::1\"]\n",
-		"bad ipv6":     "[dns]\nipv6 = [\"mail\"]\n",
-		"bad dmarc":    "[dns]\ndmarc_policy = \"strict\"\n",
-		"smart host":   "[outbound]\nsmart_host = \"relay.example\"\n",
-		"smart tls":    "[outbound]\nsmart_host_tls = \"ssl\"\n",
-		"half auth":    "[outbound]\nsmart_host_user = \"u\"\n",
-		"zero retry":   "[outbound]\nretry_for = \"0s\"\n",
+		"unknown key":   "[smtp]\nmax_mesage_size = 5\n",
+		"bad listen":    "[listen]\nsmtp = \"25\"\n",
+		"half tls":      "[tls]\ncert = \"x.pem\"\n",
+		"bad duration":  "[smtp]\nread_timeout = \"soon\"\n",
+		"syntax":        "hostname = \n",
+		"bad ipv4":      "[dns]\nipv4 = [\"2001:db8::1\"]\n",
+		"bad ipv6":      "[dns]\nipv6 = [\"mail\"]\n",
+		"bad dmarc":     "[dns]\ndmarc_policy = \"strict\"\n",
+		"smart host":    "[outbound]\nsmart_host = \"relay.example\"\n",
+		"smart tls":     "[outbound]\nsmart_host_tls = \"ssl\"\n",
+		"half auth":     "[outbound]\nsmart_host_user = \"u\"\n",
+		"zero retry":    "[outbound]\nretry_for = \"0s\"\n",
+		"acme and cert": "[listen]\nhttp = \"0.0.0.0:80\"\n[tls]\nacme = true\ncert = \"c.pem\"\nkey = \"k.pem\"\n",
+		"acme no http":  "[tls]\nacme = true\n",
+		"acme http dir": "[listen]\nhttp = \":80\"\n[tls]\nacme = true\nacme_directory = \"http://ca.example/dir\"\n",
+		"acme email":    "[listen]\nhttp = \":80\"\n[tls]\nacme = true\nacme_email = \"nobody\"\n",
+		"bad http":      "[listen]\nhttp = \"80\"\n",
 	} {
 		p := filepath.Join(t.TempDir(), "y.toml")
 		os.WriteFile(p, []byte(body), 0o600)
@@ -58,5 +63,26 @@ func TestShiftPorts(t *testing.T) {
 	}
 	if c.Listen.SMTP != "0.0.0.0:10025" || c.Listen.Submission != "0.0.0.0:10587" || c.Listen.Submissions != "off" || c.Listen.POP3 != "0.0.0.0:10110" || c.Listen.IMAPS != "0.0.0.0:10993" || c.Listen.POP3S != "" {
 		t.Fatalf("got %+v", c.Listen)
+	}
+}
+
+func TestACMEConfig(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "y.toml")
+	os.WriteFile(p, []byte("[listen]\nhttp = \"0.0.0.0:80\"\n[tls]\nacme = true\nacme_email = \"admin@example.com\"\n"), 0o600)
+	c, err := Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.TLS.ACME || c.TLS.ACMEDirectory != DefaultACMEDirectory || c.TLS.ACMEEmail != "admin@example.com" || c.Listen.HTTP != "0.0.0.0:80" {
+		t.Fatalf("got %+v %+v", c.TLS, c.Listen)
+	}
+	// The mutual-exclusion error names both.
+	os.WriteFile(p, []byte("[listen]\nhttp = \":80\"\n[tls]\nacme = true\ncert = \"c\"\nkey = \"k\"\n"), 0o600)
+	if _, err := Load(p); err == nil || !strings.Contains(err.Error(), "mutually exclusive") {
+		t.Fatalf("acme + cert: %v", err)
+	}
+	os.WriteFile(p, []byte("[tls]\nacme = true\n"), 0o600)
+	if _, err := Load(p); err == nil || !strings.Contains(err.Error(), "listen.http") {
+		t.Fatalf("acme without listen.http: %v", err)
 	}
 }

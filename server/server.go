@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -40,7 +41,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
-	tlsConf, err := loadTLS(cfg, log)
+	tlsConf, acmeHTTP, err := loadTLS(cfg, log)
 	if err != nil {
 		return err
 	}
@@ -146,6 +147,20 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	imapServe := func(m imapd.Mode) func(net.Listener) error {
 		return func(ln net.Listener) error { return imap.Serve(ln, m, tlsConf) }
 	}
+	// HTTP (port 80) only answers ACME http-01 challenges.
+	httpSrv := &http.Server{Handler: acmeHTTP, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+	httpServe := func(ln net.Listener) error {
+		if err := httpSrv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	}
+	httpAddr := cfg.Listen.HTTP
+	if acmeHTTP == nil && !config.Off(httpAddr) {
+		log.Info("listen.http is only used for ACME (tls.acme = false): not listening", "addr", httpAddr)
+		httpAddr = "off"
+	}
 	for _, l := range []struct {
 		name, addr string
 		serve      func(net.Listener) error
@@ -157,6 +172,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		{"pop3s", cfg.Listen.POP3S, popServe(pop3d.Implicit)},
 		{"imap", cfg.Listen.IMAP, imapServe(imapd.Plain)},
 		{"imaps", cfg.Listen.IMAPS, imapServe(imapd.Implicit)},
+		{"http", httpAddr, httpServe},
 	} {
 		if config.Off(l.addr) {
 			log.Info("listener off", "listener", l.name)
@@ -214,7 +230,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	sctx, scancel := context.WithTimeout(context.Background(), ShutdownTimeout)
 	defer scancel()
 	var sw sync.WaitGroup
-	for name, shut := range map[string]func(context.Context) error{"smtp": smtp.Shutdown, "pop3": pop.Shutdown, "imap": imap.Shutdown} {
+	for name, shut := range map[string]func(context.Context) error{"smtp": smtp.Shutdown, "pop3": pop.Shutdown, "imap": imap.Shutdown, "http": httpSrv.Shutdown} {
 		sw.Add(1)
 		go func() {
 			defer sw.Done()
@@ -292,14 +308,41 @@ func newScanner(cfg config.Config, log *slog.Logger) (*scan.Scanner, func(), err
 	return s, stop, nil
 }
 
-func loadTLS(cfg config.Config, log *slog.Logger) (*tls.Config, error) {
+// loadTLS returns the TLS config shared by every listener: the configured
+// certificate, ACME (with the handler for its http-01 challenges), or the
+// self-signed certificate in the data dir.
+func loadTLS(cfg config.Config, log *slog.Logger) (*tls.Config, http.Handler, error) {
 	if cfg.TLS.Cert != "" {
-		return tlsutil.Load(cfg.TLS.Cert, cfg.TLS.Key)
+		c, err := tlsutil.Load(cfg.TLS.Cert, cfg.TLS.Key)
+		return c, nil, err
+	}
+	if cfg.TLS.ACME {
+		var hc *http.Client
+		if cfg.TLS.ACMEDirectoryCA != "" {
+			var err error
+			if hc, err = tlsutil.RootsClient(cfg.TLS.ACMEDirectoryCA); err != nil {
+				return nil, nil, err
+			}
+		}
+		hosts := []string{cfg.Hostname}
+		if cfg.DNS.MXHost != "" {
+			hosts = append(hosts, cfg.DNS.MXHost)
+		}
+		dir := filepath.Join(cfg.DataDir, "acme")
+		a, err := tlsutil.NewACME(tlsutil.ACMEConfig{
+			Hosts: hosts, Email: cfg.TLS.ACMEEmail, DirectoryURL: cfg.TLS.ACMEDirectory, CacheDir: dir, HTTPClient: hc,
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		log.Info("ACME: certificates are fetched on the first TLS connection and renewed automatically",
+			"hosts", hosts, "directory", cfg.TLS.ACMEDirectory, "cache", dir, "http-01", cfg.Listen.HTTP)
+		return a.TLSConfig(), a.HTTPHandler(), nil
 	}
 	dir := filepath.Join(cfg.DataDir, "tls")
 	c, err := tlsutil.SelfSigned(dir, cfg.Hostname)
 	if err == nil {
 		log.Info("using the self-signed certificate in the data dir", "dir", dir)
 	}
-	return c, err
+	return c, nil, err
 }

@@ -31,7 +31,9 @@ const quickstartHelp = `Usage: ` + quickstartSynopsis + `
 First-time set-up for ADDRESS (e.g. admin@example.com), the domain's admin:
   - the data dir (--data, default ./data) and a config file (--config, default
     DATA/yubin.toml) with the host name and this server's public addresses;
-  - a self-signed TLS certificate for the host name in DATA/tls/;
+  - the TLS certificate: from Let's Encrypt (ACME, tls.acme = true, with
+    the http-01 challenge on port 80) when the host name already resolves to
+    this machine, else a self-signed certificate for it in DATA/tls/;
   - the domain and the admin account, with a generated password printed once;
 then it prints the DNS records to publish and the settings for mail clients.
 Run it again at any time: nothing that exists is changed, and it says so.
@@ -92,6 +94,7 @@ func cmdQuickstart(e *env, args []string) int {
 	_, statErr := os.Stat(dataDir)
 	dataDirExisted := statErr == nil
 	var cfg config.Config
+	where, whereErr := hostUnchecked, error(nil)
 	if _, err := os.Stat(cfgPath); err == nil {
 		if cfg, err = config.Load(cfgPath); err != nil {
 			return fail(e, "%v", err)
@@ -123,7 +126,8 @@ func cmdQuickstart(e *env, args []string) int {
 		if err := os.MkdirAll(filepath.Dir(cfgPath), 0o700); err != nil {
 			return fail(e, "%v", err)
 		}
-		if cfg, err = writeConfig(cfgPath, h, dataDir, v4, v6); err != nil {
+		where, whereErr = hostWhere(h)
+		if cfg, err = writeConfig(cfgPath, h, dataDir, v4, v6, where == hostHere, addr.String()); err != nil {
 			return fail(e, "quickstart: %v", err)
 		}
 		q.step("config", cfgPath, "created")
@@ -144,10 +148,15 @@ func cmdQuickstart(e *env, args []string) int {
 	q.rows = append([][]string{dirRow}, q.rows...)
 
 	// The certificate.
-	selfSigned := cfg.TLS.Cert == ""
-	if !selfSigned {
+	selfSigned := cfg.TLS.Cert == "" && !cfg.TLS.ACME
+	switch {
+	case cfg.TLS.Cert != "":
 		q.step("certificate", cfg.TLS.Cert, "configured (tls.cert), kept")
-	} else {
+	case cfg.TLS.ACME && where == hostHere:
+		q.step("certificate", "ACME for "+cfg.Hostname, "tls.acme set ("+cfg.Hostname+" resolves to this machine): fetched on the first TLS connection")
+	case cfg.TLS.ACME:
+		q.step("certificate", "ACME for "+cfg.Hostname, "configured (tls.acme), kept")
+	default:
 		dir := filepath.Join(cfg.DataDir, "tls")
 		certFile := filepath.Join(dir, "cert.pem")
 		_, statErr := os.Stat(certFile)
@@ -218,8 +227,14 @@ func cmdQuickstart(e *env, args []string) int {
 	fmt.Fprintln(w)
 	printClientSettings(w, s, addr.String())
 	fmt.Fprintln(w)
-	if selfSigned {
-		fmt.Fprint(w, certAdvice(cfg.Hostname))
+	switch {
+	case cfg.TLS.ACME:
+		fmt.Fprint(w, acmeAdvice(cfg))
+	case selfSigned:
+		if where == hostUnchecked {
+			where, whereErr = hostWhere(cfg.Hostname)
+		}
+		fmt.Fprint(w, certAdvice(cfg.Hostname, where, whereErr))
 	}
 	fmt.Fprintf(w, "Start the server:\n\n    yubin serve --config %s\n\n", cfgPath)
 	fmt.Fprintf(w, "Give every admin command the same --config %s.\n", cfgPath)
@@ -238,15 +253,26 @@ func (q *quickstart) step(what, which, outcome string) {
 // writeConfig writes the example configuration with the host name, data
 // dir and addresses filled in, never over an existing file, and returns it
 // as loaded back.
-func writeConfig(path, hostname, dataDir string, v4, v6 []string) (config.Config, error) {
+//
+// With acme, the config gets its certificate from Let's Encrypt (tls.acme,
+// the CA's http-01 challenge on port 80, acmeEmail as the contact).
+func writeConfig(path, hostname, dataDir string, v4, v6 []string, acme bool, acmeEmail string) (config.Config, error) {
 	text := config.Example
 	var err error
-	for _, kv := range []struct{ section, key, value string }{
+	kvs := []struct{ section, key, value string }{
 		{"", "hostname", tomlString(hostname)},
 		{"", "data_dir", tomlString(dataDir)},
 		{"dns", "ipv4", tomlList(v4)},
 		{"dns", "ipv6", tomlList(v6)},
-	} {
+	}
+	if acme {
+		kvs = append(kvs, []struct{ section, key, value string }{
+			{"listen", "http", tomlString("0.0.0.0:80")},
+			{"tls", "acme", "true"},
+			{"tls", "acme_email", tomlString(acmeEmail)},
+		}...)
+	}
+	for _, kv := range kvs {
 		if text, err = setKey(text, kv.section, kv.key, kv.value); err != nil {
 			return config.Config{}, err
 		}
@@ -266,7 +292,7 @@ func writeConfig(path, hostname, dataDir string, v4, v6 []string) (config.Config
 	if err != nil {
 		return cfg, err
 	}
-	if cfg.Hostname != hostname || cfg.DataDir != dataDir || len(cfg.DNS.IPv4) != len(v4) || len(cfg.DNS.IPv6) != len(v6) {
+	if cfg.Hostname != hostname || cfg.DataDir != dataDir || len(cfg.DNS.IPv4) != len(v4) || len(cfg.DNS.IPv6) != len(v6) || cfg.TLS.ACME != acme {
 		return cfg, fmt.Errorf("the config written to %s does not read back as written; please report this", path)
 	}
 	return cfg, nil
@@ -381,14 +407,26 @@ func printClientSettings(w io.Writer, s dnsrecords.Settings, user string) {
 	table(w, rows)
 }
 
-// certAdvice says what the self-signed certificate means and how to get a
-// trusted one, after checking whether the host name points here.
-func certAdvice(host string) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "The certificate is self-signed: mail clients will ask to trust it once.\n")
+// Where a host name points, as far as this machine can tell.
+const (
+	hostUnchecked = iota
+	hostUnresolved
+	hostHere
+	hostElsewhere
+)
+
+// lookupIPAddr resolves the host name (tests replace it).
+var lookupIPAddr = net.DefaultResolver.LookupIPAddr
+
+// hostWhere reports whether host resolves to an address of this machine's
+// network interfaces.
+func hostWhere(host string) (int, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), quickstartLookupTimeout)
 	defer cancel()
-	ips, err := net.DefaultResolver.LookupIPAddr(ctx, host)
+	ips, err := lookupIPAddr(ctx, host)
+	if err != nil {
+		return hostUnresolved, err
+	}
 	local := map[string]bool{}
 	if addrs, err := net.InterfaceAddrs(); err == nil {
 		for _, a := range addrs {
@@ -397,21 +435,41 @@ func certAdvice(host string) string {
 			}
 		}
 	}
-	here := false
 	for _, ip := range ips {
-		here = here || local[ip.IP.String()]
+		if local[ip.IP.String()] {
+			return hostHere, nil
+		}
 	}
-	switch {
-	case err != nil:
-		fmt.Fprintf(&b, "%s does not resolve yet (publish its A record above). Once it points to this\n", host)
-		b.WriteString("machine, get a trusted certificate (for example with certbot) and set tls.cert and\n")
-		b.WriteString("tls.key in the config.\n\n")
-	case here:
-		fmt.Fprintf(&b, "%s resolves to this machine: get a trusted certificate for it (for example\n", host)
-		b.WriteString("certbot certonly --standalone -d " + host + ") and set tls.cert and tls.key in the config.\n\n")
+	return hostElsewhere, nil
+}
+
+// acmeAdvice says where the ACME certificate comes from and what it needs.
+func acmeAdvice(cfg config.Config) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "TLS certificate: ACME (tls.acme = true), from %s.\n", cfg.TLS.ACMEDirectory)
+	fmt.Fprintf(&b, "It is fetched for %s on the first TLS connection, kept in %s\n", cfg.Hostname, filepath.Join(cfg.DataDir, "acme"))
+	fmt.Fprintf(&b, "and renewed automatically. The CA checks the host name over HTTP: keep port 80\n")
+	fmt.Fprintf(&b, "(listen.http = %q) open to the Internet, and %s pointing to this machine.\n\n", cfg.Listen.HTTP, cfg.Hostname)
+	return b.String()
+}
+
+// certAdvice says what the self-signed certificate means and how to get a
+// trusted one, given where the host name points.
+func certAdvice(host string, where int, err error) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "The certificate is self-signed: mail clients will ask to trust it once.\n")
+	acme := "set tls.acme = true and listen.http = \"0.0.0.0:80\" in the config (a Let's Encrypt\n" +
+		"certificate, fetched and renewed automatically), or set tls.cert and tls.key to a certificate of your own.\n\n"
+	switch where {
+	case hostHere:
+		fmt.Fprintf(&b, "%s resolves to this machine: for a trusted certificate, ", host)
+	case hostElsewhere:
+		fmt.Fprintf(&b, "%s resolves, but not to an address of this machine (behind NAT?). If port 80\n", host)
+		b.WriteString("reaches this machine, or once the name points here: ")
 	default:
-		fmt.Fprintf(&b, "%s resolves, but not to an address of this machine (behind NAT?). When it\n", host)
-		b.WriteString("does, get a trusted certificate (for example with certbot) and set tls.cert and tls.key.\n\n")
+		fmt.Fprintf(&b, "%s does not resolve yet (%v): publish its A record above. Once it points to this\n", host, err)
+		b.WriteString("machine: ")
 	}
+	b.WriteString(acme)
 	return b.String()
 }
