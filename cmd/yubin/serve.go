@@ -44,7 +44,7 @@ func cmdServe(e *env, args []string) int {
 			}
 			log.Info("not running as root: standard ports shifted by +10000",
 				"smtp", cfg.Listen.SMTP, "submission", cfg.Listen.Submission, "submissions", cfg.Listen.Submissions,
-				"pop3", cfg.Listen.POP3, "pop3s", cfg.Listen.POP3S, "imap", cfg.Listen.IMAP, "imaps", cfg.Listen.IMAPS)
+				"pop3", cfg.Listen.POP3, "pop3s", cfg.Listen.POP3S, "imap", cfg.Listen.IMAP, "imaps", cfg.Listen.IMAPS, "http", cfg.Listen.HTTP)
 		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
