@@ -96,6 +96,7 @@ type Store struct {
 	// queueSig is signalled when outbound queue entries become due (queue.go).
 	queueSig chan struct{}
 	done     chan struct{}
+	stopped  chan struct{} // closed when the committer has exited
 	wg       sync.WaitGroup
 
 	closeOnce sync.Once
@@ -126,7 +127,7 @@ func Open(path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store %s: %w", path, err)
 	}
-	s := &Store{db: db, now: opts.Now, queue: make(chan *commitReq, 1024), done: make(chan struct{}), queueSig: make(chan struct{}, 1)}
+	s := &Store{db: db, now: opts.Now, queue: make(chan *commitReq, 1024), done: make(chan struct{}), stopped: make(chan struct{}), queueSig: make(chan struct{}, 1)}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -225,13 +226,26 @@ func (s *Store) groupWrite(ctx context.Context, fn func(tx *bolt.Tx) error, afte
 	}
 	// Once queued the write will be decided; wait for the outcome even if
 	// ctx ends, so the caller never reports failure for committed mail.
-	return <-r.res
+	select {
+	case err := <-r.res:
+		return err
+	case <-s.stopped:
+		// The committer has drained the queue and exited: a request it
+		// did not see was never written.
+		select {
+		case err := <-r.res:
+			return err
+		default:
+			return ErrClosed
+		}
+	}
 }
 
 // committer batches whatever writes queued up while the previous commit
 // was being fsync'd: one client gets no added latency, many share fsyncs.
 func (s *Store) committer() {
 	defer s.wg.Done()
+	defer close(s.stopped)
 	const maxBatch = 256
 	for {
 		var first *commitReq

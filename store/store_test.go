@@ -381,3 +381,34 @@ func TestDomainSettingsOnceAndQuotaWarning(t *testing.T) {
 	deliver(150)
 	check(true) // crossed again
 }
+
+// Writes racing with Close either commit or fail with ErrClosed; none hangs.
+func TestWritesRacingClose(t *testing.T) {
+	for round := 0; round < 20; round++ {
+		s, err := Open(filepath.Join(t.TempDir(), "y.db"), Options{NoSync: true})
+		must(t, err)
+		setup(t, s)
+		var wg sync.WaitGroup
+		for i := 0; i < 8; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for j := 0; j < 50; j++ {
+					_, err := s.Deliver(context.Background(), Delivery{Recipients: []string{"info@example.com"}, Message: []byte("x\r\n\r\ny")})
+					if err != nil && !errors.Is(err, ErrClosed) {
+						t.Error(err)
+						return
+					}
+				}
+			}()
+		}
+		s.Close()
+		done := make(chan struct{})
+		go func() { wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatal("a write hangs after Close")
+		}
+	}
+}
