@@ -624,8 +624,7 @@ func TestIdleTimeout(t *testing.T) {
 	e := newEnv(t, envOptions{cfg: Config{ReadTimeout: 200 * time.Millisecond}})
 	c := dialRaw(t, e.mx)
 	c.cmd("EHLO client", 250, "")
-	time.Sleep(400 * time.Millisecond)
-	c.expect(421, "4.4.2")
+	c.expect(421, "4.4.2") // arrives once the 200 ms idle time has passed
 	if !c.closed() {
 		t.Error("idle connection not closed")
 	}
@@ -705,9 +704,12 @@ func TestShutdownFinishesInFlight(t *testing.T) {
 	busy.cmd("EHLO busy", 250, "")
 	busy.cmd("MAIL FROM:<a@remote.test>", 250, "2.0.0")
 	busy.cmd("RCPT TO:<bob@example.com>", 250, "2.0.0")
+	inData := make(chan struct{})
+	var once sync.Once
+	e.srv.testHookData = func() { once.Do(func() { close(inData) }) }
 	busy.cmd("DATA", 354, "")
 	busy.send("Subject: in flight\r\n\r\nfirst half\r\n")
-	time.Sleep(50 * time.Millisecond) // the server is inside DATA
+	<-inData // the server is inside DATA
 
 	done := make(chan error, 1)
 	go func() {
@@ -751,8 +753,11 @@ func TestShutdownTimeout(t *testing.T) {
 	busy.cmd("EHLO busy", 250, "")
 	busy.cmd("MAIL FROM:<a@remote.test>", 250, "2.0.0")
 	busy.cmd("RCPT TO:<bob@example.com>", 250, "2.0.0")
+	inData := make(chan struct{})
+	var once sync.Once
+	e.srv.testHookData = func() { once.Do(func() { close(inData) }) }
 	busy.cmd("DATA", 354, "")
-	time.Sleep(50 * time.Millisecond)
+	<-inData // the server is inside DATA
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	if err := e.srv.Shutdown(ctx); err != context.DeadlineExceeded {
