@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -250,6 +251,16 @@ func (r *Runner) dispatch(ctx context.Context, wg *sync.WaitGroup) {
 				return
 			}
 			defer func() { <-r.sem }()
+			defer func() {
+				// A remote server's odd reply must not take the whole
+				// mail server down: the entries stay queued for a retry.
+				if v := recover(); v != nil {
+					// The route stays busy for one backoff step, so the
+					// same input cannot spin; then its entries are retried.
+					r.log.Error("panic delivering a route; its entries stay queued", "route", k, "retry_in", r.cfg.RetryInitial, "panic", v, "stack", string(debug.Stack()))
+					time.AfterFunc(r.cfg.RetryInitial, func() { r.release(k, groups[k]); r.Kick() })
+				}
+			}()
 			r.deliverRoute(ctx, routes[k], groups[k])
 			r.release(k, groups[k])
 		}()
