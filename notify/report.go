@@ -113,9 +113,16 @@ func (r *Reporter) send(ctx context.Context, domain string, at time.Time, key st
 // Run sends due reports now and then at every report time until ctx ends.
 func (r *Reporter) Run(ctx context.Context) {
 	for {
-		if _, err := r.RunOnce(ctx, r.n.now()); err != nil {
-			r.n.log.Error("daily report", "err", err)
-		}
+		func() {
+			defer func() {
+				if v := recover(); v != nil {
+					r.n.log.Error("daily report: panic", "panic", v)
+				}
+			}()
+			if _, err := r.RunOnce(ctx, r.n.now()); err != nil {
+				r.n.log.Error("daily report", "err", err)
+			}
+		}()
 		// Wake at the next report time (and at least hourly, so a changed
 		// clock or a new report address is noticed).
 		wait := min(time.Until(r.Next(r.n.now())), time.Hour)
