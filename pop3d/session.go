@@ -28,6 +28,9 @@ const (
 // maxBadCommands ends a session that sends nothing but garbage.
 const maxBadCommands = 20
 
+// maxPreAuthCommands bounds what a client may do before it logs in.
+const maxPreAuthCommands = 50
+
 type session struct {
 	srv     *Server
 	raw     net.Conn // the TCP connection: deadlines are set here, from any goroutine
@@ -45,6 +48,7 @@ type session struct {
 	uidValidity uint32
 	deleted     []bool
 	bad         int
+	preAuth     int // commands in the AUTHORIZATION state
 }
 
 func newSession(s *Server, c net.Conn, isTLS bool, tlsConf *tls.Config) *session {
@@ -179,6 +183,13 @@ func (ss *session) badCommand() bool {
 func (ss *session) authAllowed() bool { return ss.tls || ss.srv.cfg.AllowInsecureAuth }
 
 func (ss *session) dispatch(cmd command) (quit bool) {
+	if ss.state == stateAuth {
+		ss.preAuth++
+		if ss.preAuth > maxPreAuthCommands {
+			ss.reply(false, "[SYS/TEMP] Too many commands without logging in, closing connection")
+			return true
+		}
+	}
 	nargs := func(min, max int) bool {
 		if len(cmd.args) < min || len(cmd.args) > max {
 			if min == max {
