@@ -106,6 +106,7 @@ type SMTP struct {
 	ReadTimeout    Duration `toml:"read_timeout"` // idle time allowed between commands
 	WriteTimeout   Duration `toml:"write_timeout"`
 	MaxConnections int      `toml:"max_connections"` // per listener
+	AuthTimeout    Duration `toml:"auth_timeout"`    // 587/465: time allowed before AUTH succeeds
 }
 
 // Scan settings: engines and limits of the virus scanner.
@@ -259,6 +260,7 @@ func Default() Config {
 			ReadTimeout:    Duration{5 * time.Minute},
 			WriteTimeout:   Duration{5 * time.Minute},
 			MaxConnections: 500,
+			AuthTimeout:    Duration{time.Minute},
 		},
 		Notify: Notify{ReportTime: "07:00", QuotaWarning: 90},
 		Auth: Auth{

@@ -104,6 +104,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		WriteTimeout:      cfg.SMTP.WriteTimeout.Duration,
 		AllowInsecureAuth: cfg.Auth.AllowInsecure,
 		MaxConnections:    cfg.SMTP.MaxConnections,
+		PreAuthTimeout:    cfg.SMTP.AuthTimeout.Duration,
 		Deliverer:         deliverer,
 		Outbound:          true,
 		ReverseSRS:        fwd.SRS.Reverse,

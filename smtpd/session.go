@@ -164,6 +164,9 @@ func (s *session) login(user, pass string) error {
 		s.mu.Lock()
 		s.acct = &acct
 		s.mu.Unlock()
+		if s.tracked != nil {
+			s.tracked.authenticated()
+		}
 		log.Info("smtp login", "account", acct.Address)
 		return nil
 	case errors.Is(err, auth.ErrBadCredentials):

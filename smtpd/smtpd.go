@@ -33,6 +33,7 @@ type Config struct {
 	WriteTimeout      time.Duration // per reply; 5 min
 	AllowInsecureAuth bool          // dev only: AUTH before TLS
 	MaxConnections    int           // per listener; 0 = unlimited
+	PreAuthTimeout    time.Duration // submission: time allowed before AUTH succeeds; 1 min
 	// Deliverer is the delivery path (scanning, forwarding, ...); nil
 	// means a plain one that only stores.
 	Deliverer *delivery.Deliverer
@@ -51,6 +52,7 @@ const (
 	DefaultMaxRecipients  = 100
 	DefaultMaxLineLength  = 2000
 	DefaultTimeout        = 5 * time.Minute
+	DefaultPreAuthTimeout = time.Minute
 )
 
 // maxHardErrors is how many refused RCPTs and failed AUTHs one connection
@@ -124,6 +126,9 @@ func New(cfg Config, st *store.Store, au *auth.Authenticator, log *slog.Logger) 
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = DefaultTimeout
 	}
+	if cfg.PreAuthTimeout <= 0 {
+		cfg.PreAuthTimeout = DefaultPreAuthTimeout
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	dl := cfg.Deliverer
 	if dl == nil {
@@ -178,6 +183,9 @@ func (s *Server) Serve(ln net.Listener, mode Mode, tlsConf *tls.Config) error {
 	s.mu.Unlock()
 
 	ll := &limitListener{Listener: ln, srv: s, max: s.cfg.MaxConnections}
+	if mode != MX {
+		ll.preAuth = s.cfg.PreAuthTimeout
+	}
 	var l net.Listener = ll
 	if mode == Submissions {
 		ll.tlsConf = tlsConf
@@ -268,9 +276,49 @@ type trackedConn struct {
 	ln   *limitListener
 	busy atomic.Bool // inside DATA: do not interrupt on shutdown
 	once sync.Once
+
+	// Submission: a client must authenticate within PreAuthTimeout.
+	authed  atomic.Bool
+	expired atomic.Bool // pre-auth time is up: every read times out at once
+	timer   *time.Timer
+}
+
+// authenticated stops the pre-auth clock.
+func (c *trackedConn) authenticated() {
+	c.authed.Store(true)
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+}
+
+// expire ends a connection that did not authenticate in time: its reads
+// time out, and go-smtp answers "421 4.4.2" and closes it.
+func (c *trackedConn) expire() {
+	if c.authed.Load() {
+		return
+	}
+	c.expired.Store(true)
+	c.Conn.SetReadDeadline(time.Now())
+}
+
+func (c *trackedConn) SetReadDeadline(t time.Time) error {
+	if c.expired.Load() {
+		t = time.Now()
+	}
+	return c.Conn.SetReadDeadline(t)
+}
+
+func (c *trackedConn) SetDeadline(t time.Time) error {
+	if err := c.Conn.SetWriteDeadline(t); err != nil {
+		return err
+	}
+	return c.SetReadDeadline(t)
 }
 
 func (c *trackedConn) Close() error {
+	if c.timer != nil {
+		c.timer.Stop()
+	}
 	err := c.Conn.Close()
 	c.once.Do(func() {
 		c.srv.mu.Lock()
@@ -289,6 +337,7 @@ type limitListener struct {
 	max     int
 	tlsConf *tls.Config // implicit TLS: the refusal is sent over TLS
 	n       int         // open connections; srv.mu
+	preAuth time.Duration
 }
 
 func (l *limitListener) Accept() (net.Conn, error) {
@@ -310,6 +359,9 @@ func (l *limitListener) Accept() (net.Conn, error) {
 			continue
 		}
 		tc := &trackedConn{Conn: c, srv: s, ln: l}
+		if l.preAuth > 0 {
+			tc.timer = time.AfterFunc(l.preAuth, tc.expire)
+		}
 		s.conns[tc] = struct{}{}
 		l.n++
 		s.mu.Unlock()

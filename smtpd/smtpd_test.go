@@ -856,3 +856,53 @@ func TestPanicInSessionDoesNotCrash(t *testing.T) {
 		t.Fatalf("bob has %d messages", n)
 	}
 }
+
+// On submission, a client that does not authenticate in time is cut off
+// with 421 however busy it keeps itself; an authenticated one is not.
+func TestSubmissionPreAuthTimeout(t *testing.T) {
+	e := newEnv(t, envOptions{cfg: Config{PreAuthTimeout: 300 * time.Millisecond}})
+	c := dialRawTLS(t, e.subs, e.client)
+	c.cmd("EHLO laptop", 250, "")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c.send("NOOP\r\n")
+		code, lines, err := c.reply()
+		if err != nil {
+			t.Fatalf("connection dropped without a reply: %v", err)
+		}
+		if code == 421 {
+			if !strings.HasPrefix(lines[len(lines)-1], "4.4.2") {
+				t.Fatalf("421 %q", lines)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("never cut off before AUTH")
+		}
+	}
+	if !c.closed() {
+		t.Error("connection still open")
+	}
+
+	// Port 25 has no AUTH and no such clock.
+	m := dialRaw(t, e.mx)
+	m.cmd("EHLO mx.remote.test", 250, "")
+	end := time.Now().Add(600 * time.Millisecond)
+	for time.Now().Before(end) {
+		m.cmd("NOOP", 250, "2.0.0")
+	}
+
+	// Authenticated in time: the clock stops. (A longer limit here, so
+	// that bcrypt under -race fits in it.)
+	const limit = 2 * time.Second
+	e2 := newEnv(t, envOptions{cfg: Config{PreAuthTimeout: limit}})
+	start := time.Now()
+	a := dialRawTLS(t, e2.subs, e2.client)
+	a.cmd("EHLO laptop", 250, "")
+	a.cmd("AUTH PLAIN "+plainIR(userInfo, testPassword), 235, "2.0.0")
+	for time.Since(start) < limit+300*time.Millisecond {
+		a.cmd("NOOP", 250, "2.0.0")
+		time.Sleep(20 * time.Millisecond)
+	}
+	a.cmd("MAIL FROM:<info@example.com>", 250, "2.0.0")
+}
