@@ -99,6 +99,9 @@ func (s *session) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.from, s.fromSet, s.size, s.rcpts = "", false, 0, nil
+	if s.tracked != nil {
+		s.tracked.busy.Store(false) // the transaction is over (or aborted)
+	}
 }
 
 func (s *session) Logout() error { return nil }
@@ -208,6 +211,11 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	s.size = 0
 	if opts != nil {
 		s.size = opts.Size
+	}
+	// A transaction is in flight from MAIL on: a shutdown lets it finish
+	// (the client may be between the 354 and the first DATA byte).
+	if s.tracked != nil {
+		s.tracked.busy.Store(true)
 	}
 	return nil
 }
