@@ -90,6 +90,9 @@ func (s *ScanStage) inbound(ctx context.Context, m *Message, v *scan.Verdict) er
 	var discardDecision scan.Decision
 	var stripDecision scan.Decision
 	var stripCache map[string][]byte
+	// Recipients with the same outcome share one copy of the content (a
+	// big message to many recipients is not copied once per recipient).
+	contents := contentCache{}
 	for _, r := range m.Local {
 		var pol store.ScanPolicy
 		if a, err := s.Store.Account(r.Account); err == nil {
@@ -98,7 +101,7 @@ func (s *ScanStage) inbound(ctx context.Context, m *Message, v *scan.Verdict) er
 		d := v.Inbound(toScanPolicy(pol))
 		switch d.Action {
 		case scan.Deliver:
-			r.Content = withHeader(scan.HeaderName+": "+d.Header, raw)
+			r.Content = contents.get(d.Header, "", raw)
 		case scan.DeliverStripped:
 			if stripCache == nil {
 				stripCache = map[string][]byte{}
@@ -116,7 +119,7 @@ func (s *ScanStage) inbound(ctx context.Context, m *Message, v *scan.Verdict) er
 				}
 				stripCache[key] = out
 			}
-			r.Content = withHeader(scan.HeaderName+": "+d.Header, out)
+			r.Content = contents.get(d.Header, key, out)
 			stripped = append(stripped, r.Account)
 			stripDecision = d
 		case scan.DiscardMessage:
@@ -245,6 +248,20 @@ func contains(l []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// contentCache hands out one "verdict header + body" copy per distinct
+// (header, body variant).
+type contentCache map[[2]string][]byte
+
+func (c contentCache) get(header, variant string, body []byte) []byte {
+	k := [2]string{header, variant}
+	if b, ok := c[k]; ok {
+		return b
+	}
+	b := withHeader(scan.HeaderName+": "+header, body)
+	c[k] = b
+	return b
 }
 
 // withHeader returns a new message: field, CRLF, then raw.
