@@ -109,3 +109,35 @@ func TestSMTPWakesIMAPIdleAndPOP3Sees(t *testing.T) {
 	}
 	fmt.Fprint(pc, "QUIT\r\n")
 }
+
+// The quota warning also follows an IMAP APPEND that crosses 90 %.
+func TestQuotaWarningAfterIMAPAppend(t *testing.T) {
+	data, cfg := newDataDir(t)
+	mustCLI(t, "", "account", "quota", "info@example.com", "100K", "--config", cfg, "--data", data)
+	srv := startServer(t, data, cfg)
+	ic, err := imapclient.DialTLS(srv.addrs["imaps"], &imapclient.Options{TLSConfig: &tls.Config{InsecureSkipVerify: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ic.Close()
+	if err := ic.Login("info@example.com", "secret-pw").Wait(); err != nil {
+		t.Fatal(err)
+	}
+	msg := "Subject: big draft\r\n\r\n" + strings.Repeat(strings.Repeat("y", 98)+"\r\n", 940) // ~94 KB
+	app := ic.Append("Drafts", int64(len(msg)), nil)
+	app.Write([]byte(msg))
+	if err := app.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := app.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	sel, err := ic.Select("INBOX", nil).Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sel.NumMessages != 1 {
+		t.Fatalf("INBOX has %d messages, want the quota warning", sel.NumMessages)
+	}
+	ic.Logout().Wait()
+}

@@ -47,6 +47,10 @@ type Config struct {
 	IdleTimeout       time.Duration // autologout of a silent authenticated client; default (and RFC 3501 minimum) 30m
 	PreAuthTimeout    time.Duration // how long a client may stay silent before logging in; default 1m
 	AppendLimit       int64         // largest APPEND; default 50 MiB, like SMTP's message size limit
+	// UsageGrew, if set, is called (in the session's goroutine) after an
+	// APPEND or COPY added to an account's usage: the server sends the
+	// quota warning from there.
+	UsageGrew func(ctx context.Context, account string)
 }
 
 // Mode is how a listener starts.

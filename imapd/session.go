@@ -387,6 +387,7 @@ func (s *session) Append(name string, r imap.LiteralReader, options *imap.Append
 		return nil, s.storeError(err, imap.ResponseCodeTryCreate)
 	}
 	s.log.Info("append", "mailbox", d[0].Mailbox, "uid", d[0].UID, "size", len(msg))
+	s.usageGrew()
 	return &imap.AppendData{UIDValidity: d[0].UIDValidity, UID: imap.UID(d[0].UID)}, nil
 }
 
@@ -559,7 +560,15 @@ func (s *session) Copy(numSet imap.NumSet, dest string) (*imap.CopyData, error) 
 	if len(res.Source) == 0 {
 		return nil, nil
 	}
+	s.usageGrew()
 	return &imap.CopyData{UIDValidity: res.UIDValidity, SourceUIDs: uidSet(res.Source), DestUIDs: uidSet(res.Dest)}, nil
+}
+
+// usageGrew tells the server that this account's usage went up.
+func (s *session) usageGrew() {
+	if f := s.srv.cfg.UsageGrew; f != nil {
+		f(s.ctx(), s.account)
+	}
 }
 
 func (s *session) Move(w *imapserver.MoveWriter, numSet imap.NumSet, dest string) error {

@@ -123,6 +123,11 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		MaxConnections:    cfg.IMAP.MaxConnections,
 		IdleTimeout:       cfg.IMAP.IdleTimeout.Duration,
 		AppendLimit:       cfg.IMAP.AppendLimit,
+		UsageGrew: func(ctx context.Context, account string) {
+			if err := notifier.CheckQuota(ctx, account); err != nil {
+				log.Error("quota warning", "account", account, "err", err)
+			}
+		},
 	}, st, au, log)
 
 	// Bind everything before serving anything: a port in use is reported at
