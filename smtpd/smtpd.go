@@ -191,7 +191,6 @@ func (s *Server) Serve(ln net.Listener, mode Mode, tlsConf *tls.Config) error {
 		ll.tlsConf = tlsConf
 		l = tls.NewListener(ll, tlsConf)
 	}
-	s.log.Info("smtp listening", "listener", mode.String(), "addr", ln.Addr().String())
 	err := gs.Serve(l)
 	if s.isShutdown() {
 		return nil
