@@ -71,13 +71,13 @@ type Server struct {
 	lib   *imapserver.Server // never sees TLS; we do it
 	libLn *chanListener
 
-	mu        sync.Mutex
-	listeners map[net.Listener]struct{}
-	conns     map[*extConn]struct{}
-	pending   int // accepted connections still in the pre-TLS stage or handshake
-	closing   bool
-	wg        sync.WaitGroup
-	libDone   chan struct{}
+	mu      sync.Mutex
+	lns     netserve.Listeners
+	conns   map[*extConn]struct{}
+	pending int // accepted connections still in the pre-TLS stage or handshake
+	closing bool
+	wg      sync.WaitGroup
+	libDone chan struct{}
 }
 
 // ErrServerClosed is returned by Serve after Shutdown.
@@ -101,7 +101,7 @@ func New(cfg Config, st *store.Store, au *auth.Authenticator, log *slog.Logger) 
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{cfg: cfg, st: st, au: au, log: log.With("proto", "imap"),
-		listeners: map[net.Listener]struct{}{}, conns: map[*extConn]struct{}{},
+		conns: map[*extConn]struct{}{},
 		libLn: newChanListener(), libDone: make(chan struct{})}
 	s.lib = imapserver.New(&imapserver.Options{
 		NewSession: s.newSession,
@@ -154,24 +154,7 @@ func (s *Server) Serve(ln net.Listener, mode Mode, tlsConf *tls.Config) error {
 	if mode == Implicit && tlsConf == nil {
 		return errors.New("imapd: implicit TLS needs a TLS config")
 	}
-	s.mu.Lock()
-	if s.closing {
-		s.mu.Unlock()
-		return ErrServerClosed
-	}
-	s.listeners[ln] = struct{}{}
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.listeners, ln)
-		s.mu.Unlock()
-	}()
-	closing := func() bool {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		return s.closing
-	}
-	return netserve.Accept(ln, closing, func(c net.Conn) {
+	err := s.lns.Serve(ln, func(c net.Conn) {
 		s.mu.Lock()
 		full := s.cfg.MaxConnections > 0 && len(s.conns)+s.pending >= s.cfg.MaxConnections
 		if s.closing || full {
@@ -191,6 +174,10 @@ func (s *Server) Serve(ln net.Listener, mode Mode, tlsConf *tls.Config) error {
 		s.mu.Unlock()
 		go s.start(c, mode, tlsConf)
 	})
+	if errors.Is(err, netserve.ErrClosed) {
+		return ErrServerClosed
+	}
+	return err
 }
 
 // start runs the TLS handshake or the pre-TLS stage, then hands the
@@ -257,9 +244,7 @@ func (s *Server) connClosed(ec *extConn) {
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closing = true
-	for ln := range s.listeners {
-		ln.Close()
-	}
+	s.lns.Close()
 	for ec := range s.conns {
 		ec.interrupt()
 	}

@@ -6,6 +6,7 @@ package netserve
 import (
 	"errors"
 	"net"
+	"sync"
 	"time"
 )
 
@@ -31,5 +32,55 @@ func Accept(ln net.Listener, closing func() bool, handle func(net.Conn)) error {
 		}
 		delay = 0
 		handle(c)
+	}
+}
+
+// ErrClosed is returned by Listeners.Serve once the set is closed.
+var ErrClosed = errors.New("netserve: listeners closed")
+
+// Listeners is the set of listeners one server serves on; Close (the
+// server's Shutdown) closes them all, and a listener served after that is
+// closed at once. The zero value is ready to use.
+type Listeners struct {
+	mu     sync.Mutex
+	set    map[net.Listener]struct{}
+	closed bool
+}
+
+// Serve runs Accept on ln until the set is closed (then it returns nil) or
+// ln fails. If the set is already closed, it closes ln and returns ErrClosed.
+func (l *Listeners) Serve(ln net.Listener, handle func(net.Conn)) error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		ln.Close()
+		return ErrClosed
+	}
+	if l.set == nil {
+		l.set = map[net.Listener]struct{}{}
+	}
+	l.set[ln] = struct{}{}
+	l.mu.Unlock()
+	defer func() {
+		l.mu.Lock()
+		delete(l.set, ln)
+		l.mu.Unlock()
+	}()
+	return Accept(ln, l.isClosed, handle)
+}
+
+func (l *Listeners) isClosed() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.closed
+}
+
+// Close closes every listener being served and every later one.
+func (l *Listeners) Close() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.closed = true
+	for ln := range l.set {
+		ln.Close()
 	}
 }

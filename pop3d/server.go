@@ -42,12 +42,12 @@ type Server struct {
 	au  *auth.Authenticator
 	log *slog.Logger
 
-	mu        sync.Mutex
-	listeners map[net.Listener]struct{}
-	conns     map[*session]struct{}
-	locked    map[string]bool // maildrops held by a session in TRANSACTION state
-	closing   bool
-	wg        sync.WaitGroup
+	mu      sync.Mutex
+	lns     netserve.Listeners
+	conns   map[*session]struct{}
+	locked  map[string]bool // maildrops held by a session in TRANSACTION state
+	closing bool
+	wg      sync.WaitGroup
 }
 
 // New returns a server over st. log may be nil.
@@ -62,7 +62,7 @@ func New(cfg Config, st *store.Store, au *auth.Authenticator, log *slog.Logger) 
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Server{cfg: cfg, st: st, au: au, log: log.With("proto", "pop3"),
-		listeners: map[net.Listener]struct{}{}, conns: map[*session]struct{}{}, locked: map[string]bool{}}
+		conns: map[*session]struct{}{}, locked: map[string]bool{}}
 }
 
 // ErrServerClosed is returned by Serve after Shutdown.
@@ -74,24 +74,7 @@ func (s *Server) Serve(ln net.Listener, mode Mode, tlsConf *tls.Config) error {
 	if mode == Implicit && tlsConf == nil {
 		return errors.New("pop3d: implicit TLS needs a TLS config")
 	}
-	s.mu.Lock()
-	if s.closing {
-		s.mu.Unlock()
-		return ErrServerClosed
-	}
-	s.listeners[ln] = struct{}{}
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.listeners, ln)
-		s.mu.Unlock()
-	}()
-	closing := func() bool {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		return s.closing
-	}
-	return netserve.Accept(ln, closing, func(c net.Conn) {
+	err := s.lns.Serve(ln, func(c net.Conn) {
 		if mode == Implicit {
 			c = tls.Server(c, tlsConf)
 		}
@@ -125,6 +108,10 @@ func (s *Server) Serve(ln net.Listener, mode Mode, tlsConf *tls.Config) error {
 			sess.serve()
 		}()
 	})
+	if errors.Is(err, netserve.ErrClosed) {
+		return ErrServerClosed
+	}
+	return err
 }
 
 // Shutdown stops accepting, ends every session at its next read (a session
@@ -133,9 +120,7 @@ func (s *Server) Serve(ln net.Listener, mode Mode, tlsConf *tls.Config) error {
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closing = true
-	for ln := range s.listeners {
-		ln.Close()
-	}
+	s.lns.Close()
 	for sess := range s.conns {
 		sess.interrupt()
 	}
