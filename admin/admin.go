@@ -22,9 +22,9 @@ import (
 	"strings"
 	"time"
 
-	"yubin/address"
-	"yubin/auth"
-	"yubin/notify"
+	"yubin/internal/address"
+	"yubin/internal/auth"
+	"yubin/internal/notify"
 	"yubin/store"
 )
 

@@ -14,8 +14,8 @@ import (
 	"syscall"
 	"time"
 
-	"yubin/config"
-	"yubin/notify"
+	"yubin/internal/config"
+	"yubin/internal/notify"
 	"yubin/store"
 )
 

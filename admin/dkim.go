@@ -3,7 +3,7 @@ package admin
 import (
 	"context"
 
-	"yubin/dkimkey"
+	"yubin/internal/dkimkey"
 )
 
 // DKIMKey is the public side of a DKIM key: what DNS must publish.

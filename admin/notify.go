@@ -5,7 +5,7 @@ import (
 	"strings"
 	"time"
 
-	"yubin/notify"
+	"yubin/internal/notify"
 	"yubin/store"
 )
 

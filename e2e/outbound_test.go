@@ -16,7 +16,7 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
-	"yubin/tlsutil"
+	"yubin/internal/tlsutil"
 )
 
 // relaySink is a go-smtp server playing the smart host.

@@ -14,9 +14,9 @@ import (
 
 	"github.com/emersion/go-imap/v2/imapclient"
 
-	"yubin/auth"
+	"yubin/internal/auth"
+	"yubin/internal/tlsutil"
 	"yubin/store"
-	"yubin/tlsutil"
 )
 
 type env struct {

@@ -34,8 +34,8 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
 
-	"yubin/auth"
-	"yubin/netserve"
+	"yubin/internal/auth"
+	"yubin/internal/netserve"
 	"yubin/store"
 )
 

@@ -13,7 +13,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
 
-	"yubin/auth"
+	"yubin/internal/auth"
 	"yubin/store"
 )
 

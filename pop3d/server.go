@@ -14,8 +14,8 @@ import (
 	"sync"
 	"time"
 
-	"yubin/auth"
-	"yubin/netserve"
+	"yubin/internal/auth"
+	"yubin/internal/netserve"
 	"yubin/store"
 )
 

@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"yubin/auth"
+	"yubin/internal/auth"
+	"yubin/internal/tlsutil"
 	"yubin/store"
-	"yubin/tlsutil"
 )
 
 type env struct {

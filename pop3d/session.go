@@ -14,7 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"yubin/auth"
+	"yubin/internal/auth"
 	"yubin/store"
 )
 

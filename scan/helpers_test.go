@@ -5,7 +5,7 @@ import (
 	"io"
 	"testing"
 
-	"yubin/scan/scantest"
+	"yubin/internal/testutil/scantest"
 )
 
 func newTestScanner(t testing.TB, l Limits, engines ...Engine) *Scanner {

@@ -14,7 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
-	"yubin/scan/scantest"
+
+	"yubin/internal/testutil/scantest"
 )
 
 func TestEICARPlain(t *testing.T) {

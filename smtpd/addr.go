@@ -4,7 +4,7 @@ import (
 	"errors"
 	"strings"
 
-	"yubin/address"
+	"yubin/internal/address"
 	"yubin/store"
 )
 

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"yubin/address"
+	"yubin/internal/address"
 	"yubin/store"
 )
 

@@ -20,10 +20,10 @@ import (
 
 	"github.com/emersion/go-smtp"
 
-	"yubin/auth"
-	"yubin/delivery"
+	"yubin/internal/auth"
+	"yubin/internal/delivery"
+	"yubin/internal/tlsutil"
 	"yubin/store"
-	"yubin/tlsutil"
 )
 
 const (

@@ -14,10 +14,10 @@ import (
 	"testing"
 	"time"
 
-	"yubin/delivery"
-	"yubin/notify"
+	"yubin/internal/delivery"
+	"yubin/internal/notify"
+	"yubin/internal/testutil/scantest"
 	"yubin/scan"
-	"yubin/scan/scantest"
 	"yubin/store"
 )
 

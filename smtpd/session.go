@@ -15,8 +15,8 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
-	"yubin/auth"
-	"yubin/delivery"
+	"yubin/internal/auth"
+	"yubin/internal/delivery"
 	"yubin/store"
 )
 

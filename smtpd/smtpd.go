@@ -18,8 +18,8 @@ import (
 
 	"github.com/emersion/go-smtp"
 
-	"yubin/auth"
-	"yubin/delivery"
+	"yubin/internal/auth"
+	"yubin/internal/delivery"
 	"yubin/store"
 )
 

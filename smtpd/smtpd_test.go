@@ -20,7 +20,7 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
-	"yubin/auth"
+	"yubin/internal/auth"
 )
 
 var receivedRe = regexp.MustCompile(`^Received: from (\S+) \(\[([0-9a-f.:]+)\]\)\r\n\tby ` + regexp.QuoteMeta(testHost) +

@@ -1,7 +1,10 @@
-// Package spf is Yubin's Sender Policy Framework (RFC 7208): the SPF record
-// every local domain should publish, and the evaluation of inbound mail.
+// Package spf is sender authentication of inbound mail: SPF (RFC 7208, this
+// file), DKIM verification and DMARC (authcheck.go), the one
+// Authentication-Results header they produce (arheader.go), and the DNS
+// resolver they share. It also renders the SPF record every local domain
+// should publish.
 //
-// Evaluation is done by blitiri.com.ar/go/spf (chasquid's and maddy's
+// SPF evaluation is done by blitiri.com.ar/go/spf (chasquid's and maddy's
 // library: every mechanism and modifier, macros, the 10-lookup and 2-void-
 // lookup limits of section 4.6.4), always with an explicit resolver so that
 // tests can serve their own zones (package dnstest).

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"yubin/dnstest"
+	"yubin/internal/testutil/dnstest"
 )
 
 func TestCheck(t *testing.T) {

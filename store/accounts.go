@@ -9,7 +9,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"yubin/address"
+	"yubin/internal/address"
 )
 
 // Domain is a mail domain served here. A child domain (Parent set) has no

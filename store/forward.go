@@ -10,7 +10,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"yubin/address"
+	"yubin/internal/address"
 )
 
 // Forwarding rules live in their own bucket, keyed by account address:

@@ -15,8 +15,8 @@ import (
 
 	"golang.org/x/term"
 
-	"yubin/address"
 	"yubin/admin"
+	"yubin/internal/address"
 )
 
 const (

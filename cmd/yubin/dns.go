@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"yubin/admin"
-	"yubin/config"
-	"yubin/dnsrecords"
+	"yubin/internal/config"
+	"yubin/internal/dnsrecords"
 	"yubin/spf"
 )
 

@@ -12,9 +12,9 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"yubin/admin"
-	"yubin/config"
-	"yubin/dnsrecords"
-	"yubin/dnstest"
+	"yubin/internal/config"
+	"yubin/internal/dnsrecords"
+	"yubin/internal/testutil/dnstest"
 	"yubin/store"
 )
 

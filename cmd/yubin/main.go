@@ -9,7 +9,7 @@ import (
 	"os"
 	"strings"
 
-	"yubin/config"
+	"yubin/internal/config"
 )
 
 const usage = `yubin — an all-in-one mail server

@@ -16,12 +16,12 @@ import (
 	"strings"
 	"time"
 
-	"yubin/address"
 	"yubin/admin"
-	"yubin/config"
-	"yubin/dnsrecords"
+	"yubin/internal/address"
+	"yubin/internal/config"
+	"yubin/internal/dnsrecords"
+	"yubin/internal/tlsutil"
 	"yubin/store"
-	"yubin/tlsutil"
 )
 
 const quickstartSynopsis = "yubin quickstart ADDRESS [--hostname H] [--ipv4 A,B] [--ipv6 A,B] [--config FILE] [--data DIR]"

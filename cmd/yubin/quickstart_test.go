@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"yubin/config"
+	"yubin/internal/config"
 )
 
 // fakeLookup makes every host name resolve to ip (nil: not at all).

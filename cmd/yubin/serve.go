@@ -9,7 +9,7 @@ import (
 	"strings"
 	"syscall"
 
-	"yubin/server"
+	"yubin/internal/server"
 )
 
 // nonRootPortShift moves the standard ports out of the privileged range

@@ -1,0 +1,62 @@
+package server
+
+import (
+	"bufio"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+
+	"yubin/forward"
+	"yubin/forward/queue"
+	"yubin/internal/config"
+	"yubin/store"
+)
+
+// newOutbound makes the forwarding stage and the outbound queue runner.
+func newOutbound(cfg config.Config, st *store.Store, log *slog.Logger) (*forward.Stage, *queue.Runner, error) {
+	fwd, err := forward.NewStage(st, log)
+	if err != nil {
+		return nil, nil, fmt.Errorf("forwarding: %w", err)
+	}
+	o := cfg.Outbound
+	password := ""
+	if o.SmartHostPasswordFile != "" {
+		if password, err = readFirstLine(o.SmartHostPasswordFile); err != nil {
+			return nil, nil, fmt.Errorf("outbound.smart_host_password_file: %w", err)
+		}
+	}
+	r := queue.New(st, queue.Config{
+		Hostname:           cfg.Hostname,
+		SmartHost:          o.SmartHost,
+		SmartHostTLS:       o.SmartHostTLS,
+		SmartHostUser:      o.SmartHostUser,
+		SmartHostPassword:  password,
+		SmartHostVerifyTLS: o.SmartHostVerifyTLS,
+		VerifyTLS:          o.VerifyTLS,
+		RetryFor:           o.RetryFor.Duration,
+		RetryInitial:       o.RetryInitial.Duration,
+		RetryMax:           o.RetryMax.Duration,
+		ConnectTimeout:     o.ConnectTimeout.Duration,
+		CommandTimeout:     o.CommandTimeout.Duration,
+		DataTimeout:        2 * o.CommandTimeout.Duration,
+		Concurrency:        o.Concurrency,
+	}, queue.Options{Log: log})
+	if o.SmartHost != "" {
+		log.Info("outbound mail goes through the smart host", "smart_host", o.SmartHost, "tls", o.SmartHostTLS, "auth", o.SmartHostUser != "")
+	}
+	return fwd, r, nil
+}
+
+func readFirstLine(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	line, err := bufio.NewReader(f).ReadString('\n')
+	if err != nil && line == "" {
+		return "", fmt.Errorf("%s: empty", path)
+	}
+	return strings.TrimRight(line, "\r\n"), nil
+}

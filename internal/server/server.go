@@ -1,0 +1,354 @@
+// Package server runs every listener of one Yubin process over one store,
+// and shuts them down gracefully.
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"yubin/admin"
+	"yubin/imapd"
+	"yubin/internal/auth"
+	"yubin/internal/config"
+	"yubin/internal/delivery"
+	"yubin/internal/notify"
+	"yubin/internal/tlsutil"
+	"yubin/pop3d"
+	"yubin/scan"
+	"yubin/smtpd"
+	"yubin/store"
+)
+
+// ShutdownTimeout bounds how long transactions in flight may take to
+// finish after a shutdown signal.
+const ShutdownTimeout = 30 * time.Second
+
+// Run starts every configured listener and serves until ctx is cancelled,
+// then stops accepting, lets transactions in flight finish, and closes the
+// store. It returns an error if anything fails to start.
+func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	tlsConf, acmeHTTP, err := loadTLS(cfg, log)
+	if err != nil {
+		return err
+	}
+	st, err := store.Open(cfg.StorePath(), store.Options{LockTimeout: time.Second})
+	if errors.Is(err, store.ErrLocked) {
+		return fmt.Errorf("another yubin is already running on %s (the store is locked)", cfg.DataDir)
+	}
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	svc := admin.NewService(st, cfg.Store.DefaultQuota)
+	ctl, err := admin.ListenControl(cfg.ControlSocket())
+	if err != nil {
+		return fmt.Errorf("control socket: %w", err)
+	}
+
+	scanner, stopScan, err := newScanner(cfg, log)
+	if err != nil {
+		ctl.Close()
+		return err
+	}
+	defer stopScan()
+	notifier := notify.New(st, cfg.Hostname, log)
+	notifier.SetQuotaPercent(cfg.Notify.QuotaWarning)
+	reporter, err := notify.NewReporter(notifier, cfg.Notify.ReportTime, nil)
+	if err != nil {
+		ctl.Close()
+		return err
+	}
+	stages := []delivery.Stage{
+		&delivery.ScanStage{Scanner: scanner, Store: st, Notifier: notifier, Log: log},
+		&delivery.QuotaStage{Notifier: notifier, Log: log},
+	}
+	if cfg.DNS.CheckInbound {
+		// SPF, DKIM and DMARC first: a DMARC reject costs no scan.
+		stages = append([]delivery.Stage{authStage(cfg, log)}, stages...)
+	}
+	fwd, runner, err := newOutbound(cfg, st, log)
+	if err != nil {
+		ctl.Close()
+		return err
+	}
+	stages = append(stages, fwd) // after scanning: what is forwarded is what was scanned
+	deliverer := delivery.New(st, log, stages...)
+
+	au := auth.New(st, auth.Policy{
+		MaxFailures: cfg.Auth.MaxFailures,
+		Window:      cfg.Auth.FailureWindow.Duration,
+		Lockout:     cfg.Auth.Lockout.Duration,
+		Delay:       cfg.Auth.FailureDelay.Duration,
+	}, nil)
+	smtp := smtpd.New(smtpd.Config{
+		Hostname:          cfg.Hostname,
+		MaxMessageSize:    cfg.SMTP.MaxMessageSize,
+		MaxRecipients:     cfg.SMTP.MaxRecipients,
+		MaxLineLength:     cfg.SMTP.MaxLineLength,
+		ReadTimeout:       cfg.SMTP.ReadTimeout.Duration,
+		WriteTimeout:      cfg.SMTP.WriteTimeout.Duration,
+		AllowInsecureAuth: cfg.Auth.AllowInsecure,
+		MaxConnections:    cfg.SMTP.MaxConnections,
+		PreAuthTimeout:    cfg.SMTP.AuthTimeout.Duration,
+		Deliverer:         deliverer,
+		Outbound:          true,
+		ReverseSRS:        fwd.SRS.Reverse,
+	}, st, au, log)
+
+	pop := pop3d.New(pop3d.Config{
+		Hostname:          cfg.Hostname,
+		AllowInsecureAuth: cfg.Auth.AllowInsecure,
+		IdleTimeout:       cfg.POP3.IdleTimeout.Duration,
+		MaxConnections:    cfg.POP3.MaxConnections,
+	}, st, au, log)
+
+	imap := imapd.New(imapd.Config{
+		Hostname:          cfg.Hostname,
+		AllowInsecureAuth: cfg.Auth.AllowInsecure,
+		MaxConnections:    cfg.IMAP.MaxConnections,
+		IdleTimeout:       cfg.IMAP.IdleTimeout.Duration,
+		AppendLimit:       cfg.IMAP.AppendLimit,
+		UsageGrew: func(ctx context.Context, account string) {
+			if err := notifier.CheckQuota(ctx, account); err != nil {
+				log.Error("quota warning", "account", account, "err", err)
+			}
+		},
+	}, st, au, log)
+
+	// Bind everything before serving anything: a port in use is reported at
+	// once and nothing half-starts.
+	type binding struct {
+		name  string
+		serve func(net.Listener) error
+		ln    net.Listener
+	}
+	var bound []binding
+	closeAll := func() {
+		ctl.Close()
+		for _, b := range bound {
+			b.ln.Close()
+		}
+	}
+	smtpServe := func(m smtpd.Mode) func(net.Listener) error {
+		return func(ln net.Listener) error { return smtp.Serve(ln, m, tlsConf) }
+	}
+	popServe := func(m pop3d.Mode) func(net.Listener) error {
+		return func(ln net.Listener) error { return pop.Serve(ln, m, tlsConf) }
+	}
+	imapServe := func(m imapd.Mode) func(net.Listener) error {
+		return func(ln net.Listener) error { return imap.Serve(ln, m, tlsConf) }
+	}
+	// HTTP (port 80) only answers ACME http-01 challenges.
+	httpSrv := &http.Server{Handler: acmeHTTP, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+	httpServe := func(ln net.Listener) error {
+		if err := httpSrv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	}
+	httpAddr := cfg.Listen.HTTP
+	if acmeHTTP == nil && !config.Off(httpAddr) {
+		log.Info("listen.http is only used for ACME (tls.acme = false): not listening", "addr", httpAddr)
+		httpAddr = "off"
+	}
+	for _, l := range []struct {
+		name, addr string
+		serve      func(net.Listener) error
+	}{
+		{"smtp", cfg.Listen.SMTP, smtpServe(smtpd.MX)},
+		{"submission", cfg.Listen.Submission, smtpServe(smtpd.Submission)},
+		{"submissions", cfg.Listen.Submissions, smtpServe(smtpd.Submissions)},
+		{"pop3", cfg.Listen.POP3, popServe(pop3d.Plain)},
+		{"pop3s", cfg.Listen.POP3S, popServe(pop3d.Implicit)},
+		{"imap", cfg.Listen.IMAP, imapServe(imapd.Plain)},
+		{"imaps", cfg.Listen.IMAPS, imapServe(imapd.Implicit)},
+		{"http", httpAddr, httpServe},
+	} {
+		if config.Off(l.addr) {
+			log.Info("listener off", "listener", l.name)
+			continue
+		}
+		ln, err := net.Listen("tcp", l.addr)
+		if err != nil {
+			closeAll()
+			return fmt.Errorf("listen %s on %s: %w", l.name, l.addr, err)
+		}
+		bound = append(bound, binding{l.name, l.serve, ln})
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errc := make(chan error, len(bound)+1)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := svc.ServeControl(ctx, ctl); err != nil {
+			errc <- fmt.Errorf("control socket: %w", err)
+		}
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		reporter.Run(ctx)
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		runner.Run(ctx) // on shutdown: finishes the messages being sent
+	}()
+	for _, b := range bound {
+		log.Info("listening", "listener", b.name, "addr", b.ln.Addr().String())
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := b.serve(b.ln); err != nil {
+				errc <- fmt.Errorf("%s: %w", b.name, err)
+			}
+		}()
+	}
+	log.Info("yubin ready", "data", cfg.DataDir, "store", cfg.StorePath(), "control", cfg.ControlSocket())
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down: no new connections, finishing transactions in flight")
+	case runErr = <-errc:
+		log.Error("listener failed, shutting down", "err", runErr)
+	}
+	cancel()
+	sctx, scancel := context.WithTimeout(context.Background(), ShutdownTimeout)
+	defer scancel()
+	var sw sync.WaitGroup
+	for name, shut := range map[string]func(context.Context) error{"smtp": smtp.Shutdown, "pop3": pop.Shutdown, "imap": imap.Shutdown, "http": httpSrv.Shutdown} {
+		sw.Add(1)
+		go func() {
+			defer sw.Done()
+			if err := shut(sctx); err != nil {
+				log.Warn("shutdown", "proto", name, "err", err)
+			}
+		}()
+	}
+	sw.Wait()
+	ctl.Close()
+	wg.Wait()
+	if err := st.Close(); err != nil {
+		return fmt.Errorf("closing store: %w", err)
+	}
+	log.Info("stopped")
+	return runErr
+}
+
+// newScanner builds the virus scanner from the config: the built-in engine
+// (watching its signature directory, and reloading on SIGHUP) and clamd.
+func newScanner(cfg config.Config, log *slog.Logger) (*scan.Scanner, func(), error) {
+	var engines []scan.Engine
+	stop := func() {}
+	if cfg.Scan.Builtin {
+		dir := cfg.SignatureDir()
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, nil, fmt.Errorf("signature directory: %w", err)
+		}
+		b, err := scan.NewBuiltin(dir, log)
+		if err != nil {
+			return nil, nil, fmt.Errorf("built-in scanner: %w", err)
+		}
+		stopWatch := b.Watch(cfg.Scan.ReloadInterval.Duration)
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		done := make(chan struct{})
+		go func() {
+			for {
+				select {
+				case <-hup:
+					if err := b.Reload(); err != nil {
+						log.Error("reloading signatures on SIGHUP", "err", err)
+					} else {
+						log.Info("signatures reloaded on SIGHUP", "dir", dir)
+					}
+				case <-done:
+					return
+				}
+			}
+		}()
+		stop = func() { signal.Stop(hup); close(done); stopWatch() }
+		engines = append(engines, b)
+		log.Info("built-in scanner", "signatures", dir)
+	}
+	if cfg.Scan.Clamd != "" {
+		c, err := scan.NewClamd(scan.ClamdConfig{Address: cfg.Scan.Clamd, Timeout: cfg.Scan.ClamdTimeout.Duration})
+		if err != nil {
+			stop()
+			return nil, nil, fmt.Errorf("clamd: %w", err)
+		}
+		engines = append(engines, c)
+		log.Info("clamd scanner", "address", cfg.Scan.Clamd)
+	}
+	lim := scan.DefaultLimits()
+	lim.MaxMessageSize = cfg.Scan.MaxMessageSize
+	lim.MaxDepth = cfg.Scan.MaxDepth
+	lim.MaxFileSize = cfg.Scan.MaxFileSize
+	lim.MaxTotalSize = cfg.Scan.MaxTotalSize
+	lim.MaxEntries = cfg.Scan.MaxEntries
+	s, err := scan.New(scan.Config{Engines: engines, Limits: lim, Logger: log})
+	if err != nil {
+		stop()
+		return nil, nil, err
+	}
+	return s, stop, nil
+}
+
+// loadTLS returns the TLS config shared by every listener: the configured
+// certificate, ACME (with the handler for its http-01 challenges), or the
+// self-signed certificate in the data dir.
+func loadTLS(cfg config.Config, log *slog.Logger) (*tls.Config, http.Handler, error) {
+	if cfg.TLS.Cert != "" {
+		c, err := tlsutil.Load(cfg.TLS.Cert, cfg.TLS.Key)
+		return c, nil, err
+	}
+	if cfg.TLS.ACME {
+		var hc *http.Client
+		if cfg.TLS.ACMEDirectoryCA != "" {
+			var err error
+			if hc, err = tlsutil.RootsClient(cfg.TLS.ACMEDirectoryCA); err != nil {
+				return nil, nil, err
+			}
+		}
+		hosts := []string{cfg.Hostname}
+		if cfg.DNS.MXHost != "" {
+			hosts = append(hosts, cfg.DNS.MXHost)
+		}
+		dir := filepath.Join(cfg.DataDir, "acme")
+		a, err := tlsutil.NewACME(tlsutil.ACMEConfig{
+			Hosts: hosts, Email: cfg.TLS.ACMEEmail, DirectoryURL: cfg.TLS.ACMEDirectory, CacheDir: dir, HTTPClient: hc,
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		log.Info("ACME: certificates are fetched on the first TLS connection and renewed automatically",
+			"hosts", hosts, "directory", cfg.TLS.ACMEDirectory, "cache", dir, "http-01", cfg.Listen.HTTP)
+		return a.TLSConfig(), a.HTTPHandler(), nil
+	}
+	dir := filepath.Join(cfg.DataDir, "tls")
+	c, err := tlsutil.SelfSigned(dir, cfg.Hostname)
+	if err == nil {
+		log.Info("using the self-signed certificate in the data dir", "dir", dir)
+	}
+	return c, nil, err
+}

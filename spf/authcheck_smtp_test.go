@@ -1,0 +1,117 @@
+package spf
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/smtp"
+	"net/textproto"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"yubin/internal/delivery"
+	"yubin/internal/testutil/dnstest"
+	"yubin/smtpd"
+	"yubin/store"
+)
+
+// TestThroughSMTP runs the check as the server does: the real smtpd on
+// 127.0.0.1 with the stage in its delivery path.
+func TestThroughSMTP(t *testing.T) {
+	st, err := store.Open(filepath.Join(t.TempDir(), "y.db"), store.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for _, err := range []error{
+		st.AddDomain("example.com", ""),
+		st.AddAccount(store.Account{Address: "info@example.com", PasswordHash: "x"}),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	dns := dnstest.NewServerFromFiles(t, "testdata/auth.zone")
+	chk := &Checker{Hostname: host, Resolver: dns.NewResolver(), Timeout: 10 * time.Second}
+	srv := smtpd.New(smtpd.Config{Hostname: host, Deliverer: delivery.New(st, nil, chk)}, st, nil, nil)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln, smtpd.MX, nil) }()
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+		<-done
+	}()
+
+	send := func(from, headerFrom string) error {
+		c, err := smtp.Dial(ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if err := c.Hello("client.test"); err != nil {
+			return err
+		}
+		if err := c.Mail(from); err != nil {
+			return err
+		}
+		if err := c.Rcpt("info@example.com"); err != nil {
+			return err
+		}
+		w, err := c.Data()
+		if err != nil {
+			return err
+		}
+		w.Write([]byte("From: <" + headerFrom + ">\r\nSubject: test\r\n\r\nbody\r\n"))
+		return w.Close()
+	}
+	count := func(mailbox string) int {
+		msgs, _, err := st.Messages("info@example.com", mailbox)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(msgs)
+	}
+
+	// p=reject, SPF fails (127.0.0.1 is not reject.test's), no DKIM.
+	err = send("bob@reject.test", "bob@reject.test")
+	if !isReply(err, 550, "5.7.1") {
+		t.Fatalf("DMARC reject: %v, want 550 5.7.1", err)
+	}
+	// p=quarantine: accepted, into Junk.
+	if err := send("bob@quarantine.test", "bob@quarantine.test"); err != nil {
+		t.Fatalf("DMARC quarantine: %v", err)
+	}
+	// pass.test allows 127.0.0.1: INBOX, with our header.
+	if err := send("bob@pass.test", "bob@pass.test"); err != nil {
+		t.Fatalf("DMARC pass: %v", err)
+	}
+	// DNS failure: 451, nothing stored.
+	err = send("bob@spftemp.test", "bob@spftemp.test")
+	if !isReply(err, 451, "4.4.3") {
+		t.Fatalf("SPF temperror: %v, want 451 4.4.3", err)
+	}
+	if j, in := count("Junk"), count("INBOX"); j != 1 || in != 1 {
+		t.Fatalf("Junk %d, INBOX %d; want 1 and 1", j, in)
+	}
+	junk, _, _ := st.Messages("info@example.com", "Junk")
+	raw, err := st.ReadMessage("info@example.com", "Junk", junk[0].UID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(string(raw), "Authentication-Results: "+host+";\r\n\tspf=fail smtp.mailfrom=bob@quarantine.test;") ||
+		!strings.Contains(string(raw), "dmarc=fail reason=\"p=quarantine\" header.from=quarantine.test\r\nReceived: from client.test") {
+		t.Fatalf("quarantined message:\n%s", raw)
+	}
+}
+
+func isReply(err error, code int, enhanced string) bool {
+	var te *textproto.Error
+	return errors.As(err, &te) && te.Code == code && strings.HasPrefix(te.Msg, enhanced+" ")
+}
