@@ -223,11 +223,11 @@ func (s *Service) AddDomain(ctx context.Context, name, parent string) (Domain, e
 			return Domain{}, errorf(store.ErrInvalid, "domain %s cannot be its own parent", n)
 		}
 	}
-	if _, err := s.st.Domain(n); err == nil {
+	if _, err := s.st.Domain(ctx, n); err == nil {
 		return Domain{}, errorf(store.ErrExists, "domain %s already exists", n)
 	}
 	if p != "" {
-		pd, err := s.st.Domain(p)
+		pd, err := s.st.Domain(ctx, p)
 		if errors.Is(err, store.ErrNoSuchDomain) {
 			return Domain{}, errorf(store.ErrNoSuchDomain, "unknown parent domain %s (add it first)", p)
 		} else if err != nil {
@@ -237,7 +237,7 @@ func (s *Service) AddDomain(ctx context.Context, name, parent string) (Domain, e
 			return Domain{}, errorf(store.ErrInvalid, "%s is itself a child of %s; a child domain cannot have children", p, pd.Parent)
 		}
 	}
-	if err := s.st.AddDomain(n, p); err != nil {
+	if err := s.st.AddDomain(ctx, n, p); err != nil {
 		if errors.Is(err, store.ErrExists) {
 			return Domain{}, errorf(store.ErrExists, "domain %s already exists", n)
 		}
@@ -261,11 +261,11 @@ func (s *Service) domain(name string) (Domain, error) {
 
 // Domains implements API.
 func (s *Service) Domains(ctx context.Context) ([]Domain, error) {
-	ds, err := s.st.Domains()
+	ds, err := s.st.Domains(ctx)
 	if err != nil {
 		return nil, translate(err)
 	}
-	accts, err := s.st.Accounts("")
+	accts, err := s.st.Accounts(ctx, "")
 	if err != nil {
 		return nil, translate(err)
 	}
@@ -292,7 +292,7 @@ func (s *Service) RemoveDomain(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	if err := s.st.RemoveDomain(n); err != nil {
+	if err := s.st.RemoveDomain(ctx, n); err != nil {
 		if errors.Is(err, store.ErrNoSuchDomain) {
 			return errorf(store.ErrNoSuchDomain, "unknown domain %s", n)
 		}
@@ -360,7 +360,7 @@ func (s *Service) AddAccount(ctx context.Context, na NewAccount) (Account, error
 	if err := checkQuota(quota); err != nil {
 		return Account{}, err
 	}
-	d, err := s.st.Domain(a.Domain)
+	d, err := s.st.Domain(ctx, a.Domain)
 	if errors.Is(err, store.ErrNoSuchDomain) {
 		return Account{}, errorf(store.ErrNoSuchDomain, "unknown domain %s (add it first with \"yubin domain add %s\")", a.Domain, a.Domain)
 	} else if err != nil {
@@ -369,7 +369,7 @@ func (s *Service) AddAccount(ctx context.Context, na NewAccount) (Account, error
 	if d.Parent != "" {
 		return Account{}, errorf(store.ErrInvalid, "%s is a child domain of %s and has no accounts of its own; add %s@%s instead (it receives mail for both)", a.Domain, d.Parent, a.Local, d.Parent)
 	}
-	if _, err := s.st.Account(addr); err == nil {
+	if _, err := s.st.Account(ctx, addr); err == nil {
 		return Account{}, errorf(store.ErrExists, "account %s already exists", addr)
 	}
 	if na.DryRun && na.Password == "" {
@@ -385,13 +385,13 @@ func (s *Service) AddAccount(ctx context.Context, na NewAccount) (Account, error
 	if err != nil {
 		return Account{}, err
 	}
-	err = s.st.AddAccount(store.Account{Address: addr, Role: role, Quota: quota, PasswordHash: h})
+	err = s.st.AddAccount(ctx, store.Account{Address: addr, Role: role, Quota: quota, PasswordHash: h})
 	if errors.Is(err, store.ErrExists) {
 		return Account{}, errorf(store.ErrExists, "account %s already exists", addr)
 	} else if err != nil {
 		return Account{}, translate(err)
 	}
-	return s.account(addr)
+	return s.account(ctx, addr)
 }
 
 func plain(a store.Account) Account {
@@ -399,8 +399,8 @@ func plain(a store.Account) Account {
 }
 
 // account looks up an account by its (already parsed) address.
-func (s *Service) account(addr string) (Account, error) {
-	a, err := s.st.Account(addr)
+func (s *Service) account(ctx context.Context, addr string) (Account, error) {
+	a, err := s.st.Account(ctx, addr)
 	if errors.Is(err, store.ErrNoSuchAccount) {
 		return Account{}, errorf(store.ErrNoSuchAccount, "unknown account %s", addr)
 	} else if err != nil {
@@ -410,17 +410,17 @@ func (s *Service) account(addr string) (Account, error) {
 }
 
 // lookup parses addr and returns the account.
-func (s *Service) lookup(addr string) (Account, error) {
+func (s *Service) lookup(ctx context.Context, addr string) (Account, error) {
 	a, err := parseAddress(addr)
 	if err != nil {
 		return Account{}, err
 	}
-	return s.account(a.String())
+	return s.account(ctx, a.String())
 }
 
 // SetPassword implements API.
 func (s *Service) SetPassword(ctx context.Context, addr, password string) error {
-	a, err := s.lookup(addr)
+	a, err := s.lookup(ctx, addr)
 	if err != nil {
 		return err
 	}
@@ -428,7 +428,7 @@ func (s *Service) SetPassword(ctx context.Context, addr, password string) error 
 	if err != nil {
 		return err
 	}
-	if err := s.st.SetPasswordHash(a.Address, h); err != nil {
+	if err := s.st.SetPasswordHash(ctx, a.Address, h); err != nil {
 		return s.notFound(a.Address, err)
 	}
 	return nil
@@ -443,17 +443,17 @@ func (s *Service) notFound(addr string, err error) error {
 
 // SetQuota implements API.
 func (s *Service) SetQuota(ctx context.Context, addr string, quota int64) (Account, error) {
-	a, err := s.lookup(addr)
+	a, err := s.lookup(ctx, addr)
 	if err != nil {
 		return Account{}, err
 	}
 	if err := checkQuota(quota); err != nil {
 		return Account{}, err
 	}
-	if err := s.st.SetQuota(a.Address, quota); err != nil {
+	if err := s.st.SetQuota(ctx, a.Address, quota); err != nil {
 		return Account{}, s.notFound(a.Address, err)
 	}
-	return s.account(a.Address)
+	return s.account(ctx, a.Address)
 }
 
 // Accounts implements API, sorted by domain and address. A child domain
@@ -465,7 +465,7 @@ func (s *Service) Accounts(ctx context.Context, domain string) ([]Account, error
 		if d, err = parseDomain("domain name", domain); err != nil {
 			return nil, err
 		}
-		dom, err := s.st.Domain(d)
+		dom, err := s.st.Domain(ctx, d)
 		if errors.Is(err, store.ErrNoSuchDomain) {
 			return nil, errorf(store.ErrNoSuchDomain, "unknown domain %s", d)
 		} else if err != nil {
@@ -475,7 +475,7 @@ func (s *Service) Accounts(ctx context.Context, domain string) ([]Account, error
 			d = dom.Parent
 		}
 	}
-	as, err := s.st.Accounts(d)
+	as, err := s.st.Accounts(ctx, d)
 	if err != nil {
 		return nil, translate(err)
 	}
@@ -498,11 +498,11 @@ func domainOf(addr string) string { return addr[strings.LastIndexByte(addr, '@')
 
 // Account implements API.
 func (s *Service) Account(ctx context.Context, addr string) (AccountDetail, error) {
-	a, err := s.lookup(addr)
+	a, err := s.lookup(ctx, addr)
 	if err != nil {
 		return AccountDetail{}, err
 	}
-	boxes, err := s.st.Mailboxes(a.Address)
+	boxes, err := s.st.Mailboxes(ctx, a.Address)
 	if err != nil {
 		return AccountDetail{}, s.notFound(a.Address, err)
 	}
@@ -510,7 +510,7 @@ func (s *Service) Account(ctx context.Context, addr string) (AccountDetail, erro
 	for _, b := range boxes {
 		det.Mailboxes = append(det.Mailboxes, Mailbox{Name: b.Name, Messages: b.Messages, Size: b.Size, SpecialUse: b.SpecialUse})
 	}
-	ds, err := s.st.Domains()
+	ds, err := s.st.Domains(ctx)
 	if err != nil {
 		return AccountDetail{}, translate(err)
 	}
@@ -526,11 +526,11 @@ func (s *Service) Account(ctx context.Context, addr string) (AccountDetail, erro
 
 // RemoveAccount implements API.
 func (s *Service) RemoveAccount(ctx context.Context, addr string) error {
-	a, err := s.lookup(addr)
+	a, err := s.lookup(ctx, addr)
 	if err != nil {
 		return err
 	}
-	if err := s.st.RemoveAccount(a.Address); err != nil {
+	if err := s.st.RemoveAccount(ctx, a.Address); err != nil {
 		return s.notFound(a.Address, err)
 	}
 	return nil

@@ -228,7 +228,7 @@ func testOperations(t *testing.T, api API, st *store.Store) {
 
 	must(t, api.SetPassword(ctx, "bob@example.com", "new password"))
 	if st != nil {
-		sa, _ := st.Account("bob@example.com")
+		sa, _ := st.Account(ctx, "bob@example.com")
 		if bcrypt.CompareHashAndPassword([]byte(sa.PasswordHash), []byte("new password")) != nil {
 			t.Error("password not changed")
 		}
@@ -266,7 +266,7 @@ func TestServiceOperations(t *testing.T) {
 func TestPasswordHashed(t *testing.T) {
 	s, st := newService(t)
 	populate(t, s)
-	sa, err := st.Account("info@example.com")
+	sa, err := st.Account(ctx, "info@example.com")
 	must(t, err)
 	if !strings.HasPrefix(sa.PasswordHash, "$2") || bcrypt.CompareHashAndPassword([]byte(sa.PasswordHash), []byte("secret1")) != nil {
 		t.Errorf("stored hash %q", sa.PasswordHash)

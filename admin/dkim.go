@@ -24,7 +24,7 @@ func (s *Service) DKIMKeys(ctx context.Context, domain string) ([]DKIMKey, error
 	if _, err := s.domain(d); err != nil {
 		return nil, err
 	}
-	keys, err := dkimkey.ForDomain(s.st, d)
+	keys, err := dkimkey.ForDomain(ctx, s.st, d)
 	if err != nil {
 		return nil, translate(err)
 	}

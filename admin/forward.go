@@ -19,12 +19,12 @@ type Forwarding struct {
 const MaxForwardTargets = store.MaxForwardTargets
 
 // accountOf checks addr and returns the account that receives its mail.
-func (s *Service) accountOf(addr string) (string, error) {
+func (s *Service) accountOf(ctx context.Context, addr string) (string, error) {
 	a, err := parseAddress(addr)
 	if err != nil {
 		return "", err
 	}
-	acct, err := s.st.Resolve(a.String())
+	acct, err := s.st.Resolve(ctx, a.String())
 	if errors.Is(err, store.ErrNoSuchDomain) {
 		return "", errorf(store.ErrNoSuchDomain, "%s is not on one of this server's domains", a)
 	}
@@ -36,11 +36,11 @@ func (s *Service) accountOf(addr string) (string, error) {
 
 // Forward implements API.
 func (s *Service) Forward(ctx context.Context, addr string) (Forwarding, error) {
-	acct, err := s.accountOf(addr)
+	acct, err := s.accountOf(ctx, addr)
 	if err != nil {
 		return Forwarding{}, err
 	}
-	f, err := s.st.GetForward(acct)
+	f, err := s.st.GetForward(ctx, acct)
 	if err != nil {
 		return Forwarding{}, translate(err)
 	}
@@ -51,7 +51,7 @@ func (s *Service) Forward(ctx context.Context, addr string) (Forwarding, error) 
 // MaxForwardTargets targets, a malformed target, the account itself or an
 // unknown local address is refused and nothing changes.
 func (s *Service) SetForward(ctx context.Context, addr string, targets []string, keepCopy bool) (Forwarding, error) {
-	acct, err := s.accountOf(addr)
+	acct, err := s.accountOf(ctx, addr)
 	if err != nil {
 		return Forwarding{}, err
 	}
@@ -67,7 +67,7 @@ func (s *Service) SetForward(ctx context.Context, addr string, targets []string,
 			return Forwarding{}, err
 		}
 	}
-	f, err := s.st.SetForward(acct, targets, keepCopy)
+	f, err := s.st.SetForward(ctx, acct, targets, keepCopy)
 	if err != nil {
 		return Forwarding{}, translate(err)
 	}
@@ -76,11 +76,11 @@ func (s *Service) SetForward(ctx context.Context, addr string, targets []string,
 
 // ClearForward implements API.
 func (s *Service) ClearForward(ctx context.Context, addr string) error {
-	acct, err := s.accountOf(addr)
+	acct, err := s.accountOf(ctx, addr)
 	if err != nil {
 		return err
 	}
-	return translate(s.st.ClearForward(acct))
+	return translate(s.st.ClearForward(ctx, acct))
 }
 
 func nonNil(s []string) []string {

@@ -44,12 +44,12 @@ func view(domain string, ds store.DomainSettings) DomainSettings {
 }
 
 // parentDomain checks name and returns it with its domain record.
-func (s *Service) parentDomain(name string) (store.Domain, error) {
+func (s *Service) parentDomain(ctx context.Context, name string) (store.Domain, error) {
 	n, err := parseDomain("domain", name)
 	if err != nil {
 		return store.Domain{}, err
 	}
-	d, err := s.st.Domain(n)
+	d, err := s.st.Domain(ctx, n)
 	if err != nil {
 		return d, errorf(store.ErrNoSuchDomain, "unknown domain %s", n)
 	}
@@ -61,11 +61,11 @@ func (s *Service) parentDomain(name string) (store.Domain, error) {
 
 // DomainSettings implements API.
 func (s *Service) DomainSettings(ctx context.Context, domain string) (DomainSettings, error) {
-	d, err := s.parentDomain(domain)
+	d, err := s.parentDomain(ctx, domain)
 	if err != nil {
 		return DomainSettings{}, err
 	}
-	ds, err := s.st.DomainSettings(d.Name)
+	ds, err := s.st.DomainSettings(ctx, d.Name)
 	if err != nil {
 		return DomainSettings{}, translate(err)
 	}
@@ -74,11 +74,11 @@ func (s *Service) DomainSettings(ctx context.Context, domain string) (DomainSett
 
 // UpdateDomainSettings implements API.
 func (s *Service) UpdateDomainSettings(ctx context.Context, domain string, ch SettingsChange) (DomainSettings, error) {
-	d, err := s.parentDomain(domain)
+	d, err := s.parentDomain(ctx, domain)
 	if err != nil {
 		return DomainSettings{}, err
 	}
-	ds, err := s.st.DomainSettings(d.Name)
+	ds, err := s.st.DomainSettings(ctx, d.Name)
 	if err != nil {
 		return DomainSettings{}, translate(err)
 	}
@@ -100,18 +100,18 @@ func (s *Service) UpdateDomainSettings(ctx context.Context, domain string, ch Se
 			if err != nil {
 				return DomainSettings{}, err
 			}
-			rd, err := s.st.Domain(a.Domain)
+			rd, err := s.st.Domain(ctx, a.Domain)
 			if err != nil || (rd.Name != d.Name && rd.Parent != d.Name) {
 				return DomainSettings{}, errorf(store.ErrInvalid, "the report address %s must be on %s or one of its child domains", a, d.Name)
 			}
-			if _, err := s.st.Resolve(a.String()); err != nil {
+			if _, err := s.st.Resolve(ctx, a.String()); err != nil {
 				return DomainSettings{}, errorf(store.ErrNoSuchAccount, "no account receives mail for %s", a)
 			}
 			to = a.String()
 		}
 		ds.ReportTo = to
 	}
-	if err := s.st.SetDomainSettings(d.Name, ds); err != nil {
+	if err := s.st.SetDomainSettings(ctx, d.Name, ds); err != nil {
 		return DomainSettings{}, translate(err)
 	}
 	return view(d.Name, ds), nil
@@ -119,11 +119,11 @@ func (s *Service) UpdateDomainSettings(ctx context.Context, domain string, ch Se
 
 // SendReport implements API: the domain's report for the last 24 hours, now.
 func (s *Service) SendReport(ctx context.Context, domain string) (ReportResult, error) {
-	d, err := s.parentDomain(domain)
+	d, err := s.parentDomain(ctx, domain)
 	if err != nil {
 		return ReportResult{}, err
 	}
-	ds, err := s.st.DomainSettings(d.Name)
+	ds, err := s.st.DomainSettings(ctx, d.Name)
 	if err != nil {
 		return ReportResult{}, translate(err)
 	}

@@ -20,7 +20,7 @@ type QueueDetail struct {
 
 // Queue implements API.
 func (s *Service) Queue(ctx context.Context) ([]QueueEntry, error) {
-	q, err := s.st.QueueEntries()
+	q, err := s.st.QueueEntries(ctx)
 	if q == nil {
 		q = []QueueEntry{}
 	}
@@ -29,7 +29,7 @@ func (s *Service) Queue(ctx context.Context) ([]QueueEntry, error) {
 
 // QueueShow implements API.
 func (s *Service) QueueShow(ctx context.Context, id string) (QueueDetail, error) {
-	msg, e, err := s.st.ReadQueued(id)
+	msg, e, err := s.st.ReadQueued(ctx, id)
 	if err != nil {
 		return QueueDetail{}, errorf(store.ErrNoSuchMessage, "no queue entry %s", id)
 	}

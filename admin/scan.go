@@ -18,7 +18,7 @@ func (s *Service) ScanPolicy(ctx context.Context, addr string) (ScanPolicy, erro
 	if err != nil {
 		return ScanPolicy{}, err
 	}
-	acct, err := s.st.Account(a.String())
+	acct, err := s.st.Account(ctx, a.String())
 	if err != nil {
 		return ScanPolicy{}, translate(err)
 	}
@@ -44,7 +44,7 @@ func (s *Service) SetScanPolicy(ctx context.Context, addr string, change store.S
 			*f.dst = *f.src
 		}
 	}
-	if err := s.st.SetScanPolicy(cur.Address, p); err != nil {
+	if err := s.st.SetScanPolicy(ctx, cur.Address, p); err != nil {
 		return ScanPolicy{}, translate(err)
 	}
 	return ScanPolicy{Address: cur.Address, ScanPolicy: p.Effective()}, nil

@@ -96,14 +96,14 @@ func crashRound(t *testing.T, data, cfg string, round int, acked map[string][]by
 		t.Fatal(err)
 	}
 	defer st.Close()
-	msgs, _, err := st.Messages("info@example.com", "INBOX")
+	msgs, _, err := st.Messages(t.Context(), "info@example.com", "INBOX")
 	if err != nil {
 		t.Fatal(err)
 	}
 	stored := map[string][]byte{}
 	var sum int64
 	for _, m := range msgs {
-		raw, err := st.ReadMessage("info@example.com", "INBOX", m.UID)
+		raw, err := st.ReadMessage(t.Context(), "info@example.com", "INBOX", m.UID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -126,11 +126,11 @@ func crashRound(t *testing.T, data, cfg string, round int, acked map[string][]by
 			t.Errorf("message %s differs from what was sent", id)
 		}
 	}
-	acct, _ := st.Account("info@example.com")
+	acct, _ := st.Account(t.Context(), "info@example.com")
 	if acct.Used != sum {
 		t.Errorf("quota usage %d, stored messages sum to %d", acct.Used, sum)
 	}
-	if p, err := st.Verify(); err != nil || len(p) > 0 {
+	if p, err := st.Verify(t.Context()); err != nil || len(p) > 0 {
 		t.Errorf("store invariants after crash: %v %v", p, err)
 	}
 	t.Logf("round %d: %d acknowledged, %d stored (the difference was in flight, never acknowledged)", round, len(acked), len(msgs))

@@ -118,7 +118,7 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	raw, err := st.ReadMessage("info@example.com", "INBOX", 1)
+	raw, err := st.ReadMessage(t.Context(), "info@example.com", "INBOX", 1)
 	if err != nil || !strings.HasSuffix(string(raw), "first half\r\nsecond half\r\n") {
 		t.Fatalf("message: %q %v", raw, err)
 	}

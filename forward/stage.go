@@ -36,8 +36,8 @@ type Stage struct {
 }
 
 // NewStage returns the stage with the store's SRS secret.
-func NewStage(st *store.Store, log *slog.Logger) (*Stage, error) {
-	key, err := st.SRSSecret()
+func NewStage(ctx context.Context, st *store.Store, log *slog.Logger) (*Stage, error) {
+	key, err := st.SRSSecret(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -66,7 +66,7 @@ func (f *Stage) Process(ctx context.Context, m *delivery.Message) error {
 		if r.Drop {
 			continue
 		}
-		rule, err := f.Store.GetForward(r.Account)
+		rule, err := f.Store.GetForward(ctx, r.Account)
 		if errors.Is(err, store.ErrNoSuchAccount) {
 			continue
 		}
@@ -89,7 +89,7 @@ func (f *Stage) Process(ctx context.Context, m *delivery.Message) error {
 		used := false
 		var remote []string
 		for _, t := range rule.Targets {
-			acct, err := f.Store.Resolve(t)
+			acct, err := f.Store.Resolve(ctx, t)
 			switch {
 			case err == nil:
 				used = true
@@ -109,7 +109,7 @@ func (f *Stage) Process(ctx context.Context, m *delivery.Message) error {
 			}
 		}
 		if len(remote) > 0 {
-			from, rp := f.sender(m.Env.From, r.Account)
+			from, rp := f.sender(ctx, m.Env.From, r.Account)
 			m.Remote = append(m.Remote, &delivery.RemoteCopy{From: from, ReturnPath: rp, To: remote, Content: fwd, Origin: store.OriginForward})
 			used = true
 		}
@@ -123,12 +123,12 @@ func (f *Stage) Process(ctx context.Context, m *delivery.Message) error {
 
 // sender returns the envelope sender of a copy forwarded by account, and
 // where a DSN about it goes.
-func (f *Stage) sender(from, account string) (string, string) {
+func (f *Stage) sender(ctx context.Context, from, account string) (string, string) {
 	if from == "" {
 		return "", "" // a bounce stays a bounce
 	}
 	at := strings.LastIndexByte(from, '@')
-	if at < 0 || f.Store.IsLocalDomain(from[at+1:]) {
+	if at < 0 || f.Store.IsLocalDomain(ctx, from[at+1:]) {
 		return from, from // our own domain: SPF passes as it is
 	}
 	domain := account[strings.LastIndexByte(account, '@')+1:]

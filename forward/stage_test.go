@@ -19,14 +19,14 @@ func forwardEnv(t *testing.T) (*store.Store, *delivery.Deliverer, *Stage) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	st.AddDomain("example.com", "")
-	st.AddDomain("example.net", "")
+	st.AddDomain(t.Context(), "example.com", "")
+	st.AddDomain(t.Context(), "example.net", "")
 	for _, a := range []string{"a@example.com", "b@example.com", "c@example.com", "d@example.net"} {
-		if err := st.AddAccount(store.Account{Address: a, PasswordHash: "x"}); err != nil {
+		if err := st.AddAccount(t.Context(), store.Account{Address: a, PasswordHash: "x"}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	fs, err := NewStage(st, nil)
+	fs, err := NewStage(t.Context(), st, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,27 +35,27 @@ func forwardEnv(t *testing.T) (*store.Store, *delivery.Deliverer, *Stage) {
 
 func setFwd(t *testing.T, st *store.Store, addr string, keep bool, targets ...string) {
 	t.Helper()
-	if _, err := st.SetForward(addr, targets, keep); err != nil {
+	if _, err := st.SetForward(t.Context(), addr, targets, keep); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func inbox(t *testing.T, st *store.Store, acct string) []string {
 	t.Helper()
-	msgs, _, err := st.Messages(acct, "INBOX")
+	msgs, _, err := st.Messages(t.Context(), acct, "INBOX")
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out []string
 	for _, m := range msgs {
-		b, _ := st.ReadMessage(acct, "INBOX", m.UID)
+		b, _ := st.ReadMessage(t.Context(), acct, "INBOX", m.UID)
 		out = append(out, string(b))
 	}
 	return out
 }
 
 func queued(t *testing.T, st *store.Store) []store.QueueEntry {
-	all, err := st.QueueEntries()
+	all, err := st.QueueEntries(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +64,7 @@ func queued(t *testing.T, st *store.Store) []store.QueueEntry {
 
 func verify(t *testing.T, st *store.Store) {
 	t.Helper()
-	if p, err := st.Verify(); err != nil || len(p) > 0 {
+	if p, err := st.Verify(t.Context()); err != nil || len(p) > 0 {
 		t.Fatalf("Verify: %v %v", p, err)
 	}
 }
@@ -98,7 +98,7 @@ func TestForwardKeepCopy(t *testing.T) {
 	if orig, err := fs.SRS.Reverse(q[0].From); err != nil || orig != "s@sender.test" {
 		t.Fatalf("SRS reverse %q %v", orig, err)
 	}
-	raw, _, _ := st.ReadQueued(q[0].ID)
+	raw, _, _ := st.ReadQueued(t.Context(), q[0].ID)
 	if string(raw) != b[0] {
 		t.Fatalf("remote copy differs from the local one:\n%s", raw)
 	}
@@ -173,7 +173,7 @@ func TestForwardTenTargetsAndScan(t *testing.T) {
 		ten = append(ten, "t"+string(rune('a'+i))+"@remote.test")
 	}
 	setFwd(t, st, "a@example.com", false, ten...)
-	if _, err := st.SetForward("a@example.com", append(ten, "k@remote.test"), false); err == nil {
+	if _, err := st.SetForward(t.Context(), "a@example.com", append(ten, "k@remote.test"), false); err == nil {
 		t.Fatal("11th target accepted")
 	}
 	setFwd(t, st, "b@example.com", false, "x@remote.test")
@@ -196,7 +196,7 @@ func TestForwardTenTargetsAndScan(t *testing.T) {
 	if len(q) != 1 || len(q[0].Recipients) != 10 {
 		t.Fatalf("queued %+v", q)
 	}
-	raw, _, _ := st.ReadQueued(q[0].ID)
+	raw, _, _ := st.ReadQueued(t.Context(), q[0].ID)
 	if string(raw) != "Delivered-To: a@example.com\r\nX-Stripped: yes\r\n\r\nclean part\r\n" {
 		t.Fatalf("forwarded %q", raw)
 	}

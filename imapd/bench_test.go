@@ -22,7 +22,7 @@ import (
 // concurrently so the store's group commit keeps set-up short.
 func fill(b *testing.B, st *store.Store, n, size int) {
 	b.Helper()
-	must(b, st.SetQuota("info@example.com", 0))
+	must(b, st.SetQuota(b.Context(), "info@example.com", 0))
 	var wg sync.WaitGroup
 	work := make(chan int)
 	for w := 0; w < 32; w++ {
@@ -81,7 +81,7 @@ func BenchmarkSelectFetch10k(b *testing.B) {
 func BenchmarkFetchBody1MiB(b *testing.B) {
 	e := newEnv(b, Config{})
 	fill(b, e.st, 1, 1<<20)
-	msgs, _, _ := e.st.Messages("info@example.com", "INBOX")
+	msgs, _, _ := e.st.Messages(b.Context(), "info@example.com", "INBOX")
 	r := dialRaw(b, e.implicit, true)
 	r.login("info@example.com")
 	r.ok("SELECT INBOX")
@@ -109,7 +109,7 @@ func BenchmarkIdleConnHeap(b *testing.B) {
 			e := newEnv(b, Config{AllowInsecureAuth: true})
 			// A cheap hash: the benchmark measures memory, not bcrypt.
 			h, _ := bcrypt.GenerateFromPassword([]byte("pw-info"), bcrypt.MinCost)
-			must(b, e.st.SetPasswordHash("info@example.com", string(h)))
+			must(b, e.st.SetPasswordHash(b.Context(), "info@example.com", string(h)))
 			fill(b, e.st, 100, 2048)
 			for i := 0; i < b.N; i++ {
 				runtime.GC()

@@ -39,13 +39,13 @@ func TestPythonImaplib(t *testing.T) {
 					t.Errorf("imaplib output lacks %q:\n%s", want, s)
 				}
 			}
-			if m, _ := e.st.Mailbox("info@example.com", "INBOX"); m.Messages != 0 {
+			if m, _ := e.st.Mailbox(t.Context(), "info@example.com", "INBOX"); m.Messages != 0 {
 				t.Errorf("INBOX has %d messages after EXPUNGE", m.Messages)
 			}
-			if m, _ := e.st.Mailbox("info@example.com", "Trash"); m.Messages != 1 {
+			if m, _ := e.st.Mailbox(t.Context(), "info@example.com", "Trash"); m.Messages != 1 {
 				t.Errorf("Trash has %d messages after MOVE", m.Messages)
 			}
-			if p, _ := e.st.Verify(); len(p) > 0 {
+			if p, _ := e.st.Verify(t.Context()); len(p) > 0 {
 				t.Error(p)
 			}
 		})
@@ -113,7 +113,7 @@ SyncState *
 	// A message put in the Maildir goes up.
 	must(t, os.WriteFile(filepath.Join(dir, "mail", "INBOX", "new", "1.local:2,"), []byte("Subject: from maildir\r\n\r\nup\r\n"), 0o600))
 	run()
-	if m, _ := e.st.Mailbox("info@example.com", "INBOX"); m.Messages != 2 {
+	if m, _ := e.st.Mailbox(t.Context(), "info@example.com", "INBOX"); m.Messages != 2 {
 		t.Fatalf("INBOX has %d messages after syncing up", m.Messages)
 	}
 }

@@ -33,11 +33,11 @@ func newEnv(t testing.TB, cfg Config) *env {
 	st, err := store.Open(filepath.Join(dir, "y.db"), store.Options{})
 	must(t, err)
 	t.Cleanup(func() { st.Close() })
-	must(t, st.AddDomain("example.com", ""))
+	must(t, st.AddDomain(t.Context(), "example.com", ""))
 	for _, u := range []string{"info@example.com", "bob@example.com"} {
 		h, err := auth.HashPassword("pw-" + strings.Split(u, "@")[0])
 		must(t, err)
-		must(t, st.AddAccount(store.Account{Address: u, PasswordHash: h, Quota: 10 << 20}))
+		must(t, st.AddAccount(t.Context(), store.Account{Address: u, PasswordHash: h, Quota: 10 << 20}))
 	}
 	tlsConf, err := tlsutil.SelfSigned(filepath.Join(dir, "tls"), "localhost")
 	must(t, err)

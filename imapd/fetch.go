@@ -20,9 +20,9 @@ func (s *session) records(v *view, uids []uint32) ([]*store.Message, error) {
 	var msgs []store.Message
 	var err error
 	if len(uids) > 64 && len(uids)*4 > len(v.uids) {
-		msgs, _, err = s.srv.st.Messages(s.account, v.name)
+		msgs, _, err = s.srv.st.Messages(s.ctx(), s.account, v.name)
 	} else {
-		msgs, _, err = s.srv.st.MessagesByUID(s.account, v.name, uids)
+		msgs, _, err = s.srv.st.MessagesByUID(s.ctx(), s.account, v.name, uids)
 	}
 	if err != nil {
 		return nil, err
@@ -107,7 +107,7 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 					}
 				}
 			}
-			if envs, err = s.srv.st.Envelopes(s.account, v.name, batch); err != nil {
+			if envs, err = s.srv.st.Envelopes(s.ctx(), s.account, v.name, batch); err != nil {
 				return s.storeError(err, imap.ResponseCodeNonExistent)
 			}
 		}
@@ -153,7 +153,7 @@ func (s *session) fetchOne(rw *imapserver.FetchResponseWriter, v *view, m *store
 		rw.WriteRFC822Size(m.Size)
 	}
 	open := func() (io.ReadCloser, error) {
-		r, _, err := s.srv.st.OpenMessage(s.account, v.name, m.UID)
+		r, _, err := s.srv.st.OpenMessage(s.ctx(), s.account, v.name, m.UID)
 		return r, err
 	}
 	if env != nil {

@@ -17,7 +17,7 @@ func (s *session) quotaCommand(tag, cmd, args string) []string {
 	if !ok || rest != "" {
 		return []string{tag + " BAD Syntax: " + cmd + " takes one argument"}
 	}
-	acct, err := s.srv.st.Account(s.account)
+	acct, err := s.srv.st.Account(s.ctx(), s.account)
 	if err != nil {
 		return []string{tag + " NO [SERVERBUG] Internal error"}
 	}
@@ -36,7 +36,7 @@ func (s *session) quotaCommand(tag, cmd, args string) []string {
 		if err != nil {
 			return []string{tag + " BAD Invalid mailbox name: " + err.Error()}
 		}
-		if _, err := s.srv.st.Mailbox(s.account, name); err != nil {
+		if _, err := s.srv.st.Mailbox(s.ctx(), s.account, name); err != nil {
 			return []string{tag + " NO [NONEXISTENT] No such mailbox"}
 		}
 		echo := quoteString(arg)

@@ -73,7 +73,7 @@ type searchCtx struct {
 func (c *searchCtx) header() *textproto.Header {
 	if !c.hdrRead {
 		c.hdrRead = true
-		r, _, err := c.s.srv.st.OpenMessage(c.s.account, c.v.name, c.m.UID)
+		r, _, err := c.s.srv.st.OpenMessage(c.s.ctx(), c.s.account, c.v.name, c.m.UID)
 		if err != nil {
 			return nil
 		}
@@ -86,7 +86,7 @@ func (c *searchCtx) header() *textproto.Header {
 
 func (c *searchCtx) raw() []byte {
 	if c.ent == nil {
-		r, _, err := c.s.srv.st.OpenMessage(c.s.account, c.v.name, c.m.UID)
+		r, _, err := c.s.srv.st.OpenMessage(c.s.ctx(), c.s.account, c.v.name, c.m.UID)
 		if err != nil {
 			c.ent = []byte{}
 			return c.ent

@@ -330,7 +330,7 @@ func TestCommands(t *testing.T) {
 	}
 	// CLOSE expunges the rest silently; UNSELECT does not.
 	must(t, c.UnselectAndExpunge().Wait())
-	if m, _ := e.st.Mailbox("info@example.com", "Trash"); m.Messages != 0 {
+	if m, _ := e.st.Mailbox(t.Context(), "info@example.com", "Trash"); m.Messages != 0 {
 		t.Fatalf("Trash after CLOSE: %d", m.Messages)
 	}
 	// EXAMINE is read-only: no \Seen, no STORE, CLOSE does not expunge.
@@ -342,7 +342,7 @@ func TestCommands(t *testing.T) {
 		t.Fatal("STORE in EXAMINE")
 	}
 	must(t, c.Unselect().Wait())
-	if problems, _ := e.st.Verify(); len(problems) > 0 {
+	if problems, _ := e.st.Verify(t.Context()); len(problems) > 0 {
 		t.Fatal(problems)
 	}
 	must(t, c.Logout().Wait())
@@ -360,7 +360,7 @@ func appendMsg(c *imapclient.Client, box, msg string) error {
 
 func TestQuota(t *testing.T) {
 	e := newEnv(t, Config{})
-	must(t, e.st.SetQuota("info@example.com", 4096))
+	must(t, e.st.SetQuota(t.Context(), "info@example.com", 4096))
 	e.deliver(t, "info@example.com", "", msg1)
 	c := e.login(t, "info@example.com", nil)
 	qr, err := c.GetQuotaRoot("INBOX").Wait()
@@ -398,7 +398,7 @@ func TestQuota(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Unlimited accounts have no quota root.
-	must(t, e.st.SetQuota("info@example.com", 0))
+	must(t, e.st.SetQuota(t.Context(), "info@example.com", 0))
 	qr, err = c.GetQuotaRoot("INBOX").Wait()
 	must(t, err)
 	if len(qr) != 0 {
@@ -495,10 +495,10 @@ func TestMailboxNames(t *testing.T) {
 	if len(u) != 2 || !strings.HasSuffix(u[1], `"&ZeVnLIqe-/2024"`) {
 		t.Fatalf("LIST: %q", u)
 	}
-	if _, err := e.st.Mailbox("info@example.com", "日本語/2024"); err != nil {
+	if _, err := e.st.Mailbox(t.Context(), "info@example.com", "日本語/2024"); err != nil {
 		t.Fatal(err)
 	}
-	names, _ := e.st.Mailboxes("info@example.com")
+	names, _ := e.st.Mailboxes(t.Context(), "info@example.com")
 	if len(names) != 7 {
 		t.Fatalf("%d mailboxes", len(names))
 	}
@@ -656,7 +656,7 @@ func TestUpdatesOnPoll(t *testing.T) {
 
 func TestConcurrentSessions(t *testing.T) {
 	e := newEnv(t, Config{})
-	must(t, e.st.SetQuota("info@example.com", 0))
+	must(t, e.st.SetQuota(t.Context(), "info@example.com", 0))
 	const sessions, per = 8, 10
 	var wg sync.WaitGroup
 	errs := make(chan error, sessions)
@@ -702,14 +702,14 @@ func TestConcurrentSessions(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	if m, _ := e.st.Mailbox("info@example.com", "INBOX"); m.Messages != sessions*per {
+	if m, _ := e.st.Mailbox(t.Context(), "info@example.com", "INBOX"); m.Messages != sessions*per {
 		t.Fatalf("%d messages", m.Messages)
 	}
 }
 
 func TestLargeMessage(t *testing.T) {
 	e := newEnv(t, Config{})
-	must(t, e.st.SetQuota("info@example.com", 0))
+	must(t, e.st.SetQuota(t.Context(), "info@example.com", 0))
 	body := strings.Repeat(strings.Repeat("y", 998)+"\r\n", 3<<10) // 3 MiB
 	msg := "Subject: big\r\n\r\n" + body
 	c := e.login(t, "info@example.com", nil)

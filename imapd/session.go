@@ -141,11 +141,12 @@ func (s *session) AppendLimit() uint32 { return uint32(s.srv.cfg.AppendLimit) }
 var systemFlags = []imap.Flag{imap.FlagAnswered, imap.FlagFlagged, imap.FlagDeleted, imap.FlagSeen, imap.FlagDraft}
 
 func (s *session) Select(name string, options *imap.SelectOptions) (*imap.SelectData, error) {
+	ctx := s.ctx()
 	if s.sel != nil {
 		s.sel.close()
 		s.sel = nil
 	}
-	v, msgs, meta, err := openView(s.srv.st, s.account, name, options.ReadOnly)
+	v, msgs, meta, err := openView(ctx, s.srv.st, s.account, name, options.ReadOnly)
 	if err != nil {
 		return nil, s.storeError(err, imap.ResponseCodeNonExistent)
 	}
@@ -225,7 +226,7 @@ func (s *session) List(w *imapserver.ListWriter, ref string, patterns []string, 
 		// The hierarchy delimiter and root (RFC 3501 6.3.8).
 		return w.WriteList(&imap.ListData{Attrs: []imap.MailboxAttr{imap.MailboxAttrNoSelect}, Delim: '/', Mailbox: ""})
 	}
-	boxes, err := s.srv.st.Mailboxes(s.account)
+	boxes, err := s.srv.st.Mailboxes(s.ctx(), s.account)
 	if err != nil {
 		return s.storeError(err, imap.ResponseCodeNonExistent)
 	}
@@ -289,7 +290,7 @@ func (s *session) List(w *imapserver.ListWriter, ref string, patterns []string, 
 }
 
 func (s *session) Status(name string, options *imap.StatusOptions) (*imap.StatusData, error) {
-	meta, err := s.srv.st.Mailbox(s.account, name)
+	meta, err := s.srv.st.Mailbox(s.ctx(), s.account, name)
 	if err != nil {
 		return nil, s.storeError(err, imap.ResponseCodeNonExistent)
 	}
@@ -319,7 +320,7 @@ func (s *session) status(meta store.Mailbox, options *imap.StatusOptions) (*imap
 		data.AppendLimit = num(int(s.srv.cfg.AppendLimit))
 	}
 	if options.NumUnseen || options.NumDeleted {
-		msgs, _, err := s.srv.st.Messages(s.account, meta.Name)
+		msgs, _, err := s.srv.st.Messages(s.ctx(), s.account, meta.Name)
 		if err != nil {
 			return nil, s.storeError(err, imap.ResponseCodeNonExistent)
 		}
@@ -357,14 +358,14 @@ func (s *session) Append(name string, r imap.LiteralReader, options *imap.Append
 		return nil, no(imap.ResponseCodeTooBig, "Message is larger than %d bytes", s.srv.cfg.AppendLimit)
 	}
 	// Refuse before reading a message that cannot fit.
-	acct, err := s.srv.st.Account(s.account)
+	acct, err := s.srv.st.Account(s.ctx(), s.account)
 	if err != nil {
 		return nil, s.storeError(err, imap.ResponseCodeTryCreate)
 	}
 	if acct.Quota > 0 && acct.Used+size > acct.Quota {
 		return nil, s.storeError(&store.QuotaError{Account: acct.Address, Quota: acct.Quota, Used: acct.Used, Need: size}, "")
 	}
-	if _, err := s.srv.st.Mailbox(s.account, name); err != nil {
+	if _, err := s.srv.st.Mailbox(s.ctx(), s.account, name); err != nil {
 		return nil, s.storeError(err, imap.ResponseCodeTryCreate)
 	}
 	msg := make([]byte, size)
@@ -414,21 +415,23 @@ func toCRLF(b []byte) []byte {
 }
 
 func (s *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
+	ctx := s.ctx()
 	if s.sel == nil {
 		return nil
 	}
-	return s.sel.sync(w, allowExpunge)
+	return s.sel.sync(ctx, w, allowExpunge)
 }
 
 // Idle writes changes as they are committed until the client says DONE.
 func (s *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
+	ctx := s.ctx()
 	s.idleMu.Lock()
 	defer s.idleMu.Unlock()
 	if s.sel == nil {
 		<-stop
 		return nil
 	}
-	if err := s.sel.sync(w, true); err != nil {
+	if err := s.sel.sync(ctx, w, true); err != nil {
 		return err
 	}
 	for {
@@ -441,7 +444,7 @@ func (s *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
 			if ev.Mailbox == s.sel.name && ev.UIDValidity == s.sel.uidValidity {
 				s.sel.pending = append(s.sel.pending, ev)
 			}
-			if err := s.sel.sync(w, true); err != nil {
+			if err := s.sel.sync(ctx, w, true); err != nil {
 				return err
 			}
 		case <-stop:
@@ -455,7 +458,7 @@ func (s *session) Expunge(w *imapserver.ExpungeWriter, uids *imap.UIDSet) error 
 	if v.readOnly {
 		return nil // EXAMINE: CLOSE must not expunge; EXPUNGE does nothing
 	}
-	msgs, _, err := s.srv.st.MessagesByUID(s.account, v.name, v.uids)
+	msgs, _, err := s.srv.st.MessagesByUID(s.ctx(), s.account, v.name, v.uids)
 	if err != nil {
 		return s.storeError(err, imap.ResponseCodeNonExistent)
 	}
@@ -583,7 +586,7 @@ func (s *session) Move(w *imapserver.MoveWriter, numSet imap.NumSet, dest string
 	if len(idx) == 0 {
 		return nil
 	}
-	if _, err := s.srv.st.Mailbox(s.account, dest); err != nil {
+	if _, err := s.srv.st.Mailbox(s.ctx(), s.account, dest); err != nil {
 		return s.storeError(err, imap.ResponseCodeTryCreate)
 	}
 	if canonical(dest) == v.name {

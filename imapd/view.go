@@ -1,6 +1,7 @@
 package imapd
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"sort"
@@ -43,9 +44,9 @@ type updateWriter interface {
 
 // openView subscribes first and reads the mailbox second, so no change
 // falls between the two; changes already in the snapshot are skipped.
-func openView(st *store.Store, account, name string, readOnly bool) (*view, []store.Message, store.Mailbox, error) {
-	sub := st.Subscribe(account, feedBuffer)
-	msgs, meta, err := st.Messages(account, name)
+func openView(ctx context.Context, st *store.Store, account, name string, readOnly bool) (*view, []store.Message, store.Mailbox, error) {
+	sub := st.Subscribe(ctx, account, feedBuffer)
+	msgs, meta, err := st.Messages(ctx, account, name)
 	if err != nil {
 		sub.Close()
 		return nil, nil, meta, err
@@ -109,10 +110,10 @@ func (v *view) dropOwnFlags(msgs []store.Message) {
 
 // sync tells the client what changed. Without allowExpunge it stops at the
 // first expunge, which stays pending for a later command.
-func (v *view) sync(w updateWriter, allowExpunge bool) error {
+func (v *view) sync(ctx context.Context, w updateWriter, allowExpunge bool) error {
 	v.drain()
 	if v.sub.Overflowed() {
-		if err := v.resync(); err != nil {
+		if err := v.resync(ctx); err != nil {
 			return err
 		}
 	}
@@ -171,8 +172,8 @@ func (v *view) remove(seq uint32) {
 // resync re-reads the mailbox after the feed dropped events, and turns
 // the difference into events: expunges, new messages, and every flag (we
 // cannot know which changed).
-func (v *view) resync() error {
-	msgs, meta, err := v.st.Messages(v.account, v.name)
+func (v *view) resync(ctx context.Context) error {
+	msgs, meta, err := v.st.Messages(ctx, v.account, v.name)
 	if errors.Is(err, store.ErrNoSuchMailbox) || err == nil && meta.UIDValidity != v.uidValidity {
 		msgs, err = nil, nil
 		v.gone = true

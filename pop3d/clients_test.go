@@ -47,7 +47,7 @@ func TestPythonPoplib(t *testing.T) {
 			if !strings.Contains(string(out), "done") || !strings.Contains(string(out), "stat 2 ") {
 				t.Fatalf("poplib output:\n%s", out)
 			}
-			msgs, _, _ := e.st.Messages("info@example.com", "INBOX")
+			msgs, _, _ := e.st.Messages(t.Context(), "info@example.com", "INBOX")
 			if len(msgs) != 1 {
 				t.Fatalf("DELE 2 + QUIT through poplib left %d messages", len(msgs))
 			}

@@ -33,11 +33,11 @@ func newEnv(t testing.TB, cfg Config) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	must(t, st.AddDomain("example.com", ""))
+	must(t, st.AddDomain(t.Context(), "example.com", ""))
 	for _, u := range []string{"info@example.com", "bob@example.com"} {
 		h, err := auth.HashPassword("pw-" + strings.Split(u, "@")[0])
 		must(t, err)
-		must(t, st.AddAccount(store.Account{Address: u, PasswordHash: h}))
+		must(t, st.AddAccount(t.Context(), store.Account{Address: u, PasswordHash: h}))
 	}
 	tlsConf, err := tlsutil.SelfSigned(filepath.Join(dir, "tls"), "localhost")
 	must(t, err)
@@ -283,11 +283,11 @@ func TestCommands(t *testing.T) {
 	c.ok("DELE 2")
 	c.ok("QUIT")
 
-	msgs, _, _ := e.st.Messages("info@example.com", "INBOX")
+	msgs, _, _ := e.st.Messages(t.Context(), "info@example.com", "INBOX")
 	if len(msgs) != 1 || msgs[0].UID != 1 {
 		t.Fatalf("after QUIT: %+v", msgs)
 	}
-	a, _ := e.st.Account("info@example.com")
+	a, _ := e.st.Account(t.Context(), "info@example.com")
 	if a.Used != int64(len(m1)) {
 		t.Fatalf("quota not freed: used %d", a.Used)
 	}
@@ -401,7 +401,7 @@ func TestShutdownDropsSessionsWithoutDeleting(t *testing.T) {
 	if l := c.line(); !strings.Contains(l, "shutting down") {
 		t.Fatalf("on shutdown: %q", l)
 	}
-	if msgs, _, _ := e.st.Messages("info@example.com", "INBOX"); len(msgs) != 1 {
+	if msgs, _, _ := e.st.Messages(ctx, "info@example.com", "INBOX"); len(msgs) != 1 {
 		t.Fatal("shutdown deleted a message")
 	}
 }

@@ -55,6 +55,10 @@ func newSession(s *Server, c net.Conn, isTLS bool, tlsConf *tls.Config) *session
 	return &session{srv: s, raw: c, conn: c, r: bufio.NewReaderSize(c, 4096), w: bufio.NewWriterSize(c, 32<<10), tls: isTLS, tlsConf: tlsConf}
 }
 
+// ctx is the context of the session's store and auth calls. A session ends
+// by closing its connection, never by cancelling a write in flight.
+func (ss *session) ctx() context.Context { return context.Background() }
+
 // interrupt makes the session's next (or current) read fail.
 func (ss *session) interrupt() {
 	ss.stopped.Store(true)
@@ -488,7 +492,7 @@ func (ss *session) authCmd(args []string) {
 }
 
 func (ss *session) login(user, pw string) {
-	acct, err := ss.srv.au.Authenticate(context.Background(), ss.conn.RemoteAddr(), user, pw)
+	acct, err := ss.srv.au.Authenticate(ss.ctx(), ss.conn.RemoteAddr(), user, pw)
 	switch {
 	case errors.Is(err, auth.ErrTooManyFailures):
 		ss.reply(false, "[SYS/TEMP] Too many failed logins from your address; try again later")
@@ -502,7 +506,7 @@ func (ss *session) login(user, pw string) {
 		ss.reply(false, "[IN-USE] Maildrop is locked by another POP3 session")
 		return
 	}
-	msgs, box, err := ss.srv.st.Messages(acct.Address, "INBOX")
+	msgs, box, err := ss.srv.st.Messages(ss.ctx(), acct.Address, "INBOX")
 	if err != nil {
 		ss.srv.unlock(acct.Address)
 		ss.srv.log.Error("reading maildrop", "account", acct.Address, "err", err)
@@ -535,7 +539,7 @@ func (ss *session) quit() bool {
 		}
 	}
 	if len(uids) > 0 {
-		if _, err := ss.srv.st.Expunge(context.Background(), ss.account, "INBOX", uids); err != nil {
+		if _, err := ss.srv.st.Expunge(ss.ctx(), ss.account, "INBOX", uids); err != nil {
 			ss.srv.log.Error("expunge at QUIT", "account", ss.account, "err", err)
 			ss.reply(false, "[SYS/TEMP] Some deleted messages not removed: %v", err)
 			return true
@@ -550,7 +554,7 @@ func (ss *session) quit() bool {
 // byte-stuffed with CRLF line endings, streaming from the store.
 func (ss *session) send(i, n int) bool {
 	m := ss.msgs[i]
-	rc, _, err := ss.srv.st.OpenMessage(ss.account, "INBOX", m.UID)
+	rc, _, err := ss.srv.st.OpenMessage(ss.ctx(), ss.account, "INBOX", m.UID)
 	if err != nil {
 		ss.reply(false, "[SYS/TEMP] Cannot read message %d: %v", i+1, err)
 		return false

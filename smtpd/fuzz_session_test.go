@@ -62,7 +62,7 @@ func FuzzSession(f *testing.F) {
 		if l, err := r2.ReadString('\n'); err != nil || !strings.HasPrefix(l, "220 ") {
 			t.Fatalf("server no longer greets: %q %v", l, err)
 		}
-		if p, err := e.store.Verify(); err != nil || len(p) > 0 {
+		if p, err := e.store.Verify(t.Context()); err != nil || len(p) > 0 {
 			t.Fatalf("store invariants: %v %v", p, err)
 		}
 	})

@@ -85,15 +85,15 @@ func newEnv(t testing.TB, o envOptions) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	must(t, st.AddDomain("example.com", ""))
-	must(t, st.AddDomain("child.example.com", "example.com"))
-	must(t, st.AddDomain("sales.example.com", "example.com"))
-	must(t, st.AddDomain("other.test", ""))
+	must(t, st.AddDomain(t.Context(), "example.com", ""))
+	must(t, st.AddDomain(t.Context(), "child.example.com", "example.com"))
+	must(t, st.AddDomain(t.Context(), "sales.example.com", "example.com"))
+	must(t, st.AddDomain(t.Context(), "other.test", ""))
 	h := passwordHash(t)
-	must(t, st.AddAccount(store.Account{Address: userInfo, PasswordHash: h, Quota: 1 << 20}))
-	must(t, st.AddAccount(store.Account{Address: userBob, PasswordHash: h}))
-	must(t, st.AddAccount(store.Account{Address: userAdmin, PasswordHash: h, Role: store.RoleAdmin}))
-	must(t, st.AddAccount(store.Account{Address: userCarol, PasswordHash: h}))
+	must(t, st.AddAccount(t.Context(), store.Account{Address: userInfo, PasswordHash: h, Quota: 1 << 20}))
+	must(t, st.AddAccount(t.Context(), store.Account{Address: userBob, PasswordHash: h}))
+	must(t, st.AddAccount(t.Context(), store.Account{Address: userAdmin, PasswordHash: h, Role: store.RoleAdmin}))
+	must(t, st.AddAccount(t.Context(), store.Account{Address: userCarol, PasswordHash: h}))
 
 	serverTLS, err := tlsutil.SelfSigned(filepath.Join(dir, "tls"), testHost)
 	if err != nil {
@@ -173,11 +173,11 @@ func must(t testing.TB, err error) {
 // inbox returns the raw messages in account's INBOX.
 func (e *testEnv) inbox(account string) [][]byte {
 	e.t.Helper()
-	msgs, _, err := e.store.Messages(account, "INBOX")
+	msgs, _, err := e.store.Messages(e.t.Context(), account, "INBOX")
 	must(e.t, err)
 	var out [][]byte
 	for _, m := range msgs {
-		b, err := e.store.ReadMessage(account, "INBOX", m.UID)
+		b, err := e.store.ReadMessage(e.t.Context(), account, "INBOX", m.UID)
 		must(e.t, err)
 		out = append(out, b)
 	}
@@ -186,7 +186,7 @@ func (e *testEnv) inbox(account string) [][]byte {
 
 func (e *testEnv) used(account string) int64 {
 	e.t.Helper()
-	a, err := e.store.Account(account)
+	a, err := e.store.Account(e.t.Context(), account)
 	must(e.t, err)
 	return a.Used
 }
@@ -194,7 +194,7 @@ func (e *testEnv) used(account string) int64 {
 // verify checks the store's invariants.
 func (e *testEnv) verify() {
 	e.t.Helper()
-	problems, err := e.store.Verify()
+	problems, err := e.store.Verify(e.t.Context())
 	must(e.t, err)
 	for _, p := range problems {
 		e.t.Errorf("store.Verify: %s", p)

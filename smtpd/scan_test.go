@@ -154,7 +154,7 @@ func TestScanOnSubmissionAndInbound(t *testing.T) {
 		})
 	}
 	// Every refusal and strip is on record for reports.
-	stops, err := e.store.Stops(time.Now().Add(-time.Hour), time.Now().Add(time.Hour), "example.com")
+	stops, err := e.store.Stops(t.Context(), time.Now().Add(-time.Hour), time.Now().Add(time.Hour), "example.com")
 	must(t, err)
 	var out, in int
 	for _, s := range stops {
@@ -236,7 +236,7 @@ func firstLine(b []byte) string {
 // lands unchecked, the other recipient gets only the report.
 func TestScanPolicyPerRecipient(t *testing.T) {
 	e := scanEnv(t)
-	must(t, e.store.SetScanPolicy(userBob, store.ScanPolicy{Depth: store.ScanAccept, Oversize: store.ScanAccept}))
+	must(t, e.store.SetScanPolicy(t.Context(), userBob, store.ScanPolicy{Depth: store.ScanAccept, Oversize: store.ScanAccept}))
 	msg := scantest.Mail("deeper", []scantest.File{{Name: "deep.zip", Data: scantest.NestedZip(10, scantest.File{Name: "a.txt", Data: []byte("ok")})}})
 	inbound(t, e, []string{userBob, userAdmin}, msg, 250, "2.0.0")
 	checkLanded(t, "unchecked", e.inbox(userBob))
@@ -252,8 +252,8 @@ func TestScanPolicyPerRecipient(t *testing.T) {
 // discarded inbound.
 func TestScanEncryptedReject(t *testing.T) {
 	e := scanEnv(t)
-	must(t, e.store.SetScanPolicy(userAdmin, store.ScanPolicy{Encrypted: store.ScanReject}))
-	must(t, e.store.SetScanPolicy(userBob, store.ScanPolicy{Encrypted: store.ScanReject}))
+	must(t, e.store.SetScanPolicy(t.Context(), userAdmin, store.ScanPolicy{Encrypted: store.ScanReject}))
+	must(t, e.store.SetScanPolicy(t.Context(), userBob, store.ScanPolicy{Encrypted: store.ScanReject}))
 	msg := scantest.Mail("secret", []scantest.File{{Name: "secret.zip", Data: scantest.EncryptedZip("plan.doc")}})
 	submit(t, e, userBob, msg, 554, "5.6.5") // bob, on the sender's domain, is warned
 	before := len(e.inbox(userBob))
@@ -333,7 +333,7 @@ func TestWarningsOnInfectedSubmission(t *testing.T) {
 	if strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Fatalf("warned %v, want %v", got, want)
 	}
-	if q, err := e.store.QueueEntries(); err != nil || len(q) != 0 {
+	if q, err := e.store.QueueEntries(t.Context()); err != nil || len(q) != 0 {
 		t.Fatalf("outbound queue after a refused submission: %+v %v", q, err)
 	}
 }
@@ -349,7 +349,7 @@ func TestWarningsOnInfectedInbound(t *testing.T) {
 		t.Fatalf("warned %v", got)
 	}
 	// Warnings off for the domain: nothing.
-	must(t, e.store.SetDomainSettings("other.test", store.DomainSettings{WarningsOff: true}))
+	must(t, e.store.SetDomainSettings(t.Context(), "other.test", store.DomainSettings{WarningsOff: true}))
 	inbound(t, e, []string{userCarol}, msg, 554, "5.6.5")
 	if n := len(e.inbox(userCarol)); n != 0 {
 		t.Fatalf("warnings off, yet carol got %d messages", n)

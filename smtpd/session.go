@@ -200,7 +200,7 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 		if acct == nil {
 			return s.hardError(errAuthRequired)
 		}
-		if !senderAllowed(*acct, from, s.srv.store.Domain) {
+		if !senderAllowed(*acct, from, s.lookupDomain) {
 			log.Info("smtp sender refused: not the user's address", "user", acct.Address, "from", from)
 			return s.hardError(errSenderNotOwn)
 		}
@@ -220,18 +220,25 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	return nil
 }
 
+// The store lookups addr.go's checks use, bound to the server's context.
+func (s *session) lookupDomain(d string) (store.Domain, error) {
+	return s.srv.store.Domain(s.srv.ctx, d)
+}
+func (s *session) resolve(addr string) (string, error) { return s.srv.store.Resolve(s.srv.ctx, addr) }
+func (s *session) isLocalDomain(d string) bool         { return s.srv.store.IsLocalDomain(s.srv.ctx, d) }
+
 func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	s.mu.Lock()
 	size := s.size
 	s.mu.Unlock()
 	log := s.logger().With("rcpt", to)
-	account, class, err := classifyRecipient(to, s.srv.store.Resolve, s.srv.store.IsLocalDomain)
+	account, class, err := classifyRecipient(to, s.resolve, s.isLocalDomain)
 	switch class {
 	case rcptLocal:
 	case rcptNoSuchUser:
 		if orig, ok := s.reverseSRS(to); ok {
 			// A bounce to a forwarded message: back to its sender.
-			a, c, _ := classifyRecipient(orig, s.srv.store.Resolve, s.srv.store.IsLocalDomain)
+			a, c, _ := classifyRecipient(orig, s.resolve, s.isLocalDomain)
 			switch c {
 			case rcptLocal:
 				log.Info("smtp recipient: SRS bounce to a local sender", "orig", orig)
@@ -264,7 +271,7 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 		log.Error("smtp recipient lookup failed", "error", err)
 		return errTempLocal
 	}
-	a, err := s.srv.store.Account(account)
+	a, err := s.srv.store.Account(s.srv.ctx, account)
 	if err != nil {
 		log.Error("smtp account lookup failed", "error", err)
 		return errTempLocal

@@ -457,7 +457,7 @@ func TestMessageSizeLimit(t *testing.T) {
 
 func TestQuota(t *testing.T) {
 	e := newEnv(t, envOptions{})
-	must(t, e.store.SetQuota(userInfo, 4000))
+	must(t, e.store.SetQuota(t.Context(), userInfo, 4000))
 	c := dialRaw(t, e.mx)
 	c.cmd("EHLO client", 250, "")
 
@@ -483,7 +483,7 @@ func TestQuota(t *testing.T) {
 	if used == 0 {
 		t.Fatal("nothing stored")
 	}
-	must(t, e.store.SetQuota(userInfo, used))
+	must(t, e.store.SetQuota(t.Context(), userInfo, used))
 	c.cmd("MAIL FROM:<a@remote.test>", 250, "2.0.0")
 	text := c.cmd("RCPT TO:<info@child.example.com>", 452, "4.2.2")
 	if !strings.Contains(text, "Mailbox full") {

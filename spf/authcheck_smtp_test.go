@@ -26,8 +26,8 @@ func TestThroughSMTP(t *testing.T) {
 	}
 	defer st.Close()
 	for _, err := range []error{
-		st.AddDomain("example.com", ""),
-		st.AddAccount(store.Account{Address: "info@example.com", PasswordHash: "x"}),
+		st.AddDomain(t.Context(), "example.com", ""),
+		st.AddAccount(t.Context(), store.Account{Address: "info@example.com", PasswordHash: "x"}),
 	} {
 		if err != nil {
 			t.Fatal(err)
@@ -72,7 +72,7 @@ func TestThroughSMTP(t *testing.T) {
 		return w.Close()
 	}
 	count := func(mailbox string) int {
-		msgs, _, err := st.Messages("info@example.com", mailbox)
+		msgs, _, err := st.Messages(t.Context(), "info@example.com", mailbox)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -100,8 +100,8 @@ func TestThroughSMTP(t *testing.T) {
 	if j, in := count("Junk"), count("INBOX"); j != 1 || in != 1 {
 		t.Fatalf("Junk %d, INBOX %d; want 1 and 1", j, in)
 	}
-	junk, _, _ := st.Messages("info@example.com", "Junk")
-	raw, err := st.ReadMessage("info@example.com", "Junk", junk[0].UID)
+	junk, _, _ := st.Messages(t.Context(), "info@example.com", "Junk")
+	raw, err := st.ReadMessage(t.Context(), "info@example.com", "Junk", junk[0].UID)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,10 +39,10 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	if err := st.AddDomain("signed.test", ""); err != nil {
+	if err := st.AddDomain(t.Context(), "signed.test", ""); err != nil {
 		t.Fatal(err)
 	}
-	keys, err := dkimkey.ForDomain(st, "signed.test")
+	keys, err := dkimkey.ForDomain(t.Context(), st, "signed.test")
 	if err != nil {
 		t.Fatal(err)
 	}

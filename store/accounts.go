@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -68,7 +69,7 @@ func putJSON(b *bolt.Bucket, key string, v any) error {
 }
 
 // AddDomain adds a parent domain, or a child of parent when parent != "".
-func (s *Store) AddDomain(name, parent string) error {
+func (s *Store) AddDomain(ctx context.Context, name, parent string) error {
 	name, err := address.ParseDomain(name)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalid, err)
@@ -101,7 +102,7 @@ func (s *Store) AddDomain(name, parent string) error {
 }
 
 // RemoveDomain removes a domain that has no accounts and no children.
-func (s *Store) RemoveDomain(name string) error {
+func (s *Store) RemoveDomain(ctx context.Context, name string) error {
 	name = strings.ToLower(name)
 	return s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bDomains)
@@ -141,7 +142,7 @@ func countAccounts(tx *bolt.Tx, domain string) int {
 }
 
 // Domains lists every domain, sorted by name.
-func (s *Store) Domains() ([]Domain, error) {
+func (s *Store) Domains(ctx context.Context) ([]Domain, error) {
 	var out []Domain
 	err := s.db.View(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bDomains)
@@ -156,7 +157,7 @@ func (s *Store) Domains() ([]Domain, error) {
 }
 
 // Domain returns one domain.
-func (s *Store) Domain(name string) (Domain, error) {
+func (s *Store) Domain(ctx context.Context, name string) (Domain, error) {
 	var d Domain
 	err := s.db.View(func(tx *bolt.Tx) error {
 		if !getJSON(tx.Bucket(bDomains), strings.ToLower(name), &d) {
@@ -170,7 +171,7 @@ func (s *Store) Domain(name string) (Domain, error) {
 // Resolve maps a recipient address to the account that receives it:
 // lower-cases it and maps child domains to their parent. The error is
 // ErrNoSuchDomain (not ours: relaying) or ErrNoSuchAccount (ours, no user).
-func (s *Store) Resolve(addr string) (string, error) {
+func (s *Store) Resolve(ctx context.Context, addr string) (string, error) {
 	a, err := address.Parse(addr)
 	if err != nil {
 		return "", fmt.Errorf("%w: %v", ErrInvalid, err)
@@ -195,14 +196,14 @@ func (s *Store) Resolve(addr string) (string, error) {
 }
 
 // IsLocalDomain reports whether d is one of our parent or child domains.
-func (s *Store) IsLocalDomain(d string) bool {
-	_, err := s.Domain(d)
+func (s *Store) IsLocalDomain(ctx context.Context, d string) bool {
+	_, err := s.Domain(ctx, d)
 	return err == nil
 }
 
 // AddAccount creates an account on a parent domain with its default
 // mailboxes. a.Used and a.Created are ignored.
-func (s *Store) AddAccount(a Account) error {
+func (s *Store) AddAccount(ctx context.Context, a Account) error {
 	p, err := address.Parse(a.Address)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalid, err)
@@ -258,7 +259,7 @@ func (s *Store) AddAccount(a Account) error {
 }
 
 // Account returns one account.
-func (s *Store) Account(addr string) (Account, error) {
+func (s *Store) Account(ctx context.Context, addr string) (Account, error) {
 	var a Account
 	err := s.db.View(func(tx *bolt.Tx) error {
 		var err error
@@ -279,7 +280,7 @@ func getAccount(tx *bolt.Tx, addr string) (Account, error) {
 
 // Accounts lists the accounts of a domain (all accounts when domain is ""),
 // sorted by address.
-func (s *Store) Accounts(domain string) ([]Account, error) {
+func (s *Store) Accounts(ctx context.Context, domain string) ([]Account, error) {
 	domain = strings.ToLower(domain)
 	var out []Account
 	err := s.db.View(func(tx *bolt.Tx) error {
@@ -318,7 +319,7 @@ func (s *Store) updateAccount(addr string, fn func(a *Account) error) error {
 }
 
 // SetPasswordHash replaces an account's password hash.
-func (s *Store) SetPasswordHash(addr, hash string) error {
+func (s *Store) SetPasswordHash(ctx context.Context, addr, hash string) error {
 	if hash == "" {
 		return fmt.Errorf("%w: a password is required", ErrInvalid)
 	}
@@ -327,7 +328,7 @@ func (s *Store) SetPasswordHash(addr, hash string) error {
 
 // SetQuota sets an account's quota in bytes (0 = unlimited). A quota below
 // current usage is allowed: the account then takes no new mail.
-func (s *Store) SetQuota(addr string, quota int64) error {
+func (s *Store) SetQuota(ctx context.Context, addr string, quota int64) error {
 	if quota < 0 {
 		return fmt.Errorf("%w: quota cannot be negative", ErrInvalid)
 	}
@@ -335,7 +336,7 @@ func (s *Store) SetQuota(addr string, quota int64) error {
 }
 
 // SetRole changes an account's role.
-func (s *Store) SetRole(addr string, role Role) error {
+func (s *Store) SetRole(ctx context.Context, addr string, role Role) error {
 	if role != RoleAdmin && role != RoleUser {
 		return fmt.Errorf("%w: role must be admin or user, not %q", ErrInvalid, role)
 	}
@@ -343,7 +344,7 @@ func (s *Store) SetRole(addr string, role Role) error {
 }
 
 // RemoveAccount deletes an account and all its mail.
-func (s *Store) RemoveAccount(addr string) error {
+func (s *Store) RemoveAccount(ctx context.Context, addr string) error {
 	addr = strings.ToLower(addr)
 	return s.db.Update(func(tx *bolt.Tx) error {
 		if _, err := getAccount(tx, addr); err != nil {

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -20,7 +21,7 @@ type DKIMKey struct {
 var bDKIM = []byte("dkim")
 
 // DKIMKeys returns a domain's DKIM keys (none if never generated).
-func (s *Store) DKIMKeys(domain string) ([]DKIMKey, error) {
+func (s *Store) DKIMKeys(ctx context.Context, domain string) ([]DKIMKey, error) {
 	var keys []DKIMKey
 	err := s.db.View(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bDKIM)
@@ -39,12 +40,12 @@ func (s *Store) DKIMKeys(domain string) ([]DKIMKey, error) {
 // EnsureDKIMKeys returns a domain's DKIM keys, storing the ones generate
 // makes if the domain has none yet. generate runs outside any transaction;
 // if another caller stored keys first, theirs are kept and returned.
-func (s *Store) EnsureDKIMKeys(domain string, generate func() ([]DKIMKey, error)) ([]DKIMKey, error) {
+func (s *Store) EnsureDKIMKeys(ctx context.Context, domain string, generate func() ([]DKIMKey, error)) ([]DKIMKey, error) {
 	domain = strings.ToLower(domain)
-	if _, err := s.Domain(domain); err != nil {
+	if _, err := s.Domain(ctx, domain); err != nil {
 		return nil, err
 	}
-	if keys, err := s.DKIMKeys(domain); err != nil || len(keys) > 0 {
+	if keys, err := s.DKIMKeys(ctx, domain); err != nil || len(keys) > 0 {
 		return keys, err
 	}
 	fresh, err := generate()

@@ -27,7 +27,7 @@ var (
 )
 
 // DomainSettings returns a domain's settings (defaults if never set).
-func (s *Store) DomainSettings(domain string) (DomainSettings, error) {
+func (s *Store) DomainSettings(ctx context.Context, domain string) (DomainSettings, error) {
 	var ds DomainSettings
 	domain = strings.ToLower(domain)
 	err := s.db.View(func(tx *bolt.Tx) error {
@@ -51,7 +51,7 @@ func (s *Store) DomainSettings(domain string) (DomainSettings, error) {
 }
 
 // SetDomainSettings replaces a domain's settings.
-func (s *Store) SetDomainSettings(domain string, ds DomainSettings) error {
+func (s *Store) SetDomainSettings(ctx context.Context, domain string, ds DomainSettings) error {
 	switch ds.Language {
 	case "", "en", "ja", "both":
 	default:

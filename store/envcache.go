@@ -73,7 +73,7 @@ var envelopeWrites sync.WaitGroup
 // the order asked, from one snapshot. A UID that does not exist gets a
 // zero Envelope. Envelopes not cached yet are parsed from the message and
 // cached in the background.
-func (s *Store) Envelopes(account, mailbox string, uids []uint32) ([]Envelope, error) {
+func (s *Store) Envelopes(ctx context.Context, account, mailbox string, uids []uint32) ([]Envelope, error) {
 	out := make([]Envelope, len(uids))
 	var misses []envelopeMiss
 	err := s.db.View(func(tx *bolt.Tx) error {

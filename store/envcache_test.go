@@ -100,7 +100,7 @@ func cachedEnvelopes(t *testing.T, s *Store) int {
 func TestEnvelopes(t *testing.T) {
 	s := openTest(t)
 	setup(t, s)
-	must(t, s.SetQuota("info@example.com", 0))
+	must(t, s.SetQuota(t.Context(), "info@example.com", 0))
 	var msgs []string
 	for _, h := range oddHeaders {
 		msgs = append(msgs, h.msg)
@@ -114,30 +114,30 @@ func TestEnvelopes(t *testing.T) {
 			}
 		}
 	}
-	got, err := s.Envelopes("info@example.com", "INBOX", uids)
+	got, err := s.Envelopes(t.Context(), "info@example.com", "INBOX", uids)
 	must(t, err)
 	check("parsed", got)
 	envelopeWrites.Wait()
 	if n := cachedEnvelopes(t, s); n != len(oddHeaders) {
 		t.Fatalf("%d envelopes cached, want %d", n, len(oddHeaders))
 	}
-	got, err = s.Envelopes("info@example.com", "INBOX", uids)
+	got, err = s.Envelopes(t.Context(), "info@example.com", "INBOX", uids)
 	must(t, err)
 	check("cached", got)
 
 	// Any order, repeats, and UIDs that do not exist.
 	rev := []uint32{uids[3], 999, uids[0], uids[0], 0}
-	got, err = s.Envelopes("info@example.com", "INBOX", rev)
+	got, err = s.Envelopes(t.Context(), "info@example.com", "INBOX", rev)
 	must(t, err)
 	for i, want := range []Envelope{oddHeaders[3].want, {}, oddHeaders[0].want, oddHeaders[0].want, {}} {
 		if !sameEnvelope(got[i], want) {
 			t.Errorf("out of order %d: got %+v", i, got[i])
 		}
 	}
-	if _, err := s.Envelopes("info@example.com", "Nope", uids); !errors.Is(err, ErrNoSuchMailbox) {
+	if _, err := s.Envelopes(t.Context(), "info@example.com", "Nope", uids); !errors.Is(err, ErrNoSuchMailbox) {
 		t.Errorf("unknown mailbox: %v", err)
 	}
-	if problems, err := s.Verify(); err != nil || len(problems) > 0 {
+	if problems, err := s.Verify(t.Context()); err != nil || len(problems) > 0 {
 		t.Errorf("verify: %v %q", err, problems)
 	}
 }
@@ -151,12 +151,12 @@ func TestEnvelopesCopyAndExpunge(t *testing.T) {
 	_, err := s.CreateMailbox(ctx, "info@example.com", "Archive")
 	must(t, err)
 	uids := deliverAll(t, s, "", oddHeaders[0].msg, oddHeaders[1].msg)
-	_, err = s.Envelopes("info@example.com", "INBOX", uids)
+	_, err = s.Envelopes(ctx, "info@example.com", "INBOX", uids)
 	must(t, err)
 	envelopeWrites.Wait()
 	res, err := s.CopyMessages(ctx, "info@example.com", "INBOX", "Archive", uids)
 	must(t, err)
-	got, err := s.Envelopes("info@example.com", "Archive", res.Dest)
+	got, err := s.Envelopes(ctx, "info@example.com", "Archive", res.Dest)
 	must(t, err)
 	envelopeWrites.Wait()
 	for i, e := range got {
@@ -169,7 +169,7 @@ func TestEnvelopesCopyAndExpunge(t *testing.T) {
 	}
 	moved, err := s.MoveMessages(ctx, "info@example.com", "Archive", "INBOX", res.Dest[:1])
 	must(t, err)
-	got, err = s.Envelopes("info@example.com", "INBOX", moved.Dest)
+	got, err = s.Envelopes(ctx, "info@example.com", "INBOX", moved.Dest)
 	must(t, err)
 	if !sameEnvelope(got[0], oddHeaders[0].want) {
 		t.Errorf("moved: got %+v", got[0])
@@ -180,10 +180,10 @@ func TestEnvelopesCopyAndExpunge(t *testing.T) {
 	must(t, err)
 	_, err = s.Expunge(ctx, "info@example.com", "Archive", res.Dest)
 	must(t, err)
-	if problems, err := s.Verify(); err != nil || len(problems) > 0 {
+	if problems, err := s.Verify(ctx); err != nil || len(problems) > 0 {
 		t.Errorf("verify: %v %q", err, problems)
 	}
-	got, err = s.Envelopes("info@example.com", "INBOX", uids)
+	got, err = s.Envelopes(ctx, "info@example.com", "INBOX", uids)
 	must(t, err)
 	if !sameEnvelope(got[0], Envelope{}) {
 		t.Errorf("expunged: got %+v", got[0])
@@ -197,7 +197,7 @@ func TestEnvelopeCacheRaces(t *testing.T) {
 	setup(t, s)
 	ctx := context.Background()
 	uids := deliverAll(t, s, "", oddHeaders[0].msg)
-	msgs, _, err := s.Messages("info@example.com", "INBOX")
+	msgs, _, err := s.Messages(ctx, "info@example.com", "INBOX")
 	must(t, err)
 	blob := msgs[0].blob
 	_, err = s.Expunge(ctx, "info@example.com", "INBOX", uids)
@@ -208,10 +208,10 @@ func TestEnvelopeCacheRaces(t *testing.T) {
 	}
 
 	uids = deliverAll(t, s, "", oddHeaders[0].msg)
-	_, err = s.Envelopes("info@example.com", "INBOX", uids)
+	_, err = s.Envelopes(ctx, "info@example.com", "INBOX", uids)
 	must(t, err)
 	envelopeWrites.Wait()
-	msgs, _, err = s.Messages("info@example.com", "INBOX")
+	msgs, _, err = s.Messages(ctx, "info@example.com", "INBOX")
 	must(t, err)
 	if p := verifyCache(s); len(p) != 0 {
 		t.Errorf("verify: %q", p)
@@ -294,11 +294,11 @@ func TestEnvelopeFieldsFilter(t *testing.T) {
 func TestEnvelopeLongHeader(t *testing.T) {
 	s := openTest(t)
 	setup(t, s)
-	must(t, s.SetQuota("info@example.com", 0))
+	must(t, s.SetQuota(t.Context(), "info@example.com", 0))
 	// A header spanning chunks, with the subject at its end.
 	msg := strings.Repeat("X-Filler: "+strings.Repeat("f", 90)+"\r\n", 1000) + "Subject: far\r\n\r\nbody\r\n"
 	uids := deliverAll(t, s, "", msg)
-	got, err := s.Envelopes("info@example.com", "INBOX", uids)
+	got, err := s.Envelopes(t.Context(), "info@example.com", "INBOX", uids)
 	must(t, err)
 	if got[0].Subject != "far" {
 		t.Errorf("subject %q", got[0].Subject)
@@ -309,14 +309,14 @@ func TestEnvelopeLongHeader(t *testing.T) {
 func TestEnvelopeReadRounds(t *testing.T) {
 	s := openTest(t)
 	setup(t, s)
-	must(t, s.SetQuota("info@example.com", 0))
+	must(t, s.SetQuota(t.Context(), "info@example.com", 0))
 	filler := strings.Repeat("X-Filler: "+strings.Repeat("f", 90)+"\r\n", 2000) // 200 KB
 	var msgs []string
 	for i := range 30 {
 		msgs = append(msgs, fmt.Sprintf("%sSubject: s%d\r\n\r\nbody\r\n", filler, i))
 	}
 	uids := deliverAll(t, s, "", msgs...)
-	got, err := s.Envelopes("info@example.com", "INBOX", uids)
+	got, err := s.Envelopes(t.Context(), "info@example.com", "INBOX", uids)
 	must(t, err)
 	envelopeWrites.Wait()
 	for i, e := range got {

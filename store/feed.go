@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"strings"
 	"sync"
 )
@@ -74,7 +75,7 @@ func (f *feed) init() { f.subs = make(map[string]map[*Subscription]struct{}) }
 
 // Subscribe returns a subscription to the changes of an account's
 // mailboxes. buffer is how many events may queue (at least 1).
-func (s *Store) Subscribe(account string, buffer int) *Subscription {
+func (s *Store) Subscribe(ctx context.Context, account string, buffer int) *Subscription {
 	if buffer < 1 {
 		buffer = 1
 	}

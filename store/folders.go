@@ -450,7 +450,7 @@ func sortedUnique(uids []uint32) []uint32 {
 // MessagesByUID returns the given messages of a mailbox (missing UIDs are
 // skipped), in the order asked, with the mailbox's metadata, from one
 // snapshot: cheaper than Messages when a few of many are wanted.
-func (s *Store) MessagesByUID(account, mailbox string, uids []uint32) ([]Message, Mailbox, error) {
+func (s *Store) MessagesByUID(ctx context.Context, account, mailbox string, uids []uint32) ([]Message, Mailbox, error) {
 	var out []Message
 	var meta Mailbox
 	err := s.db.View(func(tx *bolt.Tx) error {

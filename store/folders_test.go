@@ -12,7 +12,7 @@ import (
 
 func verifyOK(t testing.TB, s *Store) {
 	t.Helper()
-	problems, err := s.Verify()
+	problems, err := s.Verify(t.Context())
 	must(t, err)
 	if len(problems) > 0 {
 		t.Fatalf("Verify:\n%s", strings.Join(problems, "\n"))
@@ -32,7 +32,7 @@ func deliverN(t testing.TB, s *Store, to, box string, n int) []uint32 {
 
 func names(t testing.TB, s *Store, acct string) []string {
 	t.Helper()
-	boxes, err := s.Mailboxes(acct)
+	boxes, err := s.Mailboxes(t.Context(), acct)
 	must(t, err)
 	var out []string
 	for _, b := range boxes {
@@ -110,18 +110,18 @@ func TestCreateDeleteRename(t *testing.T) {
 
 	// Rename moves children along and keeps UIDVALIDITY and UIDs.
 	uids := deliverN(t, s, a, "Work/2024", 2)
-	before, err := s.Mailbox(a, "Work/2024")
+	before, err := s.Mailbox(ctx, a, "Work/2024")
 	must(t, err)
 	must(t, s.RenameMailbox(ctx, a, "Work", "Archive/Old"))
 	if got := names(t, s, a); !slices.Equal(got, []string{"INBOX", "Archive", "Archive/Old", "Archive/Old/2024", "Archive/Old/2024/Q1", "Drafts", "Junk", "Sent", "Trash", "work", "work/2024", "work/2024/Q1"}) {
 		t.Fatalf("after rename: %v", got)
 	}
-	after, err := s.Mailbox(a, "Archive/Old/2024")
+	after, err := s.Mailbox(ctx, a, "Archive/Old/2024")
 	must(t, err)
 	if after.UIDValidity != before.UIDValidity || after.UIDNext != before.UIDNext || after.Messages != 2 {
 		t.Fatalf("rename changed %+v to %+v", before, after)
 	}
-	if _, err := s.ReadMessage(a, "Archive/Old/2024", uids[1]); err != nil {
+	if _, err := s.ReadMessage(ctx, a, "Archive/Old/2024", uids[1]); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range []struct{ from, to string }{{"Archive", "Archive/Old/x"}, {"Archive", "Archive"}, {"Nope", "X"}, {"Sent", "Trash"}, {"Sent", "inbox"}, {"Sent", "bad*"}} {
@@ -134,7 +134,7 @@ func TestCreateDeleteRename(t *testing.T) {
 
 func mustAccount(t testing.TB, s *Store, a string) Account {
 	t.Helper()
-	acct, err := s.Account(a)
+	acct, err := s.Account(t.Context(), a)
 	must(t, err)
 	return acct
 }
@@ -145,15 +145,15 @@ func TestRenameInbox(t *testing.T) {
 	ctx := context.Background()
 	const a = "info@example.com"
 	deliverN(t, s, a, "", 3)
-	inbox, _ := s.Mailbox(a, "INBOX")
-	sub := s.Subscribe(a, 64)
+	inbox, _ := s.Mailbox(ctx, a, "INBOX")
+	sub := s.Subscribe(ctx, a, 64)
 	defer sub.Close()
 	must(t, s.RenameMailbox(ctx, a, "inbox", "Old Inbox"))
-	in2, _ := s.Mailbox(a, "INBOX")
+	in2, _ := s.Mailbox(ctx, a, "INBOX")
 	if in2.Messages != 0 || in2.UIDValidity != inbox.UIDValidity || in2.UIDNext != inbox.UIDNext {
 		t.Fatalf("INBOX after rename: %+v (was %+v)", in2, inbox)
 	}
-	old, err := s.Mailbox(a, "Old Inbox")
+	old, err := s.Mailbox(ctx, a, "Old Inbox")
 	must(t, err)
 	if old.Messages != 3 || old.UIDNext != 4 || old.UIDValidity == inbox.UIDValidity {
 		t.Fatalf("renamed inbox: %+v", old)
@@ -185,7 +185,7 @@ func TestCopyMoveQuota(t *testing.T) {
 	if !slices.Equal(res.Source, []uint32{uids[0], uids[2]}) || !slices.Equal(res.Dest, []uint32{1, 2}) {
 		t.Fatalf("copy result %+v", res)
 	}
-	if tr, _ := s.Mailbox(a, "Trash"); tr.UIDValidity != res.UIDValidity || tr.Messages != 2 {
+	if tr, _ := s.Mailbox(ctx, a, "Trash"); tr.UIDValidity != res.UIDValidity || tr.Messages != 2 {
 		t.Fatalf("Trash %+v", tr)
 	}
 	used2 := mustAccount(t, s, a).Used
@@ -195,7 +195,7 @@ func TestCopyMoveQuota(t *testing.T) {
 	// The copy shares bytes: expunging the original keeps the copy readable.
 	_, err = s.Expunge(ctx, a, "INBOX", []uint32{uids[0]})
 	must(t, err)
-	b, err := s.ReadMessage(a, "Trash", 1)
+	b, err := s.ReadMessage(ctx, a, "Trash", 1)
 	must(t, err)
 	if !strings.Contains(string(b), "body 0") {
 		t.Fatalf("copy reads %q", b)
@@ -203,7 +203,7 @@ func TestCopyMoveQuota(t *testing.T) {
 	verifyOK(t, s)
 
 	// Move: new UIDs, gone from the source, usage unchanged.
-	sub := s.Subscribe(a, 64)
+	sub := s.Subscribe(ctx, a, 64)
 	defer sub.Close()
 	res, err = s.MoveMessages(ctx, a, "INBOX", "Junk", []uint32{uids[1], uids[3]})
 	must(t, err)
@@ -213,7 +213,7 @@ func TestCopyMoveQuota(t *testing.T) {
 	if u := mustAccount(t, s, a).Used; u != used2-used/4 {
 		t.Fatalf("usage after move %d", u)
 	}
-	msgs, _, _ := s.Messages(a, "INBOX")
+	msgs, _, _ := s.Messages(ctx, a, "INBOX")
 	if len(msgs) != 1 || msgs[0].UID != uids[2] {
 		t.Fatalf("INBOX after move: %+v", msgs)
 	}
@@ -235,20 +235,20 @@ func TestCopyMoveQuota(t *testing.T) {
 
 	// Quota: a copy that does not fit copies nothing.
 	acct := mustAccount(t, s, a)
-	must(t, s.SetQuota(a, acct.Used+10))
+	must(t, s.SetQuota(ctx, a, acct.Used+10))
 	_, err = s.CopyMessages(ctx, a, "Junk", "Drafts", []uint32{1, 2})
 	var qe *QuotaError
 	if !errors.As(err, &qe) {
 		t.Fatalf("copy over quota: %v", err)
 	}
-	if d, _ := s.Mailbox(a, "Drafts"); d.Messages != 0 {
+	if d, _ := s.Mailbox(ctx, a, "Drafts"); d.Messages != 0 {
 		t.Fatal("partial copy over quota")
 	}
 	// Moving still works when full.
 	_, err = s.MoveMessages(ctx, a, "Junk", "Drafts", []uint32{1, 2})
 	must(t, err)
 	// Copy into the same mailbox duplicates.
-	must(t, s.SetQuota(a, 0))
+	must(t, s.SetQuota(ctx, a, 0))
 	res, err = s.CopyMessages(ctx, a, "Drafts", "Drafts", []uint32{1})
 	must(t, err)
 	if !slices.Equal(res.Dest, []uint32{3}) {
@@ -257,7 +257,7 @@ func TestCopyMoveQuota(t *testing.T) {
 	// Deleting a mailbox with shared blobs keeps the others.
 	must(t, s.DeleteMailbox(ctx, a, "Drafts"))
 	verifyOK(t, s)
-	if _, err := s.ReadMessage(a, "Trash", 1); err != nil {
+	if _, err := s.ReadMessage(ctx, a, "Trash", 1); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -268,14 +268,14 @@ func TestSubscribedAndByUID(t *testing.T) {
 	ctx := context.Background()
 	const a = "bob@example.com"
 	must(t, s.SetSubscribed(ctx, a, "Junk", false))
-	if m, _ := s.Mailbox(a, "Junk"); m.Subscribed {
+	if m, _ := s.Mailbox(ctx, a, "Junk"); m.Subscribed {
 		t.Fatal("still subscribed")
 	}
 	if err := s.SetSubscribed(ctx, a, "Nope", true); !errors.Is(err, ErrNoSuchMailbox) {
 		t.Fatalf("subscribe missing: %v", err)
 	}
 	uids := deliverN(t, s, a, "", 5)
-	msgs, meta, err := s.MessagesByUID(a, "INBOX", []uint32{uids[4], 77, uids[1]})
+	msgs, meta, err := s.MessagesByUID(ctx, a, "INBOX", []uint32{uids[4], 77, uids[1]})
 	must(t, err)
 	if len(msgs) != 2 || msgs[0].UID != uids[4] || msgs[1].UID != uids[1] || meta.Messages != 5 {
 		t.Fatalf("by uid: %+v %+v", msgs, meta)
@@ -289,7 +289,7 @@ func TestCopyMoveConcurrent(t *testing.T) {
 	setup(t, s)
 	ctx := context.Background()
 	const a = "info@example.com"
-	must(t, s.SetQuota(a, 0))
+	must(t, s.SetQuota(ctx, a, 0))
 	deliverN(t, s, a, "", 50)
 	_, err := s.CreateMailbox(ctx, a, "A")
 	must(t, err)

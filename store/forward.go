@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -37,8 +38,8 @@ type Forward struct {
 // MaxForwardTargets, a malformed address, the account itself (or one of
 // its addresses at a child domain), or a local address without an account.
 // Duplicates are removed. An empty target list clears the rule.
-func (s *Store) SetForward(addr string, targets []string, keepCopy bool) (Forward, error) {
-	acct, err := s.Resolve(addr)
+func (s *Store) SetForward(ctx context.Context, addr string, targets []string, keepCopy bool) (Forward, error) {
+	acct, err := s.Resolve(ctx, addr)
 	if err != nil {
 		return Forward{}, err
 	}
@@ -48,7 +49,7 @@ func (s *Store) SetForward(addr string, targets []string, keepCopy bool) (Forwar
 		if err != nil {
 			return Forward{}, fmt.Errorf("%w: forward target %q: %v", ErrInvalid, t, err)
 		}
-		switch target, err := s.Resolve(a.String()); {
+		switch target, err := s.Resolve(ctx, a.String()); {
 		case err == nil && target == acct:
 			return Forward{}, fmt.Errorf("%w: %s cannot forward to itself (%s)", ErrInvalid, acct, a)
 		case err == nil:
@@ -90,13 +91,13 @@ func (s *Store) SetForward(addr string, targets []string, keepCopy bool) (Forwar
 }
 
 // ClearForward removes an account's forwarding rule.
-func (s *Store) ClearForward(addr string) error {
-	_, err := s.SetForward(addr, nil, false)
+func (s *Store) ClearForward(ctx context.Context, addr string) error {
+	_, err := s.SetForward(ctx, addr, nil, false)
 	return err
 }
 
 // GetForward returns an account's forwarding rule (zero: none).
-func (s *Store) GetForward(addr string) (Forward, error) {
+func (s *Store) GetForward(ctx context.Context, addr string) (Forward, error) {
 	var f Forward
 	err := s.db.View(func(tx *bolt.Tx) error {
 		if _, err := getAccount(tx, addr); err != nil {
@@ -119,7 +120,7 @@ func deleteForward(tx *bolt.Tx, addr string) error {
 }
 
 // SRSSecret returns the key of SRS address hashes, made on first use.
-func (s *Store) SRSSecret() ([]byte, error) {
+func (s *Store) SRSSecret(ctx context.Context) ([]byte, error) {
 	var key []byte
 	err := s.db.View(func(tx *bolt.Tx) error {
 		key = slices.Clone(tx.Bucket(bMeta).Get(kSRSSecret))

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"strings"
@@ -76,7 +77,7 @@ func mailboxBucket(tx *bolt.Tx, account, name string) (*bolt.Bucket, Mailbox, er
 }
 
 // Mailboxes lists an account's mailboxes, INBOX first, then by name.
-func (s *Store) Mailboxes(account string) ([]Mailbox, error) {
+func (s *Store) Mailboxes(ctx context.Context, account string) ([]Mailbox, error) {
 	var out []Mailbox
 	err := s.db.View(func(tx *bolt.Tx) error {
 		mb := tx.Bucket(bMail).Bucket([]byte(strings.ToLower(account)))
@@ -100,7 +101,7 @@ func (s *Store) Mailboxes(account string) ([]Mailbox, error) {
 }
 
 // Mailbox returns one mailbox's metadata.
-func (s *Store) Mailbox(account, name string) (Mailbox, error) {
+func (s *Store) Mailbox(ctx context.Context, account, name string) (Mailbox, error) {
 	var m Mailbox
 	err := s.db.View(func(tx *bolt.Tx) error {
 		var err error

@@ -246,7 +246,7 @@ func unrefBlob(tx *bolt.Tx, id uint64) error {
 
 // Messages lists the messages of a mailbox in UID order, with the
 // mailbox's metadata from the same snapshot.
-func (s *Store) Messages(account, mailbox string) ([]Message, Mailbox, error) {
+func (s *Store) Messages(ctx context.Context, account, mailbox string) ([]Message, Mailbox, error) {
 	var out []Message
 	var meta Mailbox
 	err := s.db.View(func(tx *bolt.Tx) error {
@@ -270,7 +270,7 @@ func (s *Store) Messages(account, mailbox string) ([]Message, Mailbox, error) {
 
 // OpenMessage returns a reader over a message's raw bytes. It reads chunk
 // by chunk, so a large message is never loaded whole.
-func (s *Store) OpenMessage(account, mailbox string, uid uint32) (io.ReadCloser, Message, error) {
+func (s *Store) OpenMessage(ctx context.Context, account, mailbox string, uid uint32) (io.ReadCloser, Message, error) {
 	var m Message
 	err := s.db.View(func(tx *bolt.Tx) error {
 		b, _, err := mailboxBucket(tx, account, mailbox)
@@ -291,8 +291,8 @@ func (s *Store) OpenMessage(account, mailbox string, uid uint32) (io.ReadCloser,
 }
 
 // ReadMessage returns a message's raw bytes.
-func (s *Store) ReadMessage(account, mailbox string, uid uint32) ([]byte, error) {
-	r, m, err := s.OpenMessage(account, mailbox, uid)
+func (s *Store) ReadMessage(ctx context.Context, account, mailbox string, uid uint32) ([]byte, error) {
+	r, m, err := s.OpenMessage(ctx, account, mailbox, uid)
 	if err != nil {
 		return nil, err
 	}

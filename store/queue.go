@@ -303,7 +303,7 @@ func (s *Store) SettleQueued(ctx context.Context, id string, fn func(e *QueueEnt
 
 // QueueDue returns up to max entries whose next attempt is at or before
 // now, earliest first (max <= 0: all).
-func (s *Store) QueueDue(now time.Time, max int) ([]QueueEntry, error) {
+func (s *Store) QueueDue(ctx context.Context, now time.Time, max int) ([]QueueEntry, error) {
 	var out []QueueEntry
 	err := s.db.View(func(tx *bolt.Tx) error {
 		due, qb := tx.Bucket(bQueueDue), tx.Bucket(bQueue)
@@ -328,7 +328,7 @@ func (s *Store) QueueDue(now time.Time, max int) ([]QueueEntry, error) {
 
 // QueueNextAttempt returns the earliest next attempt of any entry; ok is
 // false when the queue is empty.
-func (s *Store) QueueNextAttempt() (next time.Time, ok bool, err error) {
+func (s *Store) QueueNextAttempt(ctx context.Context) (next time.Time, ok bool, err error) {
 	err = s.db.View(func(tx *bolt.Tx) error {
 		due := tx.Bucket(bQueueDue)
 		if due == nil {
@@ -343,7 +343,7 @@ func (s *Store) QueueNextAttempt() (next time.Time, ok bool, err error) {
 }
 
 // QueueEntries returns every queue entry, by id.
-func (s *Store) QueueEntries() ([]QueueEntry, error) {
+func (s *Store) QueueEntries(ctx context.Context) ([]QueueEntry, error) {
 	var out []QueueEntry
 	err := s.db.View(func(tx *bolt.Tx) error {
 		qb := tx.Bucket(bQueue)
@@ -364,7 +364,7 @@ func (s *Store) QueueEntries() ([]QueueEntry, error) {
 }
 
 // QueueEntry returns one entry.
-func (s *Store) QueueEntry(id string) (QueueEntry, error) {
+func (s *Store) QueueEntry(ctx context.Context, id string) (QueueEntry, error) {
 	rec, err := s.queueRecord(id)
 	return rec.QueueEntry, err
 }
@@ -382,7 +382,7 @@ func (s *Store) queueRecord(id string) (queueRecord, error) {
 }
 
 // OpenQueued returns a reader over a queue entry's raw message.
-func (s *Store) OpenQueued(id string) (io.ReadCloser, QueueEntry, error) {
+func (s *Store) OpenQueued(ctx context.Context, id string) (io.ReadCloser, QueueEntry, error) {
 	rec, err := s.queueRecord(id)
 	if err != nil {
 		return nil, rec.QueueEntry, err
@@ -391,8 +391,8 @@ func (s *Store) OpenQueued(id string) (io.ReadCloser, QueueEntry, error) {
 }
 
 // ReadQueued returns a queue entry's raw message.
-func (s *Store) ReadQueued(id string) ([]byte, QueueEntry, error) {
-	r, e, err := s.OpenQueued(id)
+func (s *Store) ReadQueued(ctx context.Context, id string) ([]byte, QueueEntry, error) {
+	r, e, err := s.OpenQueued(ctx, id)
 	if err != nil {
 		return nil, e, err
 	}

@@ -11,7 +11,7 @@ import (
 
 func verifyClean(t *testing.T, s *Store) {
 	t.Helper()
-	problems, err := s.Verify()
+	problems, err := s.Verify(t.Context())
 	must(t, err)
 	if len(problems) > 0 {
 		t.Fatalf("Verify:\n%s", strings.Join(problems, "\n"))
@@ -39,17 +39,17 @@ func TestQueueWithDelivery(t *testing.T) {
 	}
 	verifyClean(t, s)
 
-	all, err := s.QueueEntries()
+	all, err := s.QueueEntries(ctx)
 	must(t, err)
 	if len(all) != 2 || all[0].Domain != "remote.test" || len(all[0].Recipients) != 2 || all[1].Domain != "far.test" {
 		t.Fatalf("entries %+v", all)
 	}
-	due, err := s.QueueDue(time.Now(), 0)
+	due, err := s.QueueDue(ctx, time.Now(), 0)
 	must(t, err)
 	if len(due) != 2 {
 		t.Fatalf("due %d", len(due))
 	}
-	raw, e, err := s.ReadQueued(ids[0])
+	raw, e, err := s.ReadQueued(ctx, ids[0])
 	must(t, err)
 	if string(raw) != string(msg) || e.From != "info@example.com" {
 		t.Fatalf("read %q %+v", raw, e)
@@ -65,10 +65,10 @@ func TestQueueWithDelivery(t *testing.T) {
 		return nil
 	}, nil, nil))
 	verifyClean(t, s)
-	if due, _ := s.QueueDue(time.Now(), 0); len(due) != 1 || due[0].ID != ids[1] {
+	if due, _ := s.QueueDue(ctx, time.Now(), 0); len(due) != 1 || due[0].ID != ids[1] {
 		t.Fatalf("due after settle %+v", due)
 	}
-	if next, ok, _ := s.QueueNextAttempt(); !ok || next.After(time.Now()) {
+	if next, ok, _ := s.QueueNextAttempt(ctx); !ok || next.After(time.Now()) {
 		t.Fatalf("next %v %v", next, ok)
 	}
 
@@ -77,7 +77,7 @@ func TestQueueWithDelivery(t *testing.T) {
 	s, err = Open(path, Options{})
 	must(t, err)
 	defer s.Close()
-	e, err = s.QueueEntry(ids[0])
+	e, err = s.QueueEntry(ctx, ids[0])
 	must(t, err)
 	if e.Attempts != 1 || len(e.Pending()) != 1 || e.Pending()[0] != "B@remote.test" || !e.NextAttempt.Equal(later.UTC()) {
 		t.Fatalf("after restart %+v", e)
@@ -89,10 +89,10 @@ func TestQueueWithDelivery(t *testing.T) {
 		e.Recipients[1].Status = RcptFailed
 		return nil
 	}, []Delivery{{Recipients: []string{"info@example.com"}, Message: dsn}}, nil))
-	if _, err := s.QueueEntry(ids[0]); !errors.Is(err, ErrNoSuchMessage) {
+	if _, err := s.QueueEntry(ctx, ids[0]); !errors.Is(err, ErrNoSuchMessage) {
 		t.Fatalf("settled entry still there: %v", err)
 	}
-	if msgs, _, _ := s.Messages("info@example.com", "INBOX"); len(msgs) != 2 {
+	if msgs, _, _ := s.Messages(ctx, "info@example.com", "INBOX"); len(msgs) != 2 {
 		t.Fatalf("inbox has %d", len(msgs))
 	}
 	verifyClean(t, s)
@@ -108,7 +108,7 @@ func TestQueueWithDelivery(t *testing.T) {
 	if n, err := s.DropQueued(ctx, []string{ids[1]}); err != nil || n != 1 {
 		t.Fatalf("drop %d %v", n, err)
 	}
-	if all, _ := s.QueueEntries(); len(all) != 0 {
+	if all, _ := s.QueueEntries(ctx); len(all) != 0 {
 		t.Fatalf("left %+v", all)
 	}
 	verifyClean(t, s)
@@ -128,7 +128,7 @@ func TestQueueAllOrNothing(t *testing.T) {
 	if !errors.As(err, &qe) {
 		t.Fatalf("got %v", err)
 	}
-	if all, _ := s.QueueEntries(); len(all) != 0 {
+	if all, _ := s.QueueEntries(t.Context()); len(all) != 0 {
 		t.Fatalf("queued %+v", all)
 	}
 	verifyClean(t, s)
@@ -141,7 +141,7 @@ func TestForwardRules(t *testing.T) {
 	for i := range 10 {
 		ten = append(ten, "t"+string(rune('a'+i))+"@remote.test")
 	}
-	f, err := s.SetForward("info@example.com", append(ten, "ta@remote.test"), true)
+	f, err := s.SetForward(t.Context(), "info@example.com", append(ten, "ta@remote.test"), true)
 	must(t, err)
 	if len(f.Targets) != 10 || !f.KeepCopy {
 		t.Fatalf("%+v", f)
@@ -153,34 +153,34 @@ func TestForwardRules(t *testing.T) {
 		"no user":   {"nobody@example.com"},
 		"routing":   {"a%b@remote.test"},
 	} {
-		if _, err := s.SetForward("info@example.com", targets, false); !errors.Is(err, ErrInvalid) {
+		if _, err := s.SetForward(t.Context(), "info@example.com", targets, false); !errors.Is(err, ErrInvalid) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
-	got, err := s.GetForward("info@example.com")
+	got, err := s.GetForward(t.Context(), "info@example.com")
 	must(t, err)
 	if len(got.Targets) != 10 || !got.KeepCopy {
 		t.Fatalf("rule changed by a refused set: %+v", got)
 	}
-	must(t, s.ClearForward("info@example.com"))
-	if got, _ := s.GetForward("info@example.com"); len(got.Targets) != 0 {
+	must(t, s.ClearForward(t.Context(), "info@example.com"))
+	if got, _ := s.GetForward(t.Context(), "info@example.com"); len(got.Targets) != 0 {
 		t.Fatalf("not cleared: %+v", got)
 	}
-	if _, err := s.SetForward("nobody@example.com", ten, false); !errors.Is(err, ErrNoSuchAccount) {
+	if _, err := s.SetForward(t.Context(), "nobody@example.com", ten, false); !errors.Is(err, ErrNoSuchAccount) {
 		t.Fatalf("unknown account: %v", err)
 	}
 	// Removing the account removes its rule.
-	_, err = s.SetForward("bob@example.com", []string{"info@example.com"}, false)
+	_, err = s.SetForward(t.Context(), "bob@example.com", []string{"info@example.com"}, false)
 	must(t, err)
-	must(t, s.RemoveAccount("bob@example.com"))
-	must(t, s.AddAccount(Account{Address: "bob@example.com", PasswordHash: "x"}))
-	if got, _ := s.GetForward("bob@example.com"); len(got.Targets) != 0 {
+	must(t, s.RemoveAccount(t.Context(), "bob@example.com"))
+	must(t, s.AddAccount(t.Context(), Account{Address: "bob@example.com", PasswordHash: "x"}))
+	if got, _ := s.GetForward(t.Context(), "bob@example.com"); len(got.Targets) != 0 {
 		t.Fatalf("rule survived removal: %+v", got)
 	}
 
-	k1, err := s.SRSSecret()
+	k1, err := s.SRSSecret(t.Context())
 	must(t, err)
-	k2, _ := s.SRSSecret()
+	k2, _ := s.SRSSecret(t.Context())
 	if len(k1) != 32 || string(k1) != string(k2) {
 		t.Fatal("SRS secret not stable")
 	}

@@ -58,7 +58,7 @@ func (p ScanPolicy) Validate() error {
 }
 
 // SetScanPolicy replaces an account's inbound scanning policy.
-func (s *Store) SetScanPolicy(addr string, p ScanPolicy) error {
+func (s *Store) SetScanPolicy(ctx context.Context, addr string, p ScanPolicy) error {
 	if err := p.Validate(); err != nil {
 		return err
 	}
@@ -111,7 +111,7 @@ func (s *Store) RecordStop(ctx context.Context, st Stop) error {
 
 // Stops returns the stop records with since <= Time < until concerning
 // domain (every record when domain is ""), oldest first.
-func (s *Store) Stops(since, until time.Time, domain string) ([]Stop, error) {
+func (s *Store) Stops(ctx context.Context, since, until time.Time, domain string) ([]Stop, error) {
 	domain = strings.ToLower(domain)
 	var out []Stop
 	err := s.db.View(func(tx *bolt.Tx) error {

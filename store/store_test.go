@@ -24,11 +24,11 @@ func openTest(t testing.TB) *Store {
 
 func setup(t testing.TB, s *Store) {
 	t.Helper()
-	must(t, s.AddDomain("example.com", ""))
-	must(t, s.AddDomain("child.example.com", "example.com"))
-	must(t, s.AddDomain("other.test", ""))
+	must(t, s.AddDomain(t.Context(), "example.com", ""))
+	must(t, s.AddDomain(t.Context(), "child.example.com", "example.com"))
+	must(t, s.AddDomain(t.Context(), "other.test", ""))
 	for _, a := range []string{"info@example.com", "bob@example.com", "carol@other.test"} {
-		must(t, s.AddAccount(Account{Address: a, PasswordHash: "x", Quota: 1 << 20}))
+		must(t, s.AddAccount(t.Context(), Account{Address: a, PasswordHash: "x", Quota: 1 << 20}))
 	}
 }
 
@@ -42,40 +42,40 @@ func must(t testing.TB, err error) {
 func TestDomainsAndAccounts(t *testing.T) {
 	s := openTest(t)
 	setup(t, s)
-	if err := s.AddDomain("example.com", ""); !errors.Is(err, ErrExists) {
+	if err := s.AddDomain(t.Context(), "example.com", ""); !errors.Is(err, ErrExists) {
 		t.Errorf("duplicate domain: %v", err)
 	}
-	if err := s.AddDomain("x.child.example.com", "child.example.com"); !errors.Is(err, ErrInvalid) {
+	if err := s.AddDomain(t.Context(), "x.child.example.com", "child.example.com"); !errors.Is(err, ErrInvalid) {
 		t.Errorf("child of child: %v", err)
 	}
-	if err := s.AddDomain("y.example.com", "nope.test"); !errors.Is(err, ErrNoSuchDomain) {
+	if err := s.AddDomain(t.Context(), "y.example.com", "nope.test"); !errors.Is(err, ErrNoSuchDomain) {
 		t.Errorf("unknown parent: %v", err)
 	}
-	if err := s.AddAccount(Account{Address: "info@example.com", PasswordHash: "x"}); !errors.Is(err, ErrExists) {
+	if err := s.AddAccount(t.Context(), Account{Address: "info@example.com", PasswordHash: "x"}); !errors.Is(err, ErrExists) {
 		t.Errorf("duplicate account: %v", err)
 	}
-	if err := s.AddAccount(Account{Address: "x@child.example.com", PasswordHash: "x"}); !errors.Is(err, ErrInvalid) {
+	if err := s.AddAccount(t.Context(), Account{Address: "x@child.example.com", PasswordHash: "x"}); !errors.Is(err, ErrInvalid) {
 		t.Errorf("account on child: %v", err)
 	}
-	if err := s.AddAccount(Account{Address: "x@unknown.test", PasswordHash: "x"}); !errors.Is(err, ErrNoSuchDomain) {
+	if err := s.AddAccount(t.Context(), Account{Address: "x@unknown.test", PasswordHash: "x"}); !errors.Is(err, ErrNoSuchDomain) {
 		t.Errorf("account on unknown domain: %v", err)
 	}
-	if err := s.RemoveDomain("example.com"); !errors.Is(err, ErrInvalid) {
+	if err := s.RemoveDomain(t.Context(), "example.com"); !errors.Is(err, ErrInvalid) {
 		t.Errorf("remove domain with children: %v", err)
 	}
 	for in, want := range map[string]string{"INFO@Child.Example.com": "info@example.com", "bob@example.com": "bob@example.com"} {
-		got, err := s.Resolve(in)
+		got, err := s.Resolve(t.Context(), in)
 		if err != nil || got != want {
 			t.Errorf("Resolve(%q) = %q, %v; want %q", in, got, err, want)
 		}
 	}
-	if _, err := s.Resolve("nobody@example.com"); !errors.Is(err, ErrNoSuchAccount) {
+	if _, err := s.Resolve(t.Context(), "nobody@example.com"); !errors.Is(err, ErrNoSuchAccount) {
 		t.Errorf("unknown user: %v", err)
 	}
-	if _, err := s.Resolve("info@elsewhere.test"); !errors.Is(err, ErrNoSuchDomain) {
+	if _, err := s.Resolve(t.Context(), "info@elsewhere.test"); !errors.Is(err, ErrNoSuchDomain) {
 		t.Errorf("remote: %v", err)
 	}
-	boxes, err := s.Mailboxes("info@example.com")
+	boxes, err := s.Mailboxes(t.Context(), "info@example.com")
 	must(t, err)
 	var names []string
 	for _, b := range boxes {
@@ -90,7 +90,7 @@ func TestDeliverReadFlagsExpunge(t *testing.T) {
 	s := openTest(t)
 	setup(t, s)
 	ctx := context.Background()
-	sub := s.Subscribe("bob@example.com", 10)
+	sub := s.Subscribe(ctx, "bob@example.com", 10)
 	defer sub.Close()
 	big := bytes.Repeat([]byte("0123456789abcdef"), 3*chunkSize/16+7)
 	msg := append([]byte("Subject: hi\r\n\r\n"), big...)
@@ -103,12 +103,12 @@ func TestDeliverReadFlagsExpunge(t *testing.T) {
 	if ev.Kind != EventNew || ev.Mailbox != "INBOX" || ev.UID != 1 {
 		t.Fatalf("event %+v", ev)
 	}
-	raw, err := s.ReadMessage("bob@example.com", "inbox", 1)
+	raw, err := s.ReadMessage(ctx, "bob@example.com", "inbox", 1)
 	must(t, err)
 	if !bytes.Equal(raw, msg) {
 		t.Fatal("message differs")
 	}
-	msgs, box, err := s.Messages("info@example.com", "INBOX")
+	msgs, box, err := s.Messages(ctx, "info@example.com", "INBOX")
 	must(t, err)
 	if len(msgs) != 1 || msgs[0].Size != int64(len(msg)) || msgs[0].HeaderSize != 15 || box.UIDNext != 2 {
 		t.Fatalf("messages %+v box %+v", msgs, box)
@@ -118,7 +118,7 @@ func TestDeliverReadFlagsExpunge(t *testing.T) {
 	if len(ms) != 1 || fmt.Sprint(ms[0].Flags) != `[$Work \Seen]` {
 		t.Fatalf("flags %+v", ms)
 	}
-	a, _ := s.Account("info@example.com")
+	a, _ := s.Account(ctx, "info@example.com")
 	if a.Used != int64(len(msg)) {
 		t.Fatalf("used %d", a.Used)
 	}
@@ -127,12 +127,12 @@ func TestDeliverReadFlagsExpunge(t *testing.T) {
 	if len(uids) != 1 {
 		t.Fatal(uids)
 	}
-	a, _ = s.Account("info@example.com")
+	a, _ = s.Account(ctx, "info@example.com")
 	if a.Used != 0 {
 		t.Fatalf("used after expunge %d", a.Used)
 	}
 	// bob still has the shared blob.
-	r, _, err := s.OpenMessage("bob@example.com", "INBOX", 1)
+	r, _, err := s.OpenMessage(ctx, "bob@example.com", "INBOX", 1)
 	must(t, err)
 	raw, _ = io.ReadAll(r)
 	if !bytes.Equal(raw, msg) {
@@ -144,8 +144,8 @@ func TestDeliverReadFlagsExpunge(t *testing.T) {
 	if got[0].UID != 2 {
 		t.Fatalf("uid reused: %+v", got)
 	}
-	must(t, s.RemoveAccount("bob@example.com"))
-	p, err := s.Verify()
+	must(t, s.RemoveAccount(ctx, "bob@example.com"))
+	p, err := s.Verify(ctx)
 	must(t, err)
 	if len(p) > 0 {
 		t.Fatal(p)
@@ -155,7 +155,7 @@ func TestDeliverReadFlagsExpunge(t *testing.T) {
 func TestQuota(t *testing.T) {
 	s := openTest(t)
 	setup(t, s)
-	must(t, s.SetQuota("bob@example.com", 100))
+	must(t, s.SetQuota(t.Context(), "bob@example.com", 100))
 	ctx := context.Background()
 	_, err := s.Deliver(ctx, Delivery{Recipients: []string{"info@example.com", "bob@example.com"}, Message: bytes.Repeat([]byte("x"), 101)})
 	var qe *QuotaError
@@ -163,12 +163,12 @@ func TestQuota(t *testing.T) {
 		t.Fatalf("want quota error for bob, got %v", err)
 	}
 	// All or nothing: info got nothing either.
-	if a, _ := s.Account("info@example.com"); a.Used != 0 {
+	if a, _ := s.Account(ctx, "info@example.com"); a.Used != 0 {
 		t.Fatalf("info used %d", a.Used)
 	}
 	_, err = s.Deliver(ctx, Delivery{Recipients: []string{"bob@example.com"}, Message: bytes.Repeat([]byte("x"), 100)})
 	must(t, err)
-	if a, _ := s.Account("bob@example.com"); a.Used != 100 {
+	if a, _ := s.Account(ctx, "bob@example.com"); a.Used != 100 {
 		t.Fatalf("bob used %d", a.Used)
 	}
 }
@@ -178,7 +178,7 @@ func TestQuota(t *testing.T) {
 func TestGroupCommit(t *testing.T) {
 	s := openTest(t)
 	setup(t, s)
-	must(t, s.SetQuota("carol@other.test", 10))
+	must(t, s.SetQuota(t.Context(), "carol@other.test", 10))
 	ctx := context.Background()
 	var wg sync.WaitGroup
 	errs := make(chan error, 200)
@@ -216,7 +216,7 @@ func TestGroupCommit(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 	t.Logf("%d deliveries in %d commits", st.Deliveries, st.Commits)
-	p, _ := s.Verify()
+	p, _ := s.Verify(ctx)
 	if len(p) > 0 {
 		t.Fatal(p)
 	}
@@ -247,18 +247,18 @@ func TestReopenKeepsUIDs(t *testing.T) {
 func TestScanPolicyAndStops(t *testing.T) {
 	s := openTest(t)
 	setup(t, s)
-	a, _ := s.Account("info@example.com")
+	a, _ := s.Account(t.Context(), "info@example.com")
 	if a.Scan.Depth != ScanDiscard || a.Scan.Encrypted != ScanAccept {
 		t.Fatalf("default policy %+v", a.Scan)
 	}
-	if err := s.SetScanPolicy("info@example.com", ScanPolicy{Oversize: "maybe"}); !errors.Is(err, ErrInvalid) {
+	if err := s.SetScanPolicy(t.Context(), "info@example.com", ScanPolicy{Oversize: "maybe"}); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("bad action: %v", err)
 	}
-	if err := s.SetScanPolicy("info@example.com", ScanPolicy{Encrypted: ScanDiscard}); !errors.Is(err, ErrInvalid) {
+	if err := s.SetScanPolicy(t.Context(), "info@example.com", ScanPolicy{Encrypted: ScanDiscard}); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("encrypted=discard: %v", err)
 	}
-	must(t, s.SetScanPolicy("info@example.com", ScanPolicy{Oversize: ScanAccept, Encrypted: ScanReject}))
-	a, _ = s.Account("info@example.com")
+	must(t, s.SetScanPolicy(t.Context(), "info@example.com", ScanPolicy{Oversize: ScanAccept, Encrypted: ScanReject}))
+	a, _ = s.Account(t.Context(), "info@example.com")
 	if a.Scan.Oversize != ScanAccept || a.Scan.Partial != ScanDiscard || a.Scan.Encrypted != ScanReject {
 		t.Fatalf("policy %+v", a.Scan)
 	}
@@ -268,17 +268,17 @@ func TestScanPolicyAndStops(t *testing.T) {
 	for i, d := range []string{"example.com", "other.test", "example.com"} {
 		must(t, s.RecordStop(ctx, Stop{Time: t0.Add(time.Duration(i) * time.Hour), Direction: "inbound", Domains: []string{d}, Reasons: []string{"virus"}, Virus: "Eicar-Test-Signature"}))
 	}
-	got, err := s.Stops(t0, t0.Add(24*time.Hour), "EXAMPLE.com")
+	got, err := s.Stops(ctx, t0, t0.Add(24*time.Hour), "EXAMPLE.com")
 	must(t, err)
 	if len(got) != 2 || !got[0].Time.Equal(t0) || !got[1].Time.Equal(t0.Add(2*time.Hour)) {
 		t.Fatalf("stops %+v", got)
 	}
-	if got, _ := s.Stops(t0.Add(time.Minute), t0.Add(2*time.Hour), ""); len(got) != 1 {
+	if got, _ := s.Stops(ctx, t0.Add(time.Minute), t0.Add(2*time.Hour), ""); len(got) != 1 {
 		t.Fatalf("window: %+v", got)
 	}
 	n, err := s.PruneStops(ctx, t0.Add(90*time.Minute))
 	must(t, err)
-	if all, _ := s.Stops(time.Time{}, t0.Add(48*time.Hour), ""); n != 2 || len(all) != 1 {
+	if all, _ := s.Stops(ctx, time.Time{}, t0.Add(48*time.Hour), ""); n != 2 || len(all) != 1 {
 		t.Fatalf("pruned %d, left %d", n, len(all))
 	}
 }
@@ -286,7 +286,7 @@ func TestScanPolicyAndStops(t *testing.T) {
 func TestDeliverBatch(t *testing.T) {
 	s := openTest(t)
 	setup(t, s)
-	must(t, s.SetQuota("bob@example.com", 150))
+	must(t, s.SetQuota(t.Context(), "bob@example.com", 150))
 	ctx := context.Background()
 	// bob gets two different contents: 100 + 100 > 150, so nothing at all.
 	_, err := s.DeliverBatch(ctx, []Delivery{
@@ -297,7 +297,7 @@ func TestDeliverBatch(t *testing.T) {
 	if !errors.As(err, &qe) || qe.Account != "bob@example.com" || qe.Need != 200 {
 		t.Fatalf("want bob's quota error for 200 bytes, got %v", err)
 	}
-	if a, _ := s.Account("info@example.com"); a.Used != 0 {
+	if a, _ := s.Account(ctx, "info@example.com"); a.Used != 0 {
 		t.Fatal("partial batch delivered")
 	}
 	got, err := s.DeliverBatch(ctx, []Delivery{
@@ -308,11 +308,11 @@ func TestDeliverBatch(t *testing.T) {
 	if len(got) != 2 || got[1].Mailbox != "Junk" {
 		t.Fatalf("%+v", got)
 	}
-	raw, _ := s.ReadMessage("bob@example.com", "Junk", 1)
+	raw, _ := s.ReadMessage(ctx, "bob@example.com", "Junk", 1)
 	if string(raw) != "x\r\n\r\nfor bob" {
 		t.Fatalf("bob's copy %q", raw)
 	}
-	if p, _ := s.Verify(); len(p) > 0 {
+	if p, _ := s.Verify(ctx); len(p) > 0 {
 		t.Fatal(p)
 	}
 }
@@ -320,24 +320,24 @@ func TestDeliverBatch(t *testing.T) {
 func TestDomainSettingsOnceAndQuotaWarning(t *testing.T) {
 	s := openTest(t)
 	setup(t, s)
-	ds, err := s.DomainSettings("example.com")
+	ds, err := s.DomainSettings(t.Context(), "example.com")
 	must(t, err)
 	if ds != (DomainSettings{}) {
 		t.Fatalf("defaults %+v", ds)
 	}
-	if err := s.SetDomainSettings("example.com", DomainSettings{Language: "fr"}); !errors.Is(err, ErrInvalid) {
+	if err := s.SetDomainSettings(t.Context(), "example.com", DomainSettings{Language: "fr"}); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("bad language: %v", err)
 	}
-	must(t, s.SetDomainSettings("example.com", DomainSettings{WarningsOff: true, Language: "ja", ReportTo: "info@example.com"}))
-	if ds, _ = s.DomainSettings("EXAMPLE.com"); !ds.WarningsOff || ds.Language != "ja" || ds.ReportTo != "info@example.com" {
+	must(t, s.SetDomainSettings(t.Context(), "example.com", DomainSettings{WarningsOff: true, Language: "ja", ReportTo: "info@example.com"}))
+	if ds, _ = s.DomainSettings(t.Context(), "EXAMPLE.com"); !ds.WarningsOff || ds.Language != "ja" || ds.ReportTo != "info@example.com" {
 		t.Fatalf("settings %+v", ds)
 	}
 	// A domain removed and added again starts with the defaults.
-	must(t, s.SetDomainSettings("other.test", DomainSettings{WarningsOff: true}))
-	must(t, s.RemoveAccount("carol@other.test"))
-	must(t, s.RemoveDomain("other.test"))
-	must(t, s.AddDomain("other.test", ""))
-	if ds, _ = s.DomainSettings("other.test"); ds.WarningsOff {
+	must(t, s.SetDomainSettings(t.Context(), "other.test", DomainSettings{WarningsOff: true}))
+	must(t, s.RemoveAccount(t.Context(), "carol@other.test"))
+	must(t, s.RemoveDomain(t.Context(), "other.test"))
+	must(t, s.AddDomain(t.Context(), "other.test", ""))
+	if ds, _ = s.DomainSettings(t.Context(), "other.test"); ds.WarningsOff {
 		t.Fatal("old settings came back")
 	}
 
@@ -350,11 +350,11 @@ func TestDomainSettingsOnceAndQuotaWarning(t *testing.T) {
 			t.Fatalf("DeliverOnce #%d = %v", i, ok)
 		}
 	}
-	if msgs, _, _ := s.Messages("info@example.com", "INBOX"); len(msgs) != 1 {
+	if msgs, _, _ := s.Messages(ctx, "info@example.com", "INBOX"); len(msgs) != 1 {
 		t.Fatalf("%d reports", len(msgs))
 	}
 
-	must(t, s.SetQuota("bob@example.com", 1000))
+	must(t, s.SetQuota(ctx, "bob@example.com", 1000))
 	check := func(want bool) {
 		t.Helper()
 		got, _, err := s.CheckQuotaWarning(ctx, "bob@example.com", 90)

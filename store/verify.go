@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 
@@ -11,7 +12,7 @@ import (
 // sum of its messages' sizes, every mailbox's counters match its messages,
 // every blob's reference count matches the records that point to it and
 // its chunks add up to the message size. It returns one line per problem.
-func (s *Store) Verify() ([]string, error) {
+func (s *Store) Verify(ctx context.Context) ([]string, error) {
 	var problems []string
 	report := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
 	err := s.db.View(func(tx *bolt.Tx) error {

@@ -144,7 +144,7 @@ func testCLI(t *testing.T, dir string, st *store.Store) {
 		t.Errorf("passwd: %q", out)
 	}
 	if st != nil {
-		sa, _ := st.Account("bob@example.com")
+		sa, _ := st.Account(t.Context(), "bob@example.com")
 		if bcrypt.CompareHashAndPassword([]byte(sa.PasswordHash), []byte("new-pw")) != nil {
 			t.Error("passwd did not change the password")
 		}
@@ -218,7 +218,7 @@ func testCLI(t *testing.T, dir string, st *store.Store) {
 		t.Errorf("accounts after removal: %+v", as)
 	}
 	if st != nil {
-		if _, err := st.Account("bob@example.com"); !errors.Is(err, store.ErrNoSuchAccount) {
+		if _, err := st.Account(t.Context(), "bob@example.com"); !errors.Is(err, store.ErrNoSuchAccount) {
 			t.Errorf("bob still in the store: %v", err)
 		}
 	}
@@ -256,7 +256,7 @@ func testCLI(t *testing.T, dir string, st *store.Store) {
 		t.Errorf("a refused scan policy changed something:\n%s\n%s", before, after)
 	}
 	if st != nil {
-		if a, _ := st.Account("info@example.com"); a.Scan.Depth != store.ScanAccept {
+		if a, _ := st.Account(t.Context(), "info@example.com"); a.Scan.Depth != store.ScanAccept {
 			t.Errorf("policy not in the store: %+v", a.Scan)
 		}
 	}
@@ -448,7 +448,7 @@ func TestCLIPrompt(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	sa, _ := st.Account("x@example.com")
+	sa, _ := st.Account(t.Context(), "x@example.com")
 	if bcrypt.CompareHashAndPassword([]byte(sa.PasswordHash), []byte("other")) != nil {
 		t.Error("prompted password not stored")
 	}

@@ -254,7 +254,7 @@ func TestQuickstartTwice(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer st.Close()
-		a, err := st.Account("admin@example.test")
+		a, err := st.Account(t.Context(), "admin@example.test")
 		if err != nil || a.Role != store.RoleAdmin {
 			t.Fatalf("account %+v %v", a, err)
 		}

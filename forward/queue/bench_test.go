@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"testing"
@@ -32,7 +33,7 @@ func BenchmarkOutbound(b *testing.B) {
 			must(b, err)
 			defer st.Close()
 			e.st = st
-			must(b, st.AddDomain("example.com", ""))
+			must(b, st.AddDomain(ctx, "example.com", ""))
 			sk := newSink(b, true)
 			sk.quiet = true
 			for d := range domains {
@@ -46,7 +47,7 @@ func BenchmarkOutbound(b *testing.B) {
 			if !c.dkim {
 				r.signer = noSigner{}
 			}
-			r.signer.Sign("info@example.com", msg) // keys generated before the clock starts
+			r.signer.Sign(b.Context(), "info@example.com", msg) // keys generated before the clock starts
 			var batch []store.Outbound
 			for i := range b.N {
 				batch = append(batch, store.Outbound{QueueID: "B", From: "info@example.com",
@@ -78,4 +79,4 @@ func BenchmarkOutbound(b *testing.B) {
 
 type noSigner struct{}
 
-func (noSigner) Sign(string, []byte) ([]byte, error) { return nil, nil }
+func (noSigner) Sign(context.Context, string, []byte) ([]byte, error) { return nil, nil }

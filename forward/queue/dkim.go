@@ -3,6 +3,7 @@ package queue
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"net/mail"
 	"net/textproto"
 	"strings"
@@ -17,7 +18,7 @@ import (
 // Signer returns the header fields (each ending in CRLF) to put at the top
 // of an outbound message, or nothing.
 type Signer interface {
-	Sign(envelopeFrom string, msg []byte) ([]byte, error)
+	Sign(ctx context.Context, envelopeFrom string, msg []byte) ([]byte, error)
 }
 
 // DKIMSigner signs mail from local domains with the domain's Ed25519 and
@@ -48,12 +49,12 @@ var signedHeaders = []string{
 }
 
 // Sign implements Signer.
-func (s *DKIMSigner) Sign(envelopeFrom string, msg []byte) ([]byte, error) {
-	domain := s.signingDomain(envelopeFrom, msg)
+func (s *DKIMSigner) Sign(ctx context.Context, envelopeFrom string, msg []byte) ([]byte, error) {
+	domain := s.signingDomain(ctx, envelopeFrom, msg)
 	if domain == "" {
 		return nil, nil
 	}
-	keys, err := s.domainKeys(domain)
+	keys, err := s.domainKeys(ctx, domain)
 	if err != nil {
 		return nil, err
 	}
@@ -80,13 +81,13 @@ func (s *DKIMSigner) Sign(envelopeFrom string, msg []byte) ([]byte, error) {
 	return out, nil
 }
 
-func (s *DKIMSigner) domainKeys(domain string) ([]dkimkey.Key, error) {
+func (s *DKIMSigner) domainKeys(ctx context.Context, domain string) ([]dkimkey.Key, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if k, ok := s.keys[domain]; ok {
 		return k, nil
 	}
-	k, err := dkimkey.ForDomain(s.st, domain)
+	k, err := dkimkey.ForDomain(ctx, s.st, domain)
 	if err != nil {
 		return nil, err
 	}
@@ -94,11 +95,11 @@ func (s *DKIMSigner) domainKeys(domain string) ([]dkimkey.Key, error) {
 	return k, nil
 }
 
-func (s *DKIMSigner) signingDomain(envelopeFrom string, msg []byte) string {
-	if d := domainOf(headerFrom(msg)); d != "" && s.st.IsLocalDomain(d) {
+func (s *DKIMSigner) signingDomain(ctx context.Context, envelopeFrom string, msg []byte) string {
+	if d := domainOf(headerFrom(msg)); d != "" && s.st.IsLocalDomain(ctx, d) {
 		return d
 	}
-	if d := domainOf(envelopeFrom); d != "" && s.st.IsLocalDomain(d) {
+	if d := domainOf(envelopeFrom); d != "" && s.st.IsLocalDomain(ctx, d) {
 		return d
 	}
 	return ""

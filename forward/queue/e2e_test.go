@@ -31,16 +31,16 @@ func TestSubmissionForwardAndSRSBounce(t *testing.T) {
 	e := newEnv(t)
 	hash, err := auth.HashPassword("pw-123456")
 	must(t, err)
-	must(t, e.st.AddAccount(store.Account{Address: "bob@example.com", PasswordHash: hash}))
-	must(t, e.st.SetPasswordHash("info@example.com", hash))
-	_, err = e.st.SetForward("bob@example.com", []string{"x@remote.test"}, false)
+	must(t, e.st.AddAccount(ctx, store.Account{Address: "bob@example.com", PasswordHash: hash}))
+	must(t, e.st.SetPasswordHash(ctx, "info@example.com", hash))
+	_, err = e.st.SetForward(ctx, "bob@example.com", []string{"x@remote.test"}, false)
 	must(t, err)
 
 	remote, origin := newSink(t, true), newSink(t, true)
 	e.route("remote.test", remote)
 	e.route("sender.test", origin)
 
-	fs, err := forward.NewStage(e.st, nil)
+	fs, err := forward.NewStage(ctx, e.st, nil)
 	must(t, err)
 	d := delivery.New(e.st, nil, fs)
 	srv := smtpd.New(smtpd.Config{Hostname: "mail.example.com", Deliverer: d, Outbound: true, ReverseSRS: fs.SRS.Reverse},
@@ -93,7 +93,7 @@ func TestSubmissionForwardAndSRSBounce(t *testing.T) {
 	if vs, err := dkim.VerifyWithOptions(bytes.NewReader(m.Data), &dkim.VerifyOptions{LookupTXT: dkimLookup(t, e.st)}); err != nil || len(vs) != 2 || vs[0].Err != nil {
 		t.Fatalf("forward DKIM: %v %+v", err, vs)
 	}
-	if msgs, _, _ := e.st.Messages("bob@example.com", "INBOX"); len(msgs) != 0 {
+	if msgs, _, _ := e.st.Messages(ctx, "bob@example.com", "INBOX"); len(msgs) != 0 {
 		t.Fatal("bob kept a copy without keep-copy")
 	}
 

@@ -216,9 +216,9 @@ func newEnv(t testing.TB) *env {
 	}
 	t.Cleanup(func() { st.Close() })
 	e.st = st
-	must(t, st.AddDomain("example.com", ""))
-	must(t, st.AddDomain("sales.example.com", "example.com"))
-	must(t, st.AddAccount(store.Account{Address: "info@example.com", PasswordHash: "x"}))
+	must(t, st.AddDomain(ctx, "example.com", ""))
+	must(t, st.AddDomain(ctx, "sales.example.com", "example.com"))
+	must(t, st.AddAccount(ctx, store.Account{Address: "info@example.com", PasswordHash: "x"}))
 	return e
 }
 
@@ -280,7 +280,7 @@ func (e *env) enqueue(o store.Outbound) string {
 
 func (e *env) verify() {
 	e.t.Helper()
-	problems, err := e.st.Verify()
+	problems, err := e.st.Verify(ctx)
 	must(e.t, err)
 	if len(problems) > 0 {
 		e.t.Fatalf("store.Verify:\n%s", strings.Join(problems, "\n"))
@@ -288,18 +288,18 @@ func (e *env) verify() {
 }
 
 func (e *env) queueLen() int {
-	all, err := e.st.QueueEntries()
+	all, err := e.st.QueueEntries(ctx)
 	must(e.t, err)
 	return len(all)
 }
 
 func (e *env) inbox(acct string) [][]byte {
 	e.t.Helper()
-	msgs, _, err := e.st.Messages(acct, "INBOX")
+	msgs, _, err := e.st.Messages(ctx, acct, "INBOX")
 	must(e.t, err)
 	var out [][]byte
 	for _, m := range msgs {
-		b, err := e.st.ReadMessage(acct, "INBOX", m.UID)
+		b, err := e.st.ReadMessage(ctx, acct, "INBOX", m.UID)
 		must(e.t, err)
 		out = append(out, b)
 	}

@@ -33,7 +33,7 @@ func dkimLookup(t *testing.T, st *store.Store) func(string) ([]string, error) {
 		if at < 0 {
 			return nil, fmt.Errorf("bad name %s", name)
 		}
-		keys, err := dkimkey.ForDomain(st, name[at+len("._domainkey."):])
+		keys, err := dkimkey.ForDomain(ctx, st, name[at+len("._domainkey."):])
 		if err != nil {
 			return nil, err
 		}
@@ -73,7 +73,7 @@ func TestDeliverSTARTTLSAndDKIM(t *testing.T) {
 			t.Fatalf("signature %+v", v)
 		}
 	}
-	if _, err := e.st.QueueEntry(id); err == nil || e.queueLen() != 0 {
+	if _, err := e.st.QueueEntry(ctx, id); err == nil || e.queueLen() != 0 {
 		t.Fatal("entry still queued after delivery")
 	}
 	e.verify()
@@ -96,7 +96,7 @@ func TestTempFailureThenRetry(t *testing.T) {
 	r := e.runner(Config{})
 	r.RunDue(ctx)
 	sk.none()
-	q, err := e.st.QueueEntry(id)
+	q, err := e.st.QueueEntry(ctx, id)
 	must(t, err)
 	if q.Attempts != 1 || !strings.Contains(q.LastError, "451 4.7.1 greylisted") || !q.NextAttempt.Equal(e.clock.Now().Add(DefaultRetryInitial)) {
 		t.Fatalf("after 451: %+v", q)
@@ -235,7 +235,7 @@ func TestTimeoutAndNullSender(t *testing.T) {
 	if took := time.Since(start); took > 5*time.Second {
 		t.Fatalf("took %v", took)
 	}
-	q, err := e.st.QueueEntry(id)
+	q, err := e.st.QueueEntry(ctx, id)
 	must(t, err)
 	if q.Attempts != 1 || !strings.Contains(q.LastError, "timeout") {
 		t.Fatalf("after timeout: %+v", q)
@@ -264,7 +264,7 @@ func TestExpiry(t *testing.T) {
 	for e.queueLen() > 0 && attempts < 100 {
 		r.RunDue(ctx)
 		attempts++
-		q, err := e.st.QueueEntry(id)
+		q, err := e.st.QueueEntry(ctx, id)
 		if err != nil {
 			break
 		}
@@ -298,7 +298,7 @@ func TestRestartAndConnectionReuse(t *testing.T) {
 	clk := newClock()
 	st, err := store.Open(filepath.Join(dir, "y.db"), store.Options{Now: clk.Now})
 	must(t, err)
-	must(t, st.AddDomain("example.com", ""))
+	must(t, st.AddDomain(ctx, "example.com", ""))
 	for i := range 5 {
 		_, err := st.Enqueue(ctx, store.Outbound{From: "info@example.com", ReturnPath: "info@example.com",
 			Recipients: []string{fmt.Sprintf("u%d@remote.test", i)}, Message: testMsg})

@@ -182,7 +182,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		}
 		r.dispatch(ctx, &wg)
 		wait := maxIdle
-		if next, ok, err := r.st.QueueNextAttempt(); err == nil && ok {
+		if next, ok, err := r.st.QueueNextAttempt(ctx); err == nil && ok {
 			wait = min(max(next.Sub(r.now()), 10*time.Millisecond), maxIdle)
 		}
 		if !timer.Stop() {
@@ -206,7 +206,7 @@ func (r *Runner) RunDue(ctx context.Context) {
 // dispatch starts a worker for every due destination not already being
 // delivered.
 func (r *Runner) dispatch(ctx context.Context, wg *sync.WaitGroup) {
-	due, err := r.st.QueueDue(r.now(), 10000)
+	due, err := r.st.QueueDue(ctx, r.now(), 10000)
 	if err != nil {
 		r.log.Error("reading the outbound queue", "err", err)
 		return
@@ -305,7 +305,7 @@ func (r *Runner) deliverRoute(ctx context.Context, rt route, entries []store.Que
 	stop := make(chan struct{})
 	defer close(stop)
 	prep := make(chan prepared, 2)
-	go r.prepare(entries, prep, stop)
+	go r.prepare(ctx, entries, prep, stop)
 	var cn *conn
 	defer func() {
 		if cn != nil {
@@ -357,10 +357,10 @@ type prepared struct {
 
 // prepare reads and signs the entries in order, a little ahead of the
 // sending (signing with RSA costs about as much as sending).
-func (r *Runner) prepare(entries []store.QueueEntry, out chan<- prepared, stop <-chan struct{}) {
+func (r *Runner) prepare(ctx context.Context, entries []store.QueueEntry, out chan<- prepared, stop <-chan struct{}) {
 	defer close(out)
 	for i, e := range entries {
-		msg, cur, err := r.st.ReadQueued(e.ID)
+		msg, cur, err := r.st.ReadQueued(ctx, e.ID)
 		if errors.Is(err, store.ErrNoSuchMessage) {
 			continue // dropped meanwhile
 		}
@@ -371,7 +371,7 @@ func (r *Runner) prepare(entries []store.QueueEntry, out chan<- prepared, stop <
 		if len(cur.Pending()) == 0 {
 			continue
 		}
-		sig, err := r.signer.Sign(cur.From, msg)
+		sig, err := r.signer.Sign(ctx, cur.From, msg)
 		if err != nil {
 			r.log.Warn("DKIM signing failed; sending unsigned", "id", e.ID, "err", err)
 			sig = nil
@@ -478,9 +478,9 @@ func (r *Runner) settle(e store.QueueEntry, msg []byte, cn *conn, res sendResult
 	var out []store.Outbound
 	if len(fails) > 0 {
 		if msg == nil {
-			msg, _, _ = r.st.ReadQueued(e.ID)
+			msg, _, _ = r.st.ReadQueued(ctx, e.ID)
 		}
-		ds, out = r.bounce(e, msg, fails, now)
+		ds, out = r.bounce(ctx, e, msg, fails, now)
 	}
 	err := r.st.SettleQueued(ctx, e.ID, apply, ds, out)
 	var qe *store.QuotaError
@@ -516,13 +516,13 @@ func (r *Runner) settle(e store.QueueEntry, msg []byte, cn *conn, res sendResult
 
 // bounce makes the DSN for fails: stored for a local return path, queued
 // (with the null sender) for a remote one, nothing for none.
-func (r *Runner) bounce(e store.QueueEntry, msg []byte, fails []failure, now time.Time) ([]store.Delivery, []store.Outbound) {
+func (r *Runner) bounce(ctx context.Context, e store.QueueEntry, msg []byte, fails []failure, now time.Time) ([]store.Delivery, []store.Outbound) {
 	if e.ReturnPath == "" {
 		r.log.Info("no DSN: null return path", "id", e.ID)
 		return nil, nil
 	}
 	dsn := buildDSN(r.cfg.Hostname, e, msg, fails, now)
-	if acct, err := r.st.Resolve(e.ReturnPath); err == nil {
+	if acct, err := r.st.Resolve(ctx, e.ReturnPath); err == nil {
 		return []store.Delivery{{Recipients: []string{acct}, Message: dsn}}, nil
 	}
 	return nil, []store.Outbound{{QueueID: e.QueueID, Recipients: []string{e.ReturnPath}, Origin: store.OriginDSN, Message: dsn}}

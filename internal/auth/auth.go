@@ -91,7 +91,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, remote net.Addr, user,
 	if a.locked(ip) {
 		return store.Account{}, ErrTooManyFailures
 	}
-	acct, err := a.store.Account(user)
+	acct, err := a.store.Account(ctx, user)
 	hash := []byte(acct.PasswordHash)
 	if err != nil {
 		hash = dummyHash

@@ -18,7 +18,7 @@ func TestAuthenticateAndLockout(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	st.AddDomain("example.com", "")
+	st.AddDomain(t.Context(), "example.com", "")
 	h, err := HashPassword("right")
 	if err != nil {
 		t.Fatal(err)
@@ -26,7 +26,7 @@ func TestAuthenticateAndLockout(t *testing.T) {
 	if strings.Contains(h, "right") || !strings.HasPrefix(h, "$2") {
 		t.Fatalf("not a bcrypt hash: %q", h)
 	}
-	if err := st.AddAccount(store.Account{Address: "info@example.com", PasswordHash: h}); err != nil {
+	if err := st.AddAccount(t.Context(), store.Account{Address: "info@example.com", PasswordHash: h}); err != nil {
 		t.Fatal(err)
 	}
 	now := time.Unix(1_800_000_000, 0)

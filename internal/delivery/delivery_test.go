@@ -20,10 +20,10 @@ func TestDeliverStoresAndLogs(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	if err := st.AddDomain("example.com", ""); err != nil {
+	if err := st.AddDomain(t.Context(), "example.com", ""); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.AddAccount(store.Account{Address: "info@example.com", PasswordHash: "x", Quota: 100}); err != nil {
+	if err := st.AddAccount(t.Context(), store.Account{Address: "info@example.com", PasswordHash: "x", Quota: 100}); err != nil {
 		t.Fatal(err)
 	}
 	var logBuf bytes.Buffer
@@ -38,7 +38,7 @@ func TestDeliverStoresAndLogs(t *testing.T) {
 	if len(res.Delivered) != 1 || res.QueueID == "" {
 		t.Fatalf("result %+v", res)
 	}
-	got, err := st.ReadMessage("info@example.com", "INBOX", res.Delivered[0].UID)
+	got, err := st.ReadMessage(t.Context(), "info@example.com", "INBOX", res.Delivered[0].UID)
 	if err != nil || !bytes.Equal(got, msg) {
 		t.Fatalf("stored %q, %v", got, err)
 	}
@@ -63,7 +63,7 @@ func TestDeliverStoresAndLogs(t *testing.T) {
 	if !bytes.Contains(logBuf.Bytes(), []byte(`"outcome":"refused-quota"`)) {
 		t.Errorf("log %s", logBuf.Bytes())
 	}
-	if a, _ := st.Account("info@example.com"); a.Used != int64(len(msg)) {
+	if a, _ := st.Account(t.Context(), "info@example.com"); a.Used != int64(len(msg)) {
 		t.Errorf("used %d", a.Used)
 	}
 }

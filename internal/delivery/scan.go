@@ -47,7 +47,7 @@ func (s *ScanStage) Process(ctx context.Context, m *Message) error {
 
 func (s *ScanStage) submission(ctx context.Context, m *Message, v *scan.Verdict) error {
 	var pol store.ScanPolicy
-	if a, err := s.Store.Account(m.Env.AuthUser); err == nil {
+	if a, err := s.Store.Account(ctx, m.Env.AuthUser); err == nil {
 		pol = a.Scan.Effective()
 	}
 	reply, ok := v.Submission(scan.Disposition(pol.Encrypted))
@@ -95,7 +95,7 @@ func (s *ScanStage) inbound(ctx context.Context, m *Message, v *scan.Verdict) er
 	contents := contentCache{}
 	for _, r := range m.Local {
 		var pol store.ScanPolicy
-		if a, err := s.Store.Account(r.Account); err == nil {
+		if a, err := s.Store.Account(ctx, r.Account); err == nil {
 			pol = a.Scan
 		}
 		d := v.Inbound(toScanPolicy(pol))

@@ -17,9 +17,9 @@ func TestStages(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	st.AddDomain("example.com", "")
+	st.AddDomain(t.Context(), "example.com", "")
 	for _, a := range []string{"a@example.com", "b@example.com", "c@example.com"} {
-		st.AddAccount(store.Account{Address: a, PasswordHash: "x"})
+		st.AddAccount(t.Context(), store.Account{Address: a, PasswordHash: "x"})
 	}
 	var committed bool
 	rewrite := StageFunc("rewrite", func(ctx context.Context, m *Message) error {
@@ -45,15 +45,15 @@ func TestStages(t *testing.T) {
 	if len(res.Delivered) != 2 || !committed {
 		t.Fatalf("delivered %+v, after-commit ran: %v", res.Delivered, committed)
 	}
-	a, _ := st.ReadMessage("a@example.com", "INBOX", 1)
-	b, _ := st.ReadMessage("b@example.com", "INBOX", 1)
+	a, _ := st.ReadMessage(t.Context(), "a@example.com", "INBOX", 1)
+	b, _ := st.ReadMessage(t.Context(), "b@example.com", "INBOX", 1)
 	if string(a) != "X-Test: seen\r\nSubject: x\r\n\r\nbody\r\n" || string(b) != "X-Test: seen\r\nX-Only: b\r\n\r\nstripped\r\n" {
 		t.Fatalf("a %q, b %q", a, b)
 	}
-	if msgs, _, _ := st.Messages("c@example.com", "INBOX"); len(msgs) != 0 {
+	if msgs, _, _ := st.Messages(t.Context(), "c@example.com", "INBOX"); len(msgs) != 0 {
 		t.Fatal("dropped recipient got mail")
 	}
-	if stops, _ := st.Stops(time.Time{}, time.Now().Add(time.Hour), "example.com"); len(stops) != 1 {
+	if stops, _ := st.Stops(t.Context(), time.Time{}, time.Now().Add(time.Hour), "example.com"); len(stops) != 1 {
 		t.Fatalf("stops %+v", stops)
 	}
 
@@ -69,7 +69,7 @@ func TestStages(t *testing.T) {
 	if !errors.As(err, &rj) || rj.Code != 554 || !strings.Contains(err.Error(), "5.6.5 VC01") || committed {
 		t.Fatalf("refusal: %v, hook ran: %v", err, committed)
 	}
-	if msgs, _, _ := st.Messages("a@example.com", "INBOX"); len(msgs) != 1 {
+	if msgs, _, _ := st.Messages(t.Context(), "a@example.com", "INBOX"); len(msgs) != 1 {
 		t.Fatal("refused message stored")
 	}
 }

@@ -4,6 +4,7 @@
 package dkimkey
 
 import (
+	"context"
 	"crypto"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -49,8 +50,8 @@ func (k Key) TXT() (string, error) {
 
 // ForDomain returns the domain's keys (Ed25519 first), generating and
 // storing them on first use. The domain must be one of ours.
-func ForDomain(st *store.Store, domain string) ([]Key, error) {
-	stored, err := st.EnsureDKIMKeys(domain, generate)
+func ForDomain(ctx context.Context, st *store.Store, domain string) ([]Key, error) {
+	stored, err := st.EnsureDKIMKeys(ctx, domain, generate)
 	if err != nil {
 		return nil, err
 	}

@@ -19,12 +19,12 @@ func TestKeysKeptAndUsable(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	st.AddDomain("example.com", "")
-	st.AddDomain("www.example.com", "example.com")
-	if _, err := ForDomain(st, "unknown.test"); err == nil {
+	st.AddDomain(t.Context(), "example.com", "")
+	st.AddDomain(t.Context(), "www.example.com", "example.com")
+	if _, err := ForDomain(t.Context(), st, "unknown.test"); err == nil {
 		t.Fatal("keys made for a domain that is not ours")
 	}
-	k1, err := ForDomain(st, "example.com")
+	k1, err := ForDomain(t.Context(), st, "example.com")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,11 +37,11 @@ func TestKeysKeptAndUsable(t *testing.T) {
 	if rk, ok := k1[1].Signer.(*rsa.PrivateKey); !ok || rk.N.BitLen() != 2048 {
 		t.Fatalf("rsa signer %T", k1[1].Signer)
 	}
-	k2, _ := ForDomain(st, "EXAMPLE.com")
+	k2, _ := ForDomain(t.Context(), st, "EXAMPLE.com")
 	if !k1[1].Signer.(*rsa.PrivateKey).Equal(k2[1].Signer) {
 		t.Fatal("keys regenerated instead of kept")
 	}
-	kc, _ := ForDomain(st, "www.example.com")
+	kc, _ := ForDomain(t.Context(), st, "www.example.com")
 	if kc[1].Signer.(*rsa.PrivateKey).Equal(k1[1].Signer) {
 		t.Fatal("child domain shares the parent's key")
 	}

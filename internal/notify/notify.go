@@ -48,12 +48,12 @@ func New(st *store.Store, hostname string, log *slog.Logger) *Notifier {
 // Allowed reports whether addr may receive a warning or report mail: only
 // addresses on our own domains, parent or child, that resolve to an account.
 // This is the one check every warning goes through.
-func (n *Notifier) Allowed(addr string) (account string, ok bool) {
+func (n *Notifier) Allowed(ctx context.Context, addr string) (account string, ok bool) {
 	a, err := address.Parse(addr)
-	if err != nil || !n.st.IsLocalDomain(a.Domain) {
+	if err != nil || !n.st.IsLocalDomain(ctx, a.Domain) {
 		return "", false
 	}
-	acct, err := n.st.Resolve(a.String())
+	acct, err := n.st.Resolve(ctx, a.String())
 	if err != nil {
 		return "", false
 	}
@@ -106,7 +106,7 @@ func (n *Notifier) Send(ctx context.Context, to []string, ev Event) ([]string, e
 	var accts []string
 	var ds []store.Delivery
 	for _, addr := range to {
-		acct, ok := n.Allowed(addr)
+		acct, ok := n.Allowed(ctx, addr)
 		if !ok {
 			n.log.Info("warning not sent: not one of our addresses", "queue_id", ev.QueueID, "to", addr)
 			continue
@@ -114,7 +114,7 @@ func (n *Notifier) Send(ctx context.Context, to []string, ev Event) ([]string, e
 		if contains(accts, acct) {
 			continue
 		}
-		set, err := n.st.DomainSettings(domainOf(acct))
+		set, err := n.st.DomainSettings(ctx, domainOf(acct))
 		if err != nil {
 			return nil, err
 		}

@@ -24,7 +24,7 @@ func newTestStore(t testing.TB) *store.Store {
 	}
 	t.Cleanup(func() { st.Close() })
 	for _, d := range [][2]string{{"example.com", ""}, {"www.example.com", "example.com"}, {"other.test", ""}} {
-		if err := st.AddDomain(d[0], d[1]); err != nil {
+		if err := st.AddDomain(t.Context(), d[0], d[1]); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -32,7 +32,7 @@ func newTestStore(t testing.TB) *store.Store {
 		addr string
 		role store.Role
 	}{{"a@example.com", store.RoleUser}, {"b@example.com", store.RoleUser}, {"boss@example.com", store.RoleAdmin}, {"c@other.test", store.RoleUser}, {"root@other.test", store.RoleAdmin}} {
-		if err := st.AddAccount(store.Account{Address: a.addr, PasswordHash: "x", Role: a.role}); err != nil {
+		if err := st.AddAccount(t.Context(), store.Account{Address: a.addr, PasswordHash: "x", Role: a.role}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -43,11 +43,11 @@ func newTestStore(t testing.TB) *store.Store {
 func got(t testing.TB, st *store.Store) map[string][][]byte {
 	t.Helper()
 	out := map[string][][]byte{}
-	accts, _ := st.Accounts("")
+	accts, _ := st.Accounts(t.Context(), "")
 	for _, a := range accts {
-		msgs, _, _ := st.Messages(a.Address, "INBOX")
+		msgs, _, _ := st.Messages(t.Context(), a.Address, "INBOX")
 		for _, m := range msgs {
-			raw, _ := st.ReadMessage(a.Address, "INBOX", m.UID)
+			raw, _ := st.ReadMessage(t.Context(), a.Address, "INBOX", m.UID)
 			out[a.Address] = append(out[a.Address], raw)
 		}
 	}
@@ -112,8 +112,8 @@ func TestWarningsOffAndLanguage(t *testing.T) {
 	st := newTestStore(t)
 	n := New(st, "mx.example.com", nil)
 	ev := Event{Kind: InboundStripped, Sender: "x@outside.test", Findings: []Finding{{Reason: "a virus was found", ReasonJA: "ウイルスが検出されました", Virus: "V"}}, OriginalHeaders: hdrs}
-	st.SetDomainSettings("other.test", store.DomainSettings{Language: "ja"})
-	st.SetDomainSettings("example.com", store.DomainSettings{Language: "en"})
+	st.SetDomainSettings(t.Context(), "other.test", store.DomainSettings{Language: "ja"})
+	st.SetDomainSettings(t.Context(), "example.com", store.DomainSettings{Language: "en"})
 	n.Send(context.Background(), []string{"c@other.test", "a@example.com"}, ev)
 	g := got(t, st)
 	ja, en := decodeText(t, g["c@other.test"][0]), decodeText(t, g["a@example.com"][0])
@@ -123,7 +123,7 @@ func TestWarningsOffAndLanguage(t *testing.T) {
 	if strings.Contains(en, "感染") || !strings.Contains(en, "Virus:") {
 		t.Errorf("en warning:\n%s", en)
 	}
-	st.SetDomainSettings("example.com", store.DomainSettings{WarningsOff: true})
+	st.SetDomainSettings(t.Context(), "example.com", store.DomainSettings{WarningsOff: true})
 	if sent, _ := n.WarnInbound(context.Background(), []string{"b@example.com"}, ev); len(sent) != 0 {
 		t.Fatalf("warnings off, yet sent to %v", sent)
 	}
@@ -133,7 +133,7 @@ func TestQuotaWarning(t *testing.T) {
 	st := newTestStore(t)
 	n := New(st, "mx.example.com", nil)
 	ctx := context.Background()
-	st.SetQuota("a@example.com", 1000000)
+	st.SetQuota(ctx, "a@example.com", 1000000)
 	deliver := func(size int) {
 		if _, err := st.Deliver(ctx, store.Delivery{Recipients: []string{"a@example.com"}, Message: bytes.Repeat([]byte("x"), size)}); err != nil {
 			t.Fatal(err)
@@ -234,7 +234,7 @@ func FuzzWarningsStayHome(f *testing.F) {
 			t.Fatal(err)
 		}
 		if len(sent) > 0 {
-			sacct, _ := n.Allowed(sender)
+			sacct, _ := n.Allowed(ctx, sender)
 			dom := domainOfAcct[sacct]
 			for _, a := range sent {
 				if domainOfAcct[a] != dom {
@@ -244,7 +244,7 @@ func FuzzWarningsStayHome(f *testing.F) {
 		}
 		var local []string
 		for _, r := range list {
-			if a, ok := n.Allowed(r); ok {
+			if a, ok := n.Allowed(ctx, r); ok {
 				local = append(local, a)
 			}
 		}
@@ -288,7 +288,7 @@ func TestDailyReport(t *testing.T) {
 	record(day(25, 8, 0), "Virus-Three")
 	st.RecordStop(ctx, store.Stop{Time: day(25, 1, 0), Direction: "inbound", Domains: []string{"other.test"}, Virus: "NotOurs"})
 
-	if err := st.SetDomainSettings("example.com", store.DomainSettings{ReportTo: "boss@www.example.com"}); err != nil {
+	if err := st.SetDomainSettings(ctx, "example.com", store.DomainSettings{ReportTo: "boss@www.example.com"}); err != nil {
 		t.Fatal(err)
 	}
 	run := func(at time.Time) []string {
@@ -327,7 +327,7 @@ func TestDailyReport(t *testing.T) {
 		t.Fatalf("missed report not sent on restart: %v", sent)
 	}
 	// Warnings off: no report.
-	st.SetDomainSettings("example.com", store.DomainSettings{ReportTo: "boss@example.com", WarningsOff: true})
+	st.SetDomainSettings(ctx, "example.com", store.DomainSettings{ReportTo: "boss@example.com", WarningsOff: true})
 	if sent := run(day(27, 7, 0)); len(sent) != 0 || len(reports()) != 2 {
 		t.Fatalf("report sent with warnings off: %v", sent)
 	}

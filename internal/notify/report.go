@@ -53,7 +53,7 @@ func (r *Reporter) Next(now time.Time) time.Time { return r.last(now).AddDate(0,
 // returns the domains it sent one for.
 func (r *Reporter) RunOnce(ctx context.Context, now time.Time) ([]string, error) {
 	at := r.last(now)
-	domains, err := r.n.st.Domains()
+	domains, err := r.n.st.Domains(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -81,19 +81,19 @@ func (r *Reporter) SendNow(ctx context.Context, domain string, now time.Time) (b
 }
 
 func (r *Reporter) send(ctx context.Context, domain string, at time.Time, key string) (bool, error) {
-	set, err := r.n.st.DomainSettings(domain)
+	set, err := r.n.st.DomainSettings(ctx, domain)
 	if err != nil {
 		return false, err
 	}
 	if set.WarningsOff || set.ReportTo == "" {
 		return false, nil
 	}
-	acct, ok := r.n.Allowed(set.ReportTo)
+	acct, ok := r.n.Allowed(ctx, set.ReportTo)
 	if !ok {
 		r.n.log.Warn("daily report not sent: the report address is not one of ours", "domain", domain, "to", set.ReportTo)
 		return false, nil
 	}
-	stops, err := r.n.st.Stops(at.Add(-24*time.Hour), at, domain)
+	stops, err := r.n.st.Stops(ctx, at.Add(-24*time.Hour), at, domain)
 	if err != nil {
 		return false, err
 	}

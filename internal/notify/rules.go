@@ -9,8 +9,8 @@ import (
 )
 
 // admins returns the admin accounts of domain (a parent domain).
-func (n *Notifier) admins(domain string) []string {
-	accts, err := n.st.Accounts(domain)
+func (n *Notifier) admins(ctx context.Context, domain string) []string {
+	accts, err := n.st.Accounts(ctx, domain)
 	if err != nil {
 		return nil
 	}
@@ -28,7 +28,7 @@ func (n *Notifier) admins(domain string) []string {
 func (n *Notifier) WarnInbound(ctx context.Context, accounts []string, ev Event) ([]string, error) {
 	to := append([]string(nil), accounts...)
 	for _, a := range accounts {
-		to = append(to, n.admins(domainOf(a))...)
+		to = append(to, n.admins(ctx, domainOf(a))...)
 	}
 	return n.Send(ctx, to, ev)
 }
@@ -37,18 +37,18 @@ func (n *Notifier) WarnInbound(ctx context.Context, accounts []string, ev Event)
 // recipient on the sender's own domain (parent or children), and the
 // domain's admins. Recipients on other domains — ours or not — get nothing.
 func (n *Notifier) WarnOutbound(ctx context.Context, sender string, recipients []string, ev Event) ([]string, error) {
-	acct, ok := n.Allowed(sender)
+	acct, ok := n.Allowed(ctx, sender)
 	if !ok {
 		return nil, nil
 	}
 	dom := domainOf(acct)
 	to := []string{acct}
 	for _, r := range recipients {
-		if ra, ok := n.Allowed(r); ok && domainOf(ra) == dom {
+		if ra, ok := n.Allowed(ctx, r); ok && domainOf(ra) == dom {
 			to = append(to, ra)
 		}
 	}
-	to = append(to, n.admins(dom)...)
+	to = append(to, n.admins(ctx, dom)...)
 	return n.Send(ctx, to, ev)
 }
 

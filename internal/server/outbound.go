@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"log/slog"
 	"os"
@@ -14,8 +15,8 @@ import (
 )
 
 // newOutbound makes the forwarding stage and the outbound queue runner.
-func newOutbound(cfg config.Config, st *store.Store, log *slog.Logger) (*forward.Stage, *queue.Runner, error) {
-	fwd, err := forward.NewStage(st, log)
+func newOutbound(ctx context.Context, cfg config.Config, st *store.Store, log *slog.Logger) (*forward.Stage, *queue.Runner, error) {
+	fwd, err := forward.NewStage(ctx, st, log)
 	if err != nil {
 		return nil, nil, fmt.Errorf("forwarding: %w", err)
 	}

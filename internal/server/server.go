@@ -81,7 +81,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		// SPF, DKIM and DMARC first: a DMARC reject costs no scan.
 		stages = append([]delivery.Stage{authStage(cfg, log)}, stages...)
 	}
-	fwd, runner, err := newOutbound(cfg, st, log)
+	fwd, runner, err := newOutbound(ctx, cfg, st, log)
 	if err != nil {
 		ctl.Close()
 		return err
