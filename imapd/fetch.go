@@ -10,6 +10,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapserver"
 	"github.com/emersion/go-message/textproto"
 
+	"yubin/internal/mailheader"
 	"yubin/store"
 )
 
@@ -90,7 +91,7 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 			err = uerr
 		}
 	}()
-	var envs []store.Envelope
+	var envs []mailheader.Summary
 	var batch []uint32
 	for i, m := range msgs {
 		if m == nil {
@@ -111,7 +112,7 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 				return s.storeError(err, imap.ResponseCodeNonExistent)
 			}
 		}
-		var env *store.Envelope
+		var env *mailheader.Summary
 		if options.Envelope {
 			env, envs = &envs[0], envs[1:]
 		}
@@ -139,7 +140,7 @@ func setsSeen(options *imap.FetchOptions) bool {
 	return false
 }
 
-func (s *session) fetchOne(rw *imapserver.FetchResponseWriter, v *view, m *store.Message, env *store.Envelope, options *imap.FetchOptions, flagsChanged bool) error {
+func (s *session) fetchOne(rw *imapserver.FetchResponseWriter, v *view, m *store.Message, env *mailheader.Summary, options *imap.FetchOptions, flagsChanged bool) error {
 	if options.UID {
 		rw.WriteUID(imap.UID(m.UID))
 	}
@@ -179,9 +180,9 @@ func (s *session) fetchOne(rw *imapserver.FetchResponseWriter, v *view, m *store
 // toIMAPEnvelope converts an envelope, with one allocation for all its
 // addresses. An empty list stays nil: the library writes From for a
 // missing Sender or Reply-To.
-func toIMAPEnvelope(e *store.Envelope) *imap.Envelope {
+func toIMAPEnvelope(e *mailheader.Summary) *imap.Envelope {
 	addrs := make([]imap.Address, 0, len(e.From)+len(e.Sender)+len(e.ReplyTo)+len(e.To)+len(e.Cc)+len(e.Bcc))
-	list := func(l []store.Address) []imap.Address {
+	list := func(l []mailheader.Address) []imap.Address {
 		if len(l) == 0 {
 			return nil
 		}

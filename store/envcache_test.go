@@ -1,78 +1,17 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"reflect"
 	"strings"
 	"testing"
-	"time"
+
+	"yubin/internal/mailheader"
+	"yubin/internal/testutil/headertest"
 
 	bolt "go.etcd.io/bbolt"
 )
-
-// oddHeaders are headers a real mailbox holds, with the envelope each
-// must give.
-var oddHeaders = []struct {
-	name string
-	msg  string
-	want Envelope
-}{
-	{"plain",
-		"From: Alice Example <alice@example.org>\r\nTo: info@example.com\r\nSubject: hello\r\n" +
-			"Date: Mon, 02 Jan 2006 15:04:05 +0100\r\nMessage-ID: <1@example.org>\r\n\r\nbody\r\n",
-		Envelope{Date: time.Date(2006, 1, 2, 15, 4, 5, 0, time.FixedZone("", 3600)), Subject: "hello",
-			From: []Address{{"Alice Example", "alice", "example.org"}}, To: []Address{{"", "info", "example.com"}},
-			MessageID: "1@example.org"}},
-	{"encoded words",
-		"From: =?UTF-8?B?SsO8cmdlbiBNw7xsbGVy?= <jm@example.de>\r\n" +
-			"To: =?ISO-8859-1?Q?Fran=E7ois?= <f@example.fr>, \"Bob, Jr.\" <bob@example.com>\r\n" +
-			"Subject: =?UTF-8?Q?caf=C3=A9_?= =?UTF-8?B?5pel5pys?= and more\r\n" +
-			"Date: 2 Jan 2006 15:04:05 -0800 (PST)\r\n\r\n",
-		Envelope{Date: time.Date(2006, 1, 2, 15, 4, 5, 0, time.FixedZone("", -8*3600)), Subject: "café 日本 and more",
-			From: []Address{{"Jürgen Müller", "jm", "example.de"}},
-			To:   []Address{{"François", "f", "example.fr"}, {"Bob, Jr.", "bob", "example.com"}}}},
-	{"missing fields", "X-Nothing: here\r\n\r\nbody\r\n", Envelope{}},
-	{"no header at all", "\r\njust a body\r\n", Envelope{}},
-	{"no body", "Subject: only a header\r\nFrom: a@example.org", Envelope{Subject: "only a header",
-		From: []Address{{"", "a", "example.org"}}}},
-	{"groups",
-		"From: a@example.org\r\nTo: undisclosed-recipients:;\r\n" +
-			"Cc: Team: b@example.org, Carol <c@example.org>;, d@example.org\r\n\r\n",
-		Envelope{From: []Address{{"", "a", "example.org"}},
-			Cc: []Address{{"", "b", "example.org"}, {"Carol", "c", "example.org"}, {"", "d", "example.org"}}}},
-	{"folded, repeated and noisy",
-		"Received: from x\r\n\tby y; Mon, 02 Jan 2006 15:04:05 +0000\r\n" +
-			"DKIM-Signature: v=1; a=rsa-sha256;\r\n b=AAAA\r\n" +
-			"subject: a long\r\n subject line\r\n" +
-			"FROM: a@example.org\r\n" +
-			"Sender: s@example.org\r\nReply-To: r@example.org\r\nBcc: x@example.org\r\n" +
-			"In-Reply-To: <a@x> <b@y>\r\nMessage-Id:   <m@z>  \r\n\r\n",
-		Envelope{Subject: "a long subject line", From: []Address{{"", "a", "example.org"}},
-			Sender: []Address{{"", "s", "example.org"}}, ReplyTo: []Address{{"", "r", "example.org"}},
-			Bcc: []Address{{"", "x", "example.org"}}, InReplyTo: []string{"a@x", "b@y"}, MessageID: "m@z"}},
-	{"malformed line stops the header",
-		"From: a@example.org\r\nthis is not a field\r\nSubject: lost\r\n\r\n",
-		Envelope{From: []Address{{"", "a", "example.org"}}}},
-	{"bad values",
-		"From: not an address\r\nTo: <@>\r\nDate: yesterday\r\nSubject: =?x-unknown?Q?abc?=\r\n\r\n",
-		Envelope{Subject: "=?x-unknown?Q?abc?="}},
-	{"bare LF", "Subject: lf\nFrom: a@example.org\n\nbody\n",
-		Envelope{Subject: "lf", From: []Address{{"", "a", "example.org"}}}},
-}
-
-// sameEnvelope compares envelopes with dates by instant and offset.
-func sameEnvelope(a, b Envelope) bool {
-	_, oa := a.Date.Zone()
-	_, ob := b.Date.Zone()
-	if !a.Date.Equal(b.Date) || oa != ob {
-		return false
-	}
-	a.Date, b.Date = time.Time{}, time.Time{}
-	return reflect.DeepEqual(a, b)
-}
 
 func deliverAll(t *testing.T, s *Store, box string, msgs ...string) []uint32 {
 	t.Helper()
@@ -102,15 +41,15 @@ func TestEnvelopes(t *testing.T) {
 	setup(t, s)
 	must(t, s.SetQuota(t.Context(), "info@example.com", 0))
 	var msgs []string
-	for _, h := range oddHeaders {
-		msgs = append(msgs, h.msg)
+	for _, h := range headertest.Odd {
+		msgs = append(msgs, h.Msg)
 	}
 	uids := deliverAll(t, s, "", msgs...)
-	check := func(when string, got []Envelope) {
+	check := func(when string, got []mailheader.Summary) {
 		t.Helper()
-		for i, h := range oddHeaders {
-			if !sameEnvelope(got[i], h.want) {
-				t.Errorf("%s, %s:\n got %+v\nwant %+v", when, h.name, got[i], h.want)
+		for i, h := range headertest.Odd {
+			if !headertest.Same(got[i], h.Want) {
+				t.Errorf("%s, %s:\n got %+v\nwant %+v", when, h.Name, got[i], h.Want)
 			}
 		}
 	}
@@ -118,8 +57,8 @@ func TestEnvelopes(t *testing.T) {
 	must(t, err)
 	check("parsed", got)
 	envelopeWrites.Wait()
-	if n := cachedEnvelopes(t, s); n != len(oddHeaders) {
-		t.Fatalf("%d envelopes cached, want %d", n, len(oddHeaders))
+	if n := cachedEnvelopes(t, s); n != len(headertest.Odd) {
+		t.Fatalf("%d envelopes cached, want %d", n, len(headertest.Odd))
 	}
 	got, err = s.Envelopes(t.Context(), "info@example.com", "INBOX", uids)
 	must(t, err)
@@ -129,8 +68,8 @@ func TestEnvelopes(t *testing.T) {
 	rev := []uint32{uids[3], 999, uids[0], uids[0], 0}
 	got, err = s.Envelopes(t.Context(), "info@example.com", "INBOX", rev)
 	must(t, err)
-	for i, want := range []Envelope{oddHeaders[3].want, {}, oddHeaders[0].want, oddHeaders[0].want, {}} {
-		if !sameEnvelope(got[i], want) {
+	for i, want := range []mailheader.Summary{headertest.Odd[3].Want, {}, headertest.Odd[0].Want, headertest.Odd[0].Want, {}} {
+		if !headertest.Same(got[i], want) {
 			t.Errorf("out of order %d: got %+v", i, got[i])
 		}
 	}
@@ -150,7 +89,7 @@ func TestEnvelopesCopyAndExpunge(t *testing.T) {
 	ctx := context.Background()
 	_, err := s.CreateMailbox(ctx, "info@example.com", "Archive")
 	must(t, err)
-	uids := deliverAll(t, s, "", oddHeaders[0].msg, oddHeaders[1].msg)
+	uids := deliverAll(t, s, "", headertest.Odd[0].Msg, headertest.Odd[1].Msg)
 	_, err = s.Envelopes(ctx, "info@example.com", "INBOX", uids)
 	must(t, err)
 	envelopeWrites.Wait()
@@ -160,7 +99,7 @@ func TestEnvelopesCopyAndExpunge(t *testing.T) {
 	must(t, err)
 	envelopeWrites.Wait()
 	for i, e := range got {
-		if !sameEnvelope(e, oddHeaders[i].want) {
+		if !headertest.Same(e, headertest.Odd[i].Want) {
 			t.Errorf("copy %d: got %+v", i, e)
 		}
 	}
@@ -171,7 +110,7 @@ func TestEnvelopesCopyAndExpunge(t *testing.T) {
 	must(t, err)
 	got, err = s.Envelopes(ctx, "info@example.com", "INBOX", moved.Dest)
 	must(t, err)
-	if !sameEnvelope(got[0], oddHeaders[0].want) {
+	if !headertest.Same(got[0], headertest.Odd[0].Want) {
 		t.Errorf("moved: got %+v", got[0])
 	}
 	// Expunge every copy: the cache may hold entries of deleted blobs
@@ -185,7 +124,7 @@ func TestEnvelopesCopyAndExpunge(t *testing.T) {
 	}
 	got, err = s.Envelopes(ctx, "info@example.com", "INBOX", uids)
 	must(t, err)
-	if !sameEnvelope(got[0], Envelope{}) {
+	if !headertest.Same(got[0], mailheader.Summary{}) {
 		t.Errorf("expunged: got %+v", got[0])
 	}
 }
@@ -196,18 +135,18 @@ func TestEnvelopeCacheRaces(t *testing.T) {
 	s := openTest(t)
 	setup(t, s)
 	ctx := context.Background()
-	uids := deliverAll(t, s, "", oddHeaders[0].msg)
+	uids := deliverAll(t, s, "", headertest.Odd[0].Msg)
 	msgs, _, err := s.Messages(ctx, "info@example.com", "INBOX")
 	must(t, err)
 	blob := msgs[0].blob
 	_, err = s.Expunge(ctx, "info@example.com", "INBOX", uids)
 	must(t, err)
-	s.saveEnvelopes([]envelopeEntry{{blob, encodeEnvelope(&oddHeaders[0].want)}})
+	s.saveEnvelopes([]envelopeEntry{{blob, mailheader.Encode(&headertest.Odd[0].Want)}})
 	if n := cachedEnvelopes(t, s); n != 0 {
 		t.Errorf("%d envelopes cached for an expunged message", n)
 	}
 
-	uids = deliverAll(t, s, "", oddHeaders[0].msg)
+	uids = deliverAll(t, s, "", headertest.Odd[0].Msg)
 	_, err = s.Envelopes(ctx, "info@example.com", "INBOX", uids)
 	must(t, err)
 	envelopeWrites.Wait()
@@ -219,8 +158,8 @@ func TestEnvelopeCacheRaces(t *testing.T) {
 	// An entry left behind by a deleted blob and a corrupt one are found.
 	must(t, s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bEnvelopes)
-		must(t, b.Put(u64key(blob), encodeEnvelope(&oddHeaders[0].want)))
-		return b.Put(u64key(msgs[0].blob), []byte{envelopeVersion, 7})
+		must(t, b.Put(u64key(blob), mailheader.Encode(&headertest.Odd[0].Want)))
+		return b.Put(u64key(msgs[0].blob), []byte{mailheader.Version, 7})
 	}))
 	if p := verifyCache(s); len(p) != 2 {
 		t.Errorf("verify: %q", p)
@@ -241,54 +180,6 @@ func verifyCache(s *Store) []string {
 		return nil
 	})
 	return problems
-}
-
-func TestEnvelopeEncoding(t *testing.T) {
-	for _, h := range oddHeaders {
-		b := encodeEnvelope(&h.want)
-		got, ok := decodeEnvelope(b)
-		if !ok || !sameEnvelope(got, h.want) {
-			t.Errorf("%s: round trip gave %+v, %v", h.name, got, ok)
-		}
-		// Every truncation and every flipped byte is refused or decodes
-		// to something, never a panic.
-		for i := range b {
-			if _, ok := decodeEnvelope(b[:i]); ok {
-				t.Errorf("%s: truncated at %d decodes", h.name, i)
-			}
-			c := bytes.Clone(b)
-			c[i] ^= 0xff
-			decodeEnvelope(c)
-		}
-	}
-	// An entry of another version is a miss.
-	b := encodeEnvelope(&oddHeaders[0].want)
-	b[0]++
-	if _, ok := decodeEnvelope(b); ok {
-		t.Error("other version decodes")
-	}
-}
-
-// Leaving out the fields an envelope does not use changes nothing.
-func TestEnvelopeFieldsFilter(t *testing.T) {
-	extra := []string{
-		"",
-		"Received: from a\r\n\tby b\r\n",
-		" leading space\r\nSubject: x\r\n",
-		"X-Bad Key: v\r\nSubject: y\r\n",
-		": empty key\r\nSubject: z\r\n",
-		"Subject\r\n : continued key\r\n",
-	}
-	for _, x := range extra {
-		for _, h := range oddHeaders {
-			msg := x + h.msg
-			hdr := []byte(msg[:headerSize([]byte(msg))])
-			want := envelopeOf(hdr)
-			if got := parseEnvelope(bytes.Clone(hdr)); !sameEnvelope(got, want) {
-				t.Errorf("%q + %s:\n got %+v\nwant %+v", x, h.name, got, want)
-			}
-		}
-	}
 }
 
 func TestEnvelopeLongHeader(t *testing.T) {

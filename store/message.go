@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"yubin/internal/mailheader"
+
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -76,7 +78,7 @@ func (s *Store) deliverBatch(ctx context.Context, ds []Delivery, q *queueBatch) 
 		if date.IsZero() {
 			date = s.now()
 		}
-		preps = append(preps, prepared{rcpts, flags, date, canonicalMailbox(d.Mailbox), d.Message, int64(headerSize(d.Message))})
+		preps = append(preps, prepared{rcpts, flags, date, canonicalMailbox(d.Mailbox), d.Message, int64(mailheader.HeaderSize(d.Message))})
 	}
 	if len(preps) == 0 && q.empty() {
 		return nil, fmt.Errorf("%w: nothing to deliver", ErrInvalid)
@@ -155,18 +157,6 @@ func (s *Store) deliverBatch(ctx context.Context, ds []Delivery, q *queueBatch) 
 		return nil, err
 	}
 	return out, nil
-}
-
-// headerSize returns the length of the header section including the empty
-// line that ends it (the whole message if there is no body).
-func headerSize(msg []byte) int {
-	if i := bytes.Index(msg, []byte("\r\n\r\n")); i >= 0 {
-		return i + 4
-	}
-	if bytes.HasPrefix(msg, []byte("\r\n")) {
-		return 2
-	}
-	return len(msg)
 }
 
 func normalizeFlags(flags []string) ([]string, error) {
