@@ -162,7 +162,7 @@ func translate(err error) error {
 	if errors.As(err, &ae) {
 		return err
 	}
-	for _, k := range []error{store.ErrInvalid, store.ErrNoSuchDomain, store.ErrNoSuchAccount, store.ErrExists, store.ErrLocked} {
+	for _, k := range []error{store.ErrInvalid, store.ErrNoSuchDomain, store.ErrNoSuchAccount, store.ErrExists, store.ErrInUse} {
 		if errors.Is(err, k) {
 			msg := err.Error()
 			msg = strings.TrimPrefix(msg, k.Error()+": ")
@@ -174,14 +174,14 @@ func translate(err error) error {
 
 // Service performs administration operations on an open store.
 type Service struct {
-	st           *store.Store
+	st           store.Store
 	defaultQuota int64
 	reporter     *notify.Reporter // nil: reports cannot be sent
 }
 
 // NewService returns a Service over st. defaultQuota (bytes, 0 = unlimited)
 // applies to accounts added without a quota.
-func NewService(st *store.Store, defaultQuota int64) *Service {
+func NewService(st store.Store, defaultQuota int64) *Service {
 	return &Service{st: st, defaultQuota: defaultQuota}
 }
 

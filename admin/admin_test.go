@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"yubin/store/bolt"
+
 	"golang.org/x/crypto/bcrypt"
 
 	"yubin/store"
@@ -19,9 +21,9 @@ import (
 
 var ctx = context.Background()
 
-func openStore(t *testing.T, dir string) *store.Store {
+func openStore(t *testing.T, dir string) store.Store {
 	t.Helper()
-	st, err := store.Open(filepath.Join(dir, "yubin.db"), store.Options{})
+	st, err := bolt.OpenDir(dir, bolt.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,7 +31,7 @@ func openStore(t *testing.T, dir string) *store.Store {
 	return st
 }
 
-func newService(t *testing.T) (*Service, *store.Store) {
+func newService(t *testing.T) (*Service, store.Store) {
 	st := openStore(t, t.TempDir())
 	return NewService(st, 1<<30), st
 }
@@ -162,7 +164,7 @@ func testValidation(t *testing.T, api API) {
 	expectError(t, api, before, api.RemoveAccount(ctx, "nobody@example.com"), store.ErrNoSuchAccount, "unknown account")
 }
 
-func testOperations(t *testing.T, api API, st *store.Store) {
+func testOperations(t *testing.T, api API, st store.Store) {
 	populate(t, api)
 
 	ds, err := api.Domains(ctx)
@@ -329,7 +331,7 @@ func shortDir(t *testing.T) string {
 
 // serve starts a Service on a control socket in dir and returns its
 // client; the server stops at the end of the test.
-func serve(t *testing.T, dir string) (*Client, *store.Store, string) {
+func serve(t *testing.T, dir string) (*Client, store.Store, string) {
 	t.Helper()
 	st := openStore(t, dir)
 	sock := filepath.Join(dir, "control.sock")
@@ -467,10 +469,10 @@ func TestListenControlStaleAndForeign(t *testing.T) {
 
 func TestOpen(t *testing.T) {
 	dir := shortDir(t)
-	sock, db := filepath.Join(dir, "control.sock"), filepath.Join(dir, "yubin.db")
+	sock := filepath.Join(dir, "control.sock")
 
 	// No server: the store directly.
-	api, release, err := OpenPaths(sock, db, 123)
+	api, release, err := OpenPaths(sock, dir, 123)
 	must(t, err)
 	if _, ok := api.(*Service); !ok {
 		t.Errorf("without a server Open gave %T", api)
@@ -486,8 +488,8 @@ func TestOpen(t *testing.T) {
 
 	// The store is locked by a "server" without a socket: a clear error.
 	st := openStore(t, dir)
-	_, _, err = OpenPaths(sock, db, 0)
-	if !errors.Is(err, store.ErrLocked) || !strings.Contains(err.Error(), "locked") || !strings.Contains(err.Error(), "control socket") {
+	_, _, err = OpenPaths(sock, dir, 0)
+	if !errors.Is(err, store.ErrInUse) || !strings.Contains(err.Error(), "in use") || !strings.Contains(err.Error(), "control socket") {
 		t.Errorf("locked store, no socket: %v", err)
 	}
 
@@ -497,7 +499,7 @@ func TestOpen(t *testing.T) {
 	c, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go NewService(st, 0).ServeControl(c, ln)
-	api, release, err = OpenPaths(sock, db, 0)
+	api, release, err = OpenPaths(sock, dir, 0)
 	must(t, err)
 	defer release()
 	if _, ok := api.(*Client); !ok {

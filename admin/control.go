@@ -16,6 +16,7 @@ import (
 
 	"yubin/internal/config"
 	"yubin/internal/notify"
+	"yubin/internal/storage"
 	"yubin/store"
 )
 
@@ -91,7 +92,7 @@ var kinds = []struct {
 	{"no_such_domain", store.ErrNoSuchDomain},
 	{"no_such_account", store.ErrNoSuchAccount},
 	{"exists", store.ErrExists},
-	{"locked", store.ErrLocked},
+	{"locked", store.ErrInUse},
 	{"closed", store.ErrClosed},
 	{"no_such_message", store.ErrNoSuchMessage},
 }
@@ -478,7 +479,7 @@ const lockTimeout = time.Second
 // operations are done. When the store is locked and no server answers on
 // the socket, the error says so.
 func Open(cfg config.Config) (api API, release func() error, err error) {
-	api, release, err = OpenPaths(cfg.ControlSocket(), cfg.StorePath(), cfg.Store.DefaultQuota)
+	api, release, err = OpenPaths(cfg.ControlSocket(), cfg.DataDir, cfg.Store.DefaultQuota)
 	if svc, ok := api.(*Service); ok {
 		// The store is ours: reports can be sent from here too.
 		if r, e := notify.NewReporter(notify.New(svc.st, cfg.Hostname, nil), cfg.Notify.ReportTime, nil); e == nil {
@@ -489,7 +490,7 @@ func Open(cfg config.Config) (api API, release func() error, err error) {
 }
 
 // OpenPaths is Open with explicit paths.
-func OpenPaths(socketPath, storePath string, defaultQuota int64) (API, func() error, error) {
+func OpenPaths(socketPath, dataDir string, defaultQuota int64) (API, func() error, error) {
 	noop := func() error { return nil }
 	client := NewClient(socketPath)
 	ping := func() error {
@@ -503,11 +504,11 @@ func OpenPaths(socketPath, storePath string, defaultQuota int64) (API, func() er
 			return client, noop, nil
 		}
 	}
-	st, err := store.Open(storePath, store.Options{LockTimeout: lockTimeout})
+	st, err := storage.OpenDir(dataDir, storage.Options{Wait: lockTimeout})
 	if err == nil {
 		return NewService(st, defaultQuota), st.Close, nil
 	}
-	if !errors.Is(err, store.ErrLocked) {
+	if !errors.Is(err, store.ErrInUse) {
 		return nil, nil, err
 	}
 	// A server that is starting holds the lock before its socket is up.
@@ -518,7 +519,7 @@ func OpenPaths(socketPath, storePath string, defaultQuota int64) (API, func() er
 	} else if pingErr == nil {
 		pingErr = fmt.Errorf("%s does not exist", socketPath)
 	}
-	return nil, nil, &Error{Kind: store.ErrLocked, Msg: fmt.Sprintf(
-		"the store %s is locked by another process (a running yubin server?) and no server answers on the control socket (%v)",
-		storePath, pingErr)}
+	return nil, nil, &Error{Kind: store.ErrInUse, Msg: fmt.Sprintf(
+		"the store in %s is in use by another process (a running yubin server?) and no server answers on the control socket (%v)",
+		dataDir, pingErr)}
 }

@@ -9,7 +9,7 @@ import (
 	"syscall"
 	"testing"
 
-	"yubin/store"
+	"yubin/store/bolt"
 )
 
 // TestCrashLosesNoAcceptedMail delivers from several clients at once, kills
@@ -91,7 +91,7 @@ func crashRound(t *testing.T, data, cfg string, round int, acked map[string][]by
 		t.Fatalf("only %d messages acknowledged before the clients stopped:\n%s", len(acked), srv.log.String())
 	}
 
-	st, err := store.Open(data+"/yubin.db", store.Options{})
+	st, err := bolt.OpenDir(data, bolt.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

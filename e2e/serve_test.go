@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emersion/go-imap/v2/imapclient"
+	"yubin/store/bolt"
 
-	"yubin/store"
+	"github.com/emersion/go-imap/v2/imapclient"
 )
 
 // TestCLIWhileServing: the admin CLI works while the server holds the store
@@ -113,7 +113,7 @@ func TestGracefulShutdown(t *testing.T) {
 	if srv.err != nil {
 		t.Fatalf("exit: %v\n%s", srv.err, srv.log.String())
 	}
-	st, err := store.Open(data+"/yubin.db", store.Options{})
+	st, err := bolt.OpenDir(data, bolt.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

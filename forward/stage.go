@@ -29,14 +29,14 @@ const DefaultMaxHops = 30
 // targets go to the outbound queue with an SRS-rewritten envelope sender
 // when the sender is not on one of our domains.
 type Stage struct {
-	Store   *store.Store
+	Store   store.Store
 	SRS     *srs.SRS
 	MaxHops int          // 0: DefaultMaxHops
 	Log     *slog.Logger // may be nil
 }
 
 // NewStage returns the stage with the store's SRS secret.
-func NewStage(ctx context.Context, st *store.Store, log *slog.Logger) (*Stage, error) {
+func NewStage(ctx context.Context, st store.Store, log *slog.Logger) (*Stage, error) {
 	key, err := st.SRSSecret(ctx)
 	if err != nil {
 		return nil, err

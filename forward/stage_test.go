@@ -7,14 +7,16 @@ import (
 	"strings"
 	"testing"
 
+	"yubin/store/bolt"
+
 	"yubin/forward/srs"
 	"yubin/internal/delivery"
 	"yubin/store"
 )
 
-func forwardEnv(t *testing.T) (*store.Store, *delivery.Deliverer, *Stage) {
+func forwardEnv(t *testing.T) (store.Store, *delivery.Deliverer, *Stage) {
 	t.Helper()
-	st, err := store.Open(filepath.Join(t.TempDir(), "y.db"), store.Options{})
+	st, err := bolt.Open(filepath.Join(t.TempDir(), "y.db"), bolt.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,14 +35,14 @@ func forwardEnv(t *testing.T) (*store.Store, *delivery.Deliverer, *Stage) {
 	return st, delivery.New(st, nil, fs), fs
 }
 
-func setFwd(t *testing.T, st *store.Store, addr string, keep bool, targets ...string) {
+func setFwd(t *testing.T, st store.Store, addr string, keep bool, targets ...string) {
 	t.Helper()
 	if _, err := st.SetForward(t.Context(), addr, targets, keep); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func inbox(t *testing.T, st *store.Store, acct string) []string {
+func inbox(t *testing.T, st store.Store, acct string) []string {
 	t.Helper()
 	msgs, _, err := st.Messages(t.Context(), acct, "INBOX")
 	if err != nil {
@@ -54,7 +56,7 @@ func inbox(t *testing.T, st *store.Store, acct string) []string {
 	return out
 }
 
-func queued(t *testing.T, st *store.Store) []store.QueueEntry {
+func queued(t *testing.T, st store.Store) []store.QueueEntry {
 	all, err := st.QueueEntries(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -62,7 +64,7 @@ func queued(t *testing.T, st *store.Store) []store.QueueEntry {
 	return all
 }
 
-func verify(t *testing.T, st *store.Store) {
+func verify(t *testing.T, st store.Store) {
 	t.Helper()
 	if p, err := st.Verify(t.Context()); err != nil || len(p) > 0 {
 		t.Fatalf("Verify: %v %v", p, err)

@@ -20,7 +20,7 @@ import (
 
 // fill delivers n messages of about size bytes to info@example.com,
 // concurrently so the store's group commit keeps set-up short.
-func fill(b *testing.B, st *store.Store, n, size int) {
+func fill(b *testing.B, st store.Store, n, size int) {
 	b.Helper()
 	must(b, st.SetQuota(b.Context(), "info@example.com", 0))
 	var wg sync.WaitGroup

@@ -84,7 +84,7 @@ Create Both
 Expunge Both
 SyncState *
 `
-	cert, err := os.ReadFile(filepath.Join(filepath.Dir(e.st.Path()), "tls", "cert.pem"))
+	cert, err := os.ReadFile(filepath.Join(e.dir, "tls", "cert.pem"))
 	must(t, err)
 	must(t, os.WriteFile(filepath.Join(dir, "cert.pem"), cert, 0o600))
 	must(t, os.WriteFile(filepath.Join(dir, "mbsyncrc"), []byte(rc), 0o600))

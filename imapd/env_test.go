@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"yubin/store/bolt"
+
 	"github.com/emersion/go-imap/v2/imapclient"
 
 	"yubin/internal/auth"
@@ -20,17 +22,18 @@ import (
 )
 
 type env struct {
-	st       *store.Store
+	st       store.Store
 	srv      *Server
 	plain    string // 143-style listener address
 	implicit string // 993-style listener address
 	tlsConf  *tls.Config
+	dir      string // holds tls/cert.pem
 }
 
 func newEnv(t testing.TB, cfg Config) *env {
 	t.Helper()
 	dir := t.TempDir()
-	st, err := store.Open(filepath.Join(dir, "y.db"), store.Options{})
+	st, err := bolt.Open(filepath.Join(dir, "y.db"), bolt.Options{})
 	must(t, err)
 	t.Cleanup(func() { st.Close() })
 	must(t, st.AddDomain(t.Context(), "example.com", ""))
@@ -43,7 +46,7 @@ func newEnv(t testing.TB, cfg Config) *env {
 	must(t, err)
 	au := auth.New(st, auth.Policy{MaxFailures: 50}, nil)
 	srv := New(cfg, st, au, slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})))
-	e := &env{st: st, srv: srv, tlsConf: tlsConf}
+	e := &env{st: st, srv: srv, tlsConf: tlsConf, dir: dir}
 	for _, m := range []Mode{Plain, Implicit} {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		must(t, err)

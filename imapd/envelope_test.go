@@ -51,7 +51,7 @@ func TestEnvelopeMatchesLibrary(t *testing.T) {
 		uids = append(uids, e.deliver(t, "info@example.com", "", m).UID)
 	}
 	for pass := range 2 { // parsed, then (probably) from the cache
-		envs, err := e.st.Envelopes(t.Context(), "info@example.com", "INBOX", uids)
+		envs, err := e.st.Summaries(t.Context(), "info@example.com", "INBOX", uids)
 		must(t, err)
 		for i, m := range envelopeHeaders {
 			want := imapserver.ExtractEnvelope(readHeader(strings.NewReader(m), int64(headerLen(m))))

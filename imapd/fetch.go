@@ -108,7 +108,7 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 					}
 				}
 			}
-			if envs, err = s.srv.st.Envelopes(s.ctx(), s.account, v.name, batch); err != nil {
+			if envs, err = s.srv.st.Summaries(s.ctx(), s.account, v.name, batch); err != nil {
 				return s.storeError(err, imap.ResponseCodeNonExistent)
 			}
 		}

@@ -14,7 +14,7 @@ import (
 
 // fill delivers n messages of size bytes to info@example.com, concurrently
 // so the store's group commit keeps set-up short.
-func fill(b *testing.B, st *store.Store, n, size int) {
+func fill(b *testing.B, st store.Store, n, size int) {
 	b.Helper()
 	var wg sync.WaitGroup
 	work := make(chan int)

@@ -12,13 +12,15 @@ import (
 	"testing"
 	"time"
 
+	"yubin/store/bolt"
+
 	"yubin/internal/auth"
 	"yubin/internal/tlsutil"
 	"yubin/store"
 )
 
 type env struct {
-	st       *store.Store
+	st       store.Store
 	srv      *Server
 	plain    string // 110-style listener address
 	implicit string // 995-style listener address
@@ -28,7 +30,7 @@ type env struct {
 func newEnv(t testing.TB, cfg Config) *env {
 	t.Helper()
 	dir := t.TempDir()
-	st, err := store.Open(filepath.Join(dir, "y.db"), store.Options{})
+	st, err := bolt.Open(filepath.Join(dir, "y.db"), bolt.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

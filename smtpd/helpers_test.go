@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"yubin/store/bolt"
+
 	"github.com/emersion/go-smtp"
 
 	"yubin/internal/auth"
@@ -34,7 +36,7 @@ const (
 // testEnv is a running server on 127.0.0.1 with all three listeners.
 type testEnv struct {
 	t       testing.TB
-	store   *store.Store
+	store   store.Store
 	srv     *Server
 	mx      string // 127.0.0.1:port of each listener
 	sub     string
@@ -47,7 +49,7 @@ type testEnv struct {
 type envOptions struct {
 	cfg Config
 	// deliverer, if set, makes the delivery path (stages) over the store.
-	deliverer func(st *store.Store) *delivery.Deliverer
+	deliverer func(st store.Store) *delivery.Deliverer
 	policy    auth.Policy
 	noSync    bool
 	quiet     bool
@@ -81,7 +83,7 @@ const (
 func newEnv(t testing.TB, o envOptions) *testEnv {
 	t.Helper()
 	dir := t.TempDir()
-	st, err := store.Open(filepath.Join(dir, "yubin.db"), store.Options{NoSync: o.noSync})
+	st, err := bolt.OpenDir(dir, bolt.Options{NoSync: o.noSync})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,7 +29,7 @@ func scanEnv(t *testing.T, engines ...scan.Engine) *testEnv {
 }
 
 // scanDeliverer makes a delivery path with the scan stage.
-func scanDeliverer(t testing.TB, engines ...scan.Engine) func(st *store.Store) *delivery.Deliverer {
+func scanDeliverer(t testing.TB, engines ...scan.Engine) func(st store.Store) *delivery.Deliverer {
 	t.Helper()
 	if len(engines) == 0 {
 		b, err := scan.NewBuiltin("", nil)
@@ -38,7 +38,7 @@ func scanDeliverer(t testing.TB, engines ...scan.Engine) func(st *store.Store) *
 	}
 	s, err := scan.New(scan.Config{Engines: engines})
 	must(t, err)
-	return func(st *store.Store) *delivery.Deliverer {
+	return func(st store.Store) *delivery.Deliverer {
 		return delivery.New(st, nil, &delivery.ScanStage{Scanner: s, Store: st, Notifier: notify.New(st, testHost, nil)})
 	}
 }

@@ -84,7 +84,7 @@ func (m Mode) String() string {
 // Server serves SMTP on any number of listeners.
 type Server struct {
 	cfg     Config
-	store   *store.Store
+	store   store.Store
 	auth    *auth.Authenticator
 	deliver *delivery.Deliverer
 	log     *slog.Logger
@@ -104,7 +104,7 @@ type Server struct {
 
 // New returns a server. au may be nil only if no submission listener is
 // served. log may be nil (discard).
-func New(cfg Config, st *store.Store, au *auth.Authenticator, log *slog.Logger) *Server {
+func New(cfg Config, st store.Store, au *auth.Authenticator, log *slog.Logger) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"yubin/store/bolt"
+
 	"yubin/internal/delivery"
 	"yubin/internal/testutil/dnstest"
 	"yubin/smtpd"
@@ -20,7 +22,7 @@ import (
 // TestThroughSMTP runs the check as the server does: the real smtpd on
 // 127.0.0.1 with the stage in its delivery path.
 func TestThroughSMTP(t *testing.T) {
-	st, err := store.Open(filepath.Join(t.TempDir(), "y.db"), store.Options{NoSync: true})
+	st, err := bolt.Open(filepath.Join(t.TempDir(), "y.db"), bolt.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}

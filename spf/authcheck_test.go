@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"yubin/store/bolt"
+
 	"github.com/emersion/go-msgauth/authres"
 	"github.com/emersion/go-msgauth/dkim"
 
@@ -19,7 +21,6 @@ import (
 	"yubin/internal/delivery"
 	"yubin/internal/dkimkey"
 	"yubin/internal/testutil/dnstest"
-	"yubin/store"
 )
 
 const host = "mx.example.com"
@@ -34,7 +35,7 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	st, err := store.Open(filepath.Join(t.TempDir(), "y.db"), store.Options{NoSync: true})
+	st, err := bolt.Open(filepath.Join(t.TempDir(), "y.db"), bolt.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"context"
 	"strings"
 	"sync"
 )
@@ -46,7 +45,7 @@ type Subscription struct {
 
 	c        chan Event
 	account  string
-	f        *feed
+	f        *Feed
 	mu       sync.Mutex
 	overflow bool
 	closed   bool
@@ -66,33 +65,38 @@ func (s *Subscription) Close() {
 	s.f.remove(s)
 }
 
-type feed struct {
+// Feed is the change feed of one process: a backend publishes each
+// committed change, in commit order, to the subscriptions of its account.
+// A backend shared by several processes also publishes the changes the
+// others made. The zero Feed is ready to use.
+type Feed struct {
 	mu   sync.Mutex
 	subs map[string]map[*Subscription]struct{}
 }
 
-func (f *feed) init() { f.subs = make(map[string]map[*Subscription]struct{}) }
-
 // Subscribe returns a subscription to the changes of an account's
 // mailboxes. buffer is how many events may queue (at least 1).
-func (s *Store) Subscribe(ctx context.Context, account string, buffer int) *Subscription {
+func (f *Feed) Subscribe(account string, buffer int) *Subscription {
 	if buffer < 1 {
 		buffer = 1
 	}
 	c := make(chan Event, buffer)
-	sub := &Subscription{C: c, c: c, account: strings.ToLower(account), f: &s.feed}
-	s.feed.mu.Lock()
-	defer s.feed.mu.Unlock()
-	m := s.feed.subs[sub.account]
+	sub := &Subscription{C: c, c: c, account: strings.ToLower(account), f: f}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.subs == nil {
+		f.subs = make(map[string]map[*Subscription]struct{})
+	}
+	m := f.subs[sub.account]
 	if m == nil {
 		m = make(map[*Subscription]struct{})
-		s.feed.subs[sub.account] = m
+		f.subs[sub.account] = m
 	}
 	m[sub] = struct{}{}
 	return sub
 }
 
-func (f *feed) remove(sub *Subscription) {
+func (f *Feed) remove(sub *Subscription) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if m := f.subs[sub.account]; m != nil {
@@ -109,8 +113,10 @@ func (f *feed) remove(sub *Subscription) {
 	sub.mu.Unlock()
 }
 
-// publish never blocks: the committer must not wait for slow readers.
-func (f *feed) publish(events []Event) {
+// Publish hands events to the subscriptions of their accounts. It never
+// blocks (a committer must not wait for slow readers): a subscription that
+// is full loses the event and is marked Overflowed.
+func (f *Feed) Publish(events []Event) {
 	if len(events) == 0 {
 		return
 	}
@@ -129,7 +135,8 @@ func (f *feed) publish(events []Event) {
 	}
 }
 
-func (f *feed) closeAll() {
+// Close ends every subscription (their channels are closed).
+func (f *Feed) Close() {
 	f.mu.Lock()
 	var all []*Subscription
 	for _, m := range f.subs {

@@ -1,11 +1,6 @@
 package store
 
-import (
-	"encoding/binary"
-	"errors"
-	"fmt"
-	"time"
-)
+import "time"
 
 // Message is what the store knows about one stored message.
 type Message struct {
@@ -14,98 +9,11 @@ type Message struct {
 	HeaderSize int64     // bytes of the header section, including the blank line
 	Date       time.Time // internal date (arrival time)
 	Flags      []string  // IMAP flags, e.g. \Seen; sorted, no duplicates
-	blob       uint64
 }
 
-const recordVersion = 1
-
-// maxFlags and maxFlagLen bound what a record may hold; they are far above
+// MaxFlags and MaxFlagLen bound the flags of a message; they are far above
 // what any IMAP client sets.
 const (
-	maxFlags   = 128
-	maxFlagLen = 256
+	MaxFlags   = 128
+	MaxFlagLen = 256
 )
-
-// encodeRecord is the on-disk form of a message record: version byte, then
-// uvarints for blob id, size, header size, unix nanoseconds, flag count, and
-// each flag as a length-prefixed string.
-func encodeRecord(m *Message) []byte {
-	b := make([]byte, 0, 40+16*len(m.Flags))
-	b = append(b, recordVersion)
-	b = binary.AppendUvarint(b, m.blob)
-	b = binary.AppendUvarint(b, uint64(m.Size))
-	b = binary.AppendUvarint(b, uint64(m.HeaderSize))
-	b = binary.AppendVarint(b, m.Date.UnixNano())
-	b = binary.AppendUvarint(b, uint64(len(m.Flags)))
-	for _, f := range m.Flags {
-		b = binary.AppendUvarint(b, uint64(len(f)))
-		b = append(b, f...)
-	}
-	return b
-}
-
-var errCorruptRecord = errors.New("store: corrupt message record")
-
-func decodeRecord(uid uint32, b []byte) (Message, error) {
-	m := Message{UID: uid}
-	if len(b) == 0 || b[0] != recordVersion {
-		return m, errCorruptRecord
-	}
-	b = b[1:]
-	next := func() (uint64, bool) {
-		v, n := binary.Uvarint(b)
-		if n <= 0 {
-			return 0, false
-		}
-		b = b[n:]
-		return v, true
-	}
-	var ok bool
-	var size, hsize, nflags uint64
-	if m.blob, ok = next(); !ok {
-		return m, errCorruptRecord
-	}
-	if size, ok = next(); !ok || size > 1<<40 {
-		return m, errCorruptRecord
-	}
-	if hsize, ok = next(); !ok || hsize > size {
-		return m, errCorruptRecord
-	}
-	m.Size, m.HeaderSize = int64(size), int64(hsize)
-	date, n := binary.Varint(b)
-	if n <= 0 {
-		return m, errCorruptRecord
-	}
-	b = b[n:]
-	m.Date = time.Unix(0, date)
-	if nflags, ok = next(); !ok || nflags > maxFlags {
-		return m, errCorruptRecord
-	}
-	if nflags > 0 {
-		m.Flags = make([]string, 0, nflags)
-	}
-	for i := uint64(0); i < nflags; i++ {
-		l, ok := next()
-		if !ok || l > maxFlagLen || l > uint64(len(b)) {
-			return m, errCorruptRecord
-		}
-		m.Flags = append(m.Flags, string(b[:l]))
-		b = b[l:]
-	}
-	if len(b) != 0 {
-		return m, fmt.Errorf("%w: %d trailing bytes", errCorruptRecord, len(b))
-	}
-	return m, nil
-}
-
-func u64key(v uint64) []byte {
-	var k [8]byte
-	binary.BigEndian.PutUint64(k[:], v)
-	return k[:]
-}
-
-func u32key(v uint32) []byte {
-	var k [4]byte
-	binary.BigEndian.PutUint32(k[:], v)
-	return k[:]
-}

@@ -1,55 +1,36 @@
-// Package store keeps Yubin's domains, accounts, mailboxes and messages.
+// Package store defines what Yubin keeps — domains, accounts, mailboxes,
+// messages, the outbound queue, settings — as plain types, and the small
+// interfaces through which each part of the server reaches it. The
+// interfaces speak mail (deliver, list, read, set flags, expunge, quota,
+// lease a queue entry, follow changes), never buckets, transactions or files.
 //
-// It is the only package that knows about bbolt. Its API speaks mail —
-// deliver, list, read, set flags, expunge, quota — so that another backend
-// can implement the same methods later. Every method is safe for concurrent
-// use. Writes are durable (fsync'd) when a method returns without error.
+// Backends live beneath: store/bolt (bbolt, the embedded default) is the
+// only one today, and every backend must pass store/storetest. Each
+// consumer holds the narrowest interface it needs:
 //
-// Layout inside the bbolt file (for maintainers of this package only):
+//	Directory   domains and accounts, read only      auth, smtpd, notify, forward
+//	Maildrop    one mailbox read and expunged         pop3d
+//	Mail        mailboxes and messages of an account  imapd
+//	Inbound     the delivery path's writes            delivery, notify
+//	Queue       the outbound queue                    forward/queue
+//	Settings    per-domain and per-account settings   admin, notify, forward, dkimkey
+//	Admin       everything an administrator changes   admin
 //
-//	meta                      version, uidvalidity counter
-//	domains   name         -> JSON Domain
-//	accounts  address      -> JSON account record (hash, role, quota, usage)
-//	mail/<address>/boxes      mailbox name -> mailbox id
-//	mail/<address>/box<id>    "meta" -> JSON mailbox meta; msgs/uid -> record
-//	blobs     id|chunk     -> up to chunkSize bytes of a raw message
-//	blobrefs  id           -> reference count (one blob shared by N recipients)
-//	envelopes id           -> cached parsed envelope of a blob (envcache.go)
+// Promises every backend keeps: every method is safe for concurrent use; a
+// write that returns without error is durable; UIDs are never reused within
+// a UIDVALIDITY; an account's usage is exactly the sum of the sizes of its
+// messages; the change feed delivers an account's events in commit order.
 package store
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
-	"sync"
-	"sync/atomic"
+	"io"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"yubin/internal/mailheader"
 )
-
-var (
-	bMeta     = []byte("meta")
-	bDomains  = []byte("domains")
-	bAccounts = []byte("accounts")
-	bMail     = []byte("mail")
-	bBlobs    = []byte("blobs")
-	bBlobRefs = []byte("blobrefs")
-	bBoxes    = []byte("boxes")
-	bMsgs     = []byte("msgs")
-	kMeta     = []byte("meta")
-	kUIDV     = []byte("uidvalidity")
-	kVersion  = []byte("version")
-)
-
-const schemaVersion = "1"
-
-// chunkSize is how a raw message is split on disk, so that readers can
-// stream it without holding a long read transaction.
-const chunkSize = 64 << 10
 
 // Errors returned by the store. Callers test them with errors.Is.
 var (
@@ -59,7 +40,7 @@ var (
 	ErrNoSuchMessage = errors.New("no such message")
 	ErrExists        = errors.New("already exists")
 	ErrInvalid       = errors.New("invalid request")
-	ErrLocked        = errors.New("store is in use by another process")
+	ErrInUse         = errors.New("the store is in use by a running server")
 	ErrClosed        = errors.New("store is closed")
 )
 
@@ -75,253 +56,136 @@ func (e *QuotaError) Error() string {
 	return fmt.Sprintf("mailbox of %s is full: %d of %d bytes used, %d more needed", e.Account, e.Used, e.Quota, e.Need)
 }
 
-// Options tune Open.
-type Options struct {
-	// LockTimeout is how long Open waits for another process to release
-	// the file. Zero means fail at once with ErrLocked.
-	LockTimeout time.Duration
-	// NoSync disables fsync. Only for benchmarks that measure everything
-	// but the disk; never for a server.
-	NoSync bool
-	// Now returns the current time (tests inject a clock). Defaults to time.Now.
-	Now func() time.Time
-}
-
-// Store is an open mail store.
-type Store struct {
-	db    *bolt.DB
-	now   func() time.Time
-	feed  feed
-	queue chan *commitReq
-	// queueSig is signalled when outbound queue entries become due (queue.go).
-	queueSig chan struct{}
-	done     chan struct{}
-	stopped  chan struct{} // closed when the committer has exited
-	wg       sync.WaitGroup
-
-	closeOnce sync.Once
-	closed    atomic.Bool
-
-	commits    atomic.Int64 // write transactions committed by the group committer
-	deliveries atomic.Int64 // Deliver/Append calls committed
-}
-
-// Open opens (creating if needed) the store file at path.
-func Open(path string, opts Options) (*Store, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("store: %w", err)
-	}
-	timeout := opts.LockTimeout
-	if timeout <= 0 {
-		timeout = time.Millisecond
-	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{
-		Timeout:        timeout,
-		NoSync:         opts.NoSync,
-		NoFreelistSync: true, // rebuilt on open; saves a write per commit
-		FreelistType:   bolt.FreelistMapType,
-	})
-	if errors.Is(err, bolt.ErrTimeout) {
-		return nil, fmt.Errorf("store %s: %w", path, ErrLocked)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("store %s: %w", path, err)
-	}
-	s := &Store{db: db, now: opts.Now, queue: make(chan *commitReq, 1024), done: make(chan struct{}), stopped: make(chan struct{}), queueSig: make(chan struct{}, 1)}
-	if s.now == nil {
-		s.now = time.Now
-	}
-	s.feed.init()
-	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bMeta, bDomains, bAccounts, bMail, bBlobs, bBlobRefs} {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return err
-			}
-		}
-		meta := tx.Bucket(bMeta)
-		if v := meta.Get(kVersion); v == nil {
-			if err := meta.Put(kVersion, []byte(schemaVersion)); err != nil {
-				return err
-			}
-			// UIDVALIDITY values start at the creation time, so a store
-			// created anew never repeats values an old one handed out.
-			return meta.Put(kUIDV, u64key(uint64(s.now().Unix())))
-		} else if string(v) != schemaVersion {
-			return fmt.Errorf("unknown schema version %q", v)
-		}
-		return nil
-	})
-	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("store %s: %w", path, err)
-	}
-	s.wg.Add(1)
-	go s.committer()
-	return s, nil
-}
-
-// Close waits for writes in flight and closes the file.
-func (s *Store) Close() error {
-	var err error
-	s.closeOnce.Do(func() {
-		s.closed.Store(true)
-		close(s.done)
-		s.wg.Wait()
-		s.feed.closeAll()
-		err = s.db.Close()
-	})
-	return err
-}
-
-// Path is the file the store lives in.
-func (s *Store) Path() string { return s.db.Path() }
-
-// Stats counts the work of the group committer since Open.
+// Stats counts a backend's write work since it was opened.
 type Stats struct {
-	Commits    int64 // write transactions (each is one fsync of data and one of meta)
+	Commits    int64 // durable write transactions
 	Deliveries int64 // deliveries and appends committed
 }
 
-// Stats returns counters since Open.
-func (s *Store) Stats() Stats {
-	return Stats{Commits: s.commits.Load(), Deliveries: s.deliveries.Load()}
+// Directory looks up domains and accounts.
+type Directory interface {
+	Domains(ctx context.Context) ([]Domain, error)
+	Domain(ctx context.Context, name string) (Domain, error)
+	// IsLocalDomain reports whether d is one of ours (parent or child).
+	IsLocalDomain(ctx context.Context, d string) bool
+	// Resolve maps an address to the account that receives its mail
+	// (the address itself, or for a child domain the parent's account).
+	Resolve(ctx context.Context, addr string) (string, error)
+	Account(ctx context.Context, addr string) (Account, error)
+	Accounts(ctx context.Context, domain string) ([]Account, error)
 }
 
-// commitReq is one write waiting for the group committer.
-type commitReq struct {
-	fn    func(tx *bolt.Tx) error
-	after func() // run after a successful commit
-	res   chan error
+// Maildrop is what POP3 does with an account's INBOX.
+type Maildrop interface {
+	Messages(ctx context.Context, account, mailbox string) ([]Message, Mailbox, error)
+	OpenMessage(ctx context.Context, account, mailbox string, uid uint32) (io.ReadCloser, Message, error)
+	Expunge(ctx context.Context, account, mailbox string, uids []uint32) ([]uint32, error)
 }
 
-// cleanError marks an error returned by a write function before it wrote
-// anything: the rest of the batch can still commit.
-type cleanError struct{ err error }
-
-func (e cleanError) Error() string { return e.err.Error() }
-func (e cleanError) Unwrap() error { return e.err }
-
-func clean(err error) error {
-	if err == nil {
-		return nil
-	}
-	return cleanError{err}
+// Mail is an account's mailboxes and messages, as IMAP sees them.
+type Mail interface {
+	Maildrop
+	Account(ctx context.Context, addr string) (Account, error)
+	Mailboxes(ctx context.Context, account string) ([]Mailbox, error)
+	Mailbox(ctx context.Context, account, name string) (Mailbox, error)
+	CreateMailbox(ctx context.Context, account, name string) (Mailbox, error)
+	DeleteMailbox(ctx context.Context, account, name string) error
+	RenameMailbox(ctx context.Context, account, oldName, newName string) error
+	SetSubscribed(ctx context.Context, account, name string, subscribed bool) error
+	MessagesByUID(ctx context.Context, account, mailbox string, uids []uint32) ([]Message, Mailbox, error)
+	ReadMessage(ctx context.Context, account, mailbox string, uid uint32) ([]byte, error)
+	// Summaries returns the header summaries (IMAP ENVELOPE) of messages,
+	// in the order asked; a UID that does not exist gets a zero Summary.
+	Summaries(ctx context.Context, account, mailbox string, uids []uint32) ([]mailheader.Summary, error)
+	SetFlags(ctx context.Context, account, mailbox string, uids []uint32, op FlagOp, flags []string) ([]Message, error)
+	CopyMessages(ctx context.Context, account, src, dst string, uids []uint32) (CopyResult, error)
+	MoveMessages(ctx context.Context, account, src, dst string, uids []uint32) (CopyResult, error)
+	// Deliver stores one message (IMAP APPEND, warning mails).
+	Deliver(ctx context.Context, d Delivery) ([]Delivered, error)
+	Changes
 }
 
-// groupWrite runs fn in a write transaction shared with other concurrent
-// callers and returns after it is committed to disk. fn must return an error
-// wrapped by clean() if it fails before writing anything; any other error
-// makes the whole batch roll back and each member run alone.
-func (s *Store) groupWrite(ctx context.Context, fn func(tx *bolt.Tx) error, after func()) error {
-	if s.closed.Load() {
-		return ErrClosed
-	}
-	r := &commitReq{fn: fn, after: after, res: make(chan error, 1)}
-	select {
-	case s.queue <- r:
-	case <-s.done:
-		return ErrClosed
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	// Once queued the write will be decided; wait for the outcome even if
-	// ctx ends, so the caller never reports failure for committed mail.
-	select {
-	case err := <-r.res:
-		return err
-	case <-s.stopped:
-		// The committer has drained the queue and exited: a request it
-		// did not see was never written.
-		select {
-		case err := <-r.res:
-			return err
-		default:
-			return ErrClosed
-		}
-	}
+// Changes is the change feed: every committed change to an account's
+// mailboxes, in commit order.
+type Changes interface {
+	Subscribe(ctx context.Context, account string, buffer int) *Subscription
 }
 
-// committer batches whatever writes queued up while the previous commit
-// was being fsync'd: one client gets no added latency, many share fsyncs.
-func (s *Store) committer() {
-	defer s.wg.Done()
-	defer close(s.stopped)
-	const maxBatch = 256
-	for {
-		var first *commitReq
-		select {
-		case first = <-s.queue:
-		case <-s.done:
-			// Drain what is queued, then stop.
-			for {
-				select {
-				case r := <-s.queue:
-					s.commitBatch([]*commitReq{r})
-				default:
-					return
-				}
-			}
-		}
-		batch := []*commitReq{first}
-	fill:
-		for len(batch) < maxBatch {
-			select {
-			case r := <-s.queue:
-				batch = append(batch, r)
-			default:
-				break fill
-			}
-		}
-		s.commitBatch(batch)
-	}
+// Inbound is what the delivery path writes.
+type Inbound interface {
+	Deliver(ctx context.Context, d Delivery) ([]Delivered, error)
+	// DeliverBatch stores several deliveries in one transaction: all or none.
+	DeliverBatch(ctx context.Context, ds []Delivery) ([]Delivered, error)
+	// DeliverAndQueue stores local copies and queues outbound copies in
+	// one transaction, and returns the new queue entries' ids.
+	DeliverAndQueue(ctx context.Context, ds []Delivery, out []Outbound) ([]Delivered, []string, error)
+	// DeliverOnce delivers d unless key was delivered before, in one
+	// transaction: d is delivered exactly once per key.
+	DeliverOnce(ctx context.Context, key string, d Delivery) (bool, error)
+	// CheckQuotaWarning reports once per crossing that an account's usage
+	// went over percent of its quota.
+	CheckQuotaWarning(ctx context.Context, account string, percent int) (bool, Account, error)
+	RecordStop(ctx context.Context, st Stop) error
+	Stops(ctx context.Context, since, until time.Time, domain string) ([]Stop, error)
+	PruneStops(ctx context.Context, before time.Time) (int, error)
 }
 
-func (s *Store) commitBatch(batch []*commitReq) {
-	errs := make([]error, len(batch))
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		for i, r := range batch {
-			err := r.fn(tx)
-			var ce cleanError
-			if err != nil && !errors.As(err, &ce) {
-				return err // poisoned: roll everything back
-			}
-			errs[i] = err
-		}
-		return nil
-	})
-	if err != nil && len(batch) > 1 {
-		// Someone failed half-way; give each their own transaction.
-		for _, r := range batch {
-			s.commitBatch([]*commitReq{r})
-		}
-		return
-	}
-	if err == nil {
-		s.commits.Add(1)
-	}
-	for i, r := range batch {
-		e := err
-		if e == nil {
-			e = errs[i]
-			if e == nil && r.after != nil {
-				r.after()
-			}
-		}
-		var ce cleanError
-		if errors.As(e, &ce) {
-			e = ce.err
-		}
-		r.res <- e
-	}
+// Queue is the outbound queue. An entry is due at its next attempt time;
+// SettleQueued records an attempt's outcome (and any DSN deliveries) in one
+// transaction.
+type Queue interface {
+	Enqueue(ctx context.Context, out ...Outbound) ([]string, error)
+	QueueDue(ctx context.Context, now time.Time, max int) ([]QueueEntry, error)
+	QueueNextAttempt(ctx context.Context) (next time.Time, ok bool, err error)
+	QueueEntries(ctx context.Context) ([]QueueEntry, error)
+	QueueEntry(ctx context.Context, id string) (QueueEntry, error)
+	OpenQueued(ctx context.Context, id string) (io.ReadCloser, QueueEntry, error)
+	ReadQueued(ctx context.Context, id string) ([]byte, QueueEntry, error)
+	SettleQueued(ctx context.Context, id string, fn func(e *QueueEntry) error, ds []Delivery, out []Outbound) error
+	RetryQueued(ctx context.Context, ids []string) (int, error)
+	DropQueued(ctx context.Context, ids []string) (int, error)
+	// QueueChanged is signalled when entries may have become due.
+	QueueChanged() <-chan struct{}
 }
 
-// nextUIDValidity hands out a fresh UIDVALIDITY.
-func nextUIDValidity(tx *bolt.Tx) (uint32, error) {
-	meta := tx.Bucket(bMeta)
-	v := binary.BigEndian.Uint64(meta.Get(kUIDV))
-	v++
-	if v > 0xffffffff {
-		v = 1
-	}
-	return uint32(v), meta.Put(kUIDV, u64key(v))
+// Settings are the per-domain and per-account settings.
+type Settings interface {
+	DomainSettings(ctx context.Context, domain string) (DomainSettings, error)
+	SetDomainSettings(ctx context.Context, domain string, ds DomainSettings) error
+	SetScanPolicy(ctx context.Context, addr string, p ScanPolicy) error
+	GetForward(ctx context.Context, addr string) (Forward, error)
+	SetForward(ctx context.Context, addr string, targets []string, keepCopy bool) (Forward, error)
+	ClearForward(ctx context.Context, addr string) error
+	DKIMKeys(ctx context.Context, domain string) ([]DKIMKey, error)
+	// EnsureDKIMKeys returns the domain's keys, storing generate's on first use.
+	EnsureDKIMKeys(ctx context.Context, domain string, generate func() ([]DKIMKey, error)) ([]DKIMKey, error)
+	// SRSSecret returns the server's SRS key, made on first use.
+	SRSSecret(ctx context.Context) ([]byte, error)
+}
+
+// Admin is everything an administrator changes.
+type Admin interface {
+	Directory
+	Settings
+	AddDomain(ctx context.Context, name, parent string) error
+	RemoveDomain(ctx context.Context, name string) error
+	AddAccount(ctx context.Context, a Account) error
+	SetPasswordHash(ctx context.Context, addr, hash string) error
+	SetQuota(ctx context.Context, addr string, quota int64) error
+	SetRole(ctx context.Context, addr string, role Role) error
+	RemoveAccount(ctx context.Context, addr string) error
+}
+
+// Store is a whole backend: every interface above, plus its upkeep.
+type Store interface {
+	Admin
+	Mail
+	Inbound
+	Queue
+	// Verify checks the backend's invariants (usage = sum of sizes,
+	// reference counts, queue indexes) and returns what is wrong.
+	Verify(ctx context.Context) ([]string, error)
+	Stats() Stats
+	// Close waits for writes in flight and releases the backend.
+	Close() error
 }

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"yubin/store/bolt"
+
 	"golang.org/x/crypto/bcrypt"
 
 	"yubin/admin"
@@ -85,7 +87,7 @@ func setupCLI(t *testing.T, dir string) {
 
 // testCLI runs every subcommand on dir; st, when not nil, is the store
 // (held by a server) to check the effects on.
-func testCLI(t *testing.T, dir string, st *store.Store) {
+func testCLI(t *testing.T, dir string, st store.Store) {
 	out := mustCLI(t, dir, "", "domain", "add", "Example.COM")
 	if out != "added domain example.com\n" {
 		t.Errorf("domain add: %q", out)
@@ -389,7 +391,7 @@ func TestCLIUsage(t *testing.T) {
 		}
 	}
 	// Usage errors change nothing either: no store was even created.
-	if _, err := os.Stat(filepath.Join(dir, "yubin.db")); err == nil {
+	if _, err := os.Stat(bolt.PathIn(dir)); err == nil {
 		t.Error("a usage error created the store")
 	}
 }
@@ -443,7 +445,7 @@ func TestCLIPrompt(t *testing.T) {
 	if r := runTTY("account", "passwd", "nobody@example.com"); r.code != 1 || !strings.Contains(r.err, "unknown account") || strings.Contains(r.err, "password for") {
 		t.Errorf("passwd of a missing account: %+v", r)
 	}
-	st, err := store.Open(filepath.Join(dir, "yubin.db"), store.Options{})
+	st, err := bolt.OpenDir(dir, bolt.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -458,7 +460,7 @@ func TestCLIPrompt(t *testing.T) {
 // serves the control socket in the data dir; the CLI goes through it.
 func TestCLIWhileServing(t *testing.T) {
 	dir := shortDir(t)
-	st, err := store.Open(filepath.Join(dir, "yubin.db"), store.Options{})
+	st, err := bolt.OpenDir(dir, bolt.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -491,7 +493,7 @@ func TestCLIWhileServing(t *testing.T) {
 
 	// The store is still locked, and nothing answers: a clear error.
 	r = cli(t, dir, "", "domain", "list")
-	if r.code != 1 || !strings.Contains(r.err, "locked") || strings.Count(r.err, "\n") != 1 {
+	if r.code != 1 || !strings.Contains(r.err, "in use") || strings.Count(r.err, "\n") != 1 {
 		t.Errorf("locked store without a server: %+v", r)
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"yubin/store/bolt"
+
 	"golang.org/x/crypto/bcrypt"
 
 	"yubin/admin"
@@ -62,7 +64,7 @@ func TestDNSRecordsParentWithTwoChildren(t *testing.T) {
 		t.Errorf("records of another parent domain printed")
 	}
 	spf := "v=spf1 ip4:203.0.113.5 ip6:2001:db8::5 -all"
-	st, err := store.Open(filepath.Join(dir, "yubin.db"), store.Options{})
+	st, err := bolt.OpenDir(dir, bolt.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,7 +251,7 @@ func TestQuickstartTwice(t *testing.T) {
 		t.Errorf("no certificate, or the config lost its comments")
 	}
 	checkAccount := func() {
-		st, err := store.Open(filepath.Join(dir, "yubin.db"), store.Options{})
+		st, err := bolt.OpenDir(dir, bolt.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"yubin/store/bolt"
+
 	"yubin/admin"
 	"yubin/store"
 )
@@ -94,7 +96,7 @@ func testForwardAndQueueCLI(t *testing.T, dir string, enqueue func()) {
 	}
 }
 
-func enqueueTwo(t *testing.T, st *store.Store) {
+func enqueueTwo(t *testing.T, st store.Store) {
 	_, err := st.Enqueue(context.Background(), store.Outbound{QueueID: "Q", From: "a@example.com", ReturnPath: "a@example.com",
 		Recipients: []string{"x@remote.test", "y@far.test"}, Origin: store.OriginSubmission,
 		Message: []byte("Subject: queued\r\n\r\nbody\r\n")})
@@ -106,7 +108,7 @@ func enqueueTwo(t *testing.T, st *store.Store) {
 func TestCLIForwardAndQueue(t *testing.T) {
 	dir := shortDir(t)
 	testForwardAndQueueCLI(t, dir, func() {
-		st, err := store.Open(filepath.Join(dir, "yubin.db"), store.Options{})
+		st, err := bolt.OpenDir(dir, bolt.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -117,7 +119,7 @@ func TestCLIForwardAndQueue(t *testing.T) {
 
 func TestCLIForwardAndQueueWhileServing(t *testing.T) {
 	dir := shortDir(t)
-	st, err := store.Open(filepath.Join(dir, "yubin.db"), store.Options{})
+	st, err := bolt.OpenDir(dir, bolt.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"yubin/store/bolt"
+
 	"github.com/foxcpp/go-mockdns"
 
 	"yubin/store"
@@ -29,7 +31,7 @@ func BenchmarkOutbound(b *testing.B) {
 		}
 		b.Run(name, func(b *testing.B) {
 			e := &env{t: b, clock: newClock(), zones: map[string]mockdns.Zone{}, hosts: map[string]string{}}
-			st, err := store.Open(filepath.Join(b.TempDir(), "y.db"), store.Options{Now: e.clock.Now})
+			st, err := bolt.Open(filepath.Join(b.TempDir(), "y.db"), bolt.Options{Now: e.clock.Now})
 			must(b, err)
 			defer st.Close()
 			e.st = st

@@ -27,14 +27,14 @@ type Signer interface {
 // the envelope sender's (a forward's SRS address). Mail from neither is
 // left alone.
 type DKIMSigner struct {
-	st *store.Store
+	st store.Store
 
 	mu   sync.Mutex
 	keys map[string][]dkimkey.Key
 }
 
 // NewDKIMSigner returns a signer over st's domains and keys.
-func NewDKIMSigner(st *store.Store) *DKIMSigner {
+func NewDKIMSigner(st store.Store) *DKIMSigner {
 	return &DKIMSigner{st: st, keys: map[string][]dkimkey.Key{}}
 }
 

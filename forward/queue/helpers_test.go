@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"yubin/store/bolt"
+
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 	"github.com/foxcpp/go-mockdns"
@@ -201,7 +203,7 @@ func (s *sink) none() {
 // env is a store, a clock, and DNS mapping domains to sinks.
 type env struct {
 	t     testing.TB
-	st    *store.Store
+	st    store.Store
 	clock *clock
 	zones map[string]mockdns.Zone
 	hosts map[string]string // fake IP:25 -> sink address
@@ -210,7 +212,7 @@ type env struct {
 func newEnv(t testing.TB) *env {
 	t.Helper()
 	e := &env{t: t, clock: newClock(), zones: map[string]mockdns.Zone{}, hosts: map[string]string{}}
-	st, err := store.Open(filepath.Join(t.TempDir(), "y.db"), store.Options{Now: e.clock.Now, NoSync: testing.Short()})
+	st, err := bolt.Open(filepath.Join(t.TempDir(), "y.db"), bolt.Options{Now: e.clock.Now, NoSync: testing.Short()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"yubin/store/bolt"
+
 	"github.com/emersion/go-msgauth/dkim"
 	"github.com/emersion/go-smtp"
 	"github.com/foxcpp/go-mockdns"
@@ -26,7 +28,7 @@ import (
 
 var ctx = context.Background()
 
-func dkimLookup(t *testing.T, st *store.Store) func(string) ([]string, error) {
+func dkimLookup(t *testing.T, st store.Store) func(string) ([]string, error) {
 	return func(name string) ([]string, error) {
 		name = strings.TrimSuffix(name, ".")
 		at := strings.Index(name, "._domainkey.")
@@ -296,7 +298,7 @@ func TestExpiry(t *testing.T) {
 func TestRestartAndConnectionReuse(t *testing.T) {
 	dir := t.TempDir()
 	clk := newClock()
-	st, err := store.Open(filepath.Join(dir, "y.db"), store.Options{Now: clk.Now})
+	st, err := bolt.Open(filepath.Join(dir, "y.db"), bolt.Options{Now: clk.Now})
 	must(t, err)
 	must(t, st.AddDomain(ctx, "example.com", ""))
 	for i := range 5 {
@@ -307,7 +309,7 @@ func TestRestartAndConnectionReuse(t *testing.T) {
 	must(t, st.Close())
 
 	e := &env{t: t, clock: clk, zones: map[string]mockdns.Zone{}, hosts: map[string]string{}}
-	e.st, err = store.Open(filepath.Join(dir, "y.db"), store.Options{Now: clk.Now})
+	e.st, err = bolt.Open(filepath.Join(dir, "y.db"), bolt.Options{Now: clk.Now})
 	must(t, err)
 	defer e.st.Close()
 	sk := newSink(t, true)

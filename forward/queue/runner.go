@@ -85,7 +85,7 @@ type Options struct {
 
 // Runner delivers the outbound queue of one store.
 type Runner struct {
-	st      *store.Store
+	st      store.Store
 	cfg     Config
 	res     Resolver
 	dial    func(ctx context.Context, network, addr string) (net.Conn, error)
@@ -104,7 +104,7 @@ type Runner struct {
 }
 
 // New returns a runner over st.
-func New(st *store.Store, cfg Config, opts Options) *Runner {
+func New(st store.Store, cfg Config, opts Options) *Runner {
 	def := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {
 			*d = v

@@ -403,7 +403,6 @@ func (c *Config) ShiftPorts(delta int) error {
 }
 
 // StorePath is the bbolt file in the data dir.
-func (c *Config) StorePath() string { return filepath.Join(c.DataDir, "yubin.db") }
 
 // SignatureDir is the built-in engine's signature directory.
 func (c *Config) SignatureDir() string {

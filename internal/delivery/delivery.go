@@ -66,7 +66,7 @@ type Result struct {
 
 // Deliverer delivers messages. It is safe for concurrent use.
 type Deliverer struct {
-	store  *store.Store
+	store  store.Store
 	log    *slog.Logger
 	now    func() time.Time
 	stages []Stage
@@ -74,7 +74,7 @@ type Deliverer struct {
 
 // New returns a Deliverer that runs stages in order and stores into st,
 // logging to log (nil: discard).
-func New(st *store.Store, log *slog.Logger, stages ...Stage) *Deliverer {
+func New(st store.Store, log *slog.Logger, stages ...Stage) *Deliverer {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}

@@ -11,11 +11,13 @@ import (
 	"regexp"
 	"testing"
 
+	"yubin/store/bolt"
+
 	"yubin/store"
 )
 
 func TestDeliverStoresAndLogs(t *testing.T) {
-	st, err := store.Open(filepath.Join(t.TempDir(), "y.db"), store.Options{})
+	st, err := bolt.Open(filepath.Join(t.TempDir(), "y.db"), bolt.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

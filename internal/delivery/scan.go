@@ -21,7 +21,7 @@ import (
 // when every recipient's outcome is a discard.
 type ScanStage struct {
 	Scanner  *scan.Scanner
-	Store    *store.Store
+	Store    store.Store
 	Notifier *notify.Notifier
 	Log      *slog.Logger // may be nil
 }

@@ -8,11 +8,13 @@ import (
 	"testing"
 	"time"
 
+	"yubin/store/bolt"
+
 	"yubin/store"
 )
 
 func TestStages(t *testing.T) {
-	st, err := store.Open(filepath.Join(t.TempDir(), "y.db"), store.Options{})
+	st, err := bolt.Open(filepath.Join(t.TempDir(), "y.db"), bolt.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

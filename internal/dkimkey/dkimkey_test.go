@@ -8,13 +8,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/emersion/go-msgauth/dkim"
+	"yubin/store/bolt"
 
-	"yubin/store"
+	"github.com/emersion/go-msgauth/dkim"
 )
 
 func TestKeysKeptAndUsable(t *testing.T) {
-	st, err := store.Open(filepath.Join(t.TempDir(), "y.db"), store.Options{})
+	st, err := bolt.Open(filepath.Join(t.TempDir(), "y.db"), bolt.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

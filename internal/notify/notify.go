@@ -29,7 +29,7 @@ import (
 
 // Notifier sends warning and report mails.
 type Notifier struct {
-	st       *store.Store
+	st       store.Store
 	hostname string
 	log      *slog.Logger
 	now      func() time.Time
@@ -38,7 +38,7 @@ type Notifier struct {
 }
 
 // New returns a Notifier. log may be nil.
-func New(st *store.Store, hostname string, log *slog.Logger) *Notifier {
+func New(st store.Store, hostname string, log *slog.Logger) *Notifier {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}

@@ -13,12 +13,14 @@ import (
 	"testing"
 	"time"
 
+	"yubin/store/bolt"
+
 	"yubin/store"
 )
 
-func newTestStore(t testing.TB) *store.Store {
+func newTestStore(t testing.TB) store.Store {
 	t.Helper()
-	st, err := store.Open(filepath.Join(t.TempDir(), "y.db"), store.Options{NoSync: true})
+	st, err := bolt.Open(filepath.Join(t.TempDir(), "y.db"), bolt.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +42,7 @@ func newTestStore(t testing.TB) *store.Store {
 }
 
 // got returns the accounts whose INBOX holds a warning, with the messages.
-func got(t testing.TB, st *store.Store) map[string][][]byte {
+func got(t testing.TB, st store.Store) map[string][][]byte {
 	t.Helper()
 	out := map[string][][]byte{}
 	accts, _ := st.Accounts(t.Context(), "")

@@ -15,7 +15,7 @@ import (
 )
 
 // newOutbound makes the forwarding stage and the outbound queue runner.
-func newOutbound(ctx context.Context, cfg config.Config, st *store.Store, log *slog.Logger) (*forward.Stage, *queue.Runner, error) {
+func newOutbound(ctx context.Context, cfg config.Config, st store.Store, log *slog.Logger) (*forward.Stage, *queue.Runner, error) {
 	fwd, err := forward.NewStage(ctx, st, log)
 	if err != nil {
 		return nil, nil, fmt.Errorf("forwarding: %w", err)

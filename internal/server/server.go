@@ -23,6 +23,7 @@ import (
 	"yubin/internal/config"
 	"yubin/internal/delivery"
 	"yubin/internal/notify"
+	"yubin/internal/storage"
 	"yubin/internal/tlsutil"
 	"yubin/pop3d"
 	"yubin/scan"
@@ -45,9 +46,9 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	st, err := store.Open(cfg.StorePath(), store.Options{LockTimeout: time.Second})
-	if errors.Is(err, store.ErrLocked) {
-		return fmt.Errorf("another yubin is already running on %s (the store is locked)", cfg.DataDir)
+	st, err := storage.OpenDir(cfg.DataDir, storage.Options{Wait: time.Second})
+	if errors.Is(err, store.ErrInUse) {
+		return fmt.Errorf("another yubin is already running on %s (it holds the store)", cfg.DataDir)
 	}
 	if err != nil {
 		return err
@@ -223,7 +224,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 			}
 		}()
 	}
-	log.Info("yubin ready", "data", cfg.DataDir, "store", cfg.StorePath(), "control", cfg.ControlSocket())
+	log.Info("yubin ready", "data", cfg.DataDir, "store", storage.Describe(cfg.DataDir), "control", cfg.ControlSocket())
 
 	var runErr error
 	select {

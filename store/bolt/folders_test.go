@@ -1,4 +1,4 @@
-package store
+package bolt
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"yubin/store"
 )
 
 func verifyOK(t testing.TB, s *Store) {
@@ -23,7 +25,7 @@ func deliverN(t testing.TB, s *Store, to, box string, n int) []uint32 {
 	t.Helper()
 	var uids []uint32
 	for i := 0; i < n; i++ {
-		d, err := s.Deliver(context.Background(), Delivery{Recipients: []string{to}, Mailbox: box, Message: []byte(fmt.Sprintf("Subject: %d\r\n\r\nbody %d\r\n", i, i))})
+		d, err := s.Deliver(context.Background(), store.Delivery{Recipients: []string{to}, Mailbox: box, Message: []byte(fmt.Sprintf("Subject: %d\r\n\r\nbody %d\r\n", i, i))})
 		must(t, err)
 		uids = append(uids, d[0].UID)
 	}
@@ -44,14 +46,14 @@ func names(t testing.TB, s *Store, acct string) []string {
 func TestCheckMailboxName(t *testing.T) {
 	good := []string{"Work", "Work/2024", "日本語", "a.b", "INBOX/sub", "Re: [list]", "x&y"}
 	bad := []string{"", "..", "a/../b", "a..b", "*", "a%b", "a\x00b", "a\tb", "a\x7fb", "/a", "a/", "a//b", "./a", "a/./b", " a", "a /b",
-		"\xff\xfe", strings.Repeat("x", MaxMailboxNameLen+1), strings.Repeat("a/", MaxMailboxDepth) + "a"}
+		"\xff\xfe", strings.Repeat("x", store.MaxMailboxNameLen+1), strings.Repeat("a/", store.MaxMailboxDepth) + "a"}
 	for _, n := range good {
-		if err := CheckMailboxName(n); err != nil {
+		if err := store.CheckMailboxName(n); err != nil {
 			t.Errorf("%q refused: %v", n, err)
 		}
 	}
 	for _, n := range bad {
-		if err := CheckMailboxName(n); !errors.Is(err, ErrInvalid) {
+		if err := store.CheckMailboxName(n); !errors.Is(err, store.ErrInvalid) {
 			t.Errorf("%q accepted (%v)", n, err)
 		}
 	}
@@ -73,16 +75,16 @@ func TestCreateDeleteRename(t *testing.T) {
 	if _, err := s.CreateMailbox(ctx, a, "work/2024/Q1/"); err != nil {
 		t.Fatalf("names are case-sensitive apart from INBOX: %v", err)
 	}
-	if _, err := s.CreateMailbox(ctx, a, "Work/"); !errors.Is(err, ErrExists) {
+	if _, err := s.CreateMailbox(ctx, a, "Work/"); !errors.Is(err, store.ErrExists) {
 		t.Fatalf("create existing: %v", err)
 	}
-	if _, err := s.CreateMailbox(ctx, a, "inbox"); !errors.Is(err, ErrExists) {
+	if _, err := s.CreateMailbox(ctx, a, "inbox"); !errors.Is(err, store.ErrExists) {
 		t.Fatalf("create inbox: %v", err)
 	}
-	if _, err := s.CreateMailbox(ctx, a, "a/../b"); !errors.Is(err, ErrInvalid) {
+	if _, err := s.CreateMailbox(ctx, a, "a/../b"); !errors.Is(err, store.ErrInvalid) {
 		t.Fatalf("create a/../b: %v", err)
 	}
-	if _, err := s.CreateMailbox(ctx, "nobody@example.com", "x"); !errors.Is(err, ErrNoSuchAccount) {
+	if _, err := s.CreateMailbox(ctx, "nobody@example.com", "x"); !errors.Is(err, store.ErrNoSuchAccount) {
 		t.Fatalf("create for unknown account: %v", err)
 	}
 	// UIDVALIDITY of a re-created mailbox differs.
@@ -91,10 +93,10 @@ func TestCreateDeleteRename(t *testing.T) {
 	if used == 0 {
 		t.Fatal("no usage after delivery")
 	}
-	if err := s.DeleteMailbox(ctx, a, "Work"); !errors.Is(err, ErrHasChildren) {
+	if err := s.DeleteMailbox(ctx, a, "Work"); !errors.Is(err, store.ErrHasChildren) {
 		t.Fatalf("delete with children: %v", err)
 	}
-	if err := s.DeleteMailbox(ctx, a, "INBOX"); !errors.Is(err, ErrInvalid) {
+	if err := s.DeleteMailbox(ctx, a, "INBOX"); !errors.Is(err, store.ErrInvalid) {
 		t.Fatalf("delete INBOX: %v", err)
 	}
 	must(t, s.DeleteMailbox(ctx, a, "Work/2024/Q1"))
@@ -132,7 +134,7 @@ func TestCreateDeleteRename(t *testing.T) {
 	verifyOK(t, s)
 }
 
-func mustAccount(t testing.TB, s *Store, a string) Account {
+func mustAccount(t testing.TB, s *Store, a string) store.Account {
 	t.Helper()
 	acct, err := s.Account(t.Context(), a)
 	must(t, err)
@@ -163,11 +165,11 @@ func TestRenameInbox(t *testing.T) {
 	if uids[0] != 4 {
 		t.Fatalf("uid after rename: %d", uids[0])
 	}
-	kinds := map[EventKind]int{}
+	kinds := map[store.EventKind]int{}
 	for len(sub.C) > 0 {
 		kinds[(<-sub.C).Kind]++
 	}
-	if kinds[EventExpunge] != 3 || kinds[EventNew] != 4 {
+	if kinds[store.EventExpunge] != 3 || kinds[store.EventNew] != 4 {
 		t.Fatalf("events: %v", kinds)
 	}
 	verifyOK(t, s)
@@ -228,7 +230,7 @@ func TestCopyMoveQuota(t *testing.T) {
 	if _, err := s.MoveMessages(ctx, a, "Junk", "junk", []uint32{1}); err == nil {
 		t.Fatal("move to the same mailbox")
 	}
-	if _, err := s.MoveMessages(ctx, a, "Junk", "Nope", []uint32{1}); !errors.Is(err, ErrNoSuchMailbox) {
+	if _, err := s.MoveMessages(ctx, a, "Junk", "Nope", []uint32{1}); !errors.Is(err, store.ErrNoSuchMailbox) {
 		t.Fatalf("move to missing mailbox: %v", err)
 	}
 	verifyOK(t, s)
@@ -237,7 +239,7 @@ func TestCopyMoveQuota(t *testing.T) {
 	acct := mustAccount(t, s, a)
 	must(t, s.SetQuota(ctx, a, acct.Used+10))
 	_, err = s.CopyMessages(ctx, a, "Junk", "Drafts", []uint32{1, 2})
-	var qe *QuotaError
+	var qe *store.QuotaError
 	if !errors.As(err, &qe) {
 		t.Fatalf("copy over quota: %v", err)
 	}
@@ -271,7 +273,7 @@ func TestSubscribedAndByUID(t *testing.T) {
 	if m, _ := s.Mailbox(ctx, a, "Junk"); m.Subscribed {
 		t.Fatal("still subscribed")
 	}
-	if err := s.SetSubscribed(ctx, a, "Nope", true); !errors.Is(err, ErrNoSuchMailbox) {
+	if err := s.SetSubscribed(ctx, a, "Nope", true); !errors.Is(err, store.ErrNoSuchMailbox) {
 		t.Fatalf("subscribe missing: %v", err)
 	}
 	uids := deliverN(t, s, a, "", 5)

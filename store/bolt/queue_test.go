@@ -1,4 +1,4 @@
-package store
+package bolt
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"yubin/store"
 )
 
 func verifyClean(t *testing.T, s *Store) {
@@ -25,8 +27,8 @@ func TestQueueWithDelivery(t *testing.T) {
 	must(t, err)
 	setup(t, s)
 	msg := []byte("Subject: hi\r\n\r\nbody\r\n")
-	d, ids, err := s.DeliverAndQueue(ctx, []Delivery{{Recipients: []string{"info@example.com"}, Message: msg}},
-		[]Outbound{{QueueID: "Q1", From: "info@example.com", ReturnPath: "info@example.com", Origin: OriginSubmission,
+	d, ids, err := s.DeliverAndQueue(ctx, []store.Delivery{{Recipients: []string{"info@example.com"}, Message: msg}},
+		[]store.Outbound{{QueueID: "Q1", From: "info@example.com", ReturnPath: "info@example.com", Origin: store.OriginSubmission,
 			Recipients: []string{"a@remote.test", "B@Remote.test", "c@far.test", "a@remote.test"}, Message: msg}})
 	must(t, err)
 	if len(d) != 1 || len(ids) != 2 {
@@ -57,8 +59,8 @@ func TestQueueWithDelivery(t *testing.T) {
 
 	// A temporary failure for one recipient, success for the other.
 	later := time.Now().Add(time.Hour)
-	must(t, s.SettleQueued(ctx, ids[0], func(e *QueueEntry) error {
-		e.Recipients[0].Status = RcptSent
+	must(t, s.SettleQueued(ctx, ids[0], func(e *store.QueueEntry) error {
+		e.Recipients[0].Status = store.RcptSent
 		e.Recipients[1].Error = "451 try later"
 		e.Attempts++
 		e.NextAttempt = later
@@ -85,11 +87,11 @@ func TestQueueWithDelivery(t *testing.T) {
 
 	// A bounce in the same transaction as the last failure removes the entry.
 	dsn := []byte("Subject: failed\r\n\r\nx\r\n")
-	must(t, s.SettleQueued(ctx, ids[0], func(e *QueueEntry) error {
-		e.Recipients[1].Status = RcptFailed
+	must(t, s.SettleQueued(ctx, ids[0], func(e *store.QueueEntry) error {
+		e.Recipients[1].Status = store.RcptFailed
 		return nil
-	}, []Delivery{{Recipients: []string{"info@example.com"}, Message: dsn}}, nil))
-	if _, err := s.QueueEntry(ctx, ids[0]); !errors.Is(err, ErrNoSuchMessage) {
+	}, []store.Delivery{{Recipients: []string{"info@example.com"}, Message: dsn}}, nil))
+	if _, err := s.QueueEntry(ctx, ids[0]); !errors.Is(err, store.ErrNoSuchMessage) {
 		t.Fatalf("settled entry still there: %v", err)
 	}
 	if msgs, _, _ := s.Messages(ctx, "info@example.com", "INBOX"); len(msgs) != 2 {
@@ -102,7 +104,7 @@ func TestQueueWithDelivery(t *testing.T) {
 	if err != nil || n != 1 {
 		t.Fatalf("retry %d %v", n, err)
 	}
-	if _, err := s.DropQueued(ctx, []string{"nope"}); !errors.Is(err, ErrNoSuchMessage) {
+	if _, err := s.DropQueued(ctx, []string{"nope"}); !errors.Is(err, store.ErrNoSuchMessage) {
 		t.Fatalf("drop unknown: %v", err)
 	}
 	if n, err := s.DropQueued(ctx, []string{ids[1]}); err != nil || n != 1 {
@@ -112,7 +114,7 @@ func TestQueueWithDelivery(t *testing.T) {
 		t.Fatalf("left %+v", all)
 	}
 	verifyClean(t, s)
-	if err := s.SettleQueued(ctx, ids[1], func(*QueueEntry) error { return nil }, nil, nil); !errors.Is(err, ErrNoSuchMessage) {
+	if err := s.SettleQueued(ctx, ids[1], func(*store.QueueEntry) error { return nil }, nil, nil); !errors.Is(err, store.ErrNoSuchMessage) {
 		t.Fatalf("settle dropped: %v", err)
 	}
 }
@@ -122,9 +124,9 @@ func TestQueueAllOrNothing(t *testing.T) {
 	s := openTest(t)
 	setup(t, s)
 	big := make([]byte, 2<<20)
-	_, _, err := s.DeliverAndQueue(context.Background(), []Delivery{{Recipients: []string{"bob@example.com"}, Message: big}},
-		[]Outbound{{From: "bob@example.com", Recipients: []string{"x@remote.test"}, Message: big}})
-	var qe *QuotaError
+	_, _, err := s.DeliverAndQueue(context.Background(), []store.Delivery{{Recipients: []string{"bob@example.com"}, Message: big}},
+		[]store.Outbound{{From: "bob@example.com", Recipients: []string{"x@remote.test"}, Message: big}})
+	var qe *store.QuotaError
 	if !errors.As(err, &qe) {
 		t.Fatalf("got %v", err)
 	}
@@ -153,7 +155,7 @@ func TestForwardRules(t *testing.T) {
 		"no user":   {"nobody@example.com"},
 		"routing":   {"a%b@remote.test"},
 	} {
-		if _, err := s.SetForward(t.Context(), "info@example.com", targets, false); !errors.Is(err, ErrInvalid) {
+		if _, err := s.SetForward(t.Context(), "info@example.com", targets, false); !errors.Is(err, store.ErrInvalid) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
@@ -166,14 +168,14 @@ func TestForwardRules(t *testing.T) {
 	if got, _ := s.GetForward(t.Context(), "info@example.com"); len(got.Targets) != 0 {
 		t.Fatalf("not cleared: %+v", got)
 	}
-	if _, err := s.SetForward(t.Context(), "nobody@example.com", ten, false); !errors.Is(err, ErrNoSuchAccount) {
+	if _, err := s.SetForward(t.Context(), "nobody@example.com", ten, false); !errors.Is(err, store.ErrNoSuchAccount) {
 		t.Fatalf("unknown account: %v", err)
 	}
 	// Removing the account removes its rule.
 	_, err = s.SetForward(t.Context(), "bob@example.com", []string{"info@example.com"}, false)
 	must(t, err)
 	must(t, s.RemoveAccount(t.Context(), "bob@example.com"))
-	must(t, s.AddAccount(t.Context(), Account{Address: "bob@example.com", PasswordHash: "x"}))
+	must(t, s.AddAccount(t.Context(), store.Account{Address: "bob@example.com", PasswordHash: "x"}))
 	if got, _ := s.GetForward(t.Context(), "bob@example.com"); len(got.Targets) != 0 {
 		t.Fatalf("rule survived removal: %+v", got)
 	}

@@ -1,4 +1,4 @@
-package store
+package bolt
 
 import (
 	"bytes"
@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"yubin/store"
 )
 
 func openTest(t testing.TB) *Store {
@@ -28,7 +30,7 @@ func setup(t testing.TB, s *Store) {
 	must(t, s.AddDomain(t.Context(), "child.example.com", "example.com"))
 	must(t, s.AddDomain(t.Context(), "other.test", ""))
 	for _, a := range []string{"info@example.com", "bob@example.com", "carol@other.test"} {
-		must(t, s.AddAccount(t.Context(), Account{Address: a, PasswordHash: "x", Quota: 1 << 20}))
+		must(t, s.AddAccount(t.Context(), store.Account{Address: a, PasswordHash: "x", Quota: 1 << 20}))
 	}
 }
 
@@ -42,25 +44,25 @@ func must(t testing.TB, err error) {
 func TestDomainsAndAccounts(t *testing.T) {
 	s := openTest(t)
 	setup(t, s)
-	if err := s.AddDomain(t.Context(), "example.com", ""); !errors.Is(err, ErrExists) {
+	if err := s.AddDomain(t.Context(), "example.com", ""); !errors.Is(err, store.ErrExists) {
 		t.Errorf("duplicate domain: %v", err)
 	}
-	if err := s.AddDomain(t.Context(), "x.child.example.com", "child.example.com"); !errors.Is(err, ErrInvalid) {
+	if err := s.AddDomain(t.Context(), "x.child.example.com", "child.example.com"); !errors.Is(err, store.ErrInvalid) {
 		t.Errorf("child of child: %v", err)
 	}
-	if err := s.AddDomain(t.Context(), "y.example.com", "nope.test"); !errors.Is(err, ErrNoSuchDomain) {
+	if err := s.AddDomain(t.Context(), "y.example.com", "nope.test"); !errors.Is(err, store.ErrNoSuchDomain) {
 		t.Errorf("unknown parent: %v", err)
 	}
-	if err := s.AddAccount(t.Context(), Account{Address: "info@example.com", PasswordHash: "x"}); !errors.Is(err, ErrExists) {
+	if err := s.AddAccount(t.Context(), store.Account{Address: "info@example.com", PasswordHash: "x"}); !errors.Is(err, store.ErrExists) {
 		t.Errorf("duplicate account: %v", err)
 	}
-	if err := s.AddAccount(t.Context(), Account{Address: "x@child.example.com", PasswordHash: "x"}); !errors.Is(err, ErrInvalid) {
+	if err := s.AddAccount(t.Context(), store.Account{Address: "x@child.example.com", PasswordHash: "x"}); !errors.Is(err, store.ErrInvalid) {
 		t.Errorf("account on child: %v", err)
 	}
-	if err := s.AddAccount(t.Context(), Account{Address: "x@unknown.test", PasswordHash: "x"}); !errors.Is(err, ErrNoSuchDomain) {
+	if err := s.AddAccount(t.Context(), store.Account{Address: "x@unknown.test", PasswordHash: "x"}); !errors.Is(err, store.ErrNoSuchDomain) {
 		t.Errorf("account on unknown domain: %v", err)
 	}
-	if err := s.RemoveDomain(t.Context(), "example.com"); !errors.Is(err, ErrInvalid) {
+	if err := s.RemoveDomain(t.Context(), "example.com"); !errors.Is(err, store.ErrInvalid) {
 		t.Errorf("remove domain with children: %v", err)
 	}
 	for in, want := range map[string]string{"INFO@Child.Example.com": "info@example.com", "bob@example.com": "bob@example.com"} {
@@ -69,10 +71,10 @@ func TestDomainsAndAccounts(t *testing.T) {
 			t.Errorf("Resolve(%q) = %q, %v; want %q", in, got, err, want)
 		}
 	}
-	if _, err := s.Resolve(t.Context(), "nobody@example.com"); !errors.Is(err, ErrNoSuchAccount) {
+	if _, err := s.Resolve(t.Context(), "nobody@example.com"); !errors.Is(err, store.ErrNoSuchAccount) {
 		t.Errorf("unknown user: %v", err)
 	}
-	if _, err := s.Resolve(t.Context(), "info@elsewhere.test"); !errors.Is(err, ErrNoSuchDomain) {
+	if _, err := s.Resolve(t.Context(), "info@elsewhere.test"); !errors.Is(err, store.ErrNoSuchDomain) {
 		t.Errorf("remote: %v", err)
 	}
 	boxes, err := s.Mailboxes(t.Context(), "info@example.com")
@@ -94,13 +96,13 @@ func TestDeliverReadFlagsExpunge(t *testing.T) {
 	defer sub.Close()
 	big := bytes.Repeat([]byte("0123456789abcdef"), 3*chunkSize/16+7)
 	msg := append([]byte("Subject: hi\r\n\r\n"), big...)
-	got, err := s.Deliver(ctx, Delivery{Recipients: []string{"info@example.com", "bob@example.com", "BOB@example.com"}, Message: msg})
+	got, err := s.Deliver(ctx, store.Delivery{Recipients: []string{"info@example.com", "bob@example.com", "BOB@example.com"}, Message: msg})
 	must(t, err)
 	if len(got) != 2 || got[0].UID != 1 || got[1].UID != 1 {
 		t.Fatalf("delivered %+v", got)
 	}
 	ev := <-sub.C
-	if ev.Kind != EventNew || ev.Mailbox != "INBOX" || ev.UID != 1 {
+	if ev.Kind != store.EventNew || ev.Mailbox != "INBOX" || ev.UID != 1 {
 		t.Fatalf("event %+v", ev)
 	}
 	raw, err := s.ReadMessage(ctx, "bob@example.com", "inbox", 1)
@@ -113,7 +115,7 @@ func TestDeliverReadFlagsExpunge(t *testing.T) {
 	if len(msgs) != 1 || msgs[0].Size != int64(len(msg)) || msgs[0].HeaderSize != 15 || box.UIDNext != 2 {
 		t.Fatalf("messages %+v box %+v", msgs, box)
 	}
-	ms, err := s.SetFlags(ctx, "info@example.com", "INBOX", []uint32{1, 99}, FlagsAdd, []string{`\seen`, "$Work"})
+	ms, err := s.SetFlags(ctx, "info@example.com", "INBOX", []uint32{1, 99}, store.FlagsAdd, []string{`\seen`, "$Work"})
 	must(t, err)
 	if len(ms) != 1 || fmt.Sprint(ms[0].Flags) != `[$Work \Seen]` {
 		t.Fatalf("flags %+v", ms)
@@ -139,7 +141,7 @@ func TestDeliverReadFlagsExpunge(t *testing.T) {
 		t.Fatal("bob's copy damaged by info's expunge")
 	}
 	// A new message gets UID 2: UIDs are never reused.
-	got, err = s.Deliver(ctx, Delivery{Recipients: []string{"info@example.com"}, Message: []byte("a\r\n\r\nb")})
+	got, err = s.Deliver(ctx, store.Delivery{Recipients: []string{"info@example.com"}, Message: []byte("a\r\n\r\nb")})
 	must(t, err)
 	if got[0].UID != 2 {
 		t.Fatalf("uid reused: %+v", got)
@@ -157,8 +159,8 @@ func TestQuota(t *testing.T) {
 	setup(t, s)
 	must(t, s.SetQuota(t.Context(), "bob@example.com", 100))
 	ctx := context.Background()
-	_, err := s.Deliver(ctx, Delivery{Recipients: []string{"info@example.com", "bob@example.com"}, Message: bytes.Repeat([]byte("x"), 101)})
-	var qe *QuotaError
+	_, err := s.Deliver(ctx, store.Delivery{Recipients: []string{"info@example.com", "bob@example.com"}, Message: bytes.Repeat([]byte("x"), 101)})
+	var qe *store.QuotaError
 	if !errors.As(err, &qe) || qe.Account != "bob@example.com" {
 		t.Fatalf("want quota error for bob, got %v", err)
 	}
@@ -166,7 +168,7 @@ func TestQuota(t *testing.T) {
 	if a, _ := s.Account(ctx, "info@example.com"); a.Used != 0 {
 		t.Fatalf("info used %d", a.Used)
 	}
-	_, err = s.Deliver(ctx, Delivery{Recipients: []string{"bob@example.com"}, Message: bytes.Repeat([]byte("x"), 100)})
+	_, err = s.Deliver(ctx, store.Delivery{Recipients: []string{"bob@example.com"}, Message: bytes.Repeat([]byte("x"), 100)})
 	must(t, err)
 	if a, _ := s.Account(ctx, "bob@example.com"); a.Used != 100 {
 		t.Fatalf("bob used %d", a.Used)
@@ -190,7 +192,7 @@ func TestGroupCommit(t *testing.T) {
 			if i%10 == 0 {
 				rcpt = "carol@other.test" // over quota
 			}
-			_, err := s.Deliver(ctx, Delivery{Recipients: []string{rcpt}, Message: []byte(fmt.Sprintf("Subject: %d\r\n\r\nbody %d\r\n", i, i))})
+			_, err := s.Deliver(ctx, store.Delivery{Recipients: []string{rcpt}, Message: []byte(fmt.Sprintf("Subject: %d\r\n\r\nbody %d\r\n", i, i))})
 			errs <- err
 		}(i)
 	}
@@ -198,7 +200,7 @@ func TestGroupCommit(t *testing.T) {
 	close(errs)
 	var ok, quota int
 	for err := range errs {
-		var qe *QuotaError
+		var qe *store.QuotaError
 		switch {
 		case err == nil:
 			ok++
@@ -228,16 +230,16 @@ func TestReopenKeepsUIDs(t *testing.T) {
 	must(t, err)
 	setup(t, s)
 	ctx := context.Background()
-	d, err := s.Deliver(ctx, Delivery{Recipients: []string{"info@example.com"}, Message: []byte("x\r\n\r\ny")})
+	d, err := s.Deliver(ctx, store.Delivery{Recipients: []string{"info@example.com"}, Message: []byte("x\r\n\r\ny")})
 	must(t, err)
-	if _, err := Open(path, Options{LockTimeout: 50 * time.Millisecond}); !errors.Is(err, ErrLocked) {
+	if _, err := Open(path, Options{LockTimeout: 50 * time.Millisecond}); !errors.Is(err, store.ErrInUse) {
 		t.Fatalf("second open: %v", err)
 	}
 	must(t, s.Close())
 	s, err = Open(path, Options{})
 	must(t, err)
 	defer s.Close()
-	d2, err := s.Deliver(ctx, Delivery{Recipients: []string{"info@example.com"}, Message: []byte("x\r\n\r\ny")})
+	d2, err := s.Deliver(ctx, store.Delivery{Recipients: []string{"info@example.com"}, Message: []byte("x\r\n\r\ny")})
 	must(t, err)
 	if d2[0].UIDValidity != d[0].UIDValidity || d2[0].UID != 2 {
 		t.Fatalf("%+v then %+v", d, d2)
@@ -248,25 +250,25 @@ func TestScanPolicyAndStops(t *testing.T) {
 	s := openTest(t)
 	setup(t, s)
 	a, _ := s.Account(t.Context(), "info@example.com")
-	if a.Scan.Depth != ScanDiscard || a.Scan.Encrypted != ScanAccept {
+	if a.Scan.Depth != store.ScanDiscard || a.Scan.Encrypted != store.ScanAccept {
 		t.Fatalf("default policy %+v", a.Scan)
 	}
-	if err := s.SetScanPolicy(t.Context(), "info@example.com", ScanPolicy{Oversize: "maybe"}); !errors.Is(err, ErrInvalid) {
+	if err := s.SetScanPolicy(t.Context(), "info@example.com", store.ScanPolicy{Oversize: "maybe"}); !errors.Is(err, store.ErrInvalid) {
 		t.Fatalf("bad action: %v", err)
 	}
-	if err := s.SetScanPolicy(t.Context(), "info@example.com", ScanPolicy{Encrypted: ScanDiscard}); !errors.Is(err, ErrInvalid) {
+	if err := s.SetScanPolicy(t.Context(), "info@example.com", store.ScanPolicy{Encrypted: store.ScanDiscard}); !errors.Is(err, store.ErrInvalid) {
 		t.Fatalf("encrypted=discard: %v", err)
 	}
-	must(t, s.SetScanPolicy(t.Context(), "info@example.com", ScanPolicy{Oversize: ScanAccept, Encrypted: ScanReject}))
+	must(t, s.SetScanPolicy(t.Context(), "info@example.com", store.ScanPolicy{Oversize: store.ScanAccept, Encrypted: store.ScanReject}))
 	a, _ = s.Account(t.Context(), "info@example.com")
-	if a.Scan.Oversize != ScanAccept || a.Scan.Partial != ScanDiscard || a.Scan.Encrypted != ScanReject {
+	if a.Scan.Oversize != store.ScanAccept || a.Scan.Partial != store.ScanDiscard || a.Scan.Encrypted != store.ScanReject {
 		t.Fatalf("policy %+v", a.Scan)
 	}
 
 	ctx := context.Background()
 	t0 := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
 	for i, d := range []string{"example.com", "other.test", "example.com"} {
-		must(t, s.RecordStop(ctx, Stop{Time: t0.Add(time.Duration(i) * time.Hour), Direction: "inbound", Domains: []string{d}, Reasons: []string{"virus"}, Virus: "Eicar-Test-Signature"}))
+		must(t, s.RecordStop(ctx, store.Stop{Time: t0.Add(time.Duration(i) * time.Hour), Direction: "inbound", Domains: []string{d}, Reasons: []string{"virus"}, Virus: "Eicar-Test-Signature"}))
 	}
 	got, err := s.Stops(ctx, t0, t0.Add(24*time.Hour), "EXAMPLE.com")
 	must(t, err)
@@ -289,18 +291,18 @@ func TestDeliverBatch(t *testing.T) {
 	must(t, s.SetQuota(t.Context(), "bob@example.com", 150))
 	ctx := context.Background()
 	// bob gets two different contents: 100 + 100 > 150, so nothing at all.
-	_, err := s.DeliverBatch(ctx, []Delivery{
+	_, err := s.DeliverBatch(ctx, []store.Delivery{
 		{Recipients: []string{"info@example.com", "bob@example.com"}, Message: bytes.Repeat([]byte("a"), 100)},
 		{Recipients: []string{"bob@example.com"}, Mailbox: "Junk", Message: bytes.Repeat([]byte("b"), 100)},
 	})
-	var qe *QuotaError
+	var qe *store.QuotaError
 	if !errors.As(err, &qe) || qe.Account != "bob@example.com" || qe.Need != 200 {
 		t.Fatalf("want bob's quota error for 200 bytes, got %v", err)
 	}
 	if a, _ := s.Account(ctx, "info@example.com"); a.Used != 0 {
 		t.Fatal("partial batch delivered")
 	}
-	got, err := s.DeliverBatch(ctx, []Delivery{
+	got, err := s.DeliverBatch(ctx, []store.Delivery{
 		{Recipients: []string{"info@example.com"}, Message: []byte("x\r\n\r\nfor info")},
 		{Recipients: []string{"bob@example.com"}, Mailbox: "Junk", Message: []byte("x\r\n\r\nfor bob")},
 	})
@@ -322,18 +324,18 @@ func TestDomainSettingsOnceAndQuotaWarning(t *testing.T) {
 	setup(t, s)
 	ds, err := s.DomainSettings(t.Context(), "example.com")
 	must(t, err)
-	if ds != (DomainSettings{}) {
+	if ds != (store.DomainSettings{}) {
 		t.Fatalf("defaults %+v", ds)
 	}
-	if err := s.SetDomainSettings(t.Context(), "example.com", DomainSettings{Language: "fr"}); !errors.Is(err, ErrInvalid) {
+	if err := s.SetDomainSettings(t.Context(), "example.com", store.DomainSettings{Language: "fr"}); !errors.Is(err, store.ErrInvalid) {
 		t.Fatalf("bad language: %v", err)
 	}
-	must(t, s.SetDomainSettings(t.Context(), "example.com", DomainSettings{WarningsOff: true, Language: "ja", ReportTo: "info@example.com"}))
+	must(t, s.SetDomainSettings(t.Context(), "example.com", store.DomainSettings{WarningsOff: true, Language: "ja", ReportTo: "info@example.com"}))
 	if ds, _ = s.DomainSettings(t.Context(), "EXAMPLE.com"); !ds.WarningsOff || ds.Language != "ja" || ds.ReportTo != "info@example.com" {
 		t.Fatalf("settings %+v", ds)
 	}
 	// A domain removed and added again starts with the defaults.
-	must(t, s.SetDomainSettings(t.Context(), "other.test", DomainSettings{WarningsOff: true}))
+	must(t, s.SetDomainSettings(t.Context(), "other.test", store.DomainSettings{WarningsOff: true}))
 	must(t, s.RemoveAccount(t.Context(), "carol@other.test"))
 	must(t, s.RemoveDomain(t.Context(), "other.test"))
 	must(t, s.AddDomain(t.Context(), "other.test", ""))
@@ -342,7 +344,7 @@ func TestDomainSettingsOnceAndQuotaWarning(t *testing.T) {
 	}
 
 	ctx := context.Background()
-	d := Delivery{Recipients: []string{"info@example.com"}, Message: []byte("Subject: report\r\n\r\nx\r\n")}
+	d := store.Delivery{Recipients: []string{"info@example.com"}, Message: []byte("Subject: report\r\n\r\nx\r\n")}
 	for i, want := range []bool{true, false, false} {
 		ok, err := s.DeliverOnce(ctx, "report/example.com/2026-11-25", d)
 		must(t, err)
@@ -363,8 +365,8 @@ func TestDomainSettingsOnceAndQuotaWarning(t *testing.T) {
 			t.Fatalf("crossed = %v, want %v", got, want)
 		}
 	}
-	deliver := func(n int) []Delivered {
-		got, err := s.Deliver(ctx, Delivery{Recipients: []string{"bob@example.com"}, Message: bytes.Repeat([]byte("x"), n)})
+	deliver := func(n int) []store.Delivered {
+		got, err := s.Deliver(ctx, store.Delivery{Recipients: []string{"bob@example.com"}, Message: bytes.Repeat([]byte("x"), n)})
 		must(t, err)
 		return got
 	}
@@ -394,8 +396,8 @@ func TestWritesRacingClose(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				for j := 0; j < 50; j++ {
-					_, err := s.Deliver(context.Background(), Delivery{Recipients: []string{"info@example.com"}, Message: []byte("x\r\n\r\ny")})
-					if err != nil && !errors.Is(err, ErrClosed) {
+					_, err := s.Deliver(context.Background(), store.Delivery{Recipients: []string{"info@example.com"}, Message: []byte("x\r\n\r\ny")})
+					if err != nil && !errors.Is(err, store.ErrClosed) {
 						t.Error(err)
 						return
 					}

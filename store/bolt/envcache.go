@@ -1,4 +1,4 @@
-package store
+package bolt
 
 import (
 	"bytes"
@@ -12,7 +12,7 @@ import (
 
 	"yubin/internal/mailheader"
 
-	bolt "go.etcd.io/bbolt"
+	bbolt "go.etcd.io/bbolt"
 )
 
 // Envelope cache.
@@ -41,10 +41,10 @@ var envelopeWrites sync.WaitGroup
 // the order asked, from one snapshot. A UID that does not exist gets a
 // zero Envelope. Envelopes not cached yet are parsed from the message and
 // cached in the background.
-func (s *Store) Envelopes(ctx context.Context, account, mailbox string, uids []uint32) ([]mailheader.Summary, error) {
+func (s *Store) Summaries(ctx context.Context, account, mailbox string, uids []uint32) ([]mailheader.Summary, error) {
 	out := make([]mailheader.Summary, len(uids))
 	var misses []envelopeMiss
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.db.View(func(tx *bbolt.Tx) error {
 		b, _, err := mailboxBucket(tx, account, mailbox)
 		if err != nil {
 			return err
@@ -90,7 +90,7 @@ func (s *Store) Envelopes(ctx context.Context, account, mailbox string, uids []u
 		}
 		batch := misses[:n]
 		misses = misses[n:]
-		s.db.View(func(tx *bolt.Tx) error {
+		s.db.View(func(tx *bbolt.Tx) error {
 			blobs := tx.Bucket(bBlobs)
 			for j := range batch {
 				batch[j].hdr = readHeaderBytes(blobs, batch[j].blob, batch[j].size)
@@ -146,7 +146,7 @@ const envelopeReadBudget = 4 << 20
 // ids of the messages they name) are found by stepping forward a little
 // rather than by searching the bucket each time.
 type seqCursor struct {
-	c    *bolt.Cursor
+	c    *bbolt.Cursor
 	k, v []byte
 }
 
@@ -165,7 +165,7 @@ func (u *seqCursor) get(want []byte) []byte {
 
 // readHeaderBytes copies up to size bytes (at most maxEnvelopeHeader) of
 // the start of a blob.
-func readHeaderBytes(blobs *bolt.Bucket, id uint64, size int64) []byte {
+func readHeaderBytes(blobs *bbolt.Bucket, id uint64, size int64) []byte {
 	size = min(size, maxEnvelopeHeader)
 	out := make([]byte, 0, size)
 	for chunk := uint32(0); int64(len(out)) < size; chunk++ {
@@ -186,9 +186,9 @@ func (s *Store) saveEnvelopes(entries []envelopeEntry) {
 		return
 	}
 	slices.SortFunc(entries, func(a, b envelopeEntry) int { return cmp.Compare(a.blob, b.blob) })
-	s.groupWrite(context.Background(), func(tx *bolt.Tx) error {
+	s.groupWrite(context.Background(), func(tx *bbolt.Tx) error {
 		refs := tx.Bucket(bBlobRefs)
-		var b *bolt.Bucket
+		var b *bbolt.Bucket
 		for _, e := range entries {
 			id, v := e.blob, e.enc
 			if refs.Get(u64key(id)) == nil {
@@ -210,7 +210,7 @@ func (s *Store) saveEnvelopes(entries []envelopeEntry) {
 
 // dropEnvelope forgets the cached envelope of a blob that is deleted;
 // for unrefBlob.
-func dropEnvelope(tx *bolt.Tx, id uint64) error {
+func dropEnvelope(tx *bbolt.Tx, id uint64) error {
 	if b := tx.Bucket(bEnvelopes); b != nil {
 		return b.Delete(u64key(id))
 	}
@@ -219,7 +219,7 @@ func dropEnvelope(tx *bolt.Tx, id uint64) error {
 
 // verifyEnvelopes reports cached envelopes of blobs that no longer exist
 // (unrefBlob drops them) and entries that do not decode. For Verify.
-func verifyEnvelopes(tx *bolt.Tx, report func(format string, args ...any)) {
+func verifyEnvelopes(tx *bbolt.Tx, report func(format string, args ...any)) {
 	b := tx.Bucket(bEnvelopes)
 	if b == nil {
 		return

@@ -1,11 +1,13 @@
-package store
+package bolt
 
 import (
 	"context"
 	"encoding/binary"
 	"fmt"
 
-	bolt "go.etcd.io/bbolt"
+	"yubin/store"
+
+	bbolt "go.etcd.io/bbolt"
 )
 
 // Verify checks the store's invariants: every account's usage equals the
@@ -15,12 +17,12 @@ import (
 func (s *Store) Verify(ctx context.Context) ([]string, error) {
 	var problems []string
 	report := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.db.View(func(tx *bbolt.Tx) error {
 		refs := map[uint64]uint64{}
 		sizes := map[uint64]int64{}
 		accts := tx.Bucket(bAccounts)
 		err := accts.ForEach(func(k, _ []byte) error {
-			var a Account
+			var a store.Account
 			getJSON(accts, string(k), &a)
 			mb := tx.Bucket(bMail).Bucket(k)
 			if mb == nil {
@@ -30,7 +32,7 @@ func (s *Store) Verify(ctx context.Context) ([]string, error) {
 			var used int64
 			err := mb.Bucket(bBoxes).ForEach(func(name, id []byte) error {
 				box := mb.Bucket(boxKey(id))
-				var meta Mailbox
+				var meta store.Mailbox
 				getJSON(box, string(kMeta), &meta)
 				var n int
 				var size int64

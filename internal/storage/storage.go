@@ -1,0 +1,27 @@
+// Package storage opens the store backend a data directory or a
+// configuration names. It is the one place that picks a backend: the
+// server, the admin CLI and the tests go through it.
+package storage
+
+import (
+	"time"
+
+	"yubin/store"
+	"yubin/store/bolt"
+)
+
+// Options tune Open.
+type Options struct {
+	// Wait is how long to wait for another process to release an
+	// embedded store before failing with store.ErrInUse (0: fail at once).
+	Wait time.Duration
+}
+
+// OpenDir opens (creating it if needed) the embedded store of a data
+// directory.
+func OpenDir(dataDir string, o Options) (store.Store, error) {
+	return bolt.OpenDir(dataDir, bolt.Options{LockTimeout: o.Wait})
+}
+
+// Describe says where the store of a data directory lives, for logs.
+func Describe(dataDir string) string { return bolt.PathIn(dataDir) }

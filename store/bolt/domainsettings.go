@@ -1,0 +1,158 @@
+package bolt
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"yubin/store"
+
+	bbolt "go.etcd.io/bbolt"
+)
+
+var (
+	bDomainSettings = []byte("domainsettings")
+	bOnce           = []byte("once")
+	bQuotaWarned    = []byte("quotawarned")
+)
+
+// DomainSettings returns a domain's settings (defaults if never set).
+func (s *Store) DomainSettings(ctx context.Context, domain string) (store.DomainSettings, error) {
+	var ds store.DomainSettings
+	domain = strings.ToLower(domain)
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		var d store.Domain
+		if !getJSON(tx.Bucket(bDomains), domain, &d) {
+			return fmt.Errorf("domain %s: %w", domain, store.ErrNoSuchDomain)
+		}
+		if b := tx.Bucket(bDomainSettings); b != nil {
+			var stored struct {
+				store.DomainSettings
+				Created string `json:"domain_created"`
+			}
+			// Settings of an earlier domain of the same name do not count.
+			if getJSON(b, domain, &stored) && stored.Created == d.Created.String() {
+				ds = stored.DomainSettings
+			}
+		}
+		return nil
+	})
+	return ds, err
+}
+
+// SetDomainSettings replaces a domain's settings.
+func (s *Store) SetDomainSettings(ctx context.Context, domain string, ds store.DomainSettings) error {
+	switch ds.Language {
+	case "", "en", "ja", "both":
+	default:
+		return fmt.Errorf("%w: language must be en, ja or both, not %q", store.ErrInvalid, ds.Language)
+	}
+	domain = strings.ToLower(domain)
+	return s.db.Update(func(tx *bbolt.Tx) error {
+		var d store.Domain
+		if !getJSON(tx.Bucket(bDomains), domain, &d) {
+			return fmt.Errorf("domain %s: %w", domain, store.ErrNoSuchDomain)
+		}
+		b, err := tx.CreateBucketIfNotExists(bDomainSettings)
+		if err != nil {
+			return err
+		}
+		return putJSON(b, domain, struct {
+			store.DomainSettings
+			Created string `json:"domain_created"`
+		}{ds, d.Created.String()})
+	})
+}
+
+// DeliverOnce delivers d only if nothing was delivered under key before,
+// and records key in the same transaction: a report keyed by its day is
+// sent exactly once, across restarts and crashes. It reports whether it
+// delivered.
+func (s *Store) DeliverOnce(ctx context.Context, key string, d store.Delivery) (bool, error) {
+	if key == "" {
+		return false, fmt.Errorf("%w: empty key", store.ErrInvalid)
+	}
+	// Check first without writing, then deliver and mark together.
+	var seen bool
+	s.db.View(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bOnce)
+		seen = b != nil && b.Get([]byte(key)) != nil
+		return nil
+	})
+	if seen {
+		return false, nil
+	}
+	var delivered bool
+	err := s.groupWrite(ctx, func(tx *bbolt.Tx) error {
+		delivered = false
+		b, err := tx.CreateBucketIfNotExists(bOnce)
+		if err != nil {
+			return err
+		}
+		if b.Get([]byte(key)) != nil {
+			return nil
+		}
+		if err := b.Put([]byte(key), []byte(s.now().UTC().Format("2006-01-02T15:04:05Z"))); err != nil {
+			return err
+		}
+		delivered = true
+		return nil
+	}, nil)
+	if err != nil || !delivered {
+		return false, err
+	}
+	if _, err := s.Deliver(ctx, d); err != nil {
+		// Undo the mark so that the next attempt delivers.
+		s.db.Update(func(tx *bbolt.Tx) error { return tx.Bucket(bOnce).Delete([]byte(key)) })
+		return false, err
+	}
+	return true, nil
+}
+
+// CheckQuotaWarning reports whether account has just crossed percent of
+// its quota: true once when usage reaches it, and again only after usage
+// has gone below it and back. Accounts without a quota never cross.
+func (s *Store) CheckQuotaWarning(ctx context.Context, account string, percent int) (bool, store.Account, error) {
+	var crossed bool
+	var acct store.Account
+	// Most deliveries change nothing: find out without a write.
+	change := true
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		a, err := getAccount(tx, account)
+		if err != nil {
+			return err
+		}
+		acct = a
+		over := a.Quota > 0 && a.Used*100 >= a.Quota*int64(percent)
+		b := tx.Bucket(bQuotaWarned)
+		warned := b != nil && b.Get([]byte(a.Address)) != nil
+		change = over != warned
+		return nil
+	})
+	if err != nil || !change {
+		return false, acct, err
+	}
+	err = s.groupWrite(ctx, func(tx *bbolt.Tx) error {
+		crossed = false
+		a, err := getAccount(tx, account)
+		if err != nil {
+			return clean(err)
+		}
+		acct = a
+		b, err := tx.CreateBucketIfNotExists(bQuotaWarned)
+		if err != nil {
+			return err
+		}
+		over := a.Quota > 0 && a.Used*100 >= a.Quota*int64(percent)
+		warned := b.Get([]byte(a.Address)) != nil
+		switch {
+		case over && !warned:
+			crossed = true
+			return b.Put([]byte(a.Address), []byte{1})
+		case !over && warned:
+			return b.Delete([]byte(a.Address))
+		}
+		return nil
+	}, nil)
+	return crossed, acct, err
+}

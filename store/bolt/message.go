@@ -1,0 +1,398 @@
+package bolt
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"yubin/internal/mailheader"
+	"yubin/store"
+
+	bbolt "go.etcd.io/bbolt"
+)
+
+// Deliver stores the message for every recipient in one transaction and
+// returns once it is on disk. Either every recipient gets it or none does:
+// a *QuotaError names the first account it does not fit.
+func (s *Store) Deliver(ctx context.Context, d store.Delivery) ([]store.Delivered, error) {
+	return s.DeliverBatch(ctx, []store.Delivery{d})
+}
+
+// DeliverBatch stores several deliveries — for example different content
+// for different recipients of one SMTP transaction — in one transaction:
+// all of them or none.
+func (s *Store) DeliverBatch(ctx context.Context, ds []store.Delivery) ([]store.Delivered, error) {
+	return s.deliverBatch(ctx, ds, nil)
+}
+
+// deliverBatch is DeliverBatch plus, in the same transaction, the queue
+// changes in q (nil: none; see DeliverAndQueue).
+func (s *Store) deliverBatch(ctx context.Context, ds []store.Delivery, q *queueBatch) ([]store.Delivered, error) {
+	type prepared struct {
+		rcpts []string
+		flags []string
+		date  time.Time
+		box   string
+		msg   []byte
+		hsize int64
+	}
+	var preps []prepared
+	for _, d := range ds {
+		if len(d.Recipients) == 0 {
+			return nil, fmt.Errorf("%w: no recipients", store.ErrInvalid)
+		}
+		rcpts := make([]string, 0, len(d.Recipients))
+		for _, r := range d.Recipients {
+			r = strings.ToLower(r)
+			if !slices.Contains(rcpts, r) {
+				rcpts = append(rcpts, r)
+			}
+		}
+		flags, err := store.NormalizeFlags(d.Flags)
+		if err != nil {
+			return nil, err
+		}
+		date := d.Date
+		if date.IsZero() {
+			date = s.now()
+		}
+		preps = append(preps, prepared{rcpts, flags, date, store.CanonicalMailbox(d.Mailbox), d.Message, int64(mailheader.HeaderSize(d.Message))})
+	}
+	if len(preps) == 0 && q.empty() {
+		return nil, fmt.Errorf("%w: nothing to deliver", store.ErrInvalid)
+	}
+
+	var out []store.Delivered
+	var events []store.Event
+	fn := func(tx *bbolt.Tx) error {
+		out, events = out[:0], events[:0]
+		// Check everything before writing anything; usage adds up over
+		// the deliveries of the batch.
+		need := map[string]int64{}
+		accts := map[string]store.Account{}
+		for _, p := range preps {
+			for _, r := range p.rcpts {
+				a, ok := accts[r]
+				if !ok {
+					var err error
+					if a, err = getAccount(tx, r); err != nil {
+						return clean(err)
+					}
+					accts[r] = a
+				}
+				need[r] += int64(len(p.msg))
+				if a.Quota > 0 && a.Used+need[r] > a.Quota {
+					return clean(&store.QuotaError{Account: a.Address, Quota: a.Quota, Used: a.Used, Need: need[r]})
+				}
+				if _, _, err := mailboxBucket(tx, r, p.box); err != nil {
+					return clean(err)
+				}
+			}
+		}
+		if err := q.check(tx); err != nil {
+			return clean(err)
+		}
+		for _, p := range preps {
+			size := int64(len(p.msg))
+			blob, err := putBlob(tx, p.msg, len(p.rcpts))
+			if err != nil {
+				return err
+			}
+			for _, r := range p.rcpts {
+				a := accts[r]
+				b, meta, _ := mailboxBucket(tx, r, p.box)
+				m := record{Message: store.Message{UID: meta.UIDNext, Size: size, HeaderSize: p.hsize, Date: p.date, Flags: p.flags}, blob: blob}
+				if err := b.Bucket(bMsgs).Put(u32key(m.UID), encodeRecord(&m)); err != nil {
+					return err
+				}
+				meta.UIDNext++
+				meta.Messages++
+				meta.Size += size
+				if err := putJSON(b, string(kMeta), meta); err != nil {
+					return err
+				}
+				a.Used += size
+				accts[r] = a
+				if err := putJSON(tx.Bucket(bAccounts), a.Address, a); err != nil {
+					return err
+				}
+				out = append(out, store.Delivered{Account: a.Address, Mailbox: meta.Name, UIDValidity: meta.UIDValidity, UID: m.UID})
+				events = append(events, store.Event{Kind: store.EventNew, Account: a.Address, Mailbox: meta.Name, UIDValidity: meta.UIDValidity, UID: m.UID, Flags: p.flags})
+			}
+		}
+		return q.write(tx, s.now())
+	}
+	err := s.groupWrite(ctx, fn, func() {
+		if len(preps) > 0 {
+			s.deliveries.Add(1)
+			s.feed.Publish(events)
+		}
+		if q != nil && len(q.adds) > 0 {
+			s.signalQueue()
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// putBlob stores a raw message in chunks with the given reference count.
+func putBlob(tx *bbolt.Tx, msg []byte, refs int) (uint64, error) {
+	refsB := tx.Bucket(bBlobRefs)
+	id, err := refsB.NextSequence()
+	if err != nil {
+		return 0, err
+	}
+	blobs := tx.Bucket(bBlobs)
+	blobs.FillPercent = 1.0 // keys only ever grow
+	for i := 0; i*chunkSize < len(msg) || i == 0; i++ {
+		end := min((i+1)*chunkSize, len(msg))
+		if err := blobs.Put(chunkKey(id, uint32(i)), msg[i*chunkSize:end]); err != nil {
+			return 0, err
+		}
+	}
+	return id, refsB.Put(u64key(id), binary.AppendUvarint(nil, uint64(refs)))
+}
+
+func chunkKey(id uint64, chunk uint32) []byte {
+	k := make([]byte, 12)
+	binary.BigEndian.PutUint64(k, id)
+	binary.BigEndian.PutUint32(k[8:], chunk)
+	return k
+}
+
+// unrefBlob drops one reference and deletes the blob at zero.
+func unrefBlob(tx *bbolt.Tx, id uint64) error {
+	refsB := tx.Bucket(bBlobRefs)
+	v := refsB.Get(u64key(id))
+	n, k := binary.Uvarint(v)
+	if k <= 0 {
+		return fmt.Errorf("store: blob %d has no reference count", id)
+	}
+	if n > 1 {
+		return refsB.Put(u64key(id), binary.AppendUvarint(nil, n-1))
+	}
+	if err := refsB.Delete(u64key(id)); err != nil {
+		return err
+	}
+	c := tx.Bucket(bBlobs).Cursor()
+	prefix := u64key(id)
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Seek(prefix) {
+		if err := c.Delete(); err != nil {
+			return err
+		}
+	}
+	return dropEnvelope(tx, id)
+}
+
+// Messages lists the messages of a mailbox in UID order, with the
+// mailbox's metadata from the same snapshot.
+func (s *Store) Messages(ctx context.Context, account, mailbox string) ([]store.Message, store.Mailbox, error) {
+	var out []store.Message
+	var meta store.Mailbox
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		b, m, err := mailboxBucket(tx, account, mailbox)
+		if err != nil {
+			return err
+		}
+		meta = m
+		out = make([]store.Message, 0, m.Messages)
+		return b.Bucket(bMsgs).ForEach(func(k, v []byte) error {
+			msg, err := decodeRecord(binary.BigEndian.Uint32(k), v)
+			if err != nil {
+				return fmt.Errorf("%s/%s uid %d: %w", account, mailbox, binary.BigEndian.Uint32(k), err)
+			}
+			out = append(out, msg.Message)
+			return nil
+		})
+	})
+	return out, meta, err
+}
+
+// OpenMessage returns a reader over a message's raw bytes. It reads chunk
+// by chunk, so a large message is never loaded whole.
+func (s *Store) OpenMessage(ctx context.Context, account, mailbox string, uid uint32) (io.ReadCloser, store.Message, error) {
+	var m record
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		b, _, err := mailboxBucket(tx, account, mailbox)
+		if err != nil {
+			return err
+		}
+		v := b.Bucket(bMsgs).Get(u32key(uid))
+		if v == nil {
+			return fmt.Errorf("uid %d in %s of %s: %w", uid, mailbox, account, store.ErrNoSuchMessage)
+		}
+		m, err = decodeRecord(uid, v)
+		return err
+	})
+	if err != nil {
+		return nil, m.Message, err
+	}
+	return &blobReader{s: s, id: m.blob, size: m.Size}, m.Message, nil
+}
+
+// ReadMessage returns a message's raw bytes.
+func (s *Store) ReadMessage(ctx context.Context, account, mailbox string, uid uint32) ([]byte, error) {
+	r, m, err := s.OpenMessage(ctx, account, mailbox, uid)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	buf := make([]byte, m.Size)
+	_, err = io.ReadFull(r, buf)
+	return buf, err
+}
+
+type blobReader struct {
+	s     *Store
+	id    uint64
+	size  int64
+	off   int64
+	chunk uint32
+	buf   []byte // the current chunk; buf[pos:] is still unread
+	pos   int
+}
+
+func (r *blobReader) Read(p []byte) (int, error) {
+	if r.pos == len(r.buf) {
+		if r.off >= r.size {
+			return 0, io.EOF
+		}
+		err := r.s.db.View(func(tx *bbolt.Tx) error {
+			v := tx.Bucket(bBlobs).Get(chunkKey(r.id, r.chunk))
+			if v == nil {
+				return fmt.Errorf("message was expunged while being read: %w", store.ErrNoSuchMessage)
+			}
+			r.buf = append(r.buf[:0], v...) // the buffer is reused chunk after chunk
+			r.pos = 0
+			return nil
+		})
+		if err != nil {
+			return 0, err
+		}
+		r.chunk++
+		if len(r.buf) == 0 {
+			return 0, io.ErrUnexpectedEOF
+		}
+	}
+	n := copy(p, r.buf[r.pos:])
+	r.pos += n
+	r.off += int64(n)
+	return n, nil
+}
+
+func (r *blobReader) Close() error { r.buf, r.pos = nil, 0; return nil }
+
+// SetFlags changes the flags of the given messages (UIDs that do not exist
+// are skipped) and returns the messages as changed.
+func (s *Store) SetFlags(ctx context.Context, account, mailbox string, uids []uint32, op store.FlagOp, flags []string) ([]store.Message, error) {
+	flags, err := store.NormalizeFlags(flags)
+	if err != nil {
+		return nil, err
+	}
+	var out []store.Message
+	var events []store.Event
+	fn := func(tx *bbolt.Tx) error {
+		out, events = out[:0], events[:0]
+		b, meta, err := mailboxBucket(tx, account, mailbox)
+		if err != nil {
+			return clean(err)
+		}
+		msgs := b.Bucket(bMsgs)
+		for _, uid := range uids {
+			v := msgs.Get(u32key(uid))
+			if v == nil {
+				continue
+			}
+			m, err := decodeRecord(uid, v)
+			if err != nil {
+				return err
+			}
+			var nf []string
+			switch op {
+			case store.FlagsReplace:
+				nf = flags
+			case store.FlagsAdd:
+				nf, _ = store.NormalizeFlags(append(slices.Clone(m.Flags), flags...))
+			case store.FlagsRemove:
+				for _, f := range m.Flags {
+					if !slices.Contains(flags, f) {
+						nf = append(nf, f)
+					}
+				}
+			}
+			if slices.Equal(nf, m.Flags) {
+				out = append(out, m.Message)
+				continue
+			}
+			m.Flags = nf
+			if err := msgs.Put(u32key(uid), encodeRecord(&m)); err != nil {
+				return err
+			}
+			out = append(out, m.Message)
+			events = append(events, store.Event{Kind: store.EventFlags, Account: strings.ToLower(account), Mailbox: meta.Name, UIDValidity: meta.UIDValidity, UID: uid, Flags: nf})
+		}
+		return nil
+	}
+	if err := s.groupWrite(ctx, fn, func() { s.feed.Publish(events) }); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Expunge removes the given messages (missing UIDs are skipped), frees
+// their quota, and returns the UIDs removed.
+func (s *Store) Expunge(ctx context.Context, account, mailbox string, uids []uint32) ([]uint32, error) {
+	var out []uint32
+	var events []store.Event
+	fn := func(tx *bbolt.Tx) error {
+		out, events = out[:0], events[:0]
+		b, meta, err := mailboxBucket(tx, account, mailbox)
+		if err != nil {
+			return clean(err)
+		}
+		a, err := getAccount(tx, account)
+		if err != nil {
+			return clean(err)
+		}
+		msgs := b.Bucket(bMsgs)
+		for _, uid := range uids {
+			v := msgs.Get(u32key(uid))
+			if v == nil {
+				continue
+			}
+			m, err := decodeRecord(uid, v)
+			if err != nil {
+				return err
+			}
+			if err := unrefBlob(tx, m.blob); err != nil {
+				return err
+			}
+			if err := msgs.Delete(u32key(uid)); err != nil {
+				return err
+			}
+			meta.Messages--
+			meta.Size -= m.Size
+			a.Used -= m.Size
+			out = append(out, uid)
+			events = append(events, store.Event{Kind: store.EventExpunge, Account: a.Address, Mailbox: meta.Name, UIDValidity: meta.UIDValidity, UID: uid})
+		}
+		if len(out) == 0 {
+			return nil
+		}
+		if err := putJSON(b, string(kMeta), meta); err != nil {
+			return err
+		}
+		return putJSON(tx.Bucket(bAccounts), a.Address, a)
+	}
+	if err := s.groupWrite(ctx, fn, func() { s.feed.Publish(events) }); err != nil {
+		return nil, err
+	}
+	return out, nil
+}

@@ -1,0 +1,311 @@
+// Package store keeps Yubin's domains, accounts, mailboxes and messages.
+//
+// It is the only package that knows about bbolt. Its API speaks mail —
+// deliver, list, read, set flags, expunge, quota — so that another backend
+// can implement the same methods later. Every method is safe for concurrent
+// use. Writes are durable (fsync'd) when a method returns without error.
+//
+// Layout inside the bbolt file (for maintainers of this package only):
+//
+//	meta                      version, uidvalidity counter
+//	domains   name         -> JSON Domain
+//	accounts  address      -> JSON account record (hash, role, quota, usage)
+//	mail/<address>/boxes      mailbox name -> mailbox id
+//	mail/<address>/box<id>    "meta" -> JSON mailbox meta; msgs/uid -> record
+//	blobs     id|chunk     -> up to chunkSize bytes of a raw message
+//	blobrefs  id           -> reference count (one blob shared by N recipients)
+//	envelopes id           -> cached parsed envelope of a blob (envcache.go)
+package bolt
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"yubin/store"
+
+	bbolt "go.etcd.io/bbolt"
+)
+
+var (
+	bMeta     = []byte("meta")
+	bDomains  = []byte("domains")
+	bAccounts = []byte("accounts")
+	bMail     = []byte("mail")
+	bBlobs    = []byte("blobs")
+	bBlobRefs = []byte("blobrefs")
+	bBoxes    = []byte("boxes")
+	bMsgs     = []byte("msgs")
+	kMeta     = []byte("meta")
+	kUIDV     = []byte("uidvalidity")
+	kVersion  = []byte("version")
+)
+
+const schemaVersion = "1"
+
+// chunkSize is how a raw message is split on disk, so that readers can
+// stream it without holding a long read transaction.
+const chunkSize = 64 << 10
+
+// Options tune Open.
+type Options struct {
+	// LockTimeout is how long Open waits for another process to release
+	// the file. Zero means fail at once with ErrLocked.
+	LockTimeout time.Duration
+	// NoSync disables fsync. Only for benchmarks that measure everything
+	// but the disk; never for a server.
+	NoSync bool
+	// Now returns the current time (tests inject a clock). Defaults to time.Now.
+	Now func() time.Time
+}
+
+// Store is an open mail store.
+type Store struct {
+	db    *bbolt.DB
+	now   func() time.Time
+	feed  store.Feed
+	queue chan *commitReq
+	// queueSig is signalled when outbound queue entries become due (queue.go).
+	queueSig chan struct{}
+	done     chan struct{}
+	stopped  chan struct{} // closed when the committer has exited
+	wg       sync.WaitGroup
+
+	closeOnce sync.Once
+	closed    atomic.Bool
+
+	commits    atomic.Int64 // write transactions committed by the group committer
+	deliveries atomic.Int64 // Deliver/Append calls committed
+}
+
+// FileName is the store's file in a data directory.
+const FileName = "yubin.db"
+
+// PathIn is the store file of a data directory.
+func PathIn(dataDir string) string { return filepath.Join(dataDir, FileName) }
+
+// OpenDir opens (creating if needed) the store of a data directory.
+func OpenDir(dataDir string, opts Options) (*Store, error) {
+	return Open(PathIn(dataDir), opts)
+}
+
+// Open opens (creating if needed) the store file at path.
+func Open(path string, opts Options) (*Store, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	timeout := opts.LockTimeout
+	if timeout <= 0 {
+		timeout = time.Millisecond
+	}
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{
+		Timeout:        timeout,
+		NoSync:         opts.NoSync,
+		NoFreelistSync: true, // rebuilt on open; saves a write per commit
+		FreelistType:   bbolt.FreelistMapType,
+	})
+	if errors.Is(err, bbolt.ErrTimeout) {
+		return nil, fmt.Errorf("store %s: %w", path, store.ErrInUse)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store %s: %w", path, err)
+	}
+	s := &Store{db: db, now: opts.Now, queue: make(chan *commitReq, 1024), done: make(chan struct{}), stopped: make(chan struct{}), queueSig: make(chan struct{}, 1)}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	err = db.Update(func(tx *bbolt.Tx) error {
+		for _, b := range [][]byte{bMeta, bDomains, bAccounts, bMail, bBlobs, bBlobRefs} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		meta := tx.Bucket(bMeta)
+		if v := meta.Get(kVersion); v == nil {
+			if err := meta.Put(kVersion, []byte(schemaVersion)); err != nil {
+				return err
+			}
+			// UIDVALIDITY values start at the creation time, so a store
+			// created anew never repeats values an old one handed out.
+			return meta.Put(kUIDV, u64key(uint64(s.now().Unix())))
+		} else if string(v) != schemaVersion {
+			return fmt.Errorf("unknown schema version %q", v)
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store %s: %w", path, err)
+	}
+	s.wg.Add(1)
+	go s.committer()
+	return s, nil
+}
+
+// Close waits for writes in flight and closes the file.
+func (s *Store) Close() error {
+	var err error
+	s.closeOnce.Do(func() {
+		s.closed.Store(true)
+		close(s.done)
+		s.wg.Wait()
+		s.feed.Close()
+		err = s.db.Close()
+	})
+	return err
+}
+
+// Path is the file the store lives in.
+func (s *Store) Path() string { return s.db.Path() }
+
+// Stats returns counters since Open.
+func (s *Store) Stats() store.Stats {
+	return store.Stats{Commits: s.commits.Load(), Deliveries: s.deliveries.Load()}
+}
+
+// commitReq is one write waiting for the group committer.
+type commitReq struct {
+	fn    func(tx *bbolt.Tx) error
+	after func() // run after a successful commit
+	res   chan error
+}
+
+// cleanError marks an error returned by a write function before it wrote
+// anything: the rest of the batch can still commit.
+type cleanError struct{ err error }
+
+func (e cleanError) Error() string { return e.err.Error() }
+func (e cleanError) Unwrap() error { return e.err }
+
+func clean(err error) error {
+	if err == nil {
+		return nil
+	}
+	return cleanError{err}
+}
+
+// groupWrite runs fn in a write transaction shared with other concurrent
+// callers and returns after it is committed to disk. fn must return an error
+// wrapped by clean() if it fails before writing anything; any other error
+// makes the whole batch roll back and each member run alone.
+func (s *Store) groupWrite(ctx context.Context, fn func(tx *bbolt.Tx) error, after func()) error {
+	if s.closed.Load() {
+		return store.ErrClosed
+	}
+	r := &commitReq{fn: fn, after: after, res: make(chan error, 1)}
+	select {
+	case s.queue <- r:
+	case <-s.done:
+		return store.ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	// Once queued the write will be decided; wait for the outcome even if
+	// ctx ends, so the caller never reports failure for committed mail.
+	select {
+	case err := <-r.res:
+		return err
+	case <-s.stopped:
+		// The committer has drained the queue and exited: a request it
+		// did not see was never written.
+		select {
+		case err := <-r.res:
+			return err
+		default:
+			return store.ErrClosed
+		}
+	}
+}
+
+// committer batches whatever writes queued up while the previous commit
+// was being fsync'd: one client gets no added latency, many share fsyncs.
+func (s *Store) committer() {
+	defer s.wg.Done()
+	defer close(s.stopped)
+	const maxBatch = 256
+	for {
+		var first *commitReq
+		select {
+		case first = <-s.queue:
+		case <-s.done:
+			// Drain what is queued, then stop.
+			for {
+				select {
+				case r := <-s.queue:
+					s.commitBatch([]*commitReq{r})
+				default:
+					return
+				}
+			}
+		}
+		batch := []*commitReq{first}
+	fill:
+		for len(batch) < maxBatch {
+			select {
+			case r := <-s.queue:
+				batch = append(batch, r)
+			default:
+				break fill
+			}
+		}
+		s.commitBatch(batch)
+	}
+}
+
+func (s *Store) commitBatch(batch []*commitReq) {
+	errs := make([]error, len(batch))
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		for i, r := range batch {
+			err := r.fn(tx)
+			var ce cleanError
+			if err != nil && !errors.As(err, &ce) {
+				return err // poisoned: roll everything back
+			}
+			errs[i] = err
+		}
+		return nil
+	})
+	if err != nil && len(batch) > 1 {
+		// Someone failed half-way; give each their own transaction.
+		for _, r := range batch {
+			s.commitBatch([]*commitReq{r})
+		}
+		return
+	}
+	if err == nil {
+		s.commits.Add(1)
+	}
+	for i, r := range batch {
+		e := err
+		if e == nil {
+			e = errs[i]
+			if e == nil && r.after != nil {
+				r.after()
+			}
+		}
+		var ce cleanError
+		if errors.As(e, &ce) {
+			e = ce.err
+		}
+		r.res <- e
+	}
+}
+
+// nextUIDValidity hands out a fresh UIDVALIDITY.
+func nextUIDValidity(tx *bbolt.Tx) (uint32, error) {
+	meta := tx.Bucket(bMeta)
+	v := binary.BigEndian.Uint64(meta.Get(kUIDV))
+	v++
+	if v > 0xffffffff {
+		v = 1
+	}
+	return uint32(v), meta.Put(kUIDV, u64key(v))
+}
+
+var _ store.Store = (*Store)(nil)
