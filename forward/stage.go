@@ -16,6 +16,13 @@ import (
 // may carry and still be forwarded (Postfix's hopcount_limit is 50).
 const DefaultMaxHops = 30
 
+// Store is what forwarding reads: which domains and accounts are ours, and
+// their forwarding rules and SRS key.
+type Store interface {
+	store.Directory
+	store.Settings
+}
+
 // Stage applies the forwarding rules of the local recipients (SPEC
 // section 5). It runs after scanning, so what it forwards is what the
 // recipient would have got: the scanned, possibly stripped content; a
@@ -29,14 +36,14 @@ const DefaultMaxHops = 30
 // targets go to the outbound queue with an SRS-rewritten envelope sender
 // when the sender is not on one of our domains.
 type Stage struct {
-	Store   store.Store
+	Store   Store
 	SRS     *srs.SRS
 	MaxHops int          // 0: DefaultMaxHops
 	Log     *slog.Logger // may be nil
 }
 
 // NewStage returns the stage with the store's SRS secret.
-func NewStage(ctx context.Context, st store.Store, log *slog.Logger) (*Stage, error) {
+func NewStage(ctx context.Context, st Store, log *slog.Logger) (*Stage, error) {
 	key, err := st.SRSSecret(ctx)
 	if err != nil {
 		return nil, err

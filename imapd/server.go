@@ -64,7 +64,7 @@ const (
 // Server serves IMAP on any number of listeners.
 type Server struct {
 	cfg Config
-	st  store.Store
+	st  store.Mail
 	au  *auth.Authenticator
 	log *slog.Logger
 
@@ -84,7 +84,7 @@ type Server struct {
 var ErrServerClosed = errors.New("imapd: server closed")
 
 // New returns a server over st. log may be nil.
-func New(cfg Config, st store.Store, au *auth.Authenticator, log *slog.Logger) *Server {
+func New(cfg Config, st store.Mail, au *auth.Authenticator, log *slog.Logger) *Server {
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = 30 * time.Minute
 	}

@@ -17,7 +17,7 @@ import (
 // EXISTS for new mail, FETCH FLAGS for flag changes, EXPUNGE only when the
 // command in progress allows it.
 type view struct {
-	st          store.Store
+	st          store.Mail
 	account     string
 	name        string
 	uidValidity uint32
@@ -44,7 +44,7 @@ type updateWriter interface {
 
 // openView subscribes first and reads the mailbox second, so no change
 // falls between the two; changes already in the snapshot are skipped.
-func openView(ctx context.Context, st store.Store, account, name string, readOnly bool) (*view, []store.Message, store.Mailbox, error) {
+func openView(ctx context.Context, st store.Mail, account, name string, readOnly bool) (*view, []store.Message, store.Mailbox, error) {
 	sub := st.Subscribe(ctx, account, feedBuffer)
 	msgs, meta, err := st.Messages(ctx, account, name)
 	if err != nil {

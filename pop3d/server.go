@@ -38,7 +38,7 @@ const (
 // Server serves POP3 on any number of listeners.
 type Server struct {
 	cfg Config
-	st  store.Store
+	st  store.Maildrop
 	au  *auth.Authenticator
 	log *slog.Logger
 
@@ -51,7 +51,7 @@ type Server struct {
 }
 
 // New returns a server over st. log may be nil.
-func New(cfg Config, st store.Store, au *auth.Authenticator, log *slog.Logger) *Server {
+func New(cfg Config, st store.Maildrop, au *auth.Authenticator, log *slog.Logger) *Server {
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = 10 * time.Minute
 	}

@@ -118,6 +118,8 @@ func newEnv(t testing.TB, o envOptions) *testEnv {
 	}
 	if o.deliverer != nil {
 		cfg.Deliverer = o.deliverer(st)
+	} else {
+		cfg.Deliverer = delivery.New(st, log)
 	}
 	au := auth.New(st, o.policy, nil)
 	srv := New(cfg, st, au, log)

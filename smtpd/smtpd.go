@@ -34,8 +34,8 @@ type Config struct {
 	AllowInsecureAuth bool          // dev only: AUTH before TLS
 	MaxConnections    int           // per listener; 0 = unlimited
 	PreAuthTimeout    time.Duration // submission: time allowed before AUTH succeeds; 1 min
-	// Deliverer is the delivery path (scanning, forwarding, ...); nil
-	// means a plain one that only stores.
+	// Deliverer is the delivery path (scanning, forwarding, ...) every
+	// accepted message takes. Required.
 	Deliverer *delivery.Deliverer
 	// Outbound accepts remote recipients of authenticated submissions for
 	// the outbound queue; false refuses them with 550 5.7.1.
@@ -84,7 +84,7 @@ func (m Mode) String() string {
 // Server serves SMTP on any number of listeners.
 type Server struct {
 	cfg     Config
-	store   store.Store
+	store   store.Directory
 	auth    *auth.Authenticator
 	deliver *delivery.Deliverer
 	log     *slog.Logger
@@ -102,9 +102,10 @@ type Server struct {
 	testHookData func() // tests: called at the start of every DATA
 }
 
-// New returns a server. au may be nil only if no submission listener is
-// served. log may be nil (discard).
-func New(cfg Config, st store.Store, au *auth.Authenticator, log *slog.Logger) *Server {
+// New returns a server that looks senders and recipients up in st and
+// hands accepted messages to cfg.Deliverer. au may be nil only if no
+// submission listener is served. log may be nil (discard).
+func New(cfg Config, st store.Directory, au *auth.Authenticator, log *slog.Logger) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -132,7 +133,7 @@ func New(cfg Config, st store.Store, au *auth.Authenticator, log *slog.Logger) *
 	ctx, cancel := context.WithCancel(context.Background())
 	dl := cfg.Deliverer
 	if dl == nil {
-		dl = delivery.New(st, log)
+		panic("smtpd.New: Config.Deliverer is required")
 	}
 	return &Server{
 		cfg:     cfg,

@@ -21,20 +21,26 @@ type Signer interface {
 	Sign(ctx context.Context, envelopeFrom string, msg []byte) ([]byte, error)
 }
 
+// keyStore is what signing reads: which domains are ours, and their keys.
+type keyStore interface {
+	store.Directory
+	store.Settings
+}
+
 // DKIMSigner signs mail from local domains with the domain's Ed25519 and
 // RSA keys (package dkimkey; generated on first use). The signing domain is
 // the From: header's domain when it is one of ours (DMARC alignment), else
 // the envelope sender's (a forward's SRS address). Mail from neither is
 // left alone.
 type DKIMSigner struct {
-	st store.Store
+	st keyStore
 
 	mu   sync.Mutex
 	keys map[string][]dkimkey.Key
 }
 
 // NewDKIMSigner returns a signer over st's domains and keys.
-func NewDKIMSigner(st store.Store) *DKIMSigner {
+func NewDKIMSigner(st keyStore) *DKIMSigner {
 	return &DKIMSigner{st: st, keys: map[string][]dkimkey.Key{}}
 }
 

@@ -83,9 +83,16 @@ type Options struct {
 	TLS      *tls.Config                                                       // base client TLS config
 }
 
+// Store is what the runner uses: the queue, and the directory and keys
+// for DKIM signing and DSNs to local senders.
+type Store interface {
+	store.Queue
+	keyStore
+}
+
 // Runner delivers the outbound queue of one store.
 type Runner struct {
-	st      store.Store
+	st      Store
 	cfg     Config
 	res     Resolver
 	dial    func(ctx context.Context, network, addr string) (net.Conn, error)
@@ -104,7 +111,7 @@ type Runner struct {
 }
 
 // New returns a runner over st.
-func New(st store.Store, cfg Config, opts Options) *Runner {
+func New(st Store, cfg Config, opts Options) *Runner {
 	def := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {
 			*d = v

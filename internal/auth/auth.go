@@ -47,7 +47,7 @@ type Policy struct {
 
 // Authenticator checks credentials against the store.
 type Authenticator struct {
-	store  store.Store
+	store  store.Directory
 	policy Policy
 	now    func() time.Time
 
@@ -62,7 +62,7 @@ type failRecord struct {
 }
 
 // New returns an Authenticator. now may be nil (time.Now).
-func New(s store.Store, p Policy, now func() time.Time) *Authenticator {
+func New(s store.Directory, p Policy, now func() time.Time) *Authenticator {
 	if p.MaxFailures <= 0 {
 		p.MaxFailures = 10
 	}

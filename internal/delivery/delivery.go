@@ -66,7 +66,7 @@ type Result struct {
 
 // Deliverer delivers messages. It is safe for concurrent use.
 type Deliverer struct {
-	store  store.Store
+	store  store.Inbound
 	log    *slog.Logger
 	now    func() time.Time
 	stages []Stage
@@ -74,7 +74,7 @@ type Deliverer struct {
 
 // New returns a Deliverer that runs stages in order and stores into st,
 // logging to log (nil: discard).
-func New(st store.Store, log *slog.Logger, stages ...Stage) *Deliverer {
+func New(st store.Inbound, log *slog.Logger, stages ...Stage) *Deliverer {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -120,6 +120,15 @@ func (d *Deliverer) deliver(ctx context.Context, m *Message, res *Result) error 
 	for _, st := range d.stages {
 		if err := st.Process(ctx, m); err != nil {
 			m.failedStage = st.Name()
+			var rj *Reject
+			if errors.As(err, &rj) && len(m.Stops) > 0 {
+				// Refused for what scanning found: the stop still counts
+				// (warnings, the daily report). Recording it is part of
+				// the refusal, so a failure makes the refusal temporary.
+				if serr := d.recordStops(ctx, m); serr != nil {
+					return serr
+				}
+			}
 			return err
 		}
 	}
@@ -130,10 +139,19 @@ func (d *Deliverer) deliver(ctx context.Context, m *Message, res *Result) error 
 			return err
 		}
 	}
+	if err := d.recordStops(ctx, m); err != nil {
+		// The mail itself is safe; a missing report line is not worth a retry.
+		d.log.Error("recording a stopped message", "queue_id", m.Env.QueueID, "err", err)
+	}
+	return nil
+}
+
+// recordStops stores what the stages stopped (m.Stops): the one place stop
+// records are written, for delivered and refused messages alike.
+func (d *Deliverer) recordStops(ctx context.Context, m *Message) error {
 	for _, s := range m.Stops {
 		if err := d.store.RecordStop(ctx, s); err != nil {
-			// The mail itself is safe; a missing report line is not worth a retry.
-			d.log.Error("recording a stopped message", "queue_id", m.Env.QueueID, "err", err)
+			return err
 		}
 	}
 	return nil

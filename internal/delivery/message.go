@@ -51,7 +51,8 @@ type Message struct {
 	Local []*Recipient
 	// Verdict summarises what the stages found, for the log line.
 	Verdict string
-	// Stops are records of what scanning stopped, stored after delivery.
+	// Stops are records of what scanning stopped. The Deliverer stores them
+	// (after delivery, or with the refusal when a stage refuses).
 	Stops []store.Stop
 	// Remote are the copies for the outbound queue (remote recipients of
 	// a submission, remote forward targets), queued in the same store

@@ -21,7 +21,7 @@ import (
 // when every recipient's outcome is a discard.
 type ScanStage struct {
 	Scanner  *scan.Scanner
-	Store    store.Store
+	Store    store.Directory // the recipients' scan policies
 	Notifier *notify.Notifier
 	Log      *slog.Logger // may be nil
 }
@@ -58,12 +58,6 @@ func (s *ScanStage) submission(ctx context.Context, m *Message, v *scan.Verdict)
 	// Nothing infected leaves; the record feeds the warnings and reports.
 	findings := blocking(v)
 	m.Stops = append(m.Stops, s.stop(m, "outbound", "rejected", findings, m.Env.Recipients))
-	for _, st := range m.Stops {
-		if err := s.Store.RecordStop(ctx, st); err != nil {
-			return err
-		}
-	}
-	m.Stops = nil
 	ev := s.event(m, notify.OutboundRejected, findings, notify.HeaderSection(m.Raw))
 	if _, err := s.Notifier.WarnOutbound(ctx, m.Env.AuthUser, m.AllRecipients(), ev); err != nil {
 		s.logWarnFailure(m, err)
@@ -143,14 +137,8 @@ func (s *ScanStage) inbound(ctx context.Context, m *Message, v *scan.Verdict) er
 	}
 	if len(discarded) > 0 && len(discarded) == len(m.Local) && len(m.Remote) == 0 {
 		// Nobody gets it: refuse with the condition's reply. The
-		// recipients still get their report, and the stop is recorded,
-		// although nothing else of this message is stored.
-		for _, st := range m.Stops {
-			if err := s.Store.RecordStop(ctx, st); err != nil {
-				return err
-			}
-		}
-		m.Stops = nil
+		// recipients still get their report, and the Deliverer records
+		// the stop, although nothing else of this message is stored.
 		for _, fn := range reports {
 			fn(ctx)
 		}

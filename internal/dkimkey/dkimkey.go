@@ -50,7 +50,7 @@ func (k Key) TXT() (string, error) {
 
 // ForDomain returns the domain's keys (Ed25519 first), generating and
 // storing them on first use. The domain must be one of ours.
-func ForDomain(ctx context.Context, st store.Store, domain string) ([]Key, error) {
+func ForDomain(ctx context.Context, st store.Settings, domain string) ([]Key, error) {
 	stored, err := st.EnsureDKIMKeys(ctx, domain, generate)
 	if err != nil {
 		return nil, err

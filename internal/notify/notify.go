@@ -27,9 +27,17 @@ import (
 	"yubin/store"
 )
 
+// Store is what warnings read and write: the directory, the domains'
+// settings, and mailboxes to put warnings and reports into.
+type Store interface {
+	store.Directory
+	store.Settings
+	store.Inbound
+}
+
 // Notifier sends warning and report mails.
 type Notifier struct {
-	st       store.Store
+	st       Store
 	hostname string
 	log      *slog.Logger
 	now      func() time.Time
@@ -38,7 +46,7 @@ type Notifier struct {
 }
 
 // New returns a Notifier. log may be nil.
-func New(st store.Store, hostname string, log *slog.Logger) *Notifier {
+func New(st Store, hostname string, log *slog.Logger) *Notifier {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
