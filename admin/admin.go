@@ -84,6 +84,11 @@ type API interface {
 	QueueRetry(ctx context.Context, ids []string, all bool) (int, error)
 	// QueueDrop deletes entries (all of them with all) without a bounce.
 	QueueDrop(ctx context.Context, ids []string, all bool) (int, error)
+
+	// perform runs the operation named op (see Do): a Service calls
+	// local, a Client sends req to the server and decodes its answer
+	// into resp.
+	perform(ctx context.Context, op string, req, resp any, local func(*Service) error) error
 }
 
 // Domain is a domain as the admin sees it.

@@ -21,62 +21,25 @@ import (
 )
 
 // The control protocol: the client connects to the unix socket, writes one
-// request as a line of JSON, reads one response line and the server closes
-// the connection. Requests carry passwords in clear text; the socket is
-// mode 0600 in the data dir and the server also checks the peer's user id.
+// request as a line of JSON, {"op": NAME, "req": REQUEST} with REQUEST in
+// the op's own request type (see ops.go), reads one answer line,
+// {"ok": true, "result": RESULT} or {"error": MESSAGE, "kind": KIND}, and
+// the server closes the connection. KIND names the error's sentinel
+// (kinds), so errors.Is works on the client's side too. Requests carry
+// passwords in clear text; the socket is mode 0600 in the data dir and the
+// server also checks the peer's user id.
 
 type request struct {
-	Op       string      `json:"op"`
-	Name     string      `json:"name,omitempty"`
-	Parent   string      `json:"parent,omitempty"`
-	Domain   string      `json:"domain,omitempty"`
-	Address  string      `json:"address,omitempty"`
-	Password string      `json:"password,omitempty"`
-	Quota    int64       `json:"quota,omitempty"`
-	Account  *NewAccount `json:"account,omitempty"`
-
-	Policy   *store.ScanPolicy `json:"policy,omitempty"`
-	Settings *SettingsChange   `json:"settings,omitempty"`
-
-	Targets  []string `json:"targets,omitempty"`   // forward.set
-	KeepCopy bool     `json:"keep_copy,omitempty"` // forward.set
-	IDs      []string `json:"ids,omitempty"`       // queue.retry, queue.drop
-	All      bool     `json:"all,omitempty"`       // queue.retry, queue.drop
+	Op  string          `json:"op"`
+	Req json.RawMessage `json:"req"` // the op's own request type
 }
 
 type response struct {
 	OK     bool            `json:"ok"`
 	Error  string          `json:"error,omitempty"`
-	Kind   string          `json:"kind,omitempty"`
+	Kind   string          `json:"kind,omitempty"` // the error's sentinel (kinds)
 	Result json.RawMessage `json:"result,omitempty"`
 }
-
-// Operation names on the wire.
-const (
-	opPing           = "ping"
-	opDomainAdd      = "domain.add"
-	opDomainList     = "domain.list"
-	opDomainRemove   = "domain.remove"
-	opAccountAdd     = "account.add"
-	opAccountPasswd  = "account.passwd"
-	opAccountQuota   = "account.quota"
-	opAccountList    = "account.list"
-	opAccountShow    = "account.show"
-	opAccountRemove  = "account.remove"
-	opScanShow       = "scan.show"
-	opScanPolicy     = "scan.policy"
-	opSettingsShow   = "settings.show"
-	opSettingsUpdate = "settings.update"
-	opReportSend     = "report.send"
-	opDKIMKeys       = "dkim.keys"
-	opForwardShow    = "forward.show"
-	opForwardSet     = "forward.set"
-	opForwardClear   = "forward.clear"
-	opQueueList      = "queue.list"
-	opQueueShow      = "queue.show"
-	opQueueRetry     = "queue.retry"
-	opQueueDrop      = "queue.drop"
-)
 
 // maxRequest bounds one request line.
 const maxRequest = 1 << 20
@@ -268,7 +231,7 @@ func (s *Service) serveConn(ctx context.Context, c net.Conn) {
 		if err := json.Unmarshal(line, &req); err != nil {
 			resp = response{Error: "control socket: malformed request: " + err.Error(), Kind: "invalid"}
 		} else {
-			resp = s.dispatch(ctx, &req)
+			resp = result(s.dispatch(ctx, &req))
 		}
 	}
 	out, _ := json.Marshal(resp)
@@ -289,65 +252,16 @@ func result(v any, err error) response {
 	return response{OK: true, Result: b}
 }
 
-func (s *Service) dispatch(ctx context.Context, r *request) response {
-	switch r.Op {
-	case opPing:
-		return result(map[string]int{"pid": os.Getpid()}, nil)
-	case opDomainAdd:
-		return result(s.AddDomain(ctx, r.Name, r.Parent))
-	case opDomainList:
-		return result(s.Domains(ctx))
-	case opDomainRemove:
-		return result(nil, s.RemoveDomain(ctx, r.Name))
-	case opAccountAdd:
-		if r.Account == nil {
-			return result(nil, errorf(store.ErrInvalid, "control socket: account.add without an account"))
-		}
-		return result(s.AddAccount(ctx, *r.Account))
-	case opAccountPasswd:
-		return result(nil, s.SetPassword(ctx, r.Address, r.Password))
-	case opAccountQuota:
-		return result(s.SetQuota(ctx, r.Address, r.Quota))
-	case opAccountList:
-		return result(s.Accounts(ctx, r.Domain))
-	case opAccountShow:
-		return result(s.Account(ctx, r.Address))
-	case opAccountRemove:
-		return result(nil, s.RemoveAccount(ctx, r.Address))
-	case opScanShow:
-		return result(s.ScanPolicy(ctx, r.Address))
-	case opDKIMKeys:
-		return result(s.DKIMKeys(ctx, r.Domain))
-	case opForwardShow:
-		return result(s.Forward(ctx, r.Address))
-	case opForwardSet:
-		return result(s.SetForward(ctx, r.Address, r.Targets, r.KeepCopy))
-	case opForwardClear:
-		return result(nil, s.ClearForward(ctx, r.Address))
-	case opQueueList:
-		return result(s.Queue(ctx))
-	case opQueueShow:
-		return result(s.QueueShow(ctx, r.Name))
-	case opQueueRetry:
-		return result(s.QueueRetry(ctx, r.IDs, r.All))
-	case opQueueDrop:
-		return result(s.QueueDrop(ctx, r.IDs, r.All))
-	case opScanPolicy:
-		if r.Policy == nil {
-			return result(nil, errorf(store.ErrInvalid, "control socket: scan.policy without a policy"))
-		}
-		return result(s.SetScanPolicy(ctx, r.Address, *r.Policy))
-	case opSettingsShow:
-		return result(s.DomainSettings(ctx, r.Domain))
-	case opSettingsUpdate:
-		if r.Settings == nil {
-			return result(nil, errorf(store.ErrInvalid, "control socket: settings.update without settings"))
-		}
-		return result(s.UpdateDomainSettings(ctx, r.Domain, *r.Settings))
-	case opReportSend:
-		return result(s.SendReport(ctx, r.Domain))
+// dispatch runs one request on s through the table of operations.
+func (s *Service) dispatch(ctx context.Context, r *request) (any, error) {
+	h, ok := ops[r.Op]
+	if !ok {
+		return nil, errorf(store.ErrInvalid, "control socket: unknown operation %q (is the server older than this yubin?)", r.Op)
 	}
-	return result(nil, errorf(store.ErrInvalid, "control socket: unknown operation %q (is the server older than this yubin?)", r.Op))
+	if len(r.Req) == 0 || string(r.Req) == "null" {
+		return nil, errorf(store.ErrInvalid, "control socket: %s without a request", r.Op)
+	}
+	return h.serve(ctx, s, r.Req)
 }
 
 // Client performs administration operations through a server's control
@@ -364,12 +278,21 @@ var _ API = (*Client)(nil)
 
 // Ping checks that a server answers on the socket.
 func (c *Client) Ping(ctx context.Context) error {
-	return c.call(ctx, &request{Op: opPing}, nil)
+	_, err := Do(ctx, c, opPing, None{})
+	return err
 }
 
-func (c *Client) call(ctx context.Context, req *request, out any) error {
+// perform implements API: one connection, one request line, one answer.
+func (c *Client) perform(ctx context.Context, op string, req, out any, _ func(*Service) error) error {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
+	b, err := json.Marshal(req)
+	if err != nil {
+		return err
+	}
+	if b, err = json.Marshal(request{Op: op, Req: b}); err != nil {
+		return err
+	}
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "unix", c.path)
 	if err != nil {
@@ -381,10 +304,6 @@ func (c *Client) call(ctx context.Context, req *request, out any) error {
 	}
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
 	defer stop()
-	b, err := json.Marshal(req)
-	if err != nil {
-		return err
-	}
 	if _, err := conn.Write(append(b, '\n')); err != nil {
 		return fmt.Errorf("control socket: %w", err)
 	}
@@ -402,7 +321,7 @@ func (c *Client) call(ctx context.Context, req *request, out any) error {
 		}
 		return &Error{Kind: kindErr(resp.Kind), Msg: resp.Error}
 	}
-	if out != nil {
+	if len(resp.Result) > 0 {
 		if err := json.Unmarshal(resp.Result, out); err != nil {
 			return fmt.Errorf("control socket: malformed answer: %w", err)
 		}
@@ -412,59 +331,50 @@ func (c *Client) call(ctx context.Context, req *request, out any) error {
 
 // AddDomain implements API.
 func (c *Client) AddDomain(ctx context.Context, name, parent string) (Domain, error) {
-	var d Domain
-	err := c.call(ctx, &request{Op: opDomainAdd, Name: name, Parent: parent}, &d)
-	return d, err
+	return Do(ctx, c, OpDomainAdd, NewDomain{Name: name, Parent: parent})
 }
 
 // Domains implements API.
 func (c *Client) Domains(ctx context.Context) ([]Domain, error) {
-	var ds []Domain
-	err := c.call(ctx, &request{Op: opDomainList}, &ds)
-	return ds, err
+	return Do(ctx, c, OpDomainList, None{})
 }
 
 // RemoveDomain implements API.
 func (c *Client) RemoveDomain(ctx context.Context, name string) error {
-	return c.call(ctx, &request{Op: opDomainRemove, Name: name}, nil)
+	_, err := Do(ctx, c, OpDomainRemove, name)
+	return err
 }
 
 // AddAccount implements API.
 func (c *Client) AddAccount(ctx context.Context, na NewAccount) (Account, error) {
-	var a Account
-	err := c.call(ctx, &request{Op: opAccountAdd, Account: &na}, &a)
-	return a, err
+	return Do(ctx, c, OpAccountAdd, na)
 }
 
 // SetPassword implements API.
 func (c *Client) SetPassword(ctx context.Context, addr, password string) error {
-	return c.call(ctx, &request{Op: opAccountPasswd, Address: addr, Password: password}, nil)
+	_, err := Do(ctx, c, OpAccountPasswd, PasswordChange{Address: addr, Password: password})
+	return err
 }
 
 // SetQuota implements API.
 func (c *Client) SetQuota(ctx context.Context, addr string, quota int64) (Account, error) {
-	var a Account
-	err := c.call(ctx, &request{Op: opAccountQuota, Address: addr, Quota: quota}, &a)
-	return a, err
+	return Do(ctx, c, OpAccountQuota, QuotaChange{Address: addr, Quota: quota})
 }
 
 // Accounts implements API.
 func (c *Client) Accounts(ctx context.Context, domain string) ([]Account, error) {
-	var as []Account
-	err := c.call(ctx, &request{Op: opAccountList, Domain: domain}, &as)
-	return as, err
+	return Do(ctx, c, OpAccountList, domain)
 }
 
 // Account implements API.
 func (c *Client) Account(ctx context.Context, addr string) (AccountDetail, error) {
-	var d AccountDetail
-	err := c.call(ctx, &request{Op: opAccountShow, Address: addr}, &d)
-	return d, err
+	return Do(ctx, c, OpAccountShow, addr)
 }
 
 // RemoveAccount implements API.
 func (c *Client) RemoveAccount(ctx context.Context, addr string) error {
-	return c.call(ctx, &request{Op: opAccountRemove, Address: addr}, nil)
+	_, err := Do(ctx, c, OpAccountRemove, addr)
+	return err
 }
 
 // pingTimeout is how long Open waits for a server on the control socket.

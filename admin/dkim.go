@@ -41,7 +41,5 @@ func (s *Service) DKIMKeys(ctx context.Context, domain string) ([]DKIMKey, error
 
 // DKIMKeys implements API.
 func (c *Client) DKIMKeys(ctx context.Context, domain string) ([]DKIMKey, error) {
-	var ks []DKIMKey
-	err := c.call(ctx, &request{Op: opDKIMKeys, Domain: domain}, &ks)
-	return ks, err
+	return Do(ctx, c, OpDKIMKeys, domain)
 }

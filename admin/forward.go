@@ -92,19 +92,16 @@ func nonNil(s []string) []string {
 
 // Forward implements API.
 func (c *Client) Forward(ctx context.Context, addr string) (Forwarding, error) {
-	var f Forwarding
-	err := c.call(ctx, &request{Op: opForwardShow, Address: addr}, &f)
-	return f, err
+	return Do(ctx, c, OpForwardShow, addr)
 }
 
 // SetForward implements API.
 func (c *Client) SetForward(ctx context.Context, addr string, targets []string, keepCopy bool) (Forwarding, error) {
-	var f Forwarding
-	err := c.call(ctx, &request{Op: opForwardSet, Address: addr, Targets: targets, KeepCopy: keepCopy}, &f)
-	return f, err
+	return Do(ctx, c, OpForwardSet, Forwarding{Address: addr, Targets: targets, KeepCopy: keepCopy})
 }
 
 // ClearForward implements API.
 func (c *Client) ClearForward(ctx context.Context, addr string) error {
-	return c.call(ctx, &request{Op: opForwardClear, Address: addr}, nil)
+	_, err := Do(ctx, c, OpForwardClear, addr)
+	return err
 }

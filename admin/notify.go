@@ -149,21 +149,15 @@ func (s *Service) SendReport(ctx context.Context, domain string) (ReportResult, 
 
 // DomainSettings implements API.
 func (c *Client) DomainSettings(ctx context.Context, domain string) (DomainSettings, error) {
-	var d DomainSettings
-	err := c.call(ctx, &request{Op: opSettingsShow, Domain: domain}, &d)
-	return d, err
+	return Do(ctx, c, OpSettingsShow, domain)
 }
 
 // UpdateDomainSettings implements API.
 func (c *Client) UpdateDomainSettings(ctx context.Context, domain string, ch SettingsChange) (DomainSettings, error) {
-	var d DomainSettings
-	err := c.call(ctx, &request{Op: opSettingsUpdate, Domain: domain, Settings: &ch}, &d)
-	return d, err
+	return Do(ctx, c, OpSettingsUpdate, SettingsUpdate{Domain: domain, Change: ch})
 }
 
 // SendReport implements API.
 func (c *Client) SendReport(ctx context.Context, domain string) (ReportResult, error) {
-	var r ReportResult
-	err := c.call(ctx, &request{Op: opReportSend, Domain: domain}, &r)
-	return r, err
+	return Do(ctx, c, OpReportSend, domain)
 }

@@ -72,28 +72,20 @@ func checkQueueIDs(ids []string, all bool) error {
 
 // Queue implements API.
 func (c *Client) Queue(ctx context.Context) ([]QueueEntry, error) {
-	var q []QueueEntry
-	err := c.call(ctx, &request{Op: opQueueList}, &q)
-	return q, err
+	return Do(ctx, c, OpQueueList, None{})
 }
 
 // QueueShow implements API.
 func (c *Client) QueueShow(ctx context.Context, id string) (QueueDetail, error) {
-	var d QueueDetail
-	err := c.call(ctx, &request{Op: opQueueShow, Name: id}, &d)
-	return d, err
+	return Do(ctx, c, OpQueueShow, id)
 }
 
 // QueueRetry implements API.
 func (c *Client) QueueRetry(ctx context.Context, ids []string, all bool) (int, error) {
-	var n int
-	err := c.call(ctx, &request{Op: opQueueRetry, IDs: ids, All: all}, &n)
-	return n, err
+	return Do(ctx, c, OpQueueRetry, QueueSelection{IDs: ids, All: all})
 }
 
 // QueueDrop implements API.
 func (c *Client) QueueDrop(ctx context.Context, ids []string, all bool) (int, error) {
-	var n int
-	err := c.call(ctx, &request{Op: opQueueDrop, IDs: ids, All: all}, &n)
-	return n, err
+	return Do(ctx, c, OpQueueDrop, QueueSelection{IDs: ids, All: all})
 }

@@ -52,14 +52,10 @@ func (s *Service) SetScanPolicy(ctx context.Context, addr string, change store.S
 
 // ScanPolicy implements API.
 func (c *Client) ScanPolicy(ctx context.Context, addr string) (ScanPolicy, error) {
-	var p ScanPolicy
-	err := c.call(ctx, &request{Op: opScanShow, Address: addr}, &p)
-	return p, err
+	return Do(ctx, c, OpScanShow, addr)
 }
 
 // SetScanPolicy implements API.
 func (c *Client) SetScanPolicy(ctx context.Context, addr string, change store.ScanPolicy) (ScanPolicy, error) {
-	var p ScanPolicy
-	err := c.call(ctx, &request{Op: opScanPolicy, Address: addr, Policy: &change}, &p)
-	return p, err
+	return Do(ctx, c, OpScanPolicy, ScanPolicyChange{Address: addr, Change: change})
 }
