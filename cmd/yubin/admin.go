@@ -151,6 +151,17 @@ func (a *adminCmd) with(fn func(ctx context.Context, api admin.API) error) error
 	return fn(context.Background(), api)
 }
 
+// call runs one admin operation on the configured data dir — through the
+// running server or on the store, see with — and returns its result.
+func call[Req, Resp any](a *adminCmd, op admin.Op[Req, Resp], req Req) (Resp, error) {
+	var resp Resp
+	err := a.with(func(ctx context.Context, api admin.API) (err error) {
+		resp, err = admin.Do(ctx, api, op, req)
+		return err
+	})
+	return resp, err
+}
+
 // out prints v as JSON with --json, else runs text.
 func (a *adminCmd) out(v any, text func(w io.Writer)) int {
 	if a.c.json {
@@ -188,11 +199,7 @@ func domainAdd(e *env, args []string) int {
 	if !ok {
 		return code
 	}
-	var d admin.Domain
-	err := a.with(func(ctx context.Context, api admin.API) (err error) {
-		d, err = api.AddDomain(ctx, pos[0], *parent)
-		return err
-	})
+	d, err := call(a, admin.OpDomainAdd, admin.NewDomain{Name: pos[0], Parent: *parent})
 	if err != nil {
 		return fail(e, "%v", err)
 	}
@@ -210,11 +217,7 @@ func domainList(e *env, args []string) int {
 	if _, code, ok := a.parse(args, 0, 0); !ok {
 		return code
 	}
-	var ds []admin.Domain
-	err := a.with(func(ctx context.Context, api admin.API) (err error) {
-		ds, err = api.Domains(ctx)
-		return err
-	})
+	ds, err := call(a, admin.OpDomainList, admin.None{})
 	if err != nil {
 		return fail(e, "%v", err)
 	}
@@ -244,7 +247,7 @@ func domainRemove(e *env, args []string) int {
 	if !ok {
 		return code
 	}
-	err := a.with(func(ctx context.Context, api admin.API) error { return api.RemoveDomain(ctx, pos[0]) })
+	_, err := call(a, admin.OpDomainRemove, pos[0])
 	if err != nil {
 		return fail(e, "%v", err)
 	}
@@ -275,7 +278,7 @@ func accountAdd(e *env, args []string) int {
 	// hold the store while the user types.
 	dry := na
 	dry.DryRun = true
-	if err := a.with(func(ctx context.Context, api admin.API) error { _, err := api.AddAccount(ctx, dry); return err }); err != nil {
+	if _, err := call(a, admin.OpAccountAdd, dry); err != nil {
 		return fail(e, "%v", err)
 	}
 	pw, err := readPassword(e, *fromStdin, normal(pos[0]))
@@ -283,11 +286,7 @@ func accountAdd(e *env, args []string) int {
 		return fail(e, "%v", err)
 	}
 	na.Password = pw
-	var acct admin.Account
-	err = a.with(func(ctx context.Context, api admin.API) (err error) {
-		acct, err = api.AddAccount(ctx, na)
-		return err
-	})
+	acct, err := call(a, admin.OpAccountAdd, na)
 	if err != nil {
 		return fail(e, "%v", err)
 	}
@@ -303,19 +302,16 @@ func accountPasswd(e *env, args []string) int {
 	if !ok {
 		return code
 	}
-	var addr string
-	if err := a.with(func(ctx context.Context, api admin.API) error {
-		d, err := api.Account(ctx, pos[0])
-		addr = d.Address
-		return err
-	}); err != nil {
+	d, err := call(a, admin.OpAccountShow, pos[0])
+	if err != nil {
 		return fail(e, "%v", err)
 	}
+	addr := d.Address
 	pw, err := readPassword(e, *fromStdin, addr)
 	if err != nil {
 		return fail(e, "%v", err)
 	}
-	if err := a.with(func(ctx context.Context, api admin.API) error { return api.SetPassword(ctx, addr, pw) }); err != nil {
+	if _, err := call(a, admin.OpAccountPasswd, admin.PasswordChange{Address: addr, Password: pw}); err != nil {
 		return fail(e, "%v", err)
 	}
 	return a.out(map[string]any{"address": addr, "password_changed": true}, func(w io.Writer) {
@@ -357,11 +353,7 @@ func accountQuota(e *env, args []string) int {
 	if err != nil {
 		return fail(e, "%v", err)
 	}
-	var acct admin.Account
-	err = a.with(func(ctx context.Context, api admin.API) (err error) {
-		acct, err = api.SetQuota(ctx, pos[0], q)
-		return err
-	})
+	acct, err := call(a, admin.OpAccountQuota, admin.QuotaChange{Address: pos[0], Quota: q})
 	if err != nil {
 		return fail(e, "%v", err)
 	}
@@ -380,11 +372,7 @@ func accountList(e *env, args []string) int {
 	if len(pos) == 1 {
 		domain = pos[0]
 	}
-	var as []admin.Account
-	err := a.with(func(ctx context.Context, api admin.API) (err error) {
-		as, err = api.Accounts(ctx, domain)
-		return err
-	})
+	as, err := call(a, admin.OpAccountList, domain)
 	if err != nil {
 		return fail(e, "%v", err)
 	}
@@ -410,11 +398,7 @@ func accountShow(e *env, args []string) int {
 	if !ok {
 		return code
 	}
-	var d admin.AccountDetail
-	err := a.with(func(ctx context.Context, api admin.API) (err error) {
-		d, err = api.Account(ctx, pos[0])
-		return err
-	})
+	d, err := call(a, admin.OpAccountShow, pos[0])
 	if err != nil {
 		return fail(e, "%v", err)
 	}
@@ -442,7 +426,7 @@ func accountRemove(e *env, args []string) int {
 	if !ok {
 		return code
 	}
-	err := a.with(func(ctx context.Context, api admin.API) error { return api.RemoveAccount(ctx, pos[0]) })
+	_, err := call(a, admin.OpAccountRemove, pos[0])
 	if err != nil {
 		return fail(e, "%v", err)
 	}

@@ -51,7 +51,7 @@ func cmdDNS(e *env, args []string) int {
 // buildRecords returns the records of domain and its children (every
 // domain when domain is ""), with the settings from cfg.
 func buildRecords(ctx context.Context, api admin.API, cfg config.Config, domain string) (dnsrecords.Settings, []dnsrecords.Record, error) {
-	all, err := api.Domains(ctx)
+	all, err := admin.Do(ctx, api, admin.OpDomainList, admin.None{})
 	if err != nil {
 		return dnsrecords.Settings{}, nil, err
 	}
@@ -73,7 +73,7 @@ func buildRecords(ctx context.Context, api admin.API, cfg config.Config, domain 
 	admins := map[string]string{} // parent domain -> its first admin account
 	var ds []dnsrecords.Domain
 	for _, d := range pick {
-		keys, err := api.DKIMKeys(ctx, d.Name)
+		keys, err := admin.Do(ctx, api, admin.OpDKIMKeys, d.Name)
 		if err != nil {
 			return dnsrecords.Settings{}, nil, err
 		}
@@ -83,7 +83,7 @@ func buildRecords(ctx context.Context, api admin.API, cfg config.Config, domain 
 		}
 		if _, ok := admins[parent]; !ok {
 			admins[parent] = ""
-			accts, err := api.Accounts(ctx, parent)
+			accts, err := admin.Do(ctx, api, admin.OpAccountList, parent)
 			if err != nil {
 				return dnsrecords.Settings{}, nil, err
 			}

@@ -55,11 +55,7 @@ func forwardSet(e *env, args []string) int {
 	if n := len(pos) - 1; n > admin.MaxForwardTargets {
 		return fail(e, "forward set: at most %d targets, %d given; nothing changed", admin.MaxForwardTargets, n)
 	}
-	var f admin.Forwarding
-	err := a.with(func(ctx context.Context, api admin.API) (err error) {
-		f, err = api.SetForward(ctx, pos[0], pos[1:], *keep)
-		return err
-	})
+	f, err := call(a, admin.OpForwardSet, admin.Forwarding{Address: pos[0], Targets: pos[1:], KeepCopy: *keep})
 	if err != nil {
 		return fail(e, "%v; nothing changed", err)
 	}
@@ -79,11 +75,11 @@ func forwardShowClear(e *env, args []string, clear bool) int {
 	var f admin.Forwarding
 	err := a.with(func(ctx context.Context, api admin.API) (err error) {
 		if clear {
-			if err := api.ClearForward(ctx, pos[0]); err != nil {
+			if _, err := admin.Do(ctx, api, admin.OpForwardClear, pos[0]); err != nil {
 				return err
 			}
 		}
-		f, err = api.Forward(ctx, pos[0])
+		f, err = admin.Do(ctx, api, admin.OpForwardShow, pos[0])
 		return err
 	})
 	if err != nil {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 
@@ -65,14 +64,12 @@ func settingsCmd(e *env, name, synopsis string, args []string, npos int, change 
 		return code
 	}
 	var ds admin.DomainSettings
-	err := a.with(func(ctx context.Context, api admin.API) (err error) {
-		if change == nil {
-			ds, err = api.DomainSettings(ctx, pos[0])
-		} else {
-			ds, err = api.UpdateDomainSettings(ctx, pos[0], change(pos))
-		}
-		return err
-	})
+	var err error
+	if change == nil {
+		ds, err = call(a, admin.OpSettingsShow, pos[0])
+	} else {
+		ds, err = call(a, admin.OpSettingsUpdate, admin.SettingsUpdate{Domain: pos[0], Change: change(pos)})
+	}
 	if err != nil {
 		return fail(e, "%v", err)
 	}
@@ -100,11 +97,7 @@ func reportSend(e *env, args []string) int {
 	if !ok {
 		return code
 	}
-	var r admin.ReportResult
-	err := a.with(func(ctx context.Context, api admin.API) (err error) {
-		r, err = api.SendReport(ctx, pos[0])
-		return err
-	})
+	r, err := call(a, admin.OpReportSend, pos[0])
 	if err != nil {
 		return fail(e, "%v", err)
 	}

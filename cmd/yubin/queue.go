@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"strconv"
@@ -53,11 +52,7 @@ func queueList(e *env, args []string) int {
 	if _, code, ok := a.parse(args, 0, 0); !ok {
 		return code
 	}
-	var q []admin.QueueEntry
-	err := a.with(func(ctx context.Context, api admin.API) (err error) {
-		q, err = api.Queue(ctx)
-		return err
-	})
+	q, err := call(a, admin.OpQueueList, admin.None{})
 	if err != nil {
 		return fail(e, "%v", err)
 	}
@@ -81,11 +76,7 @@ func queueShow(e *env, args []string) int {
 	if !ok {
 		return code
 	}
-	var d admin.QueueDetail
-	err := a.with(func(ctx context.Context, api admin.API) (err error) {
-		d, err = api.QueueShow(ctx, pos[0])
-		return err
-	})
+	d, err := call(a, admin.OpQueueShow, pos[0])
 	if err != nil {
 		return fail(e, "%v", err)
 	}
@@ -125,15 +116,11 @@ func queueEdit(e *env, args []string, op string) int {
 	if !ok {
 		return code
 	}
-	var n int
-	err := a.with(func(ctx context.Context, api admin.API) (err error) {
-		if op == "retry" {
-			n, err = api.QueueRetry(ctx, pos, *all)
-		} else {
-			n, err = api.QueueDrop(ctx, pos, *all)
-		}
-		return err
-	})
+	edit := admin.OpQueueRetry
+	if op == "drop" {
+		edit = admin.OpQueueDrop
+	}
+	n, err := call(a, edit, admin.QueueSelection{IDs: pos, All: *all})
 	if err != nil {
 		return fail(e, "%v", err)
 	}

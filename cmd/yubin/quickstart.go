@@ -179,7 +179,7 @@ func cmdQuickstart(e *env, args []string) int {
 	defer release()
 	ctx := context.Background()
 	password := ""
-	ds, err := api.Domains(ctx)
+	ds, err := admin.Do(ctx, api, admin.OpDomainList, admin.None{})
 	if err != nil {
 		return fail(e, "%v", err)
 	}
@@ -190,18 +190,18 @@ func cmdQuickstart(e *env, args []string) int {
 	case i >= 0:
 		q.step("domain", domain, "exists")
 	default:
-		if _, err := api.AddDomain(ctx, domain, ""); err != nil {
+		if _, err := admin.Do(ctx, api, admin.OpDomainAdd, admin.NewDomain{Name: domain}); err != nil {
 			return fail(e, "%v", err)
 		}
 		q.step("domain", domain, "added")
 	}
-	if a, err := api.Account(ctx, addr.String()); err == nil {
+	if a, err := admin.Do(ctx, api, admin.OpAccountShow, addr.String()); err == nil {
 		q.step("account", a.Address, "exists (role "+a.Role+"), password unchanged")
 	} else if errors.Is(err, store.ErrNoSuchAccount) {
 		if password, err = generatePassword(); err != nil {
 			return fail(e, "%v", err)
 		}
-		if _, err := api.AddAccount(ctx, admin.NewAccount{Address: addr.String(), Password: password, Role: admin.RoleAdmin}); err != nil {
+		if _, err := admin.Do(ctx, api, admin.OpAccountAdd, admin.NewAccount{Address: addr.String(), Password: password, Role: admin.RoleAdmin}); err != nil {
 			return fail(e, "%v", err)
 		}
 		q.step("account", addr.String(), "added (role admin)")

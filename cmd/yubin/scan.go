@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 
@@ -64,11 +63,7 @@ func scanPolicy(e *env, args []string) int {
 	if change == (store.ScanPolicy{}) {
 		return fail(e, "scan policy: nothing to change (give at least one of --oversize, --depth, --extract-size, --partial, --encrypted)")
 	}
-	var p admin.ScanPolicy
-	err := a.with(func(ctx context.Context, api admin.API) (err error) {
-		p, err = api.SetScanPolicy(ctx, pos[0], change)
-		return err
-	})
+	p, err := call(a, admin.OpScanPolicy, admin.ScanPolicyChange{Address: pos[0], Change: change})
 	if err != nil {
 		return fail(e, "%v", err)
 	}
@@ -81,11 +76,7 @@ func scanShow(e *env, args []string) int {
 	if !ok {
 		return code
 	}
-	var p admin.ScanPolicy
-	err := a.with(func(ctx context.Context, api admin.API) (err error) {
-		p, err = api.ScanPolicy(ctx, pos[0])
-		return err
-	})
+	p, err := call(a, admin.OpScanShow, pos[0])
 	if err != nil {
 		return fail(e, "%v", err)
 	}
