@@ -1,11 +1,14 @@
 // Package admin holds Yubin's administration operations — domains and
 // accounts — independent of how they are reached.
 //
-// Service performs them on an open store. A running server owns the store's
-// file lock, so it also serves the same operations on a local control
-// socket (ListenControl, Service.ServeControl), and Client speaks to that
-// socket. Both implement API; Open picks whichever works, so the CLI has one
-// code path whether or not the server runs.
+// Service performs them on an open store: its methods are the one place
+// where input is validated. Each operation is also one entry of the table
+// in ops.go, an Op with its name and request and response types. A running
+// server owns the store's file lock, so it also serves the operations of
+// the table on a local control socket (ListenControl, Service.ServeControl),
+// and Client speaks to that socket. Both implement API and Do runs an Op on
+// either; Open picks whichever works, so the CLI has one code path whether
+// or not the server runs.
 //
 // Every operation validates its whole input before it writes anything and
 // writes in one store transaction: on error nothing has changed. Errors are
@@ -28,63 +31,10 @@ import (
 	"yubin/store"
 )
 
-// API is the set of administration operations. *Service and *Client
-// implement it.
+// API runs administration operations, with Do: a *Service on an open
+// store, a *Client through a running server's control socket. Open picks
+// whichever works.
 type API interface {
-	// AddDomain adds a parent domain, or a child of parent when parent != "".
-	AddDomain(ctx context.Context, name, parent string) (Domain, error)
-	// Domains lists every domain, sorted by name.
-	Domains(ctx context.Context) ([]Domain, error)
-	// RemoveDomain removes a domain without accounts and child domains.
-	RemoveDomain(ctx context.Context, name string) error
-
-	// AddAccount creates an account (with its default mailboxes).
-	AddAccount(ctx context.Context, na NewAccount) (Account, error)
-	// SetPassword replaces an account's password.
-	SetPassword(ctx context.Context, addr, password string) error
-	// SetQuota sets an account's quota in bytes (0 = unlimited).
-	SetQuota(ctx context.Context, addr string, quota int64) (Account, error)
-	// Accounts lists the accounts of a domain, or all when domain is "".
-	Accounts(ctx context.Context, domain string) ([]Account, error)
-	// Account returns one account with its mailboxes.
-	Account(ctx context.Context, addr string) (AccountDetail, error)
-	// RemoveAccount deletes an account and all its mail.
-	RemoveAccount(ctx context.Context, addr string) error
-
-	// ScanPolicy returns an account's inbound scanning policy.
-	ScanPolicy(ctx context.Context, addr string) (ScanPolicy, error)
-	// SetScanPolicy changes the fields of an account's inbound scanning
-	// policy that are set in change.
-	SetScanPolicy(ctx context.Context, addr string, change store.ScanPolicy) (ScanPolicy, error)
-
-	// DomainSettings returns a parent domain's warning-mail settings.
-	DomainSettings(ctx context.Context, domain string) (DomainSettings, error)
-	// UpdateDomainSettings changes them.
-	UpdateDomainSettings(ctx context.Context, domain string, ch SettingsChange) (DomainSettings, error)
-	// SendReport sends the domain's daily report now.
-	SendReport(ctx context.Context, domain string) (ReportResult, error)
-
-	// DKIMKeys returns the public side of a domain's DKIM keys,
-	// generating the keys on first use.
-	DKIMKeys(ctx context.Context, domain string) ([]DKIMKey, error)
-
-	// Forward returns an account's forwarding rule.
-	Forward(ctx context.Context, addr string) (Forwarding, error)
-	// SetForward replaces an account's forwarding rule: at most
-	// MaxForwardTargets targets, local or remote, and the keep-copy flag.
-	SetForward(ctx context.Context, addr string, targets []string, keepCopy bool) (Forwarding, error)
-	// ClearForward stops an account's forwarding.
-	ClearForward(ctx context.Context, addr string) error
-
-	// Queue lists the outbound queue.
-	Queue(ctx context.Context) ([]QueueEntry, error)
-	// QueueShow returns one entry with its message's headers.
-	QueueShow(ctx context.Context, id string) (QueueDetail, error)
-	// QueueRetry makes entries (all of them with all) due now.
-	QueueRetry(ctx context.Context, ids []string, all bool) (int, error)
-	// QueueDrop deletes entries (all of them with all) without a bounce.
-	QueueDrop(ctx context.Context, ids []string, all bool) (int, error)
-
 	// perform runs the operation named op (see Do): a Service calls
 	// local, a Client sends req to the server and decodes its answer
 	// into resp.
@@ -213,7 +163,7 @@ func parseAddress(addr string) (address.Address, error) {
 	return a, nil
 }
 
-// AddDomain implements API.
+// AddDomain adds a parent domain, or a child of parent when parent != "".
 func (s *Service) AddDomain(ctx context.Context, name, parent string) (Domain, error) {
 	n, err := parseDomain("domain name", name)
 	if err != nil {
@@ -264,7 +214,7 @@ func (s *Service) domain(name string) (Domain, error) {
 	return Domain{}, errorf(store.ErrNoSuchDomain, "unknown domain %s", name)
 }
 
-// Domains implements API.
+// Domains lists every domain, sorted by name.
 func (s *Service) Domains(ctx context.Context) ([]Domain, error) {
 	ds, err := s.st.Domains(ctx)
 	if err != nil {
@@ -291,7 +241,7 @@ func (s *Service) Domains(ctx context.Context) ([]Domain, error) {
 	return out, nil
 }
 
-// RemoveDomain implements API.
+// RemoveDomain removes a domain without accounts and child domains.
 func (s *Service) RemoveDomain(ctx context.Context, name string) error {
 	n, err := parseDomain("domain name", name)
 	if err != nil {
@@ -347,7 +297,7 @@ func hash(pw string) (string, error) {
 	return h, nil
 }
 
-// AddAccount implements API.
+// AddAccount creates an account (with its default mailboxes).
 func (s *Service) AddAccount(ctx context.Context, na NewAccount) (Account, error) {
 	a, err := parseAddress(na.Address)
 	if err != nil {
@@ -423,7 +373,7 @@ func (s *Service) lookup(ctx context.Context, addr string) (Account, error) {
 	return s.account(ctx, a.String())
 }
 
-// SetPassword implements API.
+// SetPassword replaces an account's password.
 func (s *Service) SetPassword(ctx context.Context, addr, password string) error {
 	a, err := s.lookup(ctx, addr)
 	if err != nil {
@@ -446,7 +396,7 @@ func (s *Service) notFound(addr string, err error) error {
 	return translate(err)
 }
 
-// SetQuota implements API.
+// SetQuota sets an account's quota in bytes (0 = unlimited).
 func (s *Service) SetQuota(ctx context.Context, addr string, quota int64) (Account, error) {
 	a, err := s.lookup(ctx, addr)
 	if err != nil {
@@ -461,8 +411,9 @@ func (s *Service) SetQuota(ctx context.Context, addr string, quota int64) (Accou
 	return s.account(ctx, a.Address)
 }
 
-// Accounts implements API, sorted by domain and address. A child domain
-// lists the accounts of its parent, which receive its mail.
+// Accounts lists the accounts of a domain, or all when domain is "", sorted
+// by domain and address. A child domain lists the accounts of its parent,
+// which receive its mail.
 func (s *Service) Accounts(ctx context.Context, domain string) ([]Account, error) {
 	d := ""
 	if strings.TrimSpace(domain) != "" {
@@ -501,7 +452,7 @@ func (s *Service) Accounts(ctx context.Context, domain string) ([]Account, error
 
 func domainOf(addr string) string { return addr[strings.LastIndexByte(addr, '@')+1:] }
 
-// Account implements API.
+// Account returns one account with its mailboxes.
 func (s *Service) Account(ctx context.Context, addr string) (AccountDetail, error) {
 	a, err := s.lookup(ctx, addr)
 	if err != nil {
@@ -529,7 +480,7 @@ func (s *Service) Account(ctx context.Context, addr string) (AccountDetail, erro
 	return det, nil
 }
 
-// RemoveAccount implements API.
+// RemoveAccount deletes an account and all its mail.
 func (s *Service) RemoveAccount(ctx context.Context, addr string) error {
 	a, err := s.lookup(ctx, addr)
 	if err != nil {

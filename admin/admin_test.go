@@ -45,16 +45,19 @@ func must(t *testing.T, err error) {
 
 func i64(v int64) *int64 { return &v }
 
+// errOnly is the error of an operation whose result does not matter.
+func errOnly[T any](_ T, err error) error { return err }
+
 // snapshot is the whole admin-visible state, for "nothing changed" checks.
 func snapshot(t *testing.T, api API) string {
 	t.Helper()
-	ds, err := api.Domains(ctx)
+	ds, err := Do(ctx, api, OpDomainList, None{})
 	must(t, err)
-	as, err := api.Accounts(ctx, "")
+	as, err := Do(ctx, api, OpAccountList, "")
 	must(t, err)
 	var details []AccountDetail
 	for _, a := range as {
-		d, err := api.Account(ctx, a.Address)
+		d, err := Do(ctx, api, OpAccountShow, a.Address)
 		must(t, err)
 		details = append(details, d)
 	}
@@ -64,17 +67,17 @@ func snapshot(t *testing.T, api API) string {
 
 func populate(t *testing.T, api API) {
 	t.Helper()
-	_, err := api.AddDomain(ctx, "Example.COM", "")
+	_, err := Do(ctx, api, OpDomainAdd, NewDomain{Name: "Example.COM"})
 	must(t, err)
-	_, err = api.AddDomain(ctx, "www.example.com", "example.com")
+	_, err = Do(ctx, api, OpDomainAdd, NewDomain{Name: "www.example.com", Parent: "example.com"})
 	must(t, err)
-	_, err = api.AddDomain(ctx, "other.test", "")
+	_, err = Do(ctx, api, OpDomainAdd, NewDomain{Name: "other.test"})
 	must(t, err)
-	_, err = api.AddAccount(ctx, NewAccount{Address: "Info@Example.com", Password: "secret1", Role: "admin"})
+	_, err = Do(ctx, api, OpAccountAdd, NewAccount{Address: "Info@Example.com", Password: "secret1", Role: "admin"})
 	must(t, err)
-	_, err = api.AddAccount(ctx, NewAccount{Address: "bob@example.com", Password: "secret2", Quota: i64(500 << 20)})
+	_, err = Do(ctx, api, OpAccountAdd, NewAccount{Address: "bob@example.com", Password: "secret2", Quota: i64(500 << 20)})
 	must(t, err)
-	_, err = api.AddAccount(ctx, NewAccount{Address: "carol@other.test", Password: "secret3", Quota: i64(0)})
+	_, err = Do(ctx, api, OpAccountAdd, NewAccount{Address: "carol@other.test", Password: "secret3", Quota: i64(0)})
 	must(t, err)
 }
 
@@ -102,28 +105,28 @@ func testValidation(t *testing.T, api API) {
 	populate(t, api)
 	before := snapshot(t, api)
 
-	_, err := api.AddDomain(ctx, "example.com", "")
+	_, err := Do(ctx, api, OpDomainAdd, NewDomain{Name: "example.com"})
 	expectError(t, api, before, err, store.ErrExists, "domain example.com already exists")
-	_, err = api.AddDomain(ctx, "a.www.example.com", "www.example.com")
+	_, err = Do(ctx, api, OpDomainAdd, NewDomain{Name: "a.www.example.com", Parent: "www.example.com"})
 	expectError(t, api, before, err, store.ErrInvalid, "child domain cannot have children")
-	_, err = api.AddDomain(ctx, "x.example.org", "example.org")
+	_, err = Do(ctx, api, OpDomainAdd, NewDomain{Name: "x.example.org", Parent: "example.org"})
 	expectError(t, api, before, err, store.ErrNoSuchDomain, "unknown parent domain example.org")
-	_, err = api.AddDomain(ctx, "self.test", "self.test")
+	_, err = Do(ctx, api, OpDomainAdd, NewDomain{Name: "self.test", Parent: "self.test"})
 	expectError(t, api, before, err, store.ErrInvalid, "own parent")
-	_, err = api.AddDomain(ctx, "bad..domain", "")
+	_, err = Do(ctx, api, OpDomainAdd, NewDomain{Name: "bad..domain"})
 	expectError(t, api, before, err, store.ErrInvalid, "invalid domain name")
-	_, err = api.AddDomain(ctx, "nodot", "")
+	_, err = Do(ctx, api, OpDomainAdd, NewDomain{Name: "nodot"})
 	expectError(t, api, before, err, store.ErrInvalid, "not fully qualified")
-	_, err = api.AddDomain(ctx, "", "")
+	_, err = Do(ctx, api, OpDomainAdd, NewDomain{Name: ""})
 	expectError(t, api, before, err, store.ErrInvalid, "empty domain")
-	err = api.RemoveDomain(ctx, "example.com")
+	err = errOnly(Do(ctx, api, OpDomainRemove, "example.com"))
 	expectError(t, api, before, err, store.ErrInvalid, "child domains")
-	err = api.RemoveDomain(ctx, "other.test")
+	err = errOnly(Do(ctx, api, OpDomainRemove, "other.test"))
 	expectError(t, api, before, err, store.ErrInvalid, "1 account(s)")
-	err = api.RemoveDomain(ctx, "nowhere.test")
+	err = errOnly(Do(ctx, api, OpDomainRemove, "nowhere.test"))
 	expectError(t, api, before, err, store.ErrNoSuchDomain, "unknown domain nowhere.test")
 
-	add := func(na NewAccount) error { _, err := api.AddAccount(ctx, na); return err }
+	add := func(na NewAccount) error { _, err := Do(ctx, api, OpAccountAdd, na); return err }
 	expectError(t, api, before, add(NewAccount{Address: "INFO@example.com", Password: "x"}), store.ErrExists, "account info@example.com already exists")
 	expectError(t, api, before, add(NewAccount{Address: "dave@nowhere.test", Password: "x"}), store.ErrNoSuchDomain, "unknown domain nowhere.test")
 	expectError(t, api, before, add(NewAccount{Address: "dave@www.example.com", Password: "x"}), store.ErrInvalid, "child domain of example.com")
@@ -137,37 +140,37 @@ func testValidation(t *testing.T, api API) {
 	expectError(t, api, before, add(NewAccount{Address: "dave@example.com", Password: "a\nb"}), store.ErrInvalid, "line break")
 
 	// A dry run validates and writes nothing.
-	a, err := api.AddAccount(ctx, NewAccount{Address: "Dave@example.com", DryRun: true})
+	a, err := Do(ctx, api, OpAccountAdd, NewAccount{Address: "Dave@example.com", DryRun: true})
 	must(t, err)
 	if a.Address != "dave@example.com" || a.Quota != 1<<30 || a.Role != "user" {
 		t.Errorf("dry run = %+v", a)
 	}
-	_, err = api.AddAccount(ctx, NewAccount{Address: "dave@example.com", Password: "ok", DryRun: true})
+	_, err = Do(ctx, api, OpAccountAdd, NewAccount{Address: "dave@example.com", Password: "ok", DryRun: true})
 	must(t, err)
 	expectError(t, api, before, add(NewAccount{Address: "info@example.com", DryRun: true}), store.ErrExists, "already exists")
 	if after := snapshot(t, api); after != before {
 		t.Error("dry run changed the state")
 	}
 
-	expectError(t, api, before, api.SetPassword(ctx, "nobody@example.com", "x"), store.ErrNoSuchAccount, "unknown account nobody@example.com")
-	expectError(t, api, before, api.SetPassword(ctx, "bob@example.com", ""), store.ErrInvalid, "password is empty")
-	_, err = api.SetQuota(ctx, "bob@example.com", -5)
+	expectError(t, api, before, errOnly(Do(ctx, api, OpAccountPasswd, PasswordChange{Address: "nobody@example.com", Password: "x"})), store.ErrNoSuchAccount, "unknown account nobody@example.com")
+	expectError(t, api, before, errOnly(Do(ctx, api, OpAccountPasswd, PasswordChange{Address: "bob@example.com", Password: ""})), store.ErrInvalid, "password is empty")
+	_, err = Do(ctx, api, OpAccountQuota, QuotaChange{Address: "bob@example.com", Quota: -5})
 	expectError(t, api, before, err, store.ErrInvalid, "invalid quota")
-	_, err = api.SetQuota(ctx, "nobody@example.com", 5)
+	_, err = Do(ctx, api, OpAccountQuota, QuotaChange{Address: "nobody@example.com", Quota: 5})
 	expectError(t, api, before, err, store.ErrNoSuchAccount, "unknown account")
-	_, err = api.Accounts(ctx, "nowhere.test")
+	_, err = Do(ctx, api, OpAccountList, "nowhere.test")
 	expectError(t, api, before, err, store.ErrNoSuchDomain, "unknown domain")
-	_, err = api.Account(ctx, "nobody@example.com")
+	_, err = Do(ctx, api, OpAccountShow, "nobody@example.com")
 	expectError(t, api, before, err, store.ErrNoSuchAccount, "unknown account")
-	_, err = api.Account(ctx, "not an address")
+	_, err = Do(ctx, api, OpAccountShow, "not an address")
 	expectError(t, api, before, err, store.ErrInvalid, "invalid address")
-	expectError(t, api, before, api.RemoveAccount(ctx, "nobody@example.com"), store.ErrNoSuchAccount, "unknown account")
+	expectError(t, api, before, errOnly(Do(ctx, api, OpAccountRemove, "nobody@example.com")), store.ErrNoSuchAccount, "unknown account")
 }
 
 func testOperations(t *testing.T, api API, st store.Store) {
 	populate(t, api)
 
-	ds, err := api.Domains(ctx)
+	ds, err := Do(ctx, api, OpDomainList, None{})
 	must(t, err)
 	want := []Domain{
 		{Name: "example.com", Children: []string{"www.example.com"}, Accounts: 2},
@@ -184,7 +187,7 @@ func testOperations(t *testing.T, api API, st store.Store) {
 		}
 	}
 
-	as, err := api.Accounts(ctx, "EXAMPLE.com")
+	as, err := Do(ctx, api, OpAccountList, "EXAMPLE.com")
 	must(t, err)
 	if len(as) != 2 || as[0].Address != "bob@example.com" || as[1].Address != "info@example.com" {
 		t.Fatalf("accounts = %+v", as)
@@ -192,12 +195,12 @@ func testOperations(t *testing.T, api API, st store.Store) {
 	if as[0].Quota != 500<<20 || as[0].Role != "user" || as[1].Quota != 1<<30 || as[1].Role != "admin" {
 		t.Errorf("accounts = %+v", as)
 	}
-	child, err := api.Accounts(ctx, "www.example.com")
+	child, err := Do(ctx, api, OpAccountList, "www.example.com")
 	must(t, err)
 	if len(child) != 2 {
 		t.Errorf("accounts of the child domain = %+v, want the parent's", child)
 	}
-	all, err := api.Accounts(ctx, "")
+	all, err := Do(ctx, api, OpAccountList, "")
 	must(t, err)
 	if len(all) != 3 || all[2].Address != "carol@other.test" || all[2].Quota != 0 {
 		t.Errorf("all accounts = %+v", all)
@@ -208,7 +211,7 @@ func testOperations(t *testing.T, api API, st store.Store) {
 		_, err := st.Deliver(ctx, store.Delivery{Recipients: []string{"info@example.com"}, Message: []byte("Subject: hi\r\n\r\nhello\r\n")})
 		must(t, err)
 	}
-	det, err := api.Account(ctx, "info@EXAMPLE.com")
+	det, err := Do(ctx, api, OpAccountShow, "info@EXAMPLE.com")
 	must(t, err)
 	if det.Address != "info@example.com" || det.Role != "admin" || len(det.Mailboxes) != 5 || det.Mailboxes[0].Name != "INBOX" {
 		t.Errorf("show = %+v", det)
@@ -228,27 +231,27 @@ func testOperations(t *testing.T, api API, st store.Store) {
 		}
 	}
 
-	must(t, api.SetPassword(ctx, "bob@example.com", "new password"))
+	must(t, errOnly(Do(ctx, api, OpAccountPasswd, PasswordChange{Address: "bob@example.com", Password: "new password"})))
 	if st != nil {
 		sa, _ := st.Account(ctx, "bob@example.com")
 		if bcrypt.CompareHashAndPassword([]byte(sa.PasswordHash), []byte("new password")) != nil {
 			t.Error("password not changed")
 		}
 	}
-	a, err := api.SetQuota(ctx, "BOB@example.com", 0)
+	a, err := Do(ctx, api, OpAccountQuota, QuotaChange{Address: "BOB@example.com", Quota: 0})
 	must(t, err)
 	if a.Quota != 0 || a.Address != "bob@example.com" {
 		t.Errorf("after quota: %+v", a)
 	}
 
-	must(t, api.RemoveAccount(ctx, "bob@example.com"))
-	if _, err := api.Account(ctx, "bob@example.com"); !errors.Is(err, store.ErrNoSuchAccount) {
+	must(t, errOnly(Do(ctx, api, OpAccountRemove, "bob@example.com")))
+	if _, err := Do(ctx, api, OpAccountShow, "bob@example.com"); !errors.Is(err, store.ErrNoSuchAccount) {
 		t.Errorf("removed account: %v", err)
 	}
-	must(t, api.RemoveDomain(ctx, "www.example.com"))
-	must(t, api.RemoveAccount(ctx, "carol@other.test"))
-	must(t, api.RemoveDomain(ctx, "other.test"))
-	ds, err = api.Domains(ctx)
+	must(t, errOnly(Do(ctx, api, OpDomainRemove, "www.example.com")))
+	must(t, errOnly(Do(ctx, api, OpAccountRemove, "carol@other.test")))
+	must(t, errOnly(Do(ctx, api, OpDomainRemove, "other.test")))
+	ds, err = Do(ctx, api, OpDomainList, None{})
 	must(t, err)
 	if len(ds) != 1 || ds[0].Name != "example.com" || len(ds[0].Children) != 0 {
 		t.Errorf("domains after removal = %+v", ds)
@@ -376,9 +379,9 @@ func TestControlSocket(t *testing.T) {
 
 	t.Run("operations", func(t *testing.T) { testOperations(t, client, st) })
 	for _, a := range []string{"info@example.com"} {
-		must(t, client.RemoveAccount(ctx, a))
+		must(t, errOnly(Do(ctx, client, OpAccountRemove, a)))
 	}
-	must(t, client.RemoveDomain(ctx, "example.com"))
+	must(t, errOnly(Do(ctx, client, OpDomainRemove, "example.com")))
 	t.Run("validation", func(t *testing.T) { testValidation(t, client) })
 
 	// Many clients at once.
@@ -387,7 +390,7 @@ func TestControlSocket(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := client.Domains(ctx); err != nil {
+			if _, err := Do(ctx, client, OpDomainList, None{}); err != nil {
 				t.Error(err)
 			}
 		}()
@@ -477,9 +480,9 @@ func TestOpen(t *testing.T) {
 	if _, ok := api.(*Service); !ok {
 		t.Errorf("without a server Open gave %T", api)
 	}
-	_, err = api.AddDomain(ctx, "example.com", "")
+	_, err = Do(ctx, api, OpDomainAdd, NewDomain{Name: "example.com"})
 	must(t, err)
-	a, err := api.AddAccount(ctx, NewAccount{Address: "x@example.com", Password: "pw"})
+	a, err := Do(ctx, api, OpAccountAdd, NewAccount{Address: "x@example.com", Password: "pw"})
 	must(t, err)
 	if a.Quota != 123 {
 		t.Errorf("default quota = %d", a.Quota)
@@ -505,7 +508,7 @@ func TestOpen(t *testing.T) {
 	if _, ok := api.(*Client); !ok {
 		t.Errorf("with a server Open gave %T", api)
 	}
-	as, err := api.Accounts(ctx, "")
+	as, err := Do(ctx, api, OpAccountList, "")
 	must(t, err)
 	if len(as) != 1 || as[0].Address != "x@example.com" {
 		t.Errorf("accounts through the socket = %+v", as)

@@ -329,54 +329,6 @@ func (c *Client) perform(ctx context.Context, op string, req, out any, _ func(*S
 	return nil
 }
 
-// AddDomain implements API.
-func (c *Client) AddDomain(ctx context.Context, name, parent string) (Domain, error) {
-	return Do(ctx, c, OpDomainAdd, NewDomain{Name: name, Parent: parent})
-}
-
-// Domains implements API.
-func (c *Client) Domains(ctx context.Context) ([]Domain, error) {
-	return Do(ctx, c, OpDomainList, None{})
-}
-
-// RemoveDomain implements API.
-func (c *Client) RemoveDomain(ctx context.Context, name string) error {
-	_, err := Do(ctx, c, OpDomainRemove, name)
-	return err
-}
-
-// AddAccount implements API.
-func (c *Client) AddAccount(ctx context.Context, na NewAccount) (Account, error) {
-	return Do(ctx, c, OpAccountAdd, na)
-}
-
-// SetPassword implements API.
-func (c *Client) SetPassword(ctx context.Context, addr, password string) error {
-	_, err := Do(ctx, c, OpAccountPasswd, PasswordChange{Address: addr, Password: password})
-	return err
-}
-
-// SetQuota implements API.
-func (c *Client) SetQuota(ctx context.Context, addr string, quota int64) (Account, error) {
-	return Do(ctx, c, OpAccountQuota, QuotaChange{Address: addr, Quota: quota})
-}
-
-// Accounts implements API.
-func (c *Client) Accounts(ctx context.Context, domain string) ([]Account, error) {
-	return Do(ctx, c, OpAccountList, domain)
-}
-
-// Account implements API.
-func (c *Client) Account(ctx context.Context, addr string) (AccountDetail, error) {
-	return Do(ctx, c, OpAccountShow, addr)
-}
-
-// RemoveAccount implements API.
-func (c *Client) RemoveAccount(ctx context.Context, addr string) error {
-	_, err := Do(ctx, c, OpAccountRemove, addr)
-	return err
-}
-
 // pingTimeout is how long Open waits for a server on the control socket.
 const pingTimeout = 3 * time.Second
 

@@ -15,7 +15,8 @@ type DKIMKey struct {
 	TXT       string `json:"txt"`       // the TXT record value
 }
 
-// DKIMKeys implements API.
+// DKIMKeys returns the public side of a domain's DKIM keys, generating the
+// keys on first use.
 func (s *Service) DKIMKeys(ctx context.Context, domain string) ([]DKIMKey, error) {
 	d, err := parseDomain("domain", domain)
 	if err != nil {
@@ -37,9 +38,4 @@ func (s *Service) DKIMKeys(ctx context.Context, domain string) ([]DKIMKey, error
 		out = append(out, DKIMKey{Domain: d, Selector: k.Selector, Algorithm: k.Algorithm, Name: k.DNSName(), TXT: txt})
 	}
 	return out, nil
-}
-
-// DKIMKeys implements API.
-func (c *Client) DKIMKeys(ctx context.Context, domain string) ([]DKIMKey, error) {
-	return Do(ctx, c, OpDKIMKeys, domain)
 }

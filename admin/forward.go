@@ -34,7 +34,7 @@ func (s *Service) accountOf(ctx context.Context, addr string) (string, error) {
 	return acct, translate(err)
 }
 
-// Forward implements API.
+// Forward returns an account's forwarding rule.
 func (s *Service) Forward(ctx context.Context, addr string) (Forwarding, error) {
 	acct, err := s.accountOf(ctx, addr)
 	if err != nil {
@@ -47,9 +47,10 @@ func (s *Service) Forward(ctx context.Context, addr string) (Forwarding, error) 
 	return Forwarding{Address: acct, Targets: nonNil(f.Targets), KeepCopy: f.KeepCopy}, nil
 }
 
-// SetForward implements API: the rule is replaced as a whole. More than
-// MaxForwardTargets targets, a malformed target, the account itself or an
-// unknown local address is refused and nothing changes.
+// SetForward replaces an account's forwarding rule as a whole: the targets,
+// local or remote, and the keep-copy flag. More than MaxForwardTargets
+// targets, a malformed target, the account itself or an unknown local
+// address is refused and nothing changes.
 func (s *Service) SetForward(ctx context.Context, addr string, targets []string, keepCopy bool) (Forwarding, error) {
 	acct, err := s.accountOf(ctx, addr)
 	if err != nil {
@@ -74,7 +75,7 @@ func (s *Service) SetForward(ctx context.Context, addr string, targets []string,
 	return Forwarding{Address: acct, Targets: nonNil(f.Targets), KeepCopy: f.KeepCopy}, nil
 }
 
-// ClearForward implements API.
+// ClearForward stops an account's forwarding.
 func (s *Service) ClearForward(ctx context.Context, addr string) error {
 	acct, err := s.accountOf(ctx, addr)
 	if err != nil {
@@ -88,20 +89,4 @@ func nonNil(s []string) []string {
 		return []string{}
 	}
 	return slices.Clone(s)
-}
-
-// Forward implements API.
-func (c *Client) Forward(ctx context.Context, addr string) (Forwarding, error) {
-	return Do(ctx, c, OpForwardShow, addr)
-}
-
-// SetForward implements API.
-func (c *Client) SetForward(ctx context.Context, addr string, targets []string, keepCopy bool) (Forwarding, error) {
-	return Do(ctx, c, OpForwardSet, Forwarding{Address: addr, Targets: targets, KeepCopy: keepCopy})
-}
-
-// ClearForward implements API.
-func (c *Client) ClearForward(ctx context.Context, addr string) error {
-	_, err := Do(ctx, c, OpForwardClear, addr)
-	return err
 }

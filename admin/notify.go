@@ -59,7 +59,7 @@ func (s *Service) parentDomain(ctx context.Context, name string) (store.Domain, 
 	return d, nil
 }
 
-// DomainSettings implements API.
+// DomainSettings returns a parent domain's warning-mail settings.
 func (s *Service) DomainSettings(ctx context.Context, domain string) (DomainSettings, error) {
 	d, err := s.parentDomain(ctx, domain)
 	if err != nil {
@@ -72,7 +72,8 @@ func (s *Service) DomainSettings(ctx context.Context, domain string) (DomainSett
 	return view(d.Name, ds), nil
 }
 
-// UpdateDomainSettings implements API.
+// UpdateDomainSettings changes the fields of a parent domain's warning-mail
+// settings that are set in ch.
 func (s *Service) UpdateDomainSettings(ctx context.Context, domain string, ch SettingsChange) (DomainSettings, error) {
 	d, err := s.parentDomain(ctx, domain)
 	if err != nil {
@@ -117,7 +118,7 @@ func (s *Service) UpdateDomainSettings(ctx context.Context, domain string, ch Se
 	return view(d.Name, ds), nil
 }
 
-// SendReport implements API: the domain's report for the last 24 hours, now.
+// SendReport sends the domain's report for the last 24 hours now.
 func (s *Service) SendReport(ctx context.Context, domain string) (ReportResult, error) {
 	d, err := s.parentDomain(ctx, domain)
 	if err != nil {
@@ -145,19 +146,4 @@ func (s *Service) SendReport(ctx context.Context, domain string) (ReportResult, 
 		res.Why = "the report address is not one of our accounts"
 	}
 	return res, nil
-}
-
-// DomainSettings implements API.
-func (c *Client) DomainSettings(ctx context.Context, domain string) (DomainSettings, error) {
-	return Do(ctx, c, OpSettingsShow, domain)
-}
-
-// UpdateDomainSettings implements API.
-func (c *Client) UpdateDomainSettings(ctx context.Context, domain string, ch SettingsChange) (DomainSettings, error) {
-	return Do(ctx, c, OpSettingsUpdate, SettingsUpdate{Domain: domain, Change: ch})
-}
-
-// SendReport implements API.
-func (c *Client) SendReport(ctx context.Context, domain string) (ReportResult, error) {
-	return Do(ctx, c, OpReportSend, domain)
 }

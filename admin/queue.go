@@ -18,7 +18,7 @@ type QueueDetail struct {
 	Headers string `json:"headers"`
 }
 
-// Queue implements API.
+// Queue lists the outbound queue.
 func (s *Service) Queue(ctx context.Context) ([]QueueEntry, error) {
 	q, err := s.st.QueueEntries(ctx)
 	if q == nil {
@@ -27,7 +27,7 @@ func (s *Service) Queue(ctx context.Context) ([]QueueEntry, error) {
 	return q, translate(err)
 }
 
-// QueueShow implements API.
+// QueueShow returns one entry with its message's headers.
 func (s *Service) QueueShow(ctx context.Context, id string) (QueueDetail, error) {
 	msg, e, err := s.st.ReadQueued(ctx, id)
 	if err != nil {
@@ -40,8 +40,8 @@ func (s *Service) QueueShow(ctx context.Context, id string) (QueueDetail, error)
 	return QueueDetail{QueueEntry: e, Headers: string(h)}, nil
 }
 
-// QueueRetry implements API: the entries (all with all) are due now; a
-// running server tries them at once.
+// QueueRetry makes the entries (all of them with all) due now and returns
+// how many; a running server tries them at once.
 func (s *Service) QueueRetry(ctx context.Context, ids []string, all bool) (int, error) {
 	if err := checkQueueIDs(ids, all); err != nil {
 		return 0, err
@@ -50,8 +50,8 @@ func (s *Service) QueueRetry(ctx context.Context, ids []string, all bool) (int, 
 	return n, translate(err)
 }
 
-// QueueDrop implements API: the entries (all with all) are deleted
-// without a bounce.
+// QueueDrop deletes the entries (all of them with all) without a bounce
+// and returns how many.
 func (s *Service) QueueDrop(ctx context.Context, ids []string, all bool) (int, error) {
 	if err := checkQueueIDs(ids, all); err != nil {
 		return 0, err
@@ -68,24 +68,4 @@ func checkQueueIDs(ids []string, all bool) error {
 		return errorf(store.ErrInvalid, "give queue ids or --all, not both")
 	}
 	return nil
-}
-
-// Queue implements API.
-func (c *Client) Queue(ctx context.Context) ([]QueueEntry, error) {
-	return Do(ctx, c, OpQueueList, None{})
-}
-
-// QueueShow implements API.
-func (c *Client) QueueShow(ctx context.Context, id string) (QueueDetail, error) {
-	return Do(ctx, c, OpQueueShow, id)
-}
-
-// QueueRetry implements API.
-func (c *Client) QueueRetry(ctx context.Context, ids []string, all bool) (int, error) {
-	return Do(ctx, c, OpQueueRetry, QueueSelection{IDs: ids, All: all})
-}
-
-// QueueDrop implements API.
-func (c *Client) QueueDrop(ctx context.Context, ids []string, all bool) (int, error) {
-	return Do(ctx, c, OpQueueDrop, QueueSelection{IDs: ids, All: all})
 }

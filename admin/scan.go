@@ -12,7 +12,7 @@ type ScanPolicy struct {
 	store.ScanPolicy
 }
 
-// ScanPolicy implements API.
+// ScanPolicy returns an account's inbound scanning policy.
 func (s *Service) ScanPolicy(ctx context.Context, addr string) (ScanPolicy, error) {
 	a, err := parseAddress(addr)
 	if err != nil {
@@ -25,8 +25,8 @@ func (s *Service) ScanPolicy(ctx context.Context, addr string) (ScanPolicy, erro
 	return ScanPolicy{Address: acct.Address, ScanPolicy: acct.Scan.Effective()}, nil
 }
 
-// SetScanPolicy implements API: the non-empty fields of change replace the
-// account's current ones; the others stay.
+// SetScanPolicy changes an account's inbound scanning policy: the non-empty
+// fields of change replace the account's current ones; the others stay.
 func (s *Service) SetScanPolicy(ctx context.Context, addr string, change store.ScanPolicy) (ScanPolicy, error) {
 	if err := change.Validate(); err != nil {
 		return ScanPolicy{}, translate(err)
@@ -48,14 +48,4 @@ func (s *Service) SetScanPolicy(ctx context.Context, addr string, change store.S
 		return ScanPolicy{}, translate(err)
 	}
 	return ScanPolicy{Address: cur.Address, ScanPolicy: p.Effective()}, nil
-}
-
-// ScanPolicy implements API.
-func (c *Client) ScanPolicy(ctx context.Context, addr string) (ScanPolicy, error) {
-	return Do(ctx, c, OpScanShow, addr)
-}
-
-// SetScanPolicy implements API.
-func (c *Client) SetScanPolicy(ctx context.Context, addr string, change store.ScanPolicy) (ScanPolicy, error) {
-	return Do(ctx, c, OpScanPolicy, ScanPolicyChange{Address: addr, Change: change})
 }
