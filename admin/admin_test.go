@@ -338,11 +338,18 @@ func serve(t *testing.T, dir string) (*Client, store.Store, string) {
 	t.Helper()
 	st := openStore(t, dir)
 	sock := filepath.Join(dir, "control.sock")
+	return serveService(t, NewService(st, 1<<30), sock), st, sock
+}
+
+// serveService serves s on a control socket at sock until the end of the
+// test and returns its client.
+func serveService(t *testing.T, s *Service, sock string) *Client {
+	t.Helper()
 	ln, err := ListenControl(sock)
 	must(t, err)
 	c, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- NewService(st, 1<<30).ServeControl(c, ln) }()
+	go func() { done <- s.ServeControl(c, ln) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -354,7 +361,7 @@ func serve(t *testing.T, dir string) (*Client, store.Store, string) {
 			t.Error("ServeControl did not return after cancel")
 		}
 	})
-	return NewClient(sock), st, sock
+	return NewClient(sock)
 }
 
 func TestControlSocket(t *testing.T) {

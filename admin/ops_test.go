@@ -1,0 +1,207 @@
+package admin
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"yubin/internal/notify"
+	"yubin/store"
+)
+
+// opCase is one call of an operation, with its types erased.
+type opCase struct {
+	op  string
+	run func(API) (any, error)
+}
+
+func call[Req, Resp any](o Op[Req, Resp], req Req) opCase {
+	return opCase{o.Name(), func(api API) (any, error) { return Do(ctx, api, o, req) }}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// twinServices returns two Services on identical stores with a fixed
+// clock: domains, accounts, DKIM keys and a queue entry are made once
+// (keys and queue ids are random) and the store file is copied. ids are
+// the queue entries'.
+func twinServices(t *testing.T, dir string) (a, b *Service, ids []string) {
+	t.Helper()
+	now := func() time.Time { return time.Date(2025, 3, 4, 5, 6, 7, 0, time.UTC) }
+	tmpl := filepath.Join(dir, "template.db")
+	st, err := store.Open(tmpl, store.Options{Now: now})
+	must(t, err)
+	populate(t, NewService(st, 1<<30))
+	_, err = Do(ctx, NewService(st, 0), OpDKIMKeys, "example.com")
+	must(t, err)
+	ids, err = st.Enqueue(ctx, store.Outbound{QueueID: "Q", From: "info@example.com", ReturnPath: "info@example.com",
+		Recipients: []string{"x@remote.test", "y@far.test"}, Origin: store.OriginSubmission,
+		Message: []byte("Subject: queued\r\n\r\nbody\r\n")})
+	must(t, err)
+	must(t, st.Close())
+	db, err := os.ReadFile(tmpl)
+	must(t, err)
+	open := func(name string) *Service {
+		p := filepath.Join(dir, name, "yubin.db")
+		must(t, os.MkdirAll(filepath.Dir(p), 0o700))
+		must(t, os.WriteFile(p, db, 0o600))
+		st, err := store.Open(p, store.Options{Now: now})
+		must(t, err)
+		t.Cleanup(func() { st.Close() })
+		s := NewService(st, 1<<30)
+		r, err := notify.NewReporter(notify.New(st, "mail.example.com", nil), "06:00", nil)
+		must(t, err)
+		s.SetReporter(r)
+		return s
+	}
+	return open("a"), open("b"), ids
+}
+
+// TestEveryOpRoundTrips runs every operation of the table on a Service
+// directly and through the control socket on an identical copy of the
+// store, and requires the same typed results and the same errors, message
+// and kind, from both. An operation without a successful case here fails
+// the test.
+func TestEveryOpRoundTrips(t *testing.T) {
+	dir := shortDir(t)
+	local, served, ids := twinServices(t, dir)
+	remote := serveService(t, served, filepath.Join(dir, "control.sock"))
+
+	cases := []opCase{
+		call(opPing, None{}),
+		call(OpDomainList, None{}),
+		call(OpDomainAdd, NewDomain{Name: "New.Test"}),
+		call(OpDomainAdd, NewDomain{Name: "sub.new.test", Parent: "new.test"}),
+		call(OpDomainAdd, NewDomain{Name: "new.test"}),
+		call(OpDomainAdd, NewDomain{Name: "x.nowhere.test", Parent: "nowhere.test"}),
+		call(OpAccountAdd, NewAccount{Address: "Dave@new.test", Password: "pw", Role: RoleAdmin, Quota: i64(5 << 20)}),
+		call(OpAccountAdd, NewAccount{Address: "erin@new.test", DryRun: true}),
+		call(OpAccountAdd, NewAccount{Address: "dave@sub.new.test", Password: "pw"}),
+		call(OpAccountPasswd, PasswordChange{Address: "dave@new.test", Password: "pw2"}),
+		call(OpAccountPasswd, PasswordChange{Address: "nobody@new.test", Password: "pw2"}),
+		call(OpAccountQuota, QuotaChange{Address: "dave@new.test", Quota: 7 << 20}),
+		call(OpAccountQuota, QuotaChange{Address: "dave@new.test", Quota: -1}),
+		call(OpAccountList, "sub.new.test"),
+		call(OpAccountList, ""),
+		call(OpAccountList, "nowhere.test"),
+		call(OpAccountShow, "dave@new.test"),
+		call(OpAccountShow, "info@example.com"),
+		call(OpScanShow, "dave@new.test"),
+		call(OpScanPolicy, ScanPolicyChange{Address: "dave@new.test", Change: store.ScanPolicy{Oversize: store.ScanAccept, Encrypted: store.ScanReject}}),
+		call(OpScanPolicy, ScanPolicyChange{Address: "dave@new.test", Change: store.ScanPolicy{Depth: "maybe"}}),
+		call(OpSettingsShow, "example.com"),
+		call(OpSettingsShow, "www.example.com"),
+		call(OpSettingsUpdate, SettingsUpdate{Domain: "example.com", Change: SettingsChange{Language: ptr("ja"), ReportTo: ptr("info@www.example.com")}}),
+		call(OpSettingsUpdate, SettingsUpdate{Domain: "example.com", Change: SettingsChange{ReportTo: ptr("carol@other.test")}}),
+		call(OpDKIMKeys, "example.com"),
+		call(OpDKIMKeys, "nowhere.test"),
+		call(OpForwardSet, Forwarding{Address: "bob@www.example.com", Targets: []string{"carol@other.test", "far@remote.test"}, KeepCopy: true}),
+		call(OpForwardSet, Forwarding{Address: "bob@example.com"}),
+		call(OpForwardShow, "bob@example.com"),
+		call(OpForwardClear, "bob@example.com"),
+		call(OpForwardShow, "bob@nowhere.test"),
+		call(OpQueueList, None{}),
+		call(OpQueueShow, ids[0]),
+		call(OpQueueShow, "nope"),
+		call(OpQueueRetry, QueueSelection{IDs: ids[:1]}),
+		call(OpQueueRetry, QueueSelection{}),
+		call(OpQueueDrop, QueueSelection{All: true}),
+		call(OpQueueList, None{}),
+		call(OpReportSend, "example.com"),
+		call(OpReportSend, "other.test"),
+		call(OpAccountRemove, "dave@new.test"),
+		call(OpAccountRemove, "dave@new.test"),
+		call(OpDomainRemove, "sub.new.test"),
+		call(OpDomainRemove, "new.test"),
+		call(OpDomainRemove, "new.test"),
+		call(OpDomainList, None{}),
+	}
+
+	succeeded := map[string]bool{}
+	kinds := map[string]bool{}
+	for i, c := range cases {
+		lv, lerr := c.run(local)
+		rv, rerr := c.run(remote)
+		what := func() string { return fmt.Sprintf("case %d, %s", i, c.op) }
+		switch {
+		case (lerr == nil) != (rerr == nil):
+			t.Errorf("%s: directly %v, through the socket %v", what(), lerr, rerr)
+		case lerr != nil:
+			if lerr.Error() != rerr.Error() || kindOf(lerr) != kindOf(rerr) {
+				t.Errorf("%s: directly %q (kind %q), through the socket %q (kind %q)", what(), lerr, kindOf(lerr), rerr, kindOf(rerr))
+			}
+			kinds[kindOf(rerr)] = true
+		default:
+			lj, _ := json.Marshal(lv)
+			rj, _ := json.Marshal(rv)
+			if string(lj) != string(rj) {
+				t.Errorf("%s:\ndirectly           %s\nthrough the socket %s", what(), lj, rj)
+			}
+			succeeded[c.op] = true
+		}
+	}
+	for name := range ops {
+		if !succeeded[name] {
+			t.Errorf("operation %s has no successful case in this test", name)
+		}
+	}
+	for _, k := range []string{"invalid", "no_such_domain", "no_such_account", "exists", "no_such_message"} {
+		if !kinds[k] {
+			t.Errorf("no case returned an error of kind %s", k)
+		}
+	}
+	if a, b := snapshot(t, local), snapshot(t, remote); a != b {
+		t.Errorf("the stores differ after the same operations:\ndirectly           %s\nthrough the socket %s", a, b)
+	}
+}
+
+// rawRequest sends one line to the control socket and returns the answer.
+func rawRequest(t *testing.T, sock, line string) response {
+	t.Helper()
+	c, err := net.Dial("unix", sock)
+	must(t, err)
+	defer c.Close()
+	_, err = c.Write([]byte(line + "\n"))
+	must(t, err)
+	var resp response
+	must(t, json.NewDecoder(c).Decode(&resp))
+	return resp
+}
+
+func TestControlUnknownOperation(t *testing.T) {
+	client, _, sock := serve(t, shortDir(t))
+
+	// A client that knows an operation the server does not.
+	_, err := Do(ctx, client, Op[None, None]{name: "account.frobnicate"}, None{})
+	want := `control socket: unknown operation "account.frobnicate" (is the server older than this yubin?)`
+	var ae *Error
+	if !errors.Is(err, store.ErrInvalid) || !errors.As(err, &ae) || err.Error() != want {
+		t.Errorf("unknown operation: %v, want %q", err, want)
+	}
+
+	for line, want := range map[string]string{
+		`{"op":"frobnicate","req":{}}`:                `unknown operation "frobnicate"`,
+		`{"req":{}}`:                                  `unknown operation ""`,
+		`{"op":"account.show"}`:                       "account.show without a request",
+		`{"op":"account.show","req":null}`:            "account.show without a request",
+		`{"op":"account.quota","req":{"quota":"1G"}}`: "malformed account.quota request",
+		`{"op":"account.show","req":{}}`:              "malformed account.show request",
+		`nonsense`:                                    "malformed request",
+	} {
+		resp := rawRequest(t, sock, line)
+		if resp.OK || resp.Kind != "invalid" || !strings.Contains(resp.Error, want) || strings.Contains(resp.Error, "\n") {
+			t.Errorf("answer to %s: %+v, want kind invalid and %q", line, resp, want)
+		}
+	}
+
+	// The same connection protocol still answers a good request.
+	if resp := rawRequest(t, sock, `{"op":"domain.list","req":{}}`); !resp.OK || string(resp.Result) != "[]" {
+		t.Errorf("domain.list: %+v", resp)
+	}
+}
