@@ -13,6 +13,7 @@ import (
 
 	"yubin/internal/notify"
 	"yubin/store"
+	"yubin/store/bolt"
 )
 
 // opCase is one call of an operation, with its types erased.
@@ -35,7 +36,7 @@ func twinServices(t *testing.T, dir string) (a, b *Service, ids []string) {
 	t.Helper()
 	now := func() time.Time { return time.Date(2025, 3, 4, 5, 6, 7, 0, time.UTC) }
 	tmpl := filepath.Join(dir, "template.db")
-	st, err := store.Open(tmpl, store.Options{Now: now})
+	st, err := bolt.Open(tmpl, bolt.Options{Now: now})
 	must(t, err)
 	populate(t, NewService(st, 1<<30))
 	_, err = Do(ctx, NewService(st, 0), OpDKIMKeys, "example.com")
@@ -48,10 +49,10 @@ func twinServices(t *testing.T, dir string) (a, b *Service, ids []string) {
 	db, err := os.ReadFile(tmpl)
 	must(t, err)
 	open := func(name string) *Service {
-		p := filepath.Join(dir, name, "yubin.db")
+		p := bolt.PathIn(filepath.Join(dir, name))
 		must(t, os.MkdirAll(filepath.Dir(p), 0o700))
 		must(t, os.WriteFile(p, db, 0o600))
-		st, err := store.Open(p, store.Options{Now: now})
+		st, err := bolt.Open(p, bolt.Options{Now: now})
 		must(t, err)
 		t.Cleanup(func() { st.Close() })
 		s := NewService(st, 1<<30)
