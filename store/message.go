@@ -14,8 +14,15 @@ type Delivery struct {
 	Mailbox    string    // "" means INBOX
 	Flags      []string  // initial flags (IMAP APPEND)
 	Date       time.Time // internal date; zero means now
-	Message    []byte    // the raw message, CRLF line endings
+	// Header holds header fields (CRLF-terminated lines) stored on top of
+	// Message for these recipients: per-recipient fields over a body that
+	// several deliveries share, without copying it. May be nil.
+	Header  []byte
+	Message []byte // the raw message, CRLF line endings
 }
+
+// Size is the stored size of the message: Header and Message.
+func (d *Delivery) Size() int64 { return int64(len(d.Header) + len(d.Message)) }
 
 // Delivered tells where one copy of a delivered message went.
 type Delivered struct {

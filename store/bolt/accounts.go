@@ -46,7 +46,7 @@ func (s *Store) AddDomain(ctx context.Context, name, parent string) error {
 			return fmt.Errorf("%w: a domain cannot be its own parent", store.ErrInvalid)
 		}
 	}
-	return s.db.Update(func(tx *bbolt.Tx) error {
+	return s.update(ctx, func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bDomains)
 		var d store.Domain
 		if getJSON(b, name, &d) {
@@ -68,7 +68,7 @@ func (s *Store) AddDomain(ctx context.Context, name, parent string) error {
 // RemoveDomain removes a domain that has no accounts and no children.
 func (s *Store) RemoveDomain(ctx context.Context, name string) error {
 	name = strings.ToLower(name)
-	return s.db.Update(func(tx *bbolt.Tx) error {
+	return s.update(ctx, func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bDomains)
 		var d store.Domain
 		if !getJSON(b, name, &d) {
@@ -191,7 +191,7 @@ func (s *Store) AddAccount(ctx context.Context, a store.Account) error {
 	a.Scan = a.Scan.Effective()
 	a.Used = 0
 	a.Created = s.now().UTC()
-	return s.db.Update(func(tx *bbolt.Tx) error {
+	return s.update(ctx, func(tx *bbolt.Tx) error {
 		var d store.Domain
 		if !getJSON(tx.Bucket(bDomains), p.Domain, &d) {
 			return fmt.Errorf("domain %s: %w", p.Domain, store.ErrNoSuchDomain)
@@ -269,8 +269,8 @@ func (s *Store) Accounts(ctx context.Context, domain string) ([]store.Account, e
 	return out, err
 }
 
-func (s *Store) updateAccount(addr string, fn func(a *store.Account) error) error {
-	return s.db.Update(func(tx *bbolt.Tx) error {
+func (s *Store) updateAccount(ctx context.Context, addr string, fn func(a *store.Account) error) error {
+	return s.update(ctx, func(tx *bbolt.Tx) error {
 		a, err := getAccount(tx, addr)
 		if err != nil {
 			return err
@@ -287,7 +287,7 @@ func (s *Store) SetPasswordHash(ctx context.Context, addr, hash string) error {
 	if hash == "" {
 		return fmt.Errorf("%w: a password is required", store.ErrInvalid)
 	}
-	return s.updateAccount(addr, func(a *store.Account) error { a.PasswordHash = hash; return nil })
+	return s.updateAccount(ctx, addr, func(a *store.Account) error { a.PasswordHash = hash; return nil })
 }
 
 // SetQuota sets an account's quota in bytes (0 = unlimited). A quota below
@@ -296,7 +296,7 @@ func (s *Store) SetQuota(ctx context.Context, addr string, quota int64) error {
 	if quota < 0 {
 		return fmt.Errorf("%w: quota cannot be negative", store.ErrInvalid)
 	}
-	return s.updateAccount(addr, func(a *store.Account) error { a.Quota = quota; return nil })
+	return s.updateAccount(ctx, addr, func(a *store.Account) error { a.Quota = quota; return nil })
 }
 
 // SetRole changes an account's role.
@@ -304,13 +304,13 @@ func (s *Store) SetRole(ctx context.Context, addr string, role store.Role) error
 	if role != store.RoleAdmin && role != store.RoleUser {
 		return fmt.Errorf("%w: role must be admin or user, not %q", store.ErrInvalid, role)
 	}
-	return s.updateAccount(addr, func(a *store.Account) error { a.Role = role; return nil })
+	return s.updateAccount(ctx, addr, func(a *store.Account) error { a.Role = role; return nil })
 }
 
 // RemoveAccount deletes an account and all its mail.
 func (s *Store) RemoveAccount(ctx context.Context, addr string) error {
 	addr = strings.ToLower(addr)
-	return s.db.Update(func(tx *bbolt.Tx) error {
+	return s.update(ctx, func(tx *bbolt.Tx) error {
 		if _, err := getAccount(tx, addr); err != nil {
 			return err
 		}

@@ -46,7 +46,7 @@ func (s *Store) EnsureDKIMKeys(ctx context.Context, domain string, generate func
 		return nil, fmt.Errorf("generating DKIM keys for %s: %w", domain, err)
 	}
 	var keys []store.DKIMKey
-	err = s.db.Update(func(tx *bbolt.Tx) error {
+	err = s.update(ctx, func(tx *bbolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists(bDKIM)
 		if err != nil {
 			return err

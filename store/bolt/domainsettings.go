@@ -2,6 +2,7 @@ package bolt
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -48,7 +49,7 @@ func (s *Store) SetDomainSettings(ctx context.Context, domain string, ds store.D
 		return fmt.Errorf("%w: language must be en, ja or both, not %q", store.ErrInvalid, ds.Language)
 	}
 	domain = strings.ToLower(domain)
-	return s.db.Update(func(tx *bbolt.Tx) error {
+	return s.update(ctx, func(tx *bbolt.Tx) error {
 		var d store.Domain
 		if !getJSON(tx.Bucket(bDomains), domain, &d) {
 			return fmt.Errorf("domain %s: %w", domain, store.ErrNoSuchDomain)
@@ -72,42 +73,15 @@ func (s *Store) DeliverOnce(ctx context.Context, key string, d store.Delivery) (
 	if key == "" {
 		return false, fmt.Errorf("%w: empty key", store.ErrInvalid)
 	}
-	// Check first without writing, then deliver and mark together.
-	var seen bool
-	s.db.View(func(tx *bbolt.Tx) error {
-		b := tx.Bucket(bOnce)
-		seen = b != nil && b.Get([]byte(key)) != nil
-		return nil
-	})
-	if seen {
+	_, err := s.deliverBatch(ctx, []store.Delivery{d}, nil, key)
+	if errors.Is(err, errDeliveredBefore) {
 		return false, nil
 	}
-	var delivered bool
-	err := s.groupWrite(ctx, func(tx *bbolt.Tx) error {
-		delivered = false
-		b, err := tx.CreateBucketIfNotExists(bOnce)
-		if err != nil {
-			return err
-		}
-		if b.Get([]byte(key)) != nil {
-			return nil
-		}
-		if err := b.Put([]byte(key), []byte(s.now().UTC().Format("2006-01-02T15:04:05Z"))); err != nil {
-			return err
-		}
-		delivered = true
-		return nil
-	}, nil)
-	if err != nil || !delivered {
-		return false, err
-	}
-	if _, err := s.Deliver(ctx, d); err != nil {
-		// Undo the mark so that the next attempt delivers.
-		s.db.Update(func(tx *bbolt.Tx) error { return tx.Bucket(bOnce).Delete([]byte(key)) })
-		return false, err
-	}
-	return true, nil
+	return err == nil, err
 }
+
+// errDeliveredBefore says DeliverOnce's key was recorded before.
+var errDeliveredBefore = errors.New("delivered before under this key")
 
 // CheckQuotaWarning reports whether account has just crossed percent of
 // its quota: true once when usage reaches it, and again only after usage

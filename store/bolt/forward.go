@@ -58,7 +58,7 @@ func (s *Store) SetForward(ctx context.Context, addr string, targets []string, k
 		return store.Forward{}, fmt.Errorf("%w: at most %d forward targets, %d given", store.ErrInvalid, store.MaxForwardTargets, len(norm))
 	}
 	f := store.Forward{Targets: norm, KeepCopy: keepCopy, Updated: s.now().UTC()}
-	err = s.db.Update(func(tx *bbolt.Tx) error {
+	err = s.update(ctx, func(tx *bbolt.Tx) error {
 		if _, err := getAccount(tx, acct); err != nil {
 			return err
 		}
@@ -121,7 +121,7 @@ func (s *Store) SRSSecret(ctx context.Context) ([]byte, error) {
 	}
 	fresh := make([]byte, 32)
 	rand.Read(fresh)
-	err = s.db.Update(func(tx *bbolt.Tx) error {
+	err = s.update(ctx, func(tx *bbolt.Tx) error {
 		meta := tx.Bucket(bMeta)
 		if v := meta.Get(kSRSSecret); v != nil {
 			key = slices.Clone(v)

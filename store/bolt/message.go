@@ -27,18 +27,22 @@ func (s *Store) Deliver(ctx context.Context, d store.Delivery) ([]store.Delivere
 // for different recipients of one SMTP transaction — in one transaction:
 // all of them or none.
 func (s *Store) DeliverBatch(ctx context.Context, ds []store.Delivery) ([]store.Delivered, error) {
-	return s.deliverBatch(ctx, ds, nil)
+	return s.deliverBatch(ctx, ds, nil, "")
 }
 
 // deliverBatch is DeliverBatch plus, in the same transaction, the queue
-// changes in q (nil: none; see DeliverAndQueue).
-func (s *Store) deliverBatch(ctx context.Context, ds []store.Delivery, q *queueBatch) ([]store.Delivered, error) {
+// changes in q (nil: none; see DeliverAndQueue) and, when once is not "",
+// the once-key of DeliverOnce: if it is already recorded nothing is
+// written and the error is errDeliveredBefore.
+func (s *Store) deliverBatch(ctx context.Context, ds []store.Delivery, q *queueBatch, once string) ([]store.Delivered, error) {
 	type prepared struct {
 		rcpts []string
 		flags []string
 		date  time.Time
 		box   string
+		hdr   []byte
 		msg   []byte
+		size  int64
 		hsize int64
 	}
 	var preps []prepared
@@ -61,7 +65,12 @@ func (s *Store) deliverBatch(ctx context.Context, ds []store.Delivery, q *queueB
 		if date.IsZero() {
 			date = s.now()
 		}
-		preps = append(preps, prepared{rcpts, flags, date, store.CanonicalMailbox(d.Mailbox), d.Message, int64(mailheader.HeaderSize(d.Message))})
+		if len(d.Header) > 0 && !bytes.HasSuffix(d.Header, []byte("\r\n")) {
+			return nil, fmt.Errorf("%w: delivery header does not end with CRLF", store.ErrInvalid)
+		}
+		// The header fields on top add to the header section as they are.
+		hsize := int64(len(d.Header) + mailheader.HeaderSize(d.Message))
+		preps = append(preps, prepared{rcpts, flags, date, store.CanonicalMailbox(d.Mailbox), d.Header, d.Message, d.Size(), hsize})
 	}
 	if len(preps) == 0 && q.empty() {
 		return nil, fmt.Errorf("%w: nothing to deliver", store.ErrInvalid)
@@ -71,6 +80,11 @@ func (s *Store) deliverBatch(ctx context.Context, ds []store.Delivery, q *queueB
 	var events []store.Event
 	fn := func(tx *bbolt.Tx) error {
 		out, events = out[:0], events[:0]
+		if once != "" {
+			if b := tx.Bucket(bOnce); b != nil && b.Get([]byte(once)) != nil {
+				return clean(errDeliveredBefore)
+			}
+		}
 		// Check everything before writing anything; usage adds up over
 		// the deliveries of the batch.
 		need := map[string]int64{}
@@ -85,7 +99,7 @@ func (s *Store) deliverBatch(ctx context.Context, ds []store.Delivery, q *queueB
 					}
 					accts[r] = a
 				}
-				need[r] += int64(len(p.msg))
+				need[r] += p.size
 				if a.Quota > 0 && a.Used+need[r] > a.Quota {
 					return clean(&store.QuotaError{Account: a.Address, Quota: a.Quota, Used: a.Used, Need: need[r]})
 				}
@@ -98,8 +112,8 @@ func (s *Store) deliverBatch(ctx context.Context, ds []store.Delivery, q *queueB
 			return clean(err)
 		}
 		for _, p := range preps {
-			size := int64(len(p.msg))
-			blob, err := putBlob(tx, p.msg, len(p.rcpts))
+			size := p.size
+			blob, err := putBlob(tx, len(p.rcpts), p.hdr, p.msg)
 			if err != nil {
 				return err
 			}
@@ -125,6 +139,15 @@ func (s *Store) deliverBatch(ctx context.Context, ds []store.Delivery, q *queueB
 				events = append(events, store.Event{Kind: store.EventNew, Account: a.Address, Mailbox: meta.Name, UIDValidity: meta.UIDValidity, UID: m.UID, Flags: p.flags})
 			}
 		}
+		if once != "" {
+			b, err := tx.CreateBucketIfNotExists(bOnce)
+			if err != nil {
+				return err
+			}
+			if err := b.Put([]byte(once), []byte(s.now().UTC().Format(time.RFC3339))); err != nil {
+				return err
+			}
+		}
 		return q.write(tx, s.now())
 	}
 	err := s.groupWrite(ctx, fn, func() {
@@ -142,8 +165,11 @@ func (s *Store) deliverBatch(ctx context.Context, ds []store.Delivery, q *queueB
 	return out, nil
 }
 
-// putBlob stores a raw message in chunks with the given reference count.
-func putBlob(tx *bbolt.Tx, msg []byte, refs int) (uint64, error) {
+// putBlob stores a raw message — the concatenation of parts — in chunks
+// with the given reference count. Chunks are slices of the parts where
+// they can be (bbolt keeps values until the commit); only a chunk that
+// spans two parts is copied.
+func putBlob(tx *bbolt.Tx, refs int, parts ...[]byte) (uint64, error) {
 	refsB := tx.Bucket(bBlobRefs)
 	id, err := refsB.NextSequence()
 	if err != nil {
@@ -151,9 +177,35 @@ func putBlob(tx *bbolt.Tx, msg []byte, refs int) (uint64, error) {
 	}
 	blobs := tx.Bucket(bBlobs)
 	blobs.FillPercent = 1.0 // keys only ever grow
-	for i := 0; i*chunkSize < len(msg) || i == 0; i++ {
-		end := min((i+1)*chunkSize, len(msg))
-		if err := blobs.Put(chunkKey(id, uint32(i)), msg[i*chunkSize:end]); err != nil {
+	chunk := uint32(0)
+	var pending []byte // a chunk being assembled across parts
+	put := func(v []byte) error {
+		err := blobs.Put(chunkKey(id, chunk), v)
+		chunk++
+		return err
+	}
+	for _, p := range parts {
+		for len(p) > 0 {
+			if len(pending) == 0 && len(p) >= chunkSize {
+				if err := put(p[:chunkSize]); err != nil {
+					return 0, err
+				}
+				p = p[chunkSize:]
+				continue
+			}
+			n := min(chunkSize-len(pending), len(p))
+			pending = append(pending, p[:n]...)
+			p = p[n:]
+			if len(pending) == chunkSize {
+				if err := put(pending); err != nil {
+					return 0, err
+				}
+				pending = nil
+			}
+		}
+	}
+	if len(pending) > 0 || chunk == 0 {
+		if err := put(pending); err != nil {
 			return 0, err
 		}
 	}

@@ -96,7 +96,7 @@ func (q *queueBatch) write(tx *bbolt.Tx, now time.Time) error {
 	blobOf := map[int]uint64{}
 	for i, o := range q.adds {
 		if owner[i] == i {
-			id, err := putBlob(tx, o.Message, refs[i])
+			id, err := putBlob(tx, refs[i], o.Message)
 			if err != nil {
 				return err
 			}
@@ -178,7 +178,7 @@ func (s *Store) DeliverAndQueue(ctx context.Context, ds []store.Delivery, out []
 		}
 		q.adds = append(q.adds, parts...)
 	}
-	d, err := s.deliverBatch(ctx, ds, q)
+	d, err := s.deliverBatch(ctx, ds, q, "")
 	if err != nil {
 		return nil, nil, err
 	}
@@ -207,7 +207,7 @@ func (s *Store) SettleQueued(ctx context.Context, id string, fn func(e *store.Qu
 		}
 		q.adds = append(q.adds, parts...)
 	}
-	_, err := s.deliverBatch(ctx, ds, q)
+	_, err := s.deliverBatch(ctx, ds, q, "")
 	return err
 }
 

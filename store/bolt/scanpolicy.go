@@ -19,7 +19,7 @@ func (s *Store) SetScanPolicy(ctx context.Context, addr string, p store.ScanPoli
 		return err
 	}
 	p = p.Effective()
-	return s.updateAccount(addr, func(a *store.Account) error { a.Scan = p; return nil })
+	return s.updateAccount(ctx, addr, func(a *store.Account) error { a.Scan = p; return nil })
 }
 
 var bStops = []byte("stops")

@@ -190,10 +190,25 @@ func clean(err error) error {
 	return cleanError{err}
 }
 
+// update runs fn in a write transaction through the group committer: the
+// one write path of the store. See groupWrite for the rules fn follows.
+func (s *Store) update(ctx context.Context, fn func(tx *bbolt.Tx) error) error {
+	return s.groupWrite(ctx, fn, nil)
+}
+
 // groupWrite runs fn in a write transaction shared with other concurrent
-// callers and returns after it is committed to disk. fn must return an error
-// wrapped by clean() if it fails before writing anything; any other error
-// makes the whole batch roll back and each member run alone.
+// callers and returns after it is committed to disk; after, if not nil,
+// runs once the commit is durable (publishing to the change feed).
+//
+// The re-run rule. fn fails in one of two ways:
+//   - clean(err): it failed before writing anything. Its error is its own
+//     result and the rest of the batch commits.
+//   - any other error: it may have written half. The whole batch is rolled
+//     back and every member is run again, alone, in its own transaction.
+//
+// So fn may run more than once. It must act only through tx, and reset at
+// its start whatever results it captures (out = out[:0], found = false):
+// what a rolled-back run left behind must not leak into the next.
 func (s *Store) groupWrite(ctx context.Context, fn func(tx *bbolt.Tx) error, after func()) error {
 	if s.closed.Load() {
 		return store.ErrClosed
