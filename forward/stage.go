@@ -83,16 +83,17 @@ func (f *Stage) Process(ctx context.Context, m *delivery.Message) error {
 		if len(rule.Targets) == 0 {
 			continue
 		}
-		content := m.ContentFor(r)
-		if hasDeliveredTo(content, r.Account) {
+		header := m.HeaderSection(r)
+		if hasDeliveredTo(header, r.Account) {
 			f.logf("forwarding loop: kept in the mailbox", m, "account", r.Account)
 			continue
 		}
-		if hops := traceFields(content); hops >= maxHops {
+		if hops := traceFields(header); hops >= maxHops {
 			f.logf("too many hops to forward: kept in the mailbox", m, "account", r.Account, "hops", hops)
 			continue
 		}
-		fwd := append([]byte("Delivered-To: "+r.Account+"\r\n"), content...)
+		// A forwarded copy is the recipient's copy with Delivered-To on top.
+		fwd := delivery.Prepend([]byte("Delivered-To: "+r.Account+"\r\n"), r.Header)
 		used := false
 		var remote []string
 		for _, t := range rule.Targets {
@@ -103,7 +104,7 @@ func (f *Stage) Process(ctx context.Context, m *delivery.Message) error {
 				if receiving[acct] {
 					continue // gets this message anyway
 				}
-				nr := &delivery.Recipient{Account: acct, Content: fwd}
+				nr := &delivery.Recipient{Account: acct, Header: fwd, Body: r.Body}
 				m.Local = append(m.Local, nr)
 				receiving[acct] = true
 				work = append(work, nr)
@@ -117,7 +118,7 @@ func (f *Stage) Process(ctx context.Context, m *delivery.Message) error {
 		}
 		if len(remote) > 0 {
 			from, rp := f.sender(ctx, m.Env.From, r.Account)
-			m.Remote = append(m.Remote, &delivery.RemoteCopy{From: from, ReturnPath: rp, To: remote, Content: fwd, Origin: store.OriginForward})
+			m.Remote = append(m.Remote, &delivery.RemoteCopy{From: from, ReturnPath: rp, To: remote, Header: fwd, Body: r.Body, Origin: store.OriginForward})
 			used = true
 		}
 		if used && !rule.KeepCopy {

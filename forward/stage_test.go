@@ -183,7 +183,7 @@ func TestForwardTenTargetsAndScan(t *testing.T) {
 		for _, r := range m.Local {
 			switch r.Account {
 			case "a@example.com":
-				r.Content = []byte("X-Stripped: yes\r\n\r\nclean part\r\n")
+				r.Body = &delivery.Body{Raw: []byte("X-Stripped: yes\r\n\r\nclean part\r\n")}
 			case "b@example.com":
 				r.Drop, r.Why = true, "discarded"
 			}

@@ -104,8 +104,8 @@ func (c *Checker) Process(ctx context.Context, m *delivery.Message) error {
 	id := c.authservID()
 	m.Raw = StripOurs(m.Raw, id)
 	for _, r := range m.Local {
-		if r.Content != nil {
-			r.Content = StripOurs(r.Content, id)
+		if r.Body != nil {
+			r.Body.Raw = StripOurs(r.Body.Raw, id)
 		}
 	}
 	m.PrependHeader(res.Header(id))

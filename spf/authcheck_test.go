@@ -207,7 +207,7 @@ func TestResults(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Process: %v", err)
 			}
-			ar := arOf(t, m.Raw)
+			ar := arOf(t, m.ContentOf(m.Local[0]))
 			if v := ar["spf"].(*authres.SPFResult); string(v.Value) != c.spf {
 				t.Errorf("header spf=%s", v.Value)
 			}
@@ -222,7 +222,7 @@ func TestResults(t *testing.T) {
 					t.Errorf("%s: mailbox %q", r.Account, r.Mailbox)
 				}
 			}
-			if !bytes.HasSuffix(m.Raw, c.raw) {
+			if !bytes.HasSuffix(m.ContentOf(m.Local[0]), c.raw) {
 				t.Errorf("message changed beyond the new header")
 			}
 		})
@@ -236,8 +236,8 @@ func TestHeaderFormat(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := "Authentication-Results: mx.example.com;\r\n\tspf=pass smtp.mailfrom=bob@pass.test;\r\n\tdkim=none;\r\n\tdmarc=pass header.from=pass.test\r\n"
-	if !bytes.HasPrefix(m.Raw, []byte(want)) {
-		t.Fatalf("got\n%s\nwant\n%s", m.Raw[:min(len(m.Raw), 300)], want)
+	if !bytes.HasPrefix(m.ContentOf(m.Local[0]), []byte(want)) {
+		t.Fatalf("got\n%s\nwant\n%s", m.ContentOf(m.Local[0])[:min(len(m.ContentOf(m.Local[0])), 300)], want)
 	}
 }
 
@@ -251,8 +251,8 @@ func TestSubmissionNotChecked(t *testing.T) {
 	if err := f.checker.Process(context.Background(), m); err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(m.Raw, raw) {
-		t.Fatalf("submission changed:\n%s", m.Raw)
+	if !bytes.Equal(m.ContentOf(m.Local[0]), raw) {
+		t.Fatalf("submission changed:\n%s", m.ContentOf(m.Local[0]))
 	}
 }
 
@@ -269,16 +269,16 @@ func TestForgedHeaderRemoved(t *testing.T) {
 	if err := f.checker.Process(context.Background(), m); err != nil {
 		t.Fatal(err)
 	}
-	if n := bytes.Count(bytes.ToLower(m.Raw), []byte("authentication-results")); n != 2 {
-		t.Errorf("%d Authentication-Results headers, want ours and other.example's:\n%s", n, m.Raw)
+	if n := bytes.Count(bytes.ToLower(m.ContentOf(m.Local[0])), []byte("authentication-results")); n != 2 {
+		t.Errorf("%d Authentication-Results headers, want ours and other.example's:\n%s", n, m.ContentOf(m.Local[0]))
 	}
-	if !bytes.Contains(m.Raw, []byte("Authentication-Results: other.example; spf=fail")) {
-		t.Errorf("someone else's header removed:\n%s", m.Raw)
+	if !bytes.Contains(m.ContentOf(m.Local[0]), []byte("Authentication-Results: other.example; spf=fail")) {
+		t.Errorf("someone else's header removed:\n%s", m.ContentOf(m.Local[0]))
 	}
-	if bytes.Contains(m.Raw, []byte("forged")) || bytes.Contains(m.Raw, []byte("header.d=reject.test")) {
-		t.Errorf("forged header kept:\n%s", m.Raw)
+	if bytes.Contains(m.ContentOf(m.Local[0]), []byte("forged")) || bytes.Contains(m.ContentOf(m.Local[0]), []byte("header.d=reject.test")) {
+		t.Errorf("forged header kept:\n%s", m.ContentOf(m.Local[0]))
 	}
-	arOf(t, m.Raw)
+	arOf(t, m.ContentOf(m.Local[0]))
 }
 
 func TestStripOursKeepsBody(t *testing.T) {

@@ -1,10 +1,10 @@
 package delivery
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 
+	"yubin/internal/mailheader"
 	"yubin/store"
 )
 
@@ -41,11 +41,17 @@ func (r *Reject) Error() string {
 }
 
 // Message is one message on its way through the stages.
+//
+// What a local recipient (or a remote copy) gets is its own Header on top
+// of a body: Message.Raw, or a Body variant some recipients share (the
+// message with infected parts stripped, say). Stages add header fields per
+// recipient instead of copying the message; the store writes each distinct
+// header and body once.
 type Message struct {
 	Env Envelope
-	// Raw is the message as received, with trace headers. Stages that
-	// change it for everyone replace it; per-recipient changes go into
-	// Recipient.Content.
+	// Raw is the message as received, with trace headers: the body of
+	// every recipient without a Body of its own. Stages that change it for
+	// everyone replace it.
 	Raw []byte
 	// Local are the local accounts that receive it, one per account.
 	Local []*Recipient
@@ -63,12 +69,21 @@ type Message struct {
 	failedStage string
 }
 
-// Recipient is what one local account gets.
+// Body is a version of the message other than Message.Raw. Recipients
+// share a *Body; they are grouped by it, never by comparing bytes.
+type Body struct {
+	Raw []byte
+}
+
+// Recipient is what one local account gets: Header on top of its body.
 type Recipient struct {
 	Account string // account address
 	Mailbox string // "" = INBOX
-	// Content replaces Message.Raw for this recipient when not nil.
-	Content []byte
+	// Header holds header fields for this recipient only (CRLF-terminated
+	// lines), on top of the body.
+	Header []byte
+	// Body is this recipient's version of the message; nil: Message.Raw.
+	Body *Body
 	// Drop delivers nothing to this account; Why says why (for the log).
 	Drop bool
 	Why  string
@@ -79,7 +94,8 @@ type RemoteCopy struct {
 	From       string   // envelope sender to use ("" = the null sender)
 	ReturnPath string   // where a DSN goes if delivery fails; "" = nowhere
 	To         []string // remote addresses
-	Content    []byte   // nil: Message.Raw as it is when the message is committed
+	Header     []byte   // header fields on top of the body, for this copy only
+	Body       *Body    // nil: Message.Raw as it is when the message is committed
 	Origin     string   // store.OriginSubmission, store.OriginForward, ...
 }
 
@@ -108,21 +124,42 @@ func (m *Message) AllRecipients() []string {
 // (warning mails and the like). It does not run if delivery fails.
 func (m *Message) AfterCommit(fn func(ctx context.Context)) { m.after = append(m.after, fn) }
 
-// PrependHeader adds a header field (without CRLF) at the top of the
-// message for every recipient, including per-recipient contents.
+// PrependHeader adds a header field (without CRLF) at the top of what
+// every recipient and remote copy gets.
 func (m *Message) PrependHeader(field string) {
 	h := []byte(field + "\r\n")
-	m.Raw = append(h, m.Raw...)
 	for _, r := range m.Local {
-		if r.Content != nil {
-			r.Content = append(append([]byte(nil), h...), r.Content...)
-		}
+		r.Header = Prepend(h, r.Header)
 	}
 	for _, r := range m.Remote {
-		if r.Content != nil {
-			r.Content = append(append([]byte(nil), h...), r.Content...)
-		}
+		r.Header = Prepend(h, r.Header)
 	}
+}
+
+// Prepend returns a new slice: field, then header.
+func Prepend(field, header []byte) []byte {
+	return append(append(make([]byte, 0, len(field)+len(header)), field...), header...)
+}
+
+// BodyOf is the body r gets under its Header.
+func (m *Message) BodyOf(r *Recipient) []byte {
+	if r.Body != nil {
+		return r.Body.Raw
+	}
+	return m.Raw
+}
+
+// ContentOf is the whole message r gets: a new copy, for checks and tests
+// (the delivery path stores Header and body without joining them).
+func (m *Message) ContentOf(r *Recipient) []byte {
+	return Prepend(r.Header, m.BodyOf(r))
+}
+
+// HeaderSection is the header section r gets: its Header and the header
+// section of its body (for checks that read header fields).
+func (m *Message) HeaderSection(r *Recipient) []byte {
+	b := m.BodyOf(r)
+	return Prepend(r.Header, b[:mailheader.HeaderSize(b)])
 }
 
 // outbound is what goes on the outbound queue.
@@ -132,41 +169,37 @@ func (m *Message) outbound() []store.Outbound {
 		if len(r.To) == 0 {
 			continue
 		}
-		c := r.Content
-		if c == nil {
-			c = m.Raw
+		body := m.Raw
+		if r.Body != nil {
+			body = r.Body.Raw
 		}
 		out = append(out, store.Outbound{QueueID: m.Env.QueueID, From: r.From, ReturnPath: r.ReturnPath,
-			Recipients: r.To, Origin: r.Origin, Message: c})
+			Recipients: r.To, Origin: r.Origin, Message: Prepend(r.Header, body)})
 	}
 	return out
 }
 
-// ContentFor is what r receives.
-func (m *Message) ContentFor(r *Recipient) []byte {
-	if r.Content != nil {
-		return r.Content
-	}
-	return m.Raw
-}
-
-// batch groups recipients that get the same bytes into the same mailbox,
-// so each distinct content is stored once.
+// batch groups recipients that get the same header over the same body
+// into the same mailbox, so each distinct content is stored once. Bodies
+// are told apart by identity, headers (a few short fields) by value.
 func (m *Message) batch() []store.Delivery {
+	type key struct {
+		mailbox, header string
+		body            *Body
+	}
 	var out []store.Delivery
-next:
+	index := map[key]int{}
 	for _, r := range m.Local {
 		if r.Drop {
 			continue
 		}
-		c := m.ContentFor(r)
-		for i := range out {
-			if out[i].Mailbox == r.Mailbox && bytes.Equal(out[i].Message, c) {
-				out[i].Recipients = append(out[i].Recipients, r.Account)
-				continue next
-			}
+		k := key{r.Mailbox, string(r.Header), r.Body}
+		if i, ok := index[k]; ok {
+			out[i].Recipients = append(out[i].Recipients, r.Account)
+			continue
 		}
-		out = append(out, store.Delivery{Recipients: []string{r.Account}, Mailbox: r.Mailbox, Message: c})
+		index[k] = len(out)
+		out = append(out, store.Delivery{Recipients: []string{r.Account}, Mailbox: r.Mailbox, Header: r.Header, Message: m.BodyOf(r)})
 	}
 	return out
 }

@@ -83,10 +83,9 @@ func (s *ScanStage) inbound(ctx context.Context, m *Message, v *scan.Verdict) er
 	var discarded, stripped []string
 	var discardDecision scan.Decision
 	var stripDecision scan.Decision
-	var stripCache map[string][]byte
-	// Recipients with the same outcome share one copy of the content (a
-	// big message to many recipients is not copied once per recipient).
-	contents := contentCache{}
+	// Recipients stripped of the same parts share one stripped body; the
+	// verdict header goes on top of each recipient's own header fields.
+	var stripCache map[string]*Body
 	for _, r := range m.Local {
 		var pol store.ScanPolicy
 		if a, err := s.Store.Account(ctx, r.Account); err == nil {
@@ -95,25 +94,26 @@ func (s *ScanStage) inbound(ctx context.Context, m *Message, v *scan.Verdict) er
 		d := v.Inbound(toScanPolicy(pol))
 		switch d.Action {
 		case scan.Deliver:
-			r.Content = contents.get(d.Header, "", raw)
+			r.Header = verdictField(d.Header, r.Header)
 		case scan.DeliverStripped:
 			if stripCache == nil {
-				stripCache = map[string][]byte{}
+				stripCache = map[string]*Body{}
 			}
 			key := fmt.Sprint(d.Strip)
-			out, ok := stripCache[key]
+			body, ok := stripCache[key]
 			if !ok {
-				var err error
-				if out, err = scan.Strip(raw, d.Strip); err != nil {
+				out, err := scan.Strip(raw, d.Strip)
+				if err != nil {
 					// Cannot remove the part cleanly: discard instead.
 					r.Drop, r.Why = true, "discarded: "+err.Error()
 					discarded = append(discarded, r.Account)
 					discardDecision = d
 					continue
 				}
-				stripCache[key] = out
+				body = &Body{Raw: out}
+				stripCache[key] = body
 			}
-			r.Content = contents.get(d.Header, key, out)
+			r.Header, r.Body = verdictField(d.Header, r.Header), body
 			stripped = append(stripped, r.Account)
 			stripDecision = d
 		case scan.DiscardMessage:
@@ -238,26 +238,10 @@ func contains(l []string, s string) bool {
 	return false
 }
 
-// contentCache hands out one "verdict header + body" copy per distinct
-// (header, body variant).
-type contentCache map[[2]string][]byte
-
-func (c contentCache) get(header, variant string, body []byte) []byte {
-	k := [2]string{header, variant}
-	if b, ok := c[k]; ok {
-		return b
-	}
-	b := withHeader(scan.HeaderName+": "+header, body)
-	c[k] = b
-	return b
-}
-
-// withHeader returns a new message: field, CRLF, then raw.
-func withHeader(field string, raw []byte) []byte {
-	out := make([]byte, 0, len(field)+2+len(raw))
-	out = append(out, field...)
-	out = append(out, '\r', '\n')
-	return append(out, raw...)
+// verdictField puts the scan verdict header on top of a recipient's own
+// header fields.
+func verdictField(verdict string, header []byte) []byte {
+	return Prepend([]byte(scan.HeaderName+": "+verdict+"\r\n"), header)
 }
 
 // removeHeader deletes every field called name (with continuation lines)

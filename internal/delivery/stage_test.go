@@ -28,7 +28,7 @@ func TestStages(t *testing.T) {
 		for _, r := range m.Local {
 			switch r.Account {
 			case "b@example.com":
-				r.Content = []byte("X-Only: b\r\n\r\nstripped\r\n")
+				r.Body = &Body{Raw: []byte("X-Only: b\r\n\r\nstripped\r\n")}
 			case "c@example.com":
 				r.Drop, r.Why = true, "discarded"
 			}
