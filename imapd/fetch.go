@@ -17,8 +17,8 @@ import (
 // records returns the store records of the given UIDs (ascending), with
 // nil holes for messages expunged meanwhile by someone else. Reading the
 // whole mailbox once is cheaper when many are asked for.
-func (s *session) records(v *view, uids []uint32) ([]*store.Message, error) {
-	var msgs []store.Message
+func (s *session) records(v *view, uids []uint32) ([]*store.MessageInfo, error) {
+	var msgs []store.MessageInfo
 	var err error
 	if len(uids) > 64 && len(uids)*4 > len(v.uids) {
 		msgs, _, err = s.srv.st.Messages(s.ctx(), s.account, v.name)
@@ -28,7 +28,7 @@ func (s *session) records(v *view, uids []uint32) ([]*store.Message, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]*store.Message, len(uids))
+	out := make([]*store.MessageInfo, len(uids))
 	j := 0
 	for i, uid := range uids {
 		for j < len(msgs) && msgs[j].UID < uid {
@@ -140,7 +140,7 @@ func setsSeen(options *imap.FetchOptions) bool {
 	return false
 }
 
-func (s *session) fetchOne(rw *imapserver.FetchResponseWriter, v *view, m *store.Message, env *mailheader.Summary, options *imap.FetchOptions, flagsChanged bool) error {
+func (s *session) fetchOne(rw *imapserver.FetchResponseWriter, v *view, m *store.MessageInfo, env *mailheader.Summary, options *imap.FetchOptions, flagsChanged bool) error {
 	if options.UID {
 		rw.WriteUID(imap.UID(m.UID))
 	}
@@ -222,7 +222,7 @@ func readHeader(r io.Reader, size int64) textproto.Header {
 // and its text are streamed from the store, with partial ranges applied
 // while streaming; other sections (parts, header fields) are extracted in
 // memory by the library.
-func (s *session) writeSection(rw *imapserver.FetchResponseWriter, open func() (io.ReadCloser, error), m *store.Message, bs *imap.FetchItemBodySection) error {
+func (s *session) writeSection(rw *imapserver.FetchResponseWriter, open func() (io.ReadCloser, error), m *store.MessageInfo, bs *imap.FetchItemBodySection) error {
 	start, end := int64(-1), int64(-1)
 	if len(bs.Part) == 0 && len(bs.HeaderFields) == 0 && len(bs.HeaderFieldsNot) == 0 {
 		switch bs.Specifier {

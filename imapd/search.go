@@ -63,7 +63,7 @@ type searchCtx struct {
 	n      uint32 // messages in the view: "*" for sequence numbers
 	maxUID uint32
 
-	m       *store.Message
+	m       *store.MessageInfo
 	seq     uint32
 	hdr     *textproto.Header
 	hdrRead bool

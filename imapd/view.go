@@ -44,7 +44,7 @@ type updateWriter interface {
 
 // openView subscribes first and reads the mailbox second, so no change
 // falls between the two; changes already in the snapshot are skipped.
-func openView(ctx context.Context, st store.Mail, account, name string, readOnly bool) (*view, []store.Message, store.Mailbox, error) {
+func openView(ctx context.Context, st store.Mail, account, name string, readOnly bool) (*view, []store.MessageInfo, store.Mailbox, error) {
 	sub := st.Subscribe(ctx, account, feedBuffer)
 	msgs, meta, err := st.Messages(ctx, account, name)
 	if err != nil {
@@ -92,7 +92,7 @@ func (v *view) drain() {
 // dropOwnFlags forgets the flag events caused by this session's own STORE
 // (or implicit \Seen), which it has answered already, as long as nothing
 // changed the flags again since.
-func (v *view) dropOwnFlags(msgs []store.Message) {
+func (v *view) dropOwnFlags(msgs []store.MessageInfo) {
 	v.drain()
 	own := make(map[uint32][]string, len(msgs))
 	for _, m := range msgs {

@@ -44,7 +44,7 @@ type session struct {
 	state       state
 	user        string // from USER, waiting for PASS
 	account     string // authenticated and locked maildrop
-	msgs        []store.Message
+	msgs        []store.MessageInfo
 	uidValidity uint32
 	deleted     []bool
 	bad         int

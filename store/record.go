@@ -2,8 +2,9 @@ package store
 
 import "time"
 
-// Message is what the store knows about one stored message.
-type Message struct {
+// MessageInfo is what the store knows about one stored message (like
+// fs.FileInfo for a file): its UID, sizes, internal date and flags.
+type MessageInfo struct {
 	UID        uint32
 	Size       int64     // bytes of the raw message as stored
 	HeaderSize int64     // bytes of the header section, including the blank line

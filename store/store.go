@@ -77,8 +77,8 @@ type Directory interface {
 
 // Maildrop is what POP3 does with an account's INBOX.
 type Maildrop interface {
-	Messages(ctx context.Context, account, mailbox string) ([]Message, Mailbox, error)
-	OpenMessage(ctx context.Context, account, mailbox string, uid uint32) (io.ReadCloser, Message, error)
+	Messages(ctx context.Context, account, mailbox string) ([]MessageInfo, Mailbox, error)
+	OpenMessage(ctx context.Context, account, mailbox string, uid uint32) (io.ReadCloser, MessageInfo, error)
 	Expunge(ctx context.Context, account, mailbox string, uids []uint32) ([]uint32, error)
 }
 
@@ -92,12 +92,12 @@ type Mail interface {
 	DeleteMailbox(ctx context.Context, account, name string) error
 	RenameMailbox(ctx context.Context, account, oldName, newName string) error
 	SetSubscribed(ctx context.Context, account, name string, subscribed bool) error
-	MessagesByUID(ctx context.Context, account, mailbox string, uids []uint32) ([]Message, Mailbox, error)
+	MessagesByUID(ctx context.Context, account, mailbox string, uids []uint32) ([]MessageInfo, Mailbox, error)
 	ReadMessage(ctx context.Context, account, mailbox string, uid uint32) ([]byte, error)
 	// Summaries returns the header summaries (IMAP ENVELOPE) of messages,
 	// in the order asked; a UID that does not exist gets a zero Summary.
 	Summaries(ctx context.Context, account, mailbox string, uids []uint32) ([]mailheader.Summary, error)
-	SetFlags(ctx context.Context, account, mailbox string, uids []uint32, op FlagOp, flags []string) ([]Message, error)
+	SetFlags(ctx context.Context, account, mailbox string, uids []uint32, op FlagOp, flags []string) ([]MessageInfo, error)
 	CopyMessages(ctx context.Context, account, src, dst string, uids []uint32) (CopyResult, error)
 	MoveMessages(ctx context.Context, account, src, dst string, uids []uint32) (CopyResult, error)
 	// Deliver stores one message (IMAP APPEND, warning mails).

@@ -374,8 +374,8 @@ func sortedUnique(uids []uint32) []uint32 {
 // MessagesByUID returns the given messages of a mailbox (missing UIDs are
 // skipped), in the order asked, with the mailbox's metadata, from one
 // snapshot: cheaper than Messages when a few of many are wanted.
-func (s *Store) MessagesByUID(ctx context.Context, account, mailbox string, uids []uint32) ([]store.Message, store.Mailbox, error) {
-	var out []store.Message
+func (s *Store) MessagesByUID(ctx context.Context, account, mailbox string, uids []uint32) ([]store.MessageInfo, store.Mailbox, error) {
+	var out []store.MessageInfo
 	var meta store.Mailbox
 	err := s.db.View(func(tx *bbolt.Tx) error {
 		b, m, err := mailboxBucket(tx, account, mailbox)
@@ -384,7 +384,7 @@ func (s *Store) MessagesByUID(ctx context.Context, account, mailbox string, uids
 		}
 		meta = m
 		msgs := b.Bucket(bMsgs)
-		out = make([]store.Message, 0, len(uids))
+		out = make([]store.MessageInfo, 0, len(uids))
 		for _, uid := range uids {
 			v := msgs.Get(u32key(uid))
 			if v == nil {
@@ -394,7 +394,7 @@ func (s *Store) MessagesByUID(ctx context.Context, account, mailbox string, uids
 			if err != nil {
 				return fmt.Errorf("%s/%s uid %d: %w", account, mailbox, uid, err)
 			}
-			out = append(out, msg.Message)
+			out = append(out, msg.MessageInfo)
 		}
 		return nil
 	})

@@ -120,7 +120,7 @@ func (s *Store) deliverBatch(ctx context.Context, ds []store.Delivery, q *queueB
 			for _, r := range p.rcpts {
 				a := accts[r]
 				b, meta, _ := mailboxBucket(tx, r, p.box)
-				m := record{Message: store.Message{UID: meta.UIDNext, Size: size, HeaderSize: p.hsize, Date: p.date, Flags: p.flags}, blob: blob}
+				m := record{MessageInfo: store.MessageInfo{UID: meta.UIDNext, Size: size, HeaderSize: p.hsize, Date: p.date, Flags: p.flags}, blob: blob}
 				if err := b.Bucket(bMsgs).Put(u32key(m.UID), encodeRecord(&m)); err != nil {
 					return err
 				}
@@ -245,8 +245,8 @@ func unrefBlob(tx *bbolt.Tx, id uint64) error {
 
 // Messages lists the messages of a mailbox in UID order, with the
 // mailbox's metadata from the same snapshot.
-func (s *Store) Messages(ctx context.Context, account, mailbox string) ([]store.Message, store.Mailbox, error) {
-	var out []store.Message
+func (s *Store) Messages(ctx context.Context, account, mailbox string) ([]store.MessageInfo, store.Mailbox, error) {
+	var out []store.MessageInfo
 	var meta store.Mailbox
 	err := s.db.View(func(tx *bbolt.Tx) error {
 		b, m, err := mailboxBucket(tx, account, mailbox)
@@ -254,13 +254,13 @@ func (s *Store) Messages(ctx context.Context, account, mailbox string) ([]store.
 			return err
 		}
 		meta = m
-		out = make([]store.Message, 0, m.Messages)
+		out = make([]store.MessageInfo, 0, m.Messages)
 		return b.Bucket(bMsgs).ForEach(func(k, v []byte) error {
 			msg, err := decodeRecord(binary.BigEndian.Uint32(k), v)
 			if err != nil {
 				return fmt.Errorf("%s/%s uid %d: %w", account, mailbox, binary.BigEndian.Uint32(k), err)
 			}
-			out = append(out, msg.Message)
+			out = append(out, msg.MessageInfo)
 			return nil
 		})
 	})
@@ -269,7 +269,7 @@ func (s *Store) Messages(ctx context.Context, account, mailbox string) ([]store.
 
 // OpenMessage returns a reader over a message's raw bytes. It reads chunk
 // by chunk, so a large message is never loaded whole.
-func (s *Store) OpenMessage(ctx context.Context, account, mailbox string, uid uint32) (io.ReadCloser, store.Message, error) {
+func (s *Store) OpenMessage(ctx context.Context, account, mailbox string, uid uint32) (io.ReadCloser, store.MessageInfo, error) {
 	var m record
 	err := s.db.View(func(tx *bbolt.Tx) error {
 		b, _, err := mailboxBucket(tx, account, mailbox)
@@ -284,9 +284,9 @@ func (s *Store) OpenMessage(ctx context.Context, account, mailbox string, uid ui
 		return err
 	})
 	if err != nil {
-		return nil, m.Message, err
+		return nil, m.MessageInfo, err
 	}
-	return &blobReader{s: s, id: m.blob, size: m.Size}, m.Message, nil
+	return &blobReader{s: s, id: m.blob, size: m.Size}, m.MessageInfo, nil
 }
 
 // ReadMessage returns a message's raw bytes.
@@ -343,12 +343,12 @@ func (r *blobReader) Close() error { r.buf, r.pos = nil, 0; return nil }
 
 // SetFlags changes the flags of the given messages (UIDs that do not exist
 // are skipped) and returns the messages as changed.
-func (s *Store) SetFlags(ctx context.Context, account, mailbox string, uids []uint32, op store.FlagOp, flags []string) ([]store.Message, error) {
+func (s *Store) SetFlags(ctx context.Context, account, mailbox string, uids []uint32, op store.FlagOp, flags []string) ([]store.MessageInfo, error) {
 	flags, err := store.NormalizeFlags(flags)
 	if err != nil {
 		return nil, err
 	}
-	var out []store.Message
+	var out []store.MessageInfo
 	var events []store.Event
 	fn := func(tx *bbolt.Tx) error {
 		out, events = out[:0], events[:0]
@@ -380,14 +380,14 @@ func (s *Store) SetFlags(ctx context.Context, account, mailbox string, uids []ui
 				}
 			}
 			if slices.Equal(nf, m.Flags) {
-				out = append(out, m.Message)
+				out = append(out, m.MessageInfo)
 				continue
 			}
 			m.Flags = nf
 			if err := msgs.Put(u32key(uid), encodeRecord(&m)); err != nil {
 				return err
 			}
-			out = append(out, m.Message)
+			out = append(out, m.MessageInfo)
 			events = append(events, store.Event{Kind: store.EventFlags, Account: strings.ToLower(account), Mailbox: meta.Name, UIDValidity: meta.UIDValidity, UID: uid, Flags: nf})
 		}
 		return nil

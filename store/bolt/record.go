@@ -17,7 +17,7 @@ const recordVersion = 1
 // record is a message record as stored: what the store tells about the
 // message, and the id of the blob holding its bytes.
 type record struct {
-	store.Message
+	store.MessageInfo
 	blob uint64
 }
 
@@ -39,7 +39,7 @@ func encodeRecord(m *record) []byte {
 var errCorruptRecord = errors.New("store: corrupt message record")
 
 func decodeRecord(uid uint32, b []byte) (record, error) {
-	m := record{Message: store.Message{UID: uid}}
+	m := record{MessageInfo: store.MessageInfo{UID: uid}}
 	if len(b) == 0 || b[0] != recordVersion {
 		return m, errCorruptRecord
 	}

@@ -9,7 +9,7 @@ import (
 )
 
 func TestRecordRoundTrip(t *testing.T) {
-	m := record{Message: store.Message{UID: 7, Size: 12345, HeaderSize: 321, Date: time.Unix(1700000000, 123), Flags: []string{`\Seen`, "$Label1"}}, blob: 99}
+	m := record{MessageInfo: store.MessageInfo{UID: 7, Size: 12345, HeaderSize: 321, Date: time.Unix(1700000000, 123), Flags: []string{`\Seen`, "$Label1"}}, blob: 99}
 	got, err := decodeRecord(7, encodeRecord(&m))
 	if err != nil {
 		t.Fatal(err)
@@ -27,7 +27,7 @@ func TestRecordRoundTrip(t *testing.T) {
 }
 
 func FuzzRecord(f *testing.F) {
-	f.Add(encodeRecord(&record{Message: store.Message{Size: 10, HeaderSize: 2, Date: time.Unix(1, 0), Flags: []string{`\Seen`}}, blob: 1}))
+	f.Add(encodeRecord(&record{MessageInfo: store.MessageInfo{Size: 10, HeaderSize: 2, Date: time.Unix(1, 0), Flags: []string{`\Seen`}}, blob: 1}))
 	f.Add([]byte{})
 	f.Add([]byte{1, 0xff, 0xff, 0xff})
 	f.Fuzz(func(t *testing.T, b []byte) {
