@@ -12,11 +12,11 @@ import (
 	"testing"
 	"time"
 
-	"yubin/store/bolt"
-
 	"golang.org/x/crypto/bcrypt"
 
+	"yubin/internal/testutil"
 	"yubin/store"
+	"yubin/store/bolt"
 )
 
 var ctx = context.Background()
@@ -36,13 +36,6 @@ func newService(t *testing.T) (*Service, store.Store) {
 	return NewService(st, 1<<30), st
 }
 
-func must(t *testing.T, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
 func i64(v int64) *int64 { return &v }
 
 // errOnly is the error of an operation whose result does not matter.
@@ -52,13 +45,13 @@ func errOnly[T any](_ T, err error) error { return err }
 func snapshot(t *testing.T, api API) string {
 	t.Helper()
 	ds, err := Do(ctx, api, OpDomainList, None{})
-	must(t, err)
+	testutil.Must(t, err)
 	as, err := Do(ctx, api, OpAccountList, "")
-	must(t, err)
+	testutil.Must(t, err)
 	var details []AccountDetail
 	for _, a := range as {
 		d, err := Do(ctx, api, OpAccountShow, a.Address)
-		must(t, err)
+		testutil.Must(t, err)
 		details = append(details, d)
 	}
 	b, _ := json.Marshal([]any{ds, details})
@@ -68,17 +61,17 @@ func snapshot(t *testing.T, api API) string {
 func populate(t *testing.T, api API) {
 	t.Helper()
 	_, err := Do(ctx, api, OpDomainAdd, NewDomain{Name: "Example.COM"})
-	must(t, err)
+	testutil.Must(t, err)
 	_, err = Do(ctx, api, OpDomainAdd, NewDomain{Name: "www.example.com", Parent: "example.com"})
-	must(t, err)
+	testutil.Must(t, err)
 	_, err = Do(ctx, api, OpDomainAdd, NewDomain{Name: "other.test"})
-	must(t, err)
+	testutil.Must(t, err)
 	_, err = Do(ctx, api, OpAccountAdd, NewAccount{Address: "Info@Example.com", Password: "secret1", Role: "admin"})
-	must(t, err)
+	testutil.Must(t, err)
 	_, err = Do(ctx, api, OpAccountAdd, NewAccount{Address: "bob@example.com", Password: "secret2", Quota: i64(500 << 20)})
-	must(t, err)
+	testutil.Must(t, err)
 	_, err = Do(ctx, api, OpAccountAdd, NewAccount{Address: "carol@other.test", Password: "secret3", Quota: i64(0)})
-	must(t, err)
+	testutil.Must(t, err)
 }
 
 // expectError checks err's kind and message and that the state is unchanged.
@@ -141,12 +134,12 @@ func testValidation(t *testing.T, api API) {
 
 	// A dry run validates and writes nothing.
 	a, err := Do(ctx, api, OpAccountAdd, NewAccount{Address: "Dave@example.com", DryRun: true})
-	must(t, err)
+	testutil.Must(t, err)
 	if a.Address != "dave@example.com" || a.Quota != 1<<30 || a.Role != "user" {
 		t.Errorf("dry run = %+v", a)
 	}
 	_, err = Do(ctx, api, OpAccountAdd, NewAccount{Address: "dave@example.com", Password: "ok", DryRun: true})
-	must(t, err)
+	testutil.Must(t, err)
 	expectError(t, api, before, add(NewAccount{Address: "info@example.com", DryRun: true}), store.ErrExists, "already exists")
 	if after := snapshot(t, api); after != before {
 		t.Error("dry run changed the state")
@@ -171,7 +164,7 @@ func testOperations(t *testing.T, api API, st store.Store) {
 	populate(t, api)
 
 	ds, err := Do(ctx, api, OpDomainList, None{})
-	must(t, err)
+	testutil.Must(t, err)
 	want := []Domain{
 		{Name: "example.com", Children: []string{"www.example.com"}, Accounts: 2},
 		{Name: "other.test", Accounts: 1},
@@ -188,7 +181,7 @@ func testOperations(t *testing.T, api API, st store.Store) {
 	}
 
 	as, err := Do(ctx, api, OpAccountList, "EXAMPLE.com")
-	must(t, err)
+	testutil.Must(t, err)
 	if len(as) != 2 || as[0].Address != "bob@example.com" || as[1].Address != "info@example.com" {
 		t.Fatalf("accounts = %+v", as)
 	}
@@ -196,12 +189,12 @@ func testOperations(t *testing.T, api API, st store.Store) {
 		t.Errorf("accounts = %+v", as)
 	}
 	child, err := Do(ctx, api, OpAccountList, "www.example.com")
-	must(t, err)
+	testutil.Must(t, err)
 	if len(child) != 2 {
 		t.Errorf("accounts of the child domain = %+v, want the parent's", child)
 	}
 	all, err := Do(ctx, api, OpAccountList, "")
-	must(t, err)
+	testutil.Must(t, err)
 	if len(all) != 3 || all[2].Address != "carol@other.test" || all[2].Quota != 0 {
 		t.Errorf("all accounts = %+v", all)
 	}
@@ -209,10 +202,10 @@ func testOperations(t *testing.T, api API, st store.Store) {
 	// Put a message in, so show reports usage and counts.
 	if st != nil {
 		_, err := st.Deliver(ctx, store.Delivery{Recipients: []string{"info@example.com"}, Message: []byte("Subject: hi\r\n\r\nhello\r\n")})
-		must(t, err)
+		testutil.Must(t, err)
 	}
 	det, err := Do(ctx, api, OpAccountShow, "info@EXAMPLE.com")
-	must(t, err)
+	testutil.Must(t, err)
 	if det.Address != "info@example.com" || det.Role != "admin" || len(det.Mailboxes) != 5 || det.Mailboxes[0].Name != "INBOX" {
 		t.Errorf("show = %+v", det)
 	}
@@ -231,7 +224,7 @@ func testOperations(t *testing.T, api API, st store.Store) {
 		}
 	}
 
-	must(t, errOnly(Do(ctx, api, OpAccountPasswd, PasswordChange{Address: "bob@example.com", Password: "new password"})))
+	testutil.Must(t, errOnly(Do(ctx, api, OpAccountPasswd, PasswordChange{Address: "bob@example.com", Password: "new password"})))
 	if st != nil {
 		sa, _ := st.Account(ctx, "bob@example.com")
 		if bcrypt.CompareHashAndPassword([]byte(sa.PasswordHash), []byte("new password")) != nil {
@@ -239,20 +232,20 @@ func testOperations(t *testing.T, api API, st store.Store) {
 		}
 	}
 	a, err := Do(ctx, api, OpAccountQuota, QuotaChange{Address: "BOB@example.com", Quota: 0})
-	must(t, err)
+	testutil.Must(t, err)
 	if a.Quota != 0 || a.Address != "bob@example.com" {
 		t.Errorf("after quota: %+v", a)
 	}
 
-	must(t, errOnly(Do(ctx, api, OpAccountRemove, "bob@example.com")))
+	testutil.Must(t, errOnly(Do(ctx, api, OpAccountRemove, "bob@example.com")))
 	if _, err := Do(ctx, api, OpAccountShow, "bob@example.com"); !errors.Is(err, store.ErrNoSuchAccount) {
 		t.Errorf("removed account: %v", err)
 	}
-	must(t, errOnly(Do(ctx, api, OpDomainRemove, "www.example.com")))
-	must(t, errOnly(Do(ctx, api, OpAccountRemove, "carol@other.test")))
-	must(t, errOnly(Do(ctx, api, OpDomainRemove, "other.test")))
+	testutil.Must(t, errOnly(Do(ctx, api, OpDomainRemove, "www.example.com")))
+	testutil.Must(t, errOnly(Do(ctx, api, OpAccountRemove, "carol@other.test")))
+	testutil.Must(t, errOnly(Do(ctx, api, OpDomainRemove, "other.test")))
 	ds, err = Do(ctx, api, OpDomainList, None{})
-	must(t, err)
+	testutil.Must(t, err)
 	if len(ds) != 1 || ds[0].Name != "example.com" || len(ds[0].Children) != 0 {
 		t.Errorf("domains after removal = %+v", ds)
 	}
@@ -272,7 +265,7 @@ func TestPasswordHashed(t *testing.T) {
 	s, st := newService(t)
 	populate(t, s)
 	sa, err := st.Account(ctx, "info@example.com")
-	must(t, err)
+	testutil.Must(t, err)
 	if !strings.HasPrefix(sa.PasswordHash, "$2") || bcrypt.CompareHashAndPassword([]byte(sa.PasswordHash), []byte("secret1")) != nil {
 		t.Errorf("stored hash %q", sa.PasswordHash)
 	}
@@ -327,7 +320,7 @@ func TestFormat(t *testing.T) {
 func shortDir(t *testing.T) string {
 	t.Helper()
 	d, err := os.MkdirTemp("", "yb")
-	must(t, err)
+	testutil.Must(t, err)
 	t.Cleanup(func() { os.RemoveAll(d) })
 	return d
 }
@@ -346,7 +339,7 @@ func serve(t *testing.T, dir string) (*Client, store.Store, string) {
 func serveService(t *testing.T, s *Service, sock string) *Client {
 	t.Helper()
 	ln, err := ListenControl(sock)
-	must(t, err)
+	testutil.Must(t, err)
 	c, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- s.ServeControl(c, ln) }()
@@ -369,7 +362,7 @@ func TestControlSocket(t *testing.T) {
 	client, st, sock := serve(t, dir)
 
 	fi, err := os.Lstat(sock)
-	must(t, err)
+	testutil.Must(t, err)
 	if fi.Mode()&os.ModeSocket == 0 || fi.Mode().Perm() != 0o600 {
 		t.Errorf("socket mode = %v, want a socket with 0600", fi.Mode())
 	}
@@ -382,13 +375,13 @@ func TestControlSocket(t *testing.T) {
 	if leftovers, _ := filepath.Glob(filepath.Join(dir, ".ctl*")); len(leftovers) != 0 {
 		t.Errorf("temporary files left: %v", leftovers)
 	}
-	must(t, client.Ping(ctx))
+	testutil.Must(t, client.Ping(ctx))
 
 	t.Run("operations", func(t *testing.T) { testOperations(t, client, st) })
 	for _, a := range []string{"info@example.com"} {
-		must(t, errOnly(Do(ctx, client, OpAccountRemove, a)))
+		testutil.Must(t, errOnly(Do(ctx, client, OpAccountRemove, a)))
 	}
-	must(t, errOnly(Do(ctx, client, OpDomainRemove, "example.com")))
+	testutil.Must(t, errOnly(Do(ctx, client, OpDomainRemove, "example.com")))
 	t.Run("validation", func(t *testing.T) { testValidation(t, client) })
 
 	// Many clients at once.
@@ -407,10 +400,10 @@ func TestControlSocket(t *testing.T) {
 	// Garbage and unknown operations get a clear answer.
 	for _, req := range []string{"nonsense\n", `{"op":"frobnicate"}` + "\n"} {
 		c, err := net.Dial("unix", sock)
-		must(t, err)
+		testutil.Must(t, err)
 		c.Write([]byte(req))
 		var resp response
-		must(t, json.NewDecoder(c).Decode(&resp))
+		testutil.Must(t, json.NewDecoder(c).Decode(&resp))
 		c.Close()
 		if resp.OK || resp.Kind != "invalid" || resp.Error == "" {
 			t.Errorf("answer to %q: %+v", req, resp)
@@ -423,15 +416,15 @@ func TestControlSocketStopRemovesFile(t *testing.T) {
 	st := openStore(t, dir)
 	sock := filepath.Join(dir, "control.sock")
 	ln, err := ListenControl(sock)
-	must(t, err)
+	testutil.Must(t, err)
 	c, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- NewService(st, 0).ServeControl(c, ln) }()
-	must(t, NewClient(sock).Ping(ctx))
+	testutil.Must(t, NewClient(sock).Ping(ctx))
 	cancel()
 	select {
 	case err := <-done:
-		must(t, err)
+		testutil.Must(t, err)
 	case <-time.After(5 * time.Second):
 		t.Fatal("ServeControl did not return")
 	}
@@ -448,21 +441,21 @@ func TestListenControlStaleAndForeign(t *testing.T) {
 	sock := filepath.Join(dir, "control.sock")
 	// A socket left behind by a crashed server.
 	ul, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
-	must(t, err)
+	testutil.Must(t, err)
 	ul.SetUnlinkOnClose(false)
 	ul.Close()
 	if _, err := os.Lstat(sock); err != nil {
 		t.Fatal("stale socket not left behind")
 	}
 	ln, err := ListenControl(sock)
-	must(t, err)
-	must(t, ln.Close())
+	testutil.Must(t, err)
+	testutil.Must(t, ln.Close())
 	if _, err := os.Lstat(sock); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("Close did not remove the socket: %v", err)
 	}
 
 	// A regular file in the way is not removed.
-	must(t, os.WriteFile(sock, []byte("x"), 0o600))
+	testutil.Must(t, os.WriteFile(sock, []byte("x"), 0o600))
 	if _, err := ListenControl(sock); err == nil || !strings.Contains(err.Error(), "not a socket") {
 		t.Errorf("ListenControl over a file: %v", err)
 	}
@@ -483,18 +476,18 @@ func TestOpen(t *testing.T) {
 
 	// No server: the store directly.
 	api, release, err := OpenPaths(sock, dir, 123)
-	must(t, err)
+	testutil.Must(t, err)
 	if _, ok := api.(*Service); !ok {
 		t.Errorf("without a server Open gave %T", api)
 	}
 	_, err = Do(ctx, api, OpDomainAdd, NewDomain{Name: "example.com"})
-	must(t, err)
+	testutil.Must(t, err)
 	a, err := Do(ctx, api, OpAccountAdd, NewAccount{Address: "x@example.com", Password: "pw"})
-	must(t, err)
+	testutil.Must(t, err)
 	if a.Quota != 123 {
 		t.Errorf("default quota = %d", a.Quota)
 	}
-	must(t, release())
+	testutil.Must(t, release())
 
 	// The store is locked by a "server" without a socket: a clear error.
 	st := openStore(t, dir)
@@ -505,18 +498,18 @@ func TestOpen(t *testing.T) {
 
 	// The server serves the socket: the client.
 	ln, err := ListenControl(sock)
-	must(t, err)
+	testutil.Must(t, err)
 	c, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go NewService(st, 0).ServeControl(c, ln)
 	api, release, err = OpenPaths(sock, dir, 0)
-	must(t, err)
+	testutil.Must(t, err)
 	defer release()
 	if _, ok := api.(*Client); !ok {
 		t.Errorf("with a server Open gave %T", api)
 	}
 	as, err := Do(ctx, api, OpAccountList, "")
-	must(t, err)
+	testutil.Must(t, err)
 	if len(as) != 1 || as[0].Address != "x@example.com" {
 		t.Errorf("accounts through the socket = %+v", as)
 	}

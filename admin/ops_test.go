@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"yubin/internal/notify"
+	"yubin/internal/testutil"
 	"yubin/store"
 	"yubin/store/bolt"
 )
@@ -37,27 +38,27 @@ func twinServices(t *testing.T, dir string) (a, b *Service, ids []string) {
 	now := func() time.Time { return time.Date(2025, 3, 4, 5, 6, 7, 0, time.UTC) }
 	tmpl := filepath.Join(dir, "template.db")
 	st, err := bolt.Open(tmpl, bolt.Options{Now: now})
-	must(t, err)
+	testutil.Must(t, err)
 	populate(t, NewService(st, 1<<30))
 	_, err = Do(ctx, NewService(st, 0), OpDKIMKeys, "example.com")
-	must(t, err)
+	testutil.Must(t, err)
 	ids, err = st.Enqueue(ctx, store.Outbound{QueueID: "Q", From: "info@example.com", ReturnPath: "info@example.com",
 		Recipients: []string{"x@remote.test", "y@far.test"}, Origin: store.OriginSubmission,
 		Message: []byte("Subject: queued\r\n\r\nbody\r\n")})
-	must(t, err)
-	must(t, st.Close())
+	testutil.Must(t, err)
+	testutil.Must(t, st.Close())
 	db, err := os.ReadFile(tmpl)
-	must(t, err)
+	testutil.Must(t, err)
 	open := func(name string) *Service {
 		p := bolt.PathIn(filepath.Join(dir, name))
-		must(t, os.MkdirAll(filepath.Dir(p), 0o700))
-		must(t, os.WriteFile(p, db, 0o600))
+		testutil.Must(t, os.MkdirAll(filepath.Dir(p), 0o700))
+		testutil.Must(t, os.WriteFile(p, db, 0o600))
 		st, err := bolt.Open(p, bolt.Options{Now: now})
-		must(t, err)
+		testutil.Must(t, err)
 		t.Cleanup(func() { st.Close() })
 		s := NewService(st, 1<<30)
 		r, err := notify.NewReporter(notify.New(st, "mail.example.com", nil), "06:00", nil)
-		must(t, err)
+		testutil.Must(t, err)
 		s.SetReporter(r)
 		return s
 	}
@@ -166,12 +167,12 @@ func TestEveryOpRoundTrips(t *testing.T) {
 func rawRequest(t *testing.T, sock, line string) response {
 	t.Helper()
 	c, err := net.Dial("unix", sock)
-	must(t, err)
+	testutil.Must(t, err)
 	defer c.Close()
 	_, err = c.Write([]byte(line + "\n"))
-	must(t, err)
+	testutil.Must(t, err)
 	var resp response
-	must(t, json.NewDecoder(c).Decode(&resp))
+	testutil.Must(t, json.NewDecoder(c).Decode(&resp))
 	return resp
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"yubin/internal/testutil"
 	"yubin/store"
 )
 
@@ -22,7 +23,7 @@ import (
 // concurrently so the store's group commit keeps set-up short.
 func fill(b *testing.B, st store.Store, n, size int) {
 	b.Helper()
-	must(b, st.SetQuota(b.Context(), "info@example.com", 0))
+	testutil.Must(b, st.SetQuota(b.Context(), "info@example.com", 0))
 	var wg sync.WaitGroup
 	work := make(chan int)
 	for w := 0; w < 32; w++ {
@@ -109,7 +110,7 @@ func BenchmarkIdleConnHeap(b *testing.B) {
 			e := newEnv(b, Config{AllowInsecureAuth: true})
 			// A cheap hash: the benchmark measures memory, not bcrypt.
 			h, _ := bcrypt.GenerateFromPassword([]byte("pw-info"), bcrypt.MinCost)
-			must(b, e.st.SetPasswordHash(b.Context(), "info@example.com", string(h)))
+			testutil.Must(b, e.st.SetPasswordHash(b.Context(), "info@example.com", string(h)))
 			fill(b, e.st, 100, 2048)
 			for i := 0; i < b.N; i++ {
 				runtime.GC()

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"yubin/internal/testutil"
 )
 
 func needCommand(t *testing.T, name string) {
@@ -85,10 +87,10 @@ Expunge Both
 SyncState *
 `
 	cert, err := os.ReadFile(filepath.Join(e.dir, "tls", "cert.pem"))
-	must(t, err)
-	must(t, os.WriteFile(filepath.Join(dir, "cert.pem"), cert, 0o600))
-	must(t, os.WriteFile(filepath.Join(dir, "mbsyncrc"), []byte(rc), 0o600))
-	must(t, os.MkdirAll(filepath.Join(dir, "mail"), 0o700))
+	testutil.Must(t, err)
+	testutil.Must(t, os.WriteFile(filepath.Join(dir, "cert.pem"), cert, 0o600))
+	testutil.Must(t, os.WriteFile(filepath.Join(dir, "mbsyncrc"), []byte(rc), 0o600))
+	testutil.Must(t, os.MkdirAll(filepath.Join(dir, "mail"), 0o700))
 	run := func() string {
 		out, err := exec.Command("mbsync", "-c", filepath.Join(dir, "mbsyncrc"), "-a").CombinedOutput()
 		if err != nil {
@@ -111,7 +113,7 @@ SyncState *
 		t.Fatalf("Sent in the Maildir: %v", sent)
 	}
 	// A message put in the Maildir goes up.
-	must(t, os.WriteFile(filepath.Join(dir, "mail", "INBOX", "new", "1.local:2,"), []byte("Subject: from maildir\r\n\r\nup\r\n"), 0o600))
+	testutil.Must(t, os.WriteFile(filepath.Join(dir, "mail", "INBOX", "new", "1.local:2,"), []byte("Subject: from maildir\r\n\r\nup\r\n"), 0o600))
 	run()
 	if m, _ := e.st.Mailbox(t.Context(), "info@example.com", "INBOX"); m.Messages != 2 {
 		t.Fatalf("INBOX has %d messages after syncing up", m.Messages)

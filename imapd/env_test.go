@@ -12,13 +12,13 @@ import (
 	"testing"
 	"time"
 
-	"yubin/store/bolt"
-
 	"github.com/emersion/go-imap/v2/imapclient"
 
 	"yubin/internal/auth"
+	"yubin/internal/testutil"
 	"yubin/internal/tlsutil"
 	"yubin/store"
+	"yubin/store/bolt"
 )
 
 type env struct {
@@ -34,22 +34,22 @@ func newEnv(t testing.TB, cfg Config) *env {
 	t.Helper()
 	dir := t.TempDir()
 	st, err := bolt.Open(filepath.Join(dir, "y.db"), bolt.Options{})
-	must(t, err)
+	testutil.Must(t, err)
 	t.Cleanup(func() { st.Close() })
-	must(t, st.AddDomain(t.Context(), "example.com", ""))
+	testutil.Must(t, st.AddDomain(t.Context(), "example.com", ""))
 	for _, u := range []string{"info@example.com", "bob@example.com"} {
 		h, err := auth.HashPassword("pw-" + strings.Split(u, "@")[0])
-		must(t, err)
-		must(t, st.AddAccount(t.Context(), store.Account{Address: u, PasswordHash: h, Quota: 10 << 20}))
+		testutil.Must(t, err)
+		testutil.Must(t, st.AddAccount(t.Context(), store.Account{Address: u, PasswordHash: h, Quota: 10 << 20}))
 	}
 	tlsConf, err := tlsutil.SelfSigned(filepath.Join(dir, "tls"), "localhost")
-	must(t, err)
+	testutil.Must(t, err)
 	au := auth.New(st, auth.Policy{MaxFailures: 50}, nil)
 	srv := New(cfg, st, au, slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	e := &env{st: st, srv: srv, tlsConf: tlsConf, dir: dir}
 	for _, m := range []Mode{Plain, Implicit} {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		must(t, err)
+		testutil.Must(t, err)
 		if m == Plain {
 			e.plain = ln.Addr().String()
 		} else {
@@ -73,17 +73,10 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func must(t testing.TB, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
 func (e *env) deliver(t testing.TB, to, box, msg string) store.Delivered {
 	t.Helper()
 	d, err := e.st.Deliver(context.Background(), store.Delivery{Recipients: []string{to}, Mailbox: box, Message: []byte(msg)})
-	must(t, err)
+	testutil.Must(t, err)
 	return d[0]
 }
 
@@ -91,9 +84,9 @@ func (e *env) deliver(t testing.TB, to, box, msg string) store.Delivered {
 func (e *env) login(t testing.TB, user string, h *imapclient.UnilateralDataHandler) *imapclient.Client {
 	t.Helper()
 	c, err := imapclient.DialTLS(e.implicit, &imapclient.Options{TLSConfig: &tls.Config{InsecureSkipVerify: true}, UnilateralDataHandler: h})
-	must(t, err)
+	testutil.Must(t, err)
 	t.Cleanup(func() { c.Close() })
-	must(t, c.Login(user, "pw-"+strings.Split(user, "@")[0]).Wait())
+	testutil.Must(t, c.Login(user, "pw-"+strings.Split(user, "@")[0]).Wait())
 	return c
 }
 
@@ -114,7 +107,7 @@ func dialRaw(t testing.TB, addr string, useTLS bool) *raw {
 	} else {
 		c, err = net.Dial("tcp", addr)
 	}
-	must(t, err)
+	testutil.Must(t, err)
 	t.Cleanup(func() { c.Close() })
 	r := &raw{t: t, conn: c, r: bufio.NewReader(c)}
 	if g := r.line(); !strings.HasPrefix(g, "* OK") {
@@ -184,7 +177,7 @@ func (r *raw) starttls() {
 	r.t.Helper()
 	r.ok("STARTTLS")
 	tc := tls.Client(r.conn, &tls.Config{InsecureSkipVerify: true})
-	must(r.t, tc.Handshake())
+	testutil.Must(r.t, tc.Handshake())
 	r.conn = tc
 	r.r = bufio.NewReader(tc)
 }

@@ -10,6 +10,8 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
+
+	"yubin/internal/testutil"
 )
 
 // envelopeHeaders are odd headers whose envelopes, from the store's cache,
@@ -52,7 +54,7 @@ func TestEnvelopeMatchesLibrary(t *testing.T) {
 	}
 	for pass := range 2 { // parsed, then (probably) from the cache
 		envs, err := e.st.Summaries(t.Context(), "info@example.com", "INBOX", uids)
-		must(t, err)
+		testutil.Must(t, err)
 		for i, m := range envelopeHeaders {
 			want := imapserver.ExtractEnvelope(readHeader(strings.NewReader(m), int64(headerLen(m))))
 			if got := toIMAPEnvelope(&envs[i]); envelopeString(got) != envelopeString(want) {

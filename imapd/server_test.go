@@ -17,6 +17,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/emersion/go-sasl"
 
+	"yubin/internal/testutil"
 	"yubin/store"
 )
 
@@ -94,12 +95,12 @@ func TestInsecureAuthAllowed(t *testing.T) {
 func TestAuthenticatePlain(t *testing.T) {
 	e := newEnv(t, Config{})
 	c, err := imapclient.DialTLS(e.implicit, &imapclient.Options{TLSConfig: &tls.Config{InsecureSkipVerify: true}})
-	must(t, err)
+	testutil.Must(t, err)
 	defer c.Close()
 	if err := c.Authenticate(sasl.NewPlainClient("", "info@example.com", "wrong")); err == nil {
 		t.Fatal("wrong password accepted")
 	}
-	must(t, c.Authenticate(sasl.NewPlainClient("", "INFO@Example.com", "pw-info")))
+	testutil.Must(t, c.Authenticate(sasl.NewPlainClient("", "INFO@Example.com", "pw-info")))
 	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
 		t.Fatal(err)
 	}
@@ -126,13 +127,13 @@ func TestCommands(t *testing.T) {
 
 	// NAMESPACE, LIST with SPECIAL-USE, LSUB.
 	ns, err := c.Namespace().Wait()
-	must(t, err)
+	testutil.Must(t, err)
 	if len(ns.Personal) != 1 || ns.Personal[0].Delim != '/' {
 		t.Fatalf("namespace %+v", ns)
 	}
-	must(t, c.Create("Work/2024", nil).Wait())
+	testutil.Must(t, c.Create("Work/2024", nil).Wait())
 	list, err := c.List("", "*", nil).Collect()
-	must(t, err)
+	testutil.Must(t, err)
 	attrs := map[string][]imap.MailboxAttr{}
 	for _, l := range list {
 		attrs[l.Mailbox] = l.Attrs
@@ -145,32 +146,32 @@ func TestCommands(t *testing.T) {
 		t.Fatalf("LIST: %v", attrs)
 	}
 	list, err = c.List("", "%", nil).Collect()
-	must(t, err)
+	testutil.Must(t, err)
 	if len(list) != 6 {
 		t.Fatalf("LIST %%: %d", len(list))
 	}
 	list, err = c.List("", "*", &imap.ListOptions{SelectSpecialUse: true}).Collect()
-	must(t, err)
+	testutil.Must(t, err)
 	if len(list) != 4 {
 		t.Fatalf("LIST (SPECIAL-USE): %d", len(list))
 	}
-	must(t, c.Unsubscribe("Junk").Wait())
+	testutil.Must(t, c.Unsubscribe("Junk").Wait())
 	list, err = c.List("", "*", &imap.ListOptions{SelectSubscribed: true}).Collect()
-	must(t, err)
+	testutil.Must(t, err)
 	for _, l := range list {
 		if l.Mailbox == "Junk" {
 			t.Fatal("unsubscribed Junk in LIST (SUBSCRIBED)")
 		}
 	}
-	must(t, c.Subscribe("Junk").Wait())
+	testutil.Must(t, c.Subscribe("Junk").Wait())
 
 	// RENAME, DELETE.
-	must(t, c.Rename("Work/2024", "Work/2025", nil).Wait())
+	testutil.Must(t, c.Rename("Work/2024", "Work/2025", nil).Wait())
 	if err := c.Delete("Work").Wait(); err == nil || !strings.Contains(err.Error(), "HASCHILDREN") {
 		t.Fatalf("DELETE with children: %v", err)
 	}
-	must(t, c.Delete("Work/2025").Wait())
-	must(t, c.Delete("Work").Wait())
+	testutil.Must(t, c.Delete("Work/2025").Wait())
+	testutil.Must(t, c.Delete("Work").Wait())
 	if err := c.Delete("INBOX").Wait(); err == nil {
 		t.Fatal("DELETE INBOX")
 	}
@@ -180,7 +181,7 @@ func TestCommands(t *testing.T) {
 
 	// STATUS with SIZE.
 	st, err := c.Status("INBOX", &imap.StatusOptions{NumMessages: true, UIDNext: true, UIDValidity: true, NumUnseen: true, Size: true}).Wait()
-	must(t, err)
+	testutil.Must(t, err)
 	if *st.NumMessages != 2 || *st.NumUnseen != 2 || st.UIDValidity != d1.UIDValidity || *st.Size != int64(len(msg1)+len(mime1)) || st.UIDNext != 3 {
 		t.Fatalf("STATUS %+v", st)
 	}
@@ -189,9 +190,9 @@ func TestCommands(t *testing.T) {
 	date := time.Date(2020, 5, 6, 7, 8, 9, 0, time.UTC)
 	app := c.Append("Drafts", int64(len(msg1)), &imap.AppendOptions{Flags: []imap.Flag{imap.FlagDraft, "$Label1"}, Time: date})
 	io.WriteString(app, msg1)
-	must(t, app.Close())
+	testutil.Must(t, app.Close())
 	ad, err := app.Wait()
-	must(t, err)
+	testutil.Must(t, err)
 	if ad.UID != 1 || ad.UIDValidity == 0 {
 		t.Fatalf("APPENDUID %+v", ad)
 	}
@@ -201,13 +202,13 @@ func TestCommands(t *testing.T) {
 
 	// SELECT, FETCH.
 	sel, err := c.Select("INBOX", nil).Wait()
-	must(t, err)
+	testutil.Must(t, err)
 	if sel.NumMessages != 2 || sel.UIDValidity != d1.UIDValidity || sel.UIDNext != 3 {
 		t.Fatalf("SELECT %+v", sel)
 	}
 	msgs, err := c.Fetch(imap.SeqSetNum(1, 2), &imap.FetchOptions{Flags: true, InternalDate: true, RFC822Size: true, Envelope: true, UID: true,
 		BodyStructure: &imap.FetchItemBodyStructure{Extended: true}}).Collect()
-	must(t, err)
+	testutil.Must(t, err)
 	if len(msgs) != 2 || msgs[0].RFC822Size != int64(len(msg1)) || msgs[0].Envelope.Subject != "first" || msgs[0].Envelope.From[0].Host != "example.org" ||
 		msgs[0].Envelope.MessageID != "1@example.org" || msgs[0].UID != 1 || msgs[0].InternalDate.IsZero() {
 		t.Fatalf("FETCH: %+v", msgs[0])
@@ -229,7 +230,7 @@ func TestCommands(t *testing.T) {
 		{Peek: true, Partial: &imap.SectionPartial{Offset: 100000, Size: 5}},
 	}
 	got, err := c.Fetch(imap.SeqSetNum(1), &imap.FetchOptions{BodySection: sections}).Collect()
-	must(t, err)
+	testutil.Must(t, err)
 	hdrEnd := strings.Index(msg1, "\r\n\r\n") + 4
 	want := []string{msg1, msg1[6:11], msg1[:hdrEnd], msg1[hdrEnd:], "Subject: first\r\n\r\n", ""}
 	for i, s := range sections {
@@ -242,7 +243,7 @@ func TestCommands(t *testing.T) {
 	}
 	part := &imap.FetchItemBodySection{Part: []int{1}}
 	got, err = c.Fetch(imap.SeqSetNum(2), &imap.FetchOptions{BodySection: []*imap.FetchItemBodySection{part}}).Collect()
-	must(t, err)
+	testutil.Must(t, err)
 	if b := got[0].FindBodySection(part); string(b) != "the needle is here" {
 		t.Fatalf("BODY[1]: %q", b)
 	}
@@ -252,15 +253,15 @@ func TestCommands(t *testing.T) {
 
 	// STORE, UID STORE, SEARCH.
 	fl, err := c.Store(imap.SeqSetNum(1), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Flags: []imap.Flag{imap.FlagFlagged, "$Work"}}, nil).Collect()
-	must(t, err)
+	testutil.Must(t, err)
 	if len(fl) != 1 || !slices.Contains(fl[0].Flags, imap.FlagFlagged) || !slices.Contains(fl[0].Flags, "$Work") {
 		t.Fatalf("STORE: %+v", fl)
 	}
-	must(t, c.Store(imap.UIDSetNum(1), &imap.StoreFlags{Op: imap.StoreFlagsDel, Silent: true, Flags: []imap.Flag{"$Work"}}, nil).Close())
+	testutil.Must(t, c.Store(imap.UIDSetNum(1), &imap.StoreFlags{Op: imap.StoreFlagsDel, Silent: true, Flags: []imap.Flag{"$Work"}}, nil).Close())
 	search := func(cr *imap.SearchCriteria) []uint32 {
 		t.Helper()
 		d, err := c.Search(cr, nil).Wait()
-		must(t, err)
+		testutil.Must(t, err)
 		return d.AllSeqNums()
 	}
 	for _, c := range []struct {
@@ -290,14 +291,14 @@ func TestCommands(t *testing.T) {
 		}
 	}
 	ud, err := c.UIDSearch(&imap.SearchCriteria{Flag: []imap.Flag{imap.FlagSeen}}, nil).Wait()
-	must(t, err)
+	testutil.Must(t, err)
 	if uids := ud.AllUIDs(); !slices.Equal(uids, []imap.UID{2}) {
 		t.Fatalf("UID SEARCH: %v", uids)
 	}
 
 	// COPY (COPYUID), MOVE.
 	cd, err := c.Copy(imap.SeqSetNum(1, 2), "Trash").Wait()
-	must(t, err)
+	testutil.Must(t, err)
 	if cd.UIDValidity == 0 || cd.SourceUIDs.String() != "1:2" || cd.DestUIDs.String() != "1:2" {
 		t.Fatalf("COPYUID %+v", cd)
 	}
@@ -305,7 +306,7 @@ func TestCommands(t *testing.T) {
 		t.Fatalf("COPY to missing: %v", err)
 	}
 	md, err := c.Move(imap.UIDSetNum(2), "Junk").Wait()
-	must(t, err)
+	testutil.Must(t, err)
 	if md.DestUIDs.String() != "1" || md.SourceUIDs.String() != "2" {
 		t.Fatalf("MOVE %+v", md)
 	}
@@ -314,38 +315,38 @@ func TestCommands(t *testing.T) {
 	}
 
 	// EXPUNGE, UID EXPUNGE.
-	must(t, c.Store(imap.SeqSetNum(1), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close())
+	testutil.Must(t, c.Store(imap.SeqSetNum(1), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close())
 	exp, err := c.Expunge().Collect()
-	must(t, err)
+	testutil.Must(t, err)
 	if !slices.Equal(exp, []uint32{1}) {
 		t.Fatalf("EXPUNGE %v", exp)
 	}
 	_, err = c.Select("Trash", nil).Wait()
-	must(t, err)
-	must(t, c.Store(imap.SeqSetNum(1, 2), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close())
+	testutil.Must(t, err)
+	testutil.Must(t, c.Store(imap.SeqSetNum(1, 2), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close())
 	exp, err = c.UIDExpunge(imap.UIDSetNum(2)).Collect()
-	must(t, err)
+	testutil.Must(t, err)
 	if !slices.Equal(exp, []uint32{2}) {
 		t.Fatalf("UID EXPUNGE %v", exp)
 	}
 	// CLOSE expunges the rest silently; UNSELECT does not.
-	must(t, c.UnselectAndExpunge().Wait())
+	testutil.Must(t, c.UnselectAndExpunge().Wait())
 	if m, _ := e.st.Mailbox(t.Context(), "info@example.com", "Trash"); m.Messages != 0 {
 		t.Fatalf("Trash after CLOSE: %d", m.Messages)
 	}
 	// EXAMINE is read-only: no \Seen, no STORE, CLOSE does not expunge.
 	_, err = c.Select("Junk", &imap.SelectOptions{ReadOnly: true}).Wait()
-	must(t, err)
+	testutil.Must(t, err)
 	got, err = c.Fetch(imap.SeqSetNum(1), &imap.FetchOptions{Flags: true, BodySection: []*imap.FetchItemBodySection{{}}}).Collect()
-	must(t, err)
+	testutil.Must(t, err)
 	if err := c.Store(imap.SeqSetNum(1), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close(); err == nil {
 		t.Fatal("STORE in EXAMINE")
 	}
-	must(t, c.Unselect().Wait())
+	testutil.Must(t, c.Unselect().Wait())
 	if problems, _ := e.st.Verify(t.Context()); len(problems) > 0 {
 		t.Fatal(problems)
 	}
-	must(t, c.Logout().Wait())
+	testutil.Must(t, c.Logout().Wait())
 }
 
 func appendMsg(c *imapclient.Client, box, msg string) error {
@@ -360,16 +361,16 @@ func appendMsg(c *imapclient.Client, box, msg string) error {
 
 func TestQuota(t *testing.T) {
 	e := newEnv(t, Config{})
-	must(t, e.st.SetQuota(t.Context(), "info@example.com", 4096))
+	testutil.Must(t, e.st.SetQuota(t.Context(), "info@example.com", 4096))
 	e.deliver(t, "info@example.com", "", msg1)
 	c := e.login(t, "info@example.com", nil)
 	qr, err := c.GetQuotaRoot("INBOX").Wait()
-	must(t, err)
+	testutil.Must(t, err)
 	if len(qr) != 1 || qr[0].Root != "" || qr[0].Resources[imap.QuotaResourceStorage].Usage != 1 || qr[0].Resources[imap.QuotaResourceStorage].Limit != 4 {
 		t.Fatalf("GETQUOTAROOT %+v", qr)
 	}
 	q, err := c.GetQuota("").Wait()
-	must(t, err)
+	testutil.Must(t, err)
 	if q.Resources[imap.QuotaResourceStorage].Limit != 4 {
 		t.Fatalf("GETQUOTA %+v", q)
 	}
@@ -384,7 +385,7 @@ func TestQuota(t *testing.T) {
 		t.Fatalf("APPEND over quota: %v", err)
 	}
 	_, err = c.Select("INBOX", nil).Wait()
-	must(t, err)
+	testutil.Must(t, err)
 	for i := 0; i < 40; i++ {
 		if _, err = c.Copy(imap.SeqSetNum(1), "Trash").Wait(); err != nil {
 			break
@@ -398,9 +399,9 @@ func TestQuota(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Unlimited accounts have no quota root.
-	must(t, e.st.SetQuota(t.Context(), "info@example.com", 0))
+	testutil.Must(t, e.st.SetQuota(t.Context(), "info@example.com", 0))
 	qr, err = c.GetQuotaRoot("INBOX").Wait()
-	must(t, err)
+	testutil.Must(t, err)
 	if len(qr) != 0 {
 		t.Fatalf("unlimited GETQUOTAROOT %+v", qr)
 	}
@@ -509,10 +510,10 @@ func TestIsolation(t *testing.T) {
 	e := newEnv(t, Config{})
 	e.deliver(t, "info@example.com", "", msg1)
 	_, err := e.st.CreateMailbox(context.Background(), "info@example.com", "Private")
-	must(t, err)
+	testutil.Must(t, err)
 	c := e.login(t, "bob@example.com", nil)
 	list, err := c.List("", "*", nil).Collect()
-	must(t, err)
+	testutil.Must(t, err)
 	for _, l := range list {
 		if l.Mailbox == "Private" {
 			t.Fatal("bob sees info's mailbox")
@@ -527,7 +528,7 @@ func TestIsolation(t *testing.T) {
 		}
 	}
 	sel, err := c.Select("INBOX", nil).Wait()
-	must(t, err)
+	testutil.Must(t, err)
 	if sel.NumMessages != 0 {
 		t.Fatal("bob's INBOX shows info's mail")
 	}
@@ -539,16 +540,16 @@ func TestIsolation(t *testing.T) {
 		}
 	}})
 	_, err = c2.Select("INBOX", nil).Wait()
-	must(t, err)
+	testutil.Must(t, err)
 	idle, err := c2.Idle()
-	must(t, err)
+	testutil.Must(t, err)
 	e.deliver(t, "info@example.com", "", msg1)
 	select {
 	case n := <-got:
 		t.Fatalf("bob saw EXISTS %d", n)
 	case <-time.After(300 * time.Millisecond):
 	}
-	must(t, idle.Close())
+	testutil.Must(t, idle.Close())
 }
 
 func TestIdleWakeup(t *testing.T) {
@@ -571,9 +572,9 @@ func TestIdleWakeup(t *testing.T) {
 		},
 	})
 	_, err := c.Select("INBOX", nil).Wait()
-	must(t, err)
+	testutil.Must(t, err)
 	idle, err := c.Idle()
-	must(t, err)
+	testutil.Must(t, err)
 	start := time.Now()
 	e.deliver(t, "info@example.com", "", msg1) // what the SMTP server does
 	select {
@@ -588,8 +589,8 @@ func TestIdleWakeup(t *testing.T) {
 	// Flag changes and expunges by another session reach the idler.
 	other := e.login(t, "info@example.com", nil)
 	_, err = other.Select("INBOX", nil).Wait()
-	must(t, err)
-	must(t, other.Store(imap.SeqSetNum(1), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close())
+	testutil.Must(t, err)
+	testutil.Must(t, other.Store(imap.SeqSetNum(1), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close())
 	select {
 	case f := <-flags:
 		if !slices.Contains(f, imap.FlagDeleted) {
@@ -599,7 +600,7 @@ func TestIdleWakeup(t *testing.T) {
 		t.Fatal("no FETCH FLAGS")
 	}
 	_, err = other.Expunge().Collect()
-	must(t, err)
+	testutil.Must(t, err)
 	select {
 	case seq := <-expunged:
 		if seq != 1 {
@@ -608,8 +609,8 @@ func TestIdleWakeup(t *testing.T) {
 	case <-time.After(time.Second):
 		t.Fatal("no EXPUNGE")
 	}
-	must(t, idle.Close())
-	must(t, idle.Wait())
+	testutil.Must(t, idle.Close())
+	testutil.Must(t, idle.Wait())
 	if mb := c.Mailbox(); mb.NumMessages != 0 {
 		t.Fatalf("client thinks %d messages", mb.NumMessages)
 	}
@@ -656,7 +657,7 @@ func TestUpdatesOnPoll(t *testing.T) {
 
 func TestConcurrentSessions(t *testing.T) {
 	e := newEnv(t, Config{})
-	must(t, e.st.SetQuota(t.Context(), "info@example.com", 0))
+	testutil.Must(t, e.st.SetQuota(t.Context(), "info@example.com", 0))
 	const sessions, per = 8, 10
 	var wg sync.WaitGroup
 	errs := make(chan error, sessions)
@@ -709,17 +710,17 @@ func TestConcurrentSessions(t *testing.T) {
 
 func TestLargeMessage(t *testing.T) {
 	e := newEnv(t, Config{})
-	must(t, e.st.SetQuota(t.Context(), "info@example.com", 0))
+	testutil.Must(t, e.st.SetQuota(t.Context(), "info@example.com", 0))
 	body := strings.Repeat(strings.Repeat("y", 998)+"\r\n", 3<<10) // 3 MiB
 	msg := "Subject: big\r\n\r\n" + body
 	c := e.login(t, "info@example.com", nil)
-	must(t, appendMsg(c, "INBOX", msg))
+	testutil.Must(t, appendMsg(c, "INBOX", msg))
 	_, err := c.Select("INBOX", nil).Wait()
-	must(t, err)
+	testutil.Must(t, err)
 	sec := &imap.FetchItemBodySection{}
 	part := &imap.FetchItemBodySection{Partial: &imap.SectionPartial{Offset: 2 << 20, Size: 100}}
 	got, err := c.Fetch(imap.SeqSetNum(1), &imap.FetchOptions{BodySection: []*imap.FetchItemBodySection{sec, part}}).Collect()
-	must(t, err)
+	testutil.Must(t, err)
 	if string(got[0].FindBodySection(sec)) != msg || string(got[0].FindBodySection(part)) != msg[2<<20:2<<20+100] {
 		t.Fatal("large message differs")
 	}
@@ -736,7 +737,7 @@ func TestMaxConnectionsAndShutdown(t *testing.T) {
 	b.send("i IDLE\r\n")
 	b.line()
 	c, err := tls.Dial("tcp", e.implicit, &tls.Config{InsecureSkipVerify: true})
-	must(t, err)
+	testutil.Must(t, err)
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	buf := make([]byte, 200)
 	n, _ := c.Read(buf)
@@ -746,7 +747,7 @@ func TestMaxConnectionsAndShutdown(t *testing.T) {
 	c.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	must(t, e.srv.Shutdown(ctx))
+	testutil.Must(t, e.srv.Shutdown(ctx))
 	for _, r := range []*raw{a, b} {
 		if l := r.line(); !strings.HasPrefix(l, "* BYE") {
 			t.Fatalf("at shutdown: %q", l)

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/emersion/go-imap/v2"
+
+	"yubin/internal/testutil"
 )
 
 // APPEND and COPY report that an account's usage grew, so the server can
@@ -21,11 +23,11 @@ func TestUsageGrewHook(t *testing.T) {
 	}})
 	c := e.login(t, "info@example.com", nil)
 	msg := "Subject: grow\r\n\r\n" + strings.Repeat("x", 1000) + "\r\n"
-	must(t, appendMsg(c, "INBOX", msg))
+	testutil.Must(t, appendMsg(c, "INBOX", msg))
 	_, err := c.Select("INBOX", nil).Wait()
-	must(t, err)
+	testutil.Must(t, err)
 	_, err = c.Copy(imap.SeqSetNum(1), "Trash").Wait()
-	must(t, err)
+	testutil.Must(t, err)
 	// A failed APPEND (no such mailbox) reports nothing.
 	if err := appendMsg(c, "Nowhere", msg); err == nil {
 		t.Fatal("APPEND to a missing mailbox succeeded")

@@ -12,11 +12,11 @@ import (
 	"testing"
 	"time"
 
-	"yubin/store/bolt"
-
 	"yubin/internal/auth"
+	"yubin/internal/testutil"
 	"yubin/internal/tlsutil"
 	"yubin/store"
+	"yubin/store/bolt"
 )
 
 type env struct {
@@ -35,20 +35,20 @@ func newEnv(t testing.TB, cfg Config) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	must(t, st.AddDomain(t.Context(), "example.com", ""))
+	testutil.Must(t, st.AddDomain(t.Context(), "example.com", ""))
 	for _, u := range []string{"info@example.com", "bob@example.com"} {
 		h, err := auth.HashPassword("pw-" + strings.Split(u, "@")[0])
-		must(t, err)
-		must(t, st.AddAccount(t.Context(), store.Account{Address: u, PasswordHash: h}))
+		testutil.Must(t, err)
+		testutil.Must(t, st.AddAccount(t.Context(), store.Account{Address: u, PasswordHash: h}))
 	}
 	tlsConf, err := tlsutil.SelfSigned(filepath.Join(dir, "tls"), "localhost")
-	must(t, err)
+	testutil.Must(t, err)
 	au := auth.New(st, auth.Policy{MaxFailures: 5}, nil)
 	srv := New(cfg, st, au, nil)
 	e := &env{st: st, srv: srv, tlsConf: tlsConf}
 	for _, m := range []Mode{Plain, Implicit} {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		must(t, err)
+		testutil.Must(t, err)
 		if m == Plain {
 			e.plain = ln.Addr().String()
 		} else {
@@ -64,17 +64,10 @@ func newEnv(t testing.TB, cfg Config) *env {
 	return e
 }
 
-func must(t testing.TB, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
 func (e *env) deliver(t testing.TB, to string, msg string) {
 	t.Helper()
 	_, err := e.st.Deliver(context.Background(), store.Delivery{Recipients: []string{to}, Message: []byte(msg)})
-	must(t, err)
+	testutil.Must(t, err)
 }
 
 // client is a minimal POP3 client speaking raw lines, so tests see the
@@ -88,7 +81,7 @@ type client struct {
 func dialPlain(t testing.TB, addr string) *client {
 	t.Helper()
 	c, err := net.Dial("tcp", addr)
-	must(t, err)
+	testutil.Must(t, err)
 	t.Cleanup(func() { c.Close() })
 	cl := &client{t: t, conn: c, r: bufio.NewReader(c)}
 	cl.expectOK()
@@ -98,7 +91,7 @@ func dialPlain(t testing.TB, addr string) *client {
 func dialTLS(t testing.TB, addr string) *client {
 	t.Helper()
 	c, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true})
-	must(t, err)
+	testutil.Must(t, err)
 	t.Cleanup(func() { c.Close() })
 	cl := &client{t: t, conn: c, r: bufio.NewReader(c)}
 	cl.expectOK()
@@ -175,7 +168,7 @@ func (c *client) startTLS() {
 	c.t.Helper()
 	c.ok("STLS")
 	tc := tls.Client(c.conn, &tls.Config{InsecureSkipVerify: true})
-	must(c.t, tc.Handshake())
+	testutil.Must(c.t, tc.Handshake())
 	c.conn = tc
 	c.r = bufio.NewReader(tc)
 }
@@ -399,7 +392,7 @@ func TestShutdownDropsSessionsWithoutDeleting(t *testing.T) {
 	c.ok("DELE 1")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	must(t, e.srv.Shutdown(ctx))
+	testutil.Must(t, e.srv.Shutdown(ctx))
 	if l := c.line(); !strings.Contains(l, "shutting down") {
 		t.Fatalf("on shutdown: %q", l)
 	}

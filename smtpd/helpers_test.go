@@ -18,14 +18,14 @@ import (
 	"testing"
 	"time"
 
-	"yubin/store/bolt"
-
 	"github.com/emersion/go-smtp"
 
 	"yubin/internal/auth"
 	"yubin/internal/delivery"
+	"yubin/internal/testutil"
 	"yubin/internal/tlsutil"
 	"yubin/store"
+	"yubin/store/bolt"
 )
 
 const (
@@ -87,15 +87,15 @@ func newEnv(t testing.TB, o envOptions) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	must(t, st.AddDomain(t.Context(), "example.com", ""))
-	must(t, st.AddDomain(t.Context(), "child.example.com", "example.com"))
-	must(t, st.AddDomain(t.Context(), "sales.example.com", "example.com"))
-	must(t, st.AddDomain(t.Context(), "other.test", ""))
+	testutil.Must(t, st.AddDomain(t.Context(), "example.com", ""))
+	testutil.Must(t, st.AddDomain(t.Context(), "child.example.com", "example.com"))
+	testutil.Must(t, st.AddDomain(t.Context(), "sales.example.com", "example.com"))
+	testutil.Must(t, st.AddDomain(t.Context(), "other.test", ""))
 	h := passwordHash(t)
-	must(t, st.AddAccount(t.Context(), store.Account{Address: userInfo, PasswordHash: h, Quota: 1 << 20}))
-	must(t, st.AddAccount(t.Context(), store.Account{Address: userBob, PasswordHash: h}))
-	must(t, st.AddAccount(t.Context(), store.Account{Address: userAdmin, PasswordHash: h, Role: store.RoleAdmin}))
-	must(t, st.AddAccount(t.Context(), store.Account{Address: userCarol, PasswordHash: h}))
+	testutil.Must(t, st.AddAccount(t.Context(), store.Account{Address: userInfo, PasswordHash: h, Quota: 1 << 20}))
+	testutil.Must(t, st.AddAccount(t.Context(), store.Account{Address: userBob, PasswordHash: h}))
+	testutil.Must(t, st.AddAccount(t.Context(), store.Account{Address: userAdmin, PasswordHash: h, Role: store.RoleAdmin}))
+	testutil.Must(t, st.AddAccount(t.Context(), store.Account{Address: userCarol, PasswordHash: h}))
 
 	serverTLS, err := tlsutil.SelfSigned(filepath.Join(dir, "tls"), testHost)
 	if err != nil {
@@ -167,22 +167,15 @@ func (e *testEnv) stop() {
 	}
 }
 
-func must(t testing.TB, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
 // inbox returns the raw messages in account's INBOX.
 func (e *testEnv) inbox(account string) [][]byte {
 	e.t.Helper()
 	msgs, _, err := e.store.Messages(e.t.Context(), account, "INBOX")
-	must(e.t, err)
+	testutil.Must(e.t, err)
 	var out [][]byte
 	for _, m := range msgs {
 		b, err := e.store.ReadMessage(e.t.Context(), account, "INBOX", m.UID)
-		must(e.t, err)
+		testutil.Must(e.t, err)
 		out = append(out, b)
 	}
 	return out
@@ -191,7 +184,7 @@ func (e *testEnv) inbox(account string) [][]byte {
 func (e *testEnv) used(account string) int64 {
 	e.t.Helper()
 	a, err := e.store.Account(e.t.Context(), account)
-	must(e.t, err)
+	testutil.Must(e.t, err)
 	return a.Used
 }
 
@@ -199,7 +192,7 @@ func (e *testEnv) used(account string) int64 {
 func (e *testEnv) verify() {
 	e.t.Helper()
 	problems, err := e.store.Verify(e.t.Context())
-	must(e.t, err)
+	testutil.Must(e.t, err)
 	for _, p := range problems {
 		e.t.Errorf("store.Verify: %s", p)
 	}

@@ -16,6 +16,7 @@ import (
 
 	"yubin/internal/delivery"
 	"yubin/internal/notify"
+	"yubin/internal/testutil"
 	"yubin/internal/testutil/scantest"
 	"yubin/scan"
 	"yubin/store"
@@ -33,11 +34,11 @@ func scanDeliverer(t testing.TB, engines ...scan.Engine) func(st store.Store) *d
 	t.Helper()
 	if len(engines) == 0 {
 		b, err := scan.NewBuiltin("", nil)
-		must(t, err)
+		testutil.Must(t, err)
 		engines = []scan.Engine{b}
 	}
 	s, err := scan.New(scan.Config{Engines: engines})
-	must(t, err)
+	testutil.Must(t, err)
 	return func(st store.Store) *delivery.Deliverer {
 		return delivery.New(st, nil, &delivery.ScanStage{Scanner: s, Store: st, Notifier: notify.New(st, testHost, nil)})
 	}
@@ -72,7 +73,7 @@ func inbound(t *testing.T, e *testEnv, rcpts []string, msg []byte, code int, enh
 func decoded(t *testing.T, raw []byte) string {
 	t.Helper()
 	m, err := mail.ReadMessage(bytes.NewReader(raw))
-	must(t, err)
+	testutil.Must(t, err)
 	mt, params, _ := mime.ParseMediaType(m.Header.Get("Content-Type"))
 	if !strings.HasPrefix(mt, "multipart/") {
 		b, _ := io.ReadAll(m.Body)
@@ -155,7 +156,7 @@ func TestScanOnSubmissionAndInbound(t *testing.T) {
 	}
 	// Every refusal and strip is on record for reports.
 	stops, err := e.store.Stops(t.Context(), time.Now().Add(-time.Hour), time.Now().Add(time.Hour), "example.com")
-	must(t, err)
+	testutil.Must(t, err)
 	var out, in int
 	for _, s := range stops {
 		if s.Direction == "outbound" {
@@ -236,7 +237,7 @@ func firstLine(b []byte) string {
 // lands unchecked, the other recipient gets only the report.
 func TestScanPolicyPerRecipient(t *testing.T) {
 	e := scanEnv(t)
-	must(t, e.store.SetScanPolicy(t.Context(), userBob, store.ScanPolicy{Depth: store.ScanAccept, Oversize: store.ScanAccept}))
+	testutil.Must(t, e.store.SetScanPolicy(t.Context(), userBob, store.ScanPolicy{Depth: store.ScanAccept, Oversize: store.ScanAccept}))
 	msg := scantest.Mail("deeper", []scantest.File{{Name: "deep.zip", Data: scantest.NestedZip(10, scantest.File{Name: "a.txt", Data: []byte("ok")})}})
 	inbound(t, e, []string{userBob, userAdmin}, msg, 250, "2.0.0")
 	checkLanded(t, "unchecked", e.inbox(userBob))
@@ -252,8 +253,8 @@ func TestScanPolicyPerRecipient(t *testing.T) {
 // discarded inbound.
 func TestScanEncryptedReject(t *testing.T) {
 	e := scanEnv(t)
-	must(t, e.store.SetScanPolicy(t.Context(), userAdmin, store.ScanPolicy{Encrypted: store.ScanReject}))
-	must(t, e.store.SetScanPolicy(t.Context(), userBob, store.ScanPolicy{Encrypted: store.ScanReject}))
+	testutil.Must(t, e.store.SetScanPolicy(t.Context(), userAdmin, store.ScanPolicy{Encrypted: store.ScanReject}))
+	testutil.Must(t, e.store.SetScanPolicy(t.Context(), userBob, store.ScanPolicy{Encrypted: store.ScanReject}))
 	msg := scantest.Mail("secret", []scantest.File{{Name: "secret.zip", Data: scantest.EncryptedZip("plan.doc")}})
 	submit(t, e, userBob, msg, 554, "5.6.5") // bob, on the sender's domain, is warned
 	before := len(e.inbox(userBob))
@@ -284,7 +285,7 @@ func (deadEngine) Open(ctx context.Context, name string) (scan.Stream, error) {
 // If an engine is down, mail is never delivered unscanned: 451 4.7.1.
 func TestScanEngineDown(t *testing.T) {
 	b, err := scan.NewBuiltin("", nil)
-	must(t, err)
+	testutil.Must(t, err)
 	e := scanEnv(t, b, deadEngine{})
 	msg := scantest.Plain("hello")
 	text := submit(t, e, userBob, msg, 451, "4.7.1")
@@ -349,7 +350,7 @@ func TestWarningsOnInfectedInbound(t *testing.T) {
 		t.Fatalf("warned %v", got)
 	}
 	// Warnings off for the domain: nothing.
-	must(t, e.store.SetDomainSettings(t.Context(), "other.test", store.DomainSettings{WarningsOff: true}))
+	testutil.Must(t, e.store.SetDomainSettings(t.Context(), "other.test", store.DomainSettings{WarningsOff: true}))
 	inbound(t, e, []string{userCarol}, msg, 554, "5.6.5")
 	if n := len(e.inbox(userCarol)); n != 0 {
 		t.Fatalf("warnings off, yet carol got %d messages", n)
@@ -361,16 +362,16 @@ func TestWarningsOnInfectedInbound(t *testing.T) {
 func TestScanCorpusOverSMTP(t *testing.T) {
 	e := scanEnv(t)
 	files, err := filepath.Glob("../scan/testdata/*.eml")
-	must(t, err)
+	testutil.Must(t, err)
 	if len(files) < 10 {
 		t.Fatalf("only %d corpus files", len(files))
 	}
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			raw, err := os.ReadFile(f)
-			must(t, err)
+			testutil.Must(t, err)
 			exp, err := os.ReadFile(strings.TrimSuffix(f, ".eml") + ".expected")
-			must(t, err)
+			testutil.Must(t, err)
 			var sub, in string
 			for _, l := range strings.Split(string(exp), "\n") {
 				if v, ok := strings.CutPrefix(l, "submission: "); ok {

@@ -21,6 +21,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"yubin/internal/auth"
+	"yubin/internal/testutil"
 )
 
 var receivedRe = regexp.MustCompile(`^Received: from (\S+) \(\[([0-9a-f.:]+)\]\)\r\n\tby ` + regexp.QuoteMeta(testHost) +
@@ -227,18 +228,18 @@ func TestSubmissionSTARTTLSAuthPlain(t *testing.T) {
 
 	// The same with Go's net/smtp client.
 	nc, err := netsmtp.Dial(e.sub)
-	must(t, err)
+	testutil.Must(t, err)
 	defer nc.Close()
-	must(t, nc.Hello("laptop"))
-	must(t, nc.StartTLS(e.client))
-	must(t, nc.Auth(netsmtp.PlainAuth("", "Info@Example.com", testPassword, "127.0.0.1")))
-	must(t, nc.Mail("info@example.com"))
-	must(t, nc.Rcpt("bob@child.example.com"))
+	testutil.Must(t, nc.Hello("laptop"))
+	testutil.Must(t, nc.StartTLS(e.client))
+	testutil.Must(t, nc.Auth(netsmtp.PlainAuth("", "Info@Example.com", testPassword, "127.0.0.1")))
+	testutil.Must(t, nc.Mail("info@example.com"))
+	testutil.Must(t, nc.Rcpt("bob@child.example.com"))
 	w, err := nc.Data()
-	must(t, err)
+	testutil.Must(t, err)
 	fmt.Fprint(w, testMessage("via net/smtp"))
-	must(t, w.Close())
-	must(t, nc.Quit())
+	testutil.Must(t, w.Close())
+	testutil.Must(t, nc.Quit())
 	if n := len(e.inbox(userBob)); n != 2 {
 		t.Fatalf("bob has %d messages, want 2", n)
 	}
@@ -253,10 +254,10 @@ func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) 
 func TestSubmissionAuthLogin(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	c, err := smtp.DialStartTLS(e.sub, e.client)
-	must(t, err)
+	testutil.Must(t, err)
 	defer c.Close()
-	must(t, c.Auth(sasl.NewLoginClient(userBob, testPassword)))
-	must(t, c.SendMail(userBob, []string{userInfo}, strings.NewReader(testMessage("login"))))
+	testutil.Must(t, c.Auth(sasl.NewLoginClient(userBob, testPassword)))
+	testutil.Must(t, c.SendMail(userBob, []string{userInfo}, strings.NewReader(testMessage("login"))))
 	if n := len(e.inbox(userInfo)); n != 1 {
 		t.Fatalf("info has %d messages", n)
 	}
@@ -282,9 +283,9 @@ func TestSubmissionAuthLogin(t *testing.T) {
 func TestSubmissionsImplicitTLS(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	c, err := smtp.DialTLS(e.subs, e.client)
-	must(t, err)
+	testutil.Must(t, err)
 	defer c.Close()
-	must(t, c.Hello("laptop"))
+	testutil.Must(t, c.Hello("laptop"))
 	if ok, _ := c.Extension("STARTTLS"); ok {
 		t.Error("STARTTLS offered on implicit TLS")
 	}
@@ -292,8 +293,8 @@ func TestSubmissionsImplicitTLS(t *testing.T) {
 		t.Error("AUTH PLAIN/LOGIN not offered on 465")
 	}
 	smtpCode(t, c.Mail(userAdmin, nil), 530, smtp.EnhancedCode{5, 7, 0})
-	must(t, c.Auth(sasl.NewPlainClient("", userAdmin, testPassword)))
-	must(t, c.SendMail("whoever@sales.example.com", []string{"carol@other.test"}, strings.NewReader(testMessage("implicit tls"))))
+	testutil.Must(t, c.Auth(sasl.NewPlainClient("", userAdmin, testPassword)))
+	testutil.Must(t, c.SendMail("whoever@sales.example.com", []string{"carol@other.test"}, strings.NewReader(testMessage("implicit tls"))))
 	got := e.inbox(userCarol)
 	if len(got) != 1 {
 		t.Fatalf("carol has %d messages", len(got))
@@ -303,7 +304,7 @@ func TestSubmissionsImplicitTLS(t *testing.T) {
 	}
 	// A plain-text client on 465 gets nowhere.
 	conn, err := net.Dial("tcp", e.subs)
-	must(t, err)
+	testutil.Must(t, err)
 	defer conn.Close()
 	fmt.Fprintf(conn, "EHLO plain\r\n")
 	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
@@ -457,7 +458,7 @@ func TestMessageSizeLimit(t *testing.T) {
 
 func TestQuota(t *testing.T) {
 	e := newEnv(t, envOptions{})
-	must(t, e.store.SetQuota(t.Context(), userInfo, 4000))
+	testutil.Must(t, e.store.SetQuota(t.Context(), userInfo, 4000))
 	c := dialRaw(t, e.mx)
 	c.cmd("EHLO client", 250, "")
 
@@ -483,7 +484,7 @@ func TestQuota(t *testing.T) {
 	if used == 0 {
 		t.Fatal("nothing stored")
 	}
-	must(t, e.store.SetQuota(t.Context(), userInfo, used))
+	testutil.Must(t, e.store.SetQuota(t.Context(), userInfo, used))
 	c.cmd("MAIL FROM:<a@remote.test>", 250, "2.0.0")
 	text := c.cmd("RCPT TO:<info@child.example.com>", 452, "4.2.2")
 	if !strings.Contains(text, "Mailbox full") {
@@ -579,7 +580,7 @@ func TestMaxConnections(t *testing.T) {
 	b := dialRaw(t, e.mx)
 	// The third is turned away...
 	conn, err := net.Dial("tcp", e.mx)
-	must(t, err)
+	testutil.Must(t, err)
 	defer conn.Close()
 	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 	line, err := bufio.NewReader(conn).ReadString('\n')
@@ -590,7 +591,7 @@ func TestMaxConnections(t *testing.T) {
 	s1 := dialRawTLS(t, e.subs, e.client)
 	s2 := dialRawTLS(t, e.subs, e.client)
 	tc, err := tls.Dial("tcp", e.subs, e.client)
-	must(t, err)
+	testutil.Must(t, err)
 	defer tc.Close()
 	tc.SetReadDeadline(time.Now().Add(5 * time.Second))
 	line, err = bufio.NewReader(tc).ReadString('\n')
@@ -605,7 +606,7 @@ func TestMaxConnections(t *testing.T) {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		conn, err := net.Dial("tcp", e.mx)
-		must(t, err)
+		testutil.Must(t, err)
 		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 		line, _ := bufio.NewReader(conn).ReadString('\n')
 		conn.Close()
@@ -776,7 +777,7 @@ func TestServeAfterShutdown(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	e.stop()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	must(t, err)
+	testutil.Must(t, err)
 	if err := e.srv.Serve(ln, MX, nil); err != nil {
 		t.Fatalf("Serve after Shutdown = %v", err)
 	}

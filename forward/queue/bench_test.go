@@ -7,11 +7,11 @@ import (
 	"testing"
 	"time"
 
-	"yubin/store/bolt"
-
 	"github.com/foxcpp/go-mockdns"
 
+	"yubin/internal/testutil"
 	"yubin/store"
+	"yubin/store/bolt"
 )
 
 // BenchmarkOutbound measures outbound messages per second to a local sink
@@ -32,10 +32,10 @@ func BenchmarkOutbound(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			e := &env{t: b, clock: newClock(), zones: map[string]mockdns.Zone{}, hosts: map[string]string{}}
 			st, err := bolt.Open(filepath.Join(b.TempDir(), "y.db"), bolt.Options{Now: e.clock.Now})
-			must(b, err)
+			testutil.Must(b, err)
 			defer st.Close()
 			e.st = st
-			must(b, st.AddDomain(ctx, "example.com", ""))
+			testutil.Must(b, st.AddDomain(ctx, "example.com", ""))
 			sk := newSink(b, true)
 			sk.quiet = true
 			for d := range domains {
@@ -56,7 +56,7 @@ func BenchmarkOutbound(b *testing.B) {
 					Recipients: []string{fmt.Sprintf("u%d@d%d.test", i, i%domains)}, Origin: store.OriginSubmission, Message: msg})
 				if len(batch) == 500 || i == b.N-1 {
 					_, err := st.Enqueue(ctx, batch...)
-					must(b, err)
+					testutil.Must(b, err)
 					batch = batch[:0]
 				}
 			}

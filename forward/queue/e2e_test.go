@@ -17,6 +17,7 @@ import (
 	"yubin/forward/srs"
 	"yubin/internal/auth"
 	"yubin/internal/delivery"
+	"yubin/internal/testutil"
 	"yubin/internal/tlsutil"
 	"yubin/smtpd"
 	"yubin/store"
@@ -30,26 +31,26 @@ import (
 func TestSubmissionForwardAndSRSBounce(t *testing.T) {
 	e := newEnv(t)
 	hash, err := auth.HashPassword("pw-123456")
-	must(t, err)
-	must(t, e.st.AddAccount(ctx, store.Account{Address: "bob@example.com", PasswordHash: hash}))
-	must(t, e.st.SetPasswordHash(ctx, "info@example.com", hash))
+	testutil.Must(t, err)
+	testutil.Must(t, e.st.AddAccount(ctx, store.Account{Address: "bob@example.com", PasswordHash: hash}))
+	testutil.Must(t, e.st.SetPasswordHash(ctx, "info@example.com", hash))
 	_, err = e.st.SetForward(ctx, "bob@example.com", []string{"x@remote.test"}, false)
-	must(t, err)
+	testutil.Must(t, err)
 
 	remote, origin := newSink(t, true), newSink(t, true)
 	e.route("remote.test", remote)
 	e.route("sender.test", origin)
 
 	fs, err := forward.NewStage(ctx, e.st, nil)
-	must(t, err)
+	testutil.Must(t, err)
 	d := delivery.New(e.st, nil, fs)
 	srv := smtpd.New(smtpd.Config{Hostname: "mail.example.com", Deliverer: d, Outbound: true, ReverseSRS: fs.SRS.Reverse},
 		e.st, auth.New(e.st, auth.Policy{}, nil), nil)
 	tlsConf, err := tlsutil.SelfSigned(filepath.Join(t.TempDir(), "tls"), "mail.example.com")
-	must(t, err)
+	testutil.Must(t, err)
 	listen := func(mode smtpd.Mode) string {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		must(t, err)
+		testutil.Must(t, err)
 		go srv.Serve(ln, mode, tlsConf)
 		return ln.Addr().String()
 	}
@@ -64,9 +65,9 @@ func TestSubmissionForwardAndSRSBounce(t *testing.T) {
 
 	// Submission to a remote address.
 	c, err := smtp.DialTLS(subs, &tls.Config{InsecureSkipVerify: true})
-	must(t, err)
-	must(t, c.Auth(sasl.NewPlainClient("", "info@example.com", "pw-123456")))
-	must(t, c.SendMail("info@example.com", []string{"carol@remote.test"}, bytes.NewReader(testMsg)))
+	testutil.Must(t, err)
+	testutil.Must(t, c.Auth(sasl.NewPlainClient("", "info@example.com", "pw-123456")))
+	testutil.Must(t, c.SendMail("info@example.com", []string{"carol@remote.test"}, bytes.NewReader(testMsg)))
 	c.Quit()
 	m := remote.next()
 	if m.From != "info@example.com" || m.To[0] != "carol@remote.test" || !m.TLS {
@@ -82,7 +83,7 @@ func TestSubmissionForwardAndSRSBounce(t *testing.T) {
 
 	// Inbound to bob, forwarded to x@remote.test with an SRS sender.
 	in := []byte("From: s@sender.test\r\nTo: bob@example.com\r\nSubject: for bob\r\n\r\nhi\r\n")
-	must(t, send25(t, mx, "s@sender.test", []string{"bob@example.com"}, bytes.NewReader(in)))
+	testutil.Must(t, send25(t, mx, "s@sender.test", []string{"bob@example.com"}, bytes.NewReader(in)))
 	m = remote.next()
 	if !srs.IsSRS(m.From) || !strings.HasSuffix(m.From, "@example.com") || m.To[0] != "x@remote.test" {
 		t.Fatalf("forwarded %+v", m)
@@ -99,7 +100,7 @@ func TestSubmissionForwardAndSRSBounce(t *testing.T) {
 
 	// The remote side bounces to the SRS address: back to s@sender.test.
 	bounce := []byte("From: MAILER-DAEMON@mx.remote.test\r\nSubject: Undelivered\r\n\r\nsorry\r\n")
-	must(t, send25(t, mx, "", []string{strings.ToUpper(m.From)}, bytes.NewReader(bounce)))
+	testutil.Must(t, send25(t, mx, "", []string{strings.ToUpper(m.From)}, bytes.NewReader(bounce)))
 	b := origin.next()
 	if b.From != "" || b.To[0] != "s@sender.test" || !bytes.HasSuffix(b.Data, bounce) {
 		t.Fatalf("bounce %+v", b)
@@ -120,7 +121,7 @@ func TestSubmissionForwardAndSRSBounce(t *testing.T) {
 // send25 sends in the clear, like a remote MTA without TLS would.
 func send25(t *testing.T, addr, from string, to []string, r *bytes.Reader) error {
 	c, err := smtp.Dial(addr)
-	must(t, err)
+	testutil.Must(t, err)
 	defer c.Close()
 	return c.SendMail(from, to, r)
 }

@@ -15,14 +15,14 @@ import (
 	"testing"
 	"time"
 
-	"yubin/store/bolt"
-
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 	"github.com/foxcpp/go-mockdns"
 
+	"yubin/internal/testutil"
 	"yubin/internal/tlsutil"
 	"yubin/store"
+	"yubin/store/bolt"
 )
 
 // clock is an injected clock.
@@ -218,17 +218,10 @@ func newEnv(t testing.TB) *env {
 	}
 	t.Cleanup(func() { st.Close() })
 	e.st = st
-	must(t, st.AddDomain(ctx, "example.com", ""))
-	must(t, st.AddDomain(ctx, "sales.example.com", "example.com"))
-	must(t, st.AddAccount(ctx, store.Account{Address: "info@example.com", PasswordHash: "x"}))
+	testutil.Must(t, st.AddDomain(ctx, "example.com", ""))
+	testutil.Must(t, st.AddDomain(ctx, "sales.example.com", "example.com"))
+	testutil.Must(t, st.AddAccount(ctx, store.Account{Address: "info@example.com", PasswordHash: "x"}))
 	return e
-}
-
-func must(t testing.TB, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
-	}
 }
 
 // route makes domain's MX point at s (through a fake address).
@@ -276,14 +269,14 @@ func (e *env) enqueue(o store.Outbound) string {
 		o.Origin = store.OriginSubmission
 	}
 	ids, err := e.st.Enqueue(context.Background(), o)
-	must(e.t, err)
+	testutil.Must(e.t, err)
 	return ids[0]
 }
 
 func (e *env) verify() {
 	e.t.Helper()
 	problems, err := e.st.Verify(ctx)
-	must(e.t, err)
+	testutil.Must(e.t, err)
 	if len(problems) > 0 {
 		e.t.Fatalf("store.Verify:\n%s", strings.Join(problems, "\n"))
 	}
@@ -291,18 +284,18 @@ func (e *env) verify() {
 
 func (e *env) queueLen() int {
 	all, err := e.st.QueueEntries(ctx)
-	must(e.t, err)
+	testutil.Must(e.t, err)
 	return len(all)
 }
 
 func (e *env) inbox(acct string) [][]byte {
 	e.t.Helper()
 	msgs, _, err := e.st.Messages(ctx, acct, "INBOX")
-	must(e.t, err)
+	testutil.Must(e.t, err)
 	var out [][]byte
 	for _, m := range msgs {
 		b, err := e.st.ReadMessage(ctx, acct, "INBOX", m.UID)
-		must(e.t, err)
+		testutil.Must(e.t, err)
 		out = append(out, b)
 	}
 	return out

@@ -16,14 +16,14 @@ import (
 	"testing"
 	"time"
 
-	"yubin/store/bolt"
-
 	"github.com/emersion/go-msgauth/dkim"
 	"github.com/emersion/go-smtp"
 	"github.com/foxcpp/go-mockdns"
 
 	"yubin/internal/dkimkey"
+	"yubin/internal/testutil"
 	"yubin/store"
+	"yubin/store/bolt"
 )
 
 var ctx = context.Background()
@@ -99,7 +99,7 @@ func TestTempFailureThenRetry(t *testing.T) {
 	r.RunDue(ctx)
 	sk.none()
 	q, err := e.st.QueueEntry(ctx, id)
-	must(t, err)
+	testutil.Must(t, err)
 	if q.Attempts != 1 || !strings.Contains(q.LastError, "451 4.7.1 greylisted") || !q.NextAttempt.Equal(e.clock.Now().Add(DefaultRetryInitial)) {
 		t.Fatalf("after 451: %+v", q)
 	}
@@ -218,7 +218,7 @@ func checkDSN(t *testing.T, raw []byte, rcpt, status, diag string) {
 func TestTimeoutAndNullSender(t *testing.T) {
 	e := newEnv(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	must(t, err)
+	testutil.Must(t, err)
 	defer ln.Close()
 	go func() {
 		for {
@@ -238,7 +238,7 @@ func TestTimeoutAndNullSender(t *testing.T) {
 		t.Fatalf("took %v", took)
 	}
 	q, err := e.st.QueueEntry(ctx, id)
-	must(t, err)
+	testutil.Must(t, err)
 	if q.Attempts != 1 || !strings.Contains(q.LastError, "timeout") {
 		t.Fatalf("after timeout: %+v", q)
 	}
@@ -299,18 +299,18 @@ func TestRestartAndConnectionReuse(t *testing.T) {
 	dir := t.TempDir()
 	clk := newClock()
 	st, err := bolt.Open(filepath.Join(dir, "y.db"), bolt.Options{Now: clk.Now})
-	must(t, err)
-	must(t, st.AddDomain(ctx, "example.com", ""))
+	testutil.Must(t, err)
+	testutil.Must(t, st.AddDomain(ctx, "example.com", ""))
 	for i := range 5 {
 		_, err := st.Enqueue(ctx, store.Outbound{From: "info@example.com", ReturnPath: "info@example.com",
 			Recipients: []string{fmt.Sprintf("u%d@remote.test", i)}, Message: testMsg})
-		must(t, err)
+		testutil.Must(t, err)
 	}
-	must(t, st.Close())
+	testutil.Must(t, st.Close())
 
 	e := &env{t: t, clock: clk, zones: map[string]mockdns.Zone{}, hosts: map[string]string{}}
 	e.st, err = bolt.Open(filepath.Join(dir, "y.db"), bolt.Options{Now: clk.Now})
-	must(t, err)
+	testutil.Must(t, err)
 	defer e.st.Close()
 	sk := newSink(t, true)
 	e.route("remote.test", sk)
