@@ -15,24 +15,14 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"yubin/internal/testutil"
+	"yubin/internal/testutil/teststore"
 	"yubin/store"
-	"yubin/store/bolt"
 )
 
 var ctx = context.Background()
 
-func openStore(t *testing.T, dir string) store.Store {
-	t.Helper()
-	st, err := bolt.OpenDir(dir, bolt.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return st
-}
-
 func newService(t *testing.T) (*Service, store.Store) {
-	st := openStore(t, t.TempDir())
+	st := teststore.New(t, teststore.Options{})
 	return NewService(st, 1<<30), st
 }
 
@@ -329,7 +319,7 @@ func shortDir(t *testing.T) string {
 // client; the server stops at the end of the test.
 func serve(t *testing.T, dir string) (*Client, store.Store, string) {
 	t.Helper()
-	st := openStore(t, dir)
+	st := teststore.OpenDir(t, dir, teststore.Options{})
 	sock := filepath.Join(dir, "control.sock")
 	return serveService(t, NewService(st, 1<<30), sock), st, sock
 }
@@ -413,7 +403,7 @@ func TestControlSocket(t *testing.T) {
 
 func TestControlSocketStopRemovesFile(t *testing.T) {
 	dir := shortDir(t)
-	st := openStore(t, dir)
+	st := teststore.OpenDir(t, dir, teststore.Options{})
 	sock := filepath.Join(dir, "control.sock")
 	ln, err := ListenControl(sock)
 	testutil.Must(t, err)
@@ -490,7 +480,7 @@ func TestOpen(t *testing.T) {
 	testutil.Must(t, release())
 
 	// The store is locked by a "server" without a socket: a clear error.
-	st := openStore(t, dir)
+	st := teststore.OpenDir(t, dir, teststore.Options{})
 	_, _, err = OpenPaths(sock, dir, 0)
 	if !errors.Is(err, store.ErrInUse) || !strings.Contains(err.Error(), "in use") || !strings.Contains(err.Error(), "control socket") {
 		t.Errorf("locked store, no socket: %v", err)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,8 +12,8 @@ import (
 
 	"yubin/internal/notify"
 	"yubin/internal/testutil"
+	"yubin/internal/testutil/teststore"
 	"yubin/store"
-	"yubin/store/bolt"
 )
 
 // opCase is one call of an operation, with its types erased.
@@ -36,26 +35,19 @@ func ptr[T any](v T) *T { return &v }
 func twinServices(t *testing.T, dir string) (a, b *Service, ids []string) {
 	t.Helper()
 	now := func() time.Time { return time.Date(2025, 3, 4, 5, 6, 7, 0, time.UTC) }
-	tmpl := filepath.Join(dir, "template.db")
-	st, err := bolt.Open(tmpl, bolt.Options{Now: now})
-	testutil.Must(t, err)
+	tmpl := filepath.Join(dir, "template")
+	st := teststore.OpenDir(t, tmpl, teststore.Options{Now: now})
 	populate(t, NewService(st, 1<<30))
-	_, err = Do(ctx, NewService(st, 0), OpDKIMKeys, "example.com")
+	_, err := Do(ctx, NewService(st, 0), OpDKIMKeys, "example.com")
 	testutil.Must(t, err)
 	ids, err = st.Enqueue(ctx, store.Outbound{QueueID: "Q", From: "info@example.com", ReturnPath: "info@example.com",
 		Recipients: []string{"x@remote.test", "y@far.test"}, Origin: store.OriginSubmission,
 		Message: []byte("Subject: queued\r\n\r\nbody\r\n")})
 	testutil.Must(t, err)
 	testutil.Must(t, st.Close())
-	db, err := os.ReadFile(tmpl)
-	testutil.Must(t, err)
 	open := func(name string) *Service {
-		p := bolt.PathIn(filepath.Join(dir, name))
-		testutil.Must(t, os.MkdirAll(filepath.Dir(p), 0o700))
-		testutil.Must(t, os.WriteFile(p, db, 0o600))
-		st, err := bolt.Open(p, bolt.Options{Now: now})
-		testutil.Must(t, err)
-		t.Cleanup(func() { st.Close() })
+		teststore.Copy(t, tmpl, filepath.Join(dir, name))
+		st := teststore.OpenDir(t, filepath.Join(dir, name), teststore.Options{Now: now})
 		s := NewService(st, 1<<30)
 		r, err := notify.NewReporter(notify.New(st, "mail.example.com", nil), "06:00", nil)
 		testutil.Must(t, err)

@@ -9,7 +9,7 @@ import (
 	"syscall"
 	"testing"
 
-	"yubin/store/bolt"
+	"yubin/internal/testutil/teststore"
 )
 
 // TestCrashLosesNoAcceptedMail delivers from several clients at once, kills
@@ -91,10 +91,7 @@ func crashRound(t *testing.T, data, cfg string, round int, acked map[string][]by
 		t.Fatalf("only %d messages acknowledged before the clients stopped:\n%s", len(acked), srv.log.String())
 	}
 
-	st, err := bolt.OpenDir(data, bolt.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := teststore.OpenDir(t, data, teststore.Options{})
 	defer st.Close()
 	msgs, _, err := st.Messages(t.Context(), "info@example.com", "INBOX")
 	if err != nil {

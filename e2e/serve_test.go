@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"yubin/store/bolt"
-
 	"github.com/emersion/go-imap/v2/imapclient"
+
+	"yubin/internal/testutil/teststore"
 )
 
 // TestCLIWhileServing: the admin CLI works while the server holds the store
@@ -113,10 +113,7 @@ func TestGracefulShutdown(t *testing.T) {
 	if srv.err != nil {
 		t.Fatalf("exit: %v\n%s", srv.err, srv.log.String())
 	}
-	st, err := bolt.OpenDir(data, bolt.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := teststore.OpenDir(t, data, teststore.Options{})
 	defer st.Close()
 	raw, err := st.ReadMessage(t.Context(), "info@example.com", "INBOX", 1)
 	if err != nil || !strings.HasSuffix(string(raw), "first half\r\nsecond half\r\n") {

@@ -3,31 +3,19 @@ package forward
 import (
 	"bytes"
 	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"yubin/store/bolt"
-
 	"yubin/forward/srs"
 	"yubin/internal/delivery"
+	"yubin/internal/testutil/teststore"
 	"yubin/store"
 )
 
 func forwardEnv(t *testing.T) (store.Store, *delivery.Deliverer, *Stage) {
 	t.Helper()
-	st, err := bolt.Open(filepath.Join(t.TempDir(), "y.db"), bolt.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	st.AddDomain(t.Context(), "example.com", "")
-	st.AddDomain(t.Context(), "example.net", "")
-	for _, a := range []string{"a@example.com", "b@example.com", "c@example.com", "d@example.net"} {
-		if err := st.AddAccount(t.Context(), store.Account{Address: a, PasswordHash: "x"}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	st := teststore.New(t, teststore.Options{Accounts: []store.Account{
+		{Address: "a@example.com"}, {Address: "b@example.com"}, {Address: "c@example.com"}, {Address: "d@example.net"}}})
 	fs, err := NewStage(t.Context(), st, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -14,9 +14,9 @@ import (
 
 	"yubin/internal/auth"
 	"yubin/internal/testutil"
+	"yubin/internal/testutil/teststore"
 	"yubin/internal/tlsutil"
 	"yubin/store"
-	"yubin/store/bolt"
 )
 
 type env struct {
@@ -30,17 +30,9 @@ type env struct {
 func newEnv(t testing.TB, cfg Config) *env {
 	t.Helper()
 	dir := t.TempDir()
-	st, err := bolt.Open(filepath.Join(dir, "y.db"), bolt.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	testutil.Must(t, st.AddDomain(t.Context(), "example.com", ""))
-	for _, u := range []string{"info@example.com", "bob@example.com"} {
-		h, err := auth.HashPassword("pw-" + strings.Split(u, "@")[0])
-		testutil.Must(t, err)
-		testutil.Must(t, st.AddAccount(t.Context(), store.Account{Address: u, PasswordHash: h}))
-	}
+	st := teststore.New(t, teststore.Options{Accounts: []store.Account{
+		{Address: "info@example.com", PasswordHash: teststore.PasswordHash(t, "pw-info")},
+		{Address: "bob@example.com", PasswordHash: teststore.PasswordHash(t, "pw-bob")}}})
 	tlsConf, err := tlsutil.SelfSigned(filepath.Join(dir, "tls"), "localhost")
 	testutil.Must(t, err)
 	au := auth.New(st, auth.Policy{MaxFailures: 5}, nil)

@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,9 +22,9 @@ import (
 	"yubin/internal/auth"
 	"yubin/internal/delivery"
 	"yubin/internal/testutil"
+	"yubin/internal/testutil/teststore"
 	"yubin/internal/tlsutil"
 	"yubin/store"
-	"yubin/store/bolt"
 )
 
 const (
@@ -55,24 +54,7 @@ type envOptions struct {
 	quiet     bool
 }
 
-// hashes cached across tests: bcrypt is slow on purpose.
-var (
-	hashOnce sync.Once
-	hashPW   string
-)
-
-func passwordHash(t testing.TB) string {
-	hashOnce.Do(func() {
-		h, err := auth.HashPassword(testPassword)
-		if err != nil {
-			panic(err)
-		}
-		hashPW = h
-	})
-	return hashPW
-}
-
-// Accounts created by newEnv.
+// Accounts created by newEnv, all with testPassword.
 const (
 	userInfo  = "info@example.com"  // user, 1 MiB quota
 	userBob   = "bob@example.com"   // user, unlimited
@@ -83,19 +65,11 @@ const (
 func newEnv(t testing.TB, o envOptions) *testEnv {
 	t.Helper()
 	dir := t.TempDir()
-	st, err := bolt.OpenDir(dir, bolt.Options{NoSync: o.noSync})
-	if err != nil {
-		t.Fatal(err)
-	}
-	testutil.Must(t, st.AddDomain(t.Context(), "example.com", ""))
-	testutil.Must(t, st.AddDomain(t.Context(), "child.example.com", "example.com"))
-	testutil.Must(t, st.AddDomain(t.Context(), "sales.example.com", "example.com"))
-	testutil.Must(t, st.AddDomain(t.Context(), "other.test", ""))
-	h := passwordHash(t)
-	testutil.Must(t, st.AddAccount(t.Context(), store.Account{Address: userInfo, PasswordHash: h, Quota: 1 << 20}))
-	testutil.Must(t, st.AddAccount(t.Context(), store.Account{Address: userBob, PasswordHash: h}))
-	testutil.Must(t, st.AddAccount(t.Context(), store.Account{Address: userAdmin, PasswordHash: h, Role: store.RoleAdmin}))
-	testutil.Must(t, st.AddAccount(t.Context(), store.Account{Address: userCarol, PasswordHash: h}))
+	st := teststore.OpenDir(t, dir, teststore.Options{NoSync: o.noSync, Password: testPassword,
+		Domains: []teststore.Domain{{Name: "example.com"}, {Name: "child.example.com", Parent: "example.com"},
+			{Name: "sales.example.com", Parent: "example.com"}, {Name: "other.test"}},
+		Accounts: []store.Account{{Address: userInfo, Quota: 1 << 20}, {Address: userBob},
+			{Address: userAdmin, Role: store.RoleAdmin}, {Address: userCarol}}})
 
 	serverTLS, err := tlsutil.SelfSigned(filepath.Join(dir, "tls"), testHost)
 	if err != nil {

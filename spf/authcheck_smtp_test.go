@@ -6,15 +6,13 @@ import (
 	"net"
 	"net/smtp"
 	"net/textproto"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"yubin/store/bolt"
-
 	"yubin/internal/delivery"
 	"yubin/internal/testutil/dnstest"
+	"yubin/internal/testutil/teststore"
 	"yubin/smtpd"
 	"yubin/store"
 )
@@ -22,19 +20,7 @@ import (
 // TestThroughSMTP runs the check as the server does: the real smtpd on
 // 127.0.0.1 with the stage in its delivery path.
 func TestThroughSMTP(t *testing.T) {
-	st, err := bolt.Open(filepath.Join(t.TempDir(), "y.db"), bolt.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	for _, err := range []error{
-		st.AddDomain(t.Context(), "example.com", ""),
-		st.AddAccount(t.Context(), store.Account{Address: "info@example.com", PasswordHash: "x"}),
-	} {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	st := teststore.New(t, teststore.Options{NoSync: true, Accounts: []store.Account{{Address: "info@example.com"}}})
 	dns := dnstest.NewServerFromFiles(t, "testdata/auth.zone")
 	chk := &Checker{Hostname: host, Resolver: dns.NewResolver(), Timeout: 10 * time.Second}
 	srv := smtpd.New(smtpd.Config{Hostname: host, Deliverer: delivery.New(st, nil, chk)}, st, nil, nil)

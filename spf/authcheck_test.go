@@ -6,21 +6,18 @@ import (
 	"crypto"
 	"errors"
 	"net"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"yubin/store/bolt"
-
 	"github.com/emersion/go-msgauth/authres"
 	"github.com/emersion/go-msgauth/dkim"
-
 	"github.com/foxcpp/go-mockdns"
 
 	"yubin/internal/delivery"
 	"yubin/internal/dkimkey"
 	"yubin/internal/testutil/dnstest"
+	"yubin/internal/testutil/teststore"
 )
 
 const host = "mx.example.com"
@@ -35,14 +32,7 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	st, err := bolt.Open(filepath.Join(t.TempDir(), "y.db"), bolt.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if err := st.AddDomain(t.Context(), "signed.test", ""); err != nil {
-		t.Fatal(err)
-	}
+	st := teststore.New(t, teststore.Options{NoSync: true, Domains: []teststore.Domain{{Name: "signed.test"}}})
 	keys, err := dkimkey.ForDomain(t.Context(), st, "signed.test")
 	if err != nil {
 		t.Fatal(err)

@@ -11,12 +11,12 @@ import (
 	"testing"
 	"time"
 
-	"yubin/store/bolt"
-
 	"golang.org/x/crypto/bcrypt"
 
 	"yubin/admin"
+	"yubin/internal/testutil/teststore"
 	"yubin/store"
+	"yubin/store/bolt"
 )
 
 // shortDir is a data dir with a short path (unix socket paths are limited
@@ -445,10 +445,7 @@ func TestCLIPrompt(t *testing.T) {
 	if r := runTTY("account", "passwd", "nobody@example.com"); r.code != 1 || !strings.Contains(r.err, "unknown account") || strings.Contains(r.err, "password for") {
 		t.Errorf("passwd of a missing account: %+v", r)
 	}
-	st, err := bolt.OpenDir(dir, bolt.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := teststore.OpenDir(t, dir, teststore.Options{})
 	defer st.Close()
 	sa, _ := st.Account(t.Context(), "x@example.com")
 	if bcrypt.CompareHashAndPassword([]byte(sa.PasswordHash), []byte("other")) != nil {
@@ -460,10 +457,7 @@ func TestCLIPrompt(t *testing.T) {
 // serves the control socket in the data dir; the CLI goes through it.
 func TestCLIWhileServing(t *testing.T) {
 	dir := shortDir(t)
-	st, err := bolt.OpenDir(dir, bolt.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := teststore.OpenDir(t, dir, teststore.Options{})
 	defer st.Close()
 	ln, err := admin.ListenControl(filepath.Join(dir, "control.sock"))
 	if err != nil {

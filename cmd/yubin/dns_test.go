@@ -9,14 +9,13 @@ import (
 	"strings"
 	"testing"
 
-	"yubin/store/bolt"
-
 	"golang.org/x/crypto/bcrypt"
 
 	"yubin/admin"
 	"yubin/internal/config"
 	"yubin/internal/dnsrecords"
 	"yubin/internal/testutil/dnstest"
+	"yubin/internal/testutil/teststore"
 	"yubin/store"
 )
 
@@ -64,10 +63,7 @@ func TestDNSRecordsParentWithTwoChildren(t *testing.T) {
 		t.Errorf("records of another parent domain printed")
 	}
 	spf := "v=spf1 ip4:203.0.113.5 ip6:2001:db8::5 -all"
-	st, err := bolt.OpenDir(dir, bolt.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := teststore.OpenDir(t, dir, teststore.Options{})
 	svc := admin.NewService(st, 0)
 	for _, d := range []string{"example.com", "sales.example.com", "www.example.com"} {
 		z := zones[d+"."]
@@ -251,10 +247,7 @@ func TestQuickstartTwice(t *testing.T) {
 		t.Errorf("no certificate, or the config lost its comments")
 	}
 	checkAccount := func() {
-		st, err := bolt.OpenDir(dir, bolt.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		st := teststore.OpenDir(t, dir, teststore.Options{})
 		defer st.Close()
 		a, err := st.Account(t.Context(), "admin@example.test")
 		if err != nil || a.Role != store.RoleAdmin {

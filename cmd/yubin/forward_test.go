@@ -7,9 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"yubin/store/bolt"
-
 	"yubin/admin"
+	"yubin/internal/testutil/teststore"
 	"yubin/store"
 )
 
@@ -108,10 +107,7 @@ func enqueueTwo(t *testing.T, st store.Store) {
 func TestCLIForwardAndQueue(t *testing.T) {
 	dir := shortDir(t)
 	testForwardAndQueueCLI(t, dir, func() {
-		st, err := bolt.OpenDir(dir, bolt.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		st := teststore.OpenDir(t, dir, teststore.Options{})
 		defer st.Close()
 		enqueueTwo(t, st)
 	})
@@ -119,10 +115,7 @@ func TestCLIForwardAndQueue(t *testing.T) {
 
 func TestCLIForwardAndQueueWhileServing(t *testing.T) {
 	dir := shortDir(t)
-	st, err := bolt.OpenDir(dir, bolt.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := teststore.OpenDir(t, dir, teststore.Options{})
 	defer st.Close()
 	ln, err := admin.ListenControl(filepath.Join(dir, "control.sock"))
 	if err != nil {

@@ -3,15 +3,14 @@ package queue
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/foxcpp/go-mockdns"
 
 	"yubin/internal/testutil"
+	"yubin/internal/testutil/teststore"
 	"yubin/store"
-	"yubin/store/bolt"
 )
 
 // BenchmarkOutbound measures outbound messages per second to a local sink
@@ -31,11 +30,8 @@ func BenchmarkOutbound(b *testing.B) {
 		}
 		b.Run(name, func(b *testing.B) {
 			e := &env{t: b, clock: newClock(), zones: map[string]mockdns.Zone{}, hosts: map[string]string{}}
-			st, err := bolt.Open(filepath.Join(b.TempDir(), "y.db"), bolt.Options{Now: e.clock.Now})
-			testutil.Must(b, err)
-			defer st.Close()
+			st := teststore.New(b, teststore.Options{Now: e.clock.Now, Domains: []teststore.Domain{{Name: "example.com"}}})
 			e.st = st
-			testutil.Must(b, st.AddDomain(ctx, "example.com", ""))
 			sk := newSink(b, true)
 			sk.quiet = true
 			for d := range domains {

@@ -18,6 +18,7 @@ import (
 	"yubin/internal/auth"
 	"yubin/internal/delivery"
 	"yubin/internal/testutil"
+	"yubin/internal/testutil/teststore"
 	"yubin/internal/tlsutil"
 	"yubin/smtpd"
 	"yubin/store"
@@ -30,11 +31,10 @@ import (
 // back to the original sender.
 func TestSubmissionForwardAndSRSBounce(t *testing.T) {
 	e := newEnv(t)
-	hash, err := auth.HashPassword("pw-123456")
-	testutil.Must(t, err)
-	testutil.Must(t, e.st.AddAccount(ctx, store.Account{Address: "bob@example.com", PasswordHash: hash}))
+	hash := teststore.PasswordHash(t, "pw-123456")
+	teststore.Add(t, e.st, teststore.Options{Accounts: []store.Account{{Address: "bob@example.com", PasswordHash: hash}}})
 	testutil.Must(t, e.st.SetPasswordHash(ctx, "info@example.com", hash))
-	_, err = e.st.SetForward(ctx, "bob@example.com", []string{"x@remote.test"}, false)
+	_, err := e.st.SetForward(ctx, "bob@example.com", []string{"x@remote.test"}, false)
 	testutil.Must(t, err)
 
 	remote, origin := newSink(t, true), newSink(t, true)

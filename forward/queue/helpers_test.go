@@ -20,9 +20,9 @@ import (
 	"github.com/foxcpp/go-mockdns"
 
 	"yubin/internal/testutil"
+	"yubin/internal/testutil/teststore"
 	"yubin/internal/tlsutil"
 	"yubin/store"
-	"yubin/store/bolt"
 )
 
 // clock is an injected clock.
@@ -212,15 +212,9 @@ type env struct {
 func newEnv(t testing.TB) *env {
 	t.Helper()
 	e := &env{t: t, clock: newClock(), zones: map[string]mockdns.Zone{}, hosts: map[string]string{}}
-	st, err := bolt.Open(filepath.Join(t.TempDir(), "y.db"), bolt.Options{Now: e.clock.Now, NoSync: testing.Short()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	e.st = st
-	testutil.Must(t, st.AddDomain(ctx, "example.com", ""))
-	testutil.Must(t, st.AddDomain(ctx, "sales.example.com", "example.com"))
-	testutil.Must(t, st.AddAccount(ctx, store.Account{Address: "info@example.com", PasswordHash: "x"}))
+	e.st = teststore.New(t, teststore.Options{Now: e.clock.Now, NoSync: testing.Short(),
+		Domains:  []teststore.Domain{{Name: "example.com"}, {Name: "sales.example.com", Parent: "example.com"}},
+		Accounts: []store.Account{{Address: "info@example.com"}}})
 	return e
 }
 

@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/mail"
 	"net/textproto"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -22,8 +21,8 @@ import (
 
 	"yubin/internal/dkimkey"
 	"yubin/internal/testutil"
+	"yubin/internal/testutil/teststore"
 	"yubin/store"
-	"yubin/store/bolt"
 )
 
 var ctx = context.Background()
@@ -298,9 +297,7 @@ func TestExpiry(t *testing.T) {
 func TestRestartAndConnectionReuse(t *testing.T) {
 	dir := t.TempDir()
 	clk := newClock()
-	st, err := bolt.Open(filepath.Join(dir, "y.db"), bolt.Options{Now: clk.Now})
-	testutil.Must(t, err)
-	testutil.Must(t, st.AddDomain(ctx, "example.com", ""))
+	st := teststore.OpenDir(t, dir, teststore.Options{Now: clk.Now, Domains: []teststore.Domain{{Name: "example.com"}}})
 	for i := range 5 {
 		_, err := st.Enqueue(ctx, store.Outbound{From: "info@example.com", ReturnPath: "info@example.com",
 			Recipients: []string{fmt.Sprintf("u%d@remote.test", i)}, Message: testMsg})
@@ -309,9 +306,7 @@ func TestRestartAndConnectionReuse(t *testing.T) {
 	testutil.Must(t, st.Close())
 
 	e := &env{t: t, clock: clk, zones: map[string]mockdns.Zone{}, hosts: map[string]string{}}
-	e.st, err = bolt.Open(filepath.Join(dir, "y.db"), bolt.Options{Now: clk.Now})
-	testutil.Must(t, err)
-	defer e.st.Close()
+	e.st = teststore.OpenDir(t, dir, teststore.Options{Now: clk.Now})
 	sk := newSink(t, true)
 	e.route("remote.test", sk)
 	if e.queueLen() != 5 {

@@ -1,27 +1,21 @@
-package auth
+package auth_test
 
 import (
 	"context"
 	"errors"
 	"net"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"yubin/store/bolt"
-
+	"yubin/internal/auth"
+	"yubin/internal/testutil/teststore"
 	"yubin/store"
 )
 
 func TestAuthenticateAndLockout(t *testing.T) {
-	st, err := bolt.Open(filepath.Join(t.TempDir(), "y.db"), bolt.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	st.AddDomain(t.Context(), "example.com", "")
-	h, err := HashPassword("right")
+	st := teststore.New(t, teststore.Options{Domains: []teststore.Domain{{Name: "example.com"}}})
+	h, err := auth.HashPassword("right")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,7 +26,7 @@ func TestAuthenticateAndLockout(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Unix(1_800_000_000, 0)
-	a := New(st, Policy{MaxFailures: 3, Window: time.Minute, Lockout: 10 * time.Minute}, func() time.Time { return now })
+	a := auth.New(st, auth.Policy{MaxFailures: 3, Window: time.Minute, Lockout: 10 * time.Minute}, func() time.Time { return now })
 	ctx := context.Background()
 	ip1 := &net.TCPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 1000}
 	ip2 := &net.TCPAddr{IP: net.IPv4(192, 0, 2, 2), Port: 1000}
@@ -41,12 +35,12 @@ func TestAuthenticateAndLockout(t *testing.T) {
 		t.Fatalf("good login: %v %v", acct, err)
 	}
 	for _, c := range []struct{ user, pw string }{{"info@example.com", "wrong"}, {"nobody@example.com", "right"}, {"info@example.com", ""}} {
-		if _, err := a.Authenticate(ctx, ip1, c.user, c.pw); !errors.Is(err, ErrBadCredentials) {
+		if _, err := a.Authenticate(ctx, ip1, c.user, c.pw); !errors.Is(err, auth.ErrBadCredentials) {
 			t.Fatalf("%v: %v", c, err)
 		}
 	}
 	// Three failures: ip1 is locked out, even with the right password ...
-	if _, err := a.Authenticate(ctx, ip1, "info@example.com", "right"); !errors.Is(err, ErrTooManyFailures) {
+	if _, err := a.Authenticate(ctx, ip1, "info@example.com", "right"); !errors.Is(err, auth.ErrTooManyFailures) {
 		t.Fatalf("locked out: %v", err)
 	}
 	// ... but another address is not.
@@ -57,10 +51,10 @@ func TestAuthenticateAndLockout(t *testing.T) {
 	if _, err := a.Authenticate(ctx, ip1, "info@example.com", "right"); err != nil {
 		t.Fatalf("after the lockout: %v", err)
 	}
-	if _, err := HashPassword(strings.Repeat("x", 73)); err == nil {
+	if _, err := auth.HashPassword(strings.Repeat("x", 73)); err == nil {
 		t.Fatal("73-byte password accepted (bcrypt would truncate it)")
 	}
-	if _, err := HashPassword(""); err == nil {
+	if _, err := auth.HashPassword(""); err == nil {
 		t.Fatal("empty password accepted")
 	}
 }

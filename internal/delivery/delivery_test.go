@@ -7,27 +7,15 @@ import (
 	"errors"
 	"log/slog"
 	"net"
-	"path/filepath"
 	"regexp"
 	"testing"
 
-	"yubin/store/bolt"
-
+	"yubin/internal/testutil/teststore"
 	"yubin/store"
 )
 
 func TestDeliverStoresAndLogs(t *testing.T) {
-	st, err := bolt.Open(filepath.Join(t.TempDir(), "y.db"), bolt.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if err := st.AddDomain(t.Context(), "example.com", ""); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.AddAccount(t.Context(), store.Account{Address: "info@example.com", PasswordHash: "x", Quota: 100}); err != nil {
-		t.Fatal(err)
-	}
+	st := teststore.New(t, teststore.Options{Accounts: []store.Account{{Address: "info@example.com", Quota: 100}}})
 	var logBuf bytes.Buffer
 	d := New(st, slog.New(slog.NewJSONHandler(&logBuf, nil)))
 	env := Envelope{Source: MX, From: "a@remote.test", Recipients: []string{"info@example.com"},

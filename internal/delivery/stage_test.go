@@ -3,26 +3,16 @@ package delivery
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"yubin/store/bolt"
-
+	"yubin/internal/testutil/teststore"
 	"yubin/store"
 )
 
 func TestStages(t *testing.T) {
-	st, err := bolt.Open(filepath.Join(t.TempDir(), "y.db"), bolt.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	st.AddDomain(t.Context(), "example.com", "")
-	for _, a := range []string{"a@example.com", "b@example.com", "c@example.com"} {
-		st.AddAccount(t.Context(), store.Account{Address: a, PasswordHash: "x"})
-	}
+	st := teststore.New(t, teststore.Options{Accounts: []store.Account{{Address: "a@example.com"}, {Address: "b@example.com"}, {Address: "c@example.com"}}})
 	var committed bool
 	rewrite := StageFunc("rewrite", func(ctx context.Context, m *Message) error {
 		for _, r := range m.Local {

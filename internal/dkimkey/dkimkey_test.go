@@ -4,23 +4,16 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"crypto/rsa"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"yubin/store/bolt"
-
 	"github.com/emersion/go-msgauth/dkim"
+
+	"yubin/internal/testutil/teststore"
 )
 
 func TestKeysKeptAndUsable(t *testing.T) {
-	st, err := bolt.Open(filepath.Join(t.TempDir(), "y.db"), bolt.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	st.AddDomain(t.Context(), "example.com", "")
-	st.AddDomain(t.Context(), "www.example.com", "example.com")
+	st := teststore.New(t, teststore.Options{Domains: []teststore.Domain{{Name: "example.com"}, {Name: "www.example.com", Parent: "example.com"}}})
 	if _, err := ForDomain(t.Context(), st, "unknown.test"); err == nil {
 		t.Fatal("keys made for a domain that is not ours")
 	}

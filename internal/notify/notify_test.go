@@ -7,38 +7,21 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/mail"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"yubin/store/bolt"
-
+	"yubin/internal/testutil/teststore"
 	"yubin/store"
 )
 
 func newTestStore(t testing.TB) store.Store {
 	t.Helper()
-	st, err := bolt.Open(filepath.Join(t.TempDir(), "y.db"), bolt.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	for _, d := range [][2]string{{"example.com", ""}, {"www.example.com", "example.com"}, {"other.test", ""}} {
-		if err := st.AddDomain(t.Context(), d[0], d[1]); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, a := range []struct {
-		addr string
-		role store.Role
-	}{{"a@example.com", store.RoleUser}, {"b@example.com", store.RoleUser}, {"boss@example.com", store.RoleAdmin}, {"c@other.test", store.RoleUser}, {"root@other.test", store.RoleAdmin}} {
-		if err := st.AddAccount(t.Context(), store.Account{Address: a.addr, PasswordHash: "x", Role: a.role}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return st
+	return teststore.New(t, teststore.Options{NoSync: true,
+		Domains: []teststore.Domain{{Name: "example.com"}, {Name: "www.example.com", Parent: "example.com"}, {Name: "other.test"}},
+		Accounts: []store.Account{{Address: "a@example.com"}, {Address: "b@example.com"}, {Address: "boss@example.com", Role: store.RoleAdmin},
+			{Address: "c@other.test"}, {Address: "root@other.test", Role: store.RoleAdmin}}})
 }
 
 // got returns the accounts whose INBOX holds a warning, with the messages.
