@@ -53,10 +53,10 @@ func (r *raw) skipLiteral(l string) int64 {
 	i := strings.LastIndexByte(l, '{')
 	n, err := strconv.ParseInt(strings.TrimSuffix(l[i+1:], "}"), 10, 64)
 	if err != nil {
-		r.t.Fatalf("no literal in %q", l)
+		r.T.Fatalf("no literal in %q", l)
 	}
-	if _, err := io.CopyN(io.Discard, r.r, n); err != nil {
-		r.t.Fatal(err)
+	if _, err := io.CopyN(io.Discard, r.R, n); err != nil {
+		r.T.Fatal(err)
 	}
 	return n
 }
@@ -89,8 +89,8 @@ func BenchmarkFetchBody1MiB(b *testing.B) {
 	b.SetBytes(msgs[0].Size)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		r.send("f FETCH 1 BODY.PEEK[]\r\n")
-		if n := r.skipLiteral(r.line()); n != msgs[0].Size {
+		r.Send("f FETCH 1 BODY.PEEK[]\r\n")
+		if n := r.skipLiteral(r.Line()); n != msgs[0].Size {
 			b.Fatalf("literal of %d bytes", n)
 		}
 		if _, st := r.until("f"); !strings.HasPrefix(st, "OK") {

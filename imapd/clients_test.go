@@ -12,15 +12,8 @@ import (
 	"yubin/internal/testutil"
 )
 
-func needCommand(t *testing.T, name string) {
-	t.Helper()
-	if _, err := exec.LookPath(name); err != nil {
-		t.Skipf("SKIP: %s is not installed (make test installs it with apt-get when it can)", name)
-	}
-}
-
 func TestPythonImaplib(t *testing.T) {
-	needCommand(t, "python3")
+	testutil.NeedCommand(t, "python3")
 	for _, mode := range []string{"starttls", "ssl"} {
 		t.Run(mode, func(t *testing.T) {
 			e := newEnv(t, Config{})
@@ -56,7 +49,7 @@ func TestPythonImaplib(t *testing.T) {
 
 // mbsync (isync) syncs the account to a Maildir and back.
 func TestMbsync(t *testing.T) {
-	needCommand(t, "mbsync")
+	testutil.NeedCommand(t, "mbsync")
 	e := newEnv(t, Config{})
 	e.deliver(t, "info@example.com", "", msg1)
 	e.deliver(t, "info@example.com", "Sent", mime1)
@@ -86,7 +79,7 @@ Create Both
 Expunge Both
 SyncState *
 `
-	cert, err := os.ReadFile(filepath.Join(e.dir, "tls", "cert.pem"))
+	cert, err := os.ReadFile(e.cert.File)
 	testutil.Must(t, err)
 	testutil.Must(t, os.WriteFile(filepath.Join(dir, "cert.pem"), cert, 0o600))
 	testutil.Must(t, os.WriteFile(filepath.Join(dir, "mbsyncrc"), []byte(rc), 0o600))

@@ -1,23 +1,19 @@
 package imapd
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"fmt"
 	"log/slog"
-	"net"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/emersion/go-imap/v2/imapclient"
 
 	"yubin/internal/auth"
 	"yubin/internal/testutil"
 	"yubin/internal/testutil/teststore"
-	"yubin/internal/tlsutil"
+	"yubin/internal/testutil/tlstest"
 	"yubin/store"
 )
 
@@ -26,37 +22,19 @@ type env struct {
 	srv      *Server
 	plain    string // 143-style listener address
 	implicit string // 993-style listener address
-	tlsConf  *tls.Config
-	dir      string // holds tls/cert.pem
+	cert     *tlstest.Cert
 }
 
 func newEnv(t testing.TB, cfg Config) *env {
 	t.Helper()
-	dir := t.TempDir()
 	st := teststore.New(t, teststore.Options{Accounts: []store.Account{
 		{Address: "info@example.com", PasswordHash: teststore.PasswordHash(t, "pw-info"), Quota: 10 << 20},
 		{Address: "bob@example.com", PasswordHash: teststore.PasswordHash(t, "pw-bob"), Quota: 10 << 20}}})
-	tlsConf, err := tlsutil.SelfSigned(filepath.Join(dir, "tls"), "localhost")
-	testutil.Must(t, err)
+	cert := tlstest.SelfSigned(t, "localhost")
 	au := auth.New(st, auth.Policy{MaxFailures: 50}, nil)
 	srv := New(cfg, st, au, slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})))
-	e := &env{st: st, srv: srv, tlsConf: tlsConf, dir: dir}
-	for _, m := range []Mode{Plain, Implicit} {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		testutil.Must(t, err)
-		if m == Plain {
-			e.plain = ln.Addr().String()
-		} else {
-			e.implicit = ln.Addr().String()
-		}
-		go srv.Serve(ln, m, tlsConf)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-	})
-	return e
+	addrs := testutil.Serve(t, srv, cert.Server, Plain, Implicit).Addrs
+	return &env{st: st, srv: srv, plain: addrs[0], implicit: addrs[1], cert: cert}
 }
 
 // testWriter sends server logs to the test's log.
@@ -86,65 +64,38 @@ func (e *env) login(t testing.TB, user string, h *imapclient.UnilateralDataHandl
 
 // raw is a line-level client, so tests see exact replies.
 type raw struct {
-	t    testing.TB
-	conn net.Conn
-	r    *bufio.Reader
-	n    int
+	*testutil.Conn
+	n int
 }
 
 func dialRaw(t testing.TB, addr string, useTLS bool) *raw {
 	t.Helper()
-	var c net.Conn
-	var err error
+	var conf *tls.Config
 	if useTLS {
-		c, err = tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true})
-	} else {
-		c, err = net.Dial("tcp", addr)
+		conf = &tls.Config{InsecureSkipVerify: true}
 	}
-	testutil.Must(t, err)
-	t.Cleanup(func() { c.Close() })
-	r := &raw{t: t, conn: c, r: bufio.NewReader(c)}
-	if g := r.line(); !strings.HasPrefix(g, "* OK") {
+	r := &raw{Conn: testutil.Dial(t, addr, conf)}
+	if g := r.Line(); !strings.HasPrefix(g, "* OK") {
 		t.Fatalf("greeting %q", g)
 	}
 	return r
 }
 
-func (r *raw) line() string {
-	r.t.Helper()
-	r.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-	l, err := r.r.ReadString('\n')
-	if err != nil {
-		r.t.Fatalf("read: %v (got %q)", err, l)
-	}
-	if !strings.HasSuffix(l, "\r\n") {
-		r.t.Fatalf("line without CRLF: %q", l)
-	}
-	return strings.TrimSuffix(l, "\r\n")
-}
-
-func (r *raw) send(s string) {
-	r.t.Helper()
-	if _, err := r.conn.Write([]byte(s)); err != nil {
-		r.t.Fatal(err)
-	}
-}
-
 // cmd sends a tagged command and returns the untagged lines and the
 // tagged reply (without the tag).
 func (r *raw) cmd(format string, args ...any) ([]string, string) {
-	r.t.Helper()
+	r.T.Helper()
 	r.n++
 	tag := fmt.Sprintf("t%d", r.n)
-	r.send(tag + " " + fmt.Sprintf(format, args...) + "\r\n")
+	r.Send(tag + " " + fmt.Sprintf(format, args...) + "\r\n")
 	return r.until(tag)
 }
 
 func (r *raw) until(tag string) ([]string, string) {
-	r.t.Helper()
+	r.T.Helper()
 	var untagged []string
 	for {
-		l := r.line()
+		l := r.Line()
 		if rest, ok := strings.CutPrefix(l, tag+" "); ok {
 			return untagged, rest
 		}
@@ -154,24 +105,21 @@ func (r *raw) until(tag string) ([]string, string) {
 
 // ok runs a command that must succeed.
 func (r *raw) ok(format string, args ...any) []string {
-	r.t.Helper()
+	r.T.Helper()
 	u, st := r.cmd(format, args...)
 	if !strings.HasPrefix(st, "OK") {
-		r.t.Fatalf("%s: %s (untagged %q)", fmt.Sprintf(format, args...), st, u)
+		r.T.Fatalf("%s: %s (untagged %q)", fmt.Sprintf(format, args...), st, u)
 	}
 	return u
 }
 
 func (r *raw) login(user string) {
-	r.t.Helper()
+	r.T.Helper()
 	r.ok("LOGIN %s pw-%s", user, strings.Split(user, "@")[0])
 }
 
 func (r *raw) starttls() {
-	r.t.Helper()
+	r.T.Helper()
 	r.ok("STARTTLS")
-	tc := tls.Client(r.conn, &tls.Config{InsecureSkipVerify: true})
-	testutil.Must(r.t, tc.Handshake())
-	r.conn = tc
-	r.r = bufio.NewReader(tc)
+	r.StartTLS(&tls.Config{InsecureSkipVerify: true})
 }

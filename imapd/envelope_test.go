@@ -124,9 +124,9 @@ func TestFetchCorked(t *testing.T) {
 	r.login("info@example.com")
 	r.ok("SELECT INBOX")
 	for round := range 2 {
-		r.send("f FETCH 1:* (FLAGS ENVELOPE BODY.PEEK[])\r\n")
+		r.Send("f FETCH 1:* (FLAGS ENVELOPE BODY.PEEK[])\r\n")
 		for i := range bodies {
-			l := r.line()
+			l := r.Line()
 			prefix := fmt.Sprintf("* %d FETCH (FLAGS () ENVELOPE (NIL \"m%d\" ", i+1, i)
 			if !strings.HasPrefix(l, prefix) {
 				t.Fatalf("round %d response %d: %q", round, i, l)
@@ -135,7 +135,7 @@ func TestFetchCorked(t *testing.T) {
 			if n != bodies[i] {
 				t.Fatalf("round %d body %d: %d bytes, want %d", round, i, len(n), len(bodies[i]))
 			}
-			if l := r.line(); l != ")" {
+			if l := r.Line(); l != ")" {
 				t.Fatalf("after literal %d: %q", i, l)
 			}
 		}
@@ -152,15 +152,15 @@ func TestFetchCorked(t *testing.T) {
 
 // skipLiteralInto reads the literal announced at the end of l.
 func (r *raw) skipLiteralInto(l string) string {
-	r.t.Helper()
+	r.T.Helper()
 	var n int
 	i := strings.LastIndexByte(l, '{')
 	if _, err := fmt.Sscanf(l[i:], "{%d}", &n); err != nil {
-		r.t.Fatalf("no literal in %q", l)
+		r.T.Fatalf("no literal in %q", l)
 	}
 	var b bytes.Buffer
-	if _, err := io.CopyN(&b, r.r, int64(n)); err != nil {
-		r.t.Fatal(err)
+	if _, err := io.CopyN(&b, r.R, int64(n)); err != nil {
+		r.T.Fatal(err)
 	}
 	return b.String()
 }

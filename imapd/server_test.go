@@ -68,12 +68,12 @@ func TestSTARTTLSInjection(t *testing.T) {
 	e := newEnv(t, Config{})
 	r := dialRaw(t, e.plain, false)
 	// A command pipelined after STARTTLS must not survive into TLS.
-	r.send("a STARTTLS\r\nb LOGIN info@example.com pw-info\r\n")
-	if l := r.line(); !strings.HasPrefix(l, "a OK") {
+	r.Send("a STARTTLS\r\nb LOGIN info@example.com pw-info\r\n")
+	if l := r.Line(); !strings.HasPrefix(l, "a OK") {
 		t.Fatal(l)
 	}
-	r.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if _, err := r.r.ReadString('\n'); err == nil {
+	r.Conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := r.R.ReadString('\n'); err == nil {
 		t.Fatal("connection still open after pipelined STARTTLS")
 	}
 }
@@ -109,11 +109,11 @@ func TestAuthenticatePlain(t *testing.T) {
 	if _, st := r.cmd("LOGIN info@example.com nope"); !strings.HasPrefix(st, "NO [AUTHENTICATIONFAILED]") {
 		t.Fatalf("bad LOGIN: %q", st)
 	}
-	r.send("a AUTHENTICATE PLAIN\r\n")
-	if l := r.line(); !strings.HasPrefix(l, "+") {
+	r.Send("a AUTHENTICATE PLAIN\r\n")
+	if l := r.Line(); !strings.HasPrefix(l, "+") {
 		t.Fatal(l)
 	}
-	r.send("AGJvYkBleGFtcGxlLmNvbQBwdy1ib2I=\r\n") // \0bob@example.com\0pw-bob
+	r.Send("AGJvYkBleGFtcGxlLmNvbQBwdy1ib2I=\r\n") // \0bob@example.com\0pw-bob
 	if _, st := r.until("a"); !strings.HasPrefix(st, "OK") {
 		t.Fatal(st)
 	}
@@ -416,7 +416,7 @@ func TestExtConnStream(t *testing.T) {
 	// A non-synchronizing literal whose data looks like a GETQUOTA command,
 	// pipelined with a real one.
 	body := "Subject: x\r\n\r\na GETQUOTAROOT INBOX\r\n"
-	r.send(fmt.Sprintf("p1 APPEND INBOX {%d+}\r\n%s\r\np2 GETQUOTAROOT INBOX\r\np3 NOOP\r\n", len(body), body))
+	r.Send(fmt.Sprintf("p1 APPEND INBOX {%d+}\r\n%s\r\np2 GETQUOTAROOT INBOX\r\np3 NOOP\r\n", len(body), body))
 	u, st := r.until("p1")
 	if !strings.HasPrefix(st, "OK [APPENDUID") {
 		t.Fatalf("APPEND: %q %q", u, st)
@@ -430,7 +430,7 @@ func TestExtConnStream(t *testing.T) {
 	}
 	// A synchronizing literal the server refuses (too big): the client does
 	// not send it, and the next command is served.
-	r.send("s1 APPEND INBOX {99999999999}\r\n")
+	r.Send("s1 APPEND INBOX {99999999999}\r\n")
 	if _, st := r.until("s1"); !strings.HasPrefix(st, "NO [TOOBIG]") {
 		t.Fatalf("big APPEND: %q", st)
 	}
@@ -438,29 +438,29 @@ func TestExtConnStream(t *testing.T) {
 		t.Fatal(u)
 	}
 	// A synchronizing literal accepted, then a mailbox name as a literal.
-	r.send(fmt.Sprintf("s2 APPEND INBOX {%d}\r\n", len(body)))
-	if l := r.line(); !strings.HasPrefix(l, "+") {
+	r.Send(fmt.Sprintf("s2 APPEND INBOX {%d}\r\n", len(body)))
+	if l := r.Line(); !strings.HasPrefix(l, "+") {
 		t.Fatal(l)
 	}
-	r.send(body + "\r\n")
+	r.Send(body + "\r\n")
 	if _, st := r.until("s2"); !strings.HasPrefix(st, "OK") {
 		t.Fatal(st)
 	}
-	r.send("s3 STATUS {5}\r\n")
-	if l := r.line(); !strings.HasPrefix(l, "+") {
+	r.Send("s3 STATUS {5}\r\n")
+	if l := r.Line(); !strings.HasPrefix(l, "+") {
 		t.Fatal(l)
 	}
-	r.send("INBOX (MESSAGES)\r\n")
+	r.Send("INBOX (MESSAGES)\r\n")
 	if u, st := r.until("s3"); !strings.HasPrefix(st, "OK") || u[0] != "* STATUS INBOX (MESSAGES 2)" {
 		t.Fatal(u, st)
 	}
 	// IDLE: GETQUOTA is not a command until DONE.
 	r.ok("SELECT INBOX")
-	r.send("i1 IDLE\r\n")
-	if l := r.line(); !strings.HasPrefix(l, "+") {
+	r.Send("i1 IDLE\r\n")
+	if l := r.Line(); !strings.HasPrefix(l, "+") {
 		t.Fatal(l)
 	}
-	r.send("DONE\r\n")
+	r.Send("DONE\r\n")
 	if _, st := r.until("i1"); !strings.HasPrefix(st, "OK") {
 		t.Fatal(st)
 	}
@@ -482,11 +482,11 @@ func TestMailboxNames(t *testing.T) {
 		}
 	}
 	// A control character as a literal.
-	r.send("c1 CREATE {3}\r\n")
-	if l := r.line(); !strings.HasPrefix(l, "+") {
+	r.Send("c1 CREATE {3}\r\n")
+	if l := r.Line(); !strings.HasPrefix(l, "+") {
 		t.Fatal(l)
 	}
-	r.send("a\tb\r\n")
+	r.Send("a\tb\r\n")
 	if _, st := r.until("c1"); !strings.HasPrefix(st, "NO") && !strings.HasPrefix(st, "BAD") {
 		t.Fatalf("control character: %q", st)
 	}
@@ -734,8 +734,8 @@ func TestMaxConnectionsAndShutdown(t *testing.T) {
 	b := dialRaw(t, e.implicit, true)
 	b.login("info@example.com")
 	b.ok("SELECT INBOX")
-	b.send("i IDLE\r\n")
-	b.line()
+	b.Send("i IDLE\r\n")
+	b.Line()
 	c, err := tls.Dial("tcp", e.implicit, &tls.Config{InsecureSkipVerify: true})
 	testutil.Must(t, err)
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))
@@ -749,7 +749,7 @@ func TestMaxConnectionsAndShutdown(t *testing.T) {
 	defer cancel()
 	testutil.Must(t, e.srv.Shutdown(ctx))
 	for _, r := range []*raw{a, b} {
-		if l := r.line(); !strings.HasPrefix(l, "* BYE") {
+		if l := r.Line(); !strings.HasPrefix(l, "* BYE") {
 			t.Fatalf("at shutdown: %q", l)
 		}
 	}

@@ -43,9 +43,9 @@ func fill(b *testing.B, st store.Store, n, size int) {
 func (c *client) readMulti() int {
 	n := 0
 	for {
-		l, err := c.r.ReadSlice('\n')
+		l, err := c.R.ReadSlice('\n')
 		if err != nil {
-			c.t.Fatal(err)
+			c.T.Fatal(err)
 		}
 		if len(l) == 3 && l[0] == '.' {
 			return n
@@ -103,7 +103,7 @@ func BenchmarkLogin10k(b *testing.B) {
 			b.Fatal(got)
 		}
 		c.ok("QUIT")
-		c.conn.Close()
+		c.Conn.Close()
 	}
 }
 

@@ -7,20 +7,15 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
-)
 
-func needCommand(t *testing.T, name string) {
-	t.Helper()
-	if _, err := exec.LookPath(name); err != nil {
-		t.Skipf("SKIP: %s is not installed (make test installs it with apt-get when it can)", name)
-	}
-}
+	"yubin/internal/testutil"
+)
 
 // The message deliberately has a line that starts with a dot.
 const clientMsg = "Subject: for real clients\r\nFrom: a@example.com\r\n\r\nhello\r\n.dot line\r\n..two dots\r\nbye\r\n"
 
 func TestPythonPoplib(t *testing.T) {
-	needCommand(t, "python3")
+	testutil.NeedCommand(t, "python3")
 	for _, mode := range []string{"stls", "ssl"} {
 		t.Run(mode, func(t *testing.T) {
 			e := newEnv(t, Config{})
@@ -56,7 +51,7 @@ func TestPythonPoplib(t *testing.T) {
 }
 
 func TestCurl(t *testing.T) {
-	needCommand(t, "curl")
+	testutil.NeedCommand(t, "curl")
 	e := newEnv(t, Config{})
 	e.deliver(t, "info@example.com", clientMsg)
 	run := func(args ...string) string {

@@ -1,13 +1,10 @@
 package pop3d
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"encoding/base64"
 	"fmt"
-	"net"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,7 +12,7 @@ import (
 	"yubin/internal/auth"
 	"yubin/internal/testutil"
 	"yubin/internal/testutil/teststore"
-	"yubin/internal/tlsutil"
+	"yubin/internal/testutil/tlstest"
 	"yubin/store"
 )
 
@@ -24,36 +21,17 @@ type env struct {
 	srv      *Server
 	plain    string // 110-style listener address
 	implicit string // 995-style listener address
-	tlsConf  *tls.Config
 }
 
 func newEnv(t testing.TB, cfg Config) *env {
 	t.Helper()
-	dir := t.TempDir()
 	st := teststore.New(t, teststore.Options{Accounts: []store.Account{
 		{Address: "info@example.com", PasswordHash: teststore.PasswordHash(t, "pw-info")},
 		{Address: "bob@example.com", PasswordHash: teststore.PasswordHash(t, "pw-bob")}}})
-	tlsConf, err := tlsutil.SelfSigned(filepath.Join(dir, "tls"), "localhost")
-	testutil.Must(t, err)
-	au := auth.New(st, auth.Policy{MaxFailures: 5}, nil)
-	srv := New(cfg, st, au, nil)
-	e := &env{st: st, srv: srv, tlsConf: tlsConf}
-	for _, m := range []Mode{Plain, Implicit} {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		testutil.Must(t, err)
-		if m == Plain {
-			e.plain = ln.Addr().String()
-		} else {
-			e.implicit = ln.Addr().String()
-		}
-		go srv.Serve(ln, m, tlsConf)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-	})
-	return e
+	cert := tlstest.SelfSigned(t, "localhost")
+	srv := New(cfg, st, auth.New(st, auth.Policy{MaxFailures: 5}, nil), nil)
+	addrs := testutil.Serve(t, srv, cert.Server, Plain, Implicit).Addrs
+	return &env{st: st, srv: srv, plain: addrs[0], implicit: addrs[1]}
 }
 
 func (e *env) deliver(t testing.TB, to string, msg string) {
@@ -64,88 +42,65 @@ func (e *env) deliver(t testing.TB, to string, msg string) {
 
 // client is a minimal POP3 client speaking raw lines, so tests see the
 // exact replies.
-type client struct {
-	t    testing.TB
-	conn net.Conn
-	r    *bufio.Reader
-}
+type client struct{ *testutil.Conn }
 
 func dialPlain(t testing.TB, addr string) *client {
 	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	testutil.Must(t, err)
-	t.Cleanup(func() { c.Close() })
-	cl := &client{t: t, conn: c, r: bufio.NewReader(c)}
+	cl := &client{testutil.Dial(t, addr, nil)}
 	cl.expectOK()
 	return cl
 }
 
 func dialTLS(t testing.TB, addr string) *client {
 	t.Helper()
-	c, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true})
-	testutil.Must(t, err)
-	t.Cleanup(func() { c.Close() })
-	cl := &client{t: t, conn: c, r: bufio.NewReader(c)}
+	cl := &client{testutil.Dial(t, addr, &tls.Config{InsecureSkipVerify: true})}
 	cl.expectOK()
 	return cl
 }
 
-func (c *client) line() string {
-	c.t.Helper()
-	c.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-	l, err := c.r.ReadString('\n')
-	if err != nil {
-		c.t.Fatalf("read: %v", err)
-	}
-	if !strings.HasSuffix(l, "\r\n") {
-		c.t.Fatalf("line without CRLF: %q", l)
-	}
-	return strings.TrimSuffix(l, "\r\n")
-}
-
 func (c *client) send(format string, args ...any) {
-	c.t.Helper()
-	fmt.Fprintf(c.conn, format+"\r\n", args...)
+	c.T.Helper()
+	fmt.Fprintf(c.Conn, format+"\r\n", args...)
 }
 
 func (c *client) cmd(format string, args ...any) string {
-	c.t.Helper()
+	c.T.Helper()
 	c.send(format, args...)
-	return c.line()
+	return c.Line()
 }
 
 func (c *client) expectOK() string {
-	c.t.Helper()
-	l := c.line()
+	c.T.Helper()
+	l := c.Line()
 	if !strings.HasPrefix(l, "+OK") {
-		c.t.Fatalf("want +OK, got %q", l)
+		c.T.Fatalf("want +OK, got %q", l)
 	}
 	return l
 }
 
 func (c *client) ok(format string, args ...any) string {
-	c.t.Helper()
+	c.T.Helper()
 	l := c.cmd(format, args...)
 	if !strings.HasPrefix(l, "+OK") {
-		c.t.Fatalf("%s: want +OK, got %q", fmt.Sprintf(format, args...), l)
+		c.T.Fatalf("%s: want +OK, got %q", fmt.Sprintf(format, args...), l)
 	}
 	return l
 }
 
 func (c *client) err(want string, format string, args ...any) {
-	c.t.Helper()
+	c.T.Helper()
 	l := c.cmd(format, args...)
 	if !strings.HasPrefix(l, "-ERR") || !strings.Contains(l, want) {
-		c.t.Fatalf("%s: want -ERR containing %q, got %q", fmt.Sprintf(format, args...), want, l)
+		c.T.Fatalf("%s: want -ERR containing %q, got %q", fmt.Sprintf(format, args...), want, l)
 	}
 }
 
 // multi reads a multi-line body up to the "." line, un-stuffing dots.
 func (c *client) multi() []string {
-	c.t.Helper()
+	c.T.Helper()
 	var out []string
 	for {
-		l := c.line()
+		l := c.Line()
 		if l == "." {
 			return out
 		}
@@ -157,16 +112,13 @@ func (c *client) multi() []string {
 }
 
 func (c *client) startTLS() {
-	c.t.Helper()
+	c.T.Helper()
 	c.ok("STLS")
-	tc := tls.Client(c.conn, &tls.Config{InsecureSkipVerify: true})
-	testutil.Must(c.t, tc.Handshake())
-	c.conn = tc
-	c.r = bufio.NewReader(tc)
+	c.StartTLS(&tls.Config{InsecureSkipVerify: true})
 }
 
 func (c *client) login(user string) {
-	c.t.Helper()
+	c.T.Helper()
 	c.ok("USER %s", user)
 	c.ok("PASS pw-%s", strings.ToLower(strings.Split(user, "@")[0]))
 }
@@ -292,7 +244,7 @@ func TestDroppedConnectionDeletesNothing(t *testing.T) {
 	c := dialTLS(t, e.implicit)
 	c.login("info@example.com")
 	c.ok("DELE 1")
-	c.conn.Close()
+	c.Conn.Close()
 	// The lock is released once the server notices; a new session proves it.
 	var c2 *client
 	for {
@@ -385,7 +337,7 @@ func TestShutdownDropsSessionsWithoutDeleting(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	testutil.Must(t, e.srv.Shutdown(ctx))
-	if l := c.line(); !strings.Contains(l, "shutting down") {
+	if l := c.Line(); !strings.Contains(l, "shutting down") {
 		t.Fatalf("on shutdown: %q", l)
 	}
 	if msgs, _, _ := e.st.Messages(ctx, "info@example.com", "INBOX"); len(msgs) != 1 {

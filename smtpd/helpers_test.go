@@ -1,17 +1,13 @@
 package smtpd
 
 import (
-	"bufio"
-	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -23,7 +19,7 @@ import (
 	"yubin/internal/delivery"
 	"yubin/internal/testutil"
 	"yubin/internal/testutil/teststore"
-	"yubin/internal/tlsutil"
+	"yubin/internal/testutil/tlstest"
 	"yubin/store"
 )
 
@@ -41,8 +37,7 @@ type testEnv struct {
 	sub     string
 	subs    string
 	client  *tls.Config // trusts the server's self-signed certificate
-	serveCh chan error  // one result per listener
-	stopped bool
+	serving *testutil.Serving
 }
 
 type envOptions struct {
@@ -64,23 +59,13 @@ const (
 
 func newEnv(t testing.TB, o envOptions) *testEnv {
 	t.Helper()
-	dir := t.TempDir()
-	st := teststore.OpenDir(t, dir, teststore.Options{NoSync: o.noSync, Password: testPassword,
+	st := teststore.New(t, teststore.Options{NoSync: o.noSync, Password: testPassword,
 		Domains: []teststore.Domain{{Name: "example.com"}, {Name: "child.example.com", Parent: "example.com"},
 			{Name: "sales.example.com", Parent: "example.com"}, {Name: "other.test"}},
 		Accounts: []store.Account{{Address: userInfo, Quota: 1 << 20}, {Address: userBob},
 			{Address: userAdmin, Role: store.RoleAdmin}, {Address: userCarol}}})
 
-	serverTLS, err := tlsutil.SelfSigned(filepath.Join(dir, "tls"), testHost)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pem, err := os.ReadFile(filepath.Join(dir, "tls", "cert.pem"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool.AppendCertsFromPEM(pem)
+	cert := tlstest.SelfSigned(t, testHost)
 
 	var log *slog.Logger
 	if !o.quiet && testing.Verbose() {
@@ -97,48 +82,10 @@ func newEnv(t testing.TB, o envOptions) *testEnv {
 	}
 	au := auth.New(st, o.policy, nil)
 	srv := New(cfg, st, au, log)
-	e := &testEnv{t: t, store: st, srv: srv, serveCh: make(chan error, 3),
-		client: &tls.Config{RootCAs: pool, ServerName: testHost}}
-	for _, m := range []struct {
-		mode Mode
-		addr *string
-	}{{MX, &e.mx}, {Submission, &e.sub}, {Submissions, &e.subs}} {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		*m.addr = ln.Addr().String()
-		go func(mode Mode) { e.serveCh <- srv.Serve(ln, mode, serverTLS) }(m.mode)
-	}
-	t.Cleanup(func() {
-		e.stop()
-		st.Close()
-	})
+	e := &testEnv{t: t, store: st, srv: srv, client: cert.Client}
+	e.serving = testutil.Serve(t, srv, cert.Server, MX, Submission, Submissions)
+	e.mx, e.sub, e.subs = e.serving.Addrs[0], e.serving.Addrs[1], e.serving.Addrs[2]
 	return e
-}
-
-// stop shuts the server down and checks every Serve returned nil.
-func (e *testEnv) stop() {
-	if e.stopped {
-		return
-	}
-	e.stopped = true
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := e.srv.Shutdown(ctx); err != nil {
-		e.t.Errorf("Shutdown: %v", err)
-	}
-	for range 3 {
-		select {
-		case err := <-e.serveCh:
-			if err != nil {
-				e.t.Errorf("Serve returned %v after Shutdown", err)
-			}
-		case <-time.After(10 * time.Second):
-			e.t.Errorf("Serve did not return after Shutdown")
-			return
-		}
-	}
 }
 
 // inbox returns the raw messages in account's INBOX.
@@ -173,43 +120,26 @@ func (e *testEnv) verify() {
 }
 
 // rawClient speaks SMTP line by line, for exact control over what is sent.
-type rawClient struct {
-	t    testing.TB
-	conn net.Conn
-	r    *bufio.Reader
-}
+type rawClient struct{ *testutil.Conn }
 
 func dialRaw(t testing.TB, addr string) *rawClient {
 	t.Helper()
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return newRaw(t, conn)
+	return dialRawTLS(t, addr, nil)
 }
 
 func dialRawTLS(t testing.TB, addr string, conf *tls.Config) *rawClient {
 	t.Helper()
-	conn, err := tls.Dial("tcp", addr, conf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return newRaw(t, conn)
-}
-
-func newRaw(t testing.TB, conn net.Conn) *rawClient {
-	c := &rawClient{t: t, conn: conn, r: bufio.NewReader(conn)}
-	t.Cleanup(func() { conn.Close() })
+	c := &rawClient{testutil.Dial(t, addr, conf)}
 	c.expect(220, "")
 	return c
 }
 
 // reply reads one (possibly multi-line) reply: code and the text lines.
 func (c *rawClient) reply() (int, []string, error) {
-	c.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	c.Conn.SetReadDeadline(time.Now().Add(10 * time.Second))
 	var lines []string
 	for {
-		line, err := c.r.ReadString('\n')
+		line, err := c.R.ReadString('\n')
 		if err != nil {
 			return 0, lines, err
 		}
@@ -228,56 +158,42 @@ func (c *rawClient) reply() (int, []string, error) {
 	}
 }
 
-// send writes raw bytes.
-func (c *rawClient) send(s string) {
-	c.t.Helper()
-	c.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
-	if _, err := io.WriteString(c.conn, s); err != nil {
-		c.t.Fatalf("write %q: %v", s, err)
-	}
-}
-
 // expect reads a reply and checks its code and, if enh is not empty, the
 // enhanced status code at the start of the last line. It returns the text.
 func (c *rawClient) expect(code int, enh string) string {
-	c.t.Helper()
+	c.T.Helper()
 	got, lines, err := c.reply()
 	if err != nil {
-		c.t.Fatalf("reading reply (want %d %s): %v", code, enh, err)
+		c.T.Fatalf("reading reply (want %d %s): %v", code, enh, err)
 	}
 	text := strings.Join(lines, "\n")
 	if got != code {
-		c.t.Fatalf("reply %d %q, want %d %s", got, text, code, enh)
+		c.T.Fatalf("reply %d %q, want %d %s", got, text, code, enh)
 	}
 	if enh != "" && !strings.HasPrefix(lines[len(lines)-1], enh+" ") {
-		c.t.Fatalf("reply %d %q, want enhanced code %s", got, text, enh)
+		c.T.Fatalf("reply %d %q, want enhanced code %s", got, text, enh)
 	}
 	return text
 }
 
 // cmd sends one command line and checks the reply.
 func (c *rawClient) cmd(line string, code int, enh string) string {
-	c.t.Helper()
-	c.send(line + "\r\n")
+	c.T.Helper()
+	c.Send(line + "\r\n")
 	return c.expect(code, enh)
 }
 
 // startTLS upgrades the connection.
 func (c *rawClient) startTLS(conf *tls.Config) {
-	c.t.Helper()
+	c.T.Helper()
 	c.cmd("STARTTLS", 220, "2.0.0")
-	tc := tls.Client(c.conn, conf)
-	if err := tc.Handshake(); err != nil {
-		c.t.Fatal(err)
-	}
-	c.conn = tc
-	c.r = bufio.NewReader(tc)
+	c.StartTLS(conf)
 }
 
 // closed reports whether the server closed the connection (EOF).
 func (c *rawClient) closed() bool {
-	c.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-	_, err := c.r.ReadByte()
+	c.Conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err := c.R.ReadByte()
 	return errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || isReset(err)
 }
 
@@ -287,9 +203,9 @@ func isReset(err error) bool {
 
 // dataMsg sends DATA and the message (dot-stuffed, CRLF), expecting code.
 func (c *rawClient) data(msg string, code int, enh string) string {
-	c.t.Helper()
+	c.T.Helper()
 	c.cmd("DATA", 354, "")
-	c.send(dotStuff(msg) + ".\r\n")
+	c.Send(dotStuff(msg) + ".\r\n")
 	return c.expect(code, enh)
 }
 

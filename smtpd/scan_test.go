@@ -324,7 +324,7 @@ func TestWarningsOnInfectedSubmission(t *testing.T) {
 	c.cmd("MAIL FROM:<bob@example.com>", 250, "")
 	c.cmd("RCPT TO:<info@child.example.com>", 250, "")
 	c.cmd("RCPT TO:<carol@other.test>", 250, "")
-	c.send("RCPT TO:<d@outside.test>\r\n")
+	c.Send("RCPT TO:<d@outside.test>\r\n")
 	c.reply() // refused until outbound delivery exists; accepted after
 	msg := scantest.Mail("see attached", []scantest.File{{Name: "eicar.com", Data: []byte(scantest.EICAR)}},
 		"Reply-To: y@outside.test", "Sender: z@outside.test")

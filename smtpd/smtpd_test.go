@@ -170,7 +170,7 @@ func TestRelayTricks(t *testing.T) {
 			cl := dialRaw(t, e.mx)
 			cl.cmd("EHLO client.remote.test", 250, "")
 			cl.cmd("MAIL FROM:<sender@remote.test>", 250, "2.0.0")
-			cl.t = t
+			cl.T = t
 			cl.cmd("RCPT TO:"+c.path, c.code, c.enh)
 			cl.cmd("RSET", 250, "2.0.0") // nothing is delivered
 			cl.cmd("QUIT", 221, "2.0.0")
@@ -355,7 +355,7 @@ func TestSubmissionSenderRules(t *testing.T) {
 			c = login(tc.user)
 			clients[tc.user] = c
 		}
-		c.t = t
+		c.T = t
 		if tc.ok {
 			c.cmd("MAIL FROM:<"+tc.from+">", 250, "2.0.0")
 			c.cmd("RSET", 250, "2.0.0")
@@ -519,7 +519,7 @@ func TestLineLength(t *testing.T) {
 	// An over-long command line: 500 and the connection is closed.
 	c := dialRaw(t, e.mx)
 	c.cmd("EHLO client", 250, "")
-	c.send("MAIL FROM:<" + strings.Repeat("a", 1100) + "@remote.test>\r\n")
+	c.Send("MAIL FROM:<" + strings.Repeat("a", 1100) + "@remote.test>\r\n")
 	c.expect(500, "5.4.0")
 	if !c.closed() {
 		t.Error("connection not closed after an over-long command line")
@@ -531,7 +531,7 @@ func TestLineLength(t *testing.T) {
 	c.cmd("MAIL FROM:<a@remote.test>", 250, "2.0.0")
 	c.cmd("RCPT TO:<bob@example.com>", 250, "2.0.0")
 	c.cmd("DATA", 354, "")
-	c.send("Subject: long\r\n\r\n" + strings.Repeat("b", 1500) + "\r\n.\r\n")
+	c.Send("Subject: long\r\n\r\n" + strings.Repeat("b", 1500) + "\r\n.\r\n")
 	c.expect(500, "5.5.2")
 	if len(e.inbox(userBob)) != 0 {
 		t.Error("message with an over-long line was stored")
@@ -547,7 +547,7 @@ func TestBareLFNormalised(t *testing.T) {
 	c.cmd("RCPT TO:<bob@example.com>", 250, "2.0.0")
 	c.cmd("DATA", 354, "")
 	// Bare LFs, a CRLF line, and a bare "\n.\n" that must not end the data.
-	c.send("Subject: lf\nX-Test: 1\r\n\nline one\nline two\n.\nstill data\r\n.\r\n")
+	c.Send("Subject: lf\nX-Test: 1\r\n\nline one\nline two\n.\nstill data\r\n.\r\n")
 	c.expect(250, "2.0.0")
 	got := e.inbox(userBob)
 	if len(got) != 1 {
@@ -639,7 +639,7 @@ func TestTooManyErrorsCloses(t *testing.T) {
 	for i := 1; i < maxHardErrors; i++ {
 		c.cmd(fmt.Sprintf("RCPT TO:<guess%d@example.com>", i), 550, "5.1.1")
 	}
-	c.send("RCPT TO:<guess-last@example.com>\r\n")
+	c.Send("RCPT TO:<guess-last@example.com>\r\n")
 	c.expect(550, "5.1.1")
 	c.expect(421, "4.7.0")
 	if !c.closed() {
@@ -709,7 +709,7 @@ func TestShutdownFinishesInFlight(t *testing.T) {
 	var once sync.Once
 	e.srv.testHookData = func() { once.Do(func() { close(inData) }) }
 	busy.cmd("DATA", 354, "")
-	busy.send("Subject: in flight\r\n\r\nfirst half\r\n")
+	busy.Send("Subject: in flight\r\n\r\nfirst half\r\n")
 	<-inData // the server is inside DATA
 
 	done := make(chan error, 1)
@@ -731,17 +731,12 @@ func TestShutdownFinishesInFlight(t *testing.T) {
 		c.Close()
 	}
 	time.Sleep(100 * time.Millisecond)
-	busy.send("second half\r\n.\r\n")
+	busy.Send("second half\r\n.\r\n")
 	busy.expect(250, "2.0.0")
 	if err := <-done; err != nil {
 		t.Fatalf("Shutdown: %v", err)
 	}
-	e.stopped = true
-	for range 3 {
-		if err := <-e.serveCh; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	}
+	e.serving.Served()
 	got := e.inbox(userBob)
 	if len(got) != 1 || !bytes.HasSuffix(got[0], []byte("first half\r\nsecond half\r\n")) {
 		t.Fatalf("in-flight message not stored intact: %q", got)
@@ -764,7 +759,7 @@ func TestShutdownTimeout(t *testing.T) {
 	if err := e.srv.Shutdown(ctx); err != context.DeadlineExceeded {
 		t.Fatalf("Shutdown = %v, want deadline exceeded", err)
 	}
-	e.stopped = true
+	e.serving.Served()
 	if !busy.closed() {
 		t.Error("connection still open after Shutdown gave up")
 	}
@@ -775,7 +770,7 @@ func TestShutdownTimeout(t *testing.T) {
 
 func TestServeAfterShutdown(t *testing.T) {
 	e := newEnv(t, envOptions{})
-	e.stop()
+	e.serving.Stop()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	testutil.Must(t, err)
 	if err := e.srv.Serve(ln, MX, nil); err != nil {
@@ -866,7 +861,7 @@ func TestSubmissionPreAuthTimeout(t *testing.T) {
 	c.cmd("EHLO laptop", 250, "")
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		c.send("NOOP\r\n")
+		c.Send("NOOP\r\n")
 		code, lines, err := c.reply()
 		if err != nil {
 			t.Fatalf("connection dropped without a reply: %v", err)

@@ -1,9 +1,7 @@
 package spf
 
 import (
-	"context"
 	"errors"
-	"net"
 	"net/smtp"
 	"net/textproto"
 	"strings"
@@ -11,6 +9,7 @@ import (
 	"time"
 
 	"yubin/internal/delivery"
+	"yubin/internal/testutil"
 	"yubin/internal/testutil/dnstest"
 	"yubin/internal/testutil/teststore"
 	"yubin/smtpd"
@@ -24,21 +23,10 @@ func TestThroughSMTP(t *testing.T) {
 	dns := dnstest.NewServerFromFiles(t, "testdata/auth.zone")
 	chk := &Checker{Hostname: host, Resolver: dns.NewResolver(), Timeout: 10 * time.Second}
 	srv := smtpd.New(smtpd.Config{Hostname: host, Deliverer: delivery.New(st, nil, chk)}, st, nil, nil)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln, smtpd.MX, nil) }()
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-		<-done
-	}()
+	mx := testutil.Serve(t, srv, nil, smtpd.MX).Addrs[0]
 
 	send := func(from, headerFrom string) error {
-		c, err := smtp.Dial(ln.Addr().String())
+		c, err := smtp.Dial(mx)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -68,7 +56,7 @@ func TestThroughSMTP(t *testing.T) {
 	}
 
 	// p=reject, SPF fails (127.0.0.1 is not reject.test's), no DKIM.
-	err = send("bob@reject.test", "bob@reject.test")
+	err := send("bob@reject.test", "bob@reject.test")
 	if !isReply(err, 550, "5.7.1") {
 		t.Fatalf("DMARC reject: %v, want 550 5.7.1", err)
 	}
