@@ -4,10 +4,7 @@ import (
 	"bytes"
 	"crypto/tls"
 	"encoding/json"
-	"io"
-	"net"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -16,63 +13,27 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
-	"yubin/internal/tlsutil"
+	"yubin/internal/testutil/smtpsink"
 )
-
-// relaySink is a go-smtp server playing the smart host.
-type relaySink struct {
-	addr   string
-	accept atomic.Bool
-	got    chan []byte
-}
-
-type relaySession struct{ s *relaySink }
-
-func (x relaySession) Reset()                               {}
-func (x relaySession) Logout() error                        { return nil }
-func (x relaySession) Mail(string, *smtp.MailOptions) error { return nil }
-func (x relaySession) Rcpt(string, *smtp.RcptOptions) error {
-	if !x.s.accept.Load() {
-		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "not now"}
-	}
-	return nil
-}
-func (x relaySession) Data(r io.Reader) error {
-	b, err := io.ReadAll(r)
-	x.s.got <- b
-	return err
-}
-
-func newRelaySink(t *testing.T) *relaySink {
-	s := &relaySink{got: make(chan []byte, 10)}
-	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return relaySession{s}, nil }))
-	srv.Domain = "relay.test"
-	conf, err := tlsutil.SelfSigned(filepath.Join(t.TempDir(), "tls"), "relay.test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.TLSConfig = conf
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.addr = ln.Addr().String()
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	return s
-}
 
 // Submission to a remote address through the real binary, relayed through
 // a smart host: deferred on 451, still queued after a restart, and sent
 // when "yubin queue retry" asks (through the control socket).
 func TestOutboundThroughSmartHost(t *testing.T) {
 	data, cfg := newDataDir(t)
-	sink := newRelaySink(t)
+	sink := smtpsink.New(t, "relay.test", true) // the smart host
+	var accept atomic.Bool
+	sink.Rcpt = func(string) error {
+		if !accept.Load() {
+			return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "not now"}
+		}
+		return nil
+	}
 	f, err := os.OpenFile(cfg, os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.WriteString("[outbound]\nsmart_host = \"" + sink.addr + "\"\nsmart_host_verify_tls = false\nretry_initial = \"1h\"\n")
+	f.WriteString("[outbound]\nsmart_host = \"" + sink.Addr + "\"\nsmart_host_verify_tls = false\nretry_initial = \"1h\"\n")
 	f.Close()
 	flags := []string{"--config", cfg, "--data", data}
 
@@ -108,13 +69,13 @@ func TestOutboundThroughSmartHost(t *testing.T) {
 	if q := list(); len(q) != 1 {
 		t.Fatalf("after restart: %v", q)
 	}
-	sink.accept.Store(true)
+	accept.Store(true)
 	if out := mustCLI(t, "", append([]string{"queue", "retry", "--all"}, flags...)...); !strings.Contains(out, "1 queue entry") {
 		t.Fatalf("retry: %s", out)
 	}
 	select {
-	case got := <-sink.got:
-		if !bytes.HasSuffix(got, msg) || !bytes.Contains(got, []byte("DKIM-Signature: ")) {
+	case m := <-sink.Got:
+		if got := m.Data; !bytes.HasSuffix(got, msg) || !bytes.Contains(got, []byte("DKIM-Signature: ")) {
 			t.Fatalf("relayed:\n%s", got)
 		}
 	case <-time.After(20 * time.Second):

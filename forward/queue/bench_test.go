@@ -33,7 +33,7 @@ func BenchmarkOutbound(b *testing.B) {
 			st := teststore.New(b, teststore.Options{Now: e.clock.Now, Domains: []teststore.Domain{{Name: "example.com"}}})
 			e.st = st
 			sk := newSink(b, true)
-			sk.quiet = true
+			sk.Quiet = true
 			for d := range domains {
 				e.route(fmt.Sprintf("d%d.test", d), sk)
 			}
@@ -58,10 +58,10 @@ func BenchmarkOutbound(b *testing.B) {
 			}
 			b.ResetTimer()
 			start := time.Now()
-			for sk.count.Load() < int64(b.N) {
-				before := sk.count.Load()
+			for sk.Count.Load() < int64(b.N) {
+				before := sk.Count.Load()
 				r.RunDue(ctx)
-				if sk.count.Load() == before {
+				if sk.Count.Load() == before {
 					b.Fatalf("no progress: %d of %d delivered", before, b.N)
 				}
 			}

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"net"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -19,7 +17,7 @@ import (
 	"yubin/internal/delivery"
 	"yubin/internal/testutil"
 	"yubin/internal/testutil/teststore"
-	"yubin/internal/tlsutil"
+	"yubin/internal/testutil/tlstest"
 	"yubin/smtpd"
 	"yubin/store"
 )
@@ -46,16 +44,8 @@ func TestSubmissionForwardAndSRSBounce(t *testing.T) {
 	d := delivery.New(e.st, nil, fs)
 	srv := smtpd.New(smtpd.Config{Hostname: "mail.example.com", Deliverer: d, Outbound: true, ReverseSRS: fs.SRS.Reverse},
 		e.st, auth.New(e.st, auth.Policy{}, nil), nil)
-	tlsConf, err := tlsutil.SelfSigned(filepath.Join(t.TempDir(), "tls"), "mail.example.com")
-	testutil.Must(t, err)
-	listen := func(mode smtpd.Mode) string {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		testutil.Must(t, err)
-		go srv.Serve(ln, mode, tlsConf)
-		return ln.Addr().String()
-	}
-	mx, subs := listen(smtpd.MX), listen(smtpd.Submissions)
-	t.Cleanup(func() { srv.Shutdown(context.Background()) })
+	addrs := testutil.Serve(t, srv, tlstest.SelfSigned(t, "mail.example.com").Server, smtpd.MX, smtpd.Submissions).Addrs
+	mx, subs := addrs[0], addrs[1]
 
 	r := e.runner(Config{})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -69,7 +59,7 @@ func TestSubmissionForwardAndSRSBounce(t *testing.T) {
 	testutil.Must(t, c.Auth(sasl.NewPlainClient("", "info@example.com", "pw-123456")))
 	testutil.Must(t, c.SendMail("info@example.com", []string{"carol@remote.test"}, bytes.NewReader(testMsg)))
 	c.Quit()
-	m := remote.next()
+	m := remote.Next()
 	if m.From != "info@example.com" || m.To[0] != "carol@remote.test" || !m.TLS {
 		t.Fatalf("received %+v", m)
 	}
@@ -84,7 +74,7 @@ func TestSubmissionForwardAndSRSBounce(t *testing.T) {
 	// Inbound to bob, forwarded to x@remote.test with an SRS sender.
 	in := []byte("From: s@sender.test\r\nTo: bob@example.com\r\nSubject: for bob\r\n\r\nhi\r\n")
 	testutil.Must(t, send25(t, mx, "s@sender.test", []string{"bob@example.com"}, bytes.NewReader(in)))
-	m = remote.next()
+	m = remote.Next()
 	if !srs.IsSRS(m.From) || !strings.HasSuffix(m.From, "@example.com") || m.To[0] != "x@remote.test" {
 		t.Fatalf("forwarded %+v", m)
 	}
@@ -101,7 +91,7 @@ func TestSubmissionForwardAndSRSBounce(t *testing.T) {
 	// The remote side bounces to the SRS address: back to s@sender.test.
 	bounce := []byte("From: MAILER-DAEMON@mx.remote.test\r\nSubject: Undelivered\r\n\r\nsorry\r\n")
 	testutil.Must(t, send25(t, mx, "", []string{strings.ToUpper(m.From)}, bytes.NewReader(bounce)))
-	b := origin.next()
+	b := origin.Next()
 	if b.From != "" || b.To[0] != "s@sender.test" || !bytes.HasSuffix(b.Data, bounce) {
 		t.Fatalf("bounce %+v", b)
 	}

@@ -21,6 +21,7 @@ import (
 
 	"yubin/internal/dkimkey"
 	"yubin/internal/testutil"
+	"yubin/internal/testutil/smtpsink"
 	"yubin/internal/testutil/teststore"
 	"yubin/store"
 )
@@ -58,7 +59,7 @@ func TestDeliverSTARTTLSAndDKIM(t *testing.T) {
 		Recipients: []string{"bob@remote.test", "carol@remote.test"}, Message: testMsg})
 	e.runner(Config{}).RunDue(ctx)
 
-	m := sk.next()
+	m := sk.Next()
 	if !m.TLS || m.From != "info@example.com" || strings.Join(m.To, ",") != "bob@remote.test,carol@remote.test" {
 		t.Fatalf("received %+v", m)
 	}
@@ -87,7 +88,7 @@ func TestTempFailureThenRetry(t *testing.T) {
 	sk := newSink(t, true)
 	e.route("remote.test", sk)
 	fail := true
-	sk.rcpt = func(to string) error {
+	sk.Rcpt = func(to string) error {
 		if fail {
 			return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 7, 1}, Message: "greylisted, try again"}
 		}
@@ -96,7 +97,7 @@ func TestTempFailureThenRetry(t *testing.T) {
 	id := e.enqueue(store.Outbound{From: "info@example.com", ReturnPath: "info@example.com", Recipients: []string{"bob@remote.test"}, Message: testMsg})
 	r := e.runner(Config{})
 	r.RunDue(ctx)
-	sk.none()
+	sk.None()
 	q, err := e.st.QueueEntry(ctx, id)
 	testutil.Must(t, err)
 	if q.Attempts != 1 || !strings.Contains(q.LastError, "451 4.7.1 greylisted") || !q.NextAttempt.Equal(e.clock.Now().Add(DefaultRetryInitial)) {
@@ -105,14 +106,14 @@ func TestTempFailureThenRetry(t *testing.T) {
 	// Not due yet: nothing happens.
 	fail = false
 	r.RunDue(ctx)
-	sk.none()
+	sk.None()
 	e.clock.Add(DefaultRetryInitial)
 	r.RunDue(ctx)
-	if m := sk.next(); m.To[0] != "bob@remote.test" {
+	if m := sk.Next(); m.To[0] != "bob@remote.test" {
 		t.Fatalf("got %+v", m)
 	}
 	r.RunDue(ctx)
-	sk.none()
+	sk.None()
 	if e.queueLen() != 0 {
 		t.Fatal("still queued")
 	}
@@ -128,7 +129,7 @@ func TestPermanentFailureDSN(t *testing.T) {
 	e := newEnv(t)
 	sk := newSink(t, true)
 	e.route("remote.test", sk)
-	sk.rcpt = func(to string) error {
+	sk.Rcpt = func(to string) error {
 		if to == "nobody@remote.test" {
 			return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
 		}
@@ -137,7 +138,7 @@ func TestPermanentFailureDSN(t *testing.T) {
 	e.enqueue(store.Outbound{QueueID: "B1", From: "info@example.com", ReturnPath: "info@example.com",
 		Recipients: []string{"nobody@remote.test", "bob@remote.test"}, Message: testMsg})
 	e.runner(Config{}).RunDue(ctx)
-	if m := sk.next(); strings.Join(m.To, ",") != "bob@remote.test" {
+	if m := sk.Next(); strings.Join(m.To, ",") != "bob@remote.test" {
 		t.Fatalf("got %+v", m)
 	}
 	inbox := e.inbox("info@example.com")
@@ -228,7 +229,7 @@ func TestTimeoutAndNullSender(t *testing.T) {
 			defer c.Close() // silent until the test ends
 		}
 	}()
-	e.route("slow.test", &sink{addr: ln.Addr().String()})
+	e.route("slow.test", &smtpsink.Sink{Addr: ln.Addr().String()})
 	id := e.enqueue(store.Outbound{From: "", Recipients: []string{"x@slow.test"}, Message: testMsg})
 	r := e.runner(Config{CommandTimeout: 200 * time.Millisecond, RetryFor: time.Hour})
 	start := time.Now()
@@ -255,7 +256,7 @@ func TestExpiry(t *testing.T) {
 	e := newEnv(t)
 	sk := newSink(t, false)
 	e.route("remote.test", sk)
-	sk.rcpt = func(string) error {
+	sk.Rcpt = func(string) error {
 		return &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 2, 2}, Message: "mailbox full"}
 	}
 	id := e.enqueue(store.Outbound{From: "info@example.com", ReturnPath: "info@example.com", Recipients: []string{"bob@remote.test"}, Message: testMsg})
@@ -314,9 +315,9 @@ func TestRestartAndConnectionReuse(t *testing.T) {
 	}
 	e.runner(Config{}).RunDue(ctx)
 	for range 5 {
-		sk.next()
+		sk.Next()
 	}
-	if n := sk.conns.Load(); n != 1 {
+	if n := sk.Conns.Load(); n != 1 {
 		t.Fatalf("%d connections for 5 messages", n)
 	}
 	if e.queueLen() != 0 {
@@ -331,11 +332,11 @@ func TestMXFallbackAndNullMX(t *testing.T) {
 	e := newEnv(t)
 	sk := newSink(t, false)
 	e.zones["plain.test."] = mockdns.Zone{A: []string{"192.0.2.77"}}
-	e.hosts["192.0.2.77:25"] = sk.addr
+	e.hosts["192.0.2.77:25"] = sk.Addr
 	e.zones["nomail.test."] = mockdns.Zone{MX: []net.MX{{Host: ".", Pref: 0}}}
 	e.enqueue(store.Outbound{From: "info@example.com", ReturnPath: "info@example.com", Recipients: []string{"a@plain.test", "b@nomail.test", "c@nxdomain.test"}, Message: testMsg})
 	e.runner(Config{}).RunDue(ctx)
-	if m := sk.next(); m.To[0] != "a@plain.test" || m.TLS {
+	if m := sk.Next(); m.To[0] != "a@plain.test" || m.TLS {
 		t.Fatalf("got %+v", m)
 	}
 	inbox := e.inbox("info@example.com")
@@ -353,24 +354,24 @@ func TestMXFallbackAndNullMX(t *testing.T) {
 func TestSmartHost(t *testing.T) {
 	e := newEnv(t)
 	sk := newSink(t, true)
-	sk.user, sk.pass = "relayuser", "s3cret"
+	sk.User, sk.Pass = "relayuser", "s3cret"
 	e.enqueue(store.Outbound{From: "info@example.com", ReturnPath: "info@example.com", Recipients: []string{"a@one.test", "b@two.test"}, Message: testMsg})
-	r := e.runner(Config{SmartHost: sk.addr, SmartHostUser: "relayuser", SmartHostPassword: "s3cret"})
+	r := e.runner(Config{SmartHost: sk.Addr, SmartHostUser: "relayuser", SmartHostPassword: "s3cret"})
 	r.RunDue(ctx)
 	got := map[string]bool{}
 	for range 2 {
-		m := sk.next()
+		m := sk.Next()
 		if m.User != "relayuser" || !m.TLS {
 			t.Fatalf("got %+v", m)
 		}
 		got[m.To[0]] = true
 	}
-	if !got["a@one.test"] || !got["b@two.test"] || sk.conns.Load() != 1 || e.queueLen() != 0 {
-		t.Fatalf("got %v over %d connections, %d queued", got, sk.conns.Load(), e.queueLen())
+	if !got["a@one.test"] || !got["b@two.test"] || sk.Conns.Load() != 1 || e.queueLen() != 0 {
+		t.Fatalf("got %v over %d connections, %d queued", got, sk.Conns.Load(), e.queueLen())
 	}
 	// Wrong password: kept for later, not bounced.
 	e.enqueue(store.Outbound{From: "info@example.com", ReturnPath: "info@example.com", Recipients: []string{"a@one.test"}, Message: testMsg})
-	e.runner(Config{SmartHost: sk.addr, SmartHostUser: "relayuser", SmartHostPassword: "wrong"}).RunDue(ctx)
+	e.runner(Config{SmartHost: sk.Addr, SmartHostUser: "relayuser", SmartHostPassword: "wrong"}).RunDue(ctx)
 	if e.queueLen() != 1 || len(e.inbox("info@example.com")) != 0 {
 		t.Fatal("auth failure bounced or lost the message")
 	}
@@ -386,7 +387,7 @@ func TestRunLoop(t *testing.T) {
 	done := make(chan error)
 	go func() { done <- r.Run(c) }()
 	e.enqueue(store.Outbound{From: "info@example.com", Recipients: []string{"bob@remote.test"}, Message: testMsg})
-	sk.next()
+	sk.Next()
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
