@@ -1,7 +1,6 @@
 package imapd
 
 import (
-	"context"
 	"crypto/tls"
 	"fmt"
 	"io"
@@ -16,6 +15,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"yubin/internal/testutil"
+	"yubin/internal/testutil/teststore"
 	"yubin/store"
 )
 
@@ -24,28 +24,10 @@ import (
 func fill(b *testing.B, st store.Store, n, size int) {
 	b.Helper()
 	testutil.Must(b, st.SetQuota(b.Context(), "info@example.com", 0))
-	var wg sync.WaitGroup
-	work := make(chan int)
-	for w := 0; w < 32; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range work {
-				hdr := fmt.Sprintf("From: Bench Sender <bench@example.org>\r\nTo: info@example.com\r\nSubject: message number %d\r\n"+
-					"Date: Mon, 02 Jan 2006 15:04:05 +0000\r\nMessage-ID: <%d@bench.example.org>\r\n\r\n", i, i)
-				line := strings.Repeat("x", 74) + "\r\n"
-				body := strings.Repeat(line, max(0, size-len(hdr))/len(line)+1)
-				if _, err := st.Deliver(context.Background(), store.Delivery{Recipients: []string{"info@example.com"}, Message: []byte(hdr + body)}); err != nil {
-					b.Error(err)
-				}
-			}
-		}()
-	}
-	for i := 0; i < n; i++ {
-		work <- i
-	}
-	close(work)
-	wg.Wait()
+	teststore.Fill(b, st, "info@example.com", n, size, func(i int) string {
+		return fmt.Sprintf("From: Bench Sender <bench@example.org>\r\nTo: info@example.com\r\nSubject: message number %d\r\n"+
+			"Date: Mon, 02 Jan 2006 15:04:05 +0000\r\nMessage-ID: <%d@bench.example.org>\r\n\r\n", i, i)
+	})
 }
 
 // literal reads the rest of a response that ends with a literal {n}.

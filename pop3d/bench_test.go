@@ -2,13 +2,12 @@ package pop3d
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"strings"
-	"sync"
 	"testing"
 
+	"yubin/internal/testutil/teststore"
 	"yubin/store"
 )
 
@@ -16,27 +15,9 @@ import (
 // so the store's group commit keeps set-up short.
 func fill(b *testing.B, st store.Store, n, size int) {
 	b.Helper()
-	var wg sync.WaitGroup
-	work := make(chan int)
-	for w := 0; w < 32; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range work {
-				hdr := fmt.Sprintf("From: bench@example.com\r\nTo: info@example.com\r\nSubject: message %d\r\nMessage-ID: <%d@bench>\r\n\r\n", i, i)
-				line := strings.Repeat("x", 74) + "\r\n"
-				body := strings.Repeat(line, max(0, size-len(hdr))/len(line)+1)
-				if _, err := st.Deliver(context.Background(), store.Delivery{Recipients: []string{"info@example.com"}, Message: []byte(hdr + body)}); err != nil {
-					b.Error(err)
-				}
-			}
-		}()
-	}
-	for i := 0; i < n; i++ {
-		work <- i
-	}
-	close(work)
-	wg.Wait()
+	teststore.Fill(b, st, "info@example.com", n, size, func(i int) string {
+		return fmt.Sprintf("From: bench@example.com\r\nTo: info@example.com\r\nSubject: message %d\r\nMessage-ID: <%d@bench>\r\n\r\n", i, i)
+	})
 }
 
 // readMulti consumes a multi-line response and returns its payload size.

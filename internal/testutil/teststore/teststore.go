@@ -5,8 +5,10 @@
 package teststore
 
 import (
+	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -108,4 +110,30 @@ func PasswordHash(t testing.TB, password string) string {
 	h, err := f.(func() (string, error))()
 	testutil.Must(t, err)
 	return h
+}
+
+// Fill delivers n messages to account's INBOX: header(i) and then lines of
+// x up to about size bytes. It delivers from 32 goroutines, so that the
+// store's group commit keeps set-up short.
+func Fill(t testing.TB, st store.Store, account string, n, size int, header func(i int) string) {
+	t.Helper()
+	var wg sync.WaitGroup
+	work := make(chan int)
+	for range 32 {
+		wg.Go(func() {
+			for i := range work {
+				hdr := header(i)
+				line := strings.Repeat("x", 74) + "\r\n"
+				body := strings.Repeat(line, max(0, size-len(hdr))/len(line)+1)
+				if _, err := st.Deliver(context.Background(), store.Delivery{Recipients: []string{account}, Message: []byte(hdr + body)}); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	for i := range n {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
 }
