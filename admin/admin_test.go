@@ -305,16 +305,6 @@ func TestFormat(t *testing.T) {
 	}
 }
 
-// shortDir returns a directory with a short path: unix socket paths are
-// limited to about 104 bytes and t.TempDir() can be longer.
-func shortDir(t *testing.T) string {
-	t.Helper()
-	d, err := os.MkdirTemp("", "yb")
-	testutil.Must(t, err)
-	t.Cleanup(func() { os.RemoveAll(d) })
-	return d
-}
-
 // serve starts a Service on a control socket in dir and returns its
 // client; the server stops at the end of the test.
 func serve(t *testing.T, dir string) (*Client, store.Store, string) {
@@ -330,25 +320,12 @@ func serveService(t *testing.T, s *Service, sock string) *Client {
 	t.Helper()
 	ln, err := ListenControl(sock)
 	testutil.Must(t, err)
-	c, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- s.ServeControl(c, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("ServeControl: %v", err)
-			}
-		case <-time.After(5 * time.Second):
-			t.Error("ServeControl did not return after cancel")
-		}
-	})
+	testutil.Go(t, func(ctx context.Context) error { return s.ServeControl(ctx, ln) })
 	return NewClient(sock)
 }
 
 func TestControlSocket(t *testing.T) {
-	dir := shortDir(t)
+	dir := testutil.ShortDir(t)
 	client, st, sock := serve(t, dir)
 
 	fi, err := os.Lstat(sock)
@@ -402,7 +379,7 @@ func TestControlSocket(t *testing.T) {
 }
 
 func TestControlSocketStopRemovesFile(t *testing.T) {
-	dir := shortDir(t)
+	dir := testutil.ShortDir(t)
 	st := teststore.OpenDir(t, dir, teststore.Options{})
 	sock := filepath.Join(dir, "control.sock")
 	ln, err := ListenControl(sock)
@@ -427,7 +404,7 @@ func TestControlSocketStopRemovesFile(t *testing.T) {
 }
 
 func TestListenControlStaleAndForeign(t *testing.T) {
-	dir := shortDir(t)
+	dir := testutil.ShortDir(t)
 	sock := filepath.Join(dir, "control.sock")
 	// A socket left behind by a crashed server.
 	ul, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
@@ -461,7 +438,7 @@ func TestListenControlStaleAndForeign(t *testing.T) {
 }
 
 func TestOpen(t *testing.T) {
-	dir := shortDir(t)
+	dir := testutil.ShortDir(t)
 	sock := filepath.Join(dir, "control.sock")
 
 	// No server: the store directly.

@@ -63,7 +63,7 @@ func twinServices(t *testing.T, dir string) (a, b *Service, ids []string) {
 // and kind, from both. An operation without a successful case here fails
 // the test.
 func TestEveryOpRoundTrips(t *testing.T) {
-	dir := shortDir(t)
+	dir := testutil.ShortDir(t)
 	local, served, ids := twinServices(t, dir)
 	remote := serveService(t, served, filepath.Join(dir, "control.sock"))
 
@@ -169,7 +169,7 @@ func rawRequest(t *testing.T, sock, line string) response {
 }
 
 func TestControlUnknownOperation(t *testing.T) {
-	client, _, sock := serve(t, shortDir(t))
+	client, _, sock := serve(t, testutil.ShortDir(t))
 
 	// A client that knows an operation the server does not.
 	_, err := Do(ctx, client, Op[None, None]{name: "account.frobnicate"}, None{})

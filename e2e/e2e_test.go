@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"yubin/internal/testutil"
 )
 
 var yubinBin string
@@ -68,11 +70,7 @@ func mustCLI(t *testing.T, stdin string, args ...string) string {
 // child child.example.com, and the account info@example.com.
 func newDataDir(t *testing.T) (data, cfg string) {
 	t.Helper()
-	data, err := os.MkdirTemp("", "yb")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(data) })
+	data = testutil.ShortDir(t)
 	cfg = filepath.Join(data, "yubin.toml")
 	os.WriteFile(cfg, []byte(`hostname = "mx.example.com"
 [listen]

@@ -3,10 +3,6 @@ package smtpd
 import (
 	"bytes"
 	"context"
-	"io"
-	"mime"
-	"mime/multipart"
-	"net/mail"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -68,28 +64,6 @@ func inbound(t *testing.T, e *testEnv, rcpts []string, msg []byte, code int, enh
 		c.cmd("RCPT TO:<"+r+">", 250, "")
 	}
 	return c.data(string(msg), code, enh)
-}
-
-func decoded(t *testing.T, raw []byte) string {
-	t.Helper()
-	m, err := mail.ReadMessage(bytes.NewReader(raw))
-	testutil.Must(t, err)
-	mt, params, _ := mime.ParseMediaType(m.Header.Get("Content-Type"))
-	if !strings.HasPrefix(mt, "multipart/") {
-		b, _ := io.ReadAll(m.Body)
-		return string(b)
-	}
-	var out strings.Builder
-	mr := multipart.NewReader(m.Body, params["boundary"])
-	for {
-		p, err := mr.NextPart()
-		if err != nil {
-			break
-		}
-		b, _ := io.ReadAll(p) // multipart decodes quoted-printable; base64 stays encoded
-		out.WriteString(p.Header.Get("Content-Type") + "\n" + string(b) + "\n")
-	}
-	return out.String()
 }
 
 type scanCase struct {
@@ -204,14 +178,14 @@ func checkLanded(t *testing.T, want string, got [][]byte) {
 		if !bytes.HasPrefix(msg, []byte("X-Yubin-Scan: stripped;")) || bytes.Contains(msg, []byte(scantest.B64Lines([]byte(scantest.EICAR))[:40])) {
 			t.Fatalf("not stripped:\n%s", msg)
 		}
-		if !strings.Contains(decoded(t, warn), "Eicar") || strings.Contains(string(warn), "EICAR-STANDARD") {
-			t.Errorf("warning does not name the virus:\n%s", decoded(t, warn))
+		if !strings.Contains(testutil.MessageText(t, warn), "Eicar") || strings.Contains(string(warn), "EICAR-STANDARD") {
+			t.Errorf("warning does not name the virus:\n%s", testutil.MessageText(t, warn))
 		}
 	case "report":
 		if len(got) != 1 || !isReport(got[0]) {
 			t.Fatalf("want only a report, got %d messages", len(got))
 		}
-		text := decoded(t, got[0])
+		text := testutil.MessageText(t, got[0])
 		if strings.Contains(text, "EICAR-STANDARD") {
 			t.Errorf("the report carries the virus:\n%s", text)
 		}

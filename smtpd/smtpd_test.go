@@ -780,10 +780,7 @@ func TestServeAfterShutdown(t *testing.T) {
 
 // TestSwaks drives the server with swaks, a real-world SMTP test tool.
 func TestSwaks(t *testing.T) {
-	swaks, err := exec.LookPath("swaks")
-	if err != nil {
-		t.Skip("swaks is not installed (apt-get install swaks); skipping the swaks test")
-	}
+	swaks := testutil.NeedCommand(t, "swaks")
 	e := newEnv(t, envOptions{})
 	run := func(args ...string) string {
 		t.Helper()

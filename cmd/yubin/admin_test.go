@@ -9,27 +9,15 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
 	"yubin/admin"
+	"yubin/internal/testutil"
 	"yubin/internal/testutil/teststore"
 	"yubin/store"
 	"yubin/store/bolt"
 )
-
-// shortDir is a data dir with a short path (unix socket paths are limited
-// to about 104 bytes; t.TempDir() can be longer).
-func shortDir(t *testing.T) string {
-	t.Helper()
-	d, err := os.MkdirTemp("", "yb")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(d) })
-	return d
-}
 
 type cliResult struct {
 	out, err string
@@ -265,11 +253,11 @@ func testCLI(t *testing.T, dir string, st store.Store) {
 }
 
 func TestCLIAdmin(t *testing.T) {
-	testCLI(t, shortDir(t), nil)
+	testCLI(t, testutil.ShortDir(t), nil)
 }
 
 func TestCLIEmptyLists(t *testing.T) {
-	dir := shortDir(t)
+	dir := testutil.ShortDir(t)
 	if out := mustCLI(t, dir, "", "domain", "list"); !strings.Contains(out, "no domains") {
 		t.Errorf("empty domain list: %q", out)
 	}
@@ -282,7 +270,7 @@ func TestCLIEmptyLists(t *testing.T) {
 }
 
 func TestCLIDefaultQuotaFromConfig(t *testing.T) {
-	dir := shortDir(t)
+	dir := testutil.ShortDir(t)
 	cfg := filepath.Join(dir, "yubin.toml")
 	if err := os.WriteFile(cfg, []byte("[store]\ndefault_quota = 1048576\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -295,7 +283,7 @@ func TestCLIDefaultQuotaFromConfig(t *testing.T) {
 }
 
 func TestCLIErrors(t *testing.T) {
-	dir := shortDir(t)
+	dir := testutil.ShortDir(t)
 	setupCLI(t, dir)
 	before := state(t, dir)
 	for _, c := range []struct {
@@ -355,7 +343,7 @@ func TestCLIErrors(t *testing.T) {
 }
 
 func TestCLIUsage(t *testing.T) {
-	dir := shortDir(t)
+	dir := testutil.ShortDir(t)
 	for _, args := range [][]string{
 		{"domain"}, {"domain", "frob"}, {"domain", "add"}, {"domain", "add", "a.test", "b.test"},
 		{"domain", "list", "extra"}, {"domain", "remove"}, {"domain", "add", "a.test", "--bogus"},
@@ -397,7 +385,7 @@ func TestCLIUsage(t *testing.T) {
 }
 
 func TestCLIPrompt(t *testing.T) {
-	dir := shortDir(t)
+	dir := testutil.ShortDir(t)
 	mustCLI(t, dir, "", "domain", "add", "example.com")
 	var answers []string
 	saved := promptPassword
@@ -453,19 +441,21 @@ func TestCLIPrompt(t *testing.T) {
 	}
 }
 
+// serveControl serves the control socket in dir on st, as a running
+// server does, until stop.
+func serveControl(t *testing.T, dir string, st store.Store) (stop func() error) {
+	t.Helper()
+	ln, err := admin.ListenControl(filepath.Join(dir, "control.sock"))
+	testutil.Must(t, err)
+	return testutil.Go(t, func(ctx context.Context) error { return admin.NewService(st, 1<<30).ServeControl(ctx, ln) })
+}
+
 // TestCLIWhileServing: a "server" holds the store (and its file lock) and
 // serves the control socket in the data dir; the CLI goes through it.
 func TestCLIWhileServing(t *testing.T) {
-	dir := shortDir(t)
+	dir := testutil.ShortDir(t)
 	st := teststore.OpenDir(t, dir, teststore.Options{})
-	defer st.Close()
-	ln, err := admin.ListenControl(filepath.Join(dir, "control.sock"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- admin.NewService(st, 1<<30).ServeControl(ctx, ln) }()
+	stop := serveControl(t, dir, st)
 
 	testCLI(t, dir, st)
 
@@ -475,15 +465,7 @@ func TestCLIWhileServing(t *testing.T) {
 		t.Errorf("duplicate through the socket: %+v", r)
 	}
 
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("ServeControl did not stop")
-	}
+	testutil.Must(t, stop())
 
 	// The store is still locked, and nothing answers: a clear error.
 	r = cli(t, dir, "", "domain", "list")

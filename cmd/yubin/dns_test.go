@@ -14,6 +14,7 @@ import (
 	"yubin/admin"
 	"yubin/internal/config"
 	"yubin/internal/dnsrecords"
+	"yubin/internal/testutil"
 	"yubin/internal/testutil/dnstest"
 	"yubin/internal/testutil/teststore"
 	"yubin/store"
@@ -24,7 +25,7 @@ import (
 // data dir and the config path.
 func dnsSetup(t *testing.T) (dir, cfgPath string) {
 	t.Helper()
-	dir = shortDir(t)
+	dir = testutil.ShortDir(t)
 	cfgPath = filepath.Join(dir, "yubin.toml")
 	os.WriteFile(cfgPath, []byte(`hostname = "mail.example.com"
 [dns]
@@ -204,7 +205,7 @@ func writeZone(t *testing.T, text string) string {
 }
 
 func TestQuickstartTwice(t *testing.T) {
-	dir := filepath.Join(shortDir(t), "data")
+	dir := filepath.Join(testutil.ShortDir(t), "data")
 	args := []string{"quickstart", "Admin@Example.TEST", "--hostname", "mail.example.test", "--ipv4", "203.0.113.7", "--ipv6", "none"}
 	out := mustCLI(t, dir, "", args...)
 	pw := regexp.MustCompile(`(?m)^    ([A-Za-z0-9]{20})$`).FindStringSubmatch(out)
@@ -292,7 +293,7 @@ func TestQuickstartTwice(t *testing.T) {
 	if r := cli(t, dir, "", "quickstart"); r.code != 2 {
 		t.Errorf("no address: %+v", r)
 	}
-	if r := cli(t, shortDir(t), "", "quickstart", "a@b.example", "--ipv4", "2001:db8::1"); r.code != 1 {
+	if r := cli(t, testutil.ShortDir(t), "", "quickstart", "a@b.example", "--ipv4", "2001:db8::1"); r.code != 1 {
 		t.Errorf("bad --ipv4: %+v", r)
 	}
 }

@@ -3,11 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"yubin/admin"
+	"yubin/internal/testutil"
 	"yubin/internal/testutil/teststore"
 	"yubin/store"
 )
@@ -105,7 +105,7 @@ func enqueueTwo(t *testing.T, st store.Store) {
 }
 
 func TestCLIForwardAndQueue(t *testing.T) {
-	dir := shortDir(t)
+	dir := testutil.ShortDir(t)
 	testForwardAndQueueCLI(t, dir, func() {
 		st := teststore.OpenDir(t, dir, teststore.Options{})
 		defer st.Close()
@@ -114,17 +114,9 @@ func TestCLIForwardAndQueue(t *testing.T) {
 }
 
 func TestCLIForwardAndQueueWhileServing(t *testing.T) {
-	dir := shortDir(t)
+	dir := testutil.ShortDir(t)
 	st := teststore.OpenDir(t, dir, teststore.Options{})
-	defer st.Close()
-	ln, err := admin.ListenControl(filepath.Join(dir, "control.sock"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- admin.NewService(st, 1<<30).ServeControl(ctx, ln) }()
+	stop := serveControl(t, dir, st)
 	testForwardAndQueueCLI(t, dir, func() { enqueueTwo(t, st) })
-	cancel()
-	<-done
+	testutil.Must(t, stop())
 }

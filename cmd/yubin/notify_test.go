@@ -5,10 +5,11 @@ import (
 	"testing"
 
 	"yubin/admin"
+	"yubin/internal/testutil"
 )
 
 func TestCLIWarningsAndReport(t *testing.T) {
-	dir := shortDir(t)
+	dir := testutil.ShortDir(t)
 	setupCLI(t, dir)
 	ds := decode[admin.DomainSettings](t, mustCLI(t, dir, "", "warnings", "show", "example.com", "--json"))
 	if !ds.Warnings || ds.Language != "both" || ds.ReportTo != "" {

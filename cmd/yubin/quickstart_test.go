@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"yubin/internal/config"
+	"yubin/internal/testutil"
 )
 
 // fakeLookup makes every host name resolve to ip (nil: not at all).
@@ -30,7 +31,7 @@ func TestQuickstartACME(t *testing.T) {
 	if w, err := hostWhere("mail.example.test"); w != hostHere {
 		t.Skipf("127.0.0.1 is not an interface address here (%d, %v)", w, err)
 	}
-	dir := filepath.Join(shortDir(t), "data")
+	dir := filepath.Join(testutil.ShortDir(t), "data")
 	args := []string{"quickstart", "admin@example.test", "--hostname", "mail.example.test", "--ipv4", "203.0.113.7", "--ipv6", "none"}
 	out := mustCLI(t, dir, "", args...)
 	for _, want := range []string{
@@ -70,7 +71,7 @@ func TestQuickstartSelfSignedAdvice(t *testing.T) {
 	for name, ip := range map[string]net.IP{"elsewhere": net.ParseIP("192.0.2.1"), "unresolved": nil} {
 		t.Run(name, func(t *testing.T) {
 			fakeLookup(t, ip)
-			dir := filepath.Join(shortDir(t), "data")
+			dir := filepath.Join(testutil.ShortDir(t), "data")
 			out := mustCLI(t, dir, "", "quickstart", "admin@example.test", "--ipv4", "none", "--ipv6", "none")
 			for _, want := range []string{"created (self-signed for mail.example.test)", "set tls.acme = true and listen.http = \"0.0.0.0:80\""} {
 				if !strings.Contains(out, want) {

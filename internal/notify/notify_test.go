@@ -3,15 +3,14 @@ package notify
 import (
 	"bytes"
 	"context"
-	"io"
 	"mime"
-	"mime/multipart"
 	"net/mail"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"yubin/internal/testutil"
 	"yubin/internal/testutil/teststore"
 	"yubin/store"
 )
@@ -101,7 +100,7 @@ func TestWarningsOffAndLanguage(t *testing.T) {
 	st.SetDomainSettings(t.Context(), "example.com", store.DomainSettings{Language: "en"})
 	n.Send(context.Background(), []string{"c@other.test", "a@example.com"}, ev)
 	g := got(t, st)
-	ja, en := decodeText(t, g["c@other.test"][0]), decodeText(t, g["a@example.com"][0])
+	ja, en := testutil.MessageText(t, g["c@other.test"][0]), testutil.MessageText(t, g["a@example.com"][0])
 	if strings.Contains(ja, "Virus:") || !strings.Contains(ja, "感染ウイルス名称") {
 		t.Errorf("ja warning:\n%s", ja)
 	}
@@ -138,8 +137,8 @@ func TestQuotaWarning(t *testing.T) {
 	for _, m := range got(t, st)["a@example.com"] {
 		if bytes.Contains(m, []byte("Auto-Submitted: auto-generated")) {
 			warnings++
-			if !strings.Contains(decodeText(t, m), "91%") {
-				t.Errorf("quota warning text:\n%s", decodeText(t, m))
+			if !strings.Contains(testutil.MessageText(t, m), "91%") {
+				t.Errorf("quota warning text:\n%s", testutil.MessageText(t, m))
 			}
 		}
 	}
@@ -162,7 +161,7 @@ func checkWarning(t *testing.T, raw []byte, to string, want []string) {
 	if err != nil || !strings.Contains(subj, "ウイルス") {
 		t.Errorf("subject %q %v", subj, err)
 	}
-	text := decodeText(t, raw)
+	text := testutil.MessageText(t, raw)
 	for _, w := range want {
 		if !strings.Contains(text, w) {
 			t.Errorf("warning lacks %q:\n%s", w, text)
@@ -171,31 +170,6 @@ func checkWarning(t *testing.T, raw []byte, to string, want []string) {
 	if !strings.Contains(text, "text/rfc822-headers") || !strings.Contains(text, "Reply-To: y@outside.test") {
 		t.Errorf("original headers not attached:\n%s", text)
 	}
-}
-
-// decodeText returns every part of a warning, decoded, with its type.
-func decodeText(t testing.TB, raw []byte) string {
-	t.Helper()
-	m, err := mail.ReadMessage(bytes.NewReader(raw))
-	if err != nil {
-		t.Fatal(err)
-	}
-	mt, params, _ := mime.ParseMediaType(m.Header.Get("Content-Type"))
-	if !strings.HasPrefix(mt, "multipart/") {
-		b, _ := io.ReadAll(m.Body)
-		return string(b)
-	}
-	var out strings.Builder
-	r := multipart.NewReader(m.Body, params["boundary"])
-	for {
-		p, err := r.NextPart()
-		if err != nil {
-			break
-		}
-		b, _ := io.ReadAll(p)
-		out.WriteString(p.Header.Get("Content-Type") + "\n" + string(b) + "\n")
-	}
-	return out.String()
 }
 
 // Property: whatever the envelope and headers, a warning only ever goes
@@ -289,7 +263,7 @@ func TestDailyReport(t *testing.T) {
 	if sent := run(day(25, 7, 5)); !slices.Equal(sent, []string{"example.com"}) {
 		t.Fatalf("sent %v", sent)
 	}
-	text := decodeText(t, reports()[0])
+	text := testutil.MessageText(t, reports()[0])
 	for _, w := range []string{"Virus-One", "Virus-Two", "example.com", "x@outside.test", "a@example.com", "virus", "discarded", "ウイルスチェック日次報告"} {
 		if !strings.Contains(text, w) {
 			t.Errorf("report lacks %q:\n%s", w, text)
@@ -308,7 +282,7 @@ func TestDailyReport(t *testing.T) {
 		t.Fatalf("%d reports after re-runs", len(reports()))
 	}
 	// The server was down at 07:00 on the 26th: the report goes out at the next start.
-	if sent, _ := r2.RunOnce(ctx, day(26, 9, 30)); len(sent) != 1 || len(reports()) != 2 || !strings.Contains(decodeText(t, reports()[1]), "Virus-Three") {
+	if sent, _ := r2.RunOnce(ctx, day(26, 9, 30)); len(sent) != 1 || len(reports()) != 2 || !strings.Contains(testutil.MessageText(t, reports()[1]), "Virus-Three") {
 		t.Fatalf("missed report not sent on restart: %v", sent)
 	}
 	// Warnings off: no report.

@@ -8,9 +8,19 @@
 package testutil
 
 import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/mail"
 	"os"
 	"os/exec"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 // Must fails the test at once if err is not nil.
@@ -41,4 +51,58 @@ func NeedCommand(t testing.TB, name string) string {
 		t.Skipf("SKIP: %s is not installed (make test installs it with apt-get when it can)", name)
 	}
 	return p
+}
+
+// Go runs f in its own goroutine with a context that stop cancels. stop
+// waits for f to return (5 seconds at most) and returns f's error; later
+// calls return the same. At cleanup, stop runs if the test did not call it
+// and an error fails the test.
+func Go(t testing.TB, f func(ctx context.Context) error) (stop func() error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f(ctx) }()
+	stopped := false
+	stop = sync.OnceValue(func() error {
+		stopped = true
+		cancel()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(5 * time.Second):
+			return errors.New("did not return within 5s of its context's end")
+		}
+	})
+	t.Cleanup(func() {
+		if !stopped {
+			if err := stop(); err != nil {
+				t.Errorf("stopping at cleanup: %v", err)
+			}
+		}
+	})
+	return stop
+}
+
+// MessageText returns a message's body as text: each part of a multipart
+// message, with its Content-Type, on the lines after it (quoted-printable
+// decoded; base64 stays encoded).
+func MessageText(t testing.TB, raw []byte) string {
+	t.Helper()
+	m, err := mail.ReadMessage(bytes.NewReader(raw))
+	Must(t, err)
+	mt, params, _ := mime.ParseMediaType(m.Header.Get("Content-Type"))
+	if !strings.HasPrefix(mt, "multipart/") {
+		b, _ := io.ReadAll(m.Body)
+		return string(b)
+	}
+	var out strings.Builder
+	r := multipart.NewReader(m.Body, params["boundary"])
+	for {
+		p, err := r.NextPart()
+		if err != nil {
+			break
+		}
+		b, _ := io.ReadAll(p) // multipart decodes quoted-printable
+		out.WriteString(p.Header.Get("Content-Type") + "\n" + string(b) + "\n")
+	}
+	return out.String()
 }
