@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -70,9 +69,7 @@ func mustCLI(t *testing.T, stdin string, args ...string) string {
 // child child.example.com, and the account info@example.com.
 func newDataDir(t *testing.T) (data, cfg string) {
 	t.Helper()
-	data = testutil.ShortDir(t)
-	cfg = filepath.Join(data, "yubin.toml")
-	os.WriteFile(cfg, []byte(`hostname = "mx.example.com"
+	data, cfg = testutil.DataDir(t, `hostname = "mx.example.com"
 [listen]
 smtp = "127.0.0.1:0"
 submission = "127.0.0.1:0"
@@ -85,7 +82,7 @@ imaps = "127.0.0.1:0"
 failure_delay = "0s"
 [dns]
 check_inbound = false # no DNS here; SPF/DKIM/DMARC have their own tests with go-mockdns
-`), 0o600)
+`)
 	mustCLI(t, "", "domain", "add", "example.com", "--config", cfg, "--data", data)
 	mustCLI(t, "", "domain", "add", "child.example.com", "--parent", "example.com", "--config", cfg, "--data", data)
 	mustCLI(t, "secret-pw\n", "account", "add", "info@example.com", "--password-stdin", "--config", cfg, "--data", data)
@@ -95,55 +92,9 @@ check_inbound = false # no DNS here; SPF/DKIM/DMARC have their own tests with go
 type server struct {
 	cmd    *exec.Cmd
 	addrs  map[string]string // listener name -> address
-	log    *lockedBuffer
+	log    *testutil.Buffer
 	exited chan struct{} // closed when the process has exited; then err is set
 	err    error
-}
-
-type lockedBuffer struct {
-	mu     sync.Mutex
-	b      bytes.Buffer
-	notify chan struct{} // closed and replaced on every write
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.notify != nil {
-		close(l.notify)
-		l.notify = nil
-	}
-	return l.b.Write(p)
-}
-
-// waitFor blocks until the log contains s, or fails the test after d.
-func (l *lockedBuffer) waitFor(t *testing.T, s string, d time.Duration) {
-	t.Helper()
-	deadline := time.NewTimer(d)
-	defer deadline.Stop()
-	for {
-		l.mu.Lock()
-		if strings.Contains(l.b.String(), s) {
-			l.mu.Unlock()
-			return
-		}
-		if l.notify == nil {
-			l.notify = make(chan struct{})
-		}
-		ch := l.notify
-		l.mu.Unlock()
-		select {
-		case <-ch:
-		case <-deadline.C:
-			t.Fatalf("log never said %q:\n%s", s, l.String())
-		}
-	}
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 var listenRE = regexp.MustCompile(`msg=listening listener=(\S+) addr=(\S+)`)
@@ -154,7 +105,7 @@ func startServer(t *testing.T, data, cfg string) *server {
 	cmd := exec.Command(yubinBin, "serve", "--config", cfg, "--data", data)
 	pr, pw := io.Pipe()
 	cmd.Stderr = pw
-	s := &server{cmd: cmd, addrs: map[string]string{}, log: &lockedBuffer{}, exited: make(chan struct{})}
+	s := &server{cmd: cmd, addrs: map[string]string{}, log: &testutil.Buffer{}, exited: make(chan struct{})}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

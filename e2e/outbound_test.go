@@ -50,7 +50,7 @@ func TestOutboundThroughSmartHost(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Quit()
-	srv.log.waitFor(t, "outcome=deferred", 20*time.Second)
+	srv.log.WaitFor(t, "outcome=deferred", 20*time.Second)
 
 	list := func() []map[string]any {
 		var q []map[string]any
@@ -81,7 +81,7 @@ func TestOutboundThroughSmartHost(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatalf("not relayed:\n%s", srv.log.String())
 	}
-	srv.log.waitFor(t, "outcome=sent", 20*time.Second)
+	srv.log.WaitFor(t, "outcome=sent", 20*time.Second)
 	if q := list(); len(q) != 0 {
 		t.Fatalf("still queued: %v", q)
 	}

@@ -102,7 +102,7 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 	w.Write([]byte("Subject: in flight\r\n\r\nfirst half\r\n"))
 	srv.cmd.Process.Signal(syscall.SIGTERM)
-	srv.log.waitFor(t, "shutting down", 20*time.Second)
+	srv.log.WaitFor(t, "shutting down", 20*time.Second)
 	// The server is shutting down but must still be reading our DATA: finish it.
 	w.Write([]byte("second half\r\n"))
 	if err := w.Close(); err != nil {

@@ -270,11 +270,7 @@ func TestCLIEmptyLists(t *testing.T) {
 }
 
 func TestCLIDefaultQuotaFromConfig(t *testing.T) {
-	dir := testutil.ShortDir(t)
-	cfg := filepath.Join(dir, "yubin.toml")
-	if err := os.WriteFile(cfg, []byte("[store]\ndefault_quota = 1048576\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	dir, cfg := testutil.DataDir(t, "[store]\ndefault_quota = 1048576\n")
 	mustCLI(t, dir, "", "domain", "add", "example.com", "--config", cfg)
 	a := decode[admin.Account](t, mustCLI(t, dir, "pw\n", "account", "add", "x@example.com", "--password-stdin", "--json", "--config", cfg))
 	if a.Quota != 1<<20 {

@@ -25,13 +25,11 @@ import (
 // data dir and the config path.
 func dnsSetup(t *testing.T) (dir, cfgPath string) {
 	t.Helper()
-	dir = testutil.ShortDir(t)
-	cfgPath = filepath.Join(dir, "yubin.toml")
-	os.WriteFile(cfgPath, []byte(`hostname = "mail.example.com"
+	dir, cfgPath = testutil.DataDir(t, `hostname = "mail.example.com"
 [dns]
 ipv4 = ["203.0.113.5"]
 ipv6 = ["2001:db8::5"]
-`), 0o600)
+`)
 	for _, args := range [][]string{
 		{"domain", "add", "example.com"},
 		{"domain", "add", "sales.example.com", "--parent", "example.com"},

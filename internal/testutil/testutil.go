@@ -17,6 +17,7 @@ import (
 	"net/mail"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -40,6 +41,16 @@ func ShortDir(t testing.TB) string {
 	Must(t, err)
 	t.Cleanup(func() { os.RemoveAll(d) })
 	return d
+}
+
+// DataDir is a data directory (with a short path: it may hold the control
+// socket) with the configuration file yubin.toml that says config.
+func DataDir(t testing.TB, config string) (dir, configFile string) {
+	t.Helper()
+	dir = ShortDir(t)
+	configFile = filepath.Join(dir, "yubin.toml")
+	Must(t, os.WriteFile(configFile, []byte(config), 0o600))
+	return dir, configFile
 }
 
 // NeedCommand skips the test when the program name is not installed, and

@@ -5,7 +5,6 @@
 package acmetest
 
 import (
-	"bytes"
 	"crypto/x509"
 	"encoding/pem"
 	"log"
@@ -15,7 +14,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -24,6 +22,8 @@ import (
 	"github.com/letsencrypt/pebble/v2/db"
 	"github.com/letsencrypt/pebble/v2/va"
 	"github.com/letsencrypt/pebble/v2/wfe"
+
+	"yubin/internal/testutil"
 )
 
 // CA is a running Pebble.
@@ -34,7 +34,7 @@ type CA struct {
 	Roots        *x509.CertPool
 	pebble       *ca.CAImpl
 	alpn         atomic.Int32
-	logs         *syncBuffer
+	logs         *testutil.Buffer
 }
 
 // Start runs Pebble until the test ends. hosts maps each host name to the
@@ -58,7 +58,7 @@ func Start(t testing.TB, hosts map[string]string, httpPort int) *CA {
 	}
 	t.Cleanup(func() { dnsSrv.Close() })
 
-	c := &CA{logs: &syncBuffer{}}
+	c := &CA{logs: &testutil.Buffer{}}
 	alpnLn, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -117,23 +117,6 @@ func FreePort(t testing.TB) int {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 type ioDiscard struct{}
