@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -38,8 +39,15 @@ var (
 )
 
 // Policy bounds failed logins per client IP address.
+//
+// Every attempt counts against its address before the password is
+// checked, so guesses sent in parallel are refused once the limit is
+// reached however fast they come; a success takes back only its own
+// attempt. A success never clears an address's failures (logging into
+// one's own account does not buy more guesses at another's), only the
+// failures recorded against that account, which slow its logins down.
 type Policy struct {
-	MaxFailures int           // failures within Window before refusing; default 10
+	MaxFailures int           // failed attempts from one address within Window before refusing; default 10
 	Window      time.Duration // default 15 minutes
 	Lockout     time.Duration // how long to refuse after MaxFailures; default 15 minutes
 	Delay       time.Duration // added to every failure, times the failure count (up to 8); 0 = none
@@ -51,14 +59,15 @@ type Authenticator struct {
 	policy Policy
 	now    func() time.Time
 
-	mu       sync.Mutex
-	failures map[string]*failRecord
+	mu     sync.Mutex
+	byIP   map[string]*failRecord // attempts in flight and failures, per client address
+	byUser map[string]*failRecord // failures per account name tried
 }
 
 type failRecord struct {
-	count int
+	count int // attempts (in flight or failed) within the window
 	first time.Time
-	until time.Time
+	until time.Time // refused until then
 }
 
 // New returns an Authenticator. now may be nil (time.Now).
@@ -78,7 +87,7 @@ func New(s store.Directory, p Policy, now func() time.Time) *Authenticator {
 	if now == nil {
 		now = time.Now
 	}
-	return &Authenticator{store: s, policy: p, now: now, failures: map[string]*failRecord{}}
+	return &Authenticator{store: s, policy: p, now: now, byIP: map[string]*failRecord{}, byUser: map[string]*failRecord{}}
 }
 
 // dummyHash makes a login for an unknown user cost as much as a known one.
@@ -87,8 +96,8 @@ var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("yubin-dummy-password"), b
 // Authenticate checks user (a full address, any case) and password for a
 // client at remote. It returns the account on success.
 func (a *Authenticator) Authenticate(ctx context.Context, remote net.Addr, user, password string) (store.Account, error) {
-	ip := hostOf(remote)
-	if a.locked(ip) {
+	ip, name := hostOf(remote), strings.ToLower(user)
+	if !a.begin(ip) {
 		return store.Account{}, ErrTooManyFailures
 	}
 	acct, err := a.store.Account(ctx, user)
@@ -97,8 +106,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, remote net.Addr, user,
 		hash = dummyHash
 	}
 	if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil || err != nil {
-		d := a.fail(ip)
-		if d > 0 {
+		if d := a.failed(ip, name); d > 0 {
 			t := time.NewTimer(d)
 			select {
 			case <-t.C:
@@ -108,41 +116,71 @@ func (a *Authenticator) Authenticate(ctx context.Context, remote net.Addr, user,
 		}
 		return store.Account{}, ErrBadCredentials
 	}
-	a.mu.Lock()
-	delete(a.failures, ip)
-	a.mu.Unlock()
+	a.succeeded(ip, name)
 	return acct, nil
 }
 
-func (a *Authenticator) locked(ip string) bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	r := a.failures[ip]
-	return r != nil && a.now().Before(r.until)
+// record returns the live record of key in m, starting a new one when
+// the window of the old one has passed (and it is not refusing).
+func (a *Authenticator) record(m map[string]*failRecord, key string, now time.Time) *failRecord {
+	r := m[key]
+	if r != nil && (now.Sub(r.first) <= a.policy.Window || now.Before(r.until)) {
+		return r
+	}
+	if len(m) > 100000 { // bound memory under a spray from many addresses
+		for k, v := range m {
+			if now.After(v.until) && now.Sub(v.first) > a.policy.Window {
+				delete(m, k)
+			}
+		}
+	}
+	r = &failRecord{first: now}
+	m[key] = r
+	return r
 }
 
-// fail records a failure and returns how long to delay the reply.
-func (a *Authenticator) fail(ip string) time.Duration {
+// begin counts an attempt from ip before its password is checked, or
+// reports false if ip may not try now.
+func (a *Authenticator) begin(ip string) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	now := a.now()
-	r := a.failures[ip]
-	if r == nil || now.Sub(r.first) > a.policy.Window {
-		if len(a.failures) > 100000 { // bound memory under a spray from many addresses
-			for k, v := range a.failures {
-				if now.After(v.until) && now.Sub(v.first) > a.policy.Window {
-					delete(a.failures, k)
-				}
-			}
-		}
-		r = &failRecord{first: now}
-		a.failures[ip] = r
+	r := a.record(a.byIP, ip, now)
+	if now.Before(r.until) {
+		return false
+	}
+	if r.count >= a.policy.MaxFailures {
+		r.until = now.Add(a.policy.Lockout)
+		return false
 	}
 	r.count++
+	return true
+}
+
+// failed keeps the attempt begin counted, counts it against the account
+// name too, and returns how long to delay the reply.
+func (a *Authenticator) failed(ip, name string) time.Duration {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	now := a.now()
+	r := a.record(a.byIP, ip, now)
 	if r.count >= a.policy.MaxFailures {
 		r.until = now.Add(a.policy.Lockout)
 	}
-	return time.Duration(min(r.count, 8)) * a.policy.Delay
+	u := a.record(a.byUser, name, now)
+	u.count++
+	return time.Duration(min(max(r.count, u.count), 8)) * a.policy.Delay
+}
+
+// succeeded takes back the attempt begin counted and forgets the
+// failures against the account: never the address's.
+func (a *Authenticator) succeeded(ip, name string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if r := a.byIP[ip]; r != nil && r.count > 0 {
+		r.count--
+	}
+	delete(a.byUser, name)
 }
 
 func hostOf(addr net.Addr) string {

@@ -58,3 +58,74 @@ func TestAuthenticateAndLockout(t *testing.T) {
 		t.Fatal("empty password accepted")
 	}
 }
+
+// Guesses sent in parallel from one address: at most MaxFailures of them
+// are checked, so the right one among 100 does not get through.
+func TestParallelGuessesAreCounted(t *testing.T) {
+	st := teststore.New(t, teststore.Options{Password: "right", Accounts: []store.Account{{Address: "info@example.com"}}})
+	a := auth.New(st, auth.Policy{MaxFailures: 10}, nil)
+	ip := &net.TCPAddr{IP: net.IPv4(192, 0, 2, 9), Port: 1000}
+	const n = 100
+	errs := make(chan error, n)
+	start := make(chan struct{})
+	for i := range n {
+		pw := "wrong"
+		if i == n-1 {
+			pw = "right"
+		}
+		go func() {
+			<-start
+			_, err := a.Authenticate(context.Background(), ip, "info@example.com", pw)
+			errs <- err
+		}()
+	}
+	close(start)
+	var checked, refused, ok int
+	for range n {
+		switch err := <-errs; {
+		case err == nil:
+			ok++
+		case errors.Is(err, auth.ErrBadCredentials):
+			checked++
+		case errors.Is(err, auth.ErrTooManyFailures):
+			refused++
+		default:
+			t.Fatal(err)
+		}
+	}
+	if checked+ok > 10 {
+		t.Errorf("%d passwords checked (%d right), want at most 10", checked+ok, ok)
+	}
+	if refused < n-10 {
+		t.Errorf("%d refused, want at least %d", refused, n-10)
+	}
+}
+
+// Logging into one's own account does not reset the address's failures:
+// guesses at another account from the same address still run out.
+func TestSuccessDoesNotClearTheAddress(t *testing.T) {
+	st := teststore.New(t, teststore.Options{Password: "pw", Accounts: []store.Account{{Address: "mallory@example.com"}, {Address: "victim@example.com"}}})
+	a := auth.New(st, auth.Policy{MaxFailures: 5}, nil)
+	ip := &net.TCPAddr{IP: net.IPv4(192, 0, 2, 7), Port: 1000}
+	ctx := context.Background()
+	guesses := 0
+	for i := range 30 {
+		if i%2 == 0 {
+			if _, err := a.Authenticate(ctx, ip, "mallory@example.com", "pw"); err != nil && !errors.Is(err, auth.ErrTooManyFailures) {
+				t.Fatal(err)
+			}
+			continue
+		}
+		_, err := a.Authenticate(ctx, ip, "victim@example.com", "guess")
+		if errors.Is(err, auth.ErrBadCredentials) {
+			guesses++
+		}
+	}
+	if guesses != 5 {
+		t.Errorf("%d wrong passwords checked for the victim, want 5", guesses)
+	}
+	// Another address still logs in.
+	if _, err := a.Authenticate(ctx, &net.TCPAddr{IP: net.IPv4(192, 0, 2, 8)}, "victim@example.com", "pw"); err != nil {
+		t.Errorf("other address: %v", err)
+	}
+}
