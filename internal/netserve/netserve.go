@@ -1,6 +1,10 @@
-// Package netserve is the accept loop the protocol servers (pop3d, imapd)
-// share: temporary accept errors are retried with a growing pause, and a
-// listener closed by Shutdown ends the loop without an error.
+// Package netserve is the network side the mail protocol servers share:
+// how a listener starts (Mode: plain with STARTTLS offered, or implicit
+// TLS), the accept loop, TLS handshakes, turning connections away, the
+// connection limit and graceful shutdown.
+//
+// pop3d and imapd serve through a Server. smtpd, whose accept loop
+// belongs to go-smtp, uses Mode and Refuse.
 package netserve
 
 import (
