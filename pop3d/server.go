@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"runtime/debug"
 	"sync"
 	"time"
 
@@ -24,16 +23,8 @@ type Config struct {
 	Hostname          string
 	AllowInsecureAuth bool          // allow USER/PASS/AUTH before TLS (development only)
 	IdleTimeout       time.Duration // RFC 1939: at least 10 minutes; default 10m
-	MaxConnections    int           // per listener; 0 = unlimited
+	MaxConnections    int           // for the whole server; 0 = unlimited
 }
-
-// Mode is how a listener starts.
-type Mode int
-
-const (
-	Plain    Mode = iota // port 110: cleartext, STLS offered
-	Implicit             // port 995: TLS from the first byte
-)
 
 // Server serves POP3 on any number of listeners.
 type Server struct {
@@ -42,12 +33,10 @@ type Server struct {
 	au  *auth.Authenticator
 	log *slog.Logger
 
-	mu      sync.Mutex
-	lns     netserve.Listeners
-	conns   map[*session]struct{}
-	locked  map[string]bool // maildrops held by a session in TRANSACTION state
-	closing bool
-	wg      sync.WaitGroup
+	ns netserve.Server
+
+	mu     sync.Mutex
+	locked map[string]bool // maildrops held by a session in TRANSACTION state
 }
 
 // New returns a server over st. log may be nil.
@@ -61,52 +50,30 @@ func New(cfg Config, st store.Maildrop, au *auth.Authenticator, log *slog.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{cfg: cfg, st: st, au: au, log: log.With("proto", "pop3"),
-		conns: map[*session]struct{}{}, locked: map[string]bool{}}
+	log = log.With("proto", "pop3")
+	return &Server{cfg: cfg, st: st, au: au, log: log, locked: map[string]bool{},
+		ns: netserve.Server{
+			MaxConns: cfg.MaxConnections,
+			Refusal:  "-ERR [SYS/TEMP] Too many connections, try again later",
+			Log:      log,
+		}}
 }
 
 // ErrServerClosed is returned by Serve after Shutdown.
 var ErrServerClosed = errors.New("pop3d: server closed")
 
-// Serve accepts connections on ln until Shutdown. With Implicit, tlsConf
-// wraps every connection; with Plain, tlsConf (if not nil) enables STLS.
-func (s *Server) Serve(ln net.Listener, mode Mode, tlsConf *tls.Config) error {
-	if mode == Implicit && tlsConf == nil {
-		return errors.New("pop3d: implicit TLS needs a TLS config")
+// Serve accepts connections on ln until Shutdown. With netserve.Implicit,
+// tlsConf wraps every connection; with netserve.Plain, tlsConf (if not
+// nil) enables STLS.
+func (s *Server) Serve(ln net.Listener, mode netserve.Mode, tlsConf *tls.Config) error {
+	if err := mode.CheckTLS(tlsConf); err != nil {
+		return fmt.Errorf("pop3d: %w", err)
 	}
-	err := s.lns.Serve(ln, func(c net.Conn) {
-		if mode == Implicit {
-			c = tls.Server(c, tlsConf)
-		}
-		sess := newSession(s, c, mode == Implicit, tlsConf)
-		s.mu.Lock()
-		full := s.cfg.MaxConnections > 0 && len(s.conns) >= s.cfg.MaxConnections
-		if s.closing || full {
-			s.mu.Unlock()
-			// Not on the accepting goroutine: on 995 the write is a handshake.
-			go func() {
-				c.SetWriteDeadline(time.Now().Add(5 * time.Second))
-				fmt.Fprintf(c, "-ERR [SYS/TEMP] Too many connections, try again later\r\n")
-				c.Close()
-			}()
-			return
-		}
-		s.conns[sess] = struct{}{}
-		s.wg.Add(1)
-		s.mu.Unlock()
-		go func() {
-			defer s.wg.Done()
-			defer func() {
-				if r := recover(); r != nil {
-					s.log.Error("panic in session", "remote", c.RemoteAddr().String(), "panic", r, "stack", string(debug.Stack()))
-				}
-				sess.close()
-				s.mu.Lock()
-				delete(s.conns, sess)
-				s.mu.Unlock()
-			}()
-			sess.serve()
-		}()
+	err := s.ns.Serve(ln, mode, tlsConf, func(c *netserve.Conn) {
+		sess := newSession(s, c.Conn, mode == netserve.Implicit, tlsConf)
+		defer sess.close()
+		c.OnShutdown(sess.interrupt) // if Shutdown has begun: greet, then say so
+		sess.serve()
 	})
 	if errors.Is(err, netserve.ErrClosed) {
 		return ErrServerClosed
@@ -116,24 +83,9 @@ func (s *Server) Serve(ln net.Listener, mode Mode, tlsConf *tls.Config) error {
 
 // Shutdown stops accepting, ends every session at its next read (a session
 // cut this way deletes nothing, as RFC 1939 wants), and waits for them
-// until ctx ends. A QUIT already being processed completes.
-func (s *Server) Shutdown(ctx context.Context) error {
-	s.mu.Lock()
-	s.closing = true
-	s.lns.Close()
-	for sess := range s.conns {
-		sess.interrupt()
-	}
-	s.mu.Unlock()
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
+// until ctx ends; then it cuts what is left. A QUIT already being
+// processed completes.
+func (s *Server) Shutdown(ctx context.Context) error { return s.ns.Shutdown(ctx) }
 
 // lock takes the maildrop of account; false if another session holds it.
 func (s *Server) lock(account string) bool {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"yubin/internal/auth"
+	"yubin/internal/netserve"
 	"yubin/internal/testutil"
 	"yubin/internal/testutil/teststore"
 	"yubin/internal/testutil/tlstest"
@@ -30,7 +31,7 @@ func newEnv(t testing.TB, cfg Config) *env {
 		{Address: "bob@example.com", PasswordHash: teststore.PasswordHash(t, "pw-bob")}}})
 	cert := tlstest.SelfSigned(t, "localhost")
 	srv := New(cfg, st, auth.New(st, auth.Policy{MaxFailures: 5}, nil), nil)
-	addrs := testutil.Serve(t, srv, cert.Server, Plain, Implicit).Addrs
+	addrs := testutil.Serve(t, srv, cert.Server, netserve.Plain, netserve.Implicit).Addrs
 	return &env{st: st, srv: srv, plain: addrs[0], implicit: addrs[1]}
 }
 

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"yubin/internal/auth"
+	"yubin/internal/netserve"
 	"yubin/store"
 )
 
@@ -124,14 +125,6 @@ func (ss *session) readLine(max int) (string, error) {
 
 func (ss *session) serve() {
 	log := ss.srv.log.With("remote", ss.conn.RemoteAddr().String())
-	if tc, ok := ss.conn.(*tls.Conn); ok {
-		ss.conn.SetDeadline(time.Now().Add(30 * time.Second))
-		if err := tc.Handshake(); err != nil {
-			log.Debug("tls handshake failed", "err", err)
-			return
-		}
-		ss.conn.SetDeadline(time.Time{})
-	}
 	ss.reply(true, "Yubin POP3 server ready on %s", ss.srv.cfg.Hostname)
 	if ss.w.Flush() != nil {
 		return
@@ -393,14 +386,12 @@ func (ss *session) stls() {
 	if ss.w.Flush() != nil {
 		return
 	}
-	tc := tls.Server(ss.conn, ss.tlsConf)
-	tc.SetDeadline(time.Now().Add(30 * time.Second))
-	if err := tc.Handshake(); err != nil {
+	tc, err := netserve.Handshake(ss.conn, ss.tlsConf)
+	if err != nil {
 		ss.srv.log.Debug("STLS handshake failed", "remote", ss.conn.RemoteAddr().String(), "err", err)
 		ss.conn.Close()
 		return
 	}
-	tc.SetDeadline(time.Time{})
 	ss.conn = tc
 	ss.r.Reset(tc)
 	ss.w.Reset(tc)

@@ -22,6 +22,7 @@ import (
 	"yubin/internal/auth"
 	"yubin/internal/config"
 	"yubin/internal/delivery"
+	"yubin/internal/netserve"
 	"yubin/internal/notify"
 	"yubin/internal/storage"
 	"yubin/internal/tlsutil"
@@ -148,7 +149,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	smtpServe := func(m smtpd.Mode) func(net.Listener) error {
 		return func(ln net.Listener) error { return smtp.Serve(ln, m, tlsConf) }
 	}
-	popServe := func(m pop3d.Mode) func(net.Listener) error {
+	popServe := func(m netserve.Mode) func(net.Listener) error {
 		return func(ln net.Listener) error { return pop.Serve(ln, m, tlsConf) }
 	}
 	imapServe := func(m imapd.Mode) func(net.Listener) error {
@@ -175,8 +176,8 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		{"smtp", cfg.Listen.SMTP, smtpServe(smtpd.MX)},
 		{"submission", cfg.Listen.Submission, smtpServe(smtpd.Submission)},
 		{"submissions", cfg.Listen.Submissions, smtpServe(smtpd.Submissions)},
-		{"pop3", cfg.Listen.POP3, popServe(pop3d.Plain)},
-		{"pop3s", cfg.Listen.POP3S, popServe(pop3d.Implicit)},
+		{"pop3", cfg.Listen.POP3, popServe(netserve.Plain)},
+		{"pop3s", cfg.Listen.POP3S, popServe(netserve.Implicit)},
 		{"imap", cfg.Listen.IMAP, imapServe(imapd.Plain)},
 		{"imaps", cfg.Listen.IMAPS, imapServe(imapd.Implicit)},
 		{"http", httpAddr, httpServe},
