@@ -11,6 +11,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 
 	"yubin/internal/auth"
+	"yubin/internal/netserve"
 	"yubin/internal/testutil"
 	"yubin/internal/testutil/teststore"
 	"yubin/internal/testutil/tlstest"
@@ -33,7 +34,7 @@ func newEnv(t testing.TB, cfg Config) *env {
 	cert := tlstest.SelfSigned(t, "localhost")
 	au := auth.New(st, auth.Policy{MaxFailures: 50}, nil)
 	srv := New(cfg, st, au, slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})))
-	addrs := testutil.Serve(t, srv, cert.Server, Plain, Implicit).Addrs
+	addrs := testutil.Serve(t, srv, cert.Server, netserve.Plain, netserve.Implicit).Addrs
 	return &env{st: st, srv: srv, plain: addrs[0], implicit: addrs[1], cert: cert}
 }
 

@@ -63,6 +63,7 @@ type extConn struct {
 	stopping  atomic.Bool
 	waiting   atomic.Bool // blocked reading the first byte of a command
 	closeOnce sync.Once
+	closed    chan struct{} // closed by Close
 }
 
 // maxExtLine is the longest line extConn buffers to classify; the library
@@ -73,7 +74,7 @@ const maxExtLine = 64 << 10
 const extraCaps = " QUOTA QUOTA=RES-STORAGE"
 
 func newExtConn(s *Server, c net.Conn, afterSTARTTLS bool, prefix []byte) *extConn {
-	e := &extConn{Conn: c, srv: s, cmdStart: true, dropGreeting: afterSTARTTLS}
+	e := &extConn{Conn: c, srv: s, cmdStart: true, dropGreeting: afterSTARTTLS, closed: make(chan struct{})}
 	if len(prefix) > 0 {
 		e.buf = make([]byte, max(4096, len(prefix)))
 		e.w = copy(e.buf, prefix)
@@ -537,6 +538,6 @@ func (e *extConn) interrupt() {
 
 func (e *extConn) Close() error {
 	err := e.Conn.Close()
-	e.closeOnce.Do(func() { e.srv.connClosed(e) })
+	e.closeOnce.Do(func() { close(e.closed) })
 	return err
 }

@@ -88,7 +88,7 @@ func FuzzExtConn(f *testing.F) {
 		f.Add([]byte(s), byte(1))
 	}
 	f.Fuzz(func(t *testing.T, in []byte, chunk byte) {
-		srv := &Server{cfg: Config{IdleTimeout: time.Minute}, conns: map[*extConn]struct{}{}}
+		srv := &Server{cfg: Config{IdleTimeout: time.Minute}}
 		mc := &memConn{r: bytes.NewReader(in)}
 		e := newExtConn(srv, mc, false, nil)
 		// Pretend the library accepts every synchronizing literal.

@@ -8,6 +8,8 @@ import (
 	"net"
 	"strings"
 	"time"
+
+	"yubin/internal/netserve"
 )
 
 // maxPreloginLine bounds a command line before TLS.
@@ -42,7 +44,7 @@ func (s *Server) prelogin(c net.Conn, tlsConf *tls.Config) (*extConn, bool) {
 	}
 	bad := 0
 	for {
-		if s.isClosing() {
+		if s.ns.Closing() {
 			write("* BYE Server shutting down")
 			return nil, false
 		}
@@ -99,13 +101,11 @@ func (s *Server) prelogin(c net.Conn, tlsConf *tls.Config) (*extConn, bool) {
 			if br.Buffered() > 0 {
 				return nil, false
 			}
-			tc := tls.Server(c, tlsConf)
-			tc.SetDeadline(time.Now().Add(30 * time.Second))
-			if err := tc.Handshake(); err != nil {
+			tc, err := netserve.Handshake(c, tlsConf)
+			if err != nil {
 				s.log.Debug("STARTTLS handshake failed", "remote", c.RemoteAddr().String(), "err", err)
 				return nil, false
 			}
-			tc.SetDeadline(time.Time{})
 			return newExtConn(s, tc, true, nil), true
 		default:
 			if s.cfg.AllowInsecureAuth {
@@ -174,10 +174,4 @@ func isAtomChar(ch byte) bool {
 		return false
 	}
 	return ch > 0x20 && ch < 0x7f
-}
-
-func (s *Server) isClosing() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.closing
 }

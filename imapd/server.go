@@ -8,10 +8,11 @@
 // The library does all TLS-free protocol work. This package adds three
 // things around it:
 //
-//   - TLS is done here, not in the library: implicit TLS before the library
-//     sees the connection, and STARTTLS in a small pre-TLS stage (prelogin.go)
-//     that offers CAPABILITY, NOOP, LOGOUT and STARTTLS, and refuses LOGIN
-//     and AUTHENTICATE with LOGINDISABLED/PRIVACYREQUIRED until TLS is up.
+//   - TLS is done here, not in the library: implicit TLS (netserve.Server)
+//     before the library sees the connection, and STARTTLS in a small
+//     pre-TLS stage (prelogin.go) that offers CAPABILITY, NOOP, LOGOUT
+//     and STARTTLS, and refuses LOGIN and AUTHENTICATE with
+//     LOGINDISABLED/PRIVACYREQUIRED until TLS is up.
 //   - The library does not dispatch QUOTA (v2.0.0-beta.8 has no hook for
 //     commands it does not know), so extConn (extconn.go) follows the
 //     client's command stream and serves GETQUOTA and GETQUOTAROOT itself,
@@ -53,14 +54,6 @@ type Config struct {
 	UsageGrew func(ctx context.Context, account string)
 }
 
-// Mode is how a listener starts.
-type Mode int
-
-const (
-	Plain    Mode = iota // port 143: cleartext, STARTTLS offered
-	Implicit             // port 993: TLS from the first byte
-)
-
 // Server serves IMAP on any number of listeners.
 type Server struct {
 	cfg Config
@@ -71,12 +64,7 @@ type Server struct {
 	lib   *imapserver.Server // never sees TLS; we do it
 	libLn *chanListener
 
-	mu      sync.Mutex
-	lns     netserve.Listeners
-	conns   map[*extConn]struct{}
-	pending int // accepted connections still in the pre-TLS stage or handshake
-	closing bool
-	wg      sync.WaitGroup
+	ns      netserve.Server
 	libDone chan struct{}
 }
 
@@ -100,9 +88,14 @@ func New(cfg Config, st store.Mail, au *auth.Authenticator, log *slog.Logger) *S
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, st: st, au: au, log: log.With("proto", "imap"),
-		conns: map[*extConn]struct{}{},
-		libLn: newChanListener(), libDone: make(chan struct{})}
+	log = log.With("proto", "imap")
+	s := &Server{cfg: cfg, st: st, au: au, log: log,
+		libLn: newChanListener(), libDone: make(chan struct{}),
+		ns: netserve.Server{
+			MaxConns: cfg.MaxConnections,
+			Refusal:  "* BYE [UNAVAILABLE] Too many connections, try again later",
+			Log:      log,
+		}}
 	s.lib = imapserver.New(&imapserver.Options{
 		NewSession: s.newSession,
 		Caps: imap.CapSet{
@@ -147,121 +140,49 @@ func (l libLogger) Printf(format string, args ...any) {
 	}
 }
 
-// Serve accepts connections on ln until Shutdown. With Implicit, tlsConf
-// wraps every connection; with Plain, tlsConf (if not nil) enables
-// STARTTLS.
-func (s *Server) Serve(ln net.Listener, mode Mode, tlsConf *tls.Config) error {
-	if mode == Implicit && tlsConf == nil {
-		return errors.New("imapd: implicit TLS needs a TLS config")
+// Serve accepts connections on ln until Shutdown. With netserve.Implicit,
+// tlsConf wraps every connection; with netserve.Plain, tlsConf (if not
+// nil) enables STARTTLS.
+func (s *Server) Serve(ln net.Listener, mode netserve.Mode, tlsConf *tls.Config) error {
+	if err := mode.CheckTLS(tlsConf); err != nil {
+		return fmt.Errorf("imapd: %w", err)
 	}
-	err := s.lns.Serve(ln, func(c net.Conn) {
-		s.mu.Lock()
-		full := s.cfg.MaxConnections > 0 && len(s.conns)+s.pending >= s.cfg.MaxConnections
-		if s.closing || full {
-			s.mu.Unlock()
-			go func() {
-				if mode == Implicit {
-					c = tls.Server(c, tlsConf)
-				}
-				c.SetDeadline(time.Now().Add(5 * time.Second))
-				fmt.Fprintf(c, "* BYE [UNAVAILABLE] Too many connections, try again later\r\n")
-				c.Close()
-			}()
-			return
-		}
-		s.pending++
-		s.wg.Add(1)
-		s.mu.Unlock()
-		go s.start(c, mode, tlsConf)
-	})
+	err := s.ns.Serve(ln, mode, tlsConf, func(c *netserve.Conn) { s.serveConn(c, mode, tlsConf) })
 	if errors.Is(err, netserve.ErrClosed) {
 		return ErrServerClosed
 	}
 	return err
 }
 
-// start runs the TLS handshake or the pre-TLS stage, then hands the
-// connection to the library.
-func (s *Server) start(c net.Conn, mode Mode, tlsConf *tls.Config) {
-	handed := false
-	defer func() {
-		if r := recover(); r != nil {
-			s.log.Error("panic in connection setup", "remote", c.RemoteAddr().String(), "panic", r)
-		}
-		if !handed {
-			c.Close()
-			s.mu.Lock()
-			s.pending--
-			s.mu.Unlock()
-			s.wg.Done()
-		}
-	}()
+// serveConn runs the pre-TLS stage of a Plain listener's connection, then
+// hands the connection to the library and waits until the library has
+// closed it.
+func (s *Server) serveConn(c *netserve.Conn, mode netserve.Mode, tlsConf *tls.Config) {
 	var ec *extConn
-	switch {
-	case mode == Implicit:
-		tc := tls.Server(c, tlsConf)
-		tc.SetDeadline(time.Now().Add(30 * time.Second))
-		if err := tc.Handshake(); err != nil {
-			s.log.Debug("TLS handshake failed", "remote", c.RemoteAddr().String(), "err", err)
-			return
-		}
-		tc.SetDeadline(time.Time{})
-		ec = newExtConn(s, tc, false, nil)
-	default:
+	if mode == netserve.Implicit {
+		ec = newExtConn(s, c.Conn, false, nil)
+	} else {
 		var ok bool
-		ec, ok = s.prelogin(c, tlsConf)
-		if !ok {
+		if ec, ok = s.prelogin(c.Conn, tlsConf); !ok {
 			return
 		}
 	}
-	s.mu.Lock()
-	if s.closing {
-		s.mu.Unlock()
-		ec.Conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
-		ec.Conn.Write([]byte("* BYE Server shutting down\r\n"))
+	if !c.OnShutdown(ec.interrupt) {
+		ec.bye()
 		return
 	}
-	s.pending--
-	s.conns[ec] = struct{}{}
-	handed = true
-	s.mu.Unlock()
 	if !s.libLn.hand(ec) {
 		ec.Close()
+		return
 	}
-}
-
-// connClosed is called once when the library closes a connection.
-func (s *Server) connClosed(ec *extConn) {
-	s.mu.Lock()
-	delete(s.conns, ec)
-	s.mu.Unlock()
-	s.wg.Done()
+	<-ec.closed
 }
 
 // Shutdown stops accepting, lets every command in progress finish, ends
 // each session at its next command with BYE, and waits for them until ctx
 // ends; then it cuts what is left.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.mu.Lock()
-	s.closing = true
-	s.lns.Close()
-	for ec := range s.conns {
-		ec.interrupt()
-	}
-	s.mu.Unlock()
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
-	var err error
-	select {
-	case <-done:
-	case <-ctx.Done():
-		err = ctx.Err()
-		s.mu.Lock()
-		for ec := range s.conns {
-			ec.Conn.Close()
-		}
-		s.mu.Unlock()
-	}
+	err := s.ns.Shutdown(ctx)
 	s.libLn.Close()
 	return err
 }

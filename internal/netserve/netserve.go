@@ -39,21 +39,21 @@ func Accept(ln net.Listener, closing func() bool, handle func(net.Conn)) error {
 	}
 }
 
-// ErrClosed is returned by Listeners.Serve once the set is closed.
+// ErrClosed is returned by Server.Serve once Shutdown has begun.
 var ErrClosed = errors.New("netserve: listeners closed")
 
-// Listeners is the set of listeners one server serves on; Close (the
+// listeners is the set of listeners one server serves on; close (the
 // server's Shutdown) closes them all, and a listener served after that is
 // closed at once. The zero value is ready to use.
-type Listeners struct {
+type listeners struct {
 	mu     sync.Mutex
 	set    map[net.Listener]struct{}
 	closed bool
 }
 
-// Serve runs Accept on ln until the set is closed (then it returns nil) or
+// serve runs Accept on ln until the set is closed (then it returns nil) or
 // ln fails. If the set is already closed, it closes ln and returns ErrClosed.
-func (l *Listeners) Serve(ln net.Listener, handle func(net.Conn)) error {
+func (l *listeners) serve(ln net.Listener, handle func(net.Conn)) error {
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
@@ -73,14 +73,14 @@ func (l *Listeners) Serve(ln net.Listener, handle func(net.Conn)) error {
 	return Accept(ln, l.isClosed, handle)
 }
 
-func (l *Listeners) isClosed() bool {
+func (l *listeners) isClosed() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.closed
 }
 
-// Close closes every listener being served and every later one.
-func (l *Listeners) Close() {
+// close closes every listener being served and every later one.
+func (l *listeners) close() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.closed = true

@@ -25,7 +25,7 @@ type Server struct {
 	// nil discards.
 	Log *slog.Logger
 
-	lns     Listeners
+	lns     listeners
 	mu      sync.Mutex
 	conns   map[*Conn]struct{}
 	closing bool
@@ -54,7 +54,7 @@ func (s *Server) Serve(ln net.Listener, mode Mode, tlsConf *tls.Config, handle f
 	if err := mode.CheckTLS(tlsConf); err != nil {
 		return err
 	}
-	return s.lns.Serve(ln, func(raw net.Conn) {
+	return s.lns.serve(ln, func(raw net.Conn) {
 		s.mu.Lock()
 		if s.closing || s.MaxConns > 0 && len(s.conns) >= s.MaxConns {
 			s.mu.Unlock()
@@ -142,7 +142,7 @@ func (s *Server) Closing() bool {
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closing = true
-	s.lns.Close()
+	s.lns.close()
 	for c := range s.conns {
 		if c.interrupt != nil {
 			c.interrupt()

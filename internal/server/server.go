@@ -152,7 +152,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	popServe := func(m netserve.Mode) func(net.Listener) error {
 		return func(ln net.Listener) error { return pop.Serve(ln, m, tlsConf) }
 	}
-	imapServe := func(m imapd.Mode) func(net.Listener) error {
+	imapServe := func(m netserve.Mode) func(net.Listener) error {
 		return func(ln net.Listener) error { return imap.Serve(ln, m, tlsConf) }
 	}
 	// HTTP (port 80) only answers ACME http-01 challenges.
@@ -178,8 +178,8 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		{"submissions", cfg.Listen.Submissions, smtpServe(smtpd.Submissions)},
 		{"pop3", cfg.Listen.POP3, popServe(netserve.Plain)},
 		{"pop3s", cfg.Listen.POP3S, popServe(netserve.Implicit)},
-		{"imap", cfg.Listen.IMAP, imapServe(imapd.Plain)},
-		{"imaps", cfg.Listen.IMAPS, imapServe(imapd.Implicit)},
+		{"imap", cfg.Listen.IMAP, imapServe(netserve.Plain)},
+		{"imaps", cfg.Listen.IMAPS, imapServe(netserve.Implicit)},
 		{"http", httpAddr, httpServe},
 	} {
 		if config.Off(l.addr) {
