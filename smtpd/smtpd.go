@@ -20,6 +20,7 @@ import (
 
 	"yubin/internal/auth"
 	"yubin/internal/delivery"
+	"yubin/internal/netserve"
 	"yubin/store"
 )
 
@@ -79,6 +80,15 @@ func (m Mode) String() string {
 		return "submissions"
 	}
 	return fmt.Sprintf("Mode(%d)", int(m))
+}
+
+// tlsMode is how the listener's connections start: 465 is implicit TLS,
+// 25 and 587 are plain with STARTTLS.
+func (m Mode) tlsMode() netserve.Mode {
+	if m == Submissions {
+		return netserve.Implicit
+	}
+	return netserve.Plain
 }
 
 // Server serves SMTP on any number of listeners.
@@ -155,8 +165,8 @@ func (s *Server) Serve(ln net.Listener, mode Mode, tlsConf *tls.Config) error {
 	if mode < MX || mode > Submissions {
 		return fmt.Errorf("smtpd: unknown mode %d", mode)
 	}
-	if mode == Submissions && tlsConf == nil {
-		return errors.New("smtpd: implicit TLS (465) needs a TLS config")
+	if err := mode.tlsMode().CheckTLS(tlsConf); err != nil {
+		return fmt.Errorf("smtpd: %s: %w", mode, err)
 	}
 	if mode != MX && s.auth == nil {
 		return errors.New("smtpd: submission needs an authenticator")
@@ -170,8 +180,8 @@ func (s *Server) Serve(ln net.Listener, mode Mode, tlsConf *tls.Config) error {
 	gs.WriteTimeout = s.cfg.WriteTimeout
 	gs.AllowInsecureAuth = s.cfg.AllowInsecureAuth
 	gs.ErrorLog = errorLog{s.log.With("listener", mode.String(), "addr", ln.Addr().String())}
-	if mode != Submissions {
-		gs.TLSConfig = tlsConf
+	if mode.tlsMode() == netserve.Plain {
+		gs.TLSConfig = tlsConf // STARTTLS
 	}
 
 	s.mu.Lock()
@@ -188,7 +198,7 @@ func (s *Server) Serve(ln net.Listener, mode Mode, tlsConf *tls.Config) error {
 		ll.preAuth = s.cfg.PreAuthTimeout
 	}
 	var l net.Listener = ll
-	if mode == Submissions {
+	if mode.tlsMode() == netserve.Implicit {
 		ll.tlsConf = tlsConf
 		l = tls.NewListener(ll, tlsConf)
 	}
@@ -375,17 +385,8 @@ func (l *limitListener) refuse(c net.Conn) {
 			l.srv.log.Error("panic refusing connection", "panic", r)
 		}
 	}()
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
-	if l.tlsConf != nil {
-		tc := tls.Server(c, l.tlsConf)
-		if err := tc.Handshake(); err != nil {
-			return
-		}
-		c = tc
-	}
 	l.srv.log.Warn("smtp connection refused: too many connections", "remote", c.RemoteAddr().String(), "max", l.max)
-	fmt.Fprintf(c, "421 4.7.0 %s Too many connections, try again later\r\n", l.srv.cfg.Hostname)
+	netserve.Refuse(c, l.tlsConf, "421 4.7.0 "+l.srv.cfg.Hostname+" Too many connections, try again later")
 }
 
 // errorLog adapts go-smtp's internal error log to slog.
