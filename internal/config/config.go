@@ -58,7 +58,7 @@ type IMAP struct {
 // POP3 settings.
 type POP3 struct {
 	IdleTimeout    Duration `toml:"idle_timeout"`    // RFC 1939 asks for at least 10 minutes
-	MaxConnections int      `toml:"max_connections"` // per listener
+	MaxConnections int      `toml:"max_connections"` // for the whole POP3 server (110 and 995)
 }
 
 // TLS says where the certificate comes from: a configured pair, ACME, or
