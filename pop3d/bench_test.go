@@ -88,15 +88,15 @@ func BenchmarkLogin10k(b *testing.B) {
 	}
 }
 
-// Stuffing must not be the bottleneck of RETR.
-func BenchmarkStuffer(b *testing.B) {
+// Byte-stuffing must not be the bottleneck of RETR.
+func BenchmarkMessageWriter(b *testing.B) {
 	msg := bytes.Repeat([]byte("a line of text that is about seventy characters long, like real mail.\r\n"), 1<<14)
 	var buf bytes.Buffer
 	b.SetBytes(int64(len(msg)))
 	for i := 0; i < b.N; i++ {
 		buf.Reset()
 		w := newBufWriter(&buf)
-		s := newStuffer(w, 0, -1)
+		s := newMessageWriter(w, 0, -1)
 		io.Copy(s, bytes.NewReader(msg))
 		s.finish()
 		w.Flush()

@@ -556,7 +556,7 @@ func (ss *session) send(i, n int) bool {
 	} else {
 		ss.reply(true, "Top of message %d follows", i+1)
 	}
-	sw := newStuffer(ss.w, m.HeaderSize, n)
+	sw := newMessageWriter(ss.w, m.HeaderSize, n)
 	if _, err := io.Copy(sw, rc); err != nil && !errors.Is(err, errTopDone) {
 		// The reply has started; the only honest thing left is to close.
 		ss.srv.log.Error("reading message", "account", ss.account, "uid", m.UID, "err", err)

@@ -9,11 +9,13 @@ import (
 
 var errTopDone = errors.New("top: enough lines")
 
-// stuffer writes a message as a POP3 multi-line response body: CRLF line
-// endings whatever is stored (a bare LF becomes CRLF; a CR inside a line is
-// passed on as it is), a '.' doubled at the start of a line, and for TOP
-// only the header section and the first limit lines of the body.
-type stuffer struct {
+// messageWriter writes a message as the body of a POP3 multi-line
+// response (RFC 1939 3), for RETR and TOP: CRLF line endings whatever is
+// stored (a bare LF becomes CRLF; a CR inside a line is passed on as it
+// is), a '.' doubled at the start of a line (byte-stuffing), and for TOP
+// only the header section and the first limit lines of the body. finish
+// writes the terminating ".".
+type messageWriter struct {
 	w          *bufio.Writer
 	limit      int   // body lines to send; -1 = all (RETR)
 	headerLeft int64 // bytes of the header section not yet passed
@@ -22,11 +24,11 @@ type stuffer struct {
 	cr         bool  // the last byte written was a CR
 }
 
-func newStuffer(w *bufio.Writer, headerSize int64, limit int) *stuffer {
-	return &stuffer{w: w, limit: limit, headerLeft: headerSize, bol: true}
+func newMessageWriter(w *bufio.Writer, headerSize int64, limit int) *messageWriter {
+	return &messageWriter{w: w, limit: limit, headerLeft: headerSize, bol: true}
 }
 
-func (s *stuffer) Write(p []byte) (int, error) {
+func (s *messageWriter) Write(p []byte) (int, error) {
 	n := 0
 	for len(p) > 0 {
 		if s.limit >= 0 && s.headerLeft == 0 && s.bol && s.bodyLines >= s.limit {
@@ -65,7 +67,7 @@ func (s *stuffer) Write(p []byte) (int, error) {
 }
 
 // finish ends the last line if needed and writes the terminating ".".
-func (s *stuffer) finish() {
+func (s *messageWriter) finish() {
 	if s.cr {
 		s.w.WriteByte('\n')
 	} else if !s.bol {

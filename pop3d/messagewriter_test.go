@@ -8,10 +8,10 @@ import (
 	"testing/iotest"
 )
 
-func stuff(msg string, limit int, oneByte bool) string {
+func writeMessage(msg string, limit int, oneByte bool) string {
 	var buf bytes.Buffer
 	w := bufio.NewWriter(&buf)
-	s := newStuffer(w, int64(len(msg[:headerSizeOf(msg)])), limit)
+	s := newMessageWriter(w, int64(len(msg[:headerSizeOf(msg)])), limit)
 	var r io.Reader = bytes.NewReader([]byte(msg))
 	if oneByte {
 		r = iotest.OneByteReader(r)
@@ -31,7 +31,7 @@ func headerSizeOf(m string) int {
 	return len(m)
 }
 
-func TestStuffer(t *testing.T) {
+func TestMessageWriter(t *testing.T) {
 	for _, c := range []struct {
 		msg   string
 		limit int
@@ -46,8 +46,8 @@ func TestStuffer(t *testing.T) {
 		{"A: b\r\n\r\nx\r", -1, "A: b\r\n\r\nx\r\n.\r\n"},
 	} {
 		for _, one := range []bool{false, true} {
-			if got := stuff(c.msg, c.limit, one); got != c.want {
-				t.Errorf("stuff(%q, %d, oneByte=%v) = %q, want %q", c.msg, c.limit, one, got, c.want)
+			if got := writeMessage(c.msg, c.limit, one); got != c.want {
+				t.Errorf("writeMessage(%q, %d, oneByte=%v) = %q, want %q", c.msg, c.limit, one, got, c.want)
 			}
 		}
 	}
