@@ -85,9 +85,9 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 	}
 	// The library flushes after every response; gather them into full
 	// TLS records instead of one record and one write(2) per message.
-	s.ec.cork()
+	s.lc.cork()
 	defer func() {
-		if uerr := s.ec.uncork(); err == nil {
+		if uerr := s.lc.uncork(); err == nil {
 			err = uerr
 		}
 	}()

@@ -75,7 +75,7 @@ func (c *memConn) SetWriteDeadline(t time.Time) error { return nil }
 
 // The command-stream follower hands over everything it does not serve
 // itself, in order, and never panics or loops on any input.
-func FuzzExtConn(f *testing.F) {
+func FuzzLibConn(f *testing.F) {
 	for _, s := range []string{
 		"a LOGIN u p\r\nb SELECT INBOX\r\n",
 		"a APPEND INBOX {5+}\r\nhello\r\nb NOOP\r\n",
@@ -90,7 +90,7 @@ func FuzzExtConn(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in []byte, chunk byte) {
 		srv := &Server{cfg: Config{IdleTimeout: time.Minute}}
 		mc := &memConn{r: bytes.NewReader(in)}
-		e := newExtConn(srv, mc, false, nil)
+		e := newLibConn(srv, mc, false, nil)
 		// Pretend the library accepts every synchronizing literal.
 		var got []byte
 		p := make([]byte, int(chunk)%64+1)

@@ -23,7 +23,7 @@ var errLineTooLong = errors.New("line too long")
 // the connection to the library as if it had just connected, without a
 // second greeting (RFC 3501 6.2.1). With AllowInsecureAuth, any command it
 // does not answer itself is handed over in clear text instead.
-func (s *Server) prelogin(c net.Conn, tlsConf *tls.Config) (*extConn, bool) {
+func (s *Server) prelogin(c net.Conn, tlsConf *tls.Config) (*libConn, bool) {
 	br := bufio.NewReaderSize(c, 1024)
 	write := func(lines ...string) bool {
 		c.SetWriteDeadline(time.Now().Add(30 * time.Second))
@@ -106,7 +106,7 @@ func (s *Server) prelogin(c net.Conn, tlsConf *tls.Config) (*extConn, bool) {
 				s.log.Debug("STARTTLS handshake failed", "remote", c.RemoteAddr().String(), "err", err)
 				return nil, false
 			}
-			return newExtConn(s, tc, true, nil), true
+			return newLibConn(s, tc, true, nil), true
 		default:
 			if s.cfg.AllowInsecureAuth {
 				// Hand the command (and whatever followed it) to the library.
@@ -115,7 +115,7 @@ func (s *Server) prelogin(c net.Conn, tlsConf *tls.Config) (*extConn, bool) {
 					b, _ := br.Peek(n)
 					prefix = append(prefix, b...)
 				}
-				return newExtConn(s, c, true, prefix), true
+				return newLibConn(s, c, true, prefix), true
 			}
 			if cmd == "LOGIN" || cmd == "AUTHENTICATE" {
 				if !write(tag + " NO [PRIVACYREQUIRED] TLS is required to log in; use STARTTLS") {

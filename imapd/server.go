@@ -14,7 +14,7 @@
 //     and STARTTLS, and refuses LOGIN and AUTHENTICATE with
 //     LOGINDISABLED/PRIVACYREQUIRED until TLS is up.
 //   - The library does not dispatch QUOTA (v2.0.0-beta.8 has no hook for
-//     commands it does not know), so extConn (extconn.go) follows the
+//     commands it does not know), so libConn (libconn.go) follows the
 //     client's command stream and serves GETQUOTA and GETQUOTAROOT itself,
 //     at command boundaries, and adds QUOTA to the capability lists.
 //   - Live updates come from the store's change feed (view.go), so a
@@ -158,24 +158,24 @@ func (s *Server) Serve(ln net.Listener, mode netserve.Mode, tlsConf *tls.Config)
 // hands the connection to the library and waits until the library has
 // closed it.
 func (s *Server) serveConn(c *netserve.Conn, mode netserve.Mode, tlsConf *tls.Config) {
-	var ec *extConn
+	var lc *libConn
 	if mode == netserve.Implicit {
-		ec = newExtConn(s, c.Conn, false, nil)
+		lc = newLibConn(s, c.Conn, false, nil)
 	} else {
 		var ok bool
-		if ec, ok = s.prelogin(c.Conn, tlsConf); !ok {
+		if lc, ok = s.prelogin(c.Conn, tlsConf); !ok {
 			return
 		}
 	}
-	if !c.OnShutdown(ec.interrupt) {
-		ec.bye()
+	if !c.OnShutdown(lc.interrupt) {
+		lc.bye()
 		return
 	}
-	if !s.libLn.hand(ec) {
-		ec.Close()
+	if !s.libLn.hand(lc) {
+		lc.Close()
 		return
 	}
-	<-ec.closed
+	<-lc.closed
 }
 
 // Shutdown stops accepting, lets every command in progress finish, ends

@@ -409,7 +409,7 @@ func TestQuota(t *testing.T) {
 
 // The command stream follower must keep literals, pipelining and IDLE
 // apart from the commands it serves itself.
-func TestExtConnStream(t *testing.T) {
+func TestLibConnStream(t *testing.T) {
 	e := newEnv(t, Config{})
 	r := dialRaw(t, e.implicit, true)
 	r.login("info@example.com")

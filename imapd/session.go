@@ -20,7 +20,7 @@ import (
 // session is one client connection, from the library's point of view.
 type session struct {
 	srv     *Server
-	ec      *extConn
+	lc      *libConn
 	log     *slog.Logger
 	account string // set by Login
 	logged  atomic.Bool
@@ -40,12 +40,12 @@ var (
 )
 
 func (s *Server) newSession(c *imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
-	ec, ok := c.NetConn().(*extConn)
+	lc, ok := c.NetConn().(*libConn)
 	if !ok {
 		return nil, nil, errors.New("imapd: connection did not come through Serve")
 	}
-	sess := &session{srv: s, ec: ec, log: s.log.With("remote", ec.RemoteAddr().String())}
-	ec.sess = sess
+	sess := &session{srv: s, lc: lc, log: s.log.With("remote", lc.RemoteAddr().String())}
+	lc.sess = sess
 	return sess, nil, nil
 }
 
@@ -116,7 +116,7 @@ func checkName(name string) error {
 
 // Login checks credentials; failures are rate-limited per client address.
 func (s *session) Login(username, password string) error {
-	acct, err := s.srv.au.Authenticate(s.ctx(), s.ec.RemoteAddr(), username, password)
+	acct, err := s.srv.au.Authenticate(s.ctx(), s.lc.RemoteAddr(), username, password)
 	if errors.Is(err, auth.ErrTooManyFailures) {
 		s.log.Warn("login refused: too many failures", "user", username)
 		return no(imap.ResponseCodeUnavailable, "Too many failed logins; try again later")

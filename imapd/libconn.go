@@ -10,13 +10,15 @@ import (
 	"time"
 )
 
-// extConn is the net.Conn the library reads from and writes to. It follows
-// the client's command stream just far enough to know where each command
-// starts — lines, literals ({n} and {n+}), IDLE's DONE — and serves the
-// commands the library cannot dispatch (GETQUOTA and GETQUOTAROOT, RFC
-// 9208) itself. It only does so when the library is waiting for the next
-// command: the library writes and flushes every response before it reads
-// the next command, so our responses never interleave with its own.
+// libConn is the client's connection as the library sees it: the net.Conn
+// handed to it through libLn, which it reads commands from and writes
+// responses to. It follows the client's command stream just far enough to
+// know where each command starts — lines, literals ({n} and {n+}), IDLE's
+// DONE — and serves the commands the library cannot dispatch (GETQUOTA
+// and GETQUOTAROOT, RFC 9208) itself. It only does so when the library is
+// waiting for the next command: the library writes and flushes every
+// response before it reads the next command, so our responses never
+// interleave with its own.
 //
 // Whether the library accepted a synchronizing literal is seen on the
 // write side: it either sends a "+" continuation (the literal follows) or
@@ -24,8 +26,10 @@ import (
 //
 // On the write side it drops the library's greeting when the connection
 // was handed over after STARTTLS (the client already had one), and adds
-// QUOTA to the capability lists the library sends once logged in.
-type extConn struct {
+// QUOTA to the capability lists the library sends once logged in. It
+// also holds back writes during a FETCH (cork), and ends the session with
+// BYE at its next command on Shutdown (interrupt).
+type libConn struct {
 	net.Conn
 	srv  *Server
 	sess *session // set by the library's NewSession
@@ -66,15 +70,15 @@ type extConn struct {
 	closed    chan struct{} // closed by Close
 }
 
-// maxExtLine is the longest line extConn buffers to classify; the library
+// maxLibConnLine is the longest line libConn buffers to classify; the library
 // refuses commands over 50 KiB anyway.
-const maxExtLine = 64 << 10
+const maxLibConnLine = 64 << 10
 
-// extraCaps are the capabilities served by extConn.
+// extraCaps are the capabilities served by libConn.
 const extraCaps = " QUOTA QUOTA=RES-STORAGE"
 
-func newExtConn(s *Server, c net.Conn, afterSTARTTLS bool, prefix []byte) *extConn {
-	e := &extConn{Conn: c, srv: s, cmdStart: true, dropGreeting: afterSTARTTLS, closed: make(chan struct{})}
+func newLibConn(s *Server, c net.Conn, afterSTARTTLS bool, prefix []byte) *libConn {
+	e := &libConn{Conn: c, srv: s, cmdStart: true, dropGreeting: afterSTARTTLS, closed: make(chan struct{})}
 	if len(prefix) > 0 {
 		e.buf = make([]byte, max(4096, len(prefix)))
 		e.w = copy(e.buf, prefix)
@@ -82,7 +86,7 @@ func newExtConn(s *Server, c net.Conn, afterSTARTTLS bool, prefix []byte) *extCo
 	return e
 }
 
-func (e *extConn) Read(p []byte) (int, error) {
+func (e *libConn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
@@ -163,7 +167,7 @@ func (e *extConn) Read(p []byte) (int, error) {
 // the command being read. If the command is not over as far as the stream
 // goes — the library refused it before its end, say a literal it would
 // not take — the rest of it is dropped rather than read as new commands.
-func (e *extConn) commandDone() {
+func (e *libConn) commandDone() {
 	if e.idle {
 		e.idle, e.cmdStart = false, true // IDLE refused: no DONE follows
 		return
@@ -179,7 +183,7 @@ func (e *extConn) commandDone() {
 }
 
 // fill reads more from the connection into buf.
-func (e *extConn) fill() error {
+func (e *libConn) fill() error {
 	if e.buf == nil {
 		e.buf = make([]byte, 4096)
 	}
@@ -188,7 +192,7 @@ func (e *extConn) fill() error {
 		e.r = 0
 	}
 	if e.w == len(e.buf) {
-		if len(e.buf) >= maxExtLine {
+		if len(e.buf) >= maxLibConnLine {
 			e.raw = true
 			return nil
 		}
@@ -218,7 +222,7 @@ func (e *extConn) fill() error {
 	return err
 }
 
-func (e *extConn) bye() {
+func (e *libConn) bye() {
 	e.wmu.Lock()
 	defer e.wmu.Unlock()
 	e.flushLocked()
@@ -227,7 +231,7 @@ func (e *extConn) bye() {
 }
 
 // classify looks at the next complete line, of n bytes at buf[r:].
-func (e *extConn) classify(n int) {
+func (e *libConn) classify(n int) {
 	line := e.buf[e.r : e.r+n]
 	if e.discardCmd {
 		// The rest of a command we refused.
@@ -349,7 +353,7 @@ func literalAtEnd(line []byte) (size int64, sync, ok bool) {
 	return size, sync, true
 }
 
-func (e *extConn) Write(p []byte) (int, error) {
+func (e *libConn) Write(p []byte) (int, error) {
 	e.wmu.Lock()
 	defer e.wmu.Unlock()
 	n := len(p)
@@ -406,7 +410,7 @@ var corkPool = sync.Pool{New: func() any { return new([corkSize]byte) }}
 // cork holds back writes until the buffer is full or uncork: the library
 // flushes after every response, which over TLS costs a record and a
 // write(2) each, for every message of a big FETCH.
-func (e *extConn) cork() {
+func (e *libConn) cork() {
 	e.wmu.Lock()
 	e.corked = true
 	e.wmu.Unlock()
@@ -414,7 +418,7 @@ func (e *extConn) cork() {
 
 // uncork writes what was held back and restores the last write deadline
 // the library asked for.
-func (e *extConn) uncork() error {
+func (e *libConn) uncork() error {
 	e.wmu.Lock()
 	defer e.wmu.Unlock()
 	if !e.corked {
@@ -429,7 +433,7 @@ func (e *extConn) uncork() error {
 
 // flushLocked writes out the held-back data; it returns the buffer to
 // the pool.
-func (e *extConn) flushLocked() error {
+func (e *libConn) flushLocked() error {
 	if e.wbuf == nil {
 		return nil
 	}
@@ -446,7 +450,7 @@ func (e *extConn) flushLocked() error {
 // corkDeadline is the deadline for writing held-back data: the one the
 // library set for the response in progress, or the library's usual 30 s
 // between responses.
-func (e *extConn) corkDeadline() time.Time {
+func (e *libConn) corkDeadline() time.Time {
 	if e.wdl.IsZero() {
 		return time.Now().Add(30 * time.Second)
 	}
@@ -455,7 +459,7 @@ func (e *extConn) corkDeadline() time.Time {
 
 // SetWriteDeadline is the library's per-response deadline; while corked
 // it applies when the data goes out.
-func (e *extConn) SetWriteDeadline(t time.Time) error {
+func (e *libConn) SetWriteDeadline(t time.Time) error {
 	e.wmu.Lock()
 	defer e.wmu.Unlock()
 	if e.corked {
@@ -467,7 +471,7 @@ func (e *extConn) SetWriteDeadline(t time.Time) error {
 
 // addCaps adds extraCaps to a capability list the library writes for a
 // logged-in session: "* CAPABILITY ..." or "tag OK [CAPABILITY ...] ...".
-func (e *extConn) addCaps(p []byte) []byte {
+func (e *libConn) addCaps(p []byte) []byte {
 	tagged := []byte(e.capTag + " OK [CAPABILITY ")
 	isTagged := bytes.HasPrefix(p, tagged)
 	if bytes.HasPrefix(p, []byte(e.capTag+" ")) {
@@ -495,12 +499,12 @@ func (e *extConn) addCaps(p []byte) []byte {
 }
 
 // serveExt answers a command the library does not know.
-func (e *extConn) serveExt(tag, cmd, args string) error {
+func (e *libConn) serveExt(tag, cmd, args string) error {
 	return e.reply(e.sess.quotaCommand(tag, cmd, args)...)
 }
 
 // reply writes response lines of our own, between the library's.
-func (e *extConn) reply(lines ...string) error {
+func (e *libConn) reply(lines ...string) error {
 	e.wmu.Lock()
 	defer e.wmu.Unlock()
 	if err := e.flushLocked(); err != nil {
@@ -514,7 +518,7 @@ func (e *extConn) reply(lines ...string) error {
 
 // SetReadDeadline caps the library's read deadlines (35 minutes when
 // logged in) at the configured autologout time.
-func (e *extConn) SetReadDeadline(t time.Time) error {
+func (e *libConn) SetReadDeadline(t time.Time) error {
 	if !t.IsZero() {
 		if limit := time.Now().Add(e.srv.cfg.IdleTimeout); t.After(limit) {
 			t = limit
@@ -523,20 +527,20 @@ func (e *extConn) SetReadDeadline(t time.Time) error {
 	return e.Conn.SetReadDeadline(t)
 }
 
-func (e *extConn) SetDeadline(t time.Time) error {
+func (e *libConn) SetDeadline(t time.Time) error {
 	e.SetWriteDeadline(t)
 	return e.SetReadDeadline(t)
 }
 
 // interrupt ends the session at its next command, with BYE.
-func (e *extConn) interrupt() {
+func (e *libConn) interrupt() {
 	e.stopping.Store(true)
 	if e.waiting.Load() {
 		e.Conn.SetReadDeadline(time.Now())
 	}
 }
 
-func (e *extConn) Close() error {
+func (e *libConn) Close() error {
 	err := e.Conn.Close()
 	e.closeOnce.Do(func() { close(e.closed) })
 	return err
