@@ -24,7 +24,6 @@ package imapd
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -67,9 +66,6 @@ type Server struct {
 	ns      netserve.Server
 	libDone chan struct{}
 }
-
-// ErrServerClosed is returned by Serve after Shutdown.
-var ErrServerClosed = errors.New("imapd: server closed")
 
 // New returns a server over st. log may be nil.
 func New(cfg Config, st store.Mail, au *auth.Authenticator, log *slog.Logger) *Server {
@@ -140,18 +136,15 @@ func (l libLogger) Printf(format string, args ...any) {
 	}
 }
 
-// Serve accepts connections on ln until Shutdown. With netserve.Implicit,
+// Serve accepts connections on ln until Shutdown, then returns nil (or
+// netserve.ErrClosed if Shutdown had begun first). With netserve.Implicit,
 // tlsConf wraps every connection; with netserve.Plain, tlsConf (if not
 // nil) enables STARTTLS.
 func (s *Server) Serve(ln net.Listener, mode netserve.Mode, tlsConf *tls.Config) error {
 	if err := mode.CheckTLS(tlsConf); err != nil {
 		return fmt.Errorf("imapd: %w", err)
 	}
-	err := s.ns.Serve(ln, mode, tlsConf, func(c *netserve.Conn) { s.serveConn(c, mode, tlsConf) })
-	if errors.Is(err, netserve.ErrClosed) {
-		return ErrServerClosed
-	}
-	return err
+	return s.ns.Serve(ln, mode, tlsConf, func(c *netserve.Conn) { s.serveConn(c, mode, tlsConf) })
 }
 
 // serveConn runs the pre-TLS stage of a Plain listener's connection, then

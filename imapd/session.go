@@ -493,17 +493,20 @@ func (v *view) expunged(w interface{ WriteExpunge(uint32) error }, uids []uint32
 	return nil
 }
 
+// changing resolves the messages a command that changes the selected
+// mailbox names; none (nil, nil) means there is nothing to do.
+func (s *session) changing(numSet imap.NumSet) ([]int, error) {
+	if s.sel.readOnly {
+		return nil, no("", "Mailbox is read-only (EXAMINE)")
+	}
+	return s.sel.resolve(numSet)
+}
+
 func (s *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *imap.StoreFlags, options *imap.StoreOptions) error {
 	v := s.sel
-	if v.readOnly {
-		return no("", "Mailbox is read-only (EXAMINE)")
-	}
-	idx, err := v.resolve(numSet)
-	if err != nil {
+	idx, err := s.changing(numSet)
+	if err != nil || len(idx) == 0 {
 		return err
-	}
-	if len(idx) == 0 {
-		return nil
 	}
 	var op store.FlagOp
 	switch flags.Op {
@@ -576,15 +579,9 @@ func (s *session) usageGrew() {
 
 func (s *session) Move(w *imapserver.MoveWriter, numSet imap.NumSet, dest string) error {
 	v := s.sel
-	if v.readOnly {
-		return no("", "Mailbox is read-only (EXAMINE)")
-	}
-	idx, err := v.resolve(numSet)
-	if err != nil {
+	idx, err := s.changing(numSet)
+	if err != nil || len(idx) == 0 {
 		return err
-	}
-	if len(idx) == 0 {
-		return nil
 	}
 	if _, err := s.srv.st.Mailbox(s.ctx(), s.account, dest); err != nil {
 		return s.storeError(err, imap.ResponseCodeTryCreate)

@@ -6,7 +6,6 @@ package pop3d
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -59,26 +58,20 @@ func New(cfg Config, st store.Maildrop, au *auth.Authenticator, log *slog.Logger
 		}}
 }
 
-// ErrServerClosed is returned by Serve after Shutdown.
-var ErrServerClosed = errors.New("pop3d: server closed")
-
-// Serve accepts connections on ln until Shutdown. With netserve.Implicit,
+// Serve accepts connections on ln until Shutdown, then returns nil (or
+// netserve.ErrClosed if Shutdown had begun first). With netserve.Implicit,
 // tlsConf wraps every connection; with netserve.Plain, tlsConf (if not
 // nil) enables STLS.
 func (s *Server) Serve(ln net.Listener, mode netserve.Mode, tlsConf *tls.Config) error {
 	if err := mode.CheckTLS(tlsConf); err != nil {
 		return fmt.Errorf("pop3d: %w", err)
 	}
-	err := s.ns.Serve(ln, mode, tlsConf, func(c *netserve.Conn) {
+	return s.ns.Serve(ln, mode, tlsConf, func(c *netserve.Conn) {
 		sess := newSession(s, c.Conn, mode == netserve.Implicit, tlsConf)
 		defer sess.close()
 		c.OnShutdown(sess.interrupt) // if Shutdown has begun: greet, then say so
 		sess.serve()
 	})
-	if errors.Is(err, netserve.ErrClosed) {
-		return ErrServerClosed
-	}
-	return err
 }
 
 // Shutdown stops accepting, ends every session at its next read (a session

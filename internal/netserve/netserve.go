@@ -9,6 +9,7 @@ package netserve
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"sync"
 	"time"
@@ -39,8 +40,9 @@ func Accept(ln net.Listener, closing func() bool, handle func(net.Conn)) error {
 	}
 }
 
-// ErrClosed is returned by Server.Serve once Shutdown has begun.
-var ErrClosed = errors.New("netserve: listeners closed")
+// ErrClosed is returned by Server.Serve once Shutdown has begun. It wraps
+// net.ErrClosed: the listener is closed.
+var ErrClosed = fmt.Errorf("netserve: server shut down: %w", net.ErrClosed)
 
 // listeners is the set of listeners one server serves on; close (the
 // server's Shutdown) closes them all, and a listener served after that is
