@@ -89,6 +89,13 @@ func (s *Store) RemoveDomain(ctx context.Context, name string) error {
 		if n := countAccounts(tx, name); n > 0 {
 			return fmt.Errorf("%w: domain %s has %d account(s); remove them first", store.ErrInvalid, name, n)
 		}
+		// A domain added again must start with the defaults, even if
+		// its Created time is the same as this one's.
+		if ds := tx.Bucket(bDomainSettings); ds != nil {
+			if err := ds.Delete([]byte(name)); err != nil {
+				return err
+			}
+		}
 		return b.Delete([]byte(name))
 	})
 }
