@@ -343,6 +343,12 @@ func (s *Store) RemoveAccount(ctx context.Context, addr string) error {
 		if err := deleteForward(tx, addr); err != nil {
 			return err
 		}
+		// An account added again gets its first quota warning.
+		if b := tx.Bucket(bQuotaWarned); b != nil {
+			if err := b.Delete([]byte(addr)); err != nil {
+				return err
+			}
+		}
 		return tx.Bucket(bAccounts).Delete([]byte(addr))
 	})
 }
