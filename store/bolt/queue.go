@@ -363,7 +363,11 @@ func (s *Store) queueEdit(ctx context.Context, ids []string, fn func(tx *bbolt.T
 			if qb == nil || !getJSON(qb, id, &rec) {
 				return clean(fmt.Errorf("queue entry %s: %w", id, store.ErrNoSuchMessage))
 			}
-			recs = append(recs, rec)
+			// An id named twice is one entry: dropping it twice would
+			// drop its message's reference twice.
+			if !slices.ContainsFunc(recs, func(r queueRecord) bool { return r.ID == rec.ID }) {
+				recs = append(recs, rec)
+			}
 		}
 		for i := range recs {
 			if err := fn(tx, &recs[i]); err != nil {
