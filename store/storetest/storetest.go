@@ -1,0 +1,460 @@
+// Package storetest is the conformance suite of the store: what every
+// backend of store.Store must do, checked through the store's interfaces
+// only. A backend runs it from a test of its own:
+//
+//	func TestConformance(t *testing.T) {
+//		storetest.Run(t, func(t *testing.T, o storetest.Options) (store.Store, storetest.Reopen) {
+//			... open an empty store with clock o.Now; return it and how to open its data again
+//		})
+//	}
+//
+// Each behaviour is a subtest (go test -run 'TestConformance/queue/settle')
+// on a store of its own — the subtests of an area run in parallel, so open
+// is called concurrently — holding the domains example.com (with the child
+// child.example.com) and other.test and the accounts info@example.com,
+// bob@example.com and carol@other.test, 1 MiB of quota each.
+//
+// Besides what each subtest asserts, every subtest ends by checking the
+// promises of package store on everything the store holds: Verify finds
+// nothing; an account's usage is exactly the sum of the sizes of its
+// messages, a mailbox's counters those of its messages; and the change feed
+// of the fixture's accounts, replayed from the start, gives the mailboxes'
+// messages and flags — which holds only if its events came in commit order
+// and no UID was handed out twice.
+//
+// The suite relies on two things beyond the interfaces' documentation: the
+// store uses Options.Now for every time it makes up, and a write's events
+// are on the feed when the write returns.
+package storetest
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"yubin/internal/testutil"
+	"yubin/store"
+)
+
+// Options is what a backend must honour when the suite opens a store.
+type Options struct {
+	// Now is the store's clock, for every time the store makes up: the
+	// internal date of a delivery without one, when domains, accounts and
+	// queue entries were created, a new entry's first attempt, RetryQueued,
+	// a stop without a time. The suite moves it by hand.
+	Now func() time.Time
+}
+
+// Open opens a new, empty store for t, honouring o. It returns the store
+// and how to open the same data again, or a nil Reopen when the backend
+// cannot (the subtests of restarts are then skipped). The suite closes
+// every store it is given.
+type Open func(t *testing.T, o Options) (store.Store, Reopen)
+
+// Reopen opens the data of a store that the suite closed, with the same
+// Options, as a restarted server does.
+type Reopen func(t *testing.T) store.Store
+
+// test is one behaviour, run on a store of its own.
+type test struct {
+	name string
+	run  func(t *testing.T, e *env)
+}
+
+// areas are the suite's parts, one file each.
+var areas = []struct {
+	name  string
+	tests []test
+}{
+	{"directory", directoryTests},
+	{"mailboxes", mailboxTests},
+	{"delivery", deliveryTests},
+	{"messages", messageTests},
+	{"uids", uidTests},
+	{"summaries", summaryTests},
+	{"feed", feedTests},
+	{"queue", queueTests},
+	{"settings", settingsTests},
+	{"stops", stopTests},
+	{"lifecycle", lifecycleTests},
+}
+
+// Run runs the whole suite, each behaviour on a fresh store from open.
+func Run(t *testing.T, open Open) {
+	for _, a := range areas {
+		t.Run(a.name, func(t *testing.T) {
+			for _, tc := range a.tests {
+				t.Run(tc.name, func(t *testing.T) {
+					t.Parallel()
+					e := newEnv(t, open)
+					tc.run(t, e)
+					e.check()
+				})
+			}
+		})
+	}
+}
+
+// The fixture's accounts.
+const (
+	info  = "info@example.com"
+	bob   = "bob@example.com"
+	carol = "carol@other.test"
+)
+
+// fixtureQuota is the fixture accounts' quota.
+const fixtureQuota = 1 << 20
+
+// start is the suite clock's time when a store is opened.
+var start = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+
+// clock is the store's clock: it stands still until moved.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// env is one subtest's store with its clock.
+type env struct {
+	t      *testing.T
+	s      store.Store // the open store; restart replaces it
+	clock  *clock
+	reopen Reopen
+	feed   *model
+}
+
+func newEnv(t *testing.T, open Open) *env {
+	t.Helper()
+	e := &env{t: t, clock: &clock{now: start}}
+	e.s, e.reopen = open(t, Options{Now: e.clock.Now})
+	t.Cleanup(func() {
+		if e.s != nil {
+			e.s.Close()
+		}
+	})
+	e.feed = newModel()
+	e.feed.watch(t, e.s)
+	ctx := t.Context()
+	testutil.Must(t, e.s.AddDomain(ctx, "example.com", ""))
+	testutil.Must(t, e.s.AddDomain(ctx, "child.example.com", "example.com"))
+	testutil.Must(t, e.s.AddDomain(ctx, "other.test", ""))
+	for _, a := range []string{info, bob, carol} {
+		testutil.Must(t, e.s.AddAccount(ctx, store.Account{Address: a, PasswordHash: "x", Quota: fixtureQuota}))
+	}
+	return e
+}
+
+// restart closes the store and opens its data again; it skips the test
+// if the backend cannot.
+func (e *env) restart() {
+	e.t.Helper()
+	if e.reopen == nil {
+		e.t.Skip("the backend cannot reopen a store")
+	}
+	s := e.s
+	e.s = nil
+	testutil.Must(e.t, s.Close())
+	e.feed.drain(e.t) // what the writes that Close waited for published
+	e.s = e.reopen(e.t)
+	e.feed.watch(e.t, e.s)
+}
+
+// check asserts the store-wide promises (see the package comment).
+func (e *env) check() {
+	t := e.t
+	t.Helper()
+	if e.s == nil || t.Failed() {
+		return
+	}
+	ctx := t.Context()
+	problems, err := e.s.Verify(ctx)
+	testutil.Must(t, err)
+	if len(problems) > 0 {
+		t.Fatalf("Verify:\n%s", strings.Join(problems, "\n"))
+	}
+	e.feed.drain(t)
+	accts, err := e.s.Accounts(ctx, "")
+	testutil.Must(t, err)
+	for _, a := range accts {
+		boxes, err := e.s.Mailboxes(ctx, a.Address)
+		testutil.Must(t, err)
+		var used int64
+		for _, b := range boxes {
+			msgs, meta, err := e.s.Messages(ctx, a.Address, b.Name)
+			testutil.Must(t, err)
+			var size int64
+			for i, m := range msgs {
+				size += m.Size
+				if m.UID == 0 || m.UID >= meta.UIDNext || i > 0 && m.UID <= msgs[i-1].UID {
+					t.Errorf("%s/%s: UID %d out of order or not below UIDNEXT %d", a.Address, b.Name, m.UID, meta.UIDNext)
+				}
+			}
+			if len(msgs) != meta.Messages || size != meta.Size {
+				t.Errorf("%s/%s: counters say %d messages of %d bytes, it holds %d of %d", a.Address, b.Name, meta.Messages, meta.Size, len(msgs), size)
+			}
+			e.feed.compare(t, a.Address, meta, msgs)
+			used += size
+		}
+		if used != a.Used {
+			t.Errorf("%s: usage %d, its messages add up to %d", a.Address, a.Used, used)
+		}
+	}
+}
+
+// boxID names a mailbox for as long as it keeps its UIDVALIDITY (a rename
+// does not change it).
+type boxID struct {
+	account     string
+	uidValidity uint32
+}
+
+// model replays the change feed of the fixture's accounts: the messages
+// (UID -> flags) of every mailbox that had any event.
+type model struct {
+	subs    []*store.Subscription
+	boxes   map[boxID]map[uint32][]string
+	highest map[boxID]uint32 // highest UID handed out in the mailbox
+	lost    bool             // the feed overflowed: the model is incomplete
+}
+
+func newModel() *model {
+	return &model{boxes: map[boxID]map[uint32][]string{}, highest: map[boxID]uint32{}}
+}
+
+func (m *model) watch(t *testing.T, s store.Store) {
+	m.subs = m.subs[:0]
+	for _, a := range []string{info, bob, carol} {
+		m.subs = append(m.subs, s.Subscribe(t.Context(), a, 1<<14))
+	}
+}
+
+// drain applies the events that arrived.
+func (m *model) drain(t *testing.T) {
+	t.Helper()
+	for _, sub := range m.subs {
+		if sub.Overflowed() {
+			m.lost = true
+		}
+	more:
+		for {
+			select {
+			case ev, ok := <-sub.C:
+				if !ok {
+					break more
+				}
+				m.apply(t, ev)
+			default:
+				break more
+			}
+		}
+	}
+}
+
+func (m *model) apply(t *testing.T, ev store.Event) {
+	t.Helper()
+	id := boxID{ev.Account, ev.UIDValidity}
+	box := m.boxes[id]
+	if box == nil {
+		box = map[uint32][]string{}
+		m.boxes[id] = box
+	}
+	_, live := box[ev.UID]
+	switch ev.Kind {
+	case store.EventNew:
+		if ev.UID <= m.highest[id] {
+			t.Errorf("feed: new message UID %d in %s/%s after UID %d: a UID reused or events out of commit order", ev.UID, ev.Account, ev.Mailbox, m.highest[id])
+		}
+		m.highest[id] = max(m.highest[id], ev.UID)
+		box[ev.UID] = slices.Clone(ev.Flags)
+	case store.EventFlags:
+		if !live && !m.lost {
+			t.Errorf("feed: flags of UID %d in %s/%s, not a message there", ev.UID, ev.Account, ev.Mailbox)
+		}
+		box[ev.UID] = slices.Clone(ev.Flags)
+	case store.EventExpunge:
+		if !live && !m.lost {
+			t.Errorf("feed: expunge of UID %d in %s/%s, not a message there", ev.UID, ev.Account, ev.Mailbox)
+		}
+		delete(box, ev.UID)
+	default:
+		t.Errorf("feed: event of unknown kind %+v", ev)
+	}
+}
+
+// compare checks a mailbox's messages against the replayed feed.
+func (m *model) compare(t *testing.T, account string, meta store.Mailbox, msgs []store.MessageInfo) {
+	t.Helper()
+	if m.lost || !slices.Contains([]string{info, bob, carol}, account) {
+		return
+	}
+	box := m.boxes[boxID{account, meta.UIDValidity}]
+	var want []string
+	for uid, flags := range box {
+		want = append(want, fmt.Sprintf("%d%v", uid, flags))
+	}
+	var got []string
+	for _, msg := range msgs {
+		got = append(got, fmt.Sprintf("%d%v", msg.UID, msg.Flags))
+	}
+	slices.Sort(want)
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Errorf("%s/%s holds %v; its change feed says %v", account, meta.Name, got, want)
+	}
+}
+
+// errQuota stands for any *store.QuotaError in the want of a case.
+var errQuota = errors.New("quota error")
+
+// is reports whether err is what a case wants: nil, errQuota, or an error
+// that errors.Is finds.
+func is(err, want error) bool {
+	if want == errQuota {
+		var qe *store.QuotaError
+		return errors.As(err, &qe)
+	}
+	if want == nil {
+		return err == nil
+	}
+	return errors.Is(err, want)
+}
+
+// errCase is a call and the error it must give.
+type errCase struct {
+	name string
+	call func(e *env) error
+	want error
+}
+
+func runErrCases(t *testing.T, e *env, cases []errCase) {
+	t.Helper()
+	for _, c := range cases {
+		if err := c.call(e); !is(err, c.want) {
+			t.Errorf("%s: got error %v, want %v", c.name, err, c.want)
+		}
+	}
+}
+
+// body is a small distinct message.
+func body(i int) []byte {
+	return fmt.Appendf(nil, "Subject: %d\r\n\r\nbody %d\r\n", i, i)
+}
+
+// deliver stores msg in a mailbox of one account and returns where.
+func (e *env) deliver(to, box string, msg []byte) store.Delivered {
+	e.t.Helper()
+	d, err := e.s.Deliver(e.t.Context(), store.Delivery{Recipients: []string{to}, Mailbox: box, Message: msg})
+	testutil.Must(e.t, err)
+	if len(d) != 1 {
+		e.t.Fatalf("one recipient, delivered %+v", d)
+	}
+	return d[0]
+}
+
+// deliverN delivers n distinct messages and returns their UIDs.
+func (e *env) deliverN(to, box string, n int) []uint32 {
+	e.t.Helper()
+	var uids []uint32
+	for i := range n {
+		uids = append(uids, e.deliver(to, box, body(i)).UID)
+	}
+	return uids
+}
+
+func (e *env) account(addr string) store.Account {
+	e.t.Helper()
+	a, err := e.s.Account(e.t.Context(), addr)
+	testutil.Must(e.t, err)
+	return a
+}
+
+func (e *env) mailbox(account, name string) store.Mailbox {
+	e.t.Helper()
+	m, err := e.s.Mailbox(e.t.Context(), account, name)
+	testutil.Must(e.t, err)
+	return m
+}
+
+// uids lists the UIDs of a mailbox.
+func (e *env) uids(account, box string) []uint32 {
+	e.t.Helper()
+	msgs, _, err := e.s.Messages(e.t.Context(), account, box)
+	testutil.Must(e.t, err)
+	var out []uint32
+	for _, m := range msgs {
+		out = append(out, m.UID)
+	}
+	return out
+}
+
+// names lists an account's mailboxes in the store's order.
+func (e *env) names(account string) []string {
+	e.t.Helper()
+	boxes, err := e.s.Mailboxes(e.t.Context(), account)
+	testutil.Must(e.t, err)
+	var out []string
+	for _, b := range boxes {
+		out = append(out, b.Name)
+	}
+	return out
+}
+
+// read returns a message's bytes, failing the test if it cannot be read.
+func (e *env) read(account, box string, uid uint32) []byte {
+	e.t.Helper()
+	b, err := e.s.ReadMessage(e.t.Context(), account, box, uid)
+	testutil.Must(e.t, err)
+	return b
+}
+
+// drain returns the events queued on a subscription, without waiting.
+func drain(sub *store.Subscription) []store.Event {
+	var out []store.Event
+	for {
+		select {
+		case ev, ok := <-sub.C:
+			if !ok {
+				return out
+			}
+			out = append(out, ev)
+		default:
+			return out
+		}
+	}
+}
+
+// show formats events for comparison: "kind mailbox uid".
+func show(evs []store.Event) []string {
+	var out []string
+	for _, ev := range evs {
+		out = append(out, fmt.Sprintf("%s %s %d", ev.Kind, ev.Mailbox, ev.UID))
+	}
+	return out
+}
+
+// parallel runs fn(0..n-1) at once and returns their errors by index.
+func parallel(n int, fn func(i int) error) []error {
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { errs[i] = fn(i) })
+	}
+	wg.Wait()
+	return errs
+}
