@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"yubin/internal/mailheader"
+	"yubin/internal/testutil"
 	"yubin/store"
 )
 
@@ -15,7 +16,7 @@ import (
 func TestDeliveryHeaderOverBody(t *testing.T) {
 	s := openTest(t)
 	setup(t, s)
-	must(t, s.SetQuota(t.Context(), "info@example.com", 0))
+	testutil.Must(t, s.SetQuota(t.Context(), "info@example.com", 0))
 	ctx := t.Context()
 	body := func(n int) []byte {
 		b := []byte("Subject: s\r\n\r\n")
@@ -34,15 +35,15 @@ func TestDeliveryHeaderOverBody(t *testing.T) {
 		}
 		msg := body(c.body)
 		d, err := s.Deliver(ctx, store.Delivery{Recipients: []string{"info@example.com"}, Header: hdr, Message: msg})
-		must(t, err)
+		testutil.Must(t, err)
 		want := append(append([]byte(nil), hdr...), msg...)
 		got, err := s.ReadMessage(ctx, "info@example.com", "INBOX", d[0].UID)
-		must(t, err)
+		testutil.Must(t, err)
 		if !bytes.Equal(got, want) {
 			t.Fatalf("header %d + body %d: read %d bytes, want %d (equal prefix %v)", c.hdr, c.body, len(got), len(want), bytes.HasPrefix(want, got))
 		}
 		msgs, _, err := s.MessagesByUID(ctx, "info@example.com", "INBOX", []uint32{d[0].UID})
-		must(t, err)
+		testutil.Must(t, err)
 		if msgs[0].Size != int64(len(want)) || msgs[0].HeaderSize != int64(mailheader.HeaderSize(want)) {
 			t.Errorf("header %d + body %d: size %d header size %d, want %d %d", c.hdr, c.body, msgs[0].Size, msgs[0].HeaderSize, len(want), mailheader.HeaderSize(want))
 		}
@@ -51,9 +52,9 @@ func TestDeliveryHeaderOverBody(t *testing.T) {
 		t.Error("a header without its CRLF was accepted")
 	}
 	a, err := s.Account(ctx, "info@example.com")
-	must(t, err)
+	testutil.Must(t, err)
 	msgs, _, err := s.Messages(ctx, "info@example.com", "INBOX")
-	must(t, err)
+	testutil.Must(t, err)
 	var sum int64
 	for _, m := range msgs {
 		sum += m.Size
