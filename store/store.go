@@ -135,12 +135,22 @@ type Inbound interface {
 // transaction.
 type Queue interface {
 	Enqueue(ctx context.Context, out ...Outbound) ([]string, error)
+	// QueueDue returns entries due at now, earliest first. It only reads:
+	// it leases nothing, and an entry is returned again and again until
+	// SettleQueued (or RetryQueued, DropQueued) changes it. A caller that
+	// works on entries concurrently keeps its own set of entries in flight.
 	QueueDue(ctx context.Context, now time.Time, max int) ([]QueueEntry, error)
 	QueueNextAttempt(ctx context.Context) (next time.Time, ok bool, err error)
 	QueueEntries(ctx context.Context) ([]QueueEntry, error)
 	QueueEntry(ctx context.Context, id string) (QueueEntry, error)
 	OpenQueued(ctx context.Context, id string) (io.ReadCloser, QueueEntry, error)
 	ReadQueued(ctx context.Context, id string) ([]byte, QueueEntry, error)
+	// SettleQueued applies fn to the entry as stored and, in the same
+	// transaction, delivers ds and queues out; an entry left with nothing
+	// pending is removed. fn may run more than once (only its last run
+	// counts), so it only changes the entry; if it returns an error nothing
+	// is stored, which makes settling idempotent when fn refuses an entry
+	// already settled. An entry that is gone gives ErrNoSuchMessage.
 	SettleQueued(ctx context.Context, id string, fn func(e *QueueEntry) error, ds []Delivery, out []Outbound) error
 	RetryQueued(ctx context.Context, ids []string) (int, error)
 	DropQueued(ctx context.Context, ids []string) (int, error)

@@ -197,7 +197,9 @@ func (s *Store) Enqueue(ctx context.Context, out ...store.Outbound) ([]string, e
 // the deliveries ds (a DSN for a local sender) are stored and the messages
 // out (a DSN for a remote one) are queued. An entry with no pending
 // recipient left is removed. The error is ErrNoSuchMessage if the entry is
-// gone (dropped meanwhile).
+// gone (dropped meanwhile). fn runs inside the write transaction, on a copy
+// of the entry as stored, and may run more than once (groupWrite's re-run
+// rule): it must only change the entry. An error from it stores nothing.
 func (s *Store) SettleQueued(ctx context.Context, id string, fn func(e *store.QueueEntry) error, ds []store.Delivery, out []store.Outbound) error {
 	q := &queueBatch{settle: &settleOp{id: id, fn: fn}}
 	for _, o := range out {

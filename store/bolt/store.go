@@ -201,14 +201,21 @@ func (s *Store) update(ctx context.Context, fn func(tx *bbolt.Tx) error) error {
 // runs once the commit is durable (publishing to the change feed).
 //
 // The re-run rule. fn fails in one of two ways:
-//   - clean(err): it failed before writing anything. Its error is its own
-//     result and the rest of the batch commits.
+//   - clean(err): it failed before writing anything in this run. Its error
+//     is its own result and the rest of the batch commits.
 //   - any other error: it may have written half. The whole batch is rolled
-//     back and every member is run again, alone, in its own transaction.
+//     back and every member is run again, alone, in its own transaction:
+//     the members up to the failed one run twice (the failed one too, and
+//     its second run's result goes to its caller), the others once.
 //
-// So fn may run more than once. It must act only through tx, and reset at
-// its start whatever results it captures (out = out[:0], found = false):
-// what a rolled-back run left behind must not leak into the next.
+// So fn may run more than once, and only its last run counts. It must act
+// only through tx, deciding from what it reads there and never from what
+// an earlier run saw (effects outside the store, like publishing, counting
+// or signalling, go in after, which runs once), and reset at its start
+// whatever results it captures (out = out[:0], found = false): what a
+// rolled-back run left behind must not leak into the next. Where clean is
+// in doubt, a plain error is always safe: it costs the batch a re-run.
+// TestGroupCommitPoisonedMember checks the rule.
 func (s *Store) groupWrite(ctx context.Context, fn func(tx *bbolt.Tx) error, after func()) error {
 	if s.closed.Load() {
 		return store.ErrClosed
@@ -273,6 +280,8 @@ func (s *Store) committer() {
 	}
 }
 
+// commitBatch commits a batch in one transaction; if a member fails after
+// writing, it commits each member alone instead (see groupWrite).
 func (s *Store) commitBatch(batch []*commitReq) {
 	errs := make([]error, len(batch))
 	err := s.db.Update(func(tx *bbolt.Tx) error {
