@@ -52,8 +52,11 @@ type QueueEntry struct {
 	Size        int64            `json:"size"`
 	Created     time.Time        `json:"created"`
 	NextAttempt time.Time        `json:"next_attempt"`
-	Attempts    int              `json:"attempts"`
-	LastError   string           `json:"last_error,omitempty"`
+	// LeaseHolder works on the entry until LeaseUntil (see Queue.LeaseQueued).
+	LeaseHolder string    `json:"lease_holder,omitempty"`
+	LeaseUntil  time.Time `json:"lease_until,omitzero"`
+	Attempts    int       `json:"attempts"`
+	LastError   string    `json:"last_error,omitempty"`
 }
 
 // Pending returns the addresses still to be delivered.

@@ -135,11 +135,18 @@ type Inbound interface {
 // transaction.
 type Queue interface {
 	Enqueue(ctx context.Context, out ...Outbound) ([]string, error)
-	// QueueDue returns entries due at now, earliest first. It only reads:
-	// it leases nothing, and an entry is returned again and again until
-	// SettleQueued (or RetryQueued, DropQueued) changes it. A caller that
-	// works on entries concurrently keeps its own set of entries in flight.
+	// QueueDue returns entries due at now and not leased, earliest first.
+	// It only reads: an entry is returned again until it is leased,
+	// settled, retried or dropped.
 	QueueDue(ctx context.Context, now time.Time, max int) ([]QueueEntry, error)
+	// LeaseQueued leases those of ids that are due at now and not leased
+	// by another holder, until until, and returns them as stored: the one
+	// way to claim entries to deliver. Several processes sharing a backend
+	// each deliver an entry only while they hold its lease; a lease ends at
+	// until (its holder died), at SettleQueued, or at ReleaseQueued.
+	LeaseQueued(ctx context.Context, ids []string, holder string, now, until time.Time) ([]QueueEntry, error)
+	// ReleaseQueued ends holder's leases on ids without an attempt.
+	ReleaseQueued(ctx context.Context, ids []string, holder string) error
 	QueueNextAttempt(ctx context.Context) (next time.Time, ok bool, err error)
 	QueueEntries(ctx context.Context) ([]QueueEntry, error)
 	QueueEntry(ctx context.Context, id string) (QueueEntry, error)

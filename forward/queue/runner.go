@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -52,6 +53,15 @@ type Config struct {
 	// its context ends before it cuts their connections; 20s.
 	StopGrace time.Duration
 	VerifyTLS bool // check MX certificates (off: opportunistic)
+
+	// Node names this runner in the queue's leases: one per process
+	// sharing a store (default: the machine's host name and Hostname).
+	Node string
+	// Lease is how long a claimed entry stays this runner's before another
+	// may claim it (its runner died); 30m. Longer than any one attempt.
+	Lease time.Duration
+	// LeaseBatch bounds the entries of one destination claimed at once; 200.
+	LeaseBatch int
 }
 
 // Defaults for zero Config fields.
@@ -64,6 +74,8 @@ const (
 	DefaultDataTimeout    = 10 * time.Minute
 	DefaultConcurrency    = 16
 	DefaultStopGrace      = 20 * time.Second
+	DefaultLease          = 30 * time.Minute
+	DefaultLeaseBatch     = 200
 )
 
 // Resolver is the part of *net.Resolver the runner uses (tests substitute
@@ -124,11 +136,19 @@ func New(st Store, cfg Config, opts Options) *Runner {
 	def(&cfg.CommandTimeout, DefaultCommandTimeout)
 	def(&cfg.DataTimeout, DefaultDataTimeout)
 	def(&cfg.StopGrace, DefaultStopGrace)
+	def(&cfg.Lease, DefaultLease)
+	if cfg.LeaseBatch <= 0 {
+		cfg.LeaseBatch = DefaultLeaseBatch
+	}
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = DefaultConcurrency
 	}
 	if cfg.Hostname == "" {
 		cfg.Hostname = "localhost"
+	}
+	if cfg.Node == "" {
+		host, _ := os.Hostname()
+		cfg.Node = host + "/" + cfg.Hostname
 	}
 	r := &Runner{
 		st: st, cfg: cfg, res: opts.Resolver, dial: opts.Dial, now: opts.Now, log: opts.Log,
@@ -177,6 +197,9 @@ func (r *Runner) Run(ctx context.Context) error {
 		wg.Wait()
 		cut.Stop()
 	}()
+	// Leases this node held when it stopped (a crash) end now, not at
+	// their expiry: nobody is delivering those entries.
+	r.releaseOwnLeases(ctx)
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -240,13 +263,41 @@ func (r *Runner) dispatch(ctx context.Context, wg *sync.WaitGroup) {
 		groups[rt.key] = append(groups[rt.key], e)
 	}
 	for _, k := range order {
+		if len(groups[k]) > r.cfg.LeaseBatch {
+			groups[k] = groups[k][:r.cfg.LeaseBatch] // the rest after this batch (Kick)
+		}
 		r.busy[k] = true
 		for _, e := range groups[k] {
 			r.inflight[e.ID] = true
 		}
 	}
 	r.mu.Unlock()
+	// Claim the entries: in a store shared by several nodes, another may
+	// hold some of them.
+	now := r.now()
 	for _, k := range order {
+		ids := make([]string, len(groups[k]))
+		for i, e := range groups[k] {
+			ids[i] = e.ID
+		}
+		leased, err := r.st.LeaseQueued(ctx, ids, r.cfg.Node, now, now.Add(r.cfg.Lease))
+		if err != nil {
+			r.log.Error("claiming outbound queue entries", "route", k, "err", err)
+		}
+		r.release(k, groups[k])
+		groups[k] = leased
+		r.mu.Lock()
+		r.busy[k] = true
+		for _, e := range leased {
+			r.inflight[e.ID] = true
+		}
+		r.mu.Unlock()
+	}
+	for _, k := range order {
+		if len(groups[k]) == 0 {
+			r.release(k, nil)
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -254,6 +305,7 @@ func (r *Runner) dispatch(ctx context.Context, wg *sync.WaitGroup) {
 			select {
 			case r.sem <- struct{}{}:
 			case <-ctx.Done():
+				r.unlease(groups[k])
 				r.release(k, groups[k])
 				return
 			}
@@ -265,7 +317,7 @@ func (r *Runner) dispatch(ctx context.Context, wg *sync.WaitGroup) {
 					// The route stays busy for one backoff step, so the
 					// same input cannot spin; then its entries are retried.
 					r.log.Error("panic delivering a route; its entries stay queued", "route", k, "retry_in", r.cfg.RetryInitial, "panic", v, "stack", string(debug.Stack()))
-					time.AfterFunc(r.cfg.RetryInitial, func() { r.release(k, groups[k]); r.Kick() })
+					time.AfterFunc(r.cfg.RetryInitial, func() { r.unlease(groups[k]); r.release(k, groups[k]); r.Kick() })
 				}
 			}()
 			r.deliverRoute(ctx, routes[k], groups[k])
@@ -291,6 +343,36 @@ func (r *Runner) track(cn *conn, open bool) {
 		r.conns[cn] = true
 	} else {
 		delete(r.conns, cn)
+	}
+}
+
+// unlease gives back the leases of entries that were not attempted.
+func (r *Runner) unlease(entries []store.QueueEntry) {
+	ids := make([]string, len(entries))
+	for i, e := range entries {
+		ids[i] = e.ID
+	}
+	// The run's context may be over; this bookkeeping must still happen.
+	if err := r.st.ReleaseQueued(context.Background(), ids, r.cfg.Node); err != nil {
+		r.log.Error("releasing outbound queue leases", "err", err)
+	}
+}
+
+// releaseOwnLeases ends the leases this node holds.
+func (r *Runner) releaseOwnLeases(ctx context.Context) {
+	all, err := r.st.QueueEntries(ctx)
+	if err != nil {
+		r.log.Error("reading the outbound queue", "err", err)
+		return
+	}
+	var mine []store.QueueEntry
+	for _, e := range all {
+		if e.LeaseHolder == r.cfg.Node {
+			mine = append(mine, e)
+		}
+	}
+	if len(mine) > 0 {
+		r.unlease(mine)
 	}
 }
 

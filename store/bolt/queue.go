@@ -36,6 +36,15 @@ type queueRecord struct {
 	Blob uint64 `json:"blob"`
 }
 
+// due is when the entry is next handed out: its next attempt, or the end
+// of its lease if later. The schedule index is keyed by it.
+func (rec *queueRecord) due() time.Time {
+	if rec.LeaseUntil.After(rec.NextAttempt) {
+		return rec.LeaseUntil
+	}
+	return rec.NextAttempt
+}
+
 func dueKey(t time.Time, id string) []byte {
 	return append(u64key(nanos(t)), id...)
 }
@@ -124,7 +133,7 @@ func (q *queueBatch) write(tx *bbolt.Tx, now time.Time) error {
 		if err := putJSON(qb, id, rec); err != nil {
 			return err
 		}
-		if err := due.Put(dueKey(rec.NextAttempt, id), nil); err != nil {
+		if err := due.Put(dueKey(rec.due(), id), nil); err != nil {
 			return err
 		}
 		q.ids = append(q.ids, id)
@@ -143,7 +152,7 @@ func settleEntry(tx *bbolt.Tx, op *settleOp) error {
 	if !getJSON(qb, op.id, &rec) {
 		return fmt.Errorf("queue entry %s: %w", op.id, store.ErrNoSuchMessage)
 	}
-	oldDue := dueKey(rec.NextAttempt, rec.ID)
+	oldDue := dueKey(rec.due(), rec.ID)
 	e := rec.QueueEntry
 	e.Recipients = slices.Clone(e.Recipients)
 	if err := op.fn(&e); err != nil {
@@ -151,6 +160,7 @@ func settleEntry(tx *bbolt.Tx, op *settleOp) error {
 	}
 	e.ID = rec.ID // not the caller's to change
 	rec.QueueEntry = e
+	rec.LeaseHolder, rec.LeaseUntil = "", time.Time{} // the attempt is over
 	if err := due.Delete(oldDue); err != nil {
 		return err
 	}
@@ -163,7 +173,7 @@ func settleEntry(tx *bbolt.Tx, op *settleOp) error {
 	if err := putJSON(qb, rec.ID, rec); err != nil {
 		return err
 	}
-	return due.Put(dueKey(rec.NextAttempt, rec.ID), nil)
+	return due.Put(dueKey(rec.due(), rec.ID), nil)
 }
 
 // DeliverAndQueue stores deliveries for local accounts and puts outbound
@@ -236,6 +246,76 @@ func (s *Store) QueueDue(ctx context.Context, now time.Time, max int) ([]store.Q
 		return nil
 	})
 	return out, err
+}
+
+// LeaseQueued leases those of ids that are due at now and not leased by
+// another holder, until until, and returns them as stored. A leased entry
+// is not handed out (QueueDue, LeaseQueued) to anyone else until the lease
+// ends, SettleQueued records the attempt, or its holder releases it.
+func (s *Store) LeaseQueued(ctx context.Context, ids []string, holder string, now, until time.Time) ([]store.QueueEntry, error) {
+	if holder == "" || !until.After(now) {
+		return nil, fmt.Errorf("%w: a lease needs a holder and an end after now", store.ErrInvalid)
+	}
+	var out []store.QueueEntry
+	err := s.update(ctx, func(tx *bbolt.Tx) error {
+		out = out[:0]
+		qb, due := tx.Bucket(bQueue), tx.Bucket(bQueueDue)
+		if qb == nil {
+			return nil
+		}
+		seen := map[string]bool{}
+		for _, id := range ids {
+			var rec queueRecord
+			if seen[id] || !getJSON(qb, id, &rec) {
+				continue
+			}
+			seen[id] = true
+			if rec.NextAttempt.After(now) || rec.LeaseHolder != holder && rec.LeaseUntil.After(now) {
+				continue
+			}
+			if err := due.Delete(dueKey(rec.due(), rec.ID)); err != nil {
+				return err
+			}
+			rec.LeaseHolder, rec.LeaseUntil = holder, until.UTC()
+			if err := putJSON(qb, rec.ID, rec); err != nil {
+				return err
+			}
+			if err := due.Put(dueKey(rec.due(), rec.ID), nil); err != nil {
+				return err
+			}
+			out = append(out, rec.QueueEntry)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// ReleaseQueued ends holder's leases on ids (an attempt that did not
+// happen): the entries are due again at their next attempt.
+func (s *Store) ReleaseQueued(ctx context.Context, ids []string, holder string) error {
+	return s.update(ctx, func(tx *bbolt.Tx) error {
+		qb, due := tx.Bucket(bQueue), tx.Bucket(bQueueDue)
+		if qb == nil {
+			return nil
+		}
+		for _, id := range ids {
+			var rec queueRecord
+			if !getJSON(qb, id, &rec) || rec.LeaseHolder != holder {
+				continue
+			}
+			if err := due.Delete(dueKey(rec.due(), rec.ID)); err != nil {
+				return err
+			}
+			rec.LeaseHolder, rec.LeaseUntil = "", time.Time{}
+			if err := putJSON(qb, rec.ID, rec); err != nil {
+				return err
+			}
+			if err := due.Put(dueKey(rec.due(), rec.ID), nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // QueueNextAttempt returns the earliest next attempt of any entry; ok is
@@ -319,14 +399,14 @@ func (s *Store) ReadQueued(ctx context.Context, id string) ([]byte, store.QueueE
 func (s *Store) RetryQueued(ctx context.Context, ids []string) (int, error) {
 	return s.queueEdit(ctx, ids, func(tx *bbolt.Tx, rec *queueRecord) error {
 		due := tx.Bucket(bQueueDue)
-		if err := due.Delete(dueKey(rec.NextAttempt, rec.ID)); err != nil {
+		if err := due.Delete(dueKey(rec.due(), rec.ID)); err != nil {
 			return err
 		}
 		rec.NextAttempt = s.now().UTC()
 		if err := putJSON(tx.Bucket(bQueue), rec.ID, rec); err != nil {
 			return err
 		}
-		return due.Put(dueKey(rec.NextAttempt, rec.ID), nil)
+		return due.Put(dueKey(rec.due(), rec.ID), nil)
 	})
 }
 
@@ -334,7 +414,7 @@ func (s *Store) RetryQueued(ctx context.Context, ids []string) (int, error) {
 // without a DSN and returns how many there were.
 func (s *Store) DropQueued(ctx context.Context, ids []string) (int, error) {
 	return s.queueEdit(ctx, ids, func(tx *bbolt.Tx, rec *queueRecord) error {
-		if err := tx.Bucket(bQueueDue).Delete(dueKey(rec.NextAttempt, rec.ID)); err != nil {
+		if err := tx.Bucket(bQueueDue).Delete(dueKey(rec.due(), rec.ID)); err != nil {
 			return err
 		}
 		if err := tx.Bucket(bQueue).Delete([]byte(rec.ID)); err != nil {
@@ -421,7 +501,7 @@ func verifyQueue(tx *bbolt.Tx, refs map[uint64]uint64, sizes map[uint64]int64, r
 			report("queue entry %s: %v", k, err)
 			return nil
 		}
-		if !indexed[rec.ID] || due == nil || due.Get(dueKey(rec.NextAttempt, rec.ID)) == nil {
+		if !indexed[rec.ID] || due == nil || due.Get(dueKey(rec.due(), rec.ID)) == nil {
 			report("queue entry %s is not in the schedule at its next attempt", rec.ID)
 		}
 		if len(rec.Pending()) == 0 {

@@ -12,11 +12,11 @@ import (
 	"yubin/store"
 )
 
-// The outbound queue. QueueDue only reads: it hands out no lease, and an
-// entry stays due — returned by every QueueDue — until SettleQueued moves
-// its next attempt on or removes it, or RetryQueued or DropQueued change
-// it. Whoever works on due entries concurrently keeps its own set of
-// entries in flight (forward/queue's runner does). SettleQueued applies its
+// The outbound queue. QueueDue only reads: an entry stays due — returned by
+// every QueueDue — until it is leased, SettleQueued moves its next attempt
+// on or removes it, or RetryQueued or DropQueued change it. LeaseQueued is
+// how a runner claims entries: a leased entry is handed to nobody else
+// until the lease ends, is settled or released. SettleQueued applies its
 // function to the entry as stored, in the transaction that stores its DSNs:
 // a function that checks the entry can refuse a stale outcome, and then
 // nothing of the call is stored; settling an entry that is gone fails with
@@ -25,6 +25,8 @@ var queueTests = []test{
 	{"enqueue", testEnqueue},
 	{"enqueue errors", testEnqueueErrors},
 	{"due is not a lease", testQueueDue},
+	{"lease", testLease},
+	{"lease concurrently", testLeaseConcurrent},
 	{"settle", testSettle},
 	{"settle twice", testSettleTwice},
 	{"settle refused", testSettleRefused},
@@ -558,5 +560,104 @@ func testQueueRestart(t *testing.T, e *env) {
 	}
 	if q := e.queueEntry(ids[0]); q.Pending()[0] != "B@remote.test" {
 		t.Errorf("pending after restart: %v", q.Pending())
+	}
+}
+
+// A lease hands an entry to one holder: not due for anyone else until it
+// ends (the holder died), the attempt is settled, or the holder releases it.
+func testLease(t *testing.T, e *env) {
+	ctx := t.Context()
+	ids := e.enqueue()
+	now := e.clock.Now()
+	until := now.Add(10 * time.Minute)
+	got, err := e.s.LeaseQueued(ctx, append(ids, ids[0], "no-such-id"), "node-a", now, until)
+	testutil.Must(t, err)
+	if len(got) != 2 || !sameSet([]string{got[0].ID, got[1].ID}, ids) {
+		t.Fatalf("leased %+v, want %v once each", got, ids)
+	}
+	if q := e.queueEntry(ids[0]); q.LeaseHolder != "node-a" || !q.LeaseUntil.Equal(until) {
+		t.Errorf("entry after lease: holder %q until %v", q.LeaseHolder, q.LeaseUntil)
+	}
+	if d := e.due(now); len(d) != 0 {
+		t.Errorf("leased entries still due: %v", d)
+	}
+	if other, err := e.s.LeaseQueued(ctx, ids, "node-b", now, until); err != nil || len(other) != 0 {
+		t.Errorf("another node leased %+v (%v)", other, err)
+	}
+	// The holder may renew its own lease.
+	if again, err := e.s.LeaseQueued(ctx, ids[:1], "node-a", now, until.Add(time.Minute)); err != nil || len(again) != 1 {
+		t.Errorf("renewing: %+v %v", again, err)
+	}
+	// Settling ends the lease: the entry is due at its next attempt.
+	next := now.Add(5 * time.Minute)
+	testutil.Must(t, e.s.SettleQueued(ctx, ids[0], func(q *store.QueueEntry) error {
+		q.Attempts++
+		q.NextAttempt = next
+		return nil
+	}, nil, nil))
+	if q := e.queueEntry(ids[0]); q.LeaseHolder != "" || !q.LeaseUntil.IsZero() {
+		t.Errorf("settled entry still leased: %q %v", q.LeaseHolder, q.LeaseUntil)
+	}
+	if d := e.due(next); len(d) != 1 || d[0] != ids[0] {
+		t.Errorf("due at the next attempt: %v, want [%s] (the other is still leased)", d, ids[0])
+	}
+	// Releasing by another holder does nothing; by the holder ends it.
+	testutil.Must(t, e.s.ReleaseQueued(ctx, ids[1:], "node-b"))
+	if d := e.due(now); len(d) != 0 {
+		t.Errorf("released by a stranger: due %v", d)
+	}
+	testutil.Must(t, e.s.ReleaseQueued(ctx, ids[1:], "node-a"))
+	if d := e.due(now); len(d) != 1 || d[0] != ids[1] {
+		t.Errorf("after release: due %v, want [%s]", d, ids[1])
+	}
+	// A lease that ended (its holder died) lets another node claim it.
+	_, err = e.s.LeaseQueued(ctx, ids[1:], "node-a", now, now.Add(time.Minute))
+	testutil.Must(t, err)
+	e.clock.Advance(2 * time.Minute)
+	if got, err := e.s.LeaseQueued(ctx, ids[1:], "node-b", e.clock.Now(), e.clock.Now().Add(time.Minute)); err != nil || len(got) != 1 {
+		t.Errorf("claiming an expired lease: %+v %v", got, err)
+	}
+	// A lease needs a holder and a future end.
+	if _, err := e.s.LeaseQueued(ctx, ids, "", now, until); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("lease without a holder: %v", err)
+	}
+	if _, err := e.s.LeaseQueued(ctx, ids, "x", now, now); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("lease ending now: %v", err)
+	}
+}
+
+// Many nodes claiming the same entries at once: each entry goes to one.
+func testLeaseConcurrent(t *testing.T, e *env) {
+	ctx := t.Context()
+	var ids []string
+	for range 5 {
+		ids = append(ids, e.enqueue()...)
+	}
+	now := e.clock.Now()
+	const nodes = 8
+	got := make([][]store.QueueEntry, nodes)
+	errs := make([]error, nodes)
+	done := make(chan struct{})
+	for i := range nodes {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			got[i], errs[i] = e.s.LeaseQueued(context.WithoutCancel(ctx), ids, string(rune('a'+i)), now, now.Add(time.Hour))
+		}()
+	}
+	for range nodes {
+		<-done
+	}
+	owner := map[string]int{}
+	for i := range nodes {
+		testutil.Must(t, errs[i])
+		for _, q := range got[i] {
+			if prev, ok := owner[q.ID]; ok {
+				t.Errorf("entry %s leased to %d and %d", q.ID, prev, i)
+			}
+			owner[q.ID] = i
+		}
+	}
+	if len(owner) != len(ids) {
+		t.Errorf("%d of %d entries leased", len(owner), len(ids))
 	}
 }
