@@ -154,11 +154,3 @@ func fail(e *env, format string, args ...any) int {
 	fmt.Fprintln(e.stderr, "yubin: "+strings.TrimPrefix(msg, "yubin: "))
 	return 1
 }
-
-func cmdConfig(e *env, args []string) int {
-	if len(args) != 1 || args[0] != "example" {
-		return fail(e, "usage: yubin config example")
-	}
-	fmt.Fprint(e.stdout, config.Example)
-	return 0
-}
