@@ -2,15 +2,12 @@ package e2e
 
 import (
 	"bytes"
-	"crypto/tls"
 	"encoding/json"
-	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
 	"yubin/internal/testutil/smtpsink"
@@ -29,27 +26,12 @@ func TestOutboundThroughSmartHost(t *testing.T) {
 		}
 		return nil
 	}
-	f, err := os.OpenFile(cfg, os.O_APPEND|os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.WriteString("[outbound]\nsmart_host = \"" + sink.Addr + "\"\nsmart_host_verify_tls = false\nretry_initial = \"1h\"\n")
-	f.Close()
+	appendConfig(t, cfg, "[outbound]\nsmart_host = \""+sink.Addr+"\"\nsmart_host_verify_tls = false\nretry_initial = \"1h\"\n")
 	flags := []string{"--config", cfg, "--data", data}
 
 	srv := startServer(t, data, cfg)
-	c, err := smtp.DialStartTLS(srv.addrs["submission"], &tls.Config{InsecureSkipVerify: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Auth(sasl.NewPlainClient("", "info@example.com", "secret-pw")); err != nil {
-		t.Fatal(err)
-	}
-	msg := []byte("From: info@example.com\r\nTo: friend@elsewhere.test\r\nSubject: out\r\n\r\nhello\r\n")
-	if err := c.SendMail("info@example.com", []string{"friend@elsewhere.test"}, bytes.NewReader(msg)); err != nil {
-		t.Fatal(err)
-	}
-	c.Quit()
+	msg := "From: info@example.com\r\nTo: friend@elsewhere.test\r\nSubject: out\r\n\r\nhello\r\n"
+	submitMail(t, srv.addrs["submission"], "info@example.com", "secret-pw", "friend@elsewhere.test", msg)
 	srv.log.WaitFor(t, "outcome=deferred", 20*time.Second)
 
 	list := func() []map[string]any {
@@ -75,7 +57,7 @@ func TestOutboundThroughSmartHost(t *testing.T) {
 	}
 	select {
 	case m := <-sink.Got:
-		if got := m.Data; !bytes.HasSuffix(got, msg) || !bytes.Contains(got, []byte("DKIM-Signature: ")) {
+		if got := m.Data; !bytes.HasSuffix(got, []byte(msg)) || !bytes.Contains(got, []byte("DKIM-Signature: ")) {
 			t.Fatalf("relayed:\n%s", got)
 		}
 	case <-time.After(20 * time.Second):

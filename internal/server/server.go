@@ -56,7 +56,17 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 	defer st.Close()
 
+	notifier := notify.New(st, cfg.Hostname, log)
+	notifier.SetQuotaPercent(cfg.Notify.QuotaWarning)
+	reporter, err := notify.NewReporter(notifier, cfg.Notify.ReportTime, nil)
+	if err != nil {
+		return err
+	}
+	// The admin service is what the CLI reaches through the control
+	// socket while the server runs: it gets everything "yubin report
+	// send" and friends need from the running server.
 	svc := admin.NewService(st, cfg.Store.DefaultQuota)
+	svc.SetReporter(reporter)
 	ctl, err := admin.ListenControl(cfg.ControlSocket())
 	if err != nil {
 		return fmt.Errorf("control socket: %w", err)
@@ -68,13 +78,6 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer stopScan()
-	notifier := notify.New(st, cfg.Hostname, log)
-	notifier.SetQuotaPercent(cfg.Notify.QuotaWarning)
-	reporter, err := notify.NewReporter(notifier, cfg.Notify.ReportTime, nil)
-	if err != nil {
-		ctl.Close()
-		return err
-	}
 	stages := []delivery.Stage{
 		&delivery.ScanStage{Scanner: scanner, Store: st, Notifier: notifier, Log: log},
 		&delivery.QuotaStage{Notifier: notifier, Log: log},
