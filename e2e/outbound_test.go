@@ -69,3 +69,32 @@ func TestOutboundThroughSmartHost(t *testing.T) {
 	}
 	srv.stop(t)
 }
+
+// With the default smart_host_tls ("starttls"), a smart host that offers no
+// STARTTLS gets nothing through the real binary: a warning in the log, the
+// message stays in the queue with the reason.
+func TestSmartHostWithoutTLSGetsNothing(t *testing.T) {
+	data, cfg := newDataDir(t)
+	sink := smtpsink.New(t, "relay.test", false)
+	appendConfig(t, cfg, "[outbound]\nsmart_host = \""+sink.Addr+"\"\nretry_initial = \"1h\"\n")
+	srv := startServer(t, data, cfg)
+	submitMail(t, srv.addrs["submission"], "info@example.com", "secret-pw", "friend@elsewhere.test",
+		"From: info@example.com\r\nTo: friend@elsewhere.test\r\nSubject: secret\r\n\r\nnot in the clear\r\n")
+	srv.log.WaitFor(t, "outcome=deferred", 20*time.Second)
+	if !strings.Contains(srv.log.String(), `level=WARN msg="smart host without TLS: nothing sent`) {
+		t.Fatalf("no warning:\n%s", srv.log.String())
+	}
+	var q []struct {
+		LastError string `json:"last_error"`
+	}
+	if err := json.Unmarshal([]byte(mustCLI(t, "", "queue", "list", "--json", "--config", cfg, "--data", data)), &q); err != nil {
+		t.Fatal(err)
+	}
+	if len(q) != 1 || !strings.Contains(q[0].LastError, "offers no STARTTLS") {
+		t.Fatalf("queue %+v", q)
+	}
+	if n := sink.Mails.Load(); n != 0 {
+		t.Fatalf("%d MAIL commands in the clear", n)
+	}
+	srv.stop(t)
+}

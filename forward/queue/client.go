@@ -88,11 +88,39 @@ type target struct {
 	addrs []string // host:port
 }
 
+// tlsMode is how a connection uses TLS.
+type tlsMode int
+
+const (
+	tlsOpportunistic tlsMode = iota // STARTTLS when offered (MX hosts, RFC 7435)
+	tlsRequired                     // STARTTLS, or nothing is sent
+	tlsImplicit                     // TLS from the first byte
+	tlsOff                          // never
+)
+
+// smartHostTLS is the TLS mode for the smart host: STARTTLS required
+// unless the config says otherwise, and always when credentials go along.
+func (r *Runner) smartHostTLS() tlsMode {
+	switch r.cfg.SmartHostTLS {
+	case "tls":
+		return tlsImplicit
+	case "opportunistic", "none":
+		if r.cfg.SmartHostUser != "" {
+			return tlsRequired // a password never goes in plain text
+		}
+		if r.cfg.SmartHostTLS == "none" {
+			return tlsOff
+		}
+		return tlsOpportunistic
+	}
+	return tlsRequired // "starttls", and anything else
+}
+
 // connect opens a connection to the destination of rt: the smart host, or
 // the domain's MX hosts in order of preference (RFC 5321 section 5.1).
 func (r *Runner) connect(ctx context.Context, rt route) (*conn, error) {
 	var targets []target
-	implicitTLS := false
+	mode := tlsOpportunistic
 	if r.cfg.SmartHost != "" {
 		host, port, err := net.SplitHostPort(r.cfg.SmartHost)
 		if err != nil {
@@ -103,7 +131,7 @@ func (r *Runner) connect(ctx context.Context, rt route) (*conn, error) {
 			return nil, err
 		}
 		targets = []target{{host, addrs}}
-		implicitTLS = r.cfg.SmartHostTLS == "tls"
+		mode = r.smartHostTLS()
 	} else {
 		hosts, err := r.mxHosts(ctx, rt.domain)
 		if err != nil {
@@ -128,11 +156,11 @@ func (r *Runner) connect(ctx context.Context, rt route) (*conn, error) {
 	var lastErr error
 	for _, t := range targets {
 		for _, a := range t.addrs {
-			cn, err := r.dialHost(ctx, t.host, a, implicitTLS, true)
-			if errors.Is(err, errTLSFailed) && !implicitTLS && !r.requireTLS() {
+			cn, err := r.dialHost(ctx, t.host, a, mode)
+			if errors.Is(err, errTLSFailed) && mode == tlsOpportunistic {
 				// Opportunistic TLS failed: try once more in the clear.
 				r.log.Info("outbound STARTTLS failed, retrying without TLS", "host", t.host, "addr", a)
-				cn, err = r.dialHost(ctx, t.host, a, false, false)
+				cn, err = r.dialHost(ctx, t.host, a, tlsOff)
 			}
 			if err == nil {
 				if err := r.authenticate(cn); err != nil {
@@ -153,9 +181,6 @@ func (r *Runner) connect(ctx context.Context, rt route) (*conn, error) {
 	}
 	return nil, tempErr("4.4.1", "no mail exchanger of %s answered: %v", rt.key, lastErr)
 }
-
-// requireTLS: the smart host gets credentials, never in the clear.
-func (r *Runner) requireTLS() bool { return r.cfg.SmartHost != "" && r.cfg.SmartHostUser != "" }
 
 func (r *Runner) authenticate(cn *conn) error {
 	if r.cfg.SmartHost == "" || r.cfg.SmartHostUser == "" {
@@ -217,9 +242,12 @@ func (r *Runner) hostAddrs(ctx context.Context, host, port string) ([]string, er
 
 var errTLSFailed = errors.New("TLS handshake failed")
 
-// dialHost connects to addr and says EHLO; with starttls it upgrades the
-// connection when the server offers STARTTLS.
-func (r *Runner) dialHost(ctx context.Context, host, addr string, implicitTLS, starttls bool) (*conn, error) {
+// dialHost connects to addr and says EHLO, using TLS as mode says. With
+// tlsRequired, a server that offers no STARTTLS, refuses it or fails the
+// handshake gets nothing but EHLO and QUIT: the error is temporary (the
+// mail stays queued) and logged as a warning. With tlsOpportunistic, a
+// failed handshake is errTLSFailed (the caller may try again in the clear).
+func (r *Runner) dialHost(ctx context.Context, host, addr string, mode tlsMode) (*conn, error) {
 	dctx, cancel := context.WithTimeout(ctx, r.cfg.ConnectTimeout)
 	nc, err := r.dial(dctx, "tcp", addr)
 	cancel()
@@ -230,7 +258,7 @@ func (r *Runner) dialHost(ctx context.Context, host, addr string, implicitTLS, s
 	deadline := func() { nc.SetDeadline(time.Now().Add(r.cfg.CommandTimeout)) }
 	isTLS := false
 	var greeted net.Conn
-	if implicitTLS {
+	if mode == tlsImplicit {
 		deadline()
 		tc := tls.Client(nc, tlsConf)
 		if err := tc.HandshakeContext(ctx); err != nil {
@@ -250,8 +278,16 @@ func (r *Runner) dialHost(ctx context.Context, host, addr string, implicitTLS, s
 			de.msg = "greeting: " + de.msg
 			return nil, de
 		}
+		// noTLS ends a connection that must be encrypted and is not.
+		noTLS := func(why string) (*conn, error) {
+			tp.PrintfLine("QUIT")
+			nc.Close()
+			r.log.Warn("smart host without TLS: nothing sent, the mail stays queued (outbound.smart_host_tls = \"starttls\" requires TLS; \"opportunistic\" or \"none\" would allow plain text)",
+				"host", host, "addr", addr, "reason", why)
+			return nil, tempErr("4.7.10", "%s (%s) %s; TLS is required, nothing was sent", host, addr, why)
+		}
 		offered := false
-		if starttls {
+		if mode != tlsOff {
 			if err := tp.PrintfLine("EHLO %s", r.cfg.Hostname); err == nil {
 				if _, msg, err := tp.ReadResponse(250); err == nil {
 					for _, l := range strings.Split(msg, "\n")[1:] {
@@ -262,19 +298,29 @@ func (r *Runner) dialHost(ctx context.Context, host, addr string, implicitTLS, s
 				}
 			}
 		}
+		if !offered && mode == tlsRequired {
+			return noTLS("offers no STARTTLS")
+		}
 		if offered {
 			deadline()
 			if err := tp.PrintfLine("STARTTLS"); err != nil {
 				nc.Close()
 				return nil, tempErr("4.4.2", "%s: %v", host, err)
 			}
-			if _, _, err := tp.ReadResponse(220); err == nil {
+			_, _, err := tp.ReadResponse(220)
+			switch {
+			case err == nil:
 				tc := tls.Client(nc, tlsConf)
 				if err := tc.HandshakeContext(ctx); err != nil {
+					if mode == tlsRequired {
+						return noTLS("failed the TLS handshake: " + err.Error())
+					}
 					nc.Close()
 					return nil, fmt.Errorf("%s (%s): %w: %v", host, addr, errTLSFailed, err)
 				}
 				nc, isTLS = tc, true
+			case mode == tlsRequired:
+				return noTLS("refused STARTTLS: " + err.Error())
 			}
 		}
 		// go-smtp reads a greeting first: give it the one already read.

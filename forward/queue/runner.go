@@ -35,8 +35,12 @@ type Config struct {
 
 	// SmartHost ("host:port") relays every message through a provider
 	// instead of the recipients' MX hosts.
-	SmartHost          string
-	SmartHostTLS       string // "starttls" (default) or "tls" (implicit, port 465)
+	SmartHost string
+	// SmartHostTLS: "starttls" (the default: a smart host that offers no
+	// STARTTLS gets nothing, the mail stays queued), "tls" (implicit,
+	// port 465), "opportunistic" (STARTTLS when offered) or "none" (plain
+	// text). With SmartHostUser set, TLS is always required.
+	SmartHostTLS       string
 	SmartHostUser      string // AUTH PLAIN, only over TLS; "" = no AUTH
 	SmartHostPassword  string
 	SmartHostVerifyTLS bool // check the smart host's certificate

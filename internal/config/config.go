@@ -166,7 +166,7 @@ type DNS struct {
 // Outbound is delivery to other domains: the outbound queue.
 type Outbound struct {
 	SmartHost             string   `toml:"smart_host"`               // "host:port" to relay everything through; "" = the recipients' MX hosts
-	SmartHostTLS          string   `toml:"smart_host_tls"`           // "starttls" or "tls" (implicit TLS, usually port 465)
+	SmartHostTLS          string   `toml:"smart_host_tls"`           // "starttls" (required), "tls" (implicit TLS, usually port 465), "opportunistic" or "none"
 	SmartHostUser         string   `toml:"smart_host_user"`          // AUTH PLAIN user name; "" = no AUTH
 	SmartHostPasswordFile string   `toml:"smart_host_password_file"` // file whose first line is the password
 	SmartHostVerifyTLS    bool     `toml:"smart_host_verify_tls"`    // check the smart host's certificate
@@ -179,17 +179,32 @@ type Outbound struct {
 	Concurrency           int      `toml:"concurrency"`     // destinations delivered at once
 }
 
+// The values of outbound.smart_host_tls. Only the first two ever send
+// mail to the smart host encrypted; the last two are for a smart host on
+// a trusted network that cannot do TLS, and must be chosen explicitly.
+const (
+	SmartHostSTARTTLS      = "starttls"      // STARTTLS, required: no STARTTLS, no mail (the default)
+	SmartHostImplicitTLS   = "tls"           // TLS from the first byte (port 465)
+	SmartHostOpportunistic = "opportunistic" // STARTTLS when offered, else plain text
+	SmartHostNoTLS         = "none"          // plain text, never STARTTLS
+)
+
 func (o *Outbound) validate() error {
 	if o.SmartHost != "" {
 		if _, _, err := net.SplitHostPort(o.SmartHost); err != nil {
 			return fmt.Errorf("outbound.smart_host = %q: want host:port: %v", o.SmartHost, err)
 		}
 	}
-	if o.SmartHostTLS != "starttls" && o.SmartHostTLS != "tls" {
-		return fmt.Errorf("outbound.smart_host_tls = %q: want starttls or tls", o.SmartHostTLS)
+	switch o.SmartHostTLS {
+	case SmartHostSTARTTLS, SmartHostImplicitTLS, SmartHostOpportunistic, SmartHostNoTLS:
+	default:
+		return fmt.Errorf("outbound.smart_host_tls = %q: want starttls, tls, opportunistic or none", o.SmartHostTLS)
 	}
 	if (o.SmartHostUser == "") != (o.SmartHostPasswordFile == "") {
 		return fmt.Errorf("outbound.smart_host_user and outbound.smart_host_password_file must be set together")
+	}
+	if o.SmartHostUser != "" && o.SmartHostTLS != SmartHostSTARTTLS && o.SmartHostTLS != SmartHostImplicitTLS {
+		return fmt.Errorf("outbound.smart_host_user: the password is only ever sent over TLS, so outbound.smart_host_tls must be starttls or tls, not %q", o.SmartHostTLS)
 	}
 	for name, d := range map[string]Duration{"retry_for": o.RetryFor, "retry_initial": o.RetryInitial, "retry_max": o.RetryMax,
 		"connect_timeout": o.ConnectTimeout, "command_timeout": o.CommandTimeout} {
@@ -276,7 +291,7 @@ func Default() Config {
 			DMARCPolicy: "quarantine", CheckInbound: true, LookupTimeout: Duration{30 * time.Second},
 		},
 		Outbound: Outbound{
-			SmartHostTLS: "starttls", SmartHostVerifyTLS: true,
+			SmartHostTLS: SmartHostSTARTTLS, SmartHostVerifyTLS: true,
 			RetryFor: Duration{24 * time.Hour}, RetryInitial: Duration{5 * time.Minute}, RetryMax: Duration{time.Hour},
 			ConnectTimeout: Duration{30 * time.Second}, CommandTimeout: Duration{5 * time.Minute}, Concurrency: 16,
 		},

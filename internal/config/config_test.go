@@ -37,6 +37,8 @@ func TestLoadErrors(t *testing.T) {
 		"smart host":    "[outbound]\nsmart_host = \"relay.example\"\n",
 		"smart tls":     "[outbound]\nsmart_host_tls = \"ssl\"\n",
 		"half auth":     "[outbound]\nsmart_host_user = \"u\"\n",
+		"auth no tls":   "[outbound]\nsmart_host_tls = \"none\"\nsmart_host_user = \"u\"\nsmart_host_password_file = \"p\"\n",
+		"auth opport":   "[outbound]\nsmart_host_tls = \"opportunistic\"\nsmart_host_user = \"u\"\nsmart_host_password_file = \"p\"\n",
 		"zero retry":    "[outbound]\nretry_for = \"0s\"\n",
 		"acme and cert": "[listen]\nhttp = \"0.0.0.0:80\"\n[tls]\nacme = true\ncert = \"c.pem\"\nkey = \"k.pem\"\n",
 		"acme no http":  "[tls]\nacme = true\n",
@@ -84,5 +86,22 @@ func TestACMEConfig(t *testing.T) {
 	os.WriteFile(p, []byte("[tls]\nacme = true\n"), 0o600)
 	if _, err := Load(p); err == nil || !strings.Contains(err.Error(), "listen.http") {
 		t.Fatalf("acme without listen.http: %v", err)
+	}
+}
+
+// Every value of outbound.smart_host_tls loads; a password goes with the
+// two that encrypt only.
+func TestSmartHostTLSValues(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "y.toml")
+	for _, v := range []string{SmartHostSTARTTLS, SmartHostImplicitTLS, SmartHostOpportunistic, SmartHostNoTLS} {
+		os.WriteFile(p, []byte("[outbound]\nsmart_host = \"relay.example:25\"\nsmart_host_tls = \""+v+"\"\n"), 0o600)
+		if c, err := Load(p); err != nil || c.Outbound.SmartHostTLS != v {
+			t.Errorf("%s: %v", v, err)
+		}
+		os.WriteFile(p, []byte("[outbound]\nsmart_host = \"relay.example:25\"\nsmart_host_tls = \""+v+"\"\nsmart_host_user = \"u\"\nsmart_host_password_file = \"pw\"\n"), 0o600)
+		_, err := Load(p)
+		if encrypts := v == SmartHostSTARTTLS || v == SmartHostImplicitTLS; (err == nil) != encrypts {
+			t.Errorf("%s with a password: %v", v, err)
+		}
 	}
 }

@@ -37,6 +37,9 @@ type Sink struct {
 	Conns atomic.Int64
 	// Count counts the recipients of messages accepted when Quiet.
 	Count atomic.Int64
+	// Mails counts the MAIL commands received, accepted or not; PlainMails
+	// those received without TLS.
+	Mails, PlainMails atomic.Int64
 
 	// Rcpt, when set, decides each RCPT (nil error: accept).
 	Rcpt func(to string) error
@@ -143,6 +146,10 @@ func (x *session) Reset()        { x.cur = Message{} }
 func (x *session) Logout() error { return nil }
 
 func (x *session) Mail(from string, opts *smtp.MailOptions) error {
+	x.s.Mails.Add(1)
+	if !x.tls {
+		x.s.PlainMails.Add(1)
+	}
 	if x.s.User != "" && x.user == "" {
 		return &smtp.SMTPError{Code: 530, EnhancedCode: smtp.EnhancedCode{5, 7, 0}, Message: "auth required"}
 	}
