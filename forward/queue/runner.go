@@ -464,6 +464,7 @@ func (r *Runner) prepare(ctx context.Context, entries []store.QueueEntry, out ch
 		if len(cur.Pending()) == 0 {
 			continue
 		}
+		msg = crlfOnly(msg) // before signing: the signature covers what is sent
 		sig, err := r.signer.Sign(ctx, cur.From, msg)
 		if err != nil {
 			r.log.Warn("DKIM signing failed; sending unsigned", "id", e.ID, "err", err)
