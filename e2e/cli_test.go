@@ -111,6 +111,7 @@ func TestEveryCLICommandWhileServing(t *testing.T) {
 		{args: []string{"help"}, out: `yubin domain`},
 		{args: []string{"version"}, out: `^yubin \S+\n$`},
 		{args: []string{"config", "example"}, out: `(?m)^\[outbound\]$`},
+		{args: []string{"config", "check"}, out: `^config \S+: ok\n$`},
 		// A second server on the same data dir refuses, in one clear log line.
 		{args: []string{"serve"}, code: 1, out: `another yubin is already running on \S+ \(it holds the store\)`},
 

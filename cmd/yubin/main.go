@@ -16,7 +16,7 @@ const usage = `yubin — an all-in-one mail server
 
 Usage:
   yubin serve   [--config FILE] [--data DIR]      run the server
-  yubin config example                            print a complete, commented config file
+  yubin config  example|check                     a commented config file; check a config and its files
   yubin domain  add|list|remove ...               manage domains (--parent P for a child domain)
   yubin account add|passwd|quota|list|show|remove ...
   yubin scan    policy|show ADDRESS ...           inbound scanning policy of an account

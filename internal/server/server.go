@@ -43,6 +43,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
+	warnExposedSecrets(cfg, log)
 	tlsConf, acmeHTTP, err := loadTLS(cfg, log)
 	if err != nil {
 		return err

@@ -28,10 +28,13 @@ func Load(certFile, keyFile string) (*tls.Config, error) {
 	return serverConfig(cert), nil
 }
 
+// SelfSignedKey is the key file of the self-signed certificate in dir.
+func SelfSignedKey(dir string) string { return filepath.Join(dir, "key.pem") }
+
 // SelfSigned returns a config with the certificate kept in dir
 // (cert.pem, key.pem), generating it for hostname if it does not exist.
 func SelfSigned(dir, hostname string) (*tls.Config, error) {
-	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), SelfSignedKey(dir)
 	if _, err := os.Stat(certFile); errors.Is(err, os.ErrNotExist) {
 		if err := generate(certFile, keyFile, hostname); err != nil {
 			return nil, fmt.Errorf("tls: generating self-signed certificate: %w", err)
