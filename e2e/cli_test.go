@@ -78,28 +78,18 @@ func TestEveryCLICommandWhileServing(t *testing.T) {
 		t.Fatalf("%s has no INBOX", addr)
 		return 0
 	}
-	domains := func(t *testing.T) string {
-		var ds []struct {
-			Name string `json:"name"`
+	// field lists one field of every element of a list command's --json.
+	field := func(t *testing.T, name string, args ...string) []string {
+		var list []map[string]any
+		jsonOf(t, &list, args...)
+		var out []string
+		for _, x := range list {
+			out = append(out, fmt.Sprint(x[name]))
 		}
-		jsonOf(t, &ds, "domain", "list")
-		var names []string
-		for _, d := range ds {
-			names = append(names, d.Name)
-		}
-		return " " + strings.Join(names, " ") + " "
+		return out
 	}
-	queued := func(t *testing.T) []string {
-		var q []struct {
-			ID string `json:"id"`
-		}
-		jsonOf(t, &q, "queue", "list")
-		var ids []string
-		for _, e := range q {
-			ids = append(ids, e.ID)
-		}
-		return ids
-	}
+	domains := func(t *testing.T) string { return " " + strings.Join(field(t, "name", "domain", "list"), " ") + " " }
+	queued := func(t *testing.T) []string { return field(t, "id", "queue", "list") }
 	send := func(to, body string) error { return sendMX(srv.addrs["smtp"], to, body) }
 	submit := func(t *testing.T, to string) {
 		submitMail(t, srv.addrs["submission"], "info@example.com", "secret-pw", to,
