@@ -1,11 +1,11 @@
 // Package dnstest runs DNS zones written as zone files on a local
 // go-mockdns server, for tests of everything that looks things up in DNS
-// (SPF, DKIM and DMARC checks, "yubin dns check").
+// (SPF, DKIM and DMARC checks, DNS blocklists, "yubin dns check").
 //
 // Zone files use the usual master-file syntax (parsed by miekg/dns), so the
 // output of "yubin dns records" can be served as it is. One extension: a
 // line "$SERVFAIL name" makes every lookup of that name fail with SERVFAIL
-// (a temporary error).
+// (a temporary error). Silent is a server that never answers (a timeout).
 package dnstest
 
 import (
@@ -168,4 +168,17 @@ func (l logger) Printf(f string, args ...any) {
 		return
 	}
 	l.t.Logf("mockdns: "+f, args...)
+}
+
+// Silent returns the "127.0.0.1:port" of a DNS server that never answers:
+// every query to it times out, as with a name server that is down. It is
+// closed when the test ends.
+func Silent(t testing.TB) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	return pc.LocalAddr().String()
 }
