@@ -32,6 +32,7 @@ type Config struct {
 	Store  Store  `toml:"store"`
 	Log    Log    `toml:"log"`
 	DNS    DNS    `toml:"dns"`
+	Spam   Spam   `toml:"spam"`
 
 	Outbound Outbound `toml:"outbound"`
 }
@@ -107,6 +108,9 @@ type SMTP struct {
 	WriteTimeout   Duration `toml:"write_timeout"`
 	MaxConnections int      `toml:"max_connections"` // per listener
 	AuthTimeout    Duration `toml:"auth_timeout"`    // 587/465: time allowed before AUTH succeeds
+	// What one account may submit (587/465) in any hour; 0 = no limit.
+	SubmissionMessagesPerHour   int `toml:"submission_messages_per_hour"`
+	SubmissionRecipientsPerHour int `toml:"submission_recipients_per_hour"`
 }
 
 // Scan settings: engines and limits of the virus scanner.
@@ -276,6 +280,9 @@ func Default() Config {
 			WriteTimeout:   Duration{5 * time.Minute},
 			MaxConnections: 500,
 			AuthTimeout:    Duration{time.Minute},
+
+			SubmissionMessagesPerHour:   200,
+			SubmissionRecipientsPerHour: 1000,
 		},
 		Notify: Notify{ReportTime: "07:00", QuotaWarning: 90},
 		Auth: Auth{
@@ -290,6 +297,7 @@ func Default() Config {
 			IPv4: []string{}, IPv6: []string{}, SPFInclude: []string{},
 			DMARCPolicy: "quarantine", CheckInbound: true, LookupTimeout: Duration{30 * time.Second},
 		},
+		Spam: Spam{DNSBL: []Blocklist{}, URIBL: []Blocklist{}, DNSBLTimeout: Duration{5 * time.Second}},
 		Outbound: Outbound{
 			SmartHostTLS: SmartHostSTARTTLS, SmartHostVerifyTLS: true,
 			RetryFor: Duration{24 * time.Hour}, RetryInitial: Duration{5 * time.Minute}, RetryMax: Duration{time.Hour},
@@ -335,6 +343,9 @@ func (c *Config) Validate() error {
 	if c.SMTP.MaxMessageSize <= 0 || c.SMTP.MaxRecipients <= 0 || c.SMTP.MaxLineLength < 1000 {
 		return fmt.Errorf("smtp.max_message_size and smtp.max_recipients must be positive, smtp.max_line_length at least 1000 (RFC 5321)")
 	}
+	if c.SMTP.SubmissionMessagesPerHour < 0 || c.SMTP.SubmissionRecipientsPerHour < 0 {
+		return fmt.Errorf("smtp.submission_messages_per_hour and smtp.submission_recipients_per_hour cannot be negative (0 = no limit)")
+	}
 	if c.Store.DefaultQuota < 0 {
 		return fmt.Errorf("store.default_quota cannot be negative")
 	}
@@ -373,6 +384,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("log.format = %q: want text or json", c.Log.Format)
 	}
 	if err := c.DNS.validate(); err != nil {
+		return err
+	}
+	if err := c.Spam.validate(); err != nil {
 		return err
 	}
 	if err := c.Outbound.validate(); err != nil {

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The example must parse and, apart from the host name, equal the defaults:
@@ -102,6 +103,35 @@ func TestSmartHostTLSValues(t *testing.T) {
 		_, err := Load(p)
 		if encrypts := v == SmartHostSTARTTLS || v == SmartHostImplicitTLS; (err == nil) != encrypts {
 			t.Errorf("%s with a password: %v", v, err)
+		}
+	}
+}
+
+func TestSpamConfig(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "y.toml")
+	os.WriteFile(p, []byte("[spam]\ndnsbl = [\"bl.spamcop.net\", {zone = \"zen.spamhaus.org\", reject = true}]\nuribl = [{zone = \"dbl.spamhaus.org\"}]\ndnsbl_timeout = \"2s\"\n[smtp]\nsubmission_messages_per_hour = 0\n"), 0o600)
+	c, err := Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Spam{DNSBL: []Blocklist{{Zone: "bl.spamcop.net"}, {Zone: "zen.spamhaus.org", Reject: true}},
+		URIBL: []Blocklist{{Zone: "dbl.spamhaus.org"}}, DNSBLTimeout: Duration{2 * time.Second}}
+	if !reflect.DeepEqual(c.Spam, want) || c.SMTP.SubmissionMessagesPerHour != 0 || c.SMTP.SubmissionRecipientsPerHour != 1000 {
+		t.Fatalf("got %+v %+v", c.Spam, c.SMTP)
+	}
+	for name, body := range map[string]string{
+		"unknown key":   "[spam]\ndnsbl = [{zone = \"a.example\", rejct = true}]\n",
+		"wrong type":    "[spam]\ndnsbl = [{zone = \"a.example\", reject = \"yes\"}]\n",
+		"number":        "[spam]\ndnsbl = [5]\n",
+		"not a zone":    "[spam]\ndnsbl = [\"zen\"]\n",
+		"no zone":       "[spam]\ndnsbl = [{reject = true}]\n",
+		"uribl reject":  "[spam]\nuribl = [{zone = \"dbl.example\", reject = true}]\n",
+		"zero timeout":  "[spam]\ndnsbl_timeout = \"0s\"\n",
+		"negative rate": "[smtp]\nsubmission_recipients_per_hour = -1\n",
+	} {
+		os.WriteFile(p, []byte(body), 0o600)
+		if _, err := Load(p); err == nil {
+			t.Errorf("%s: no error", name)
 		}
 	}
 }
