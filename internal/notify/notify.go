@@ -80,6 +80,9 @@ const (
 	OutboundRejected
 	// QuotaWarning: the account's usage reached the warning threshold.
 	QuotaWarning
+	// RateLimited: an account reached its hourly sending limit (to the
+	// domain's admins).
+	RateLimited
 )
 
 // Finding is one reason a message was stopped.
@@ -100,6 +103,15 @@ type Event struct {
 	OriginalHeaders []byte // the original message's header section
 	// For QuotaWarning: usage and quota in bytes.
 	Used, Quota int64
+	// For RateLimited: the account and its sending in the last hour.
+	Rate Rate
+}
+
+// Rate is an account's sending within the last hour, against its limits.
+type Rate struct {
+	Account                    string
+	Messages, Recipients       int // submitted (accepted) in the last hour
+	MaxMessages, MaxRecipients int // the limits; 0 = none
 }
 
 // Send delivers the warning for ev to every address in to that Allowed
@@ -168,6 +180,8 @@ func (k Kind) String() string {
 		return "outbound-rejected"
 	case QuotaWarning:
 		return "quota"
+	case RateLimited:
+		return "rate-limited"
 	}
 	return "unknown"
 }
@@ -203,9 +217,14 @@ func domainOf(addr string) string { return addr[strings.LastIndexByte(addr, '@')
 func (n *Notifier) build(account string, ev Event, lang string) ([]byte, error) {
 	domain := domainOf(account)
 	var body bytes.Buffer
-	if ev.Kind == QuotaWarning {
+	sender := "Yubin Virus Check"
+	switch ev.Kind {
+	case QuotaWarning:
 		writeQuota(&body, ev, lang)
-	} else {
+	case RateLimited:
+		writeRate(&body, ev.Rate, lang)
+		sender = "Yubin"
+	default:
 		writeText(&body, ev, lang)
 	}
 
@@ -220,10 +239,12 @@ func (n *Notifier) build(account string, ev Event, lang string) ([]byte, error) 
 		subject = pick(lang, "Virus warning: a message was not sent", "ウイルス警告: メールを送信できませんでした")
 	case QuotaWarning:
 		subject = pick(lang, "Your mailbox is almost full", "メールボックスの容量が残りわずかです")
+	case RateLimited:
+		subject = pick(lang, "Sending limit reached: "+ev.Rate.Account, "送信数の上限に達しました: "+ev.Rate.Account)
 	}
 	id := randomID()
 	hdr := []string{
-		"From: " + mime.QEncoding.Encode("utf-8", "Yubin Virus Check") + " <" + from + ">",
+		"From: " + mime.QEncoding.Encode("utf-8", sender) + " <" + from + ">",
 		"To: <" + account + ">",
 		"Subject: " + mime.BEncoding.Encode("utf-8", subject),
 		"Date: " + n.now().Format(time.RFC1123Z),

@@ -308,3 +308,46 @@ func TestHeaderSection(t *testing.T) {
 		}
 	}
 }
+
+// A rate-limit warning goes to the admins of the account's domain only.
+func TestWarnRateLimited(t *testing.T) {
+	st := newTestStore(t)
+	n := New(st, "mx.example.com", nil)
+	rate := Rate{Messages: 200, Recipients: 731, MaxMessages: 200, MaxRecipients: 1000}
+	sent, err := n.WarnRateLimited(t.Context(), "A@www.example.com", rate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"boss@example.com"}; !slices.Equal(sent, want) || !slices.Equal(keys(got(t, st)), want) {
+		t.Fatalf("warned %v / mailboxes %v, want %v", sent, keys(got(t, st)), want)
+	}
+	raw := got(t, st)["boss@example.com"][0]
+	m, err := mail.ReadMessage(bytes.NewReader(raw))
+	testutil.Must(t, err)
+	subj, _ := new(mime.WordDecoder).DecodeHeader(m.Header.Get("Subject"))
+	if subj != "Sending limit reached: a@example.com / 送信数の上限に達しました: a@example.com" || m.Header.Get("Auto-Submitted") != "auto-generated" {
+		t.Errorf("subject %q, headers %v", subj, m.Header)
+	}
+	text := testutil.MessageText(t, raw)
+	for _, w := range []string{"The account a@example.com has reached its sending limit (200 messages and 1000 recipients per hour)",
+		"it submitted 200 messages to 731 recipients in the last hour", "451 4.7.0", "yubin account passwd a@example.com",
+		"アカウント a@example.com が送信数の上限 (1時間あたり 200 通・宛先 1000 件) に達しました", "直近1時間の送信: 200 通、宛先 731 件"} {
+		if !strings.Contains(text, w) {
+			t.Errorf("warning lacks %q:\n%s", w, text)
+		}
+	}
+	// Not ours, or no admin: nobody.
+	for _, a := range []string{"x@outside.test", "nobody@example.com"} {
+		if sent, _ := n.WarnRateLimited(t.Context(), a, rate); len(sent) != 0 {
+			t.Errorf("%s: warned %v", a, sent)
+		}
+	}
+	st.SetDomainSettings(t.Context(), "other.test", store.DomainSettings{Language: "ja"})
+	sent, _ = n.WarnRateLimited(t.Context(), "c@other.test", Rate{Messages: 3, Recipients: 3, MaxMessages: 3})
+	if !slices.Equal(sent, []string{"root@other.test"}) {
+		t.Fatalf("warned %v", sent)
+	}
+	if text := testutil.MessageText(t, got(t, st)["root@other.test"][0]); strings.Contains(text, "sending limit") || !strings.Contains(text, "上限 (1時間あたり 3 通)") {
+		t.Errorf("ja warning:\n%s", text)
+	}
+}

@@ -52,6 +52,53 @@ func (n *Notifier) WarnOutbound(ctx context.Context, sender string, recipients [
 	return n.Send(ctx, to, ev)
 }
 
+// WarnRateLimited warns the admins of account's domain that the account
+// reached its hourly sending limit (a stolen password is the usual
+// reason). The account itself is not told, unless it is an admin.
+func (n *Notifier) WarnRateLimited(ctx context.Context, account string, rate Rate) ([]string, error) {
+	acct, ok := n.Allowed(ctx, account)
+	if !ok {
+		return nil, nil
+	}
+	rate.Account = acct
+	return n.Send(ctx, n.admins(ctx, domainOf(acct)), Event{Kind: RateLimited, Sender: acct, Rate: rate})
+}
+
+func writeRate(w *bytes.Buffer, r Rate, lang string) {
+	limit, limitJA := "no limit", "上限なし"
+	switch {
+	case r.MaxMessages > 0 && r.MaxRecipients > 0:
+		limit = fmt.Sprintf("%d messages and %d recipients per hour", r.MaxMessages, r.MaxRecipients)
+		limitJA = fmt.Sprintf("1時間あたり %d 通・宛先 %d 件", r.MaxMessages, r.MaxRecipients)
+	case r.MaxMessages > 0:
+		limit, limitJA = fmt.Sprintf("%d messages per hour", r.MaxMessages), fmt.Sprintf("1時間あたり %d 通", r.MaxMessages)
+	case r.MaxRecipients > 0:
+		limit, limitJA = fmt.Sprintf("%d recipients per hour", r.MaxRecipients), fmt.Sprintf("1時間あたり宛先 %d 件", r.MaxRecipients)
+	}
+	if lang != "ja" {
+		fmt.Fprintf(w, "==== Yubin sending limit ====\n\n")
+		fmt.Fprintf(w, "The account %s has reached its sending limit (%s):\n", r.Account, limit)
+		fmt.Fprintf(w, "it submitted %d messages to %d recipients in the last hour.\n\n", r.Messages, r.Recipients)
+		fmt.Fprintf(w, "More mail from it is refused with \"451 4.7.0\" (the mail program tries again later)\n")
+		fmt.Fprintf(w, "until its count for the last hour is below the limit again.\n\n")
+		fmt.Fprintf(w, "If its user did not send this much mail, its password may have been stolen:\n")
+		fmt.Fprintf(w, "change it (yubin account passwd %s).\n", r.Account)
+		fmt.Fprintf(w, "This warning is sent at most once an hour for each account.\n")
+	}
+	if lang == "" || lang == "both" {
+		w.WriteString("\n")
+	}
+	if lang != "en" {
+		fmt.Fprintf(w, "==== Yubin 送信制限 ====\n\n")
+		fmt.Fprintf(w, "アカウント %s が送信数の上限 (%s) に達しました。\n", r.Account, limitJA)
+		fmt.Fprintf(w, "直近1時間の送信: %d 通、宛先 %d 件\n\n", r.Messages, r.Recipients)
+		fmt.Fprintf(w, "直近1時間の送信数が上限を下回るまで、このアカウントからの送信は「451 4.7.0」で一時的に拒否されます(メールソフトが後で再送します)。\n\n")
+		fmt.Fprintf(w, "利用者がこれほど多くのメールを送信していない場合は、パスワードが盗まれた可能性があります。\n")
+		fmt.Fprintf(w, "パスワードを変更してください (yubin account passwd %s)。\n", r.Account)
+		fmt.Fprintf(w, "この警告は、アカウントごとに1時間に1回まで送信されます。\n")
+	}
+}
+
 // DefaultQuotaPercent is the usage, in percent of the quota, that
 // triggers the quota warning unless SetQuotaPercent says otherwise.
 const DefaultQuotaPercent = 90
