@@ -18,6 +18,7 @@ import (
 	"net"
 	"time"
 
+	"yubin/internal/dnsbl"
 	"yubin/store"
 )
 
@@ -55,6 +56,12 @@ type Envelope struct {
 	Helo       string   // HELO/EHLO name the client gave
 	TLS        bool     // the session was encrypted
 	AuthUser   string   // authenticated account ("" on MX)
+	// DNSBL are the client's listings on the spam.dnsbl zones (port 25
+	// only; empty on submission, when the client is listed nowhere, and
+	// when the lists did not answer in time): spam signals for the spam
+	// stage to score. A listing on a zone marked reject never gets here
+	// (the client was refused at RCPT).
+	DNSBL []dnsbl.Hit
 }
 
 // Result is what happened to an accepted message.
@@ -200,6 +207,9 @@ func (d *Deliverer) logLine(ctx context.Context, m *Message, start time.Time, er
 	}
 	if env.AuthUser != "" {
 		attrs = append(attrs, slog.String("user", env.AuthUser))
+	}
+	if len(env.DNSBL) > 0 {
+		attrs = append(attrs, slog.Any("dnsbl", env.DNSBL))
 	}
 	attrs = append(attrs, slog.Bool("tls", env.TLS))
 	if m.failedStage != "" {
