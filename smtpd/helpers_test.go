@@ -17,6 +17,7 @@ import (
 
 	"yubin/internal/auth"
 	"yubin/internal/delivery"
+	"yubin/internal/notify"
 	"yubin/internal/testutil"
 	"yubin/internal/testutil/teststore"
 	"yubin/internal/testutil/tlstest"
@@ -47,6 +48,7 @@ type envOptions struct {
 	policy    auth.Policy
 	noSync    bool
 	quiet     bool
+	notify    bool // Config.Notifier: a notifier over the store
 }
 
 // Accounts created by newEnv, all with testPassword.
@@ -79,6 +81,9 @@ func newEnv(t testing.TB, o envOptions) *testEnv {
 		cfg.Deliverer = o.deliverer(st)
 	} else {
 		cfg.Deliverer = delivery.New(st, log)
+	}
+	if o.notify {
+		cfg.Notifier = notify.New(st, testHost, nil)
 	}
 	au := auth.New(st, o.policy, nil)
 	srv := New(cfg, st, au, log)

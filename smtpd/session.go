@@ -61,6 +61,7 @@ func (b *backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
 		nc = tc.NetConn()
 	}
 	s.tracked, _ = nc.(*trackedConn)
+	s.check = s.clientCheck()
 	return s, nil
 }
 
@@ -81,6 +82,7 @@ type session struct {
 	remote  net.Addr
 	helo    string
 	tls     bool
+	check   *clientCheck // port 25: the client's DNSBL lookup
 
 	mu       sync.Mutex
 	acct     *store.Account // authenticated account (submission)
@@ -204,6 +206,9 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 			log.Info("smtp sender refused: not the user's address", "user", acct.Address, "from", from)
 			return s.hardError(errSenderNotOwn)
 		}
+		if err := s.mayStart(*acct); err != nil {
+			return err
+		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -231,6 +236,9 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	s.mu.Lock()
 	size := s.size
 	s.mu.Unlock()
+	if err := s.refuseListed(to); err != nil { // port 25 only: s.check is nil on submission
+		return err
+	}
 	log := s.logger().With("rcpt", to)
 	account, class, err := classifyRecipient(to, s.resolve, s.isLocalDomain)
 	switch class {
@@ -280,6 +288,9 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 		log.Info("smtp recipient refused: mailbox full", "account", a.Address, "used", a.Used, "quota", a.Quota, "size", size)
 		return errMailboxFull
 	}
+	if err := s.countRecipient(); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.rcpts = append(s.rcpts, rcpt{given: to, account: account})
@@ -298,6 +309,9 @@ func (s *session) reverseSRS(to string) (string, bool) {
 // addRemote accepts a remote recipient: submission (authenticated, so no
 // open relay) or an SRS bounce going back.
 func (s *session) addRemote(given, addr string) error {
+	if err := s.countRecipient(); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.rcpts = append(s.rcpts, rcpt{given: given, remote: addr})
@@ -344,6 +358,7 @@ func (s *session) Data(r io.Reader) error {
 		RemoteAddr: s.remote,
 		Helo:       s.helo,
 		TLS:        s.tls,
+		DNSBL:      s.check.wait(s.srv.ctx),
 	}
 	if acct != nil {
 		env.Source = delivery.Submission

@@ -20,7 +20,10 @@ import (
 
 	"yubin/internal/auth"
 	"yubin/internal/delivery"
+	"yubin/internal/dnsbl"
 	"yubin/internal/netserve"
+	"yubin/internal/notify"
+	"yubin/internal/sendlimit"
 	"yubin/store"
 )
 
@@ -45,6 +48,18 @@ type Config struct {
 	// bounce of a forwarded message) to the original sender: port 25 then
 	// accepts it and the message goes back to that sender.
 	ReverseSRS func(addr string) (string, error)
+	// DNSBL, when it has DNSBL zones, looks the client of every port-25
+	// connection up (in the background, from its first EHLO): a listing on
+	// a zone marked reject is refused at RCPT with 554 5.7.1, other
+	// listings go on the delivery Envelope for the spam stage. Submission
+	// is never looked up.
+	DNSBL *dnsbl.Checker
+	// SendLimit, when set, limits what each account submits per hour
+	// (587/465): over it, MAIL and RCPT get 451 4.7.0.
+	SendLimit *sendlimit.Limiter
+	// Notifier, when set, warns a domain's admins when one of its accounts
+	// reaches its sending limit (once an hour per account).
+	Notifier *notify.Notifier
 }
 
 // Defaults for zero Config fields.
@@ -286,6 +301,8 @@ type trackedConn struct {
 	ln   *limitListener
 	busy atomic.Bool // inside DATA: do not interrupt on shutdown
 	once sync.Once
+
+	dnsbl clientCheckOnce // port 25: the client's DNSBL lookup
 
 	// Submission: a client must authenticate within PreAuthTimeout.
 	authed  atomic.Bool
