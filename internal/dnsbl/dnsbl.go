@@ -44,7 +44,7 @@ type Zone struct {
 
 // Hit is one listing.
 type Hit struct {
-	Zone    string   // the zone that lists it
+	Zone    string   // the zone that lists it (lower case, no trailing dot)
 	Reject  bool     // the zone is marked reject
 	Query   string   // what is listed: the IP address or host name
 	Answers []string // the A records, e.g. ["127.0.0.2", "127.0.0.4"]
@@ -111,9 +111,18 @@ func New(r Resolver, cfg Config) *Checker {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	// Zones as hits name them: lower case, no trailing dot.
+	clean := func(zones []Zone) []Zone {
+		out := slices.Clone(zones)
+		for i := range out {
+			out[i].Name = strings.TrimSuffix(strings.ToLower(out[i].Name), ".")
+		}
+		return out
+	}
+	cfg.DNSBL, cfg.URIBL = clean(cfg.DNSBL), clean(cfg.URIBL)
 	c := &Checker{r: r, cfg: cfg, log: log, cache: newCache(cfg.CacheSize), zones: map[string]*zoneState{}, now: time.Now}
 	for _, z := range slices.Concat(cfg.DNSBL, cfg.URIBL) {
-		c.zones[zoneName(z.Name)] = &zoneState{}
+		c.zones[z.Name] = &zoneState{}
 	}
 	return c
 }
@@ -209,7 +218,7 @@ func (c *Checker) run(ctx context.Context, qs []query) []Hit {
 // failures in between are debug. A cancelled caller says nothing about the
 // zone.
 func (c *Checker) note(zone, name string, err error) {
-	st := c.zones[zoneName(zone)]
+	st := c.zones[zone]
 	switch {
 	case err == nil:
 		if st.failing.Swap(false) {
@@ -333,11 +342,9 @@ func Reverse(ip netip.Addr) string {
 	return string(out)
 }
 
-// zoneName is a zone as it is appended: lower case, rooted (a trailing dot,
-// so no search domain is ever tried).
-func zoneName(z string) string {
-	return strings.ToLower(strings.TrimSuffix(z, ".")) + "."
-}
+// zoneName is a zone as it is appended: rooted (a trailing dot, so no
+// search domain is ever tried).
+func zoneName(z string) string { return z + "." }
 
 // printable keeps the printable ASCII of s, at most n bytes: a TXT record
 // goes into an SMTP reply and the log.

@@ -13,7 +13,6 @@ import (
 
 	"yubin/internal/testutil"
 	"yubin/internal/testutil/dnstest"
-	"yubin/spf"
 )
 
 // The lists, as zone files. 127.0.0.2 is on both; 127.0.0.3 and .4 get
@@ -47,15 +46,22 @@ func serve(t *testing.T) string {
 	return dnstest.NewServer(t, z).Addr()
 }
 
+// goResolver is Go's resolver asking addr.
+func goResolver(addr string) *net.Resolver {
+	return &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, network, addr)
+	}}
+}
+
 // Both kinds of resolver: ours (with TTLs) and Go's.
 func resolvers(addr string) map[string]Resolver {
-	return map[string]Resolver{"ttl": NewResolver(addr), "net": spf.NewResolver(addr)}
+	return map[string]Resolver{"ttl": NewResolver(addr), "net": goResolver(addr)}
 }
 
 func TestCheckIP(t *testing.T) {
 	addr := serve(t)
 	zen := Hit{Zone: "zen.test", Reject: true, Query: "127.0.0.2", Answers: []string{"127.0.0.2", "127.0.0.4"}, Reason: "https://zen.test/query/ip/127.0.0.2"}
-	bl := Hit{Zone: "BL.test.", Query: "127.0.0.2", Answers: []string{"127.0.0.2"}}
+	bl := Hit{Zone: "bl.test", Query: "127.0.0.2", Answers: []string{"127.0.0.2"}}
 	for name, r := range resolvers(addr) {
 		t.Run(name, func(t *testing.T) {
 			var log testutil.Buffer
@@ -164,7 +170,7 @@ func (c *countNet) LookupIP(ctx context.Context, network, name string) ([]net.IP
 func TestCacheTTL(t *testing.T) {
 	addr := serve(t)
 	ttl := &countTTL{TTLResolver: NewResolver(addr).(TTLResolver)}
-	nr := &countNet{Resolver: spf.NewResolver(addr)}
+	nr := &countNet{Resolver: goResolver(addr)}
 	for _, tc := range []struct {
 		name             string
 		r                Resolver

@@ -24,6 +24,7 @@ import (
 	"yubin/internal/delivery"
 	"yubin/internal/netserve"
 	"yubin/internal/notify"
+	"yubin/internal/sendlimit"
 	"yubin/internal/storage"
 	"yubin/internal/tlsutil"
 	"yubin/pop3d"
@@ -114,6 +115,12 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		Deliverer:         deliverer,
 		Outbound:          true,
 		ReverseSRS:        fwd.SRS.Reverse,
+		DNSBL:             blocklists(cfg, log),
+		SendLimit: sendlimit.New(sendlimit.Limits{
+			Messages:   cfg.SMTP.SubmissionMessagesPerHour,
+			Recipients: cfg.SMTP.SubmissionRecipientsPerHour,
+		}),
+		Notifier: notifier,
 	}, st, au, log)
 
 	pop := pop3d.New(pop3d.Config{
