@@ -85,11 +85,7 @@ func TestDNSBLReject(t *testing.T) {
 	c.cmd("RCPT TO:<info@example.com>", 554, "5.7.1")
 	c.cmd("QUIT", 221, "")
 
-	s := dialRaw(t, e.sub)
-	s.cmd("EHLO laptop", 250, "")
-	s.startTLS(e.client)
-	s.cmd("EHLO laptop", 250, "")
-	s.cmd("AUTH PLAIN "+plainIR(userBob, testPassword), 235, "2.0.0")
+	s := loginSubmission(t, e, userBob)
 	s.cmd("MAIL FROM:<bob@example.com>", 250, "")
 	s.cmd("RCPT TO:<info@example.com>", 250, "")
 	s.data(testMessage("from a listed address, logged in"), 250, "2.0.0")

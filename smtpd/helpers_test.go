@@ -124,6 +124,17 @@ func (e *testEnv) verify() {
 	}
 }
 
+// loginSubmission opens a session on 587, with STARTTLS, logged in as user.
+func loginSubmission(t testing.TB, e *testEnv, user string) *rawClient {
+	t.Helper()
+	c := dialRaw(t, e.sub)
+	c.cmd("EHLO laptop", 250, "")
+	c.startTLS(e.client)
+	c.cmd("EHLO laptop", 250, "")
+	c.cmd("AUTH PLAIN "+plainIR(user, testPassword), 235, "2.0.0")
+	return c
+}
+
 // rawClient speaks SMTP line by line, for exact control over what is sent.
 type rawClient struct{ *testutil.Conn }
 

@@ -44,11 +44,7 @@ func scanDeliverer(t testing.TB, engines ...scan.Engine) func(st store.Store) *d
 // returns the reply text.
 func submit(t *testing.T, e *testEnv, rcpt string, msg []byte, code int, enh string) string {
 	t.Helper()
-	c := dialRaw(t, e.sub)
-	c.cmd("EHLO laptop", 250, "")
-	c.startTLS(e.client)
-	c.cmd("EHLO laptop", 250, "")
-	c.cmd("AUTH PLAIN "+plainIR(userAdmin, testPassword), 235, "2.0.0")
+	c := loginSubmission(t, e, userAdmin)
 	c.cmd("MAIL FROM:<admin@example.com>", 250, "")
 	c.cmd("RCPT TO:<"+rcpt+">", 250, "")
 	return c.data(string(msg), code, enh)
