@@ -102,6 +102,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		Lockout:     cfg.Auth.Lockout.Duration,
 		Delay:       cfg.Auth.FailureDelay.Duration,
 	}, nil)
+	bl := blocklists(cfg, log) // the spam stage shares it for URIBL lookups (one cache)
 	smtp := smtpd.New(smtpd.Config{
 		Hostname:          cfg.Hostname,
 		MaxMessageSize:    cfg.SMTP.MaxMessageSize,
@@ -115,7 +116,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		Deliverer:         deliverer,
 		Outbound:          true,
 		ReverseSRS:        fwd.SRS.Reverse,
-		DNSBL:             blocklists(cfg, log),
+		DNSBL:             bl,
 		SendLimit: sendlimit.New(sendlimit.Limits{
 			Messages:   cfg.SMTP.SubmissionMessagesPerHour,
 			Recipients: cfg.SMTP.SubmissionRecipientsPerHour,
