@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"io"
 	"slices"
 	"sort"
 	"strings"
@@ -19,10 +20,26 @@ type Delivery struct {
 	// several deliveries share, without copying it. May be nil.
 	Header  []byte
 	Message []byte // the raw message, CRLF line endings
+	// Tail, when not nil, is more of the message, after Message: a big
+	// message is kept in a spool file rather than in memory, and then
+	// Message is its header section (it must contain the empty line that
+	// ends it) and Tail the rest. The stored message is Header, Message,
+	// Tail. A backend reads Tail (ReadAt, in pieces, possibly more than
+	// once: a write may be retried) only while the call that stores it
+	// runs.
+	Tail *io.SectionReader
 }
 
-// Size is the stored size of the message: Header and Message.
-func (d *Delivery) Size() int64 { return int64(len(d.Header) + len(d.Message)) }
+// Size is the stored size of the message: Header, Message and Tail.
+func (d *Delivery) Size() int64 { return int64(len(d.Header)+len(d.Message)) + TailSize(d.Tail) }
+
+// TailSize is the size of a Delivery's or Outbound's Tail (0 for nil).
+func TailSize(t *io.SectionReader) int64 {
+	if t == nil {
+		return 0
+	}
+	return t.Size()
+}
 
 // Delivered tells where one copy of a delivered message went.
 type Delivered struct {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"time"
@@ -24,7 +25,13 @@ type Outbound struct {
 	Recipients []string // remote addresses
 	Origin     string   // OriginSubmission, ...
 	Message    []byte   // raw message, CRLF line endings
+	// Tail, when not nil, is the rest of the message after Message, read
+	// from a spool file as Delivery.Tail is.
+	Tail *io.SectionReader
 }
+
+// Size is the size of the message: Message and Tail.
+func (o *Outbound) Size() int64 { return int64(len(o.Message)) + TailSize(o.Tail) }
 
 // Recipient states in a queue entry.
 const (

@@ -2,6 +2,7 @@ package bolt
 
 import (
 	"bytes"
+	"io"
 	"strings"
 	"testing"
 
@@ -61,6 +62,38 @@ func TestDeliveryHeaderOverBody(t *testing.T) {
 	}
 	if a.Used != sum {
 		t.Errorf("usage %d, sum of sizes %d", a.Used, sum)
+	}
+	if p, err := s.Verify(ctx); err != nil || len(p) > 0 {
+		t.Errorf("verify: %v %q", err, p)
+	}
+}
+
+// A delivery's Tail is copied into chunks byte for byte, whatever the
+// sizes around a chunk boundary (storetest checks the rest of its
+// contract).
+func TestDeliveryTailChunks(t *testing.T) {
+	s := openTest(t)
+	setup(t, s)
+	testutil.Must(t, s.SetQuota(t.Context(), "info@example.com", 0))
+	ctx := t.Context()
+	head := []byte("Received: x\r\nSubject: s\r\n\r\n")
+	for _, c := range []struct{ hdr, tail int }{
+		{0, 1}, {12, chunkSize - len(head) - 12}, {12, chunkSize - len(head) - 11}, {0, chunkSize}, {30, 3*chunkSize + 5}, {0, 0},
+	} {
+		var hdr []byte
+		if c.hdr > 0 {
+			hdr = []byte("X-Pad: " + strings.Repeat("p", c.hdr-9) + "\r\n")
+		}
+		body := bytes.Repeat([]byte("0123456789abcdef"), c.tail/16+1)[:c.tail]
+		tail := io.NewSectionReader(bytes.NewReader(body), 0, int64(len(body)))
+		d, err := s.Deliver(ctx, store.Delivery{Recipients: []string{"info@example.com"}, Header: hdr, Message: head, Tail: tail})
+		testutil.Must(t, err)
+		want := append(append(append([]byte(nil), hdr...), head...), body...)
+		got, err := s.ReadMessage(ctx, "info@example.com", "INBOX", d[0].UID)
+		testutil.Must(t, err)
+		if !bytes.Equal(got, want) {
+			t.Fatalf("header %d + tail %d: read %d bytes, want %d", c.hdr, c.tail, len(got), len(want))
+		}
 	}
 	if p, err := s.Verify(ctx); err != nil || len(p) > 0 {
 		t.Errorf("verify: %v %q", err, p)

@@ -42,6 +42,7 @@ func (s *Store) deliverBatch(ctx context.Context, ds []store.Delivery, q *queueB
 		box   string
 		hdr   []byte
 		msg   []byte
+		tail  *io.SectionReader
 		size  int64
 		hsize int64
 	}
@@ -68,9 +69,12 @@ func (s *Store) deliverBatch(ctx context.Context, ds []store.Delivery, q *queueB
 		if len(d.Header) > 0 && !bytes.HasSuffix(d.Header, []byte("\r\n")) {
 			return nil, fmt.Errorf("%w: delivery header does not end with CRLF", store.ErrInvalid)
 		}
+		if d.Tail != nil && !bytes.Contains(d.Message, []byte("\r\n\r\n")) {
+			return nil, fmt.Errorf("%w: delivery with a tail whose header section does not end in Message", store.ErrInvalid)
+		}
 		// The header fields on top add to the header section as they are.
 		hsize := int64(len(d.Header) + mailheader.HeaderSize(d.Message))
-		preps = append(preps, prepared{rcpts, flags, date, store.CanonicalMailbox(d.Mailbox), d.Header, d.Message, d.Size(), hsize})
+		preps = append(preps, prepared{rcpts, flags, date, store.CanonicalMailbox(d.Mailbox), d.Header, d.Message, d.Tail, d.Size(), hsize})
 	}
 	if len(preps) == 0 && q.empty() {
 		return nil, fmt.Errorf("%w: nothing to deliver", store.ErrInvalid)
@@ -113,7 +117,7 @@ func (s *Store) deliverBatch(ctx context.Context, ds []store.Delivery, q *queueB
 		}
 		for _, p := range preps {
 			size := p.size
-			blob, err := putBlob(tx, len(p.rcpts), p.hdr, p.msg)
+			blob, err := putBlob(tx, len(p.rcpts), p.tail, p.hdr, p.msg)
 			if err != nil {
 				return err
 			}
@@ -165,11 +169,14 @@ func (s *Store) deliverBatch(ctx context.Context, ds []store.Delivery, q *queueB
 	return out, nil
 }
 
-// putBlob stores a raw message — the concatenation of parts — in chunks
-// with the given reference count. Chunks are slices of the parts where
-// they can be (bbolt keeps values until the commit); only a chunk that
-// spans two parts is copied.
-func putBlob(tx *bbolt.Tx, refs int, parts ...[]byte) (uint64, error) {
+// putBlob stores a raw message — the concatenation of parts, then tail
+// (nil: none) — in chunks with the given reference count. Chunks are
+// slices of the parts where they can be (bbolt keeps values until the
+// commit); only a chunk that spans two parts is copied. The tail is read
+// chunk by chunk into new buffers, which bbolt holds until the commit: a
+// transaction holds its data in memory, so a big message costs its size
+// (twice: values, then pages) while it is committed, however it came in.
+func putBlob(tx *bbolt.Tx, refs int, tail *io.SectionReader, parts ...[]byte) (uint64, error) {
 	refsB := tx.Bucket(bBlobRefs)
 	id, err := refsB.NextSequence()
 	if err != nil {
@@ -202,6 +209,28 @@ func putBlob(tx *bbolt.Tx, refs int, parts ...[]byte) (uint64, error) {
 				}
 				pending = nil
 			}
+		}
+	}
+	if tail != nil {
+		r := io.NewSectionReader(tail, 0, tail.Size())
+		for {
+			if pending == nil {
+				pending = make([]byte, 0, chunkSize)
+			} else if cap(pending) < chunkSize {
+				pending = append(make([]byte, 0, chunkSize), pending...)
+			}
+			n, err := io.ReadFull(r, pending[len(pending):chunkSize])
+			pending = pending[:len(pending)+n]
+			if err == io.EOF || err == io.ErrUnexpectedEOF {
+				break
+			}
+			if err != nil {
+				return 0, err
+			}
+			if err := put(pending); err != nil {
+				return 0, err
+			}
+			pending = nil
 		}
 	}
 	if len(pending) > 0 || chunk == 0 {

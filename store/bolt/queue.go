@@ -95,7 +95,7 @@ func (q *queueBatch) write(tx *bbolt.Tx, now time.Time) error {
 	for i, o := range q.adds {
 		owner[i] = i
 		for j := 0; j < i; j++ {
-			if owner[j] == j && bytes.Equal(q.adds[j].Message, o.Message) {
+			if owner[j] == j && q.adds[j].Tail == o.Tail && bytes.Equal(q.adds[j].Message, o.Message) {
 				owner[i] = j
 				break
 			}
@@ -105,7 +105,7 @@ func (q *queueBatch) write(tx *bbolt.Tx, now time.Time) error {
 	blobOf := map[int]uint64{}
 	for i, o := range q.adds {
 		if owner[i] == i {
-			id, err := putBlob(tx, refs[i], o.Message)
+			id, err := putBlob(tx, refs[i], o.Tail, o.Message)
 			if err != nil {
 				return err
 			}
@@ -124,7 +124,7 @@ func (q *queueBatch) write(tx *bbolt.Tx, now time.Time) error {
 		id := qid + "-" + strconv.FormatUint(seq, 36)
 		rec := queueRecord{QueueEntry: store.QueueEntry{
 			ID: id, QueueID: o.QueueID, From: o.From, ReturnPath: o.ReturnPath, Origin: o.Origin,
-			Size: int64(len(o.Message)), Created: now.UTC(), NextAttempt: now.UTC(),
+			Size: o.Size(), Created: now.UTC(), NextAttempt: now.UTC(),
 		}, Blob: blobOf[owner[i]]}
 		for _, r := range o.Recipients {
 			rec.Recipients = append(rec.Recipients, store.QueueRecipient{Addr: r})

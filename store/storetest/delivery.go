@@ -17,6 +17,7 @@ import (
 var deliveryTests = []test{
 	{"deliver and read", testDeliverAndRead},
 	{"header over body", testHeaderOverBody},
+	{"tail from a file", testTail},
 	{"deliver errors", testDeliverErrors},
 	{"deliver batch", testDeliverBatch},
 	{"quota", testQuota},
@@ -116,6 +117,45 @@ func testHeaderOverBody(t *testing.T, e *env) {
 	}
 	if _, err := e.s.Deliver(ctx, store.Delivery{Recipients: []string{info}, Header: []byte("X-No-CRLF: 1"), Message: msg}); !is(err, store.ErrInvalid) {
 		t.Errorf("a header without its CRLF: %v", err)
+	}
+}
+
+// A delivery's or outbound copy's Tail (a big message read from its spool
+// file) follows Header and Message, read back whole and counted whole;
+// Message must then hold the whole header section.
+func testTail(t *testing.T, e *env) {
+	ctx := t.Context()
+	head := []byte("Received: x\r\nSubject: big\r\n\r\n")
+	body := bytes.Repeat([]byte("0123456789abcdef\r\n"), 12000) // 216,000 bytes
+	tail := io.NewSectionReader(bytes.NewReader(body), 0, int64(len(body)))
+	hdr := []byte("Delivered-To: info@example.com\r\n")
+	got, err := e.s.Deliver(ctx, store.Delivery{Recipients: []string{info}, Header: hdr, Message: head, Tail: tail})
+	testutil.Must(t, err)
+	want := append(append(slices.Clone(hdr), head...), body...)
+	if raw := e.read(info, "INBOX", got[0].UID); !bytes.Equal(raw, want) {
+		t.Fatalf("read %d bytes back, want %d", len(raw), len(want))
+	}
+	m, _, err := e.s.MessagesByUID(ctx, info, "INBOX", []uint32{got[0].UID})
+	testutil.Must(t, err)
+	if m[0].Size != int64(len(want)) || m[0].HeaderSize != int64(len(hdr)+len(head)) {
+		t.Errorf("size %d, header %d; want %d and %d", m[0].Size, m[0].HeaderSize, len(want), len(hdr)+len(head))
+	}
+	if a := e.account(info); a.Used != int64(len(want)) {
+		t.Errorf("usage %d, want %d", a.Used, len(want))
+	}
+	_, ids, err := e.s.DeliverAndQueue(ctx, nil, []store.Outbound{{QueueID: "Q", From: info,
+		Recipients: []string{"a@one.test", "b@two.test"}, Origin: store.OriginForward, Message: head, Tail: tail}})
+	testutil.Must(t, err)
+	for _, id := range ids {
+		raw, q, err := e.s.ReadQueued(ctx, id)
+		testutil.Must(t, err)
+		if !bytes.Equal(raw, want[len(hdr):]) || q.Size != int64(len(raw)) {
+			t.Errorf("queued %d bytes (size %d), want %d", len(raw), q.Size, len(want)-len(hdr))
+		}
+	}
+	open := io.NewSectionReader(bytes.NewReader(body), 0, int64(len(body)))
+	if _, err := e.s.Deliver(ctx, store.Delivery{Recipients: []string{info}, Message: []byte("X-Header: not ended\r\n"), Tail: open}); !is(err, store.ErrInvalid) {
+		t.Errorf("a tail with the header section not ended in Message: %v", err)
 	}
 }
 
