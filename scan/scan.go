@@ -131,8 +131,13 @@ func (s *Scanner) EngineNames() []string { return append([]string(nil), s.names.
 
 // ScanReader reads a message (at most MaxMessageSize+1 bytes: a bigger
 // message gets the Oversize verdict without being read further) and
-// scans it.
+// scans it. A reader that knows its size (a Size() int64 method, as
+// *io.SectionReader and *bytes.Reader have) is not read at all when that
+// size is over the limit.
 func (s *Scanner) ScanReader(ctx context.Context, r io.Reader) (*Verdict, error) {
+	if sr, ok := r.(interface{ Size() int64 }); ok && s.limits.TooLarge(sr.Size()) {
+		return s.oversize(sr.Size()), nil
+	}
 	var buf bytes.Buffer
 	lim := s.limits.MaxMessageSize
 	if lim < 0 {

@@ -19,6 +19,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/big"
 	"net"
@@ -97,7 +98,7 @@ func (c *Checker) Process(ctx context.Context, m *delivery.Message) error {
 	if m.Env.Source != delivery.MX {
 		return nil // authenticated submission
 	}
-	res := c.Check(ctx, m.Env, m.Raw)
+	res := c.check(ctx, m.Env, m.Raw, m.Reader())
 	if rj := res.Refusal(); rj != nil {
 		return rj
 	}
@@ -154,6 +155,13 @@ func (r *Results) Refusal() *delivery.Reject {
 // Check runs SPF, DKIM and DMARC for a message as received (raw) with its
 // envelope.
 func (c *Checker) Check(ctx context.Context, env delivery.Envelope, raw []byte) Results {
+	return c.check(ctx, env, raw, bytes.NewReader(raw))
+}
+
+// check is Check for a message whose header section starts header and
+// whose whole content msg reads (a big message is read from its spool
+// file as DKIM hashes it, never held in memory).
+func (c *Checker) check(ctx context.Context, env delivery.Envelope, header []byte, msg io.Reader) Results {
 	timeout := c.Timeout
 	if timeout <= 0 {
 		timeout = DefaultTimeout
@@ -170,7 +178,7 @@ func (c *Checker) Check(ctx context.Context, env delivery.Envelope, raw []byte) 
 	var res Results
 	res.SPF, res.SPFIdentity, res.SPFErr = Check(ctx, r, ipOf(env.RemoteAddr), env.Helo, env.From)
 
-	verifs, err := dkim.VerifyWithOptions(bytes.NewReader(raw), &dkim.VerifyOptions{LookupTXT: lookupTXT, MaxVerifications: MaxSignatures})
+	verifs, err := dkim.VerifyWithOptions(msg, &dkim.VerifyOptions{LookupTXT: lookupTXT, MaxVerifications: MaxSignatures})
 	if err != nil && !errors.Is(err, dkim.ErrTooManySignatures) {
 		res.DKIM = append(res.DKIM, DKIMResult{Result: "permerror", Err: err})
 	}
@@ -188,7 +196,7 @@ func (c *Checker) Check(ctx context.Context, env delivery.Envelope, raw []byte) 
 		res.DKIM = append(res.DKIM, d)
 	}
 
-	res.DMARC = c.dmarc(raw, &res, lookupTXT)
+	res.DMARC = c.dmarc(header, &res, lookupTXT)
 	return res
 }
 

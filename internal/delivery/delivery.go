@@ -14,6 +14,7 @@ import (
 	"encoding/base32"
 	"encoding/binary"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"time"
@@ -103,11 +104,21 @@ const (
 // *store.QuotaError says a recipient's quota does not allow the message; any
 // other error is temporary.
 func (d *Deliverer) Deliver(ctx context.Context, env Envelope, msg []byte) (Result, error) {
+	return d.DeliverSpooled(ctx, env, msg, nil)
+}
+
+// DeliverSpooled is Deliver for a message that may be too big to hold in
+// memory: head is its header section (through the empty line) and tail
+// the rest, read from a spool file by the stages that need the whole
+// message and by the store, which copies it in chunks. tail must stay
+// readable until DeliverSpooled returns. With a nil tail, head is the
+// whole message, as for Deliver.
+func (d *Deliverer) DeliverSpooled(ctx context.Context, env Envelope, head []byte, tail *io.SectionReader) (Result, error) {
 	if env.QueueID == "" {
 		env.QueueID = NewQueueID()
 	}
 	start := d.now()
-	m := newMessage(env, msg)
+	m := newMessage(env, head, tail)
 	res := Result{QueueID: env.QueueID}
 	err := d.deliver(ctx, m, &res)
 	d.logLine(ctx, m, start, err)
@@ -194,7 +205,7 @@ func (d *Deliverer) logLine(ctx context.Context, m *Message, start time.Time, er
 		}
 	}
 	attrs = append(attrs,
-		slog.Int("size", len(m.Raw)),
+		slog.Int64("size", m.Size()),
 		slog.String("verdict", m.Verdict),
 		slog.String("outcome", outcome),
 		slog.Duration("took", d.now().Sub(start)),

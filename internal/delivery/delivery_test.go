@@ -5,11 +5,15 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"regexp"
 	"testing"
 
+	"yubin/internal/testutil"
 	"yubin/internal/testutil/teststore"
 	"yubin/store"
 )
@@ -75,5 +79,49 @@ func TestNewQueueID(t *testing.T) {
 		}
 		seen[id] = true
 		prev = id
+	}
+}
+
+// A spooled message (header section in memory, the rest in a file) is
+// stored and queued whole, with the stages' header fields on top, read
+// from the file; Size and Reader see all of it.
+func TestDeliverSpooled(t *testing.T) {
+	st := teststore.New(t, teststore.Options{Accounts: []store.Account{{Address: "info@example.com"}}})
+	head := []byte("Received: x\r\nSubject: big\r\n\r\n")
+	body := bytes.Repeat([]byte("0123456789abcdef\r\n"), 20000) // 360,000 bytes
+	f, err := os.Create(filepath.Join(t.TempDir(), "spooled"))
+	testutil.Must(t, err)
+	defer f.Close()
+	_, err = f.Write(body)
+	testutil.Must(t, err)
+	var size int64
+	var whole []byte
+	stage := StageFunc("look", func(ctx context.Context, m *Message) error {
+		size = m.Size()
+		whole, err = io.ReadAll(m.Reader())
+		m.Remote = append(m.Remote, &RemoteCopy{From: "info@example.com", To: []string{"x@remote.test"}, Origin: store.OriginForward})
+		m.PrependHeader("X-Test: seen")
+		return err
+	})
+	res, err := New(st, nil, stage).DeliverSpooled(context.Background(), Envelope{Recipients: []string{"info@example.com"}},
+		head, io.NewSectionReader(f, 0, int64(len(body))))
+	testutil.Must(t, err)
+	want := append(append([]byte(nil), head...), body...)
+	if size != int64(len(want)) || !bytes.Equal(whole, want) {
+		t.Fatalf("stage saw %d bytes (Size %d), want %d", len(whole), size, len(want))
+	}
+	got, err := st.ReadMessage(t.Context(), "info@example.com", "INBOX", res.Delivered[0].UID)
+	testutil.Must(t, err)
+	want = append([]byte("X-Test: seen\r\n"), want...)
+	if !bytes.Equal(got, want) {
+		t.Fatalf("stored %d bytes, want %d", len(got), len(want))
+	}
+	if len(res.Queued) != 1 {
+		t.Fatalf("queued %v", res.Queued)
+	}
+	q, _, err := st.ReadQueued(t.Context(), res.Queued[0])
+	testutil.Must(t, err)
+	if !bytes.Equal(q, want) {
+		t.Fatalf("queued %d bytes, want %d", len(q), len(want))
 	}
 }

@@ -3,6 +3,7 @@ package delivery
 import (
 	"context"
 	"fmt"
+	"io"
 
 	"yubin/internal/mailheader"
 	"yubin/store"
@@ -43,16 +44,22 @@ func (r *Reject) Error() string {
 // Message is one message on its way through the stages.
 //
 // What a local recipient (or a remote copy) gets is its own Header on top
-// of a body: Message.Raw, or a Body variant some recipients share (the
-// message with infected parts stripped, say). Stages add header fields per
-// recipient instead of copying the message; the store writes each distinct
-// header and body once.
+// of a body: the message as received (Raw and Tail), or a Body variant
+// some recipients share (the message with infected parts stripped, say).
+// Stages add header fields per recipient instead of copying the message;
+// the store writes each distinct header and body once.
 type Message struct {
 	Env Envelope
 	// Raw is the message as received, with trace headers: the body of
 	// every recipient without a Body of its own. Stages that change it for
-	// everyone replace it.
+	// everyone replace it. When Tail is set, Raw is only the header
+	// section, through the empty line.
 	Raw []byte
+	// Tail, when not nil, is the rest of a message too big to keep in
+	// memory, read from its spool file: what reads the whole message uses
+	// Reader, and the store copies it from there. Nil for a message held
+	// whole in Raw.
+	Tail *io.SectionReader
 	// Local are the local accounts that receive it, one per account.
 	Local []*Recipient
 	// Verdict summarises what the stages found, for the log line.
@@ -69,8 +76,9 @@ type Message struct {
 	failedStage string
 }
 
-// Body is a version of the message other than Message.Raw. Recipients
-// share a *Body; they are grouped by it, never by comparing bytes.
+// Body is a version of the message other than Message.Raw, held whole in
+// memory (it is made from a message the scanner read). Recipients share a
+// *Body; they are grouped by it, never by comparing bytes.
 type Body struct {
 	Raw []byte
 }
@@ -82,7 +90,8 @@ type Recipient struct {
 	// Header holds header fields for this recipient only (CRLF-terminated
 	// lines), on top of the body.
 	Header []byte
-	// Body is this recipient's version of the message; nil: Message.Raw.
+	// Body is this recipient's version of the message; nil: the message
+	// as received (Raw, Tail).
 	Body *Body
 	// Drop delivers nothing to this account; Why says why (for the log).
 	Drop bool
@@ -95,12 +104,12 @@ type RemoteCopy struct {
 	ReturnPath string   // where a DSN goes if delivery fails; "" = nowhere
 	To         []string // remote addresses
 	Header     []byte   // header fields on top of the body, for this copy only
-	Body       *Body    // nil: Message.Raw as it is when the message is committed
+	Body       *Body    // nil: the message (Raw, Tail) as it is when committed
 	Origin     string   // store.OriginSubmission, store.OriginForward, ...
 }
 
-func newMessage(env Envelope, raw []byte) *Message {
-	m := &Message{Env: env, Raw: raw, Verdict: "not-scanned"}
+func newMessage(env Envelope, raw []byte, tail *io.SectionReader) *Message {
+	m := &Message{Env: env, Raw: raw, Tail: tail, Verdict: "not-scanned"}
 	for _, a := range env.Recipients {
 		m.Local = append(m.Local, &Recipient{Account: a})
 	}
@@ -141,24 +150,84 @@ func Prepend(field, header []byte) []byte {
 	return append(append(make([]byte, 0, len(field)+len(header)), field...), header...)
 }
 
-// BodyOf is the body r gets under its Header.
-func (m *Message) BodyOf(r *Recipient) []byte {
-	if r.Body != nil {
-		return r.Body.Raw
+// Size is the size of the message as received (Raw and Tail).
+func (m *Message) Size() int64 {
+	n := int64(len(m.Raw))
+	if m.Tail != nil {
+		n += m.Tail.Size()
 	}
-	return m.Raw
+	return n
 }
 
-// ContentOf is the whole message r gets: a new copy, for checks and tests
-// (the delivery path stores Header and body without joining them).
+// Reader reads the whole message as received: Raw, then Tail. Each call
+// returns a new reader from the start.
+func (m *Message) Reader() *io.SectionReader {
+	return io.NewSectionReader(joined{m.Raw, m.Tail}, 0, m.Size())
+}
+
+// ReadAll returns the whole message as received in memory: Raw itself, or
+// for a spooled message a new copy (for the scanner, within its size
+// limit, and for tests).
+func (m *Message) ReadAll() ([]byte, error) {
+	if m.Tail == nil {
+		return m.Raw, nil
+	}
+	b := make([]byte, m.Size())
+	if _, err := io.ReadFull(m.Reader(), b); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// joined reads head, then tail (which may be nil), as one io.ReaderAt.
+type joined struct {
+	head []byte
+	tail *io.SectionReader
+}
+
+func (j joined) ReadAt(p []byte, off int64) (int, error) {
+	n := 0
+	if off < int64(len(j.head)) {
+		n = copy(p, j.head[off:])
+		if n == len(p) {
+			return n, nil
+		}
+	}
+	if j.tail == nil {
+		return n, io.EOF
+	}
+	k, err := j.tail.ReadAt(p[n:], max(off-int64(len(j.head)), 0))
+	return n + k, err
+}
+
+// bodyOf is the body r gets under its Header: its own Body, or the
+// message as received.
+func (m *Message) bodyOf(r *Recipient) ([]byte, *io.SectionReader) {
+	if r.Body != nil {
+		return r.Body.Raw, nil
+	}
+	return m.Raw, m.Tail
+}
+
+// ContentOf is the whole message r gets: a new copy in memory, for checks
+// and tests (the delivery path stores Header and body without joining
+// them).
 func (m *Message) ContentOf(r *Recipient) []byte {
-	return Prepend(r.Header, m.BodyOf(r))
+	raw, tail := m.bodyOf(r)
+	if tail != nil {
+		all, err := (&Message{Raw: raw, Tail: tail}).ReadAll()
+		if err != nil {
+			panic(fmt.Sprintf("delivery: reading the spooled message: %v", err))
+		}
+		raw = all
+	}
+	return Prepend(r.Header, raw)
 }
 
 // HeaderSection is the header section r gets: its Header and the header
 // section of its body (for checks that read header fields).
 func (m *Message) HeaderSection(r *Recipient) []byte {
-	b := m.BodyOf(r)
+	b, _ := m.bodyOf(r)
 	return Prepend(r.Header, b[:mailheader.HeaderSize(b)])
 }
 
@@ -169,12 +238,12 @@ func (m *Message) outbound() []store.Outbound {
 		if len(r.To) == 0 {
 			continue
 		}
-		body := m.Raw
+		body, tail := m.Raw, m.Tail
 		if r.Body != nil {
-			body = r.Body.Raw
+			body, tail = r.Body.Raw, nil
 		}
 		out = append(out, store.Outbound{QueueID: m.Env.QueueID, From: r.From, ReturnPath: r.ReturnPath,
-			Recipients: r.To, Origin: r.Origin, Message: Prepend(r.Header, body)})
+			Recipients: r.To, Origin: r.Origin, Message: Prepend(r.Header, body), Tail: tail})
 	}
 	return out
 }
@@ -199,7 +268,8 @@ func (m *Message) batch() []store.Delivery {
 			continue
 		}
 		index[k] = len(out)
-		out = append(out, store.Delivery{Recipients: []string{r.Account}, Mailbox: r.Mailbox, Header: r.Header, Message: m.BodyOf(r)})
+		raw, tail := m.bodyOf(r)
+		out = append(out, store.Delivery{Recipients: []string{r.Account}, Mailbox: r.Mailbox, Header: r.Header, Message: raw, Tail: tail})
 	}
 	return out
 }

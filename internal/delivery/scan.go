@@ -33,7 +33,7 @@ func (s *ScanStage) Name() string { return "scan" }
 func (s *ScanStage) Process(ctx context.Context, m *Message) error {
 	// A verdict header from outside means nothing: drop it before ours.
 	m.Raw = removeHeader(m.Raw, scan.HeaderName)
-	v, err := s.Scanner.Scan(ctx, m.Raw)
+	raw, v, err := s.scan(ctx, m)
 	if err != nil {
 		m.Verdict = "scan-failed"
 		return replyReject(scan.ReplyTempFail, err)
@@ -42,7 +42,25 @@ func (s *ScanStage) Process(ctx context.Context, m *Message) error {
 	if m.Env.Source == Submission {
 		return s.submission(ctx, m, v)
 	}
-	return s.inbound(ctx, m, v)
+	return s.inbound(ctx, m, v, raw)
+}
+
+// scan scans the whole message and returns it with the verdict. A
+// message in a spool file is read into memory only when it is within the
+// scanner's size limit (the scanner and Strip work on memory); over it,
+// the verdict is oversize without reading it, and the message returned is
+// its header section.
+func (s *ScanStage) scan(ctx context.Context, m *Message) ([]byte, *scan.Verdict, error) {
+	if m.Tail != nil && s.Scanner.Limits().TooLarge(m.Size()) {
+		v, err := s.Scanner.ScanReader(ctx, m.Reader())
+		return m.Raw, v, err
+	}
+	raw, err := m.ReadAll()
+	if err != nil {
+		return nil, nil, err
+	}
+	v, err := s.Scanner.Scan(ctx, raw)
+	return raw, v, err
 }
 
 func (s *ScanStage) submission(ctx context.Context, m *Message, v *scan.Verdict) error {
@@ -65,7 +83,9 @@ func (s *ScanStage) submission(ctx context.Context, m *Message, v *scan.Verdict)
 	return replyReject(reply, nil)
 }
 
-func (s *ScanStage) inbound(ctx context.Context, m *Message, v *scan.Verdict) error {
+// inbound decides per recipient; raw is the whole message as scanned
+// (Strip cuts parts out of it).
+func (s *ScanStage) inbound(ctx context.Context, m *Message, v *scan.Verdict, raw []byte) error {
 	if len(m.Remote) > 0 {
 		// A bounce on its way back to a remote sender (SRS): we relay it,
 		// so nothing infected goes, as on submission.
@@ -78,7 +98,6 @@ func (s *ScanStage) inbound(ctx context.Context, m *Message, v *scan.Verdict) er
 			return nil
 		}
 	}
-	raw := m.Raw
 	headers := notify.HeaderSection(raw)
 	var discarded, stripped []string
 	var discardDecision scan.Decision
