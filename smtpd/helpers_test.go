@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -18,6 +19,7 @@ import (
 	"yubin/internal/auth"
 	"yubin/internal/delivery"
 	"yubin/internal/notify"
+	"yubin/internal/spool"
 	"yubin/internal/testutil"
 	"yubin/internal/testutil/teststore"
 	"yubin/internal/testutil/tlstest"
@@ -85,12 +87,24 @@ func newEnv(t testing.TB, o envOptions) *testEnv {
 	if o.notify {
 		cfg.Notifier = notify.New(st, testHost, nil)
 	}
+	if cfg.Spool == nil {
+		cfg.Spool = testSpool(t, 0)
+	}
 	au := auth.New(st, o.policy, nil)
 	srv := New(cfg, st, au, log)
 	e := &testEnv{t: t, store: st, srv: srv, client: cert.Client}
 	e.serving = testutil.Serve(t, srv, cert.Server, MX, Submission, Submissions)
 	e.mx, e.sub, e.subs = e.serving.Addrs[0], e.serving.Addrs[1], e.serving.Addrs[2]
 	return e
+}
+
+// testSpool opens a spool in a new temporary directory; budget 0 takes
+// the default.
+func testSpool(t testing.TB, budget int64) *spool.Spool {
+	t.Helper()
+	sp, err := spool.Open(filepath.Join(t.TempDir(), "spool"), budget, 0)
+	testutil.Must(t, err)
+	return sp
 }
 
 // inbox returns the raw messages in account's INBOX.

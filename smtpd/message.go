@@ -2,6 +2,7 @@ package smtpd
 
 import (
 	"bytes"
+	"io"
 	"strings"
 	"time"
 )
@@ -72,28 +73,40 @@ func headerToken(s, empty string) string {
 	}, s)
 }
 
-// normalizeCRLF returns prefix followed by body with every bare LF turned
-// into CRLF. CRLF pairs and bare CRs are kept as they are.
-func normalizeCRLF(prefix, body []byte) []byte {
-	bare := bytes.Count(body, []byte("\n")) - bytes.Count(body, []byte("\r\n"))
-	out := make([]byte, 0, len(prefix)+len(body)+bare)
-	out = append(out, prefix...)
-	if bare == 0 {
-		return append(out, body...)
-	}
-	for len(body) > 0 {
-		i := bytes.IndexByte(body, '\n')
+// crlfWriter writes to w what is written to it with every bare LF turned
+// into CRLF, across writes. CRLF pairs and bare CRs are kept as they are.
+type crlfWriter struct {
+	w  io.Writer
+	cr bool // the last byte written was a CR
+}
+
+func (c *crlfWriter) Write(p []byte) (int, error) {
+	n := len(p)
+	for len(p) > 0 {
+		i := bytes.IndexByte(p, '\n')
 		if i < 0 {
-			out = append(out, body...)
+			if _, err := c.w.Write(p); err != nil {
+				return 0, err
+			}
+			c.cr = p[len(p)-1] == '\r'
 			break
 		}
-		if i == 0 || body[i-1] != '\r' {
-			out = append(out, body[:i]...)
-			out = append(out, '\r', '\n')
-		} else {
-			out = append(out, body[:i+1]...)
+		line := p[:i+1]
+		if (i == 0 && !c.cr) || (i > 0 && p[i-1] != '\r') {
+			line = p[:i] // bare LF: write the line, then CRLF
 		}
-		body = body[i+1:]
+		if _, err := c.w.Write(line); err != nil {
+			return 0, err
+		}
+		if len(line) == i {
+			if _, err := c.w.Write(crlf); err != nil {
+				return 0, err
+			}
+		}
+		c.cr = false
+		p = p[i+1:]
 	}
-	return out
+	return n, nil
 }
+
+var crlf = []byte("\r\n")

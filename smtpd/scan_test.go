@@ -85,6 +85,8 @@ func scanCases() []scanCase {
 		{"eicar-body", scantest.Plain(scantest.EICAR), 554, "5.6.5", virus, 554, "5.6.5", "report"},
 		{"eicar-html-body", scantest.HTMLMail(scantest.EICAR), 554, "5.6.5", virus, 554, "5.6.5", "report"},
 		{"eicar-attachment", scantest.Mail("see attached", []scantest.File{eicar}), 554, "5.6.5", virus, 250, "2.0.0", "stripped"},
+		// Over the spool's memory: scanned and stripped from the spool file.
+		{"eicar-attachment-spooled", scantest.Mail("see attached", []scantest.File{{Name: "notes.txt", Data: bytes.Repeat([]byte("notes notes\r\n"), 300<<10/13)}, eicar}), 554, "5.6.5", virus, 250, "2.0.0", "stripped"},
 		{"eicar-in-zip", scantest.Mail("zip", []scantest.File{{Name: "invoice.zip", Data: scantest.Zip(eicar)}}), 554, "5.6.5", virus, 250, "2.0.0", "stripped"},
 		{"zip-in-tar.gz", scantest.Mail("tgz", []scantest.File{{Name: "bundle.tar.gz", Data: scantest.Gzip(scantest.Tar(scantest.File{Name: "inner.zip", Data: scantest.Zip(eicar)}))}}), 554, "5.6.5", virus, 250, "2.0.0", "stripped"},
 		{"depth-9", scantest.Mail("deep", []scantest.File{{Name: "deep.zip", Data: scantest.NestedZip(9, scantest.File{Name: "a.txt", Data: []byte("ok")})}}), 250, "2.0.0", "", 250, "2.0.0", "clean"},
@@ -135,8 +137,8 @@ func TestScanOnSubmissionAndInbound(t *testing.T) {
 			in++
 		}
 	}
-	if out != 10 || in != 10 {
-		t.Errorf("stop records: %d outbound, %d inbound; want 10 and 10", out, in)
+	if out != 11 || in != 11 {
+		t.Errorf("stop records: %d outbound, %d inbound; want 11 and 11", out, in)
 	}
 	e.verify()
 }

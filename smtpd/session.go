@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/emersion/go-sasl"
@@ -17,6 +18,7 @@ import (
 
 	"yubin/internal/auth"
 	"yubin/internal/delivery"
+	"yubin/internal/spool"
 	"yubin/store"
 )
 
@@ -37,6 +39,8 @@ var (
 	errTempLocal    = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Temporary local problem, please try again later"}
 	errLineTooLong  = &smtp.SMTPError{Code: 500, EnhancedCode: smtp.EnhancedCode{5, 5, 2}, Message: "Line too long"}
 	errTooManyErrs  = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: "Too many errors, closing connection"}
+	errNoStorage    = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 1}, Message: "Insufficient system storage: too much mail in transit, please try again later"}
+	errSizeNoRoom   = &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 3, 1}, Message: "Insufficient system storage for a message of that size now, please try again later"}
 )
 
 type backend struct {
@@ -210,6 +214,12 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 			return err
 		}
 	}
+	if opts != nil && opts.Size > 0 && !s.srv.spool.Fits(opts.Size) {
+		// RFC 1870 section 6.1: the size would fit, but not now.
+		log.Warn("smtp sender refused: no room for the declared size now", "from", from, "size", opts.Size,
+			"in_flight", s.srv.spool.InFlight(), "budget", s.srv.spool.Budget())
+		return errSizeNoRoom
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.from, s.fromSet, s.rcpts = from, true, nil
@@ -333,24 +343,9 @@ func (s *session) Data(r io.Reader) error {
 	if h := s.srv.testHookData; h != nil {
 		h()
 	}
-	body, err := io.ReadAll(r)
-	if err != nil {
-		switch {
-		case errors.Is(err, smtp.ErrDataTooLarge):
-			log.Info("smtp message refused: too large", "from", from, "max", s.srv.cfg.MaxMessageSize)
-			return smtp.ErrDataTooLarge
-		case errors.Is(err, smtp.ErrTooLongLine):
-			log.Info("smtp message refused: line too long", "from", from, "max", s.srv.cfg.MaxLineLength)
-			return &smtp.SMTPError{Code: errLineTooLong.Code, EnhancedCode: errLineTooLong.EnhancedCode,
-				Message: fmt.Sprintf("%s (limit %d bytes)", errLineTooLong.Message, s.srv.cfg.MaxLineLength)}
-		}
-		log.Info("smtp message not received", "from", from, "error", err)
-		return err
-	}
 	if len(rcpts) == 0 { // go-smtp does not call Data without recipients
 		return errTempLocal
 	}
-
 	env := delivery.Envelope{
 		QueueID:    delivery.NewQueueID(),
 		Source:     delivery.MX,
@@ -358,7 +353,6 @@ func (s *session) Data(r io.Reader) error {
 		RemoteAddr: s.remote,
 		Helo:       s.helo,
 		TLS:        s.tls,
-		DNSBL:      s.check.wait(s.srv.ctx),
 	}
 	if acct != nil {
 		env.Source = delivery.Submission
@@ -378,13 +372,28 @@ func (s *session) Data(r io.Reader) error {
 	if len(rcpts) == 1 {
 		forRcpt = rcpts[0].given
 	}
+
+	// The message goes into the spool: memory up to a small buffer, then
+	// a file, within the budget of bytes in flight. It is held until
+	// delivery returns.
+	msg := s.srv.spool.New()
+	defer msg.Close()
 	hdr := receivedHeader(receivedInfo{
 		Helo: s.helo, IP: ipOf(s.remote), Hostname: s.srv.cfg.Hostname,
 		TLS: s.tls, Auth: acct != nil, QueueID: env.QueueID, For: forRcpt, Date: time.Now(),
 	})
-	msg := normalizeCRLF(hdr, body)
+	if err := s.receive(msg, hdr, r, from); err != nil {
+		return err
+	}
+	head, tail, err := msg.Finish()
+	if err != nil {
+		log.Error("smtp message not received: spool", "from", from, "error", err)
+		return errTempLocal
+	}
+	// The blocklist lookups ran while the data came in.
+	env.DNSBL = s.check.wait(s.srv.ctx)
 
-	_, err = s.srv.deliver.Deliver(s.srv.ctx, env, msg)
+	_, err = s.srv.deliver.DeliverSpooled(s.srv.ctx, env, head, tail)
 	var qe *store.QuotaError
 	var rj *delivery.Reject
 	switch {
@@ -395,10 +404,64 @@ func (s *session) Data(r io.Reader) error {
 		return &smtp.SMTPError{Code: rj.Code, EnhancedCode: smtp.EnhancedCode(rj.Enhanced), Message: rj.Text}
 	case errors.As(err, &qe):
 		return &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 2, 2},
-			Message: fmt.Sprintf("Mailbox full: the message (%d bytes) does not fit into the quota of <%s>", len(msg), qe.Account)}
+			Message: fmt.Sprintf("Mailbox full: the message (%d bytes) does not fit into the quota of <%s>", msg.Size(), qe.Account)}
 	default:
 		return errTempLocal
 	}
+}
+
+// copyBufSize is the size of the buffers DATA is read through (the spool
+// copies from them); copyBufs keeps them.
+const copyBufSize = 16 << 10
+
+var copyBufs = sync.Pool{New: func() any { return new([copyBufSize]byte) }}
+
+// receive writes hdr into msg, then DATA from r, bare LFs turned into
+// CRLF, and returns the reply for what went wrong, if anything. When the
+// spool refuses more (the budget of bytes in flight is used up), go-smtp
+// reads and drops the rest of DATA, and the connection goes on.
+func (s *session) receive(msg *spool.Message, hdr []byte, r io.Reader, from string) error {
+	log := s.logger().With("from", from)
+	if _, err := msg.Write(hdr); err != nil {
+		return s.spoolError(log, err)
+	}
+	buf := copyBufs.Get().(*[copyBufSize]byte)
+	defer copyBufs.Put(buf)
+	w := &crlfWriter{w: msg}
+	for {
+		n, err := r.Read(buf[:])
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return s.spoolError(log, werr)
+			}
+		}
+		switch {
+		case err == io.EOF:
+			return nil
+		case errors.Is(err, smtp.ErrDataTooLarge):
+			log.Info("smtp message refused: too large", "max", s.srv.cfg.MaxMessageSize)
+			return smtp.ErrDataTooLarge
+		case errors.Is(err, smtp.ErrTooLongLine):
+			log.Info("smtp message refused: line too long", "max", s.srv.cfg.MaxLineLength)
+			return &smtp.SMTPError{Code: errLineTooLong.Code, EnhancedCode: errLineTooLong.EnhancedCode,
+				Message: fmt.Sprintf("%s (limit %d bytes)", errLineTooLong.Message, s.srv.cfg.MaxLineLength)}
+		case err != nil:
+			log.Info("smtp message not received", "error", err)
+			return err
+		}
+	}
+}
+
+// spoolError is the reply to a failed spool write: 451 4.3.1 when the
+// budget or the disk is full, 451 4.3.0 otherwise.
+func (s *session) spoolError(log *slog.Logger, err error) error {
+	if errors.Is(err, spool.ErrBudget) || errors.Is(err, syscall.ENOSPC) {
+		log.Warn("smtp message refused: no room for more data in flight",
+			"in_flight", s.srv.spool.InFlight(), "budget", s.srv.spool.Budget(), "error", err)
+		return errNoStorage
+	}
+	log.Error("smtp message not received: spool", "error", err)
+	return errTempLocal
 }
 
 func ipOf(a net.Addr) string {

@@ -24,6 +24,7 @@ import (
 	"yubin/internal/netserve"
 	"yubin/internal/notify"
 	"yubin/internal/sendlimit"
+	"yubin/internal/spool"
 	"yubin/store"
 )
 
@@ -41,6 +42,11 @@ type Config struct {
 	// Deliverer is the delivery path (scanning, forwarding, ...) every
 	// accepted message takes. Required.
 	Deliverer *delivery.Deliverer
+	// Spool holds DATA while it is received and delivered: a small
+	// buffer in memory per message, the rest in a spool file, all within
+	// the spool's budget of in-flight bytes (over it: 451 4.3.1).
+	// Required.
+	Spool *spool.Spool
 	// Outbound accepts remote recipients of authenticated submissions for
 	// the outbound queue; false refuses them with 550 5.7.1.
 	Outbound bool
@@ -112,6 +118,7 @@ type Server struct {
 	store   store.Directory
 	auth    *auth.Authenticator
 	deliver *delivery.Deliverer
+	spool   *spool.Spool
 	log     *slog.Logger
 
 	// ctx is cancelled when Shutdown gives up waiting: store calls and
@@ -160,11 +167,15 @@ func New(cfg Config, st store.Directory, au *auth.Authenticator, log *slog.Logge
 	if dl == nil {
 		panic("smtpd.New: Config.Deliverer is required")
 	}
+	if cfg.Spool == nil {
+		panic("smtpd.New: Config.Spool is required")
+	}
 	return &Server{
 		cfg:     cfg,
 		store:   st,
 		auth:    au,
 		deliver: dl,
+		spool:   cfg.Spool,
 		log:     log,
 		ctx:     ctx,
 		cancel:  cancel,

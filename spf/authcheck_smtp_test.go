@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"yubin/internal/delivery"
+	"yubin/internal/spool"
 	"yubin/internal/testutil"
 	"yubin/internal/testutil/dnstest"
 	"yubin/internal/testutil/teststore"
@@ -22,7 +23,11 @@ func TestThroughSMTP(t *testing.T) {
 	st := teststore.New(t, teststore.Options{NoSync: true, Accounts: []store.Account{{Address: "info@example.com"}}})
 	dns := dnstest.NewServerFromFiles(t, "testdata/auth.zone")
 	chk := &Checker{Hostname: host, Resolver: dns.NewResolver(), Timeout: 10 * time.Second}
-	srv := smtpd.New(smtpd.Config{Hostname: host, Deliverer: delivery.New(st, nil, chk)}, st, nil, nil)
+	sp, serr := spool.Open(t.TempDir(), 0, 0)
+	if serr != nil {
+		t.Fatal(serr)
+	}
+	srv := smtpd.New(smtpd.Config{Hostname: host, Deliverer: delivery.New(st, nil, chk), Spool: sp}, st, nil, nil)
 	mx := testutil.Serve(t, srv, nil, smtpd.MX).Addrs[0]
 
 	send := func(from, headerFrom string) error {

@@ -15,6 +15,7 @@ import (
 	"yubin/forward/srs"
 	"yubin/internal/auth"
 	"yubin/internal/delivery"
+	"yubin/internal/spool"
 	"yubin/internal/testutil"
 	"yubin/internal/testutil/teststore"
 	"yubin/internal/testutil/tlstest"
@@ -42,7 +43,9 @@ func TestSubmissionForwardAndSRSBounce(t *testing.T) {
 	fs, err := forward.NewStage(ctx, e.st, nil)
 	testutil.Must(t, err)
 	d := delivery.New(e.st, nil, fs)
-	srv := smtpd.New(smtpd.Config{Hostname: "mail.example.com", Deliverer: d, Outbound: true, ReverseSRS: fs.SRS.Reverse},
+	sp, err := spool.Open(t.TempDir(), 0, 0)
+	testutil.Must(t, err)
+	srv := smtpd.New(smtpd.Config{Hostname: "mail.example.com", Deliverer: d, Spool: sp, Outbound: true, ReverseSRS: fs.SRS.Reverse},
 		e.st, auth.New(e.st, auth.Policy{}, nil), nil)
 	addrs := testutil.Serve(t, srv, tlstest.SelfSigned(t, "mail.example.com").Server, smtpd.MX, smtpd.Submissions).Addrs
 	mx, subs := addrs[0], addrs[1]

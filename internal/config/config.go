@@ -111,6 +111,10 @@ type SMTP struct {
 	// What one account may submit (587/465) in any hour; 0 = no limit.
 	SubmissionMessagesPerHour   int `toml:"submission_messages_per_hour"`
 	SubmissionRecipientsPerHour int `toml:"submission_recipients_per_hour"`
+	// MaxInflightData bounds the bytes of all messages being received or
+	// delivered at once, on every listener (data_dir/spool holds what is
+	// beyond a small buffer per message); over it DATA gets 451 4.3.1.
+	MaxInflightData int64 `toml:"max_inflight_data"`
 }
 
 // Scan settings: engines and limits of the virus scanner.
@@ -273,13 +277,14 @@ func Default() Config {
 			MaxEntries:     10000,
 		},
 		SMTP: SMTP{
-			MaxMessageSize: 50 << 20,
-			MaxRecipients:  100,
-			MaxLineLength:  2000,
-			ReadTimeout:    Duration{5 * time.Minute},
-			WriteTimeout:   Duration{5 * time.Minute},
-			MaxConnections: 500,
-			AuthTimeout:    Duration{time.Minute},
+			MaxMessageSize:  50 << 20,
+			MaxRecipients:   100,
+			MaxLineLength:   2000,
+			ReadTimeout:     Duration{5 * time.Minute},
+			WriteTimeout:    Duration{5 * time.Minute},
+			MaxConnections:  500,
+			AuthTimeout:     Duration{time.Minute},
+			MaxInflightData: 256 << 20,
 
 			SubmissionMessagesPerHour:   200,
 			SubmissionRecipientsPerHour: 1000,
@@ -345,6 +350,9 @@ func (c *Config) Validate() error {
 	}
 	if c.SMTP.SubmissionMessagesPerHour < 0 || c.SMTP.SubmissionRecipientsPerHour < 0 {
 		return fmt.Errorf("smtp.submission_messages_per_hour and smtp.submission_recipients_per_hour cannot be negative (0 = no limit)")
+	}
+	if c.SMTP.MaxInflightData < c.SMTP.MaxMessageSize {
+		return fmt.Errorf("smtp.max_inflight_data (%d) must be at least smtp.max_message_size (%d): a message of the largest size must fit", c.SMTP.MaxInflightData, c.SMTP.MaxMessageSize)
 	}
 	if c.Store.DefaultQuota < 0 {
 		return fmt.Errorf("store.default_quota cannot be negative")
@@ -443,6 +451,10 @@ func (c *Config) SignatureDir() string {
 
 // ControlSocket is the admin control socket in the data dir.
 func (c *Config) ControlSocket() string { return filepath.Join(c.DataDir, "control.sock") }
+
+// SpoolDir is where SMTP DATA beyond a small buffer waits while it is
+// received and delivered.
+func (c *Config) SpoolDir() string { return filepath.Join(c.DataDir, "spool") }
 
 // Example is a complete, commented configuration file.
 //

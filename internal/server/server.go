@@ -25,6 +25,7 @@ import (
 	"yubin/internal/netserve"
 	"yubin/internal/notify"
 	"yubin/internal/sendlimit"
+	"yubin/internal/spool"
 	"yubin/internal/storage"
 	"yubin/internal/tlsutil"
 	"yubin/pop3d"
@@ -96,6 +97,11 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	stages = append(stages, fwd) // after scanning: what is forwarded is what was scanned
 	deliverer := delivery.New(st, log, stages...)
 
+	sp, err := spool.Open(cfg.SpoolDir(), cfg.SMTP.MaxInflightData, 0)
+	if err != nil {
+		ctl.Close()
+		return err
+	}
 	au := auth.New(st, auth.Policy{
 		MaxFailures: cfg.Auth.MaxFailures,
 		Window:      cfg.Auth.FailureWindow.Duration,
@@ -114,6 +120,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		MaxConnections:    cfg.SMTP.MaxConnections,
 		PreAuthTimeout:    cfg.SMTP.AuthTimeout.Duration,
 		Deliverer:         deliverer,
+		Spool:             sp,
 		Outbound:          true,
 		ReverseSRS:        fwd.SRS.Reverse,
 		DNSBL:             bl,
