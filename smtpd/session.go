@@ -18,6 +18,7 @@ import (
 
 	"yubin/internal/auth"
 	"yubin/internal/delivery"
+	"yubin/internal/mailheader"
 	"yubin/internal/spool"
 	"yubin/store"
 )
@@ -392,6 +393,8 @@ func (s *session) Data(r io.Reader) error {
 	}
 	// The blocklist lookups ran while the data came in.
 	env.DNSBL = s.check.wait(s.srv.ctx)
+	// Header fields only Yubin writes are forgeries when they come in.
+	head = mailheader.StripOwned(head, s.srv.cfg.Hostname)
 
 	_, err = s.srv.deliver.DeliverSpooled(s.srv.ctx, env, head, tail)
 	var qe *store.QuotaError

@@ -2,8 +2,9 @@
 // delivered: SPF (RFC 7208, spf.go), DKIM signatures (RFC 6376,
 // go-msgauth/dkim) and DMARC (RFC 7489, go-msgauth/dmarc, with alignment and
 // the organizational-domain fallback done here). The results go into one
-// Authentication-Results header (RFC 8601, go-msgauth/authres); any such
-// header that claims to come from us is removed first.
+// Authentication-Results header (RFC 8601, go-msgauth/authres). Any such
+// header that claims to come from us was removed when the message came in
+// (smtpd, mailheader.StripOwned).
 //
 // DMARC p=reject with a failing message is refused with 550 5.7.1;
 // p=quarantine delivers it to every recipient's Junk mailbox. A DNS failure
@@ -102,14 +103,7 @@ func (c *Checker) Process(ctx context.Context, m *delivery.Message) error {
 	if rj := res.Refusal(); rj != nil {
 		return rj
 	}
-	id := c.authservID()
-	m.Raw = StripOurs(m.Raw, id)
-	for _, r := range m.Local {
-		if r.Body != nil {
-			r.Body.Raw = StripOurs(r.Body.Raw, id)
-		}
-	}
-	m.PrependHeader(res.Header(id))
+	m.PrependHeader(res.Header(c.authservID()))
 	c.logger().Debug("authentication results", "queue_id", m.Env.QueueID, "spf", string(res.SPF),
 		"spf_domain", res.SPFIdentity.Domain, "dkim", len(res.DKIM), "dmarc", res.DMARC.Result, "from_domain", res.DMARC.From)
 	if res.DMARC.Result == "fail" && res.DMARC.Policy == dmarc.PolicyQuarantine {

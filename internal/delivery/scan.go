@@ -1,7 +1,6 @@
 package delivery
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -30,9 +29,10 @@ type ScanStage struct {
 func (s *ScanStage) Name() string { return "scan" }
 
 // Process implements Stage.
+//
+// A verdict header that came with the message was removed when it came in
+// (smtpd, mailheader.StripOwned), so the only one is ours.
 func (s *ScanStage) Process(ctx context.Context, m *Message) error {
-	// A verdict header from outside means nothing: drop it before ours.
-	m.Raw = removeHeader(m.Raw, scan.HeaderName)
 	raw, v, err := s.scan(ctx, m)
 	if err != nil {
 		m.Verdict = "scan-failed"
@@ -261,34 +261,4 @@ func contains(l []string, s string) bool {
 // header fields.
 func verdictField(verdict string, header []byte) []byte {
 	return Prepend([]byte(scan.HeaderName+": "+verdict+"\r\n"), header)
-}
-
-// removeHeader deletes every field called name (with continuation lines)
-// from the header section of raw.
-func removeHeader(raw []byte, name string) []byte {
-	end := len(notify.HeaderSection(raw))
-	hdr := raw[:end]
-	prefix := []byte(strings.ToLower(name) + ":")
-	if !bytes.Contains(bytes.ToLower(hdr), prefix) {
-		return raw
-	}
-	var out []byte
-	skipping := false
-	for len(hdr) > 0 {
-		i := bytes.IndexByte(hdr, '\n')
-		line := hdr
-		if i >= 0 {
-			line = hdr[:i+1]
-		}
-		hdr = hdr[len(line):]
-		cont := len(line) > 0 && (line[0] == ' ' || line[0] == '\t')
-		if cont && skipping {
-			continue
-		}
-		skipping = len(line) >= len(prefix) && bytes.EqualFold(line[:len(prefix)], prefix)
-		if !skipping {
-			out = append(out, line...)
-		}
-	}
-	return append(out, raw[end:]...)
 }
