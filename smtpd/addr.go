@@ -1,7 +1,10 @@
 package smtpd
 
 import (
+	"cmp"
+	"context"
 	"errors"
+	"slices"
 	"strings"
 
 	"yubin/internal/address"
@@ -52,38 +55,82 @@ const (
 	rcptTempFail                    // the store failed
 )
 
-// classifyRecipient decides what to do with a recipient. resolve is
-// store.Resolve. go-smtp has already stripped any source route
+// classifyRecipient decides what to do with a recipient and returns the
+// accounts that receive its mail. resolve is recipientAccounts. go-smtp has already stripped any source route
 // ("<@a,@b:user@domain>", which RFC 5321 says to ignore) and unquoted a
 // quoted local part, so "\"a@b\"@example.com" arrives as "a@b@example.com"
 // and is refused here as a routing form.
 // isLocal is store.IsLocalDomain.
-func classifyRecipient(to string, resolve func(string) (string, error), isLocal func(string) bool) (string, rcptClass, error) {
+func classifyRecipient(to string, resolve func(string) ([]string, error), isLocal func(string) bool) ([]string, rcptClass, error) {
 	a, err := address.Parse(to)
 	if err != nil {
 		if errors.Is(err, address.ErrRouting) {
-			return "", rcptRouting, err
+			return nil, rcptRouting, err
 		}
 		// Not a valid mailbox: if the domain is plausibly ours it is an
 		// unknown user, otherwise relaying. Either way it is refused; only
 		// the wording differs.
 		if at := strings.LastIndexByte(to, '@'); at >= 0 {
 			if d, derr := address.ParseDomain(to[at+1:]); derr == nil && isLocal(d) {
-				return "", rcptNoSuchUser, err
+				return nil, rcptNoSuchUser, err
 			}
 		}
-		return "", rcptRouting, err
+		return nil, rcptRouting, err
 	}
-	acct, err := resolve(a.String())
+	accts, err := resolve(a.String())
 	switch {
 	case err == nil:
-		return acct, rcptLocal, nil
+		return accts, rcptLocal, nil
 	case errors.Is(err, store.ErrNoSuchAccount):
-		return "", rcptNoSuchUser, err
+		return nil, rcptNoSuchUser, err
 	case errors.Is(err, store.ErrNoSuchDomain):
-		return "", rcptRemote, err
+		return nil, rcptRemote, err
 	case errors.Is(err, store.ErrInvalid):
-		return "", rcptRouting, err
+		return nil, rcptRouting, err
 	}
-	return "", rcptTempFail, err
+	return nil, rcptTempFail, err
+}
+
+// roleLocalParts are mailboxes every domain of ours has, whether or not an
+// account bears the name: postmaster (RFC 5321 section 4.5.1 requires it)
+// and abuse (RFC 2142; where providers and feedback loops send
+// complaints).
+var roleLocalParts = []string{"postmaster", "abuse"}
+
+// recipientAccounts returns the accounts that receive the mail of addr.
+// That is the account store.Resolve finds (the address's own, or the
+// parent domain's for a child domain); or, for postmaster@ and abuse@ one
+// of our domains when no account has that name, the admin accounts of
+// the domain (the parent's for a child domain), and when it has no admin,
+// every account of it, so that the mail reaches someone who runs it. A
+// domain without any account has nobody: store.ErrNoSuchAccount (550).
+// This is the one place the rule lives; the other users of Resolve
+// (forwarding targets, warning mails, the admin CLI) mean one account.
+func recipientAccounts(ctx context.Context, dir store.Directory, addr string) ([]string, error) {
+	acct, err := dir.Resolve(ctx, addr)
+	if err == nil {
+		return []string{acct}, nil
+	}
+	a, perr := address.Parse(addr)
+	if !errors.Is(err, store.ErrNoSuchAccount) || perr != nil || !slices.Contains(roleLocalParts, a.Local) {
+		return nil, err
+	}
+	d, derr := dir.Domain(ctx, a.Domain)
+	if derr != nil {
+		return nil, derr
+	}
+	accts, aerr := dir.Accounts(ctx, cmp.Or(d.Parent, d.Name))
+	if aerr != nil {
+		return nil, aerr
+	}
+	out := store.Admins(accts)
+	if len(out) == 0 {
+		for _, x := range accts {
+			out = append(out, x.Address)
+		}
+	}
+	if len(out) == 0 {
+		return nil, err
+	}
+	return out, nil
 }

@@ -71,9 +71,9 @@ func (b *backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
 }
 
 type rcpt struct {
-	given   string // as the client wrote it (after go-smtp's parsing)
-	account string // account address from store.Resolve
-	remote  string // or: a remote address, for the outbound queue
+	given    string   // as the client wrote it (after go-smtp's parsing)
+	accounts []string // the accounts that receive its mail (recipientAccounts)
+	remote   string   // or: a remote address, for the outbound queue
 }
 
 // session is one SMTP session (between EHLOs). go-smtp calls it from the
@@ -240,8 +240,10 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 func (s *session) lookupDomain(d string) (store.Domain, error) {
 	return s.srv.store.Domain(s.srv.ctx, d)
 }
-func (s *session) resolve(addr string) (string, error) { return s.srv.store.Resolve(s.srv.ctx, addr) }
-func (s *session) isLocalDomain(d string) bool         { return s.srv.store.IsLocalDomain(s.srv.ctx, d) }
+func (s *session) resolve(addr string) ([]string, error) {
+	return recipientAccounts(s.srv.ctx, s.srv.store, addr)
+}
+func (s *session) isLocalDomain(d string) bool { return s.srv.store.IsLocalDomain(s.srv.ctx, d) }
 
 func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	s.mu.Lock()
@@ -251,7 +253,7 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 		return err
 	}
 	log := s.logger().With("rcpt", to)
-	account, class, err := classifyRecipient(to, s.resolve, s.isLocalDomain)
+	accounts, class, err := classifyRecipient(to, s.resolve, s.isLocalDomain)
 	switch class {
 	case rcptLocal:
 	case rcptNoSuchUser:
@@ -261,7 +263,7 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 			switch c {
 			case rcptLocal:
 				log.Info("smtp recipient: SRS bounce to a local sender", "orig", orig)
-				account = a
+				accounts = a
 			case rcptRemote:
 				log.Info("smtp recipient: SRS bounce to a remote sender", "orig", orig)
 				return s.addRemote(to, orig)
@@ -290,13 +292,23 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 		log.Error("smtp recipient lookup failed", "error", err)
 		return errTempLocal
 	}
-	a, err := s.srv.store.Account(s.srv.ctx, account)
-	if err != nil {
-		log.Error("smtp account lookup failed", "error", err)
-		return errTempLocal
+	// A mailbox that is full (or would be with the SIZE declared) is
+	// refused here; postmaster@ reaches those of its admins with room.
+	var room []string
+	for _, account := range accounts {
+		a, err := s.srv.store.Account(s.srv.ctx, account)
+		if err != nil {
+			log.Error("smtp account lookup failed", "error", err)
+			return errTempLocal
+		}
+		if a.Quota > 0 && (a.Used >= a.Quota || a.Used+size > a.Quota) {
+			log.Info("smtp recipient account full", "account", a.Address, "used", a.Used, "quota", a.Quota, "size", size)
+			continue
+		}
+		room = append(room, account)
 	}
-	if a.Quota > 0 && (a.Used >= a.Quota || a.Used+size > a.Quota) {
-		log.Info("smtp recipient refused: mailbox full", "account", a.Address, "used", a.Used, "quota", a.Quota, "size", size)
+	if len(room) == 0 {
+		log.Info("smtp recipient refused: mailbox full")
 		return errMailboxFull
 	}
 	if err := s.countRecipient(); err != nil {
@@ -304,7 +316,7 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.rcpts = append(s.rcpts, rcpt{given: to, account: account})
+	s.rcpts = append(s.rcpts, rcpt{given: to, accounts: room})
 	return nil
 }
 
@@ -365,8 +377,12 @@ func (s *session) Data(r io.Reader) error {
 			if !slices.ContainsFunc(env.Remote, func(x string) bool { return strings.EqualFold(x, r.remote) }) {
 				env.Remote = append(env.Remote, r.remote)
 			}
-		case !slices.Contains(env.Recipients, r.account):
-			env.Recipients = append(env.Recipients, r.account)
+		default:
+			for _, a := range r.accounts {
+				if !slices.Contains(env.Recipients, a) {
+					env.Recipients = append(env.Recipients, a)
+				}
+			}
 		}
 	}
 	forRcpt := ""

@@ -32,6 +32,17 @@ type Account struct {
 	Scan         ScanPolicy `json:"scan"` // inbound scanning policy; zero value = defaults
 }
 
+// Admins returns the addresses of the admin accounts among accts.
+func Admins(accts []Account) []string {
+	var out []string
+	for _, a := range accts {
+		if a.Role == RoleAdmin {
+			out = append(out, a.Address)
+		}
+	}
+	return out
+}
+
 // Domain returns the account's domain.
 func (a Account) Domain() string { return a.Address[strings.LastIndexByte(a.Address, '@')+1:] }
 

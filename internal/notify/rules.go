@@ -14,13 +14,7 @@ func (n *Notifier) admins(ctx context.Context, domain string) []string {
 	if err != nil {
 		return nil
 	}
-	var out []string
-	for _, a := range accts {
-		if a.Role == store.RoleAdmin {
-			out = append(out, a.Address)
-		}
-	}
-	return out
+	return store.Admins(accts)
 }
 
 // WarnInbound warns the local recipient accounts of a stopped inbound
