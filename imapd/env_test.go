@@ -28,9 +28,17 @@ type env struct {
 
 func newEnv(t testing.TB, cfg Config) *env {
 	t.Helper()
-	st := teststore.New(t, teststore.Options{Accounts: []store.Account{
+	return newEnvStore(t, cfg, teststore.Options{})
+}
+
+// newEnvStore is newEnv with a store opened with so; its accounts are
+// always info@ and bob@example.com.
+func newEnvStore(t testing.TB, cfg Config, so teststore.Options) *env {
+	t.Helper()
+	so.Accounts = []store.Account{
 		{Address: "info@example.com", PasswordHash: teststore.PasswordHash(t, "pw-info"), Quota: 10 << 20},
-		{Address: "bob@example.com", PasswordHash: teststore.PasswordHash(t, "pw-bob"), Quota: 10 << 20}}})
+		{Address: "bob@example.com", PasswordHash: teststore.PasswordHash(t, "pw-bob"), Quota: 10 << 20}}
+	st := teststore.New(t, so)
 	cert := tlstest.SelfSigned(t, "localhost")
 	au := auth.New(st, auth.Policy{MaxFailures: 50}, nil)
 	srv := New(cfg, st, au, slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})))

@@ -783,6 +783,7 @@ func TestStoreErrorMapping(t *testing.T) {
 		fmt.Errorf("x: %w", store.ErrInvalid): imap.ResponseCodeCannot,
 		&store.QuotaError{}:                   imap.ResponseCodeOverQuota,
 		store.ErrHasChildren:                  imap.ResponseCodeHasChildren,
+		fmt.Errorf("x: %w", store.ErrLimit):   imap.ResponseCodeLimit,
 		errors.New("disk on fire"):            imap.ResponseCodeServerBug,
 	} {
 		var ie *imap.Error

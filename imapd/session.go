@@ -88,11 +88,9 @@ func (s *session) storeError(err error, missing imap.ResponseCode) error {
 	case errors.Is(err, store.ErrHasChildren):
 		return no(imap.ResponseCodeHasChildren, "Mailbox has child mailboxes; delete them first")
 	case errors.Is(err, store.ErrInvalid):
-		msg := err.Error()
-		if i := strings.Index(msg, ": "); i >= 0 {
-			msg = msg[i+2:]
-		}
-		return no(imap.ResponseCodeCannot, "%s", msg)
+		return no(imap.ResponseCodeCannot, "%s", reason(err))
+	case errors.Is(err, store.ErrLimit):
+		return no(imap.ResponseCodeLimit, "%s", reason(err))
 	case errors.Is(err, store.ErrNoSuchMessage):
 		return no(imap.ResponseCodeNonExistent, "Message was expunged")
 	case errors.Is(err, store.ErrClosed):
@@ -102,14 +100,19 @@ func (s *session) storeError(err error, missing imap.ResponseCode) error {
 	return no(imap.ResponseCodeServerBug, "Internal error")
 }
 
+// reason is a store error's text after its kind ("invalid request: ...").
+func reason(err error) string {
+	msg := err.Error()
+	if i := strings.Index(msg, ": "); i >= 0 {
+		msg = msg[i+2:]
+	}
+	return msg
+}
+
 // checkName validates a mailbox name for CREATE and RENAME.
 func checkName(name string) error {
 	if err := store.CheckMailboxName(strings.TrimSuffix(name, store.HierarchySeparator)); err != nil {
-		msg := err.Error()
-		if i := strings.Index(msg, ": "); i >= 0 {
-			msg = msg[i+2:]
-		}
-		return no(imap.ResponseCodeCannot, "Invalid mailbox name: %s", msg)
+		return no(imap.ResponseCodeCannot, "Invalid mailbox name: %s", reason(err))
 	}
 	return nil
 }

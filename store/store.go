@@ -42,6 +42,9 @@ var (
 	ErrInvalid       = errors.New("invalid request")
 	ErrInUse         = errors.New("the store is in use by a running server")
 	ErrClosed        = errors.New("store is closed")
+	// ErrLimit is returned when a request would go over one of the
+	// store's limits, such as the number of mailboxes of an account.
+	ErrLimit = errors.New("limit reached")
 )
 
 // QuotaError says a message does not fit into an account's quota.

@@ -149,6 +149,7 @@ type Auth struct {
 // Store settings.
 type Store struct {
 	DefaultQuota int64 `toml:"default_quota"` // bytes for new accounts; 0 = unlimited
+	MaxMailboxes int   `toml:"max_mailboxes"` // per account, INBOX included; 0 = unlimited
 }
 
 // Log settings.
@@ -296,7 +297,7 @@ func Default() Config {
 			Lockout:       Duration{15 * time.Minute},
 			FailureDelay:  Duration{500 * time.Millisecond},
 		},
-		Store: Store{DefaultQuota: 1 << 30},
+		Store: Store{DefaultQuota: 1 << 30, MaxMailboxes: 1000},
 		Log:   Log{Level: "info", Format: "text"},
 		DNS: DNS{
 			IPv4: []string{}, IPv6: []string{}, SPFInclude: []string{},
@@ -356,6 +357,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Store.DefaultQuota < 0 {
 		return fmt.Errorf("store.default_quota cannot be negative")
+	}
+	if c.Store.MaxMailboxes < 0 {
+		return fmt.Errorf("store.max_mailboxes cannot be negative")
 	}
 	if !c.Scan.Builtin && c.Scan.Clamd == "" {
 		return fmt.Errorf("scan: no engine (set scan.builtin = true or scan.clamd); mail is never accepted unscanned")

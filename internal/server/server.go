@@ -50,7 +50,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	st, err := storage.OpenDir(cfg.DataDir, storage.Options{Wait: time.Second})
+	st, err := storage.OpenDir(cfg.DataDir, storage.Options{Wait: time.Second, MaxMailboxes: cfg.Store.MaxMailboxes})
 	if errors.Is(err, store.ErrInUse) {
 		return fmt.Errorf("another yubin is already running on %s (it holds the store)", cfg.DataDir)
 	}

@@ -15,12 +15,14 @@ type Options struct {
 	// Wait is how long to wait for another process to release an
 	// embedded store before failing with store.ErrInUse (0: fail at once).
 	Wait time.Duration
+	// MaxMailboxes bounds the mailboxes of one account (0 = no limit).
+	MaxMailboxes int
 }
 
 // OpenDir opens (creating it if needed) the embedded store of a data
 // directory.
 func OpenDir(dataDir string, o Options) (store.Store, error) {
-	return bolt.OpenDir(dataDir, bolt.Options{LockTimeout: o.Wait})
+	return bolt.OpenDir(dataDir, bolt.Options{LockTimeout: o.Wait, MaxMailboxes: o.MaxMailboxes})
 }
 
 // Describe says where the store of a data directory lives, for logs.

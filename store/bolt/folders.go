@@ -30,6 +30,33 @@ func hasChildren(mb *bbolt.Bucket, name string) bool {
 	return k != nil && bytes.HasPrefix(k, prefix)
 }
 
+// missingMailboxes returns the names that are not mailboxes yet.
+func missingMailboxes(boxes *bbolt.Bucket, names []string) []string {
+	var out []string
+	for _, n := range names {
+		if boxes.Get([]byte(n)) == nil {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// checkMailboxLimit fails with store.ErrLimit if adding n mailboxes to an
+// account's would make more than Options.MaxMailboxes.
+func (s *Store) checkMailboxLimit(boxes *bbolt.Bucket, n int) error {
+	if s.maxBoxes <= 0 || n == 0 {
+		return nil
+	}
+	have := 0
+	c := boxes.Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		if have++; have+n > s.maxBoxes {
+			return fmt.Errorf("%w: an account has at most %d mailboxes", store.ErrLimit, s.maxBoxes)
+		}
+	}
+	return nil
+}
+
 // CreateMailbox creates a mailbox with a fresh UIDVALIDITY, and any of its
 // missing parents (RFC 3501 6.3.3). A trailing separator is ignored.
 func (s *Store) CreateMailbox(ctx context.Context, account, name string) (store.Mailbox, error) {
@@ -47,10 +74,11 @@ func (s *Store) CreateMailbox(ctx context.Context, account, name string) (store.
 		if boxes.Get([]byte(name)) != nil {
 			return clean(fmt.Errorf("mailbox %s: %w", name, store.ErrExists))
 		}
-		for _, p := range append(store.ParentMailboxes(name), name) {
-			if boxes.Get([]byte(p)) != nil {
-				continue
-			}
+		missing := missingMailboxes(boxes, append(store.ParentMailboxes(name), name))
+		if err := s.checkMailboxLimit(boxes, len(missing)); err != nil {
+			return clean(err)
+		}
+		for _, p := range missing {
 			if _, err := createMailbox(tx, mb, p, ""); err != nil {
 				return err
 			}
@@ -161,11 +189,17 @@ func (s *Store) RenameMailbox(ctx context.Context, account, oldName, newName str
 				renames = append(renames, rename{string(k), to})
 			}
 		}
-		for _, p := range store.ParentMailboxes(newName) {
-			if boxes.Get([]byte(p)) == nil {
-				if _, err := createMailbox(tx, mb, p, ""); err != nil {
-					return err
-				}
+		parents := missingMailboxes(boxes, store.ParentMailboxes(newName))
+		adding := len(parents)
+		if oldName == "INBOX" {
+			adding++ // INBOX stays, and its messages move to a new mailbox
+		}
+		if err := s.checkMailboxLimit(boxes, adding); err != nil {
+			return clean(err)
+		}
+		for _, p := range parents {
+			if _, err := createMailbox(tx, mb, p, ""); err != nil {
+				return err
 			}
 		}
 		if oldName == "INBOX" {

@@ -63,14 +63,20 @@ type Options struct {
 	NoSync bool
 	// Now returns the current time (tests inject a clock). Defaults to time.Now.
 	Now func() time.Time
+	// MaxMailboxes bounds the mailboxes of one account, INBOX and the
+	// special mailboxes included: CreateMailbox and RenameMailbox (which
+	// may create parents) fail with store.ErrLimit beyond it. 0 = no limit.
+	MaxMailboxes int
 }
 
 // Store is an open mail store.
 type Store struct {
-	db    *bbolt.DB
-	now   func() time.Time
-	feed  store.Feed
-	queue chan *commitReq
+	db  *bbolt.DB
+	now func() time.Time
+	// maxBoxes is Options.MaxMailboxes.
+	maxBoxes int
+	feed     store.Feed
+	queue    chan *commitReq
 	// queueSig is signalled when outbound queue entries become due (queue.go).
 	queueSig chan struct{}
 	done     chan struct{}
@@ -116,7 +122,7 @@ func Open(path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store %s: %w", path, err)
 	}
-	s := &Store{db: db, now: opts.Now, queue: make(chan *commitReq, 1024), done: make(chan struct{}), stopped: make(chan struct{}), queueSig: make(chan struct{}, 1)}
+	s := &Store{db: db, now: opts.Now, maxBoxes: opts.MaxMailboxes, queue: make(chan *commitReq, 1024), done: make(chan struct{}), stopped: make(chan struct{}), queueSig: make(chan struct{}, 1)}
 	if s.now == nil {
 		s.now = time.Now
 	}

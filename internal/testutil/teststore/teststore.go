@@ -26,6 +26,8 @@ type Options struct {
 	// NoSync leaves out fsync, for tests and benchmarks that need no
 	// durability.
 	NoSync bool
+	// MaxMailboxes bounds the mailboxes of an account (0: no limit).
+	MaxMailboxes int
 
 	// Domains are added first, in order.
 	Domains []Domain
@@ -54,7 +56,7 @@ func New(t testing.TB, o Options) store.Store {
 // the data directory) is fine.
 func OpenDir(t testing.TB, dir string, o Options) store.Store {
 	t.Helper()
-	st, err := bolt.OpenDir(dir, bolt.Options{Now: o.Now, NoSync: o.NoSync})
+	st, err := bolt.OpenDir(dir, bolt.Options{Now: o.Now, NoSync: o.NoSync, MaxMailboxes: o.MaxMailboxes})
 	testutil.Must(t, err)
 	t.Cleanup(func() { st.Close() })
 	Add(t, st, o)
