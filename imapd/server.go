@@ -47,6 +47,10 @@ type Config struct {
 	IdleTimeout       time.Duration // autologout of a silent authenticated client; default (and RFC 3501 minimum) 30m
 	PreAuthTimeout    time.Duration // how long a client may stay silent before logging in; default 1m
 	AppendLimit       int64         // largest APPEND; default 50 MiB, like SMTP's message size limit
+	// MaxUserIPConnections bounds the logged-in connections of one account
+	// from one IP address (Dovecot's mail_max_userip_connections); a login
+	// beyond it gets NO [LIMIT]. 0 = unlimited.
+	MaxUserIPConnections int
 	// UsageGrew, if set, is called (in the session's goroutine) after an
 	// APPEND or COPY added to an account's usage: the server sends the
 	// quota warning from there.
@@ -65,6 +69,35 @@ type Server struct {
 
 	ns      netserve.Server
 	libDone chan struct{}
+
+	userIPMu sync.Mutex
+	userIP   map[userIP]int // logged-in connections per account and address
+}
+
+type userIP struct{ account, ip string }
+
+// loginFrom counts a login of k's account from k's address; it is false
+// when that would be more than MaxUserIPConnections.
+func (s *Server) loginFrom(k userIP) bool {
+	s.userIPMu.Lock()
+	defer s.userIPMu.Unlock()
+	if max := s.cfg.MaxUserIPConnections; max > 0 && s.userIP[k] >= max {
+		return false
+	}
+	if s.userIP == nil {
+		s.userIP = map[userIP]int{}
+	}
+	s.userIP[k]++
+	return true
+}
+
+// logoutFrom undoes a loginFrom.
+func (s *Server) logoutFrom(k userIP) {
+	s.userIPMu.Lock()
+	defer s.userIPMu.Unlock()
+	if s.userIP[k]--; s.userIP[k] <= 0 {
+		delete(s.userIP, k)
+	}
 }
 
 // New returns a server over st. log may be nil.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,6 +25,7 @@ type session struct {
 	log     *slog.Logger
 	account string // set by Login
 	logged  atomic.Bool
+	counted *userIP // the login counted against MaxUserIPConnections
 	sel     *view
 
 	// idleMu is held while Idle runs. The library does not wait for Idle
@@ -56,6 +58,10 @@ func (s *session) ctx() context.Context { return context.Background() }
 func (s *session) Close() error {
 	s.idleMu.Lock()
 	defer s.idleMu.Unlock()
+	if s.counted != nil {
+		s.srv.logoutFrom(*s.counted)
+		s.counted = nil
+	}
 	if s.sel != nil {
 		s.sel.close()
 		s.sel = nil
@@ -128,11 +134,29 @@ func (s *session) Login(username, password string) error {
 		s.log.Info("login failed", "user", username)
 		return imapserver.ErrAuthFailed
 	}
+	k := userIP{acct.Address, remoteIP(s.lc.RemoteAddr())}
+	if !s.srv.loginFrom(k) {
+		s.log.Warn("login refused: too many connections", "user", acct.Address, "max", s.srv.cfg.MaxUserIPConnections)
+		return no(imap.ResponseCodeLimit, "Too many connections of this account from your address (at most %d)", s.srv.cfg.MaxUserIPConnections)
+	}
+	s.counted = &k
 	s.account = acct.Address
 	s.logged.Store(true)
 	s.log = s.log.With("account", s.account)
 	s.log.Info("login")
 	return nil
+}
+
+// remoteIP is the IP address of a connection's peer.
+func remoteIP(a net.Addr) string {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return ta.IP.String()
+	}
+	host, _, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	return host
 }
 
 func (s *session) Namespace() (*imap.NamespaceData, error) {

@@ -139,11 +139,12 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}, st, au, log)
 
 	imap := imapd.New(imapd.Config{
-		Hostname:          cfg.Hostname,
-		AllowInsecureAuth: cfg.Auth.AllowInsecure,
-		MaxConnections:    cfg.IMAP.MaxConnections,
-		IdleTimeout:       cfg.IMAP.IdleTimeout.Duration,
-		AppendLimit:       cfg.IMAP.AppendLimit,
+		Hostname:             cfg.Hostname,
+		AllowInsecureAuth:    cfg.Auth.AllowInsecure,
+		MaxConnections:       cfg.IMAP.MaxConnections,
+		IdleTimeout:          cfg.IMAP.IdleTimeout.Duration,
+		AppendLimit:          cfg.IMAP.AppendLimit,
+		MaxUserIPConnections: cfg.IMAP.MaxUserIPConnections,
 		UsageGrew: func(ctx context.Context, account string) {
 			if err := notifier.CheckQuota(ctx, account); err != nil {
 				log.Error("quota warning", "account", account, "err", err)
