@@ -2,12 +2,19 @@ package imapd
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+	"github.com/emersion/go-imap/v2/imapserver/imapmemserver"
 
 	"yubin/store"
 )
@@ -73,8 +80,9 @@ func (c *memConn) SetDeadline(t time.Time) error      { return nil }
 func (c *memConn) SetReadDeadline(t time.Time) error  { return nil }
 func (c *memConn) SetWriteDeadline(t time.Time) error { return nil }
 
-// The command-stream follower hands over everything it does not serve
-// itself, in order, and never panics or loops on any input.
+// The command-stream follower never panics or loops on any input, and
+// hands over nothing but what came in, in order. Simple command lines (no
+// literals, quotes, long lines or stray CRs) it hands over as they came.
 func FuzzLibConn(f *testing.F) {
 	for _, s := range []string{
 		"a LOGIN u p\r\nb SELECT INBOX\r\n",
@@ -84,6 +92,9 @@ func FuzzLibConn(f *testing.F) {
 		"a CREATE \"&Jjo\" {3+}\r\nabc\r\n\r\nb NOOP\r\n",
 		"a SELECT \"x\ty\"\r\n",
 		"{99999999999999999999}\r\n",
+		"a NOOP\r\rQ2 CREATE x\r\nb CREATE \"x\r\nQ3 CREATE y\r\n",
+		"a AUTHENTICATE PLAIN\r\nAHUAcA==\r\nb NOOP\r\n",
+		"a LIST \"\" {1+}\r\n*\r\na SELECT \"a\\\"b\"\r\n",
 	} {
 		f.Add([]byte(s), byte(1))
 	}
@@ -104,17 +115,138 @@ func FuzzLibConn(f *testing.F) {
 				break
 			}
 		}
-		if len(got) > len(in) {
-			t.Fatalf("handed over %d bytes of %d", len(got), len(in))
+		if !isSubsequence(string(got), string(in)) {
+			t.Fatalf("input %q handed over as %q", in, got)
 		}
-		plain := true
-		for _, c := range in {
-			if c == '&' || (c < 0x20 && c != '\r' && c != '\n') || c >= 0x7f {
-				plain = false
+		simple := true
+		for _, l := range bytes.SplitAfter(in, []byte("\n")) {
+			l = bytes.TrimSuffix(bytes.TrimSuffix(l, []byte("\n")), []byte("\r"))
+			if len(l) > 1000 || bytes.ContainsAny(l, "{\"&\r\x00") {
+				simple = false
+			}
+			for _, c := range l {
+				if c < 0x20 || c >= 0x7f {
+					simple = false
+				}
 			}
 		}
-		if plain && !bytes.Equal(got, in) {
+		if complete := in[:bytes.LastIndexByte(in, '\n')+1]; simple && !bytes.Equal(got, complete) {
 			t.Fatalf("input %q handed over as %q", in, got)
+		}
+	})
+}
+
+// abbrev quotes s, cutting runs of a byte short.
+func abbrev(s string) string {
+	var b strings.Builder
+	for len(s) > 0 {
+		n := 1
+		for n < len(s) && s[n] == s[0] {
+			n++
+		}
+		if n > 8 {
+			fmt.Fprintf(&b, "%s<×%d>", s[:1], n)
+		} else {
+			b.WriteString(s[:n])
+		}
+		s = s[n:]
+	}
+	return strconv.Quote(b.String())
+}
+
+// isSubsequence says whether s is t with some bytes left out.
+func isSubsequence(s, t string) bool {
+	for i := 0; i < len(s); i++ {
+		j := strings.IndexByte(t, s[i])
+		if j < 0 {
+			return false
+		}
+		t = t[j+1:]
+	}
+	return true
+}
+
+// injSession is the library's in-memory session, counting CREATEs.
+type injSession struct {
+	*imapmemserver.UserSession
+	creates *atomic.Int64
+}
+
+func (s injSession) Login(username, password string) error { return nil }
+
+func (s injSession) Create(name string, options *imap.CreateOptions) error {
+	s.creates.Add(1)
+	return s.UserSession.Create(name, options)
+}
+
+// injTemplates put a line of the fuzzer's bytes (user text, say from a
+// webmail, without LF) where a command's argument goes.
+var injTemplates = []string{
+	"a SELECT %s\r\n",
+	"a SEARCH TEXT %s\r\n",
+	"a STATUS %s (MESSAGES)\r\n",
+	"a LOGIN %s\r\n",
+	"a APPEND INBOX (%s) {1+}\r\nx\r\n",
+	"a SEARCH TEXT {1+}\r\nx %s\r\n",
+	"a IDLE\r\n%s\r\n",
+}
+
+// The library behind libConn runs no command but the ones the client
+// starts on a line of its own: whatever a command's argument holds (short
+// of a line end), it never makes a CREATE run. Each input is the middle
+// of one of injTemplates, after a login and before LOGOUT.
+func FuzzLineInjection(f *testing.F) {
+	for _, s := range []string{
+		"INBOX",
+		strings.Repeat("C", 51202-len("a SELECT ")) + "Q2 CREATE injected", // cut right before Q2
+		"x\r\rQ2 CREATE injected",
+		`"x`,
+		strings.Repeat("D", 4096) + "Q2 CREATE injected",
+	} {
+		for i := range injTemplates {
+			f.Add(uint8(i), []byte(s))
+		}
+	}
+	var creates atomic.Int64
+	lib := imapserver.New(&imapserver.Options{
+		NewSession: func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
+			u := imapmemserver.NewUser("u", "p")
+			u.Create("INBOX", nil)
+			return injSession{imapmemserver.NewUserSession(u), &creates}, nil, nil
+		},
+		Caps:         imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapLiteralPlus: {}, imap.CapIdle: {}},
+		InsecureAuth: true,
+	})
+	ln := newChanListener()
+	go lib.Serve(ln)
+	f.Cleanup(func() { ln.Close(); lib.Close() })
+	srv := &Server{cfg: Config{IdleTimeout: time.Minute}}
+	f.Fuzz(func(t *testing.T, tmpl uint8, text []byte) {
+		text = bytes.ReplaceAll(text, []byte("\n"), nil)
+		if bytes.HasSuffix(text, []byte("}")) {
+			text = append(text, 'x') // no literal: it would take LOGOUT's bytes
+		}
+		in := "l LOGIN u p\r\nl SELECT INBOX\r\n" + fmt.Sprintf(injTemplates[int(tmpl)%len(injTemplates)], text) + "z LOGOUT\r\n"
+		client, server := net.Pipe()
+		defer client.Close()
+		before := creates.Load()
+		if !ln.hand(newLibConn(srv, server, false, nil)) {
+			t.Skip("closed")
+		}
+		done := make(chan error, 1)
+		go func() {
+			_, err := io.Copy(io.Discard, client)
+			done <- err
+		}()
+		client.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		io.WriteString(client, in)
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: no end", abbrev(in))
+		}
+		if n := creates.Load() - before; n != 0 {
+			t.Fatalf("%s ran %d CREATE", abbrev(in), n)
 		}
 	})
 }

@@ -2,6 +2,7 @@ package imapd
 
 import (
 	"bytes"
+	"fmt"
 	"net"
 	"strconv"
 	"strings"
@@ -14,11 +15,19 @@ import (
 // handed to it through libLn, which it reads commands from and writes
 // responses to. It follows the client's command stream just far enough to
 // know where each command starts — lines, literals ({n} and {n+}), IDLE's
-// DONE — and serves the commands the library cannot dispatch (GETQUOTA
-// and GETQUOTAROOT, RFC 9208) itself. It only does so when the library is
-// waiting for the next command: the library writes and flushes every
-// response before it reads the next command, so our responses never
-// interleave with its own.
+// DONE, AUTHENTICATE's response — and serves the commands the library
+// cannot dispatch (GETQUOTA and GETQUOTAROOT, RFC 9208) itself. It only
+// does so when the library is waiting for the next command: the library
+// writes and flushes every response before it reads the next command, so
+// our responses never interleave with its own.
+//
+// It hands the library only command lines the library reads as the lines
+// they are (see scanLine and lineLimit): otherwise the library's parse of
+// a line would stop short of its end, or run on into the next one, and
+// the rest would be read as commands — a line cut at the library's 50 KiB
+// limit ran its tail as a new command. A line that breaks these rules is
+// answered BAD (and dropped to its end) when it starts a command, and ends
+// the connection with BYE in the middle of one.
 //
 // Whether the library accepted a synchronizing literal is seen on the
 // write side: it either sends a "+" continuation (the literal follows) or
@@ -41,11 +50,16 @@ type libConn struct {
 	lit        int64 // literal bytes to hand over as they are
 	syncWait   bool  // waiting to learn whether a synchronizing literal was accepted
 	syncLit    int64
-	discard    int64 // bytes of a refused command's literal to drop
-	discardCmd bool  // drop lines until the refused command ends
-	cmdStart   bool  // the next line starts a command
-	idle       bool  // the next line ends IDLE
-	raw        bool  // lost track (line too long): pass everything through
+	discard    int64  // bytes of a refused command's literal to drop
+	discardCmd bool   // drop lines until the refused command ends
+	cmdStart   bool   // the next line starts a command
+	idle       bool   // the next line ends IDLE
+	saslLine   bool   // the next line is an AUTHENTICATE response
+	cmdLen     int    // bytes of the command handed over so far, literals aside
+	skip       bool   // dropping a line up to its end
+	skipped    int64  // bytes of it dropped so far
+	skipTail   []byte // its last bytes (a literal announcement)
+	skipReply  string // the reply when it has ended, if any
 	rerr       error
 
 	// Write side: the library's goroutine, its IDLE goroutine, and us.
@@ -56,6 +70,7 @@ type libConn struct {
 	capTag       string // add QUOTA to capability lists until this tag's reply
 	curTag       string // tag of the command being read
 	tagDone      bool   // the library has replied to curTag
+	ended        bool   // we said BYE: the library's writes go nowhere
 
 	// Write coalescing during FETCH (cork): writes gather in wbuf and go
 	// out in TLS-record-sized pieces; the library's write deadlines are
@@ -70,9 +85,20 @@ type libConn struct {
 	closed    chan struct{} // closed by Close
 }
 
-// maxLibConnLine is the longest line libConn buffers to classify; the library
-// refuses commands over 50 KiB anyway.
-const maxLibConnLine = 64 << 10
+const (
+	// maxCommand is the most a command may have outside its literals: the
+	// library's own limit (its decoder's MaxSize), counted as it counts.
+	maxCommand = 50 << 10
+	// maxRawLine bounds the lines the library reads whole with its 4 KiB
+	// bufio.Reader (IDLE's DONE, AUTHENTICATE's response): a longer one
+	// it would read in part, and take the rest for commands.
+	maxRawLine = 4000
+	// maxSkippedLine is how much of an over-long line is dropped, waiting
+	// for its end, before the connection is closed.
+	maxSkippedLine = 1 << 20
+	// literalTail is the longest literal announcement: "{" 19 digits "+}" CRLF.
+	literalTail = 24
+)
 
 // extraCaps are the capabilities served by libConn.
 const extraCaps = " QUOTA QUOTA=RES-STORAGE"
@@ -125,13 +151,11 @@ func (e *libConn) Read(p []byte) (int, error) {
 			e.r += k
 			e.discard -= int64(k)
 			continue
-		case e.raw:
-			if e.r < e.w {
-				n := copy(p, e.buf[e.r:e.w])
-				e.r += n
-				return n, nil
+		case e.skip:
+			if err := e.skipLine(); err != nil {
+				return 0, err
 			}
-			return e.Conn.Read(p)
+			continue
 		case e.syncWait:
 			e.wmu.Lock()
 			accepted := e.sawCont && !e.awaitCont
@@ -148,19 +172,35 @@ func (e *libConn) Read(p []byte) (int, error) {
 		if e.rerr != nil {
 			return 0, e.rerr
 		}
-		if i := bytes.IndexByte(e.buf[e.r:e.w], '\n'); i >= 0 {
-			e.classify(i + 1)
+		if e.discardCmd {
+			e.startSkip("")
 			continue
 		}
-		if err := e.fill(); err != nil {
-			if e.r < e.w {
-				// Hand over what there is; the library reports the error.
-				e.raw = true
-				continue
+		limit := e.lineLimit()
+		i := bytes.IndexByte(e.buf[e.r:e.w], '\n')
+		switch {
+		case i >= 0 && i < limit:
+			e.classify(i + 1)
+		case i >= 0 || e.w-e.r > limit:
+			e.tooLong()
+		default:
+			if err := e.fill(); err != nil {
+				e.r = e.w // a line without its end is no command
+				return 0, err
 			}
-			return 0, err
 		}
 	}
+}
+
+// lineLimit is the longest line that may come next.
+func (e *libConn) lineLimit() int {
+	switch {
+	case e.idle || e.saslLine:
+		return maxRawLine
+	case e.cmdStart:
+		return maxCommand
+	}
+	return maxCommand - e.cmdLen
 }
 
 // commandDone is called when the library has written the tagged reply to
@@ -168,15 +208,19 @@ func (e *libConn) Read(p []byte) (int, error) {
 // goes — the library refused it before its end, say a literal it would
 // not take — the rest of it is dropped rather than read as new commands.
 func (e *libConn) commandDone() {
-	if e.idle {
-		e.idle, e.cmdStart = false, true // IDLE refused: no DONE follows
+	if e.idle || e.saslLine {
+		// IDLE refused, or AUTHENTICATE over without a response line.
+		e.idle, e.saslLine, e.cmdStart = false, false, true
 		return
 	}
-	if e.cmdStart || e.syncWait {
-		return // over, or a literal refusal the syncWait logic handles
+	if e.syncWait {
+		return // a literal refusal the syncWait logic handles
 	}
 	e.r += e.pass
 	e.pass = 0
+	if e.cmdStart {
+		return
+	}
 	e.discard += e.lit
 	e.lit = 0
 	e.discardCmd = true
@@ -192,10 +236,7 @@ func (e *libConn) fill() error {
 		e.r = 0
 	}
 	if e.w == len(e.buf) {
-		if len(e.buf) >= maxLibConnLine {
-			e.raw = true
-			return nil
-		}
+		// Lines are at most maxCommand long: tooLong catches them first.
 		nb := make([]byte, 2*len(e.buf))
 		copy(nb, e.buf[:e.w])
 		e.buf = nb
@@ -230,81 +271,230 @@ func (e *libConn) bye() {
 	e.Conn.Write([]byte("* BYE Server shutting down\r\n"))
 }
 
-// classify looks at the next complete line, of n bytes at buf[r:].
+// classify looks at the next complete line, of n bytes at buf[r:], that
+// is not too long.
 func (e *libConn) classify(n int) {
-	line := e.buf[e.r : e.r+n]
-	if e.discardCmd {
-		// The rest of a command we refused.
-		e.r += n
-		if size, sync, ok := literalAtEnd(line); ok && !sync {
-			e.discard = size
-			return
-		}
-		e.discardCmd, e.cmdStart = false, true
-		return
-	}
-	if e.idle {
-		e.idle = false
+	if e.idle || e.saslLine {
+		// A line the library reads whole, not a command.
+		e.idle, e.saslLine = false, false
 		e.cmdStart = true
 		e.pass = n
 		return
 	}
-	size, sync, hasLit := literalAtEnd(line)
-	if e.cmdStart {
-		tag, cmd, args := splitCommand(line)
-		e.cmdStart = false
-		e.wmu.Lock()
-		e.curTag, e.tagDone = tag, false
-		e.wmu.Unlock()
-		if err := checkMailboxArgs(cmd, args); err != nil {
-			// Refuse it here, with whatever literal the client sends with it.
+	li := scanLine(e.buf[e.r : e.r+n])
+	switch {
+	case e.cmdStart:
+		e.command(n, li)
+	case li.bad != "":
+		e.end(li.bad)
+	default: // the library is reading this command
+		e.cmdLen += n
+		e.pass = n
+		e.follow(li)
+	}
+}
+
+// command looks at a line that starts a command.
+func (e *libConn) command(n int, li lineInfo) {
+	line := e.buf[e.r : e.r+n]
+	tag, cmd, args := splitCommand(line)
+	e.cmdStart = false
+	e.cmdLen = 0
+	e.wmu.Lock()
+	e.curTag, e.tagDone = tag, false
+	e.wmu.Unlock()
+	if li.bad != "" {
+		e.refuse(n, tag+" BAD "+li.bad, li)
+		return
+	}
+	if err := checkMailboxArgs(cmd, args); err != nil {
+		// Refuse it here, with whatever literal the client sends with it.
+		e.refuse(n, tag+" BAD Invalid mailbox name: "+err.Error(), li)
+		return
+	}
+	e.dispatch(tag, cmd, args, li, n)
+}
+
+// dispatch hands a command over to the library — its line of n bytes at
+// buf[r:] — or answers it here.
+func (e *libConn) dispatch(tag, cmd, args string, li lineInfo, n int) {
+	loggedIn := e.sess != nil && e.sess.loggedIn()
+	if !li.hasLit && loggedIn {
+		switch cmd {
+		case "GETQUOTA", "GETQUOTAROOT":
 			e.r += n
 			e.cmdStart = true
-			if hasLit && !sync {
-				e.discard, e.discardCmd, e.cmdStart = size, true, false
-			}
-			if err := e.reply(tag + " BAD Invalid mailbox name: " + err.Error()); err != nil {
+			if err := e.serveExt(tag, cmd, args); err != nil {
 				e.rerr = err
 			}
 			return
 		}
-		if !hasLit && e.sess != nil && e.sess.loggedIn() {
-			switch cmd {
-			case "GETQUOTA", "GETQUOTAROOT":
-				e.r += n
-				e.cmdStart = true
-				if err := e.serveExt(tag, cmd, args); err != nil {
-					e.rerr = err
-				}
-				return
-			}
-		}
-		switch cmd {
-		case "CAPABILITY", "LOGIN", "AUTHENTICATE":
-			e.wmu.Lock()
-			e.capTag = tag
-			e.wmu.Unlock()
-		case "IDLE":
-			e.idle = !hasLit
-		}
 	}
+	switch cmd {
+	case "CAPABILITY", "LOGIN", "AUTHENTICATE":
+		e.wmu.Lock()
+		e.capTag = tag
+		e.wmu.Unlock()
+	}
+	switch {
+	case cmd == "IDLE":
+		e.idle = !li.hasLit
+	case cmd == "AUTHENTICATE" && !strings.Contains(args, " "):
+		e.saslLine = !li.hasLit // no initial response: one line follows
+	}
+	e.cmdLen += n
 	e.pass = n
-	if !hasLit {
-		if !e.idle {
+	e.follow(li)
+}
+
+// follow sets up what comes after a line handed over.
+func (e *libConn) follow(li lineInfo) {
+	switch {
+	case !li.hasLit:
+		if !e.idle && !e.saslLine {
 			e.cmdStart = true
 		}
-		return
-	}
-	if sync {
+	case li.sync:
 		e.syncWait = true
-		e.syncLit = size
+		e.syncLit = li.lit
 		e.wmu.Lock()
 		e.awaitCont = true
 		e.sawCont = false
 		e.wmu.Unlock()
-	} else {
-		e.lit = size
+	default:
+		e.lit = li.lit
 	}
+}
+
+// refuse answers the command whose line of n bytes at buf[r:] was the last
+// one read with resp, and drops the rest of it.
+func (e *libConn) refuse(n int, resp string, li lineInfo) {
+	e.r += n
+	e.dropRest(li)
+	if err := e.reply(resp); err != nil {
+		e.rerr = err
+	}
+}
+
+// dropRest drops what the client sends after a refused command's line:
+// its non-synchronizing literal, and the rest of the command after it.
+// (It sends no synchronizing literal: it gets no "+".)
+func (e *libConn) dropRest(li lineInfo) {
+	if li.hasLit && !li.sync {
+		e.discard, e.discardCmd, e.cmdStart = li.lit, true, false
+		return
+	}
+	e.discardCmd, e.cmdStart = false, true
+}
+
+// tooLong handles a line longer than lineLimit: BAD for a command the
+// library has seen nothing of (the line is dropped up to its end), BYE in
+// the middle of one.
+func (e *libConn) tooLong() {
+	if e.idle || e.saslLine || !e.cmdStart {
+		e.end("Command line too long")
+		return
+	}
+	t, _, _ := bytes.Cut(e.buf[e.r:e.w], []byte(" "))
+	tag := string(t)
+	if !validTag(tag) {
+		tag = "*"
+	}
+	e.cmdStart = false
+	e.startSkip(tag + " BAD Command line too long")
+}
+
+func (e *libConn) startSkip(reply string) {
+	e.skip, e.skipped, e.skipTail, e.skipReply = true, 0, e.skipTail[:0], reply
+}
+
+// skipLine drops the line being skipped up to its end; then it answers
+// skipReply, if any, and drops the rest of the command.
+func (e *libConn) skipLine() error {
+	if e.r == e.w {
+		return e.fill()
+	}
+	chunk := e.buf[e.r:e.w]
+	i := bytes.IndexByte(chunk, '\n')
+	if i >= 0 {
+		chunk = chunk[:i+1]
+	}
+	e.r += len(chunk)
+	e.skipped += int64(len(chunk))
+	if len(chunk) >= literalTail {
+		e.skipTail = append(e.skipTail[:0], chunk[len(chunk)-literalTail:]...)
+	} else {
+		e.skipTail = append(e.skipTail, chunk...)
+		if k := len(e.skipTail) - literalTail; k > 0 {
+			e.skipTail = append(e.skipTail[:0], e.skipTail[k:]...)
+		}
+	}
+	if i < 0 {
+		if e.skipped > maxSkippedLine {
+			e.end("Command line too long")
+			return e.rerr
+		}
+		return nil
+	}
+	e.skip = false
+	var li lineInfo
+	li.lit, li.sync, li.hasLit = literalAtEnd(e.skipTail)
+	if e.skipReply != "" {
+		if err := e.reply(e.skipReply); err != nil {
+			e.rerr = err
+		}
+	}
+	e.dropRest(li)
+	return nil
+}
+
+// end says BYE and ends the connection: from here on the library reads
+// an error and its writes go nowhere.
+func (e *libConn) end(why string) {
+	e.reply("* BYE " + why)
+	e.wmu.Lock()
+	e.ended = true
+	e.wmu.Unlock()
+	if e.srv.log != nil {
+		e.srv.log.Info("closing connection", "remote", e.RemoteAddr().String(), "why", why)
+	}
+	e.rerr = fmt.Errorf("%w: %s", net.ErrClosed, why)
+	e.pass, e.lit, e.discard, e.syncWait, e.skip = 0, 0, 0, false, false
+}
+
+// lineInfo is what libConn needs to know of a command line.
+type lineInfo struct {
+	lit    int64 // the size of the literal announced at its end
+	hasLit bool
+	sync   bool   // a synchronizing literal
+	bad    string // why the library must not see it; "" if it may
+}
+
+// scanLine looks at a command line (with its LF): the literal it
+// announces, and whether the library reads it as the line it is. It does
+// not if a CR is in its middle (the library can stop at that CR and read
+// the rest as a new command) or a quoted string is left open (the library
+// reads on into the next line).
+func scanLine(line []byte) lineInfo {
+	var li lineInfo
+	li.lit, li.sync, li.hasLit = literalAtEnd(line)
+	body := bytes.TrimSuffix(bytes.TrimSuffix(line, []byte("\n")), []byte("\r"))
+	quoted := false
+	for i := 0; i < len(body); i++ {
+		switch c := body[i]; {
+		case c == '\r':
+			li.bad = "Syntax error: CR in the middle of a line"
+			return li
+		case quoted && c == '\\':
+			i++
+		case c == '"':
+			quoted = !quoted
+		}
+	}
+	if quoted {
+		li.bad = "Syntax error: quoted string without its end"
+	}
+	return li
 }
 
 // splitCommand returns a command line's tag, upper-case command name (the
@@ -357,6 +547,9 @@ func (e *libConn) Write(p []byte) (int, error) {
 	e.wmu.Lock()
 	defer e.wmu.Unlock()
 	n := len(p)
+	if e.ended {
+		return n, nil
+	}
 	if e.dropGreeting {
 		i := bytes.IndexByte(p, '\n')
 		if i < 0 {

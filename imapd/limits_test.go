@@ -1,6 +1,7 @@
 package imapd
 
 import (
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -60,5 +61,99 @@ func TestUserIPConnections(t *testing.T) {
 	fresh.ok("SELECT INBOX")
 	if _, st := dialRaw(t, e.implicit, true).cmd("LOGIN info@example.com pw-info"); !strings.HasPrefix(st, "NO [LIMIT]") {
 		t.Fatalf("login over the limit again: %q", st)
+	}
+}
+
+// noMailbox fails the test if the account has a mailbox of that name.
+func (e *env) noMailbox(t *testing.T, account, name string) {
+	t.Helper()
+	if _, err := e.st.Mailbox(t.Context(), account, name); err == nil {
+		t.Fatalf("mailbox %q exists", name)
+	}
+}
+
+// expectBye reads the connection to its end: a BYE, then nothing.
+func (r *raw) expectBye(why string) {
+	r.T.Helper()
+	if l := r.Line(); !strings.HasPrefix(l, "* BYE "+why) {
+		r.T.Fatalf("want BYE %s, got %q", why, l)
+	}
+	r.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if rest, err := io.ReadAll(r.R); err != nil || len(rest) > 0 {
+		r.T.Fatalf("after BYE: %q %v", rest, err)
+	}
+}
+
+// A command line longer than the library takes is refused whole: its tail
+// (past the library's 51,202-byte cut) never runs as a command. So are
+// lines the library would read past their end or stop short of it.
+func TestCommandLineInjection(t *testing.T) {
+	e := newEnv(t, Config{})
+	r := dialRaw(t, e.implicit, true)
+	r.login("info@example.com")
+	long := func(prefix, tail string) string {
+		return prefix + strings.Repeat("C", 51202-len(prefix)) + tail
+	}
+	// The attack from the issue: the cut falls right before "Q2".
+	r.Send(long("a1 CREATE ", "Q2 CREATE injected\r\n") + "a3 NOOP\r\n")
+	if _, st := r.until("a1"); st != "BAD Command line too long" {
+		t.Fatalf("long line: %q", st)
+	}
+	if l := r.Line(); l != "a3 OK NOOP completed" {
+		t.Fatalf("after the long line: %q", l)
+	}
+	// A long line ending with a non-synchronizing literal that looks like a
+	// command: the literal goes with the line.
+	lit := "Q4 CREATE injected4\r\n"
+	r.Send(long("b1 APPEND INBOX (", fmt.Sprintf(") {%d+}\r\n%s\r\nb2 NOOP\r\n", len(lit), lit)))
+	if _, st := r.until("b1"); st != "BAD Command line too long" {
+		t.Fatalf("long APPEND: %q", st)
+	}
+	if l := r.Line(); l != "b2 OK NOOP completed" {
+		t.Fatalf("after the long APPEND: %q", l)
+	}
+	// A CR in the middle of a line: the library stopped at "\r\r" and ran
+	// the rest.
+	if _, st := r.cmd("NOOP\r\rQ5 CREATE injected5"); !strings.HasPrefix(st, "BAD Syntax error: CR") {
+		t.Fatalf("bare CR: %q", st)
+	}
+	// A quoted string left open: the library read on into the next line,
+	// and the cut fell in that one.
+	r.Send("c1 CREATE \"xx\r\n" + long("", "Q6 CREATE injected6\r\n") + "c3 NOOP\r\n")
+	if _, st := r.until("c1"); !strings.HasPrefix(st, "BAD Syntax error: quoted string") {
+		t.Fatalf("open quote: %q", st)
+	}
+	if l := r.Line(); l != "* BAD Command line too long" { // its first word is no tag
+		t.Fatalf("next line: %q", l)
+	}
+	if l := r.Line(); l != "c3 OK NOOP completed" {
+		t.Fatalf("after the open quote: %q", l)
+	}
+	// Just under the limit is a command like any other.
+	r.ok("CREATE \"%s\"", strings.Repeat("x", 400))
+	r.ok("LIST \"\" \"%s\"", strings.Repeat("%", 50000))
+	for _, n := range []string{"injected", "injected4", "injected5", "injected6"} {
+		e.noMailbox(t, "info@example.com", n)
+	}
+
+	// In the middle of a command (after a literal the library has read)
+	// and in IDLE, such a line ends the connection.
+	r.Send(long("d1 SEARCH TEXT {1+}\r\nx ", "Q7 CREATE injected7\r\n"))
+	r.expectBye("Command line too long")
+	r = dialRaw(t, e.implicit, true)
+	r.login("info@example.com")
+	r.ok("SELECT INBOX")
+	r.Send("i1 IDLE\r\n")
+	if l := r.Line(); !strings.HasPrefix(l, "+") {
+		t.Fatal(l)
+	}
+	r.Send(strings.Repeat("D", 4096) + "Q8 CREATE injected8\r\n")
+	r.expectBye("Command line too long")
+	// A line that never ends is not read for ever.
+	r = dialRaw(t, e.implicit, true)
+	r.Send(long("e1 NOOP ", strings.Repeat("x", 1<<20)))
+	r.expectBye("Command line too long")
+	for _, n := range []string{"injected7", "injected8"} {
+		e.noMailbox(t, "info@example.com", n)
 	}
 }
