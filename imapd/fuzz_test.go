@@ -81,8 +81,10 @@ func (c *memConn) SetReadDeadline(t time.Time) error  { return nil }
 func (c *memConn) SetWriteDeadline(t time.Time) error { return nil }
 
 // The command-stream follower never panics or loops on any input, and
-// hands over nothing but what came in, in order. Simple command lines (no
-// literals, quotes, long lines or stray CRs) it hands over as they came.
+// hands over nothing but what came in, in order — but for the "+" that
+// makes a literal it held back non-synchronizing, and CRLF for LF. Simple
+// command lines (no literals, quotes, long lines or stray CRs) it hands
+// over as they came.
 func FuzzLibConn(f *testing.F) {
 	for _, s := range []string{
 		"a LOGIN u p\r\nb SELECT INBOX\r\n",
@@ -92,6 +94,7 @@ func FuzzLibConn(f *testing.F) {
 		"a CREATE \"&Jjo\" {3+}\r\nabc\r\n\r\nb NOOP\r\n",
 		"a SELECT \"x\ty\"\r\n",
 		"{99999999999999999999}\r\n",
+		"a CREATE {3}\r\nabc\r\nb RENAME {1}\r\nx {2}\nyz\r\n",
 		"a NOOP\r\rQ2 CREATE x\r\nb CREATE \"x\r\nQ3 CREATE y\r\n",
 		"a AUTHENTICATE PLAIN\r\nAHUAcA==\r\nb NOOP\r\n",
 		"a LIST \"\" {1+}\r\n*\r\na SELECT \"a\\\"b\"\r\n",
@@ -115,7 +118,8 @@ func FuzzLibConn(f *testing.F) {
 				break
 			}
 		}
-		if !isSubsequence(string(got), string(in)) {
+		norm := strings.NewReplacer("+}", "}", "\r\n", "\n")
+		if g, i := norm.Replace(string(got)), norm.Replace(string(in)); !isSubsequence(g, i) {
 			t.Fatalf("input %q handed over as %q", in, got)
 		}
 		simple := true

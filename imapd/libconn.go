@@ -29,6 +29,12 @@ import (
 // answered BAD (and dropped to its end) when it starts a command, and ends
 // the connection with BYE in the middle of one.
 //
+// A command whose mailbox argument is a literal is held back until its
+// mailbox arguments have come (answering the client's synchronizing
+// literal itself, and handing the library a non-synchronizing one), so
+// that a bad name gets BAD with a reason instead of the library's
+// "internal server error".
+//
 // Whether the library accepted a synchronizing literal is seen on the
 // write side: it either sends a "+" continuation (the literal follows) or
 // a tagged reply (the client will not send it).
@@ -46,16 +52,18 @@ type libConn struct {
 	// Read side: only the library's command goroutine reads.
 	buf        []byte // buf[r:w]: read from Conn, not handed over yet
 	r, w       int
-	pass       int   // bytes at buf[r:] classified and ready to hand over
-	lit        int64 // literal bytes to hand over as they are
-	syncWait   bool  // waiting to learn whether a synchronizing literal was accepted
+	held       []byte // a held-back command, to hand over before anything else
+	pass       int    // bytes at buf[r:] classified and ready to hand over
+	lit        int64  // literal bytes to hand over as they are
+	syncWait   bool   // waiting to learn whether a synchronizing literal was accepted
 	syncLit    int64
-	discard    int64  // bytes of a refused command's literal to drop
-	discardCmd bool   // drop lines until the refused command ends
-	cmdStart   bool   // the next line starts a command
-	idle       bool   // the next line ends IDLE
-	saslLine   bool   // the next line is an AUTHENTICATE response
-	cmdLen     int    // bytes of the command handed over so far, literals aside
+	discard    int64 // bytes of a refused command's literal to drop
+	discardCmd bool  // drop lines until the refused command ends
+	cmdStart   bool  // the next line starts a command
+	idle       bool  // the next line ends IDLE
+	saslLine   bool  // the next line is an AUTHENTICATE response
+	cmdLen     int   // bytes of the command handed over so far, literals aside
+	hold       *heldCommand
 	skip       bool   // dropping a line up to its end
 	skipped    int64  // bytes of it dropped so far
 	skipTail   []byte // its last bytes (a literal announcement)
@@ -85,6 +93,14 @@ type libConn struct {
 	closed    chan struct{} // closed by Close
 }
 
+// heldCommand is a command held back until its mailbox arguments are in.
+type heldCommand struct {
+	tag, cmd string
+	b        []byte // the command as the library is to see it
+	args     int    // where its arguments start in b
+	lit      int64  // bytes of a literal still to come into b
+}
+
 const (
 	// maxCommand is the most a command may have outside its literals: the
 	// library's own limit (its decoder's MaxSize), counted as it counts.
@@ -96,6 +112,9 @@ const (
 	// maxSkippedLine is how much of an over-long line is dropped, waiting
 	// for its end, before the connection is closed.
 	maxSkippedLine = 1 << 20
+	// maxNameLiteral is the largest literal the library takes as a
+	// mailbox name (or any string but APPEND's message).
+	maxNameLiteral = 4096
 	// literalTail is the longest literal announcement: "{" 19 digits "+}" CRLF.
 	literalTail = 24
 )
@@ -125,6 +144,10 @@ func (e *libConn) Read(p []byte) (int, error) {
 			e.commandDone()
 		}
 		switch {
+		case len(e.held) > 0:
+			n := copy(p, e.held)
+			e.held = e.held[n:]
+			return n, nil
 		case e.pass > 0:
 			n := copy(p, e.buf[e.r:e.r+e.pass])
 			e.r += n
@@ -150,6 +173,17 @@ func (e *libConn) Read(p []byte) (int, error) {
 			k := int(min(int64(e.w-e.r), e.discard))
 			e.r += k
 			e.discard -= int64(k)
+			continue
+		case e.hold != nil && e.hold.lit > 0:
+			if e.r == e.w {
+				if err := e.fill(); err != nil {
+					return 0, err
+				}
+			}
+			k := int(min(int64(e.w-e.r), e.hold.lit))
+			e.hold.b = append(e.hold.b, e.buf[e.r:e.r+k]...)
+			e.r += k
+			e.hold.lit -= int64(k)
 			continue
 		case e.skip:
 			if err := e.skipLine(); err != nil {
@@ -218,6 +252,7 @@ func (e *libConn) commandDone() {
 	}
 	e.r += e.pass
 	e.pass = 0
+	e.held = nil
 	if e.cmdStart {
 		return
 	}
@@ -283,6 +318,8 @@ func (e *libConn) classify(n int) {
 	}
 	li := scanLine(e.buf[e.r : e.r+n])
 	switch {
+	case e.hold != nil:
+		e.holdLine(n, li)
 	case e.cmdStart:
 		e.command(n, li)
 	case li.bad != "":
@@ -307,22 +344,83 @@ func (e *libConn) command(n int, li lineInfo) {
 		e.refuse(n, tag+" BAD "+li.bad, li)
 		return
 	}
-	if err := checkMailboxArgs(cmd, args); err != nil {
+	more, err := checkMailboxArgs(cmd, args)
+	switch {
+	case err != nil:
 		// Refuse it here, with whatever literal the client sends with it.
 		e.refuse(n, tag+" BAD Invalid mailbox name: "+err.Error(), li)
-		return
+	case more:
+		end := len(bytes.TrimRight(line, "\r\n"))
+		e.hold = &heldCommand{tag: tag, cmd: cmd, args: end - len(args)}
+		e.holdLiteral(n, li)
+	default:
+		e.dispatch(tag, cmd, args, li, n)
 	}
-	e.dispatch(tag, cmd, args, li, n)
 }
 
-// dispatch hands a command over to the library — its line of n bytes at
-// buf[r:] — or answers it here.
+// holdLine takes the next line of a held-back command.
+func (e *libConn) holdLine(n int, li lineInfo) {
+	h := e.hold
+	if li.bad != "" {
+		e.refuse(n, h.tag+" BAD "+li.bad, li)
+		return
+	}
+	args := string(h.b[h.args:]) + string(bytes.TrimRight(e.buf[e.r:e.r+n], "\r\n"))
+	more, err := checkMailboxArgs(h.cmd, args)
+	switch {
+	case err != nil:
+		e.refuse(n, h.tag+" BAD Invalid mailbox name: "+err.Error(), li)
+	case more:
+		e.holdLiteral(n, li)
+	default:
+		h.b = append(h.b, e.buf[e.r:e.r+n]...)
+		e.cmdLen += n
+		e.r += n
+		e.hold = nil
+		e.held = h.b
+		e.dispatch(h.tag, h.cmd, args, li, 0)
+	}
+}
+
+// holdLiteral holds the line of n bytes, which announces a literal that is
+// a mailbox argument, and asks for the literal: the library is to get it
+// as a non-synchronizing one.
+func (e *libConn) holdLiteral(n int, li lineInfo) {
+	h := e.hold
+	line := bytes.TrimRight(e.buf[e.r:e.r+n], "\r\n")
+	if !li.sync {
+		line = bytes.TrimSuffix(line, []byte("+}")) // made one again below
+	} else {
+		line = bytes.TrimSuffix(line, []byte("}"))
+	}
+	switch {
+	case li.lit > maxNameLiteral:
+		e.refuse(n, fmt.Sprintf("%s NO [TOOBIG] Literals are limited to %d bytes for this command", h.tag, maxNameLiteral), li)
+		return
+	case e.cmdLen+len(line)+4 > maxCommand:
+		e.refuse(n, h.tag+" BAD Command line too long", li)
+		return
+	}
+	h.b = append(append(h.b, line...), "+}\r\n"...)
+	e.cmdLen += len(line) + 4
+	e.r += n
+	h.lit = li.lit
+	if li.sync {
+		if err := e.reply("+ Ready for literal data"); err != nil {
+			e.rerr = err
+		}
+	}
+}
+
+// dispatch hands a command over to the library — its last line of n bytes
+// at buf[r:] (n = 0: the command is held) — or answers it here.
 func (e *libConn) dispatch(tag, cmd, args string, li lineInfo, n int) {
 	loggedIn := e.sess != nil && e.sess.loggedIn()
 	if !li.hasLit && loggedIn {
 		switch cmd {
 		case "GETQUOTA", "GETQUOTAROOT":
 			e.r += n
+			e.held = nil
 			e.cmdStart = true
 			if err := e.serveExt(tag, cmd, args); err != nil {
 				e.rerr = err
@@ -367,9 +465,10 @@ func (e *libConn) follow(li lineInfo) {
 }
 
 // refuse answers the command whose line of n bytes at buf[r:] was the last
-// one read with resp, and drops the rest of it.
+// one read (n = 0: already taken) with resp, and drops the rest of it.
 func (e *libConn) refuse(n int, resp string, li lineInfo) {
 	e.r += n
+	e.hold = nil
 	e.dropRest(li)
 	if err := e.reply(resp); err != nil {
 		e.rerr = err
@@ -391,15 +490,20 @@ func (e *libConn) dropRest(li lineInfo) {
 // library has seen nothing of (the line is dropped up to its end), BYE in
 // the middle of one.
 func (e *libConn) tooLong() {
-	if e.idle || e.saslLine || !e.cmdStart {
+	var tag string
+	switch {
+	case e.idle || e.saslLine || (!e.cmdStart && e.hold == nil):
 		e.end("Command line too long")
 		return
+	case e.hold != nil:
+		tag = e.hold.tag
+	default:
+		t, _, _ := bytes.Cut(e.buf[e.r:e.w], []byte(" "))
+		if tag = string(t); !validTag(tag) {
+			tag = "*"
+		}
 	}
-	t, _, _ := bytes.Cut(e.buf[e.r:e.w], []byte(" "))
-	tag := string(t)
-	if !validTag(tag) {
-		tag = "*"
-	}
+	e.hold = nil
 	e.cmdStart = false
 	e.startSkip(tag + " BAD Command line too long")
 }
@@ -459,7 +563,7 @@ func (e *libConn) end(why string) {
 		e.srv.log.Info("closing connection", "remote", e.RemoteAddr().String(), "why", why)
 	}
 	e.rerr = fmt.Errorf("%w: %s", net.ErrClosed, why)
-	e.pass, e.lit, e.discard, e.syncWait, e.skip = 0, 0, 0, false, false
+	e.held, e.pass, e.lit, e.discard, e.syncWait, e.hold, e.skip = nil, 0, 0, 0, false, nil, false
 }
 
 // lineInfo is what libConn needs to know of a command line.

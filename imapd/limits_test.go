@@ -157,3 +157,78 @@ func TestCommandLineInjection(t *testing.T) {
 		e.noMailbox(t, "info@example.com", n)
 	}
 }
+
+// Client mistakes in mailbox names get BAD with the reason, never the
+// library's NO [SERVERBUG], whether the name is quoted or a literal; good
+// names as literals still work.
+func TestMailboxNameMistakes(t *testing.T) {
+	e := newEnv(t, Config{})
+	r := dialRaw(t, e.implicit, true)
+	r.login("info@example.com")
+	// lit sends a command whose last mailbox argument is a synchronizing
+	// literal, and the rest of it.
+	lit := func(cmd, name, rest string) string {
+		r.T.Helper()
+		r.n++
+		tag := fmt.Sprintf("t%d", r.n)
+		r.Send(fmt.Sprintf("%s %s {%d}\r\n", tag, cmd, len(name)))
+		if l := r.Line(); !strings.HasPrefix(l, "+ ") {
+			t.Fatalf("%s {%d}: %q", cmd, len(name), l)
+		}
+		r.Send(name + rest + "\r\n")
+		_, st := r.until(tag)
+		return st
+	}
+	const nul = "BAD Invalid mailbox name: contains a NUL byte"
+	const utf7 = "BAD Invalid mailbox name: invalid modified UTF-7"
+	for _, c := range []struct{ got, want string }{
+		{second(r.cmd("CREATE \"a\x00b\"")), nul},
+		{second(r.cmd("SELECT \"a\x00b\"")), nul},
+		{second(r.cmd("RENAME Junk \"a\x00b\"")), nul},
+		{second(r.cmd("STATUS \"a\x00b\" (MESSAGES)")), nul},
+		{second(r.cmd("CREATE \"a\\&b\"")), utf7},
+		{lit("CREATE", "a\x00b", ""), nul},
+		{lit("CREATE", "&Jjo", ""), utf7},
+		{lit("SELECT", "a\tb", ""), "BAD Invalid mailbox name: contains a control character"},
+		{lit("RENAME Junk", "&Jjo", ""), utf7},
+		{lit("STATUS", "&Jjo", " (MESSAGES)"), utf7},
+		{lit("LIST \"\"", "&Jjo", ""), utf7},
+		{lit("APPEND", "&Jjo", " {1+}\r\nx"), utf7},
+		{lit("CREATE", "&Jjo", " {2+}\r\nx1 CREATE y"), utf7},
+	} {
+		if c.got != c.want {
+			t.Errorf("got %q, want %q", c.got, c.want)
+		}
+	}
+	// Good names as literals, the second of two, and a literal message
+	// after a literal name.
+	if st := lit("CREATE", "Work", ""); st != "OK CREATE completed" {
+		t.Fatal(st)
+	}
+	r.Send("r1 RENAME {4}\r\n")
+	for _, next := range []string{"Work {8}\r\n", "W&AOQ-rk\r\n"} {
+		if l := r.Line(); !strings.HasPrefix(l, "+ ") {
+			t.Fatalf("RENAME: %q", l)
+		}
+		r.Send(next)
+	}
+	if _, st := r.until("r1"); st != "OK RENAME completed" {
+		t.Fatal(st)
+	}
+	msg := "Subject: lit\r\n\r\nx\r\n"
+	if st := lit("APPEND", "W&AOQ-rk", fmt.Sprintf(" (\\Seen) {%d+}\r\n%s", len(msg), msg)); !strings.HasPrefix(st, "OK [APPENDUID") {
+		t.Fatal(st)
+	}
+	if st := lit("GETQUOTAROOT", "W&AOQ-rk", ""); st != "OK GETQUOTAROOT completed" {
+		t.Fatal(st)
+	}
+	if m, err := e.st.Mailbox(t.Context(), "info@example.com", "Wärk"); err != nil || m.Messages != 1 {
+		t.Fatalf("Wärk: %+v %v", m, err)
+	}
+	r.ok("NOOP")
+	for _, n := range []string{"y", "a\x00b"} {
+		e.noMailbox(t, "info@example.com", n)
+	}
+}
+
+func second(_ []string, s string) string { return s }

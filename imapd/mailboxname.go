@@ -12,7 +12,9 @@ import (
 )
 
 // parseAString reads an atom or a quoted string (RFC 3501 astring, without
-// literals) from the start of s; rest is what follows it.
+// literals) from the start of s; rest is what follows it. Like the
+// library, it takes any character after a backslash and a NUL in a quoted
+// string (the mailbox check refuses the NUL with a reason).
 func parseAString(s string) (value, rest string, ok bool) {
 	if s == "" {
 		return "", "", false
@@ -22,14 +24,14 @@ func parseAString(s string) (value, rest string, ok bool) {
 		for i := 1; i < len(s); i++ {
 			switch c := s[i]; c {
 			case '\\':
-				if i+1 >= len(s) || (s[i+1] != '"' && s[i+1] != '\\') {
+				if i+1 >= len(s) || s[i+1] == '\r' || s[i+1] == '\n' {
 					return "", "", false
 				}
 				i++
 				b.WriteByte(s[i])
 			case '"':
 				return b.String(), s[i+1:], true
-			case '\r', '\n', 0:
+			case '\r', '\n':
 				return "", "", false
 			default:
 				b.WriteByte(c)
@@ -47,12 +49,57 @@ func parseAString(s string) (value, rest string, ok bool) {
 	return s[:i], s[i:], true
 }
 
+// parseArg reads a command argument from the start of s, the command's
+// text as the client sent it, literals in place ("{n}" or "{n+}", CRLF,
+// n bytes): an astring or, with list, a LIST pattern (list-mailbox, whose
+// atoms may hold % and *). pending says that s ends with the announcement
+// of a literal that is the argument: its bytes have not come yet.
+func parseArg(s string, list bool) (value, rest string, ok, pending bool) {
+	switch {
+	case strings.HasPrefix(s, "{"):
+		end := strings.IndexByte(s, '}')
+		if end < 0 {
+			return "", "", false, false
+		}
+		size, _, isLit := literalAtEnd([]byte(s[:end+1]))
+		after := s[end+1:]
+		switch {
+		case !isLit || strings.LastIndexByte(s[:end], '{') != 0:
+			return "", "", false, false
+		case after == "":
+			return "", "", false, true
+		case strings.HasPrefix(after, "\r\n"):
+			after = after[2:]
+		case strings.HasPrefix(after, "\n"):
+			after = after[1:]
+		default:
+			return "", "", false, false
+		}
+		if int64(len(after)) < size {
+			return "", "", false, false
+		}
+		return after[:size], after[size:], true, false
+	case list && !strings.HasPrefix(s, `"`):
+		j := 0
+		for j < len(s) && (isAtomChar(s[j]) || s[j] == ']' || s[j] == '*' || s[j] == '%') {
+			j++
+		}
+		return s[:j], s[j:], j > 0, false
+	}
+	value, rest, ok = parseAString(s)
+	return value, rest, ok, false
+}
+
 // quoteString writes s as an IMAP quoted string.
 func quoteString(s string) string {
 	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
 }
 
-var errUTF7 = errors.New("invalid modified UTF-7")
+var (
+	errUTF7    = errors.New("invalid modified UTF-7")
+	errNUL     = errors.New("contains a NUL byte")
+	errControl = errors.New("contains a control character")
+)
 
 // decodeMailboxName decodes a mailbox name in modified UTF-7 (RFC 3501
 // 5.1.3); like the library, it also takes raw UTF-8. INBOX is case-blind.
@@ -68,8 +115,11 @@ func decodeMailboxName(s string) (string, error) {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if c != '&' {
-			if c < 0x20 || c == 0x7f {
-				return "", errUTF7
+			switch {
+			case c == 0:
+				return "", errNUL
+			case c < 0x20 || c == 0x7f:
+				return "", errControl
 			}
 			b.WriteByte(c)
 			afterShift = false
@@ -186,11 +236,14 @@ func encodeMailboxName(s string) string {
 	return b.String()
 }
 
-// checkMailboxArgs decodes the mailbox arguments of a command line the
-// way the library will, so that a name in bad modified UTF-7 gets a clean
-// BAD instead of the library's "internal server error". It only looks at
-// atoms and quoted strings; anything else is left to the library.
-func checkMailboxArgs(cmd, args string) error {
+// checkMailboxArgs decodes the mailbox arguments of a command the way the
+// library will, so that a name in bad modified UTF-7 (or with a NUL) gets
+// a clean BAD instead of the library's "internal server error". args is
+// the text after the command name as the client sent it so far, literals
+// in place; more says that it ends with the announcement of a literal that
+// is a mailbox argument, to be checked when its bytes have come. Anything
+// it cannot parse is left to the library.
+func checkMailboxArgs(cmd, args string) (more bool, err error) {
 	var n int // mailbox arguments to check
 	switch cmd {
 	case "SELECT", "EXAMINE", "CREATE", "DELETE", "SUBSCRIBE", "UNSUBSCRIBE", "STATUS", "APPEND", "GETQUOTAROOT":
@@ -202,35 +255,28 @@ func checkMailboxArgs(cmd, args string) error {
 		n = 1
 	case "LIST", "LSUB":
 		if strings.HasPrefix(args, "(") {
-			return nil // LIST-EXTENDED selection options: the library's job
+			return false, nil // LIST-EXTENDED selection options: the library's job
 		}
 		n = 2
 	default:
-		return nil
+		return false, nil
 	}
 	list := cmd == "LIST" || cmd == "LSUB"
 	for i := 0; i < n; i++ {
-		var v string
-		var ok bool
-		if list && !strings.HasPrefix(args, `"`) {
-			j := 0
-			for j < len(args) && (isAtomChar(args[j]) || args[j] == ']' || args[j] == '*' || args[j] == '%') {
-				j++
-			}
-			v, args, ok = args[:j], args[j:], j > 0
-		} else {
-			v, args, ok = parseAString(args)
+		v, rest, ok, pending := parseArg(args, list)
+		if pending {
+			return true, nil
 		}
 		if !ok {
-			return nil
+			return false, nil
 		}
 		if _, err := decodeMailboxName(v); err != nil {
-			return err
+			return false, err
 		}
-		if !strings.HasPrefix(args, " ") {
-			return nil
+		if !strings.HasPrefix(rest, " ") {
+			return false, nil
 		}
-		args = args[1:]
+		args = rest[1:]
 	}
-	return nil
+	return false, nil
 }

@@ -10,7 +10,7 @@ import (
 // "", with one resource: STORAGE in units of 1024 bytes. An account without
 // a quota has no quota root.
 func (s *session) quotaCommand(tag, cmd, args string) []string {
-	arg, rest, ok := parseAString(args)
+	arg, rest, ok, _ := parseArg(args, false)
 	if !ok || rest != "" {
 		return []string{tag + " BAD Syntax: " + cmd + " takes one argument"}
 	}
