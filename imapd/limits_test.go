@@ -3,10 +3,14 @@ package imapd
 import (
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 
+	"yubin/internal/testutil"
 	"yubin/internal/testutil/teststore"
 )
 
@@ -232,3 +236,124 @@ func TestMailboxNameMistakes(t *testing.T) {
 }
 
 func second(_ []string, s string) string { return s }
+
+// waitFor polls cond until it holds, for at most 10 seconds.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for end := time.Now().Add(10 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("waiting for %s", what)
+		}
+	}
+}
+
+func heapInUse() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
+
+// Stalled APPENDs of large announced literals, part sent, cost a fixed
+// buffer each, not their size: the literal goes to the spool directory
+// (0700, its files unlinked). A completed one is stored byte for byte.
+func TestStalledAppends(t *testing.T) {
+	const (
+		stalled  = 6
+		announce = 16 << 20 // each APPEND's literal
+		sent     = 1 << 20  // of which this much comes, then nothing
+	)
+	spoolDir := filepath.Join(t.TempDir(), "spool")
+	e := newEnv(t, Config{SpoolDir: spoolDir, MaxUserIPConnections: stalled})
+	testutil.Must(t, e.st.SetQuota(t.Context(), "info@example.com", 0))
+	line := strings.Repeat("0123456789abcdef", 6) + "\r\n" // 98 bytes
+	msg := "Subject: big\r\n\r\n" + strings.Repeat(line, (announce-100)/len(line))
+	msg += strings.Repeat("x", announce-len(msg)-2) + "\r\n"
+	var conns []*raw
+	for i := 0; i < stalled; i++ {
+		r := dialRaw(t, e.implicit, true)
+		r.login("info@example.com")
+		conns = append(conns, r)
+	}
+	before := heapInUse()
+	for _, r := range conns {
+		r.Send(fmt.Sprintf("a APPEND INBOX {%d}\r\n", announce))
+		if l := r.Line(); !strings.HasPrefix(l, "+ ") {
+			t.Fatal(l)
+		}
+		r.Send(msg[:sent])
+	}
+	waitFor(t, "the server to read what was sent", func() bool { return e.srv.spooled.Load() == stalled*sent })
+	grown := int64(heapInUse()) - int64(before)
+	t.Logf("%d stalled APPENDs of %d MiB (%d MiB sent): heap %+d KiB, %d KiB each",
+		stalled, announce>>20, sent>>20, grown>>10, grown/stalled>>10)
+	if grown > stalled<<20 {
+		t.Errorf("heap grew %d MiB for %d stalled APPENDs", grown>>20, stalled)
+	}
+	if fi, err := os.Stat(spoolDir); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Fatalf("spool directory: %v %v", fi, err)
+	}
+	if left, _ := os.ReadDir(spoolDir); len(left) > 0 {
+		t.Fatalf("spool files are visible: %v", left)
+	}
+	// One completes; its message is stored as sent.
+	conns[0].Send(msg[sent:] + "\r\n")
+	_, st := conns[0].until("a")
+	var uidValidity, uid uint32
+	if _, err := fmt.Sscanf(st, "OK [APPENDUID %d %d]", &uidValidity, &uid); err != nil {
+		t.Fatalf("APPEND: %q", st)
+	}
+	got, err := e.st.ReadMessage(t.Context(), "info@example.com", "INBOX", uid)
+	testutil.Must(t, err)
+	if string(got) != msg {
+		t.Fatalf("stored %d bytes, sent %d, and they differ", len(got), len(msg))
+	}
+	// The others go away: their spool is freed.
+	for _, r := range conns[1:] {
+		r.Close()
+	}
+	waitFor(t, "the spool to be freed", func() bool { return e.srv.spooled.Load() == 0 })
+}
+
+// The APPENDs in flight share AppendBudget: one over it gets NO [LIMIT]
+// before its literal is asked for (or, sent without waiting, is dropped),
+// and the connection goes on; what a finished APPEND held is free again.
+func TestAppendBudget(t *testing.T) {
+	e := newEnv(t, Config{AppendBudget: 100 << 10})
+	a := dialRaw(t, e.implicit, true)
+	a.login("info@example.com")
+	b := dialRaw(t, e.implicit, true)
+	b.login("bob@example.com")
+	body := func(n int) string { return "Subject: x\r\n\r\n" + strings.Repeat("y", n-14) }
+	a.Send("a1 APPEND INBOX {80000}\r\n")
+	if l := a.Line(); !strings.HasPrefix(l, "+ ") {
+		t.Fatal(l)
+	}
+	a.Send(body(80000)[:1000])
+	if _, st := b.cmd("APPEND INBOX {40000}"); !strings.HasPrefix(st, "NO [LIMIT]") {
+		t.Fatalf("APPEND over the budget: %q", st)
+	}
+	if _, st := b.cmd("APPEND INBOX {40000+}\r\n%s", body(40000)); !strings.HasPrefix(st, "NO [LIMIT]") {
+		t.Fatalf("APPEND over the budget, LITERAL+: %q", st)
+	}
+	b.ok("NOOP")
+	b.Send("b1 APPEND INBOX {20000}\r\n") // fits beside the 80000
+	if l := b.Line(); !strings.HasPrefix(l, "+ ") {
+		t.Fatal(l)
+	}
+	b.Send(body(20000) + "\r\n")
+	if _, st := b.until("b1"); !strings.HasPrefix(st, "OK [APPENDUID") {
+		t.Fatal(st)
+	}
+	a.Send(body(80000)[1000:] + "\r\n")
+	if _, st := a.until("a1"); !strings.HasPrefix(st, "OK [APPENDUID") {
+		t.Fatal(st)
+	}
+	b.ok("APPEND INBOX {40000+}\r\n%s", body(40000))
+	if e.srv.appendHeld.Load() != 0 {
+		t.Fatalf("%d bytes of the budget still held", e.srv.appendHeld.Load())
+	}
+	if m, _ := e.st.Mailbox(t.Context(), "bob@example.com", "INBOX"); m.Messages != 2 {
+		t.Fatalf("bob has %d messages", m.Messages)
+	}
+}

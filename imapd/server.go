@@ -27,8 +27,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -47,6 +49,14 @@ type Config struct {
 	IdleTimeout       time.Duration // autologout of a silent authenticated client; default (and RFC 3501 minimum) 30m
 	PreAuthTimeout    time.Duration // how long a client may stay silent before logging in; default 1m
 	AppendLimit       int64         // largest APPEND; default 50 MiB, like SMTP's message size limit
+	// AppendBudget bounds the bytes of all APPENDs in flight (their
+	// announced sizes): an APPEND beyond it gets NO [LIMIT] before its
+	// literal is sent. 0 = unlimited.
+	AppendBudget int64
+	// SpoolDir is where APPEND literals over 64 KiB are kept while they
+	// come in (made 0700 on first use); "" = the system's temporary
+	// directory.
+	SpoolDir string
 	// MaxUserIPConnections bounds the logged-in connections of one account
 	// from one IP address (Dovecot's mail_max_userip_connections); a login
 	// beyond it gets NO [LIMIT]. 0 = unlimited.
@@ -72,6 +82,24 @@ type Server struct {
 
 	userIPMu sync.Mutex
 	userIP   map[userIP]int // logged-in connections per account and address
+
+	appendHeld atomic.Int64 // bytes of the AppendBudget reserved
+	spooled    atomic.Int64 // literal bytes spooled by APPENDs in progress
+	spoolOnce  sync.Once
+	spoolErr   error
+}
+
+// takeAppend reserves n bytes of the AppendBudget.
+func (s *Server) takeAppend(n int64) bool {
+	for {
+		held := s.appendHeld.Load()
+		if s.cfg.AppendBudget > 0 && held+n > s.cfg.AppendBudget {
+			return false
+		}
+		if s.appendHeld.CompareAndSwap(held, held+n) {
+			return true
+		}
+	}
 }
 
 type userIP struct{ account, ip string }
@@ -113,6 +141,9 @@ func New(cfg Config, st store.Mail, au *auth.Authenticator, log *slog.Logger) *S
 	}
 	if cfg.Hostname == "" {
 		cfg.Hostname = "localhost"
+	}
+	if cfg.SpoolDir == "" {
+		cfg.SpoolDir = os.TempDir()
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"strings"
@@ -395,9 +394,24 @@ func (s *session) Append(name string, r imap.LiteralReader, options *imap.Append
 	if _, err := s.srv.st.Mailbox(s.ctx(), s.account, name); err != nil {
 		return nil, s.storeError(err, imap.ResponseCodeTryCreate)
 	}
-	msg := make([]byte, size)
-	if _, err := io.ReadFull(r, msg); err != nil {
+	if !s.lc.holdsAppend(size) {
+		return nil, no(imap.ResponseCodeLimit, "Too much APPEND data in flight on this server; try again later")
+	}
+	// The literal comes at the client's pace: spool it (spool.go), and
+	// hold it in memory only once it is all there.
+	sp, err := s.srv.newSpool(size)
+	if err != nil {
+		s.log.Error("append", "err", err)
+		return nil, no(imap.ResponseCodeServerBug, "Cannot take the message now")
+	}
+	defer sp.close()
+	if err := sp.fill(r, size); err != nil {
 		return nil, err
+	}
+	msg, err := sp.bytes()
+	if err != nil {
+		s.log.Error("append", "err", err)
+		return nil, no(imap.ResponseCodeServerBug, "Cannot take the message now")
 	}
 	msg = toCRLF(msg)
 	var flags []string

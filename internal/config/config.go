@@ -54,6 +54,9 @@ type IMAP struct {
 	IdleTimeout    Duration `toml:"idle_timeout"`    // autologout of an idle logged-in client (RFC 3501: at least 30m)
 	MaxConnections int      `toml:"max_connections"` // for the whole IMAP server
 	AppendLimit    int64    `toml:"append_limit"`    // largest APPEND, bytes (advertised as APPENDLIMIT)
+	// AppendBudget bounds the bytes of all APPENDs in flight (announced
+	// sizes, spooled in data_dir/spool); 0 = unlimited.
+	AppendBudget int64 `toml:"append_budget"`
 	// MaxUserIPConnections bounds the logged-in connections of one account
 	// from one IP address; 0 = unlimited.
 	MaxUserIPConnections int `toml:"max_userip_connections"`
@@ -268,7 +271,7 @@ func Default() Config {
 			HTTP:        "off",
 		},
 		TLS:  TLS{ACMEDirectory: DefaultACMEDirectory},
-		IMAP: IMAP{IdleTimeout: Duration{30 * time.Minute}, MaxConnections: 1000, AppendLimit: 50 << 20, MaxUserIPConnections: 10},
+		IMAP: IMAP{IdleTimeout: Duration{30 * time.Minute}, MaxConnections: 1000, AppendLimit: 50 << 20, AppendBudget: 256 << 20, MaxUserIPConnections: 10},
 		POP3: POP3{IdleTimeout: Duration{10 * time.Minute}, MaxConnections: 500},
 		Scan: Scan{
 			Builtin:        true,
@@ -384,6 +387,9 @@ func (c *Config) Validate() error {
 	}
 	if c.IMAP.AppendLimit <= 0 {
 		return fmt.Errorf("imap.append_limit must be positive")
+	}
+	if c.IMAP.AppendBudget < 0 {
+		return fmt.Errorf("imap.append_budget cannot be negative")
 	}
 	if c.IMAP.MaxUserIPConnections < 0 {
 		return fmt.Errorf("imap.max_userip_connections cannot be negative")

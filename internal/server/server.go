@@ -144,6 +144,8 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		MaxConnections:       cfg.IMAP.MaxConnections,
 		IdleTimeout:          cfg.IMAP.IdleTimeout.Duration,
 		AppendLimit:          cfg.IMAP.AppendLimit,
+		AppendBudget:         cfg.IMAP.AppendBudget,
+		SpoolDir:             filepath.Join(cfg.DataDir, "spool"),
 		MaxUserIPConnections: cfg.IMAP.MaxUserIPConnections,
 		UsageGrew: func(ctx context.Context, account string) {
 			if err := notifier.CheckQuota(ctx, account); err != nil {
