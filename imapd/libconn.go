@@ -3,6 +3,7 @@ package imapd
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"net"
 	"strconv"
 	"strings"
@@ -879,6 +880,18 @@ func (e *libConn) interrupt() {
 
 func (e *libConn) Close() error {
 	e.releaseAppend()
+	e.wmu.Lock()
+	ended := e.ended
+	e.wmu.Unlock()
+	if cw, ok := e.Conn.(interface{ CloseWrite() error }); ok && ended {
+		// What the client sent after the line we ended on is unread:
+		// closing now would reset the connection, and the client might
+		// lose our BYE. End our side, then read what comes (a little
+		// while, a little of it).
+		cw.CloseWrite()
+		e.Conn.SetReadDeadline(time.Now().Add(time.Second))
+		io.CopyN(io.Discard, e.Conn, maxSkippedLine)
+	}
 	err := e.Conn.Close()
 	e.closeOnce.Do(func() { close(e.closed) })
 	return err

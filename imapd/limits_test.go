@@ -135,7 +135,9 @@ func TestCommandLineInjection(t *testing.T) {
 	}
 	// Just under the limit is a command like any other.
 	r.ok("CREATE \"%s\"", strings.Repeat("x", 400))
-	r.ok("LIST \"\" \"%s\"", strings.Repeat("%", 50000))
+	if _, st := r.cmd("CREATE \"%s\"", strings.Repeat("x", 51000)); !strings.HasPrefix(st, "NO [CANNOT] Invalid mailbox name: mailbox name") {
+		t.Fatalf("CREATE of 51,000 bytes: %q", st)
+	}
 	for _, n := range []string{"injected", "injected4", "injected5", "injected6"} {
 		e.noMailbox(t, "info@example.com", n)
 	}
