@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"slices"
 	"strings"
@@ -777,7 +778,9 @@ func TestBruteForceRefused(t *testing.T) {
 
 // errors.Is must see the store's sentinel errors through our wrapping.
 func TestStoreErrorMapping(t *testing.T) {
-	s := &session{log: newEnv(t, Config{}).srv.log}
+	// No server: one shut down before its listeners' Serve began fails
+	// testutil.Serve's check ("server closed after Shutdown").
+	s := &session{log: slog.New(slog.NewTextHandler(testWriter{t}, nil))}
 	for err, code := range map[error]imap.ResponseCode{
 		store.ErrExists:                       imap.ResponseCodeAlreadyExists,
 		fmt.Errorf("x: %w", store.ErrInvalid): imap.ResponseCodeCannot,
