@@ -2,7 +2,6 @@ package smtpd
 
 import (
 	"bytes"
-	"io"
 	"strings"
 	"time"
 )
@@ -72,41 +71,3 @@ func headerToken(s, empty string) string {
 		return r
 	}, s)
 }
-
-// crlfWriter writes to w what is written to it with every bare LF turned
-// into CRLF, across writes. CRLF pairs and bare CRs are kept as they are.
-type crlfWriter struct {
-	w  io.Writer
-	cr bool // the last byte written was a CR
-}
-
-func (c *crlfWriter) Write(p []byte) (int, error) {
-	n := len(p)
-	for len(p) > 0 {
-		i := bytes.IndexByte(p, '\n')
-		if i < 0 {
-			if _, err := c.w.Write(p); err != nil {
-				return 0, err
-			}
-			c.cr = p[len(p)-1] == '\r'
-			break
-		}
-		line := p[:i+1]
-		if (i == 0 && !c.cr) || (i > 0 && p[i-1] != '\r') {
-			line = p[:i] // bare LF: write the line, then CRLF
-		}
-		if _, err := c.w.Write(line); err != nil {
-			return 0, err
-		}
-		if len(line) == i {
-			if _, err := c.w.Write(crlf); err != nil {
-				return 0, err
-			}
-		}
-		c.cr = false
-		p = p[i+1:]
-	}
-	return n, nil
-}
-
-var crlf = []byte("\r\n")

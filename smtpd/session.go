@@ -446,7 +446,7 @@ func (s *session) receive(msg *spool.Message, hdr []byte, r io.Reader, from stri
 	}
 	buf := copyBufs.Get().(*[copyBufSize]byte)
 	defer copyBufs.Put(buf)
-	w := &crlfWriter{w: msg}
+	w := &spool.CRLFWriter{W: msg}
 	for {
 		n, err := r.Read(buf[:])
 		if n > 0 {
