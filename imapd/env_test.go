@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -12,6 +13,7 @@ import (
 
 	"yubin/internal/auth"
 	"yubin/internal/netserve"
+	"yubin/internal/spool"
 	"yubin/internal/testutil"
 	"yubin/internal/testutil/teststore"
 	"yubin/internal/testutil/tlstest"
@@ -39,6 +41,11 @@ func newEnvStore(t testing.TB, cfg Config, so teststore.Options) *env {
 		{Address: "info@example.com", PasswordHash: teststore.PasswordHash(t, "pw-info"), Quota: 10 << 20},
 		{Address: "bob@example.com", PasswordHash: teststore.PasswordHash(t, "pw-bob"), Quota: 10 << 20}}
 	st := teststore.New(t, so)
+	if cfg.Spool == nil {
+		sp, err := spool.Open(filepath.Join(t.TempDir(), "spool"), 0, 0)
+		testutil.Must(t, err)
+		cfg.Spool = sp
+	}
 	cert := tlstest.SelfSigned(t, "localhost")
 	au := auth.New(st, auth.Policy{MaxFailures: 50}, nil)
 	srv := New(cfg, st, au, slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})))

@@ -71,10 +71,6 @@ type libConn struct {
 	skipReply  string // the reply when it has ended, if any
 	rerr       error
 
-	// appendRes is the part of the server's AppendBudget held for this
-	// connection's APPEND.
-	appendRes atomic.Int64
-
 	// Write side: the library's goroutine, its IDLE goroutine, and us.
 	wmu          sync.Mutex
 	dropGreeting bool
@@ -433,9 +429,11 @@ func (e *libConn) dispatch(tag, cmd, args string, li lineInfo, n int) {
 			return
 		}
 	}
-	if cmd == "APPEND" && li.hasLit && loggedIn && !e.reserveAppend(li.lit) {
+	if cmd == "APPEND" && li.hasLit && loggedIn && li.lit <= e.srv.cfg.AppendLimit && !e.srv.cfg.Spool.Fits(li.lit) {
+		// Refused before the client sends it (or, LITERAL+, while it
+		// comes): it would not fit into the spool's budget now.
 		e.held = nil
-		e.refuse(n, tag+" NO [LIMIT] Too much APPEND data in flight on this server; try again later", li)
+		e.refuse(n, tag+" NO [LIMIT] "+errAppendBudget.Text, li)
 		return
 	}
 	switch cmd {
@@ -453,36 +451,6 @@ func (e *libConn) dispatch(tag, cmd, args string, li lineInfo, n int) {
 	e.cmdLen += n
 	e.pass = n
 	e.follow(li)
-}
-
-// reserveAppend takes size bytes of the server's AppendBudget for this
-// connection's APPEND, in place of what it held; it is false if they are
-// not there. A literal over AppendLimit needs none: the library refuses it
-// unread.
-func (e *libConn) reserveAppend(size int64) bool {
-	e.releaseAppend()
-	if size > e.srv.cfg.AppendLimit {
-		return true
-	}
-	if !e.srv.takeAppend(size) {
-		return false
-	}
-	e.appendRes.Store(size)
-	return true
-}
-
-// holdsAppend makes sure that size bytes of the AppendBudget are held for
-// this connection's APPEND (they normally are, from its command line).
-func (e *libConn) holdsAppend(size int64) bool {
-	return e.appendRes.Load() >= size || e.reserveAppend(size)
-}
-
-// releaseAppend gives back what reserveAppend took: when the APPEND is
-// answered, or the connection closed.
-func (e *libConn) releaseAppend() {
-	if n := e.appendRes.Swap(0); n > 0 {
-		e.srv.appendHeld.Add(-n)
-	}
 }
 
 // follow sets up what comes after a line handed over.
@@ -712,7 +680,6 @@ func (e *libConn) Write(p []byte) (int, error) {
 	if e.curTag != "" && len(p) > len(e.curTag) && p[len(e.curTag)] == ' ' && string(p[:len(e.curTag)]) == e.curTag {
 		e.tagDone = true
 		e.curTag = ""
-		e.releaseAppend()
 	}
 	if e.capTag != "" {
 		p = e.addCaps(p)
@@ -879,7 +846,6 @@ func (e *libConn) interrupt() {
 }
 
 func (e *libConn) Close() error {
-	e.releaseAppend()
 	e.wmu.Lock()
 	ended := e.ended
 	e.wmu.Unlock()

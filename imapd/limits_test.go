@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"yubin/internal/spool"
 	"yubin/internal/testutil"
 	"yubin/internal/testutil/teststore"
 )
@@ -257,8 +258,9 @@ func heapInUse() uint64 {
 }
 
 // Stalled APPENDs of large announced literals, part sent, cost a fixed
-// buffer each, not their size: the literal goes to the spool directory
-// (0700, its files unlinked). A completed one is stored byte for byte.
+// buffer each, not their size: beyond the spool's small buffer the literal
+// goes to a file in the spool directory (0700). A completed one is stored
+// byte for byte, and the files go with their APPENDs.
 func TestStalledAppends(t *testing.T) {
 	const (
 		stalled  = 6
@@ -266,7 +268,9 @@ func TestStalledAppends(t *testing.T) {
 		sent     = 1 << 20  // of which this much comes, then nothing
 	)
 	spoolDir := filepath.Join(t.TempDir(), "spool")
-	e := newEnv(t, Config{SpoolDir: spoolDir, MaxUserIPConnections: stalled})
+	sp, err := spool.Open(spoolDir, 0, 0)
+	testutil.Must(t, err)
+	e := newEnv(t, Config{Spool: sp, MaxUserIPConnections: stalled})
 	testutil.Must(t, e.st.SetQuota(t.Context(), "info@example.com", 0))
 	line := strings.Repeat("0123456789abcdef", 6) + "\r\n" // 98 bytes
 	msg := "Subject: big\r\n\r\n" + strings.Repeat(line, (announce-100)/len(line))
@@ -285,18 +289,15 @@ func TestStalledAppends(t *testing.T) {
 		}
 		r.Send(msg[:sent])
 	}
-	waitFor(t, "the server to read what was sent", func() bool { return e.srv.spooled.Load() == stalled*sent })
+	waitFor(t, "the server to read what was sent", func() bool { return sp.InFlight() == stalled*sent })
 	grown := int64(heapInUse()) - int64(before)
 	t.Logf("%d stalled APPENDs of %d MiB (%d MiB sent): heap %+d KiB, %d KiB each",
 		stalled, announce>>20, sent>>20, grown>>10, grown/stalled>>10)
 	if grown > stalled<<20 {
 		t.Errorf("heap grew %d MiB for %d stalled APPENDs", grown>>20, stalled)
 	}
-	if fi, err := os.Stat(spoolDir); err != nil || fi.Mode().Perm() != 0o700 {
-		t.Fatalf("spool directory: %v %v", fi, err)
-	}
-	if left, _ := os.ReadDir(spoolDir); len(left) > 0 {
-		t.Fatalf("spool files are visible: %v", left)
+	if fi, err := os.Stat(spoolDir); err != nil || fi.Mode().Perm() != 0o700 || sp.Files() != stalled {
+		t.Fatalf("spool directory: %v %v; %d files", fi, err, sp.Files())
 	}
 	// One completes; its message is stored as sent.
 	conns[0].Send(msg[sent:] + "\r\n")
@@ -310,18 +311,24 @@ func TestStalledAppends(t *testing.T) {
 	if string(got) != msg {
 		t.Fatalf("stored %d bytes, sent %d, and they differ", len(got), len(msg))
 	}
-	// The others go away: their spool is freed.
+	// The others go away: their spool files and bytes go with them.
 	for _, r := range conns[1:] {
 		r.Close()
 	}
-	waitFor(t, "the spool to be freed", func() bool { return e.srv.spooled.Load() == 0 })
+	waitFor(t, "the spool to be empty", func() bool { return sp.InFlight() == 0 && sp.Files() == 0 })
+	if left, _ := os.ReadDir(spoolDir); len(left) > 0 {
+		t.Fatalf("left in the spool: %v", left)
+	}
 }
 
-// The APPENDs in flight share AppendBudget: one over it gets NO [LIMIT]
-// before its literal is asked for (or, sent without waiting, is dropped),
-// and the connection goes on; what a finished APPEND held is free again.
+// The APPENDs in flight share the spool's budget: one that does not fit
+// gets NO [LIMIT] before its literal is asked for (or, sent without
+// waiting, it is dropped); one that runs over it on the way gets NO
+// [LIMIT] once the rest is dropped; the connection goes on either way.
 func TestAppendBudget(t *testing.T) {
-	e := newEnv(t, Config{AppendBudget: 100 << 10})
+	sp, err := spool.Open(filepath.Join(t.TempDir(), "spool"), 100<<10, 0)
+	testutil.Must(t, err)
+	e := newEnv(t, Config{Spool: sp})
 	a := dialRaw(t, e.implicit, true)
 	a.login("info@example.com")
 	b := dialRaw(t, e.implicit, true)
@@ -331,7 +338,8 @@ func TestAppendBudget(t *testing.T) {
 	if l := a.Line(); !strings.HasPrefix(l, "+ ") {
 		t.Fatal(l)
 	}
-	a.Send(body(80000)[:1000])
+	a.Send(body(80000)[:79000])
+	waitFor(t, "the server to read what was sent", func() bool { return sp.InFlight() == 79000 })
 	if _, st := b.cmd("APPEND INBOX {40000}"); !strings.HasPrefix(st, "NO [LIMIT]") {
 		t.Fatalf("APPEND over the budget: %q", st)
 	}
@@ -339,23 +347,36 @@ func TestAppendBudget(t *testing.T) {
 		t.Fatalf("APPEND over the budget, LITERAL+: %q", st)
 	}
 	b.ok("NOOP")
-	b.Send("b1 APPEND INBOX {20000}\r\n") // fits beside the 80000
+	// b1 fits when it starts; by the time its literal comes, a2 has taken
+	// the room.
+	b.Send("b1 APPEND INBOX {20000}\r\n")
 	if l := b.Line(); !strings.HasPrefix(l, "+ ") {
 		t.Fatal(l)
 	}
-	b.Send(body(20000) + "\r\n")
-	if _, st := b.until("b1"); !strings.HasPrefix(st, "OK [APPENDUID") {
-		t.Fatal(st)
-	}
-	a.Send(body(80000)[1000:] + "\r\n")
+	a.Send(body(80000)[79000:] + "\r\n")
 	if _, st := a.until("a1"); !strings.HasPrefix(st, "OK [APPENDUID") {
 		t.Fatal(st)
 	}
-	b.ok("APPEND INBOX {40000+}\r\n%s", body(40000))
-	if e.srv.appendHeld.Load() != 0 {
-		t.Fatalf("%d bytes of the budget still held", e.srv.appendHeld.Load())
+	a.Send("a2 APPEND INBOX {90000}\r\n")
+	if l := a.Line(); !strings.HasPrefix(l, "+ ") {
+		t.Fatal(l)
 	}
-	if m, _ := e.st.Mailbox(t.Context(), "bob@example.com", "INBOX"); m.Messages != 2 {
+	a.Send(body(90000)[:89000])
+	waitFor(t, "the server to read what was sent", func() bool { return sp.InFlight() == 89000 })
+	b.Send(body(20000) + "\r\n")
+	if _, st := b.until("b1"); !strings.HasPrefix(st, "NO [LIMIT]") {
+		t.Fatalf("APPEND that ran over the budget: %q", st)
+	}
+	b.ok("NOOP")
+	a.Send(body(90000)[89000:] + "\r\n")
+	if _, st := a.until("a2"); !strings.HasPrefix(st, "OK [APPENDUID") {
+		t.Fatal(st)
+	}
+	b.ok("APPEND INBOX {40000+}\r\n%s", body(40000))
+	if sp.InFlight() != 0 {
+		t.Fatalf("%d bytes still in flight", sp.InFlight())
+	}
+	if m, _ := e.st.Mailbox(t.Context(), "bob@example.com", "INBOX"); m.Messages != 1 {
 		t.Fatalf("bob has %d messages", m.Messages)
 	}
 }

@@ -27,10 +27,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -38,6 +36,7 @@ import (
 
 	"yubin/internal/auth"
 	"yubin/internal/netserve"
+	"yubin/internal/spool"
 	"yubin/store"
 )
 
@@ -49,14 +48,11 @@ type Config struct {
 	IdleTimeout       time.Duration // autologout of a silent authenticated client; default (and RFC 3501 minimum) 30m
 	PreAuthTimeout    time.Duration // how long a client may stay silent before logging in; default 1m
 	AppendLimit       int64         // largest APPEND; default 50 MiB, like SMTP's message size limit
-	// AppendBudget bounds the bytes of all APPENDs in flight (their
-	// announced sizes): an APPEND beyond it gets NO [LIMIT] before its
-	// literal is sent. 0 = unlimited.
-	AppendBudget int64
-	// SpoolDir is where APPEND literals over 64 KiB are kept while they
-	// come in (made 0700 on first use); "" = the system's temporary
-	// directory.
-	SpoolDir string
+	// Spool holds APPEND literals while they come in and are stored: a
+	// small buffer in memory, the rest in a spool file, all within the
+	// spool's budget of bytes in flight (an APPEND that does not fit gets
+	// NO [LIMIT]). Required.
+	Spool *spool.Spool
 	// MaxUserIPConnections bounds the logged-in connections of one account
 	// from one IP address (Dovecot's mail_max_userip_connections); a login
 	// beyond it gets NO [LIMIT]. 0 = unlimited.
@@ -82,24 +78,6 @@ type Server struct {
 
 	userIPMu sync.Mutex
 	userIP   map[userIP]int // logged-in connections per account and address
-
-	appendHeld atomic.Int64 // bytes of the AppendBudget reserved
-	spooled    atomic.Int64 // literal bytes spooled by APPENDs in progress
-	spoolOnce  sync.Once
-	spoolErr   error
-}
-
-// takeAppend reserves n bytes of the AppendBudget.
-func (s *Server) takeAppend(n int64) bool {
-	for {
-		held := s.appendHeld.Load()
-		if s.cfg.AppendBudget > 0 && held+n > s.cfg.AppendBudget {
-			return false
-		}
-		if s.appendHeld.CompareAndSwap(held, held+n) {
-			return true
-		}
-	}
 }
 
 type userIP struct{ account, ip string }
@@ -142,8 +120,8 @@ func New(cfg Config, st store.Mail, au *auth.Authenticator, log *slog.Logger) *S
 	if cfg.Hostname == "" {
 		cfg.Hostname = "localhost"
 	}
-	if cfg.SpoolDir == "" {
-		cfg.SpoolDir = os.TempDir()
+	if cfg.Spool == nil {
+		panic("imapd.New: Config.Spool is required")
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)

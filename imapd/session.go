@@ -4,16 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
 
 	"yubin/internal/auth"
+	"yubin/internal/spool"
 	"yubin/store"
 )
 
@@ -394,26 +397,17 @@ func (s *session) Append(name string, r imap.LiteralReader, options *imap.Append
 	if _, err := s.srv.st.Mailbox(s.ctx(), s.account, name); err != nil {
 		return nil, s.storeError(err, imap.ResponseCodeTryCreate)
 	}
-	if !s.lc.holdsAppend(size) {
-		return nil, no(imap.ResponseCodeLimit, "Too much APPEND data in flight on this server; try again later")
-	}
-	// The literal comes at the client's pace: spool it (spool.go), and
-	// hold it in memory only once it is all there.
-	sp, err := s.srv.newSpool(size)
-	if err != nil {
-		s.log.Error("append", "err", err)
-		return nil, no(imap.ResponseCodeServerBug, "Cannot take the message now")
-	}
-	defer sp.close()
-	if err := sp.fill(r, size); err != nil {
+	// The literal comes at the client's pace: it goes into the spool
+	// (memory up to a small buffer, then a file), and is stored from there.
+	msg := s.srv.cfg.Spool.New()
+	defer msg.Close()
+	if err := s.receive(msg, r, size); err != nil {
 		return nil, err
 	}
-	msg, err := sp.bytes()
+	head, tail, err := msg.Finish()
 	if err != nil {
-		s.log.Error("append", "err", err)
-		return nil, no(imap.ResponseCodeServerBug, "Cannot take the message now")
+		return nil, s.spoolError(err)
 	}
-	msg = toCRLF(msg)
 	var flags []string
 	for _, f := range options.Flags {
 		if strings.EqualFold(string(f), `\Recent`) {
@@ -421,38 +415,62 @@ func (s *session) Append(name string, r imap.LiteralReader, options *imap.Append
 		}
 		flags = append(flags, string(f))
 	}
-	d, err := s.srv.st.Deliver(s.ctx(), store.Delivery{Recipients: []string{s.account}, Mailbox: name, Flags: flags, Date: options.Time, Message: msg})
+	d, err := s.srv.st.Deliver(s.ctx(), store.Delivery{Recipients: []string{s.account}, Mailbox: name, Flags: flags, Date: options.Time, Message: head, Tail: tail})
 	if errors.Is(err, store.ErrInvalid) {
 		return nil, bad("Invalid flags")
 	}
 	if err != nil {
 		return nil, s.storeError(err, imap.ResponseCodeTryCreate)
 	}
-	s.log.Info("append", "mailbox", d[0].Mailbox, "uid", d[0].UID, "size", len(msg))
+	s.log.Info("append", "mailbox", d[0].Mailbox, "uid", d[0].UID, "size", msg.Size())
 	s.usageGrew()
 	return &imap.AppendData{UIDValidity: d[0].UIDValidity, UID: imap.UID(d[0].UID)}, nil
 }
 
-// toCRLF turns bare LF line ends into CRLF: the store keeps messages in
-// network form.
-func toCRLF(b []byte) []byte {
-	bare := 0
-	for i, c := range b {
-		if c == '\n' && (i == 0 || b[i-1] != '\r') {
-			bare++
+// errAppendBudget is the answer to an APPEND that does not fit into the
+// spool's budget of bytes in flight.
+var errAppendBudget = no(imap.ResponseCodeLimit, "Too much APPEND data in flight on this server; try again later")
+
+// copyBufs are the buffers APPEND literals are read through.
+var copyBufs = sync.Pool{New: func() any { return new([16 << 10]byte) }}
+
+// receive copies an APPEND's literal of size bytes from r into msg, bare
+// LFs made CRLF. When the spool refuses more, the library reads and drops
+// the rest of the literal, and the connection goes on.
+func (s *session) receive(msg *spool.Message, r io.Reader, size int64) error {
+	buf := copyBufs.Get().(*[16 << 10]byte)
+	defer copyBufs.Put(buf)
+	w := &spool.CRLFWriter{W: msg}
+	var got int64
+	for {
+		n, err := r.Read(buf[:])
+		got += int64(n)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return s.spoolError(werr)
+			}
+		}
+		switch {
+		case err == io.EOF && got == size:
+			return nil
+		case err == io.EOF:
+			return io.ErrUnexpectedEOF // the connection ended
+		case err != nil:
+			return err
 		}
 	}
-	if bare == 0 {
-		return b
+}
+
+// spoolError is the answer to a failed spool write: NO [LIMIT] when the
+// budget or the disk is full.
+func (s *session) spoolError(err error) error {
+	if errors.Is(err, spool.ErrBudget) || errors.Is(err, syscall.ENOSPC) {
+		s.log.Warn("append refused: no room for more data in flight",
+			"in_flight", s.srv.cfg.Spool.InFlight(), "budget", s.srv.cfg.Spool.Budget(), "err", err)
+		return errAppendBudget
 	}
-	out := make([]byte, 0, len(b)+bare)
-	for i, c := range b {
-		if c == '\n' && (i == 0 || b[i-1] != '\r') {
-			out = append(out, '\r')
-		}
-		out = append(out, c)
-	}
-	return out
+	s.log.Error("append: spool", "err", err)
+	return no(imap.ResponseCodeServerBug, "Cannot take the message now")
 }
 
 func (s *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {

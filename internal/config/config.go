@@ -54,8 +54,9 @@ type IMAP struct {
 	IdleTimeout    Duration `toml:"idle_timeout"`    // autologout of an idle logged-in client (RFC 3501: at least 30m)
 	MaxConnections int      `toml:"max_connections"` // for the whole IMAP server
 	AppendLimit    int64    `toml:"append_limit"`    // largest APPEND, bytes (advertised as APPENDLIMIT)
-	// AppendBudget bounds the bytes of all APPENDs in flight (announced
-	// sizes, spooled in data_dir/spool); 0 = unlimited.
+	// AppendBudget bounds the bytes of all APPENDs being received or
+	// stored at once (data_dir/spool/imap holds what is beyond a small
+	// buffer per APPEND); over it APPEND gets NO [LIMIT].
 	AppendBudget int64 `toml:"append_budget"`
 	// MaxUserIPConnections bounds the logged-in connections of one account
 	// from one IP address; 0 = unlimited.
@@ -388,8 +389,8 @@ func (c *Config) Validate() error {
 	if c.IMAP.AppendLimit <= 0 {
 		return fmt.Errorf("imap.append_limit must be positive")
 	}
-	if c.IMAP.AppendBudget < 0 {
-		return fmt.Errorf("imap.append_budget cannot be negative")
+	if c.IMAP.AppendBudget < c.IMAP.AppendLimit {
+		return fmt.Errorf("imap.append_budget (%d) must be at least imap.append_limit (%d): an APPEND of the largest size must fit", c.IMAP.AppendBudget, c.IMAP.AppendLimit)
 	}
 	if c.IMAP.MaxUserIPConnections < 0 {
 		return fmt.Errorf("imap.max_userip_connections cannot be negative")
@@ -471,6 +472,10 @@ func (c *Config) ControlSocket() string { return filepath.Join(c.DataDir, "contr
 // SpoolDir is where SMTP DATA beyond a small buffer waits while it is
 // received and delivered.
 func (c *Config) SpoolDir() string { return filepath.Join(c.DataDir, "spool") }
+
+// IMAPSpoolDir is where IMAP APPEND literals beyond a small buffer wait
+// while they are received and stored.
+func (c *Config) IMAPSpoolDir() string { return filepath.Join(c.SpoolDir(), "imap") }
 
 // Example is a complete, commented configuration file.
 //

@@ -102,6 +102,13 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		ctl.Close()
 		return err
 	}
+	// IMAP APPEND has a spool of its own: an IMAP user stalling big
+	// APPENDs must not use up the room port 25 receives mail in.
+	imapSpool, err := spool.Open(cfg.IMAPSpoolDir(), cfg.IMAP.AppendBudget, 0)
+	if err != nil {
+		ctl.Close()
+		return err
+	}
 	au := auth.New(st, auth.Policy{
 		MaxFailures: cfg.Auth.MaxFailures,
 		Window:      cfg.Auth.FailureWindow.Duration,
@@ -144,8 +151,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		MaxConnections:       cfg.IMAP.MaxConnections,
 		IdleTimeout:          cfg.IMAP.IdleTimeout.Duration,
 		AppendLimit:          cfg.IMAP.AppendLimit,
-		AppendBudget:         cfg.IMAP.AppendBudget,
-		SpoolDir:             filepath.Join(cfg.DataDir, "spool"),
+		Spool:                imapSpool,
 		MaxUserIPConnections: cfg.IMAP.MaxUserIPConnections,
 		UsageGrew: func(ctx context.Context, account string) {
 			if err := notifier.CheckQuota(ctx, account); err != nil {
