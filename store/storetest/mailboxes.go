@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -17,6 +18,7 @@ var mailboxTests = []test{
 	{"rename", testRenameMailbox},
 	{"rename INBOX", testRenameInbox},
 	{"subscribe", testSubscribe},
+	{"limit", testMailboxLimit},
 }
 
 func testCreateMailbox(t *testing.T, e *env) {
@@ -217,4 +219,46 @@ func testSubscribe(t *testing.T, e *env) {
 	if m := e.mailbox(bob, "Spam"); m.Subscribed {
 		t.Error("rename subscribed the mailbox")
 	}
+}
+
+// An account has at most Options.MaxMailboxes mailboxes, counting INBOX,
+// the special mailboxes and the parents that CREATE and RENAME make; a
+// refused request creates nothing, another account is not affected, and
+// deleting a mailbox makes room again.
+func testMailboxLimit(t *testing.T, e *env) {
+	const max = 9 // INBOX, Drafts, Junk, Sent, Trash and four more
+	e = openEnv(t, e.open, Options{MaxMailboxes: max})
+	ctx := t.Context()
+	create := func(acct, name string) error { _, err := e.s.CreateMailbox(ctx, acct, name); return err }
+	limited := func(what string, err error) {
+		t.Helper()
+		if !is(err, store.ErrLimit) {
+			t.Fatalf("%s: %v, want ErrLimit", what, err)
+		}
+	}
+	testutil.Must(t, create(info, "a"))
+	testutil.Must(t, create(info, "b"))
+	// Room for two more.
+	limited("CREATE of 3 mailboxes (2 parents)", create(info, "p/q/r"))
+	limited("RENAME making 3 parents", e.s.RenameMailbox(ctx, info, "a", "p/q/r/a"))
+	if _, err := e.s.Mailbox(ctx, info, "p"); !is(err, store.ErrNoSuchMailbox) {
+		t.Fatalf("a refused CREATE left a parent behind: %v", err)
+	}
+	testutil.Must(t, e.s.RenameMailbox(ctx, info, "a", "p/a")) // makes p
+	testutil.Must(t, create(info, "c"))
+	if n := len(e.names(info)); n != max {
+		t.Fatalf("%d mailboxes, want %d", n, max)
+	}
+	limited("CREATE at the limit", create(info, "d"))
+	limited("RENAME INBOX at the limit (INBOX stays)", e.s.RenameMailbox(ctx, info, "INBOX", "old"))
+	testutil.Must(t, e.s.RenameMailbox(ctx, info, "b", "p/b")) // makes none
+	for i := 0; i < max-5; i++ {
+		testutil.Must(t, create(bob, fmt.Sprint("x", i)))
+	}
+	testutil.Must(t, e.s.DeleteMailbox(ctx, info, "c"))
+	testutil.Must(t, create(info, "d"))
+	if err := create(info, "e"); !strings.Contains(fmt.Sprint(err), "at most 9 mailboxes") {
+		t.Fatalf("the error does not say the limit: %v", err)
+	}
+	e.check()
 }

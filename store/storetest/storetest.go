@@ -47,6 +47,11 @@ type Options struct {
 	// queue entries were created, a new entry's first attempt, RetryQueued,
 	// a stop without a time. The suite moves it by hand.
 	Now func() time.Time
+	// MaxMailboxes is the most mailboxes an account may have, INBOX and
+	// the special mailboxes included (0: no limit): CreateMailbox and
+	// RenameMailbox fail with store.ErrLimit rather than go over it. Only
+	// the subtest of the limit sets it.
+	MaxMailboxes int
 }
 
 // Open opens a new, empty store for t, honouring o. It returns the store
@@ -137,12 +142,21 @@ type env struct {
 	clock  *clock
 	reopen Reopen
 	feed   *model
+	open   Open
 }
 
 func newEnv(t *testing.T, open Open) *env {
 	t.Helper()
-	e := &env{t: t, clock: &clock{now: start}}
-	e.s, e.reopen = open(t, Options{Now: e.clock.Now})
+	return openEnv(t, open, Options{})
+}
+
+// openEnv is newEnv with a store opened with o (the env's clock as
+// o.Now), for a subtest that needs other Options than the suite's.
+func openEnv(t *testing.T, open Open, o Options) *env {
+	t.Helper()
+	e := &env{t: t, clock: &clock{now: start}, open: open}
+	o.Now = e.clock.Now
+	e.s, e.reopen = open(t, o)
 	t.Cleanup(func() {
 		if e.s != nil {
 			e.s.Close()
