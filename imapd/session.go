@@ -274,7 +274,7 @@ func (s *session) List(w *imapserver.ListWriter, ref string, patterns []string, 
 	for _, b := range boxes {
 		match := false
 		for _, p := range patterns {
-			if imapserver.MatchList(b.Name, '/', ref, p) {
+			if listMatch(b.Name, ref, p) {
 				match = true
 				break
 			}
