@@ -30,6 +30,7 @@ type Account struct {
 	PasswordHash string     `json:"password_hash"`
 	Created      time.Time  `json:"created"`
 	Scan         ScanPolicy `json:"scan"` // inbound scanning policy; zero value = defaults
+	Spam         SpamPolicy `json:"spam"` // spam filter policy; zero value = defaults
 }
 
 // Admins returns the addresses of the admin accounts among accts.

@@ -28,6 +28,9 @@ type Delivery struct {
 	// once: a write may be retried) only while the call that stores it
 	// runs.
 	Tail *io.SectionReader
+	// Quarantine, if set, holds the message in the recipients'
+	// quarantine instead of a mailbox (Mailbox and Flags are ignored).
+	Quarantine *QuarantineHold
 }
 
 // Size is the stored size of the message: Header, Message and Tail.
@@ -47,6 +50,9 @@ type Delivered struct {
 	Mailbox     string
 	UIDValidity uint32
 	UID         uint32
+	// Quarantine is the id of the quarantine entry the copy went to
+	// (then Mailbox is ""); a copy for a full quarantine went to Mailbox.
+	Quarantine string
 }
 
 func NormalizeFlags(flags []string) ([]string, error) {

@@ -1,0 +1,128 @@
+package spam
+
+import (
+	"math"
+	"testing"
+	"time"
+
+	"yubin/store"
+)
+
+func TestChi2Q(t *testing.T) {
+	for _, c := range []struct {
+		x2   float64
+		v    int
+		want float64
+	}{
+		{2, 2, math.Exp(-1)},
+		{0, 4, 1},
+		{10, 4, math.Exp(-5) * (1 + 5)},
+		{3000, 300, 0}, // e^-1500 alone underflows; the sum is still ~0
+		{1500, 2000, 1},
+	} {
+		if got := chi2Q(c.x2, c.v); math.Abs(got-c.want) > 1e-9 {
+			t.Errorf("chi2Q(%v, %d) = %v, want %v", c.x2, c.v, got, c.want)
+		}
+	}
+}
+
+func TestTokenProb(t *testing.T) {
+	// Robinson's f(w): unseen is x, a token seen once in spam only is
+	// (0.5 + 1) / 2, and heavy use approaches the ratio.
+	if p := TokenProb(store.SpamCount{}, 10, 10); p != 0.5 {
+		t.Errorf("unseen: %v", p)
+	}
+	if p := TokenProb(store.SpamCount{Spam: 1}, 10, 10); p != 0.75 {
+		t.Errorf("once in spam: %v", p)
+	}
+	if p := TokenProb(store.SpamCount{Spam: 100, Ham: 100}, 100, 100); math.Abs(p-0.5) > 1e-9 {
+		t.Errorf("even: %v", p)
+	}
+	// Class sizes are normalised: 10 of 10 spam and 10 of 100 ham.
+	if p := TokenProb(store.SpamCount{Spam: 10, Ham: 10}, 10, 100); p < 0.85 {
+		t.Errorf("normalised: %v", p)
+	}
+}
+
+func TestClassify(t *testing.T) {
+	totals := store.SpamTotals{Spam: 100, Ham: 100}
+	tokens := []string{"cheap", "pills", "meeting", "agenda", "the"}
+	counts := []store.SpamCount{{Spam: 60, Ham: 1}, {Spam: 40}, {Ham: 50}, {Ham: 30, Spam: 1}, {Spam: 90, Ham: 90}}
+	spammy, clues := Classify(totals, tokens[:2], counts[:2])
+	if spammy < 0.95 {
+		t.Errorf("spam tokens: %v", spammy)
+	}
+	if len(clues) != 2 || clues[0].Token != "pills" {
+		t.Errorf("clues %v", clues)
+	}
+	hammy, _ := Classify(totals, tokens[2:4], counts[2:4])
+	if hammy > 0.05 {
+		t.Errorf("ham tokens: %v", hammy)
+	}
+	// "the" is in every message: not a clue.
+	if p, clues := Classify(totals, tokens[4:], counts[4:]); p != 0.5 || len(clues) != 0 {
+		t.Errorf("neutral: %v %v", p, clues)
+	}
+	mixed, _ := Classify(totals, tokens, counts)
+	if mixed < 0.2 || mixed > 0.8 {
+		t.Errorf("mixed evidence should be unsure: %v", mixed)
+	}
+	// At most MaxClues count.
+	many := make([]string, 400)
+	manyCounts := make([]store.SpamCount, 400)
+	for i := range many {
+		many[i] = string(rune('a'+i%26)) + string(rune('a'+i/26))
+		manyCounts[i] = store.SpamCount{Spam: uint32(1 + i%7)}
+	}
+	if _, clues := Classify(totals, many, manyCounts); len(clues) != MaxClues {
+		t.Errorf("%d clues", len(clues))
+	}
+}
+
+func TestResult(t *testing.T) {
+	r := NewResult(0.9, "domain", []Signal{{"spf-fail", 0.15}})
+	if r.Score != 1 || !r.IsSpam(0.5) {
+		t.Errorf("%+v", r)
+	}
+	if got, want := r.HeaderValue(0.5), "yes; score=1.00; threshold=0.50; signals=bayes-domain:0.90,spf-fail:+0.15"; got != want {
+		t.Errorf("header %q, want %q", got, want)
+	}
+	// Untrained: the signals alone.
+	r = NewResult(0.5, "", []Signal{{"no-date", WeightNoDate}})
+	if r.IsSpam(store.DefaultSpamThreshold) {
+		t.Errorf("untrained with one rule is spam: %+v", r)
+	}
+	if got, want := r.HeaderValue(0.5), "no; score=0.10; threshold=0.50; signals=bayes:untrained,no-date:+0.10"; got != want {
+		t.Errorf("header %q, want %q", got, want)
+	}
+	r = NewResult(0.1, "account", []Signal{{"x,y;z\r\n", -0.3}})
+	if r.Score != 0 || r.SignalNames()[1] != "x_y_z__:-0.30" {
+		t.Errorf("%+v %q", r, r.SignalNames())
+	}
+}
+
+func TestHeaderRules(t *testing.T) {
+	now := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	ours := func(d string) bool { return d == "example.com" }
+	names := func(sigs []Signal) map[string]bool {
+		m := map[string]bool{}
+		for _, s := range sigs {
+			m[s.Name] = true
+		}
+		return m
+	}
+	got := names(HeaderRules([]byte("Subject: x\r\nFrom: \"info@example.com\" <evil@bad.test>\r\n\r\n"), now, ours))
+	if !got["no-message-id"] || !got["no-date"] || !got["from-spoof"] || len(got) != 3 {
+		t.Errorf("%v", got)
+	}
+	got = names(HeaderRules([]byte("Message-ID: <a@b>\r\nDate: Sat, 1 Feb 2025 00:00:00 +0000\r\nFrom: Info <info@example.com>\r\n\r\n"), now, ours))
+	if !got["future-date"] || len(got) != 1 {
+		t.Errorf("%v", got)
+	}
+	// Our own address as its own display name, another domain's address
+	// in the name, and a date a day ahead (clocks differ): no signal.
+	got = names(HeaderRules([]byte("Message-ID: <a@b>\r\nDate: Thu, 2 Jan 2025 00:00:00 +0000\r\nFrom: \"info@example.com\" <info@example.com>, \"x@other.test\" <y@bad.test>\r\n\r\n"), now, ours))
+	if len(got) != 0 {
+		t.Errorf("%v", got)
+	}
+}

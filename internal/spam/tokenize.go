@@ -1,0 +1,589 @@
+package spam
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/emersion/go-message"
+	_ "github.com/emersion/go-message/charset" // charset-aware decoding of text parts and encoded words
+	gomail "github.com/emersion/go-message/mail"
+	"golang.org/x/net/publicsuffix"
+)
+
+// Bounds of the tokenizer: what one message can cost, however it is made.
+const (
+	// MaxTokens is the most distinct tokens taken from one message.
+	MaxTokens = 2000
+	// MaxTokenLen is the longest token kept, in bytes; a longer word
+	// becomes a "skip:" token that says roughly how long it was.
+	MaxTokenLen = 40
+	// MaxText is how many decoded bytes of text (plain and HTML, all parts
+	// together) are read from one message.
+	MaxText = 256 << 10
+	// MaxHeaderBytes bounds the header section of the message and of each
+	// MIME part.
+	MaxHeaderBytes = 128 << 10
+	// MaxFieldLen is how much of one header field's value is tokenized.
+	MaxFieldLen = 2 << 10
+	// MaxParts bounds the MIME parts looked at, MaxDepth their nesting.
+	MaxParts = 100
+	MaxDepth = 8
+)
+
+// Tokenize returns the distinct tokens of a raw message (RFC 5322, any line
+// endings), sorted: words of the header fields that tell messages apart,
+// prefixed with a short form of the field's name ("subject:free"), the
+// names of the fields present ("h:x-mailer"), the results of
+// Authentication-Results fields ("auth:spf=fail"), words of the text/plain
+// and text/html parts (MIME-decoded: base64 and quoted-printable, any
+// charset go-message knows, converted to UTF-8; HTML without its tags,
+// scripts and styles), the hosts of URLs ("url:example.com"), and the
+// types of the parts ("mime:image/gif"). Words are lower-cased; Chinese,
+// Japanese and Korean text, written without spaces, gives pairs of
+// characters.
+//
+// It is bounded (MaxTokens, MaxTokenLen, MaxText, MaxParts, MaxDepth) and
+// never fails: a message it cannot parse is tokenized as plain text as far
+// as it goes. Fields Yubin itself adds (X-Yubin-*, Received) are left out,
+// so that training on a stored message learns what the sender wrote, never
+// what the filter said about it.
+func Tokenize(raw []byte) []string {
+	t := newTokenizer()
+	t.message(raw)
+	return t.result()
+}
+
+// TokenizeHeader returns the tokens of header fields alone (CRLF-terminated
+// lines): the fields a delivery adds on top of a message, such as
+// Authentication-Results, tokenized as Tokenize would find them there.
+func TokenizeHeader(fields []byte) []string {
+	t := newTokenizer()
+	if h, err := readHeader(fields); err == nil {
+		t.header(h, true)
+	}
+	return t.result()
+}
+
+type tokenizer struct {
+	seen map[string]struct{}
+	out  []string
+	text int // decoded text bytes read so far
+	// parts counts the MIME parts seen.
+	parts int
+	// prev is the previous word of the text being tokenized, for pairs.
+	prev string
+}
+
+func newTokenizer() *tokenizer {
+	return &tokenizer{seen: make(map[string]struct{}, 256)}
+}
+
+func (t *tokenizer) full() bool { return len(t.out) >= MaxTokens }
+
+// add records one token (already lower-cased and prefixed).
+func (t *tokenizer) add(tok string) {
+	if t.full() || tok == "" {
+		return
+	}
+	if _, ok := t.seen[tok]; ok {
+		return
+	}
+	t.seen[tok] = struct{}{}
+	t.out = append(t.out, tok)
+}
+
+func (t *tokenizer) result() []string {
+	slices.Sort(t.out)
+	return t.out
+}
+
+func readHeader(raw []byte) (message.Header, error) {
+	e, err := message.ReadWithOptions(bytes.NewReader(raw), &message.ReadOptions{MaxHeaderBytes: MaxHeaderBytes})
+	if e == nil {
+		return message.Header{}, err
+	}
+	return e.Header, nil
+}
+
+// message tokenizes a whole message.
+func (t *tokenizer) message(raw []byte) {
+	if bytes.HasPrefix(raw, []byte("From ")) {
+		// An mbox separator line, as files of saved mail start with.
+		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
+			raw = raw[i+1:]
+		}
+	}
+	e, _ := message.ReadWithOptions(bytes.NewReader(raw), &message.ReadOptions{MaxHeaderBytes: MaxHeaderBytes})
+	if e == nil {
+		// Not even a header: take it as text.
+		t.add("parse:header")
+		t.textRaw(raw)
+		return
+	}
+	t.header(e.Header, true)
+	t.entity(e, 0)
+}
+
+// fieldPrefix says which header fields are tokenized and how: the prefix
+// of their tokens, and whether the value is a list of addresses.
+var fieldPrefix = map[string]struct {
+	prefix string
+	addrs  bool
+}{
+	"subject":       {"subject:", false},
+	"from":          {"from:", true},
+	"reply-to":      {"reply-to:", true},
+	"sender":        {"sender:", true},
+	"return-path":   {"return-path:", true},
+	"to":            {"to:", true},
+	"cc":            {"cc:", true},
+	"x-mailer":      {"x-mailer:", false},
+	"user-agent":    {"x-mailer:", false},
+	"organization":  {"org:", false},
+	"list-id":       {"list-id:", false},
+	"precedence":    {"precedence:", false},
+	"x-priority":    {"x-priority:", false},
+	"importance":    {"importance:", false},
+	"content-type":  {"content-type:", false},
+	"x-spam-status": {"", false}, // a previous filter's opinion: not evidence
+}
+
+// header tokenizes a header: field names, and the values of the fields in
+// fieldPrefix. top is false for the header of a MIME part.
+func (t *tokenizer) header(h message.Header, top bool) {
+	if !top {
+		if ct, params, err := h.ContentType(); err == nil {
+			t.add("mime:" + clip(strings.ToLower(ct)))
+			if cs := params["charset"]; cs != "" {
+				t.add("charset:" + clip(strings.ToLower(cs)))
+			}
+		}
+		if _, params, err := h.ContentDisposition(); err == nil {
+			if name := params["filename"]; name != "" {
+				if i := strings.LastIndexByte(name, '.'); i >= 0 && len(name)-i <= 8 {
+					t.add("file:" + clip(strings.ToLower(name[i:])))
+				}
+			}
+		}
+		return
+	}
+	fields := h.Fields()
+	n := 0
+	for fields.Next() && !t.full() {
+		n++
+		if n > 500 {
+			break
+		}
+		key := strings.ToLower(fields.Key())
+		if strings.HasPrefix(key, "x-yubin-") || key == "received" {
+			continue
+		}
+		t.add("h:" + clip(key))
+		if key == "message-id" {
+			v := fields.Value()
+			if i := strings.LastIndexByte(v, '@'); i >= 0 {
+				t.add("message-id:@" + clip(strings.ToLower(strings.Trim(v[i+1:], "<> \t"))))
+			} else {
+				t.add("message-id:none")
+			}
+			continue
+		}
+		if key == "authentication-results" {
+			t.authResults(fields.Value())
+			continue
+		}
+		fp, ok := fieldPrefix[key]
+		if !ok || fp.prefix == "" {
+			continue
+		}
+		raw := fields.Value()
+		if len(raw) > MaxFieldLen {
+			raw = raw[:MaxFieldLen]
+		}
+		if fp.addrs {
+			t.addresses(key, fp.prefix, raw)
+			continue
+		}
+		v, err := fields.Text()
+		if err != nil {
+			v = raw
+		}
+		if len(v) > MaxFieldLen {
+			v = v[:MaxFieldLen]
+		}
+		if key == "content-type" {
+			t.add("content-type:" + clip(strings.ToLower(strings.TrimSpace(strings.SplitN(v, ";", 2)[0]))))
+			continue
+		}
+		t.words(fp.prefix, v)
+		if key == "subject" {
+			t.shape("subject:", v)
+		}
+	}
+}
+
+// authResults adds "auth:method=result" for each result of an
+// Authentication-Results field (RFC 8601), e.g. "auth:spf=softfail".
+func (t *tokenizer) authResults(v string) {
+	if len(v) > MaxFieldLen {
+		v = v[:MaxFieldLen]
+	}
+	parts := strings.Split(v, ";")
+	for _, p := range parts[1:] {
+		p = strings.TrimSpace(p)
+		method, rest, ok := strings.Cut(p, "=")
+		if !ok {
+			continue
+		}
+		method = strings.ToLower(strings.TrimSpace(method))
+		result := strings.ToLower(strings.Fields(rest + " ")[0])
+		switch method {
+		case "spf", "dkim", "dmarc", "arc", "iprev", "auth":
+			t.add("auth:" + method + "=" + clip(result))
+		}
+	}
+}
+
+// addresses tokenizes an address field: for To and Cc the domains and how
+// many addresses there are; for the others also the address and the words
+// of the display name.
+func (t *tokenizer) addresses(key, prefix, raw string) {
+	h := gomail.Header{}
+	h.Set(key, raw)
+	list, err := h.AddressList(key)
+	if err != nil || len(list) == 0 {
+		// Unparseable: the words will have to do.
+		t.add(prefix + "unparsed")
+		t.words(prefix, raw)
+		return
+	}
+	many := key == "to" || key == "cc"
+	if many {
+		n := len(list)
+		switch {
+		case n == 1:
+			t.add(prefix + "n:1")
+		case n <= 5:
+			t.add(prefix + "n:2-5")
+		default:
+			t.add(prefix + "n:many")
+		}
+	}
+	for i, a := range list {
+		if i >= 20 {
+			break
+		}
+		addr := strings.ToLower(a.Address)
+		dom := ""
+		if at := strings.LastIndexByte(addr, '@'); at >= 0 {
+			dom = addr[at+1:]
+		}
+		t.add(prefix + "dom:" + clip(dom))
+		if many {
+			continue
+		}
+		t.add(prefix + "addr:" + clip(addr))
+		if a.Name == "" {
+			t.add(prefix + "noname")
+		}
+		t.words(prefix+"name:", a.Name)
+	}
+}
+
+// entity tokenizes the body of a MIME entity and its parts.
+func (t *tokenizer) entity(e *message.Entity, depth int) {
+	t.parts++
+	if t.parts > MaxParts || depth > MaxDepth || t.full() {
+		return
+	}
+	if mr := e.MultipartReader(); mr != nil {
+		for !t.full() && t.parts <= MaxParts {
+			p, err := mr.NextPart()
+			if err != nil {
+				if err != io.EOF {
+					t.add("parse:multipart")
+				}
+				return
+			}
+			t.header(p.Header, false)
+			t.entity(p, depth+1)
+		}
+		return
+	}
+	ct, _, err := e.Header.ContentType()
+	if err != nil && ct == "" {
+		ct = "text/plain"
+	}
+	switch ct {
+	case "text/plain", "":
+		t.readText(e.Body, false)
+	case "text/html":
+		t.readText(e.Body, true)
+	case "message/rfc822":
+		inner, _ := message.ReadWithOptions(bufio.NewReader(io.LimitReader(e.Body, MaxText)), &message.ReadOptions{MaxHeaderBytes: MaxHeaderBytes})
+		if inner != nil {
+			t.header(inner.Header, true)
+			t.entity(inner, depth+1)
+		}
+	}
+}
+
+// readText reads what is left of the text budget from r and tokenizes it.
+func (t *tokenizer) readText(r io.Reader, html bool) {
+	left := MaxText - t.text
+	if left <= 0 {
+		return
+	}
+	b, err := io.ReadAll(io.LimitReader(r, int64(left)))
+	if err != nil {
+		t.add("parse:body")
+	}
+	t.text += len(b)
+	if html {
+		t.html(b)
+		return
+	}
+	t.textBytes(b)
+}
+
+// textBytes tokenizes decoded text.
+func (t *tokenizer) textBytes(b []byte) {
+	t.urls(b)
+	t.words("", string(b))
+}
+
+// textRaw tokenizes raw bytes as text, within the text budget.
+func (t *tokenizer) textRaw(b []byte) {
+	left := MaxText - t.text
+	if left <= 0 {
+		return
+	}
+	if len(b) > left {
+		b = b[:left]
+	}
+	t.text += len(b)
+	t.textBytes(b)
+}
+
+// words adds the words of s with prefix.
+func (t *tokenizer) words(prefix, s string) {
+	// A run of Chinese, Japanese or Korean characters gives pairs.
+	var cjk []rune
+	flushCJK := func() {
+		switch len(cjk) {
+		case 0:
+		case 1:
+			t.add(prefix + string(cjk))
+		default:
+			for i := 0; i+1 < len(cjk) && !t.full(); i++ {
+				t.add(prefix + string(cjk[i:i+2]))
+			}
+		}
+		cjk = cjk[:0]
+	}
+	t.prev = ""
+	start := -1
+	flushWord := func(end int) {
+		if start < 0 {
+			return
+		}
+		t.word(prefix, s[start:end])
+		start = -1
+	}
+	for i, r := range s {
+		if t.full() {
+			return
+		}
+		switch {
+		case isCJK(r):
+			flushWord(i)
+			cjk = append(cjk, r)
+			if len(cjk) > 256 {
+				flushCJK()
+			}
+		case unicode.IsLetter(r) || unicode.IsDigit(r) || r == '$' || r == '\'' || r == '-' || r == '_':
+			flushCJK()
+			if start < 0 {
+				start = i
+			}
+		case r == '.' || r == ',' || r == '@' || r == '/':
+			// Inside a word (3.50, e.g., a@b) it is part of it.
+			if start >= 0 && i+1 < len(s) && s[i+1] != ' ' && s[i+1] != '\r' && s[i+1] != '\n' && s[i+1] != '\t' {
+				continue
+			}
+			flushCJK()
+			flushWord(i)
+		default:
+			flushCJK()
+			flushWord(i)
+		}
+	}
+	flushWord(len(s))
+	flushCJK()
+}
+
+// word adds one word: lower-cased, trimmed of punctuation at its ends;
+// short words are skipped, long ones summarised.
+func (t *tokenizer) word(prefix, w string) {
+	w = strings.Trim(w, ".,'-_/@")
+	if w == "" {
+		return
+	}
+	n := utf8.RuneCountInString(w)
+	if n < 3 && !strings.HasPrefix(w, "$") {
+		return
+	}
+	if len(w) > MaxTokenLen {
+		r, _ := utf8.DecodeRuneInString(w)
+		t.add(prefix + "skip:" + string(unicode.ToLower(r)) + strconv.Itoa(n/10*10))
+		t.prev = ""
+		return
+	}
+	if hasUpperOrInvalid(w) {
+		w = strings.ToLower(strings.ToValidUTF8(w, "?"))
+	}
+	t.add(prefix + w)
+	if prefix == "" {
+		// Pairs of words in the text: "click here" says more than either.
+		if t.prev != "" && len(t.prev)+1+len(w) <= MaxTokenLen {
+			t.add(t.prev + " " + w)
+		}
+		t.prev = w
+	}
+}
+
+func hasUpperOrInvalid(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x80 || ('A' <= c && c <= 'Z') {
+			return true
+		}
+	}
+	return false
+}
+
+// shape adds tokens about how a text looks rather than what it says: a
+// subject in capitals, or shouting with exclamation marks.
+func (t *tokenizer) shape(prefix, s string) {
+	letters, upper := 0, 0
+	for _, r := range s {
+		if unicode.IsLetter(r) && r < 0x80 {
+			letters++
+			if unicode.IsUpper(r) {
+				upper++
+			}
+		}
+	}
+	if letters >= 8 && upper*10 >= letters*7 {
+		t.add(prefix + "shape:caps")
+	}
+	if strings.Contains(s, "!!") {
+		t.add(prefix + "shape:!!")
+	}
+	if strings.Contains(s, "$") {
+		t.add(prefix + "shape:$")
+	}
+}
+
+func isCJK(r rune) bool {
+	switch {
+	case r < 0x2e80:
+		return false
+	case 0x3040 <= r && r <= 0x30ff, 0x31f0 <= r && r <= 0x31ff, 0xff66 <= r && r <= 0xff9f:
+		return true // kana, with the prolonged sound mark and half-width forms
+	}
+	return unicode.Is(unicode.Han, r) || unicode.Is(unicode.Hangul, r)
+}
+
+// clip bounds a token taken whole from a header value.
+func clip(s string) string {
+	if len(s) > MaxTokenLen {
+		s = s[:MaxTokenLen]
+		for !utf8.ValidString(s) && len(s) > 0 {
+			s = s[:len(s)-1]
+		}
+	}
+	return s
+}
+
+// urls adds the hosts of the URLs in text: "url:" and the host without
+// "www.", and the registered domain when it differs ("url:example.co.uk"
+// for a.b.example.co.uk); "url:ip" for a numeric host.
+func (t *tokenizer) urls(b []byte) {
+	for n := 0; n < 200 && !t.full(); n++ {
+		i := indexURL(b)
+		if i < 0 {
+			return
+		}
+		b = b[i:]
+		if j := bytes.Index(b[:min(len(b), 8)], []byte("//")); j >= 0 {
+			b = b[j+2:]
+		}
+		end := bytes.IndexFunc(b, func(r rune) bool {
+			return r <= ' ' || strings.ContainsRune("/?#\"'<>()[]{}\\,;", r)
+		})
+		if end < 0 {
+			end = len(b)
+		}
+		t.host(string(b[:end]))
+		b = b[end:]
+	}
+}
+
+// indexURL finds the next http://, https:// or www. in b (any case).
+func indexURL(b []byte) int {
+	best := -1
+	for _, p := range [][]byte{[]byte("http://"), []byte("https://"), []byte("www.")} {
+		if i := indexFold(b, p); i >= 0 && (best < 0 || i < best) {
+			best = i
+		}
+	}
+	return best
+}
+
+func indexFold(b, sub []byte) int {
+	for off := 0; ; {
+		i := bytes.IndexAny(b[off:], string([]byte{sub[0], sub[0] - 32}))
+		if i < 0 {
+			return -1
+		}
+		i += off
+		if len(b)-i >= len(sub) && bytes.EqualFold(b[i:i+len(sub)], sub) {
+			return i
+		}
+		off = i + 1
+	}
+}
+
+// host adds the tokens of one URL host (userinfo and port removed).
+func (t *tokenizer) host(h string) {
+	if i := strings.LastIndexByte(h, '@'); i >= 0 {
+		h = h[i+1:]
+	}
+	if i := strings.LastIndexByte(h, ':'); i >= 0 {
+		h = h[:i]
+	}
+	h = strings.ToLower(strings.Trim(h, "."))
+	if h == "" {
+		return
+	}
+	if net.ParseIP(h) != nil {
+		t.add("url:ip")
+		return
+	}
+	h = strings.TrimPrefix(h, "www.")
+	if !strings.Contains(h, ".") {
+		return
+	}
+	t.add("url:" + clip(h))
+	if reg, err := publicsuffix.EffectiveTLDPlusOne(h); err == nil && reg != h {
+		t.add("url:" + clip(reg))
+	}
+}
