@@ -14,6 +14,8 @@
 //	Inbound     the delivery path's writes            delivery, notify
 //	Queue       the outbound queue                    forward/queue
 //	Settings    per-domain and per-account settings   admin, notify, forward, dkimkey
+//	SpamModel   the spam filter's token counts        delivery (spam stage), spam.Trainer
+//	Quarantine  mail the spam filter holds            spam.Trainer, admin
 //	Admin       everything an administrator changes   admin
 //
 // Promises every backend keeps: every method is safe for concurrent use; a
@@ -173,6 +175,7 @@ type Settings interface {
 	DomainSettings(ctx context.Context, domain string) (DomainSettings, error)
 	SetDomainSettings(ctx context.Context, domain string, ds DomainSettings) error
 	SetScanPolicy(ctx context.Context, addr string, p ScanPolicy) error
+	SetSpamPolicy(ctx context.Context, addr string, p SpamPolicy) error
 	GetForward(ctx context.Context, addr string) (Forward, error)
 	SetForward(ctx context.Context, addr string, targets []string, keepCopy bool) (Forward, error)
 	ClearForward(ctx context.Context, addr string) error
@@ -202,6 +205,8 @@ type Store interface {
 	Mail
 	Inbound
 	Queue
+	SpamModel
+	Quarantine
 	// Verify checks the backend's invariants (usage = sum of sizes,
 	// reference counts, queue indexes) and returns what is wrong.
 	Verify(ctx context.Context) ([]string, error)

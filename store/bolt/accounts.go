@@ -96,6 +96,9 @@ func (s *Store) RemoveDomain(ctx context.Context, name string) error {
 				return err
 			}
 		}
+		if err := deleteSpamModel(tx, name); err != nil {
+			return err
+		}
 		return b.Delete([]byte(name))
 	})
 }
@@ -193,6 +196,9 @@ func (s *Store) AddAccount(ctx context.Context, a store.Account) error {
 		return fmt.Errorf("%w: a password is required", store.ErrInvalid)
 	}
 	if err := a.Scan.Validate(); err != nil {
+		return err
+	}
+	if err := a.Spam.Validate(); err != nil {
 		return err
 	}
 	a.Scan = a.Scan.Effective()
@@ -348,6 +354,12 @@ func (s *Store) RemoveAccount(ctx context.Context, addr string) error {
 			if err := b.Delete([]byte(addr)); err != nil {
 				return err
 			}
+		}
+		if err := deleteQuarantine(tx, addr); err != nil {
+			return err
+		}
+		if err := deleteSpamModel(tx, addr); err != nil {
+			return err
 		}
 		return tx.Bucket(bAccounts).Delete([]byte(addr))
 	})

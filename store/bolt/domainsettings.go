@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 
 	"yubin/store"
@@ -47,6 +48,9 @@ func (s *Store) SetDomainSettings(ctx context.Context, domain string, ds store.D
 	case "", "en", "ja", "both":
 	default:
 		return fmt.Errorf("%w: language must be en, ja or both, not %q", store.ErrInvalid, ds.Language)
+	}
+	if math.IsNaN(ds.SpamRejectScore) || ds.SpamRejectScore < 0 || ds.SpamRejectScore > 1 {
+		return fmt.Errorf("%w: spam reject score must be between 0 (off) and 1, not %v", store.ErrInvalid, ds.SpamRejectScore)
 	}
 	domain = strings.ToLower(domain)
 	return s.update(ctx, func(tx *bbolt.Tx) error {

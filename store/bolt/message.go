@@ -45,6 +45,7 @@ func (s *Store) deliverBatch(ctx context.Context, ds []store.Delivery, q *queueB
 		tail  *io.SectionReader
 		size  int64
 		hsize int64
+		hold  *store.QuarantineHold
 	}
 	var preps []prepared
 	for _, d := range ds {
@@ -74,7 +75,7 @@ func (s *Store) deliverBatch(ctx context.Context, ds []store.Delivery, q *queueB
 		}
 		// The header fields on top add to the header section as they are.
 		hsize := int64(len(d.Header) + mailheader.HeaderSize(d.Message))
-		preps = append(preps, prepared{rcpts, flags, date, store.CanonicalMailbox(d.Mailbox), d.Header, d.Message, d.Tail, d.Size(), hsize})
+		preps = append(preps, prepared{rcpts, flags, date, store.CanonicalMailbox(d.Mailbox), d.Header, d.Message, d.Tail, d.Size(), hsize, d.Quarantine})
 	}
 	if len(preps) == 0 && q.empty() {
 		return nil, fmt.Errorf("%w: nothing to deliver", store.ErrInvalid)
@@ -93,8 +94,13 @@ func (s *Store) deliverBatch(ctx context.Context, ds []store.Delivery, q *queueB
 		// the deliveries of the batch.
 		need := map[string]int64{}
 		accts := map[string]store.Account{}
-		for _, p := range preps {
-			for _, r := range p.rcpts {
+		// boxes[i][j] is where recipient j of delivery i goes: a
+		// mailbox, or "" for the quarantine.
+		boxes := make([][]string, len(preps))
+		held := map[string]qcounts{}
+		for i, p := range preps {
+			boxes[i] = make([]string, len(p.rcpts))
+			for j, r := range p.rcpts {
 				a, ok := accts[r]
 				if !ok {
 					var err error
@@ -103,11 +109,27 @@ func (s *Store) deliverBatch(ctx context.Context, ds []store.Delivery, q *queueB
 					}
 					accts[r] = a
 				}
+				box := p.box
+				if p.hold != nil {
+					if holdFits(tx, r, p.size, p.hold.Limit, held[r]) {
+						c := held[r]
+						c.Messages++
+						c.Bytes += p.size
+						held[r] = c
+						continue // held: outside the quota
+					}
+					// The quarantine is full: Junk instead, never dropped.
+					box = "Junk"
+					if _, _, err := mailboxBucket(tx, r, box); err != nil {
+						box = "INBOX"
+					}
+				}
+				boxes[i][j] = box
 				need[r] += p.size
 				if a.Quota > 0 && a.Used+need[r] > a.Quota {
 					return clean(&store.QuotaError{Account: a.Address, Quota: a.Quota, Used: a.Used, Need: need[r]})
 				}
-				if _, _, err := mailboxBucket(tx, r, p.box); err != nil {
+				if _, _, err := mailboxBucket(tx, r, box); err != nil {
 					return clean(err)
 				}
 			}
@@ -115,15 +137,23 @@ func (s *Store) deliverBatch(ctx context.Context, ds []store.Delivery, q *queueB
 		if err := q.check(tx); err != nil {
 			return clean(err)
 		}
-		for _, p := range preps {
+		for i, p := range preps {
 			size := p.size
 			blob, err := putBlob(tx, len(p.rcpts), p.tail, p.hdr, p.msg)
 			if err != nil {
 				return err
 			}
-			for _, r := range p.rcpts {
+			for j, r := range p.rcpts {
 				a := accts[r]
-				b, meta, _ := mailboxBucket(tx, r, p.box)
+				if boxes[i][j] == "" {
+					id, err := putHold(tx, r, p.hold, blob, size, p.hsize, p.date)
+					if err != nil {
+						return err
+					}
+					out = append(out, store.Delivered{Account: a.Address, Quarantine: id})
+					continue
+				}
+				b, meta, _ := mailboxBucket(tx, r, boxes[i][j])
 				m := record{MessageInfo: store.MessageInfo{UID: meta.UIDNext, Size: size, HeaderSize: p.hsize, Date: p.date, Flags: p.flags}, blob: blob}
 				if err := b.Bucket(bMsgs).Put(u32key(m.UID), encodeRecord(&m)); err != nil {
 					return err
@@ -260,6 +290,9 @@ func unrefBlob(tx *bbolt.Tx, id uint64) error {
 		return refsB.Put(u64key(id), binary.AppendUvarint(nil, n-1))
 	}
 	if err := refsB.Delete(u64key(id)); err != nil {
+		return err
+	}
+	if err := dropTrained(tx, id); err != nil {
 		return err
 	}
 	c := tx.Bucket(bBlobs).Cursor()

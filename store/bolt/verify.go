@@ -78,6 +78,7 @@ func (s *Store) Verify(ctx context.Context) ([]string, error) {
 			return err
 		}
 		verifyQueue(tx, refs, sizes, report)
+		verifyQuarantine(tx, refs, sizes, report)
 		verifyEnvelopes(tx, report)
 		stored := map[uint64]int64{}
 		tx.Bucket(bBlobs).ForEach(func(k, v []byte) error {

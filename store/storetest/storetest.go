@@ -85,6 +85,8 @@ var areas = []struct {
 	{"queue", queueTests},
 	{"settings", settingsTests},
 	{"stops", stopTests},
+	{"spam", spamTests},
+	{"quarantine", quarantineTests},
 	{"lifecycle", lifecycleTests},
 }
 

@@ -1,0 +1,438 @@
+package bolt
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"yubin/store"
+
+	bbolt "go.etcd.io/bbolt"
+)
+
+// The spam models:
+//
+//	spam/<owner>/totals      spam and ham messages trained, tokens kept
+//	spam/<owner>/t/<token>   uvarint spam count, ham count, day last trained
+//	spamtrained/<blob><account>  the class a stored message was trained as
+var (
+	bSpam        = []byte("spam")
+	bSpamTrained = []byte("spamtrained")
+	bTokens      = []byte("t")
+	kTotals      = []byte("totals")
+)
+
+// SetSpamPolicy replaces an account's spam filter policy.
+func (s *Store) SetSpamPolicy(ctx context.Context, addr string, p store.SpamPolicy) error {
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	return s.updateAccount(ctx, addr, func(a *store.Account) error { a.Spam = p; return nil })
+}
+
+// day is t as days since the Unix epoch: when a token was last trained.
+func day(t time.Time) uint64 {
+	if t.Unix() < 0 {
+		return 0
+	}
+	return uint64(t.Unix() / 86400)
+}
+
+type tokenValue struct {
+	spam, ham, day uint64
+}
+
+func decodeToken(v []byte) (tokenValue, bool) {
+	var t tokenValue
+	var n int
+	if t.spam, n = binary.Uvarint(v); n <= 0 {
+		return t, false
+	}
+	v = v[n:]
+	if t.ham, n = binary.Uvarint(v); n <= 0 {
+		return t, false
+	}
+	v = v[n:]
+	if t.day, n = binary.Uvarint(v); n <= 0 {
+		return t, false
+	}
+	return t, true
+}
+
+func (t tokenValue) encode() []byte {
+	b := make([]byte, 0, 12)
+	b = binary.AppendUvarint(b, t.spam)
+	b = binary.AppendUvarint(b, t.ham)
+	return binary.AppendUvarint(b, t.day)
+}
+
+func getTotals(ob *bbolt.Bucket) store.SpamTotals {
+	var t store.SpamTotals
+	if ob == nil {
+		return t
+	}
+	v := ob.Get(kTotals)
+	for _, f := range []*int64{&t.Spam, &t.Ham, &t.Tokens} {
+		x, n := binary.Varint(v)
+		if n <= 0 {
+			return t
+		}
+		*f, v = x, v[n:]
+	}
+	return t
+}
+
+func putTotals(ob *bbolt.Bucket, t store.SpamTotals) error {
+	b := binary.AppendVarint(nil, t.Spam)
+	b = binary.AppendVarint(b, t.Ham)
+	return ob.Put(kTotals, binary.AppendVarint(b, t.Tokens))
+}
+
+func ownerKey(owner string) []byte { return []byte(strings.ToLower(owner)) }
+
+func spamOwner(tx *bbolt.Tx, owner string) *bbolt.Bucket {
+	b := tx.Bucket(bSpam)
+	if b == nil {
+		return nil
+	}
+	return b.Bucket(ownerKey(owner))
+}
+
+// SpamTotals returns what owner's model was trained with.
+func (s *Store) SpamTotals(ctx context.Context, owner string) (store.SpamTotals, error) {
+	var t store.SpamTotals
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		t = getTotals(spamOwner(tx, owner))
+		return nil
+	})
+	return t, err
+}
+
+// SpamCounts returns owner's totals and the counts of tokens.
+func (s *Store) SpamCounts(ctx context.Context, owner string, tokens []string) (store.SpamTotals, []store.SpamCount, error) {
+	var t store.SpamTotals
+	counts := make([]store.SpamCount, len(tokens))
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		ob := spamOwner(tx, owner)
+		if ob == nil {
+			return nil
+		}
+		t = getTotals(ob)
+		tb := ob.Bucket(bTokens)
+		for i, tok := range tokens {
+			if v, ok := decodeToken(tb.Get([]byte(tok))); ok {
+				counts[i] = store.SpamCount{Spam: clamp32(v.spam), Ham: clamp32(v.ham)}
+			}
+		}
+		return nil
+	})
+	return t, counts, err
+}
+
+func clamp32(v uint64) uint32 { return uint32(min(v, 1<<32-1)) }
+
+// trainedKey is the key of a stored message's training state: its blob
+// (shared by its copies) and the account.
+func trainedKey(blob uint64, account string) []byte {
+	return append(u64key(blob), strings.ToLower(account)...)
+}
+
+// messageBlob finds the blob of a stored message.
+func messageBlob(tx *bbolt.Tx, ref store.MessageRef) (uint64, error) {
+	b, _, err := mailboxBucket(tx, ref.Account, ref.Mailbox)
+	if err != nil {
+		return 0, err
+	}
+	v := b.Bucket(bMsgs).Get(u32key(ref.UID))
+	if v == nil {
+		return 0, fmt.Errorf("uid %d in %s of %s: %w", ref.UID, ref.Mailbox, ref.Account, store.ErrNoSuchMessage)
+	}
+	m, err := decodeRecord(ref.UID, v)
+	return m.blob, err
+}
+
+func trainedClass(tx *bbolt.Tx, ref store.MessageRef) (store.SpamClass, []byte, error) {
+	blob, err := messageBlob(tx, ref)
+	if err != nil {
+		return store.NotTrained, nil, err
+	}
+	key := trainedKey(blob, ref.Account)
+	if b := tx.Bucket(bSpamTrained); b != nil {
+		if v := b.Get(key); len(v) == 1 {
+			return store.SpamClass(v[0]), key, nil
+		}
+	}
+	return store.NotTrained, key, nil
+}
+
+// SpamTrained says what a stored message was trained as.
+func (s *Store) SpamTrained(ctx context.Context, ref store.MessageRef) (store.SpamClass, error) {
+	var c store.SpamClass
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		var err error
+		c, _, err = trainedClass(tx, ref)
+		return err
+	})
+	return c, err
+}
+
+// TrainSpam changes the owners' models in one transaction (see
+// store.SpamTraining).
+func (s *Store) TrainSpam(ctx context.Context, t store.SpamTraining) (bool, error) {
+	switch {
+	case len(t.Owners) == 0:
+		return false, fmt.Errorf("%w: no model to train", store.ErrInvalid)
+	case t.Class > store.Ham, t.Class == store.NotTrained && t.Message == nil:
+		return false, fmt.Errorf("%w: train as spam or ham", store.ErrInvalid)
+	}
+	tokens := slices.Clone(t.Tokens)
+	slices.Sort(tokens)
+	tokens = slices.Compact(tokens)
+	if t.Message != nil {
+		// Most repeated trainings (a message read again) change nothing:
+		// find out without a write.
+		same := false
+		err := s.db.View(func(tx *bbolt.Tx) error {
+			prev, _, err := trainedClass(tx, *t.Message)
+			same = prev == t.Class
+			return err
+		})
+		if err != nil || same {
+			return false, err
+		}
+	}
+	changed := false
+	fn := func(tx *bbolt.Tx) error {
+		changed = false
+		prev := store.NotTrained
+		var key []byte
+		if t.Message != nil {
+			var err error
+			if prev, key, err = trainedClass(tx, *t.Message); err != nil {
+				return clean(err)
+			}
+			if prev == t.Class {
+				return nil
+			}
+		}
+		today := day(s.now())
+		root, err := tx.CreateBucketIfNotExists(bSpam)
+		if err != nil {
+			return err
+		}
+		for _, owner := range t.Owners {
+			ob, err := root.CreateBucketIfNotExists(ownerKey(owner))
+			if err != nil {
+				return err
+			}
+			tb, err := ob.CreateBucketIfNotExists(bTokens)
+			if err != nil {
+				return err
+			}
+			tot := getTotals(ob)
+			if prev != store.NotTrained {
+				if err := count(tb, &tot, tokens, prev, -1, today); err != nil {
+					return err
+				}
+			}
+			if t.Class != store.NotTrained {
+				if err := count(tb, &tot, tokens, t.Class, 1, today); err != nil {
+					return err
+				}
+			}
+			if tot.Tokens > store.MaxSpamTokens+store.MaxSpamTokens/10 {
+				n, err := shrink(tb, int(tot.Tokens-store.MaxSpamTokens*9/10))
+				if err != nil {
+					return err
+				}
+				tot.Tokens -= int64(n)
+			}
+			if err := putTotals(ob, tot); err != nil {
+				return err
+			}
+		}
+		if key != nil {
+			tb, err := tx.CreateBucketIfNotExists(bSpamTrained)
+			if err != nil {
+				return err
+			}
+			if t.Class == store.NotTrained {
+				err = tb.Delete(key)
+			} else {
+				err = tb.Put(key, []byte{byte(t.Class)})
+			}
+			if err != nil {
+				return err
+			}
+		}
+		changed = true
+		return nil
+	}
+	if err := s.groupWrite(ctx, fn, nil); err != nil {
+		return false, err
+	}
+	return changed, nil
+}
+
+// count adds delta (1 or -1) to the counts of tokens in class, and to the
+// model's message total; counts never go below zero, and a token counted
+// nowhere any more is dropped.
+func count(tb *bbolt.Bucket, tot *store.SpamTotals, tokens []string, class store.SpamClass, delta int, today uint64) error {
+	bump := func(v *uint64) {
+		if delta > 0 {
+			*v++
+		} else if *v > 0 {
+			*v--
+		}
+	}
+	if class == store.Spam {
+		tot.Spam = max(tot.Spam+int64(delta), 0)
+	} else {
+		tot.Ham = max(tot.Ham+int64(delta), 0)
+	}
+	for _, tok := range tokens {
+		k := []byte(tok)
+		v, ok := decodeToken(tb.Get(k))
+		if !ok {
+			if delta < 0 {
+				continue
+			}
+			tot.Tokens++
+		}
+		if class == store.Spam {
+			bump(&v.spam)
+		} else {
+			bump(&v.ham)
+		}
+		if delta > 0 {
+			v.day = today
+		}
+		if v.spam == 0 && v.ham == 0 {
+			if err := tb.Delete(k); err != nil {
+				return err
+			}
+			tot.Tokens--
+			continue
+		}
+		if err := tb.Put(k, v.encode()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// shrink drops n tokens from a model: the least useful first, those seen
+// in the fewest messages, and of those the ones trained longest ago.
+func shrink(tb *bbolt.Bucket, n int) (int, error) {
+	type entry struct {
+		key      []byte
+		seen     uint64
+		lastSeen uint64
+	}
+	var all []entry
+	err := tb.ForEach(func(k, v []byte) error {
+		t, _ := decodeToken(v)
+		all = append(all, entry{bytes.Clone(k), t.spam + t.ham, t.day})
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	slices.SortStableFunc(all, func(a, b entry) int { // ties: key order
+		if a.seen != b.seen {
+			return cmpU64(a.seen, b.seen)
+		}
+		return cmpU64(a.lastSeen, b.lastSeen)
+	})
+	n = min(n, len(all))
+	for _, e := range all[:n] {
+		if err := tb.Delete(e.key); err != nil {
+			return 0, err
+		}
+	}
+	return n, nil
+}
+
+func cmpU64(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// PruneSpamModels drops, from every model, the tokens last trained before
+// notSeenSince.
+func (s *Store) PruneSpamModels(ctx context.Context, notSeenSince time.Time) (int, error) {
+	cutoff := day(notSeenSince)
+	n := 0
+	err := s.groupWrite(ctx, func(tx *bbolt.Tx) error {
+		n = 0
+		root := tx.Bucket(bSpam)
+		if root == nil {
+			return nil
+		}
+		var owners [][]byte
+		root.ForEach(func(k, _ []byte) error { owners = append(owners, bytes.Clone(k)); return nil })
+		for _, o := range owners {
+			ob := root.Bucket(o)
+			tb := ob.Bucket(bTokens)
+			if tb == nil {
+				continue
+			}
+			var old [][]byte
+			tb.ForEach(func(k, v []byte) error {
+				if t, _ := decodeToken(v); t.day < cutoff {
+					old = append(old, bytes.Clone(k))
+				}
+				return nil
+			})
+			for _, k := range old {
+				if err := tb.Delete(k); err != nil {
+					return err
+				}
+			}
+			if len(old) > 0 {
+				tot := getTotals(ob)
+				tot.Tokens = max(tot.Tokens-int64(len(old)), 0)
+				if err := putTotals(ob, tot); err != nil {
+					return err
+				}
+			}
+			n += len(old)
+		}
+		return nil
+	}, nil)
+	return n, err
+}
+
+// deleteSpamModel removes owner's model (its account or domain is gone).
+func deleteSpamModel(tx *bbolt.Tx, owner string) error {
+	root := tx.Bucket(bSpam)
+	if root == nil || root.Bucket(ownerKey(owner)) == nil {
+		return nil
+	}
+	return root.DeleteBucket(ownerKey(owner))
+}
+
+// dropTrained forgets the training state of a blob that is gone.
+func dropTrained(tx *bbolt.Tx, blob uint64) error {
+	b := tx.Bucket(bSpamTrained)
+	if b == nil {
+		return nil
+	}
+	prefix := u64key(blob)
+	c := b.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Seek(prefix) {
+		if err := c.Delete(); err != nil {
+			return err
+		}
+	}
+	return nil
+}

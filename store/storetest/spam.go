@@ -1,0 +1,293 @@
+package storetest
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"testing"
+	"time"
+
+	"yubin/internal/testutil"
+	"yubin/store"
+)
+
+// Spam: the spam filter's policies and trainable models.
+var spamTests = []test{
+	{"policy", testSpamPolicy},
+	{"train and count", testTrainCounts},
+	{"train a message", testTrainMessage},
+	{"training follows the message", testTrainCopies},
+	{"train refused", testTrainRefused},
+	{"bounded", testSpamBounded},
+	{"aged", testSpamAged},
+	{"removed with their owner", testSpamRemoved},
+	{"restart", testSpamRestart},
+}
+
+func testSpamPolicy(t *testing.T, e *env) {
+	ctx := t.Context()
+	if p := e.account(info).Spam; p != (store.SpamPolicy{}) {
+		t.Errorf("a new account's policy %+v, want the zero value", p)
+	}
+	if p := (store.SpamPolicy{}).Effective(); p.Action != store.SpamJunk || p.Threshold != store.DefaultSpamThreshold || p.Tag {
+		t.Errorf("defaults %+v", p)
+	}
+	want := store.SpamPolicy{Action: store.SpamQuarantine, Threshold: 0.7, Tag: true}
+	testutil.Must(t, e.s.SetSpamPolicy(ctx, "INFO@example.com", want))
+	if p := e.account(info).Spam; p != want {
+		t.Errorf("policy %+v, want %+v", p, want)
+	}
+	set := func(p store.SpamPolicy) func(e *env) error {
+		return func(e *env) error { return e.s.SetSpamPolicy(e.t.Context(), info, p) }
+	}
+	runErrCases(t, e, []errCase{
+		{"bad action", set(store.SpamPolicy{Action: "delete"}), store.ErrInvalid},
+		{"threshold over 1", set(store.SpamPolicy{Threshold: 1.5}), store.ErrInvalid},
+		{"negative threshold", set(store.SpamPolicy{Threshold: -0.1}), store.ErrInvalid},
+		{"NaN threshold", set(store.SpamPolicy{Threshold: math.NaN()}), store.ErrInvalid},
+		{"unknown account", func(e *env) error { return e.s.SetSpamPolicy(e.t.Context(), "nobody@example.com", store.SpamPolicy{}) }, store.ErrNoSuchAccount},
+		{"reject score over 1", func(e *env) error {
+			return e.s.SetDomainSettings(e.t.Context(), "example.com", store.DomainSettings{SpamRejectScore: 2})
+		}, store.ErrInvalid},
+	})
+	if p := e.account(info).Spam; p != want {
+		t.Errorf("a refused change changed the policy: %+v", p)
+	}
+	ds := store.DomainSettings{SpamRejectScore: 0.99}
+	testutil.Must(t, e.s.SetDomainSettings(ctx, "example.com", ds))
+	if got, _ := e.s.DomainSettings(ctx, "example.com"); got != ds {
+		t.Errorf("domain settings %+v, want %+v", got, ds)
+	}
+}
+
+// counts returns owner's counts of tokens as "spam/ham" strings.
+func (e *env) counts(owner string, tokens ...string) (store.SpamTotals, []string) {
+	e.t.Helper()
+	tot, cs, err := e.s.SpamCounts(e.t.Context(), owner, tokens)
+	testutil.Must(e.t, err)
+	if len(cs) != len(tokens) {
+		e.t.Fatalf("%d counts for %d tokens", len(cs), len(tokens))
+	}
+	var out []string
+	for _, c := range cs {
+		out = append(out, fmt.Sprintf("%d/%d", c.Spam, c.Ham))
+	}
+	return tot, out
+}
+
+func (e *env) train(tr store.SpamTraining) bool {
+	e.t.Helper()
+	changed, err := e.s.TrainSpam(e.t.Context(), tr)
+	testutil.Must(e.t, err)
+	return changed
+}
+
+func testTrainCounts(t *testing.T, e *env) {
+	if tot, cs := e.counts("example.com", "a", "b"); tot != (store.SpamTotals{}) || !slices.Equal(cs, []string{"0/0", "0/0"}) {
+		t.Errorf("a model never trained: %+v %v", tot, cs)
+	}
+	owners := []string{info, "example.com"}
+	e.train(store.SpamTraining{Owners: owners, Tokens: []string{"cheap", "pills", "cheap"}, Class: store.Spam})
+	e.train(store.SpamTraining{Owners: owners, Tokens: []string{"cheap", "meeting"}, Class: store.Spam})
+	e.train(store.SpamTraining{Owners: []string{"EXAMPLE.COM"}, Tokens: []string{"meeting", "agenda"}, Class: store.Ham})
+	tot, cs := e.counts("example.com", "pills", "cheap", "unknown", "meeting", "agenda")
+	if want := (store.SpamTotals{Spam: 2, Ham: 1, Tokens: 4}); tot != want {
+		t.Errorf("domain totals %+v, want %+v", tot, want)
+	}
+	if want := []string{"1/0", "2/0", "0/0", "1/1", "0/1"}; !slices.Equal(cs, want) {
+		t.Errorf("domain counts %v, want %v", cs, want)
+	}
+	tot, cs = e.counts("Info@Example.com", "cheap", "agenda")
+	if want := (store.SpamTotals{Spam: 2, Tokens: 3}); tot != want || !slices.Equal(cs, []string{"2/0", "0/0"}) {
+		t.Errorf("account model %+v %v", tot, cs)
+	}
+	if tot, err := e.s.SpamTotals(t.Context(), "example.com"); err != nil || tot.Spam != 2 || tot.Ham != 1 {
+		t.Errorf("SpamTotals %+v, %v", tot, err)
+	}
+	if tot, _ := e.s.SpamTotals(t.Context(), bob); tot != (store.SpamTotals{}) {
+		t.Errorf("bob's model was trained: %+v", tot)
+	}
+}
+
+func testTrainMessage(t *testing.T, e *env) {
+	ctx := t.Context()
+	d := e.deliver(info, "INBOX", body(1))
+	ref := store.MessageRef{Account: info, Mailbox: "INBOX", UID: d.UID}
+	if c, err := e.s.SpamTrained(ctx, ref); err != nil || c != store.NotTrained {
+		t.Fatalf("a new message: %v, %v", c, err)
+	}
+	owners := []string{info, "example.com"}
+	tokens := []string{"cheap", "pills"}
+	tr := store.SpamTraining{Owners: owners, Tokens: tokens, Class: store.Spam, Message: &ref}
+	if !e.train(tr) {
+		t.Error("first training changed nothing")
+	}
+	if e.train(tr) {
+		t.Error("training the same message the same way again changed something")
+	}
+	for _, o := range owners {
+		if tot, cs := e.counts(o, tokens...); tot.Spam != 1 || tot.Ham != 0 || !slices.Equal(cs, []string{"1/0", "1/0"}) {
+			t.Errorf("%s after spam: %+v %v", o, tot, cs)
+		}
+	}
+	if c, _ := e.s.SpamTrained(ctx, ref); c != store.Spam {
+		t.Errorf("trained as %v", c)
+	}
+	// The user changes their mind: spam is taken back, ham learned.
+	tr.Class = store.Ham
+	if !e.train(tr) {
+		t.Error("training as ham changed nothing")
+	}
+	for _, o := range owners {
+		if tot, cs := e.counts(o, tokens...); tot.Spam != 0 || tot.Ham != 1 || !slices.Equal(cs, []string{"0/1", "0/1"}) {
+			t.Errorf("%s after ham: %+v %v", o, tot, cs)
+		}
+	}
+	// Forgetting takes it back altogether; tokens counted nowhere go.
+	tr.Class = store.NotTrained
+	e.train(tr)
+	if tot, cs := e.counts("example.com", tokens...); tot != (store.SpamTotals{}) || !slices.Equal(cs, []string{"0/0", "0/0"}) {
+		t.Errorf("after forgetting: %+v %v", tot, cs)
+	}
+	if c, _ := e.s.SpamTrained(ctx, ref); c != store.NotTrained {
+		t.Errorf("forgotten message trained as %v", c)
+	}
+}
+
+func testTrainCopies(t *testing.T, e *env) {
+	ctx := t.Context()
+	d := e.deliver(info, "INBOX", body(1))
+	ref := store.MessageRef{Account: info, Mailbox: "INBOX", UID: d.UID}
+	e.train(store.SpamTraining{Owners: []string{info}, Tokens: []string{"x"}, Class: store.Ham, Message: &ref})
+	// A copy is the same message: trained already.
+	res, err := e.s.CopyMessages(ctx, info, "INBOX", "Trash", []uint32{d.UID})
+	testutil.Must(t, err)
+	copyRef := store.MessageRef{Account: info, Mailbox: "Trash", UID: res.Dest[0]}
+	if c, _ := e.s.SpamTrained(ctx, copyRef); c != store.Ham {
+		t.Errorf("copy trained as %v, want ham", c)
+	}
+	// Moving it to Junk and training it there switches it, once.
+	res, err = e.s.MoveMessages(ctx, info, "INBOX", "Junk", []uint32{d.UID})
+	testutil.Must(t, err)
+	junkRef := store.MessageRef{Account: info, Mailbox: "Junk", UID: res.Dest[0]}
+	if !e.train(store.SpamTraining{Owners: []string{info}, Tokens: []string{"x"}, Class: store.Spam, Message: &junkRef}) {
+		t.Error("moved to Junk: nothing changed")
+	}
+	if tot, cs := e.counts(info, "x"); tot.Spam != 1 || tot.Ham != 0 || cs[0] != "1/0" {
+		t.Errorf("after the switch: %+v %v", tot, cs)
+	}
+	// Another account's copy of the same delivery has its own state.
+	ds, err := e.s.Deliver(ctx, store.Delivery{Recipients: []string{info, bob}, Message: body(2)})
+	testutil.Must(t, err)
+	e.train(store.SpamTraining{Owners: []string{info}, Tokens: []string{"y"}, Class: store.Spam, Message: &store.MessageRef{Account: info, Mailbox: "INBOX", UID: ds[0].UID}})
+	if c, _ := e.s.SpamTrained(ctx, store.MessageRef{Account: bob, Mailbox: "INBOX", UID: ds[1].UID}); c != store.NotTrained {
+		t.Errorf("bob's copy trained as %v", c)
+	}
+	// Gone with the message: a new message is never trained.
+	_, err = e.s.Expunge(ctx, info, "Junk", []uint32{junkRef.UID})
+	testutil.Must(t, err)
+	_, err = e.s.Expunge(ctx, info, "Trash", []uint32{copyRef.UID})
+	testutil.Must(t, err)
+	if _, err := e.s.SpamTrained(ctx, junkRef); !is(err, store.ErrNoSuchMessage) {
+		t.Errorf("trained state of an expunged message: %v", err)
+	}
+	for i := 3; i < 6; i++ {
+		d := e.deliver(info, "INBOX", body(i))
+		if c, _ := e.s.SpamTrained(ctx, store.MessageRef{Account: info, Mailbox: "INBOX", UID: d.UID}); c != store.NotTrained {
+			t.Errorf("a new message is trained as %v", c)
+		}
+	}
+}
+
+func testTrainRefused(t *testing.T, e *env) {
+	d := e.deliver(info, "INBOX", body(1))
+	train := func(tr store.SpamTraining) func(e *env) error {
+		return func(e *env) error { _, err := e.s.TrainSpam(e.t.Context(), tr); return err }
+	}
+	runErrCases(t, e, []errCase{
+		{"no owner", train(store.SpamTraining{Tokens: []string{"a"}, Class: store.Spam}), store.ErrInvalid},
+		{"no class", train(store.SpamTraining{Owners: []string{info}, Tokens: []string{"a"}}), store.ErrInvalid},
+		{"bad class", train(store.SpamTraining{Owners: []string{info}, Tokens: []string{"a"}, Class: 7}), store.ErrInvalid},
+		{"no such message", train(store.SpamTraining{Owners: []string{info}, Tokens: []string{"a"}, Class: store.Spam,
+			Message: &store.MessageRef{Account: info, Mailbox: "INBOX", UID: d.UID + 1}}), store.ErrNoSuchMessage},
+		{"no such mailbox", train(store.SpamTraining{Owners: []string{info}, Tokens: []string{"a"}, Class: store.Spam,
+			Message: &store.MessageRef{Account: info, Mailbox: "Nope", UID: d.UID}}), store.ErrNoSuchMailbox},
+		{"trained state of nothing", func(e *env) error {
+			_, err := e.s.SpamTrained(e.t.Context(), store.MessageRef{Account: "nobody@example.com", Mailbox: "INBOX", UID: 1})
+			return err
+		}, store.ErrNoSuchAccount},
+	})
+	if tot, _ := e.counts(info); tot != (store.SpamTotals{}) {
+		t.Errorf("a refused training counted: %+v", tot)
+	}
+}
+
+// tokens returns n distinct tokens starting with prefix.
+func tokens(prefix string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("%s%06d", prefix, i)
+	}
+	return out
+}
+
+func testSpamBounded(t *testing.T, e *env) {
+	old := tokens("old", store.MaxSpamTokens*6/10)
+	e.train(store.SpamTraining{Owners: []string{"example.com"}, Tokens: old, Class: store.Ham})
+	e.train(store.SpamTraining{Owners: []string{"example.com"}, Tokens: old[:10], Class: store.Ham}) // seen twice
+	e.clock.Advance(48 * time.Hour)
+	e.train(store.SpamTraining{Owners: []string{"example.com"}, Tokens: tokens("new", store.MaxSpamTokens*6/10), Class: store.Spam})
+	tot, cs := e.counts("example.com", old[0], old[10], "new000000")
+	if tot.Tokens > store.MaxSpamTokens || tot.Spam != 1 || tot.Ham != 2 {
+		t.Errorf("totals %+v: want at most %d tokens", tot, store.MaxSpamTokens)
+	}
+	// Seen in the fewest messages, longest ago, go first.
+	if want := []string{"0/2", "0/0", "1/0"}; !slices.Equal(cs, want) {
+		t.Errorf("counts %v, want %v", cs, want)
+	}
+}
+
+func testSpamAged(t *testing.T, e *env) {
+	ctx := t.Context()
+	e.train(store.SpamTraining{Owners: []string{"example.com", info}, Tokens: []string{"a", "b"}, Class: store.Spam})
+	e.clock.Advance(100 * 24 * time.Hour)
+	e.train(store.SpamTraining{Owners: []string{"example.com"}, Tokens: []string{"b", "c"}, Class: store.Ham})
+	n, err := e.s.PruneSpamModels(ctx, e.clock.Now().Add(-50*24*time.Hour))
+	testutil.Must(t, err)
+	if n != 3 { // a of the domain, a and b of the account
+		t.Errorf("pruned %d tokens, want 3", n)
+	}
+	if tot, cs := e.counts("example.com", "a", "b", "c"); tot.Tokens != 2 || !slices.Equal(cs, []string{"0/0", "1/1", "0/1"}) {
+		t.Errorf("domain after pruning: %+v %v", tot, cs)
+	}
+	if tot, _ := e.counts(info); tot.Tokens != 0 || tot.Spam != 1 {
+		t.Errorf("account after pruning: %+v (the message count stays)", tot)
+	}
+}
+
+func testSpamRemoved(t *testing.T, e *env) {
+	ctx := t.Context()
+	e.train(store.SpamTraining{Owners: []string{carol, "other.test"}, Tokens: []string{"a"}, Class: store.Spam})
+	testutil.Must(t, e.s.RemoveAccount(ctx, carol))
+	testutil.Must(t, e.s.RemoveDomain(ctx, "other.test"))
+	testutil.Must(t, e.s.AddDomain(ctx, "other.test", ""))
+	testutil.Must(t, e.s.AddAccount(ctx, store.Account{Address: carol, PasswordHash: "x"}))
+	for _, o := range []string{carol, "other.test"} {
+		if tot, _ := e.counts(o, "a"); tot != (store.SpamTotals{}) {
+			t.Errorf("%s: the model of a removed owner came back: %+v", o, tot)
+		}
+	}
+}
+
+func testSpamRestart(t *testing.T, e *env) {
+	d := e.deliver(info, "INBOX", body(1))
+	ref := store.MessageRef{Account: info, Mailbox: "INBOX", UID: d.UID}
+	e.train(store.SpamTraining{Owners: []string{info}, Tokens: []string{"a"}, Class: store.Spam, Message: &ref})
+	e.restart()
+	if tot, cs := e.counts(info, "a"); tot.Spam != 1 || cs[0] != "1/0" {
+		t.Errorf("after restart: %+v %v", tot, cs)
+	}
+	if c, _ := e.s.SpamTrained(t.Context(), ref); c != store.Spam {
+		t.Errorf("after restart trained as %v", c)
+	}
+}
