@@ -70,8 +70,8 @@ func (f *Stage) Process(ctx context.Context, m *delivery.Message) error {
 	for len(work) > 0 {
 		r := work[0]
 		work = work[1:]
-		if r.Drop {
-			continue
+		if r.Drop || r.Quarantine != nil {
+			continue // held spam is not sent on
 		}
 		rule, err := f.Store.GetForward(ctx, r.Account)
 		if errors.Is(err, store.ErrNoSuchAccount) {

@@ -10,6 +10,9 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+
+	"yubin/internal/delivery"
+	"yubin/store"
 )
 
 // benchMessage is a 10 KiB message.
@@ -38,24 +41,31 @@ func BenchmarkIngest(b *testing.B) {
 	if len(msg) != 10<<10 {
 		b.Fatalf("message is %d bytes", len(msg))
 	}
-	for _, scanning := range []bool{false, true} {
+	for _, stages := range []string{"none", "scan", "scan+spam"} {
 		for _, clients := range []int{1, 8, 64} {
-			b.Run(fmt.Sprintf("scan=%v/clients=%d", scanning, clients), func(b *testing.B) {
-				benchIngest(b, msg, clients, scanning)
+			b.Run(fmt.Sprintf("stages=%s/clients=%d", stages, clients), func(b *testing.B) {
+				benchIngest(b, msg, clients, stages)
 			})
 		}
 	}
 }
 
-// benchIngest runs one BenchmarkIngest case. With scanning, the delivery
-// path runs the built-in engine (EICAR and no signature files), as the
-// embedded default does.
-func benchIngest(b *testing.B, msg []byte, clients int, scanning bool) {
+// benchIngest runs one BenchmarkIngest case. With scan, the delivery path
+// runs the built-in engine (EICAR and no signature files), as the embedded
+// default does; with spam also the spam filter, with a trained domain
+// model.
+func benchIngest(b *testing.B, msg []byte, clients int, stages string) {
 	{
 		{
 			o := envOptions{quiet: true, cfg: Config{MaxConnections: 1000}}
-			if scanning {
+			switch stages {
+			case "scan":
 				o.deliverer = scanDeliverer(b)
+			case "scan+spam":
+				scanning, filter := scanDeliverer(b), spamDeliverer(b)
+				o.deliverer = func(st store.Store) *delivery.Deliverer {
+					return delivery.New(st, nil, append(scanning(st).Stages(), filter(st).Stages()...)...)
+				}
 			}
 			e := newEnv(b, o)
 			conns := make([]*smtp.Client, clients)

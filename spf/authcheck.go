@@ -104,6 +104,7 @@ func (c *Checker) Process(ctx context.Context, m *delivery.Message) error {
 		return rj
 	}
 	m.PrependHeader(res.Header(c.authservID()))
+	m.Auth = res.Summary()
 	c.logger().Debug("authentication results", "queue_id", m.Env.QueueID, "spf", string(res.SPF),
 		"spf_domain", res.SPFIdentity.Domain, "dkim", len(res.DKIM), "dmarc", res.DMARC.Result, "from_domain", res.DMARC.From)
 	if res.DMARC.Result == "fail" && res.DMARC.Policy == dmarc.PolicyQuarantine {
@@ -354,6 +355,25 @@ func ipOf(a net.Addr) net.IP {
 		return net.ParseIP(h)
 	}
 	return nil
+}
+
+// Summary is the results in one word each, for the stages after the
+// checks (the spam filter): DKIM is "pass" if any signature passed, else
+// "fail" if any failed, else the first signature's result ("none" when
+// there is none).
+func (r *Results) Summary() delivery.AuthResults {
+	out := delivery.AuthResults{SPF: string(r.SPF), DKIM: "none", DMARC: r.DMARC.Result}
+	for i, d := range r.DKIM {
+		switch {
+		case d.Result == "pass":
+			out.DKIM = "pass"
+		case d.Result == "fail" && out.DKIM != "pass":
+			out.DKIM = "fail"
+		case i == 0:
+			out.DKIM = d.Result
+		}
+	}
+	return out
 }
 
 // Header returns the Authentication-Results header field (folded, without

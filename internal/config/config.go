@@ -310,7 +310,8 @@ func Default() Config {
 			IPv4: []string{}, IPv6: []string{}, SPFInclude: []string{},
 			DMARCPolicy: "quarantine", CheckInbound: true, LookupTimeout: Duration{30 * time.Second},
 		},
-		Spam: Spam{DNSBL: []Blocklist{}, URIBL: []Blocklist{}, DNSBLTimeout: Duration{5 * time.Second}},
+		Spam: Spam{DNSBL: []Blocklist{}, URIBL: []Blocklist{}, DNSBLTimeout: Duration{5 * time.Second},
+			Enabled: true, QuarantineMaxMessages: 1000, QuarantineMaxSize: 100 << 20, TokenMaxAge: Duration{180 * 24 * time.Hour}},
 		Outbound: Outbound{
 			SmartHostTLS: SmartHostSTARTTLS, SmartHostVerifyTLS: true,
 			RetryFor: Duration{24 * time.Hour}, RetryInitial: Duration{5 * time.Minute}, RetryMax: Duration{time.Hour},

@@ -114,8 +114,10 @@ func TestSpamConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Spam{DNSBL: []Blocklist{{Zone: "bl.spamcop.net"}, {Zone: "zen.spamhaus.org", Reject: true}},
-		URIBL: []Blocklist{{Zone: "dbl.spamhaus.org"}}, DNSBLTimeout: Duration{2 * time.Second}}
+	want := Default().Spam
+	want.DNSBL = []Blocklist{{Zone: "bl.spamcop.net"}, {Zone: "zen.spamhaus.org", Reject: true}}
+	want.URIBL = []Blocklist{{Zone: "dbl.spamhaus.org"}}
+	want.DNSBLTimeout = Duration{2 * time.Second}
 	if !reflect.DeepEqual(c.Spam, want) || c.SMTP.SubmissionMessagesPerHour != 0 || c.SMTP.SubmissionRecipientsPerHour != 1000 {
 		t.Fatalf("got %+v %+v", c.Spam, c.SMTP)
 	}

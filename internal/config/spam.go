@@ -17,6 +17,15 @@ type Spam struct {
 	// DNSBLTimeout bounds the lookups of one client or one message; a zone
 	// that has not answered by then is no listing.
 	DNSBLTimeout Duration `toml:"dnsbl_timeout"`
+
+	// Enabled runs the filter on mail from port 25 (each account's action
+	// is in the store).
+	Enabled bool `toml:"enabled"`
+	// What each account's quarantine may hold; beyond it spam goes to Junk.
+	QuarantineMaxMessages int   `toml:"quarantine_max_messages"`
+	QuarantineMaxSize     int64 `toml:"quarantine_max_size"`
+	// TokenMaxAge: tokens no training has seen for this long are dropped.
+	TokenMaxAge Duration `toml:"token_max_age"`
 }
 
 // Blocklist is one DNSBL or URIBL zone. In the file it is the zone's name,
@@ -67,6 +76,9 @@ func (s *Spam) validate() error {
 	}
 	if s.DNSBLTimeout.Duration <= 0 {
 		return fmt.Errorf("spam.dnsbl_timeout must be positive")
+	}
+	if s.QuarantineMaxMessages <= 0 || s.QuarantineMaxSize <= 0 || s.TokenMaxAge.Duration <= 0 {
+		return fmt.Errorf("spam.quarantine_max_messages, spam.quarantine_max_size and spam.token_max_age must be positive")
 	}
 	return nil
 }

@@ -89,6 +89,9 @@ func New(st store.Inbound, log *slog.Logger, stages ...Stage) *Deliverer {
 	return &Deliverer{store: st, log: log, now: time.Now, stages: stages}
 }
 
+// Stages returns the stages d runs, in order.
+func (d *Deliverer) Stages() []Stage { return d.stages }
+
 // Outcome words used in the log line.
 const (
 	OutcomeDelivered = "delivered"

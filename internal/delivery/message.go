@@ -71,6 +71,9 @@ type Message struct {
 	// a submission, remote forward targets), queued in the same store
 	// transaction as the local deliveries.
 	Remote []*RemoteCopy
+	// Auth is what the authentication checks (SPF, DKIM, DMARC) found on
+	// port 25, for the stages after them.
+	Auth AuthResults
 
 	after       []func(context.Context)
 	failedStage string
@@ -96,6 +99,16 @@ type Recipient struct {
 	// Drop delivers nothing to this account; Why says why (for the log).
 	Drop bool
 	Why  string
+	// Quarantine, if set, holds this account's copy in its quarantine
+	// instead of Mailbox (the store puts it in Junk when the quarantine is
+	// full). Recipients that share a hold share its entry's details.
+	Quarantine *store.QuarantineHold
+}
+
+// AuthResults are the outcomes of the authentication checks as RFC 8601
+// words ("pass", "fail", "softfail", "none", ...); "" = not checked.
+type AuthResults struct {
+	SPF, DKIM, DMARC string
 }
 
 // RemoteCopy is a copy of the message for remote recipients.
@@ -255,6 +268,7 @@ func (m *Message) batch() []store.Delivery {
 	type key struct {
 		mailbox, header string
 		body            *Body
+		hold            *store.QuarantineHold
 	}
 	var out []store.Delivery
 	index := map[key]int{}
@@ -262,14 +276,14 @@ func (m *Message) batch() []store.Delivery {
 		if r.Drop {
 			continue
 		}
-		k := key{r.Mailbox, string(r.Header), r.Body}
+		k := key{r.Mailbox, string(r.Header), r.Body, r.Quarantine}
 		if i, ok := index[k]; ok {
 			out[i].Recipients = append(out[i].Recipients, r.Account)
 			continue
 		}
 		index[k] = len(out)
 		raw, tail := m.bodyOf(r)
-		out = append(out, store.Delivery{Recipients: []string{r.Account}, Mailbox: r.Mailbox, Header: r.Header, Message: raw, Tail: tail})
+		out = append(out, store.Delivery{Recipients: []string{r.Account}, Mailbox: r.Mailbox, Header: r.Header, Message: raw, Tail: tail, Quarantine: r.Quarantine})
 	}
 	return out
 }

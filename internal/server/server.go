@@ -81,9 +81,13 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer stopScan()
+	bl := blocklists(cfg, log) // smtpd's DNSBL lookups and the spam stage's URIBL lookups (one cache)
 	stages := []delivery.Stage{
 		&delivery.ScanStage{Scanner: scanner, Store: st, Notifier: notifier, Log: log},
 		&delivery.QuotaStage{Notifier: notifier, Log: log},
+	}
+	if cfg.Spam.Enabled {
+		stages = append(stages, spamStage(cfg, st, bl, log)) // after scanning, before forwarding
 	}
 	if cfg.DNS.CheckInbound {
 		// SPF, DKIM and DMARC first: a DMARC reject costs no scan.
@@ -115,7 +119,6 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		Lockout:     cfg.Auth.Lockout.Duration,
 		Delay:       cfg.Auth.FailureDelay.Duration,
 	}, nil)
-	bl := blocklists(cfg, log) // the spam stage shares it for URIBL lookups (one cache)
 	smtp := smtpd.New(smtpd.Config{
 		Hostname:          cfg.Hostname,
 		MaxMessageSize:    cfg.SMTP.MaxMessageSize,
@@ -242,6 +245,11 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	go func() {
 		defer wg.Done()
 		runner.Run(ctx) // on shutdown: finishes the messages being sent
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		spamUpkeep(ctx, cfg, st, log)
 	}()
 	for _, b := range bound {
 		log.Info("listening", "listener", b.name, "addr", b.ln.Addr().String())

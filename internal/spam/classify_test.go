@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"yubin/internal/mailheader"
 	"yubin/store"
 )
 
@@ -80,7 +81,7 @@ func TestClassify(t *testing.T) {
 }
 
 func TestResult(t *testing.T) {
-	r := NewResult(0.9, "domain", []Signal{{"spf-fail", 0.15}})
+	r := NewResult(0.9, "domain", 3, []Signal{{"spf-fail", 0.15}})
 	if r.Score != 1 || !r.IsSpam(0.5) {
 		t.Errorf("%+v", r)
 	}
@@ -88,14 +89,19 @@ func TestResult(t *testing.T) {
 		t.Errorf("header %q, want %q", got, want)
 	}
 	// Untrained: the signals alone.
-	r = NewResult(0.5, "", []Signal{{"no-date", WeightNoDate}})
+	r = NewResult(0.5, "", 0, []Signal{{"no-date", WeightNoDate}})
 	if r.IsSpam(store.DefaultSpamThreshold) {
 		t.Errorf("untrained with one rule is spam: %+v", r)
 	}
 	if got, want := r.HeaderValue(0.5), "no; score=0.10; threshold=0.50; signals=bayes:untrained,no-date:+0.10"; got != want {
 		t.Errorf("header %q, want %q", got, want)
 	}
-	r = NewResult(0.1, "account", []Signal{{"x,y;z\r\n", -0.3}})
+	// A model without clues: as untrained.
+	r = NewResult(0.5, "domain", 0, []Signal{{"no-date", WeightNoDate}})
+	if got, want := r.HeaderValue(0.5), "no; score=0.10; threshold=0.50; signals=bayes-domain:unknown,no-date:+0.10"; got != want {
+		t.Errorf("header %q, want %q", got, want)
+	}
+	r = NewResult(0.1, "account", 1, []Signal{{"x,y;z\r\n", -0.3}})
 	if r.Score != 0 || r.SignalNames()[1] != "x_y_z__:-0.30" {
 		t.Errorf("%+v %q", r, r.SignalNames())
 	}
@@ -111,17 +117,20 @@ func TestHeaderRules(t *testing.T) {
 		}
 		return m
 	}
-	got := names(HeaderRules([]byte("Subject: x\r\nFrom: \"info@example.com\" <evil@bad.test>\r\n\r\n"), now, ours))
+	rules := func(hdr string) []Signal {
+		return HeaderRules([]byte(hdr), mailheader.Parse([]byte(hdr)), now, ours)
+	}
+	got := names(rules("Subject: x\r\nFrom: \"info@example.com\" <evil@bad.test>\r\n\r\n"))
 	if !got["no-message-id"] || !got["no-date"] || !got["from-spoof"] || len(got) != 3 {
 		t.Errorf("%v", got)
 	}
-	got = names(HeaderRules([]byte("Message-ID: <a@b>\r\nDate: Sat, 1 Feb 2025 00:00:00 +0000\r\nFrom: Info <info@example.com>\r\n\r\n"), now, ours))
+	got = names(rules("Message-ID: <a@b>\r\nDate: Sat, 1 Feb 2025 00:00:00 +0000\r\nFrom: Info <info@example.com>\r\n\r\n"))
 	if !got["future-date"] || len(got) != 1 {
 		t.Errorf("%v", got)
 	}
 	// Our own address as its own display name, another domain's address
 	// in the name, and a date a day ahead (clocks differ): no signal.
-	got = names(HeaderRules([]byte("Message-ID: <a@b>\r\nDate: Thu, 2 Jan 2025 00:00:00 +0000\r\nFrom: \"info@example.com\" <info@example.com>, \"x@other.test\" <y@bad.test>\r\n\r\n"), now, ours))
+	got = names(rules("Message-ID: <a@b>\r\nDate: Thu, 2 Jan 2025 00:00:00 +0000\r\nFrom: \"info@example.com\" <info@example.com>, \"x@other.test\" <y@bad.test>\r\n\r\n"))
 	if len(got) != 0 {
 		t.Errorf("%v", got)
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"yubin/internal/dnsbl"
 	"yubin/internal/mailheader"
 )
 
@@ -27,14 +28,18 @@ type Signal struct {
 // threshold only when several agree; with a trained model they move the
 // unsure middle.
 const (
-	WeightSPFFail       = 0.15
-	WeightSPFSoftfail   = 0.05
-	WeightDKIMFail      = 0.10
-	WeightDMARCFail     = 0.25
-	WeightNoMessageID   = 0.15
-	WeightNoDate        = 0.10
-	WeightFutureDate    = 0.20
-	WeightFromSpoof     = 0.40
+	WeightSPFFail     = 0.15
+	WeightSPFSoftfail = 0.05
+	WeightDKIMFail    = 0.10
+	WeightDMARCFail   = 0.25
+	WeightNoMessageID = 0.15
+	WeightNoDate      = 0.10
+	WeightFutureDate  = 0.20
+	WeightFromSpoof   = 0.40
+	// A listing of the client's IP on a DNSBL zone (not marked reject),
+	// and of a URL host of the message on a URIBL zone: per zone.
+	WeightDNSBL         = 0.35
+	WeightURIBL         = 0.35
 	FutureDateTolerance = 48 * time.Hour
 )
 
@@ -71,11 +76,44 @@ func (a Auth) Signals() []Signal {
 	return out
 }
 
+// BlocklistSignals returns a signal for each zone that lists something in
+// hits (kind "dnsbl" for the client's IP, "uribl" for URL hosts), named
+// "dnsbl:ZONE" with the zone's weight.
+func BlocklistSignals(kind string, hits []dnsbl.Hit) []Signal {
+	weight := WeightDNSBL
+	if kind == "uribl" {
+		weight = WeightURIBL
+	}
+	var out []Signal
+	seen := map[string]bool{}
+	for _, h := range hits {
+		if !seen[h.Zone] {
+			seen[h.Zone] = true
+			out = append(out, Signal{kind + ":" + h.Zone, weight})
+		}
+	}
+	return out
+}
+
+// URLHosts returns the URL hosts among tokens (Tokenize's "url:" tokens),
+// for URIBL lookups.
+func URLHosts(tokens []string) []string {
+	var out []string
+	for _, t := range tokens {
+		if h, ok := strings.CutPrefix(t, "url:"); ok && h != "ip" {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
 // HeaderRules returns the cheap rules' signals for a header section
-// (SPEC section 10): no Message-ID, no Date, a Date far in the future, and
-// a From display name that carries an address on one of our domains
-// (ours reports whether a domain is) while the From address is another.
-func HeaderRules(hdr []byte, now time.Time, ours func(domain string) bool) []Signal {
+// (SPEC section 10) and its summary (mailheader.Parse of a copy: Parse
+// overwrites what it is given): no Message-ID, no Date, a Date far in the
+// future, and a From display name that carries an address on one of our
+// domains (ours reports whether a domain is) while the From address is
+// another.
+func HeaderRules(hdr []byte, sum mailheader.Summary, now time.Time, ours func(domain string) bool) []Signal {
 	var out []Signal
 	var hasID, hasDate bool
 	for _, f := range fieldNames(hdr) {
@@ -86,7 +124,6 @@ func HeaderRules(hdr []byte, now time.Time, ours func(domain string) bool) []Sig
 			hasDate = true
 		}
 	}
-	sum := mailheader.Parse(hdr)
 	if !hasID {
 		out = append(out, Signal{"no-message-id", WeightNoMessageID})
 	}
@@ -154,26 +191,30 @@ type Result struct {
 	// in [0, 1].
 	Score float64
 	// Bayes is the classifier's probability; Model is which model gave
-	// it ("account", "domain"), "" when no model was trained enough (then
-	// the signals alone make the score).
+	// it ("account", "domain"), "" when no model was trained enough; Clues
+	// is how many tokens it found telling. Without a model or clues the
+	// signals alone make the score: knowing nothing is not suspicion.
 	Bayes float64
 	Model string
+	Clues int
 	// Signals are the evidence besides the classifier.
 	Signals []Signal
 }
 
-// NewResult combines the classifier's probability (when model != "") and
-// the signals into a score.
-func NewResult(bayes float64, model string, signals []Signal) Result {
-	r := Result{Bayes: bayes, Model: model, Signals: signals}
+// NewResult combines the classifier's probability (when there is a model
+// and it found clues) and the signals into a score.
+func NewResult(bayes float64, model string, clues int, signals []Signal) Result {
+	r := Result{Bayes: bayes, Model: model, Clues: clues, Signals: signals}
 	score := 0.0
-	if model != "" {
+	if model != "" && clues > 0 {
 		score = bayes
 	}
 	for _, s := range signals {
 		score += s.Weight
 	}
-	r.Score = math.Min(math.Max(score, 0), 1)
+	// Rounded as the header shows it, so that what it says is what was
+	// compared with the threshold.
+	r.Score = math.Round(math.Min(math.Max(score, 0), 1)*100) / 100
 	return r
 }
 
@@ -181,13 +222,18 @@ func NewResult(bayes float64, model string, signals []Signal) Result {
 func (r Result) IsSpam(threshold float64) bool { return r.Score >= threshold }
 
 // SignalNames lists the classifier and the signals as the header writes
-// them: "bayes:0.93" (or "bayes:untrained"), then "name:+weight".
+// them: "bayes-domain:0.93" ("bayes:untrained" without a model trained
+// enough, "bayes-domain:unknown" when it found no clues), then
+// "name:+weight".
 func (r Result) SignalNames() []string {
 	out := make([]string, 0, len(r.Signals)+1)
-	if r.Model != "" {
-		out = append(out, "bayes-"+r.Model+":"+strconv.FormatFloat(r.Bayes, 'f', 2, 64))
-	} else {
+	switch {
+	case r.Model == "":
 		out = append(out, "bayes:untrained")
+	case r.Clues == 0:
+		out = append(out, "bayes-"+r.Model+":unknown")
+	default:
+		out = append(out, "bayes-"+r.Model+":"+strconv.FormatFloat(r.Bayes, 'f', 2, 64))
 	}
 	for _, s := range r.Signals {
 		out = append(out, fmt.Sprintf("%s:%+.2f", headerSafe(s.Name), s.Weight))

@@ -79,6 +79,7 @@ type tokenizer struct {
 	parts int
 	// prev is the previous word of the text being tokenized, for pairs.
 	prev string
+	buf  []byte // for addJoined
 }
 
 func newTokenizer() *tokenizer {
@@ -97,6 +98,21 @@ func (t *tokenizer) add(tok string) {
 	}
 	t.seen[tok] = struct{}{}
 	t.out = append(t.out, tok)
+}
+
+// addJoined adds the token parts make, allocating only when it is new.
+func (t *tokenizer) addJoined(parts ...string) {
+	t.buf = t.buf[:0]
+	for _, p := range parts {
+		t.buf = append(t.buf, p...)
+	}
+	if t.full() || len(t.buf) == 0 {
+		return
+	}
+	if _, ok := t.seen[string(t.buf)]; ok { // no allocation for the lookup
+		return
+	}
+	t.add(string(t.buf))
 }
 
 func (t *tokenizer) result() []string {
@@ -432,7 +448,12 @@ func (t *tokenizer) words(prefix, s string) {
 // word adds one word: lower-cased, trimmed of punctuation at its ends;
 // short words are skipped, long ones summarised.
 func (t *tokenizer) word(prefix, w string) {
-	w = strings.Trim(w, ".,'-_/@")
+	for len(w) > 0 && strings.IndexByte(".,'-_/@", w[0]) >= 0 {
+		w = w[1:]
+	}
+	for len(w) > 0 && strings.IndexByte(".,'-_/@", w[len(w)-1]) >= 0 {
+		w = w[:len(w)-1]
+	}
 	if w == "" {
 		return
 	}
@@ -449,11 +470,11 @@ func (t *tokenizer) word(prefix, w string) {
 	if hasUpperOrInvalid(w) {
 		w = strings.ToLower(strings.ToValidUTF8(w, "?"))
 	}
-	t.add(prefix + w)
+	t.addJoined(prefix, w)
 	if prefix == "" {
 		// Pairs of words in the text: "click here" says more than either.
 		if t.prev != "" && len(t.prev)+1+len(w) <= MaxTokenLen {
-			t.add(t.prev + " " + w)
+			t.addJoined(t.prev, " ", w)
 		}
 		t.prev = w
 	}
@@ -515,37 +536,44 @@ func clip(s string) string {
 
 // urls adds the hosts of the URLs in text: "url:" and the host without
 // "www.", and the registered domain when it differs ("url:example.co.uk"
-// for a.b.example.co.uk); "url:ip" for a numeric host.
+// for a.b.example.co.uk); "url:ip" for a numeric host. One pass over b.
 func (t *tokenizer) urls(b []byte) {
-	for n := 0; n < 200 && !t.full(); n++ {
-		i := indexURL(b)
-		if i < 0 {
-			return
+	found := 0
+	for i := 0; i < len(b) && found < 200 && !t.full(); i++ {
+		c := b[i] | 0x20
+		if c != 'h' && c != 'w' {
+			continue
 		}
-		b = b[i:]
-		if j := bytes.Index(b[:min(len(b), 8)], []byte("//")); j >= 0 {
-			b = b[j+2:]
+		rest := b[i:]
+		skip := 0
+		switch {
+		case hasPrefixFold(rest, "http://"):
+			skip = 7
+		case hasPrefixFold(rest, "https://"):
+			skip = 8
+		case hasPrefixFold(rest, "www.") && (i == 0 || !isWordByte(b[i-1])):
+		default:
+			continue
 		}
-		end := bytes.IndexFunc(b, func(r rune) bool {
+		host := rest[skip:]
+		end := bytes.IndexFunc(host, func(r rune) bool {
 			return r <= ' ' || strings.ContainsRune("/?#\"'<>()[]{}\\,;", r)
 		})
 		if end < 0 {
-			end = len(b)
+			end = len(host)
 		}
-		t.host(string(b[:end]))
-		b = b[end:]
+		t.host(string(host[:end]))
+		found++
+		i += skip + end
 	}
 }
 
-// indexURL finds the next http://, https:// or www. in b (any case).
-func indexURL(b []byte) int {
-	best := -1
-	for _, p := range [][]byte{[]byte("http://"), []byte("https://"), []byte("www.")} {
-		if i := indexFold(b, p); i >= 0 && (best < 0 || i < best) {
-			best = i
-		}
-	}
-	return best
+func hasPrefixFold(b []byte, prefix string) bool {
+	return len(b) >= len(prefix) && strings.EqualFold(string(b[:len(prefix)]), prefix)
+}
+
+func isWordByte(c byte) bool {
+	return 'a' <= c|0x20 && c|0x20 <= 'z' || '0' <= c && c <= '9' || c == '.' || c == '-' || c >= 0x80
 }
 
 func indexFold(b, sub []byte) int {
