@@ -68,6 +68,7 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 				return s.storeError(err, imap.ResponseCodeNonExistent)
 			}
 			v.dropOwnFlags(res)
+			s.trainFlags(v.name, store.FlagsAdd, []string{`\Seen`}, res)
 			byUID := map[uint32][]string{}
 			for _, m := range res {
 				byUID[m.UID] = m.Flags

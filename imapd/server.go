@@ -61,6 +61,10 @@ type Config struct {
 	// APPEND or COPY added to an account's usage: the server sends the
 	// quota warning from there.
 	UsageGrew func(ctx context.Context, account string)
+	// Train, if set, is told what a command said about messages for the
+	// spam filter (train.go). It is called in the session's goroutine and
+	// must not block: the server queues the work.
+	Train func(t Training)
 }
 
 // Server serves IMAP on any number of listeners.

@@ -591,6 +591,7 @@ func (s *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *im
 		return s.storeError(err, imap.ResponseCodeNonExistent)
 	}
 	v.dropOwnFlags(msgs)
+	s.trainFlags(v.name, op, fs, msgs)
 	if flags.Silent {
 		return nil
 	}
@@ -625,6 +626,7 @@ func (s *session) Copy(numSet imap.NumSet, dest string) (*imap.CopyData, error) 
 	if len(res.Source) == 0 {
 		return nil, nil
 	}
+	s.trainMoved(v.name, dest, res)
 	s.usageGrew()
 	return &imap.CopyData{UIDValidity: res.UIDValidity, SourceUIDs: uidSet(res.Source), DestUIDs: uidSet(res.Dest)}, nil
 }
@@ -655,6 +657,7 @@ func (s *session) Move(w *imapserver.MoveWriter, numSet imap.NumSet, dest string
 	if len(res.Source) == 0 {
 		return nil
 	}
+	s.trainMoved(v.name, dest, res)
 	if err := w.WriteCopyData(&imap.CopyData{UIDValidity: res.UIDValidity, SourceUIDs: uidSet(res.Source), DestUIDs: uidSet(res.Dest)}); err != nil {
 		return err
 	}

@@ -25,6 +25,7 @@ import (
 	"yubin/internal/netserve"
 	"yubin/internal/notify"
 	"yubin/internal/sendlimit"
+	"yubin/internal/spam"
 	"yubin/internal/spool"
 	"yubin/internal/storage"
 	"yubin/internal/tlsutil"
@@ -148,6 +149,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		MaxConnections:    cfg.POP3.MaxConnections,
 	}, st, au, log)
 
+	trainer := spam.NewTrainer(st, log)
 	imap := imapd.New(imapd.Config{
 		Hostname:             cfg.Hostname,
 		AllowInsecureAuth:    cfg.Auth.AllowInsecure,
@@ -161,6 +163,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 				log.Error("quota warning", "account", account, "err", err)
 			}
 		},
+		Train: trainHook(cfg, trainer),
 	}, st, au, log)
 
 	// Bind everything before serving anything: a port in use is reported at
@@ -250,6 +253,11 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	go func() {
 		defer wg.Done()
 		spamUpkeep(ctx, cfg, st, log)
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		trainer.Run(ctx) // trainings still queued at shutdown are dropped
 	}()
 	for _, b := range bound {
 		log.Info("listening", "listener", b.name, "addr", b.ln.Addr().String())

@@ -5,9 +5,11 @@ import (
 	"log/slog"
 	"time"
 
+	"yubin/imapd"
 	"yubin/internal/config"
 	"yubin/internal/delivery"
 	"yubin/internal/dnsbl"
+	"yubin/internal/spam"
 	"yubin/store"
 )
 
@@ -48,5 +50,20 @@ func spamUpkeep(ctx context.Context, cfg config.Config, st store.Store, log *slo
 			return
 		case <-t.C:
 		}
+	}
+}
+
+// trainHook queues the trainings IMAP commands ask for (nil when the
+// filter is off).
+func trainHook(cfg config.Config, t *spam.Trainer) func(imapd.Training) {
+	if !cfg.Spam.Enabled {
+		return nil
+	}
+	return func(tr imapd.Training) {
+		class := store.Ham
+		if tr.Spam {
+			class = store.Spam
+		}
+		t.Enqueue(tr.Account, tr.Mailbox, tr.UIDs, class)
 	}
 }
