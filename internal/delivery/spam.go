@@ -250,8 +250,8 @@ func (f *spamFilter) classify(r *Recipient, domain string) (classified, error) {
 // tokens are the message's tokens with those of a recipient's header
 // fields (Authentication-Results), as training will see the stored copy.
 func (f *spamFilter) tokens(header []byte) []string {
-	if len(header) == 0 {
-		return f.base
+	if !bytes.Contains(header, []byte("Authentication-Results:")) {
+		return f.base // the other fields are ours, never tokens
 	}
 	if t, ok := f.withHeader[string(header)]; ok {
 		return t

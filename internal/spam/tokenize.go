@@ -78,8 +78,9 @@ type tokenizer struct {
 	// parts counts the MIME parts seen.
 	parts int
 	// prev is the previous word of the text being tokenized, for pairs.
-	prev string
-	buf  []byte // for addJoined
+	prev   string
+	buf    []byte // for addJoined
+	rawLen int    // of the message
 }
 
 func newTokenizer() *tokenizer {
@@ -130,6 +131,7 @@ func readHeader(raw []byte) (message.Header, error) {
 
 // message tokenizes a whole message.
 func (t *tokenizer) message(raw []byte) {
+	t.rawLen = len(raw)
 	if bytes.HasPrefix(raw, []byte("From ")) {
 		// An mbox separator line, as files of saved mail start with.
 		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
@@ -357,10 +359,13 @@ func (t *tokenizer) readText(r io.Reader, html bool) {
 	if left <= 0 {
 		return
 	}
-	b, err := io.ReadAll(io.LimitReader(r, int64(left)))
+	// Decoded text is rarely longer than the raw message: one buffer.
+	buf := bytes.NewBuffer(make([]byte, 0, min(left, t.rawLen+512)))
+	_, err := buf.ReadFrom(io.LimitReader(r, int64(left)))
 	if err != nil {
 		t.add("parse:body")
 	}
+	b := buf.Bytes()
 	t.text += len(b)
 	if html {
 		t.html(b)
@@ -413,10 +418,40 @@ func (t *tokenizer) words(prefix, s string) {
 		t.word(prefix, s[start:end])
 		start = -1
 	}
-	for i, r := range s {
+	for i := 0; i < len(s); {
 		if t.full() {
 			return
 		}
+		c := s[i]
+		if c < utf8.RuneSelf {
+			// ASCII, most text: a table says what the byte is.
+			switch asciiClass[c] {
+			case asciiWord:
+				if len(cjk) > 0 {
+					flushCJK()
+				}
+				if start < 0 {
+					start = i
+				}
+				for i++; i < len(s) && s[i] < utf8.RuneSelf && asciiClass[s[i]] == asciiWord; i++ {
+				}
+				continue
+			case asciiInner:
+				// Inside a word (3.50, e.g., a@b) it is part of it.
+				if start >= 0 && i+1 < len(s) && (s[i+1] >= utf8.RuneSelf || asciiClass[s[i+1]] != asciiSpace) {
+					break
+				}
+				fallthrough
+			default:
+				if len(cjk) > 0 {
+					flushCJK()
+				}
+				flushWord(i)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
 		switch {
 		case isCJK(r):
 			flushWord(i)
@@ -424,26 +459,43 @@ func (t *tokenizer) words(prefix, s string) {
 			if len(cjk) > 256 {
 				flushCJK()
 			}
-		case unicode.IsLetter(r) || unicode.IsDigit(r) || r == '$' || r == '\'' || r == '-' || r == '_':
+		case unicode.IsLetter(r) || unicode.IsDigit(r):
 			flushCJK()
 			if start < 0 {
 				start = i
 			}
-		case r == '.' || r == ',' || r == '@' || r == '/':
-			// Inside a word (3.50, e.g., a@b) it is part of it.
-			if start >= 0 && i+1 < len(s) && s[i+1] != ' ' && s[i+1] != '\r' && s[i+1] != '\n' && s[i+1] != '\t' {
-				continue
-			}
-			flushCJK()
-			flushWord(i)
 		default:
 			flushCJK()
 			flushWord(i)
 		}
+		i += size
 	}
 	flushWord(len(s))
 	flushCJK()
 }
+
+// What an ASCII byte is to words: part of a word, part of one only inside
+// it (3.50, a@b), white space, or anything else that ends a word.
+const (
+	asciiOther = iota
+	asciiWord
+	asciiInner
+	asciiSpace
+)
+
+var asciiClass = func() (t [utf8.RuneSelf]uint8) {
+	for c := range t {
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '$', c == '\'', c == '-', c == '_':
+			t[c] = asciiWord
+		case c == '.', c == ',', c == '@', c == '/':
+			t[c] = asciiInner
+		case c == ' ', c == '\t', c == '\r', c == '\n':
+			t[c] = asciiSpace
+		}
+	}
+	return t
+}()
 
 // word adds one word: lower-cased, trimmed of punctuation at its ends;
 // short words are skipped, long ones summarised.

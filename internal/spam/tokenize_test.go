@@ -119,6 +119,7 @@ func FuzzTokenize(f *testing.F) {
 	f.Add([]byte("Subject: hi\r\n\r\nhello http://a.b/c"))
 	f.Add([]byte("Content-Type: multipart/alternative; boundary=b\r\n\r\n--b\r\nContent-Type: text/html\r\n\r\n<a href=http://x.y>z</a><script>\r\n--b--\r\n"))
 	f.Add([]byte("Content-Type: message/rfc822\r\n\r\nSubject: inner\r\n\r\ninner body"))
+	f.Add([]byte("Subject: x\r\n\r\n3.\xe3\x81\x82 a@\xff b/"))
 	f.Add([]byte("Subject: =?iso-2022-jp?B?GyRCJEgbKEI=?=\r\nFrom: =?utf-8?q?=E3=81=82?= <a@b>\r\n\r\n日本語のテキスト"))
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		toks := Tokenize(raw)
