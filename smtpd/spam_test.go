@@ -217,3 +217,33 @@ func TestTagSubject(t *testing.T) {
 		}
 	}
 }
+
+// A message spooled to disk (over 128 KiB) is scored on what training
+// reads of it, stored whole, held and released whole; its Subject is not
+// tagged.
+func TestSpamSpooled(t *testing.T) {
+	e := newEnv(t, envOptions{deliverer: spamDeliverer(t)})
+	ctx := t.Context()
+	testutil.Must(t, e.store.SetSpamPolicy(ctx, userInfo, store.SpamPolicy{Tag: true}))
+	testutil.Must(t, e.store.SetQuota(ctx, userInfo, 0))
+	testutil.Must(t, e.store.SetSpamPolicy(ctx, userBob, store.SpamPolicy{Action: store.SpamQuarantine}))
+	big := append(spamMsg(1), bytes.Repeat([]byte("Buy cheap pills now, discount viagra offers, click here.\r\n"), 4000)...)
+	inbound(t, e, []string{userInfo, userBob}, big, 250, "2.0.0")
+	junk := e.mailbox(userInfo, "Junk")
+	if len(junk) != 1 || !bytes.HasSuffix(junk[0], big) || !strings.HasPrefix(spamHeader(junk[0])[0], "yes;") {
+		t.Fatalf("info's Junk: %d messages; the spooled spam must be there whole, untagged, with the verdict", len(junk))
+	}
+	q, err := e.store.Quarantined(ctx, store.QuarantineFilter{Account: userBob})
+	testutil.Must(t, err)
+	if len(q) != 1 || q[0].Size <= int64(len(big)) {
+		t.Fatalf("bob's quarantine %+v", q)
+	}
+	d, err := e.store.ReleaseQuarantined(ctx, q[0].ID)
+	testutil.Must(t, err)
+	released, err := e.store.ReadMessage(ctx, userBob, "INBOX", d.UID)
+	testutil.Must(t, err)
+	if !bytes.HasSuffix(released, big) {
+		t.Error("released spooled message differs from what was sent")
+	}
+	e.verify()
+}

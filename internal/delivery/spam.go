@@ -87,7 +87,7 @@ func (s *SpamStage) Process(ctx context.Context, m *Message) error {
 	if m.Tail != nil {
 		// Spooled (big): as much as training reads of a stored message.
 		var err error
-		if raw, err = io.ReadAll(io.LimitReader(m.Reader(), 4<<20)); err != nil {
+		if raw, err = io.ReadAll(io.LimitReader(m.Reader(), spam.MaxTrainBytes)); err != nil {
 			return err
 		}
 	}

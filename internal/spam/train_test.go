@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net/smtp"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"yubin/internal/delivery"
 	"yubin/internal/netserve"
 	"yubin/internal/spam"
+	"yubin/internal/spool"
 	"yubin/internal/testutil"
 	"yubin/internal/testutil/teststore"
 	"yubin/internal/testutil/tlstest"
@@ -46,7 +48,9 @@ func newServer(t *testing.T) *server {
 	trainer := spam.NewTrainer(st, nil)
 	stop := testutil.Go(t, func(ctx context.Context) error { trainer.Run(ctx); return nil })
 	t.Cleanup(func() { stop() })
-	mx := smtpd.New(smtpd.Config{Hostname: "mx.example.com", Deliverer: delivery.New(st, nil, &delivery.SpamStage{Store: st})}, st, au, nil)
+	sp, err := spool.Open(filepath.Join(t.TempDir(), "spool"), 0, 0)
+	testutil.Must(t, err)
+	mx := smtpd.New(smtpd.Config{Hostname: "mx.example.com", Spool: sp, Deliverer: delivery.New(st, nil, &delivery.SpamStage{Store: st})}, st, au, nil)
 	im := imapd.New(imapd.Config{Hostname: "mx.example.com", Train: func(tr imapd.Training) {
 		class := store.Ham
 		if tr.Spam {
