@@ -51,7 +51,7 @@ func newServer(t *testing.T) *server {
 	sp, err := spool.Open(filepath.Join(t.TempDir(), "spool"), 0, 0)
 	testutil.Must(t, err)
 	mx := smtpd.New(smtpd.Config{Hostname: "mx.example.com", Spool: sp, Deliverer: delivery.New(st, nil, &delivery.SpamStage{Store: st})}, st, au, nil)
-	im := imapd.New(imapd.Config{Hostname: "mx.example.com", Train: func(tr imapd.Training) {
+	im := imapd.New(imapd.Config{Hostname: "mx.example.com", Spool: sp, Train: func(tr imapd.Training) {
 		class := store.Ham
 		if tr.Spam {
 			class = store.Spam
