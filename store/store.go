@@ -127,6 +127,11 @@ type Inbound interface {
 	// DeliverOnce delivers d unless key was delivered before, in one
 	// transaction: d is delivered exactly once per key.
 	DeliverOnce(ctx context.Context, key string, d Delivery) (bool, error)
+	// LastOnceKey returns the greatest key (in byte order) that
+	// DeliverOnce recorded with prefix, or "" when there is none: with
+	// keys ending in a date (2006-01-02), the latest day something was
+	// delivered under them.
+	LastOnceKey(ctx context.Context, prefix string) (string, error)
 	// CheckQuotaWarning reports once per crossing that an account's usage
 	// went over percent of its quota.
 	CheckQuotaWarning(ctx context.Context, account string, percent int) (bool, Account, error)

@@ -1,6 +1,7 @@
 package bolt
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -82,6 +83,27 @@ func (s *Store) DeliverOnce(ctx context.Context, key string, d store.Delivery) (
 		return false, nil
 	}
 	return err == nil, err
+}
+
+// LastOnceKey returns the greatest key DeliverOnce recorded with prefix.
+func (s *Store) LastOnceKey(ctx context.Context, prefix string) (string, error) {
+	if prefix == "" {
+		return "", fmt.Errorf("%w: empty prefix", store.ErrInvalid)
+	}
+	last := ""
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bOnce)
+		if b == nil {
+			return nil
+		}
+		c := b.Cursor()
+		p := []byte(prefix)
+		for k, _ := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, _ = c.Next() {
+			last = string(k)
+		}
+		return nil
+	})
+	return last, err
 }
 
 // errDeliveredBefore says DeliverOnce's key was recorded before.

@@ -372,6 +372,19 @@ func testDeliverOnce(t *testing.T, e *env) {
 	if got := e.uids(info, "INBOX"); len(got) != 2 {
 		t.Fatalf("%d reports delivered, want 2", len(got))
 	}
+	for prefix, want := range map[string]string{
+		"report/example.com/":           "report/example.com/2026-11-26",
+		"report/":                       "report/example.com/2026-11-26",
+		"report/other.test/":            "",
+		"report/example.com/2026-11-25": "report/example.com/2026-11-25",
+	} {
+		if got, err := e.s.LastOnceKey(ctx, prefix); got != want || err != nil {
+			t.Errorf("LastOnceKey(%q) = %q, %v; want %q", prefix, got, err, want)
+		}
+	}
+	if _, err := e.s.LastOnceKey(ctx, ""); !is(err, store.ErrInvalid) {
+		t.Errorf("LastOnceKey with an empty prefix: %v", err)
+	}
 	if _, err := e.s.DeliverOnce(ctx, "", d); !is(err, store.ErrInvalid) {
 		t.Errorf("empty key: %v", err)
 	}
@@ -380,6 +393,9 @@ func testDeliverOnce(t *testing.T, e *env) {
 	big := store.Delivery{Recipients: []string{bob}, Message: make([]byte, 100)}
 	if ok, err := e.s.DeliverOnce(ctx, "warning/bob", big); ok || !is(err, errQuota) {
 		t.Fatalf("DeliverOnce over quota = %v, %v", ok, err)
+	}
+	if k, err := e.s.LastOnceKey(ctx, "warning/"); k != "" || err != nil {
+		t.Fatalf("a failed DeliverOnce left its key: %q, %v", k, err)
 	}
 	testutil.Must(t, e.s.SetQuota(ctx, bob, 0))
 	if ok, err := e.s.DeliverOnce(ctx, "warning/bob", big); !ok || err != nil {
