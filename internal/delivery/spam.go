@@ -214,19 +214,19 @@ func (f *spamFilter) classify(r *Recipient, domain string) (classified, error) {
 	if err != nil {
 		return classified{}, err
 	}
-	if tot.Spam >= spam.AccountTraining && tot.Ham >= spam.AccountTraining {
-		owner, model = r.Account, "account"
+	if spam.OwnModelReady(tot) {
+		owner, model = r.Account, spam.ModelAccount
 	} else {
 		trained, ok := f.domainTrained[domain]
 		if !ok {
 			if tot, err = f.s.Store.SpamTotals(ctx, domain); err != nil {
 				return classified{}, err
 			}
-			trained = tot.Spam >= spam.MinTraining && tot.Ham >= spam.MinTraining
+			trained = spam.DomainModelReady(tot)
 			f.domainTrained[domain] = trained
 		}
 		if trained {
-			owner, model = domain, "domain"
+			owner, model = domain, spam.ModelDomain
 		}
 	}
 	if owner == "" {
