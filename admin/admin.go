@@ -28,6 +28,7 @@ import (
 	"yubin/internal/address"
 	"yubin/internal/auth"
 	"yubin/internal/notify"
+	"yubin/internal/spam"
 	"yubin/store"
 )
 
@@ -132,12 +133,13 @@ type Service struct {
 	st           store.Store
 	defaultQuota int64
 	reporter     *notify.Reporter // nil: reports cannot be sent
+	trainer      *spam.Trainer    // releases quarantined mail and learns it as ham
 }
 
 // NewService returns a Service over st. defaultQuota (bytes, 0 = unlimited)
 // applies to accounts added without a quota.
 func NewService(st store.Store, defaultQuota int64) *Service {
-	return &Service{st: st, defaultQuota: defaultQuota}
+	return &Service{st: st, defaultQuota: defaultQuota, trainer: spam.NewTrainer(st, nil)}
 }
 
 var _ API = (*Service)(nil)

@@ -58,6 +58,7 @@ var kinds = []struct {
 	{"locked", store.ErrInUse},
 	{"closed", store.ErrClosed},
 	{"no_such_message", store.ErrNoSuchMessage},
+	{"denied", ErrDenied},
 }
 
 func kindOf(err error) string {

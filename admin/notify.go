@@ -9,12 +9,15 @@ import (
 	"yubin/store"
 )
 
-// DomainSettings are a domain's warning-mail settings as the admin sees them.
+// DomainSettings are a domain's settings as the admin sees them.
 type DomainSettings struct {
 	Domain   string `json:"domain"`
-	Warnings bool   `json:"warnings"` // warning mails and the daily report on
+	Warnings bool   `json:"warnings"` // warning mails, the daily report and the quarantine digest on
 	Language string `json:"language"` // en, ja or both
 	ReportTo string `json:"report_to,omitempty"`
+	// SpamRejectScore refuses mail from port 25 whose spam score reaches
+	// it for every recipient (0 = off).
+	SpamRejectScore float64 `json:"spam_reject_score"`
 }
 
 // SettingsChange changes the fields that are not nil.
@@ -22,6 +25,9 @@ type SettingsChange struct {
 	Warnings *bool   `json:"warnings,omitempty"`
 	Language *string `json:"language,omitempty"`
 	ReportTo *string `json:"report_to,omitempty"`
+	// SpamRejectScore is "off" or a score above the default spam
+	// threshold and at most 1.
+	SpamRejectScore *string `json:"spam_reject_score,omitempty"`
 }
 
 // ReportResult says what "report send" did.
@@ -40,11 +46,18 @@ func view(domain string, ds store.DomainSettings) DomainSettings {
 	if lang == "" {
 		lang = "both"
 	}
-	return DomainSettings{Domain: domain, Warnings: !ds.WarningsOff, Language: lang, ReportTo: ds.ReportTo}
+	return DomainSettings{Domain: domain, Warnings: !ds.WarningsOff, Language: lang, ReportTo: ds.ReportTo, SpamRejectScore: ds.SpamRejectScore}
 }
 
-// parentDomain checks name and returns it with its domain record.
+// parentDomain checks name and returns it with its domain record; a
+// child domain is an error: its settings are its parent's.
 func (s *Service) parentDomain(ctx context.Context, name string) (store.Domain, error) {
+	return s.parentDomainFor(ctx, name, "it follows %[2]s's settings")
+}
+
+// parentDomainFor is parentDomain with why, for a child domain, saying
+// what to do instead: a format with the child as %[1]s, the parent %[2]s.
+func (s *Service) parentDomainFor(ctx context.Context, name, why string) (store.Domain, error) {
 	n, err := parseDomain("domain", name)
 	if err != nil {
 		return store.Domain{}, err
@@ -54,12 +67,12 @@ func (s *Service) parentDomain(ctx context.Context, name string) (store.Domain, 
 		return d, errorf(store.ErrNoSuchDomain, "unknown domain %s", n)
 	}
 	if d.Parent != "" {
-		return d, errorf(store.ErrInvalid, "%s is a child domain of %s: its warnings follow %s's settings", n, d.Parent, d.Parent)
+		return d, errorf(store.ErrInvalid, "%[1]s is a child domain of %[2]s: "+why, n, d.Parent)
 	}
 	return d, nil
 }
 
-// DomainSettings returns a parent domain's warning-mail settings.
+// DomainSettings returns a parent domain's settings.
 func (s *Service) DomainSettings(ctx context.Context, domain string) (DomainSettings, error) {
 	d, err := s.parentDomain(ctx, domain)
 	if err != nil {
@@ -72,8 +85,8 @@ func (s *Service) DomainSettings(ctx context.Context, domain string) (DomainSett
 	return view(d.Name, ds), nil
 }
 
-// UpdateDomainSettings changes the fields of a parent domain's warning-mail
-// settings that are set in ch.
+// UpdateDomainSettings changes the fields of a parent domain's settings
+// that are set in ch.
 func (s *Service) UpdateDomainSettings(ctx context.Context, domain string, ch SettingsChange) (DomainSettings, error) {
 	d, err := s.parentDomain(ctx, domain)
 	if err != nil {
@@ -111,6 +124,11 @@ func (s *Service) UpdateDomainSettings(ctx context.Context, domain string, ch Se
 			to = a.String()
 		}
 		ds.ReportTo = to
+	}
+	if ch.SpamRejectScore != nil {
+		if ds.SpamRejectScore, err = parseRejectScore(*ch.SpamRejectScore); err != nil {
+			return DomainSettings{}, err
+		}
 	}
 	if err := s.st.SetDomainSettings(ctx, d.Name, ds); err != nil {
 		return DomainSettings{}, translate(err)

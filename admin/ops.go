@@ -169,7 +169,8 @@ var (
 		return s.SetScanPolicy(ctx, r.Address, r.Change)
 	})
 
-	// OpSettingsShow returns a parent domain's warning-mail settings.
+	// OpSettingsShow returns a parent domain's settings (warning mails,
+	// daily report, spam reject score).
 	OpSettingsShow = newOp("settings.show", (*Service).DomainSettings)
 	// OpSettingsUpdate changes them.
 	OpSettingsUpdate = newOp("settings.update", func(s *Service, ctx context.Context, r SettingsUpdate) (DomainSettings, error) {
@@ -191,6 +192,27 @@ var (
 	})
 	// OpForwardClear stops an account's forwarding.
 	OpForwardClear = newOp("forward.clear", noResult((*Service).ClearForward))
+
+	// OpSpamShow returns an account's spam filter policy and the state of
+	// the models that score its mail.
+	OpSpamShow = newOp("spam.show", (*Service).SpamShow)
+	// OpSpamPolicy changes the fields of an account's spam filter policy
+	// that are set in the change.
+	OpSpamPolicy = newOp("spam.policy", (*Service).SetSpamPolicy)
+	// OpSpamTrain trains a domain's spam model with a batch of messages'
+	// tokens.
+	OpSpamTrain = newOp("spam.train", (*Service).TrainSpam)
+
+	// OpQuarantineList lists the held mail of an account or a domain,
+	// within the request's scope.
+	OpQuarantineList = newOp("quarantine.list", (*Service).Quarantined)
+	// OpQuarantineShow returns a held message as plain text.
+	OpQuarantineShow = newOp("quarantine.show", (*Service).QuarantineShow)
+	// OpQuarantineRelease delivers held messages to INBOX and learns them
+	// as ham.
+	OpQuarantineRelease = newOp("quarantine.release", (*Service).QuarantineRelease)
+	// OpQuarantineDelete deletes held messages and returns how many.
+	OpQuarantineDelete = newOp("quarantine.delete", (*Service).QuarantineDelete)
 
 	// OpQueueList lists the outbound queue.
 	OpQueueList = newOp("queue.list", noRequest((*Service).Queue))

@@ -29,10 +29,11 @@ func call[Req, Resp any](o Op[Req, Resp], req Req) opCase {
 func ptr[T any](v T) *T { return &v }
 
 // twinServices returns two Services on identical stores with a fixed
-// clock: domains, accounts, DKIM keys and a queue entry are made once
-// (keys and queue ids are random) and the store file is copied. ids are
-// the queue entries'.
-func twinServices(t *testing.T, dir string) (a, b *Service, ids []string) {
+// clock: domains, accounts, DKIM keys, a queue entry and quarantined mail
+// are made once (keys and ids are random) and the store file is copied.
+// ids are the queue entries', held the quarantine entries' (two of
+// bob@example.com's, one of carol@other.test's).
+func twinServices(t *testing.T, dir string) (a, b *Service, ids, held []string) {
 	t.Helper()
 	now := func() time.Time { return time.Date(2025, 3, 4, 5, 6, 7, 0, time.UTC) }
 	tmpl := filepath.Join(dir, "template")
@@ -44,6 +45,9 @@ func twinServices(t *testing.T, dir string) (a, b *Service, ids []string) {
 		Recipients: []string{"x@remote.test", "y@far.test"}, Origin: store.OriginSubmission,
 		Message: []byte("Subject: queued\r\n\r\nbody\r\n")})
 	testutil.Must(t, err)
+	for _, to := range []string{"bob@example.com", "bob@example.com", "carol@other.test"} {
+		held = append(held, holdMessage(t, st, to, "Subject: cheap pills\r\n\r\nbuy now\r\n"))
+	}
 	testutil.Must(t, st.Close())
 	open := func(name string) *Service {
 		teststore.Copy(t, tmpl, filepath.Join(dir, name))
@@ -54,7 +58,7 @@ func twinServices(t *testing.T, dir string) (a, b *Service, ids []string) {
 		s.SetReporter(r)
 		return s
 	}
-	return open("a"), open("b"), ids
+	return open("a"), open("b"), ids, held
 }
 
 // TestEveryOpRoundTrips runs every operation of the table on a Service
@@ -64,7 +68,7 @@ func twinServices(t *testing.T, dir string) (a, b *Service, ids []string) {
 // the test.
 func TestEveryOpRoundTrips(t *testing.T) {
 	dir := testutil.ShortDir(t)
-	local, served, ids := twinServices(t, dir)
+	local, served, ids, held := twinServices(t, dir)
 	remote := serveService(t, served, filepath.Join(dir, "control.sock"))
 
 	cases := []opCase{
@@ -100,6 +104,25 @@ func TestEveryOpRoundTrips(t *testing.T) {
 		call(OpForwardShow, "bob@example.com"),
 		call(OpForwardClear, "bob@example.com"),
 		call(OpForwardShow, "bob@nowhere.test"),
+		call(OpSpamShow, "bob@example.com"),
+		call(OpSpamShow, "nobody@example.com"),
+		call(OpSpamPolicy, SpamPolicyChange{Address: "bob@www.example.com"}),
+		call(OpSpamPolicy, SpamPolicyChange{Address: "bob@example.com", Action: "quarantine", Threshold: "0.8", Tag: "on"}),
+		call(OpSpamPolicy, SpamPolicyChange{Address: "bob@example.com", Action: "bin"}),
+		call(OpSpamPolicy, SpamPolicyChange{Address: "bob@example.com", Threshold: "1.5"}),
+		call(OpSpamTrain, SpamTrainBatch{Domain: "example.com", Class: "spam", Messages: [][]string{{"subject:cheap", "pills"}, {"buy"}}}),
+		call(OpSpamTrain, SpamTrainBatch{Domain: "www.example.com", Class: "ham", Messages: [][]string{{"hello"}}}),
+		call(OpSpamTrain, SpamTrainBatch{Domain: "example.com", Class: "maybe"}),
+		call(OpSettingsUpdate, SettingsUpdate{Domain: "example.com", Change: SettingsChange{SpamRejectScore: ptr("0.95")}}),
+		call(OpSettingsUpdate, SettingsUpdate{Domain: "example.com", Change: SettingsChange{SpamRejectScore: ptr("0.3")}}),
+		call(OpQuarantineList, QuarantineList{Of: "example.com"}),
+		call(OpQuarantineList, QuarantineList{Of: "bob@example.com", Scope: QuarantineScope{Account: "carol@other.test"}}),
+		call(OpQuarantineShow, QuarantineShow{ID: held[0]}),
+		call(OpQuarantineShow, QuarantineShow{ID: held[2], Scope: QuarantineScope{Domain: "example.com"}}),
+		call(OpQuarantineRelease, QuarantineIDs{IDs: held[:1]}),
+		call(OpQuarantineRelease, QuarantineIDs{IDs: held[:1]}),
+		call(OpQuarantineDelete, QuarantineIDs{IDs: held[1:2]}),
+		call(OpQuarantineList, QuarantineList{Of: "other.test"}),
 		call(OpQueueList, None{}),
 		call(OpQueueShow, ids[0]),
 		call(OpQueueShow, "nope"),
@@ -145,7 +168,7 @@ func TestEveryOpRoundTrips(t *testing.T) {
 			t.Errorf("operation %s has no successful case in this test", name)
 		}
 	}
-	for _, k := range []string{"invalid", "no_such_domain", "no_such_account", "exists", "no_such_message"} {
+	for _, k := range []string{"invalid", "no_such_domain", "no_such_account", "exists", "no_such_message", "denied"} {
 		if !kinds[k] {
 			t.Errorf("no case returned an error of kind %s", k)
 		}
