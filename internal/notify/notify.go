@@ -215,7 +215,6 @@ func domainOf(addr string) string { return addr[strings.LastIndexByte(addr, '@')
 // and/or Japanese (lang "en", "ja", "" or "both"), and the original headers
 // as text/rfc822-headers.
 func (n *Notifier) build(account string, ev Event, lang string) ([]byte, error) {
-	domain := domainOf(account)
 	var body bytes.Buffer
 	sender := "Yubin Virus Check"
 	switch ev.Kind {
@@ -230,7 +229,6 @@ func (n *Notifier) build(account string, ev Event, lang string) ([]byte, error) 
 
 	var buf bytes.Buffer
 	mw := multipart.NewWriter(&buf)
-	from := "mailer-daemon@" + domain
 	subject := pick(lang, "Virus check report", "ウイルスチェック報告")
 	switch ev.Kind {
 	case InboundStripped:
@@ -242,22 +240,8 @@ func (n *Notifier) build(account string, ev Event, lang string) ([]byte, error) 
 	case RateLimited:
 		subject = pick(lang, "Sending limit reached: "+ev.Rate.Account, "送信数の上限に達しました: "+ev.Rate.Account)
 	}
-	id := randomID()
-	hdr := []string{
-		"From: " + mime.QEncoding.Encode("utf-8", sender) + " <" + from + ">",
-		"To: <" + account + ">",
-		"Subject: " + mime.BEncoding.Encode("utf-8", subject),
-		"Date: " + n.now().Format(time.RFC1123Z),
-		"Message-ID: <" + id + "@" + n.hostname + ">",
-		"Auto-Submitted: auto-generated",
-		"MIME-Version: 1.0",
-		"Content-Type: multipart/mixed; boundary=\"" + mw.Boundary() + "\"",
-	}
 	var out bytes.Buffer
-	for _, h := range hdr {
-		out.WriteString(h + "\r\n")
-	}
-	out.WriteString("\r\n")
+	out.Write(n.header(sender, account, subject, "Content-Type: multipart/mixed; boundary=\""+mw.Boundary()+"\""))
 
 	tp, err := mw.CreatePart(textproto.MIMEHeader{
 		"Content-Type":              {"text/plain; charset=utf-8"},
@@ -282,6 +266,32 @@ func (n *Notifier) build(account string, ev Event, lang string) ([]byte, error) 
 	mw.Close()
 	out.Write(buf.Bytes())
 	return out.Bytes(), nil
+}
+
+// header is the header section of a mail Yubin writes to account, from
+// name <mailer-daemon@the account's domain>, ending with fields and the
+// empty line.
+func (n *Notifier) header(name, account, subject string, fields ...string) []byte {
+	var out bytes.Buffer
+	for _, h := range append([]string{
+		"From: " + mime.QEncoding.Encode("utf-8", name) + " <mailer-daemon@" + domainOf(account) + ">",
+		"To: <" + account + ">",
+		"Subject: " + mime.BEncoding.Encode("utf-8", subject),
+		"Date: " + n.now().Format(time.RFC1123Z),
+		"Message-ID: <" + randomID() + "@" + n.hostname + ">",
+		"Auto-Submitted: auto-generated",
+		"MIME-Version: 1.0",
+	}, fields...) {
+		out.WriteString(h + "\r\n")
+	}
+	out.WriteString("\r\n")
+	return out.Bytes()
+}
+
+// plainMail is a text/plain mail from Yubin (name) to account.
+func (n *Notifier) plainMail(name, account, subject string, body []byte) []byte {
+	out := n.header(name, account, subject, "Content-Type: text/plain; charset=utf-8", "Content-Transfer-Encoding: 8bit")
+	return append(out, crlf(body)...)
 }
 
 // pick joins the English and Japanese texts as lang asks.

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"mime"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -18,59 +17,114 @@ import (
 // also when the server was down at the report time (it goes out at the
 // next start) — never twice.
 type Reporter struct {
-	n      *Notifier
-	hour   int
-	minute int
-	loc    *time.Location
+	n *Notifier
+	daily
 }
 
 // NewReporter sends reports at hh:mm in loc every day.
 func NewReporter(n *Notifier, at string, loc *time.Location) (*Reporter, error) {
+	d, err := newDaily(at, loc)
+	if err != nil {
+		return nil, fmt.Errorf("report time %w", err)
+	}
+	return &Reporter{n: n, daily: d}, nil
+}
+
+// daily is a time of day, every day, in a time zone: when reports and
+// digests go out.
+type daily struct {
+	hour, minute int
+	loc          *time.Location
+}
+
+// newDaily parses "HH:MM" (loc nil: local time).
+func newDaily(at string, loc *time.Location) (daily, error) {
 	var h, m int
 	if _, err := fmt.Sscanf(at, "%d:%d", &h, &m); err != nil || h < 0 || h > 23 || m < 0 || m > 59 || len(at) != 5 {
-		return nil, fmt.Errorf("report time %q: want HH:MM", at)
+		return daily{}, fmt.Errorf("%q: want HH:MM", at)
 	}
 	if loc == nil {
 		loc = time.Local
 	}
-	return &Reporter{n: n, hour: h, minute: m, loc: loc}, nil
+	return daily{hour: h, minute: m, loc: loc}, nil
 }
 
-// last is the latest report time at or before now.
-func (r *Reporter) last(now time.Time) time.Time {
-	now = now.In(r.loc)
-	t := time.Date(now.Year(), now.Month(), now.Day(), r.hour, r.minute, 0, 0, r.loc)
+// on is the time on the day of t (in the time zone).
+func (d daily) on(t time.Time) time.Time {
+	t = t.In(d.loc)
+	return time.Date(t.Year(), t.Month(), t.Day(), d.hour, d.minute, 0, 0, d.loc)
+}
+
+// last is the latest time at or before now.
+func (d daily) last(now time.Time) time.Time {
+	t := d.on(now)
 	if t.After(now) {
 		t = t.AddDate(0, 0, -1)
 	}
 	return t
 }
 
-// Next is the first report time after now.
-func (r *Reporter) Next(now time.Time) time.Time { return r.last(now).AddDate(0, 0, 1) }
+// Next is the first time after now.
+func (d daily) Next(now time.Time) time.Time { return d.last(now).AddDate(0, 0, 1) }
+
+// run calls once with the time now, and again at every time of the day
+// (and at least hourly, so that a changed clock or setting is noticed),
+// until ctx ends; a failure or a panic is logged as what's.
+func (d daily) run(ctx context.Context, n *Notifier, what string, once func(ctx context.Context, now time.Time) error) {
+	for {
+		func() {
+			defer func() {
+				if v := recover(); v != nil {
+					n.log.Error(what+": panic", "panic", v)
+				}
+			}()
+			if err := once(ctx, n.now()); err != nil {
+				n.log.Error(what, "err", err)
+			}
+		}()
+		wait := min(time.Until(d.Next(n.now())), time.Hour)
+		t := time.NewTimer(max(wait, time.Second))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
 
 // RunOnce sends every report that is due at now and not sent yet, and
 // returns the domains it sent one for.
 func (r *Reporter) RunOnce(ctx context.Context, now time.Time) ([]string, error) {
 	at := r.last(now)
-	domains, err := r.n.st.Domains(ctx)
+	domains, err := r.n.parentDomains(ctx)
 	if err != nil {
 		return nil, err
 	}
 	var sent []string
 	for _, d := range domains {
-		if d.Parent != "" {
-			continue // a child's stops are its parent's accounts'
-		}
-		ok, err := r.send(ctx, d.Name, at, "report/"+d.Name+"/"+at.Format("2006-01-02"))
+		ok, err := r.send(ctx, d, at, "report/"+d+"/"+at.Format("2006-01-02"))
 		if err != nil {
-			return sent, fmt.Errorf("report for %s: %w", d.Name, err)
+			return sent, fmt.Errorf("report for %s: %w", d, err)
 		}
 		if ok {
-			sent = append(sent, d.Name)
+			sent = append(sent, d)
 		}
 	}
 	return sent, nil
+}
+
+// parentDomains are the names of the parent domains: those with accounts
+// and settings (a child's stops and held mail are its parent's accounts').
+func (n *Notifier) parentDomains(ctx context.Context) ([]string, error) {
+	all, err := n.st.Domains(ctx)
+	var out []string
+	for _, d := range all {
+		if d.Parent == "" {
+			out = append(out, d.Name)
+		}
+	}
+	return out, err
 }
 
 // SendNow sends domain's report for the 24 hours before now, whatever was
@@ -112,28 +166,10 @@ func (r *Reporter) send(ctx context.Context, domain string, at time.Time, key st
 
 // Run sends due reports now and then at every report time until ctx ends.
 func (r *Reporter) Run(ctx context.Context) {
-	for {
-		func() {
-			defer func() {
-				if v := recover(); v != nil {
-					r.n.log.Error("daily report: panic", "panic", v)
-				}
-			}()
-			if _, err := r.RunOnce(ctx, r.n.now()); err != nil {
-				r.n.log.Error("daily report", "err", err)
-			}
-		}()
-		// Wake at the next report time (and at least hourly, so a changed
-		// clock or a new report address is noticed).
-		wait := min(time.Until(r.Next(r.n.now())), time.Hour)
-		t := time.NewTimer(max(wait, time.Second))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-t.C:
-		}
-	}
+	r.run(ctx, r.n, "daily report", func(ctx context.Context, now time.Time) error {
+		_, err := r.RunOnce(ctx, now)
+		return err
+	})
 }
 
 func (r *Reporter) build(account, domain string, at time.Time, stops []store.Stop, lang string) []byte {
@@ -162,23 +198,7 @@ func (r *Reporter) build(account, domain string, at time.Time, stops []store.Sto
 		tw.Flush()
 	}
 	subject := pick(lang, "Daily virus check report for "+domain, domain+" のウイルスチェック日次報告") + " " + at.Format("2006-01-02")
-	var out bytes.Buffer
-	for _, h := range []string{
-		"From: " + mime.QEncoding.Encode("utf-8", "Yubin Virus Check") + " <mailer-daemon@" + domain + ">",
-		"To: <" + account + ">",
-		"Subject: " + mime.BEncoding.Encode("utf-8", subject),
-		"Date: " + r.n.now().Format(time.RFC1123Z),
-		"Message-ID: <" + randomID() + "@" + r.n.hostname + ">",
-		"Auto-Submitted: auto-generated",
-		"MIME-Version: 1.0",
-		"Content-Type: text/plain; charset=utf-8",
-		"Content-Transfer-Encoding: 8bit",
-	} {
-		out.WriteString(h + "\r\n")
-	}
-	out.WriteString("\r\n")
-	out.Write(crlf(body.Bytes()))
-	return out.Bytes()
+	return r.n.plainMail("Yubin Virus Check", account, subject, body.Bytes())
 }
 
 func dash(s string) string {
