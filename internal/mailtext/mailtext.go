@@ -112,7 +112,7 @@ func (v *View) header(h message.Header) {
 		if err != nil {
 			val = fields.Value()
 		}
-		v.Header = append(v.Header, Field{Name: Clean(fields.Key()), Value: clip(oneLine(val), MaxFieldLen)})
+		v.Header = append(v.Header, Field{Name: Clean(fields.Key()), Value: Line(val, MaxFieldLen)})
 	}
 }
 
@@ -192,7 +192,7 @@ func (w *walker) leaf(e *message.Entity, hide bool) {
 	if name == "" {
 		name = params["name"]
 	}
-	p := Part{Type: Clean(ct), Name: clip(oneLine(name), 200)}
+	p := Part{Type: Clean(ct), Name: Line(name, 200)}
 	text := !hide && disp != "attachment" && (ct == "text/plain" || ct == "text/html")
 	var b []byte
 	if text {
@@ -419,9 +419,11 @@ func unsafe(r rune) bool {
 	return false
 }
 
-// oneLine cleans s and joins its lines.
-func oneLine(s string) string {
-	return strings.Join(strings.Fields(Clean(s)), " ")
+// Line returns s cleaned (see Clean) as one line, its runs of white space
+// made one space, and cut after n bytes with an ellipsis: a
+// From or Subject as a list shows it.
+func Line(s string, n int) string {
+	return clip(strings.Join(strings.Fields(Clean(s)), " "), n)
 }
 
 // clip shortens s to at most n bytes (on a rune boundary) with an ellipsis.
