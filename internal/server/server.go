@@ -66,11 +66,18 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	// The quarantine digest goes out with the daily report.
+	digest, err := notify.NewDigest(notifier, st, cfg.Notify.ReportTime, nil)
+	if err != nil {
+		return err
+	}
 	// The admin service is what the CLI reaches through the control
 	// socket while the server runs: it gets everything "yubin report
 	// send" and friends need from the running server.
 	svc := admin.NewService(st, cfg.Store.DefaultQuota)
 	svc.SetReporter(reporter)
+	trainer := spam.NewTrainer(st, log)
+	svc.SetTrainer(trainer) // quarantine release learns through the server's trainer
 	ctl, err := admin.ListenControl(cfg.ControlSocket())
 	if err != nil {
 		return fmt.Errorf("control socket: %w", err)
@@ -149,7 +156,6 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		MaxConnections:    cfg.POP3.MaxConnections,
 	}, st, au, log)
 
-	trainer := spam.NewTrainer(st, log)
 	imap := imapd.New(imapd.Config{
 		Hostname:             cfg.Hostname,
 		AllowInsecureAuth:    cfg.Auth.AllowInsecure,
@@ -243,6 +249,11 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	go func() {
 		defer wg.Done()
 		reporter.Run(ctx)
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		digest.Run(ctx)
 	}()
 	wg.Add(1)
 	go func() {
