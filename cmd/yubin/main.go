@@ -20,6 +20,8 @@ Usage:
   yubin domain  add|list|remove ...               manage domains (--parent P for a child domain)
   yubin account add|passwd|quota|list|show|remove ...
   yubin scan    policy|show ADDRESS ...           inbound scanning policy of an account
+  yubin spam    policy|show|reject|train ...      spam filter of an account; a domain's reject score and model
+  yubin quarantine list|show|release|delete ...   mail the spam filter holds
   yubin warnings on|off|lang|show DOMAIN ...      warning mails of a domain
   yubin report  set|clear|send DOMAIN ...         the domain's daily report of stopped mail
   yubin forward set|show|clear ADDRESS ...        forwarding of an account (up to 10 targets)
@@ -38,10 +40,13 @@ type env struct {
 	stdout, stderr io.Writer
 	// stdinIsTerminal tells password prompts whether to turn echo off.
 	stdinIsTerminal bool
+	// stdoutIsTerminal tells long commands whether to show progress on
+	// one line written over.
+	stdoutIsTerminal bool
 }
 
 func main() {
-	e := &env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, stdinIsTerminal: isTerminal(os.Stdin)}
+	e := &env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, stdinIsTerminal: isTerminal(os.Stdin), stdoutIsTerminal: isTerminal(os.Stdout)}
 	os.Exit(run(e, os.Args[1:]))
 }
 
@@ -62,6 +67,10 @@ func run(e *env, args []string) int {
 		return cmdAccount(e, rest)
 	case "scan":
 		return cmdScan(e, rest)
+	case "spam":
+		return cmdSpam(e, rest)
+	case "quarantine":
+		return cmdQuarantine(e, rest)
 	case "warnings":
 		return cmdWarnings(e, rest)
 	case "report":
