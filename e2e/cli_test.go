@@ -7,12 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
@@ -160,6 +162,104 @@ func TestEveryCLICommandWhileServing(t *testing.T) {
 			}},
 		{args: []string{"report", "clear", "new.test"}, out: `Daily report to:\s+\(none\)`},
 		{args: []string{"report", "send", "new.test"}, code: 1, out: `^yubin: new.test has no report address`},
+
+		// The spam filter and the quarantine of a running server.
+		{args: []string{"spam", "show", "bob@new.test"}, out: `(?s)action\s+junk.*threshold\s+0.50 \(the default\).*held\s+0 messages.*scored by\s+no model yet.*reject score\s+off`},
+		{args: []string{"spam", "policy", "bob@new.test", "--action=quarantine", "--threshold=0.01", "--tag=on"}, out: `(?s)action\s+quarantine\s+threshold\s+0.01\s+tag\s+on`,
+			check: func(t *testing.T, _ string) {
+				// Mail from port 25 is held now, not delivered.
+				for _, msg := range []string{scriptMail, "Subject: to delete\r\n\r\nheld, then deleted\r\n"} {
+					if err := sendMXRaw(srv.addrs["smtp"], "bob@new.test", msg); err != nil {
+						t.Fatal(err)
+					}
+				}
+				ids := field(t, "id", "quarantine", "list", "bob@new.test")
+				if len(ids) != 2 || inboxCount(t, "bob@new.test") != 1 {
+					t.Fatalf("held %v; INBOX %d (the report alone)", ids, inboxCount(t, "bob@new.test"))
+				}
+				vars["QID"], vars["QID2"] = ids[0], ids[1]
+			}},
+		{args: []string{"spam", "policy", "bob@new.test", "--threshold=7"}, code: 1, out: `^yubin: spam policy: spam threshold must be a number above 0 and at most 1 \(e.g. 0.7\), not "7"\n$`},
+		{args: []string{"spam", "policy", "bob@new.test", "--action=bounce"}, code: 1, out: `^yubin: spam policy: spam action must be off, junk or quarantine, not "bounce"\n$`},
+		{args: []string{"spam", "policy", "bob@new.test", "--tag=maybe"}, code: 1, out: `spam tag must be on or off`},
+		{args: []string{"spam", "policy", "nobody@new.test", "--tag=on"}, code: 1, out: `^yubin: spam policy: unknown account nobody@new.test\n$`},
+		{args: []string{"spam", "policy", "bob@new.test", "--frobnicate=1"}, code: 2, out: `usage: yubin spam policy`},
+		{args: []string{"spam", "show", "bob@new.test"}, out: `(?s)action\s+quarantine.*held\s+2 messages in the quarantine`},
+		{args: []string{"quarantine", "list", "bob@new.test"}, out: `(?s)ID\s+ARRIVED\s+SCORE\s+FROM\s+SUBJECT\n\S+\s+.*0.25\s+Mallory <x@remote.test>\s+You won.*2 messages held`},
+		{args: []string{"quarantine", "list", "sub.new.test"}, out: `(?s)ID\s+ACCOUNT\s+ARRIVED.*bob@new.test.*2 messages held`},
+		{args: []string{"quarantine", "list", "example.com"}, out: `^Nothing is held for example.com.\n$`},
+		{args: []string{"quarantine", "list", "nobody@new.test"}, code: 1, out: `^yubin: unknown account nobody@new.test\n$`},
+		{args: []string{"quarantine", "show", "$QID"}, out: `(?s)Account\s+bob@new.test.*Score\s+0.25.*X-Yubin-Spam: yes; score=0.25; threshold=0.01.*Subject: You won\n.*\n\nHello world!\n\nclaim it \[http://phish.test/\]\n`,
+			check: func(t *testing.T, out string) {
+				// Never active HTML: the script and the markup are gone, in
+				// the text and in the JSON.
+				if strings.Contains(out, "<script") || strings.Contains(out, "alert(") || strings.Contains(out, "<b>") {
+					t.Fatalf("active HTML shown:\n%s", out)
+				}
+				js := mustCLI(t, "", append([]string{"quarantine", "show", vars["QID"], "--json"}, flags...)...)
+				if strings.ContainsAny(js, "<>") || !strings.Contains(js, `"text": "Hello world!`) {
+					t.Fatalf("show --json:\n%s", js)
+				}
+			}},
+		{args: []string{"quarantine", "show", "nosuchid"}, code: 1, out: `^yubin: no quarantined message nosuchid\n$`},
+		{args: []string{"quarantine", "release", "$QID"}, out: `^released \S+ to the INBOX of bob@new.test \(learned as wanted mail\)\n$`,
+			check: func(t *testing.T, _ string) {
+				if n := inboxCount(t, "bob@new.test"); n != 2 {
+					t.Fatalf("bob's INBOX has %d messages, want the report and the released one", n)
+				}
+				// Delivered as it arrived: the HTML, script and all.
+				if body := lastInbox(t, srv.addrs["imaps"], "bob@new.test", "bob-pw-2"); !strings.HasSuffix(body, scriptMail[strings.Index(scriptMail, "\r\n\r\n"):]) {
+					t.Fatalf("released message:\n%s", body)
+				}
+			}},
+		{args: []string{"quarantine", "release", "$QID"}, code: 1, out: `^yubin: no quarantined message \S+\n$`,
+			check: func(t *testing.T, _ string) {
+				if n := inboxCount(t, "bob@new.test"); n != 2 {
+					t.Fatalf("a second release: bob's INBOX has %d messages", n)
+				}
+			}},
+		{args: []string{"quarantine", "delete", "$QID2"}, out: `^deleted 1 message from the quarantine\n$`,
+			check: func(t *testing.T, _ string) {
+				if ids := field(t, "id", "quarantine", "list", "bob@new.test"); len(ids) != 0 {
+					t.Fatalf("still held: %v", ids)
+				}
+			}},
+		{args: []string{"quarantine", "delete", "$QID2"}, code: 1, out: `^yubin: no quarantined message \S+\n$`},
+		{args: []string{"quarantine", "release"}, code: 2, out: `usage: yubin quarantine release ID`},
+
+		{args: []string{"spam", "reject", "new.test", "0.6"}, out: `^Reject score of new.test: 0.60 \(mail scoring at least this`,
+			check: func(t *testing.T, _ string) {
+				// 0.65: no Message-ID, no Date, and a From name with one of our addresses.
+				err := sendMXRaw(srv.addrs["smtp"], "bob@new.test", "From: \"bob@new.test\" <x@remote.test>\r\nSubject: spoof\r\n\r\nhi\r\n")
+				var se *smtp.SMTPError
+				if !errors.As(err, &se) || se.Code != 550 || se.EnhancedCode != (smtp.EnhancedCode{5, 7, 1}) {
+					t.Fatalf("mail over the reject score: %v", err)
+				}
+			}},
+		{args: []string{"spam", "reject", "new.test"}, out: `^Reject score of new.test: 0.60 `},
+		{args: []string{"spam", "reject", "new.test", "0.3"}, code: 1, out: `^yubin: the spam reject score must be a number above 0.5 and at most 1 \(e.g. 0.7\), not "0.3", or off\n$`},
+		{args: []string{"spam", "reject", "sub.new.test", "0.9"}, code: 1, out: `^yubin: sub.new.test is a child domain of new.test: it follows new.test's settings\n$`},
+		{args: []string{"spam", "reject", "new.test", "off"}, out: `^Reject score of new.test: off`},
+
+		{args: []string{"spam", "train", "new.test", "--spam", "$SPAMMBOX", "--ham", "$HAMDIR"},
+			before: func(t *testing.T) { vars["SPAMMBOX"], vars["HAMDIR"], vars["NOTMAIL"] = trainingSets(outer) },
+			out:    `(?m)^\S+spam.mbox: trained 12 messages as spam \(mbox\)\n\S+Maildir: trained 12 messages as ham \(maildir\)\ntrained new.test's model with 12 spam and 12 ham: it now has 12 spam, 13 ham, \d+ tokens\n$`, // the 13th: the release above
+			check: func(t *testing.T, _ string) {
+				var s struct {
+					Model  string `json:"model"`
+					Domain struct {
+						Spam, Ham, Tokens int
+					} `json:"domain_model"`
+				}
+				jsonOf(t, &s, "spam", "show", "bob@new.test")
+				if s.Model != "domain" || s.Domain.Spam != 12 || s.Domain.Ham != 13 || s.Domain.Tokens == 0 {
+					t.Fatalf("spam show after training: %+v", s)
+				}
+			}},
+		{args: []string{"spam", "train", "new.test", "--ham", "$NOTMAIL"}, code: 1, out: `^yubin: spam train: \S+notes.txt: not an mbox file: it does not begin with a "From " line \("Dear diary,"\)\n$`},
+		{args: []string{"spam", "train", "new.test", "--spam", "/nonexistent/spam"}, code: 1, out: `^yubin: spam train: stat /nonexistent/spam: no such file or directory\n$`},
+		{args: []string{"spam", "train", "sub.new.test", "--spam", "$SPAMMBOX"}, code: 1, out: `^yubin: spam train: sub.new.test is a child domain of new.test: its spam model is new.test's: train new.test\n$`},
+		{args: []string{"spam", "train", "new.test"}, code: 2, out: `give --spam PATH, --ham PATH or both`},
 
 		{args: []string{"account", "quota", "bob@new.test", "1K"}, out: `bob@new.test`,
 			check: func(t *testing.T, _ string) {
@@ -362,16 +462,77 @@ func appendConfig(t *testing.T, cfg, text string) {
 
 // sendMX sends a message from x@remote.test to rcpt on port 25 (addr).
 func sendMX(addr, rcpt, body string) error {
+	return sendMXRaw(addr, rcpt, fmt.Sprintf("From: x@remote.test\r\nTo: %s\r\nSubject: test\r\n\r\n%s\r\n", rcpt, body))
+}
+
+// sendMXRaw sends msg from x@remote.test to rcpt on port 25 (addr).
+func sendMXRaw(addr, rcpt, msg string) error {
 	c, err := smtp.Dial(addr)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	msg := fmt.Sprintf("From: x@remote.test\r\nTo: %s\r\nSubject: test\r\n\r\n%s\r\n", rcpt, body)
 	if err := c.SendMail("x@remote.test", []string{rcpt}, strings.NewReader(msg)); err != nil {
 		return err
 	}
 	return c.Quit()
+}
+
+// scriptMail is HTML spam with a script, for the quarantine to show.
+const scriptMail = "From: Mallory <x@remote.test>\r\nSubject: You won\r\nContent-Type: text/html; charset=utf-8\r\n\r\n" +
+	"<html><body onload=\"steal()\"><script>alert('gotcha')</script><p>Hello <b>world</b>!</p>" +
+	"<a href=\"http://phish.test/\">claim it</a></body></html>\r\n"
+
+// trainingSets writes a spam mbox (From_ lines, a quoted >From line), a
+// Maildir of ham, 12 messages each, and a text file that is not mail.
+func trainingSets(t *testing.T) (spamMbox, hamMaildir, notMail string) {
+	dir := t.TempDir()
+	var mbox strings.Builder
+	for i := range 12 {
+		fmt.Fprintf(&mbox, "From spammer%d@spam.test Mon Jan  1 00:00:00 2024\nFrom: Deals <deals%d@spam.test>\nSubject: cheap pills %d\n\nBuy cheap pills now, limited offer %d!\n>From our pharmacy with love\n\n", i, i, i, i)
+	}
+	spamMbox = filepath.Join(dir, "spam.mbox")
+	hamMaildir = filepath.Join(dir, "Maildir")
+	notMail = filepath.Join(dir, "notes.txt")
+	for _, sub := range []string{"cur", "new", "tmp"} {
+		if err := os.MkdirAll(filepath.Join(hamMaildir, sub), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	files := map[string]string{spamMbox: mbox.String(), notMail: "Dear diary,\ntoday I trained a spam filter.\n"}
+	for i := range 12 {
+		files[filepath.Join(hamMaildir, []string{"cur", "new"}[i%2], fmt.Sprintf("%d.host:2,S", i))] =
+			fmt.Sprintf("From: Alice <alice@partner.test>\r\nSubject: minutes of meeting %d\r\n\r\nThe minutes of our project meeting %d are attached.\r\n", i, i)
+	}
+	for p, content := range files {
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return spamMbox, hamMaildir, notMail
+}
+
+// lastInbox returns the raw text of the newest message in user's INBOX,
+// fetched over IMAPS (addr).
+func lastInbox(t *testing.T, addr, user, pw string) string {
+	t.Helper()
+	ic, err := imapclient.DialTLS(addr, &imapclient.Options{TLSConfig: &tls.Config{InsecureSkipVerify: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ic.Close()
+	if err := ic.Login(user, pw).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	sel, err := ic.Select("INBOX", nil).Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := ic.Fetch(imap.SeqSetNum(sel.NumMessages), &imap.FetchOptions{BodySection: []*imap.FetchItemBodySection{{Peek: true}}}).Collect()
+	if err != nil || len(msgs) != 1 || len(msgs[0].BodySection) != 1 {
+		t.Fatalf("fetching the newest message: %v, %+v", err, msgs)
+	}
+	return string(msgs[0].BodySection[0].Bytes)
 }
 
 // submitMail submits msg on the submission port (addr) with STARTTLS and
