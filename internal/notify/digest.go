@@ -59,7 +59,8 @@ func digestPrefix(account string) string { return "quarantine-digest/" + account
 // Run sends due digests now and then at every digest time until ctx ends.
 func (d *Digest) Run(ctx context.Context) {
 	d.run(ctx, d.n, "quarantine digest", func(ctx context.Context, now time.Time) error {
-		_, err := d.RunOnce(ctx, now)
+		sent, err := d.RunOnce(ctx, now)
+		d.n.log.Debug("quarantine digests done", "due", d.last(now).Format(time.DateTime), "sent", len(sent))
 		return err
 	})
 }
