@@ -101,7 +101,7 @@ func (s *Server) prelogin(c net.Conn, tlsConf *tls.Config) (*libConn, bool) {
 			if br.Buffered() > 0 {
 				return nil, false
 			}
-			tc, err := netserve.Handshake(c, tlsConf)
+			tc, err := netserve.Handshake(c, tlsConf, 0)
 			if err != nil {
 				s.log.Debug("STARTTLS handshake failed", "remote", c.RemoteAddr().String(), "err", err)
 				return nil, false

@@ -386,7 +386,7 @@ func (ss *session) stls() {
 	if ss.w.Flush() != nil {
 		return
 	}
-	tc, err := netserve.Handshake(ss.conn, ss.tlsConf)
+	tc, err := netserve.Handshake(ss.conn, ss.tlsConf, 0)
 	if err != nil {
 		ss.srv.log.Debug("STLS handshake failed", "remote", ss.conn.RemoteAddr().String(), "err", err)
 		ss.conn.Close()

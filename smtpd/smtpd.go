@@ -414,7 +414,7 @@ func (l *limitListener) refuse(c net.Conn) {
 		}
 	}()
 	l.srv.log.Warn("smtp connection refused: too many connections", "remote", c.RemoteAddr().String(), "max", l.max)
-	netserve.Refuse(c, l.tlsConf, "421 4.7.0 "+l.srv.cfg.Hostname+" Too many connections, try again later")
+	netserve.Refuse(c, l.tlsConf, "421 4.7.0 "+l.srv.cfg.Hostname+" Too many connections, try again later", 0)
 }
 
 // errorLog adapts go-smtp's internal error log to slog.

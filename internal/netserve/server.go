@@ -21,11 +21,20 @@ type Server struct {
 	// Refusal is the line (without CRLF) a connection gets when it is
 	// turned away: MaxConns are open, or Shutdown has begun.
 	Refusal string
+	// MaxConnsPerIP is the most connections one client address (an IPv6
+	// /64) may have open at once, over all listeners; 0 means no limit.
+	MaxConnsPerIP int
+	// IPRefusal is the line a connection over MaxConnsPerIP gets.
+	IPRefusal string
+	// HandshakeTimeout bounds an Implicit listener's TLS handshake, and
+	// turning a connection away; 0 means DefaultHandshakeTimeout.
+	HandshakeTimeout time.Duration
 	// Log gets failed TLS handshakes (debug) and handler panics (error);
 	// nil discards.
 	Log *slog.Logger
 
 	lns     listeners
+	perIP   PerIP
 	mu      sync.Mutex
 	conns   map[*Conn]struct{}
 	closing bool
@@ -45,8 +54,8 @@ type Conn struct {
 // handle, on a goroutine of its own. On an Implicit listener the TLS
 // handshake is done (within HandshakeTimeout) before handle is called; on
 // a Plain one tlsConf, if not nil, is there for the handler's STARTTLS.
-// A connection counts as open, for MaxConns and Shutdown, until handle
-// returns; Serve closes it then, and logs a panic in handle.
+// A connection counts as open, for MaxConns, MaxConnsPerIP and Shutdown,
+// until handle returns; Serve closes it then, and logs a panic in handle.
 //
 // Serve returns nil after Shutdown, ErrClosed if Shutdown had already
 // begun (and then it closes ln), or the error that stopped it accepting.
@@ -54,17 +63,30 @@ func (s *Server) Serve(ln net.Listener, mode Mode, tlsConf *tls.Config, handle f
 	if err := mode.CheckTLS(tlsConf); err != nil {
 		return err
 	}
+	refuseTLS := tlsConf
+	if mode != Implicit {
+		refuseTLS = nil
+	}
 	return s.lns.serve(ln, func(raw net.Conn) {
 		s.mu.Lock()
-		if s.closing || s.MaxConns > 0 && len(s.conns) >= s.MaxConns {
+		s.perIP.Max = s.MaxConnsPerIP
+		switch {
+		case s.closing:
 			s.mu.Unlock()
-			refuseTLS := tlsConf
-			if mode != Implicit {
-				refuseTLS = nil
-			}
-			go Refuse(raw, refuseTLS, s.Refusal)
+			go Refuse(raw, refuseTLS, s.Refusal, s.HandshakeTimeout)
+			return
+		case s.MaxConns > 0 && len(s.conns) >= s.MaxConns:
+			s.mu.Unlock()
+			s.log().Warn("connection refused: too many connections", "remote", raw.RemoteAddr().String(), "max", s.MaxConns)
+			go Refuse(raw, refuseTLS, s.Refusal, s.HandshakeTimeout)
+			return
+		case !s.perIP.Add(raw.RemoteAddr()):
+			s.mu.Unlock()
+			s.log().Warn("connection refused: too many connections from this address", "remote", raw.RemoteAddr().String(), "max", s.MaxConnsPerIP)
+			go Refuse(raw, refuseTLS, s.IPRefusal, s.HandshakeTimeout)
 			return
 		}
+		raw = &slotConn{Conn: raw, srv: s}
 		c := &Conn{Conn: raw, raw: raw, srv: s}
 		if s.conns == nil {
 			s.conns = map[*Conn]struct{}{}
@@ -81,10 +103,12 @@ func (s *Server) run(c *Conn, mode Mode, tlsConf *tls.Config, handle func(*Conn)
 		if r := recover(); r != nil {
 			s.log().Error("panic serving a connection", "remote", c.raw.RemoteAddr().String(), "panic", r, "stack", string(debug.Stack()))
 		}
-		c.Conn.Close()
+		// Uncounted before it is closed: a client that sees the close
+		// may connect again at once.
 		s.mu.Lock()
 		delete(s.conns, c)
 		s.mu.Unlock()
+		c.Conn.Close()
 		s.wg.Done()
 	}()
 	if mode == Implicit {
@@ -98,11 +122,31 @@ func (s *Server) run(c *Conn, mode Mode, tlsConf *tls.Config, handle func(*Conn)
 	handle(c)
 }
 
+// slotConn is an accepted connection as the handler (and TLS over it) has
+// it: whoever closes it first gives up the client address's slot
+// (MaxConnsPerIP) just before, so that a client that sees the close may
+// connect again at once.
+type slotConn struct {
+	net.Conn
+	srv  *Server
+	once sync.Once
+}
+
+// Close may be called with srv.mu held (Shutdown giving up): PerIP has a
+// lock of its own.
+func (c *slotConn) Close() error {
+	c.once.Do(func() { c.srv.perIP.Done(c.RemoteAddr()) })
+	return c.Conn.Close()
+}
+
+// CloseWrite is the accepted connection's.
+func (c *slotConn) CloseWrite() error { return closeWrite(c.Conn) }
+
 // implicitTLS does the handshake of an Implicit listener's connection;
 // Shutdown cuts it short.
 func (c *Conn) implicitTLS(conf *tls.Config) (*tls.Conn, error) {
 	// The deadline before OnShutdown: an interrupt is never overwritten.
-	c.raw.SetDeadline(time.Now().Add(HandshakeTimeout))
+	c.raw.SetDeadline(time.Now().Add(c.srv.handshakeTimeout()))
 	if !c.OnShutdown(func() { c.raw.SetDeadline(time.Now()) }) {
 		return nil, ErrClosed
 	}
@@ -162,6 +206,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.mu.Unlock()
 		return ctx.Err()
 	}
+}
+
+// handshakeTimeout is HandshakeTimeout, or DefaultHandshakeTimeout.
+func (s *Server) handshakeTimeout() time.Duration {
+	if s.HandshakeTimeout > 0 {
+		return s.HandshakeTimeout
+	}
+	return DefaultHandshakeTimeout
 }
 
 func (s *Server) log() *slog.Logger {

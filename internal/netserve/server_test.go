@@ -247,7 +247,7 @@ func TestHandshakeAndRefuse(t *testing.T) {
 		if !useTLS {
 			conf = nil
 		}
-		go Refuse(srv, conf, "421 go away")
+		go Refuse(srv, conf, "421 go away", 0)
 		var c net.Conn = cli
 		if useTLS {
 			c = tls.Client(cli, cert.Client)
@@ -263,7 +263,7 @@ func TestHandshakeAndRefuse(t *testing.T) {
 	srv, cli := net.Pipe()
 	defer cli.Close()
 	go tls.Client(cli, cert.Client).Write([]byte("x"))
-	tc, err := Handshake(srv, cert.Server)
+	tc, err := Handshake(srv, cert.Server, 0)
 	testutil.Must(t, err)
 	b := make([]byte, 1)
 	if n, err := tc.Read(b); n != 1 || b[0] != 'x' {

@@ -45,15 +45,18 @@ func (m Mode) CheckTLS(tlsConf *tls.Config) error {
 	return nil
 }
 
-// HandshakeTimeout bounds a server-side TLS handshake, implicit or after
-// STARTTLS.
-const HandshakeTimeout = 30 * time.Second
+// DefaultHandshakeTimeout bounds a server-side TLS handshake, implicit or
+// after STARTTLS, when no other timeout is given.
+const DefaultHandshakeTimeout = 30 * time.Second
 
 // Handshake runs the server side of a TLS handshake on c (after STARTTLS
-// or STLS), allowing it HandshakeTimeout, and returns the TLS connection
-// with no deadline set.
-func Handshake(c net.Conn, conf *tls.Config) (*tls.Conn, error) {
-	c.SetDeadline(time.Now().Add(HandshakeTimeout))
+// or STLS), allowing it timeout (DefaultHandshakeTimeout if 0), and
+// returns the TLS connection with no deadline set.
+func Handshake(c net.Conn, conf *tls.Config, timeout time.Duration) (*tls.Conn, error) {
+	if timeout <= 0 {
+		timeout = DefaultHandshakeTimeout
+	}
+	c.SetDeadline(time.Now().Add(timeout))
 	return handshake(c, conf)
 }
 
@@ -67,14 +70,20 @@ func handshake(c net.Conn, conf *tls.Config) (*tls.Conn, error) {
 	return tc, nil
 }
 
-// RefuseTimeout bounds turning a connection away, TLS handshake included.
+// RefuseTimeout is the most time turning a connection away may take, TLS
+// handshake included.
 const RefuseTimeout = 5 * time.Second
 
 // Refuse turns c away: it writes line and CRLF, over TLS when tlsConf is
-// not nil (an Implicit listener), within RefuseTimeout, and closes c. It
-// blocks, so it belongs on a goroutine of its own, not the accepting one.
-func Refuse(c net.Conn, tlsConf *tls.Config, line string) error {
-	c.SetDeadline(time.Now().Add(RefuseTimeout))
+// not nil (an Implicit listener), within timeout (at most RefuseTimeout;
+// pass the listener's handshake timeout), and closes c. A client that
+// never starts its handshake is closed when the time is up. Refuse blocks,
+// so it belongs on a goroutine of its own, not the accepting one.
+func Refuse(c net.Conn, tlsConf *tls.Config, line string, timeout time.Duration) error {
+	if timeout <= 0 || timeout > RefuseTimeout {
+		timeout = RefuseTimeout
+	}
+	c.SetDeadline(time.Now().Add(timeout))
 	if tlsConf != nil {
 		c = tls.Server(c, tlsConf)
 	}
