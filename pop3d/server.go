@@ -23,6 +23,10 @@ type Config struct {
 	AllowInsecureAuth bool          // allow USER/PASS/AUTH before TLS (development only)
 	IdleTimeout       time.Duration // RFC 1939: at least 10 minutes; default 10m
 	MaxConnections    int           // for the whole server; 0 = unlimited
+	MaxConnsPerIP     int           // per client address (IPv6: /64), whole server; 0 = unlimited
+	PreAuthTimeout    time.Duration // from connect to a successful login, whatever the client sends; default 1m
+	LineTimeout       time.Duration // a command line, from its first byte; default 1m
+	HandshakeTimeout  time.Duration // TLS handshake on 995 and after STLS; default 30s
 }
 
 // Server serves POP3 on any number of listeners.
@@ -43,6 +47,15 @@ func New(cfg Config, st store.Maildrop, au *auth.Authenticator, log *slog.Logger
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = 10 * time.Minute
 	}
+	if cfg.PreAuthTimeout <= 0 {
+		cfg.PreAuthTimeout = time.Minute
+	}
+	if cfg.LineTimeout <= 0 {
+		cfg.LineTimeout = time.Minute
+	}
+	if cfg.HandshakeTimeout <= 0 {
+		cfg.HandshakeTimeout = netserve.DefaultHandshakeTimeout
+	}
 	if cfg.Hostname == "" {
 		cfg.Hostname = "localhost"
 	}
@@ -52,9 +65,12 @@ func New(cfg Config, st store.Maildrop, au *auth.Authenticator, log *slog.Logger
 	log = log.With("proto", "pop3")
 	return &Server{cfg: cfg, st: st, au: au, log: log, locked: map[string]bool{},
 		ns: netserve.Server{
-			MaxConns: cfg.MaxConnections,
-			Refusal:  "-ERR [SYS/TEMP] Too many connections, try again later",
-			Log:      log,
+			MaxConns:         cfg.MaxConnections,
+			Refusal:          "-ERR [SYS/TEMP] Too many connections, try again later",
+			MaxConnsPerIP:    cfg.MaxConnsPerIP,
+			IPRefusal:        "-ERR [SYS/TEMP] Too many connections from your address, try again later",
+			HandshakeTimeout: cfg.HandshakeTimeout,
+			Log:              log,
 		}}
 }
 
@@ -67,7 +83,8 @@ func (s *Server) Serve(ln net.Listener, mode netserve.Mode, tlsConf *tls.Config)
 		return fmt.Errorf("pop3d: %w", err)
 	}
 	return s.ns.Serve(ln, mode, tlsConf, func(c *netserve.Conn) {
-		sess := newSession(s, c.Conn, mode == netserve.Implicit, tlsConf)
+		tc := netserve.NewTimedConn(c.Conn, s.cfg.LineTimeout, time.Now().Add(s.cfg.PreAuthTimeout))
+		sess := newSession(s, tc, mode == netserve.Implicit, tlsConf)
 		defer sess.close()
 		c.OnShutdown(sess.interrupt) // if Shutdown has begun: greet, then say so
 		sess.serve()

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -34,8 +35,8 @@ const maxPreAuthCommands = 50
 
 type session struct {
 	srv     *Server
-	raw     net.Conn // the TCP connection: deadlines are set here, from any goroutine
-	conn    net.Conn // raw, or the TLS connection over it
+	raw     *netserve.TimedConn // the connection as served: deadlines are set here, from any goroutine
+	conn    net.Conn            // raw, or the TLS connection over it (after STLS)
 	r       *bufio.Reader
 	w       *bufio.Writer
 	tls     bool
@@ -52,7 +53,7 @@ type session struct {
 	preAuth     int // commands in the AUTHORIZATION state
 }
 
-func newSession(s *Server, c net.Conn, isTLS bool, tlsConf *tls.Config) *session {
+func newSession(s *Server, c *netserve.TimedConn, isTLS bool, tlsConf *tls.Config) *session {
 	return &session{srv: s, raw: c, conn: c, r: bufio.NewReaderSize(c, 4096), w: bufio.NewWriterSize(c, 32<<10), tls: isTLS, tlsConf: tlsConf}
 }
 
@@ -142,10 +143,16 @@ func (ss *session) serve() {
 			if !errors.Is(err, io.EOF) && !ss.stopped.Load() {
 				log.Debug("connection ended", "err", err)
 			}
-			if ss.stopped.Load() {
+			switch {
+			case ss.stopped.Load():
 				ss.w.WriteString("-ERR [SYS/TEMP] Server shutting down\r\n")
-				ss.w.Flush()
+			case ss.state == stateAuth && errors.Is(err, os.ErrDeadlineExceeded):
+				// Not logged in within pop3.auth_timeout, or a line too
+				// slow. (Logged in, an idle session is closed without a
+				// word, as RFC 1939 says.)
+				ss.w.WriteString("-ERR Timed out, closing connection\r\n")
 			}
+			ss.w.Flush()
 			return // a dropped connection deletes nothing
 		}
 		cmd, err := parseCommand(line)
@@ -386,7 +393,7 @@ func (ss *session) stls() {
 	if ss.w.Flush() != nil {
 		return
 	}
-	tc, err := netserve.Handshake(ss.conn, ss.tlsConf, 0)
+	tc, err := netserve.Handshake(ss.conn, ss.tlsConf, ss.srv.cfg.HandshakeTimeout)
 	if err != nil {
 		ss.srv.log.Debug("STLS handshake failed", "remote", ss.conn.RemoteAddr().String(), "err", err)
 		ss.conn.Close()
@@ -504,6 +511,7 @@ func (ss *session) login(user, pw string) {
 		ss.reply(false, "[SYS/TEMP] Cannot open the maildrop, try again later")
 		return
 	}
+	ss.raw.LoggedIn()
 	ss.account = acct.Address
 	ss.msgs = msgs
 	ss.uidValidity = box.UIDValidity
