@@ -22,8 +22,11 @@ var errLineTooLong = errors.New("line too long")
 // greeting says LOGINDISABLED), and after a successful TLS handshake hands
 // the connection to the library as if it had just connected, without a
 // second greeting (RFC 3501 6.2.1). With AllowInsecureAuth, any command it
-// does not answer itself is handed over in clear text instead.
-func (s *Server) prelogin(c net.Conn, tlsConf *tls.Config) (*libConn, bool) {
+// does not answer itself is handed over in clear text instead. A shutdown
+// ends it with BYE at once.
+func (s *Server) prelogin(nc *netserve.Conn, tlsConf *tls.Config) (*libConn, bool) {
+	c := nc.Conn
+	nc.OnShutdown(func() { c.SetReadDeadline(time.Now()) })
 	br := bufio.NewReaderSize(c, 1024)
 	write := func(lines ...string) bool {
 		c.SetWriteDeadline(time.Now().Add(30 * time.Second))
@@ -44,11 +47,13 @@ func (s *Server) prelogin(c net.Conn, tlsConf *tls.Config) (*libConn, bool) {
 	}
 	bad := 0
 	for {
+		// The deadline before the check: a shutdown's interrupt (a
+		// deadline now) is never overwritten unseen.
+		c.SetReadDeadline(time.Now().Add(s.cfg.PreAuthTimeout))
 		if s.ns.Closing() {
 			write("* BYE Server shutting down")
 			return nil, false
 		}
-		c.SetReadDeadline(time.Now().Add(s.cfg.PreAuthTimeout))
 		line, err := readLine(br, maxPreloginLine)
 		if errors.Is(err, errLineTooLong) {
 			write("* BYE Command line too long")
@@ -56,7 +61,10 @@ func (s *Server) prelogin(c net.Conn, tlsConf *tls.Config) (*libConn, bool) {
 		}
 		if err != nil {
 			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
+			switch {
+			case s.ns.Closing():
+				write("* BYE Server shutting down")
+			case errors.As(err, &ne) && ne.Timeout():
 				write("* BYE Autologout; idle for too long")
 			}
 			return nil, false

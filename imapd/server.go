@@ -202,7 +202,7 @@ func (s *Server) serveConn(c *netserve.Conn, mode netserve.Mode, tlsConf *tls.Co
 		lc = newLibConn(s, c.Conn, false, nil)
 	} else {
 		var ok bool
-		if lc, ok = s.prelogin(c.Conn, tlsConf); !ok {
+		if lc, ok = s.prelogin(c, tlsConf); !ok {
 			return
 		}
 	}
