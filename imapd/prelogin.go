@@ -22,9 +22,9 @@ var errLineTooLong = errors.New("line too long")
 // greeting says LOGINDISABLED), and after a successful TLS handshake hands
 // the connection to the library as if it had just connected, without a
 // second greeting (RFC 3501 6.2.1). With AllowInsecureAuth, any command it
-// does not answer itself is handed over in clear text instead. A shutdown
-// ends it with BYE at once.
-func (s *Server) prelogin(nc *netserve.Conn, tlsConf *tls.Config) (*libConn, bool) {
+// does not answer itself is handed over in clear text instead. The client
+// must have logged in by loginBy, and a shutdown ends it with BYE at once.
+func (s *Server) prelogin(nc *netserve.Conn, tlsConf *tls.Config, loginBy time.Time) (*libConn, bool) {
 	c := nc.Conn
 	nc.OnShutdown(func() { c.SetReadDeadline(time.Now()) })
 	br := bufio.NewReaderSize(c, 1024)
@@ -49,7 +49,7 @@ func (s *Server) prelogin(nc *netserve.Conn, tlsConf *tls.Config) (*libConn, boo
 	for {
 		// The deadline before the check: a shutdown's interrupt (a
 		// deadline now) is never overwritten unseen.
-		c.SetReadDeadline(time.Now().Add(s.cfg.PreAuthTimeout))
+		c.SetReadDeadline(loginBy)
 		if s.ns.Closing() {
 			write("* BYE Server shutting down")
 			return nil, false
@@ -65,7 +65,7 @@ func (s *Server) prelogin(nc *netserve.Conn, tlsConf *tls.Config) (*libConn, boo
 			case s.ns.Closing():
 				write("* BYE Server shutting down")
 			case errors.As(err, &ne) && ne.Timeout():
-				write("* BYE Autologout; idle for too long")
+				write(loginTimeoutBye)
 			}
 			return nil, false
 		}
@@ -109,12 +109,16 @@ func (s *Server) prelogin(nc *netserve.Conn, tlsConf *tls.Config) (*libConn, boo
 			if br.Buffered() > 0 {
 				return nil, false
 			}
-			tc, err := netserve.Handshake(c, tlsConf, 0)
+			hs := min(s.cfg.HandshakeTimeout, time.Until(loginBy))
+			if hs <= 0 {
+				return nil, false
+			}
+			tc, err := netserve.Handshake(c, tlsConf, hs)
 			if err != nil {
 				s.log.Debug("STARTTLS handshake failed", "remote", c.RemoteAddr().String(), "err", err)
 				return nil, false
 			}
-			return newLibConn(s, tc, true, nil), true
+			return newLibConn(s, loginClock(tc, loginBy), true, nil), true
 		default:
 			if s.cfg.AllowInsecureAuth {
 				// Hand the command (and whatever followed it) to the library.
@@ -123,7 +127,7 @@ func (s *Server) prelogin(nc *netserve.Conn, tlsConf *tls.Config) (*libConn, boo
 					b, _ := br.Peek(n)
 					prefix = append(prefix, b...)
 				}
-				return newLibConn(s, c, true, prefix), true
+				return newLibConn(s, loginClock(c, loginBy), true, prefix), true
 			}
 			if cmd == "LOGIN" || cmd == "AUTHENTICATE" {
 				if !write(tag + " NO [PRIVACYREQUIRED] TLS is required to log in; use STARTTLS") {
@@ -141,6 +145,20 @@ func (s *Server) prelogin(nc *netserve.Conn, tlsConf *tls.Config) (*libConn, boo
 			}
 		}
 	}
+}
+
+// loginTimeoutBye is what a client that has not logged in by the end of
+// PreAuthTimeout gets.
+const loginTimeoutBye = "* BYE Autologout; not logged in in time"
+
+// loginClock is the connection the library gets: reads end at loginBy
+// until the session logs in (session.Login), and then the client gets
+// loginTimeoutBye. go-imap's own deadlines (30 s per command line, 5
+// minutes per literal) apply within it.
+func loginClock(c net.Conn, loginBy time.Time) *netserve.TimedConn {
+	tc := netserve.NewTimedConn(c, 0, loginBy)
+	tc.SetFarewell(loginTimeoutBye)
+	return tc
 }
 
 // readLine reads one CRLF (or LF) terminated line of at most max bytes.

@@ -45,8 +45,10 @@ type Config struct {
 	Hostname          string
 	AllowInsecureAuth bool          // allow LOGIN/AUTHENTICATE before TLS (development only)
 	MaxConnections    int           // for the whole server; 0 = unlimited
+	MaxConnsPerIP     int           // per client address (IPv6: /64), whole server; 0 = unlimited
 	IdleTimeout       time.Duration // autologout of a silent authenticated client; default (and RFC 3501 minimum) 30m
-	PreAuthTimeout    time.Duration // how long a client may stay silent before logging in; default 1m
+	PreAuthTimeout    time.Duration // from connect to a successful login, whatever the client sends; default 1m
+	HandshakeTimeout  time.Duration // TLS handshake on 993 and after STARTTLS; default 30s
 	AppendLimit       int64         // largest APPEND; default 50 MiB, like SMTP's message size limit
 	// Spool holds APPEND literals while they come in and are stored: a
 	// small buffer in memory, the rest in a spool file, all within the
@@ -118,6 +120,9 @@ func New(cfg Config, st store.Mail, au *auth.Authenticator, log *slog.Logger) *S
 	if cfg.PreAuthTimeout <= 0 {
 		cfg.PreAuthTimeout = time.Minute
 	}
+	if cfg.HandshakeTimeout <= 0 {
+		cfg.HandshakeTimeout = netserve.DefaultHandshakeTimeout
+	}
 	if cfg.AppendLimit <= 0 || cfg.AppendLimit > 1<<32-1 {
 		cfg.AppendLimit = 50 << 20
 	}
@@ -134,9 +139,12 @@ func New(cfg Config, st store.Mail, au *auth.Authenticator, log *slog.Logger) *S
 	s := &Server{cfg: cfg, st: st, au: au, log: log,
 		libLn: newChanListener(), libDone: make(chan struct{}),
 		ns: netserve.Server{
-			MaxConns: cfg.MaxConnections,
-			Refusal:  "* BYE [UNAVAILABLE] Too many connections, try again later",
-			Log:      log,
+			MaxConns:         cfg.MaxConnections,
+			Refusal:          "* BYE [UNAVAILABLE] Too many connections, try again later",
+			MaxConnsPerIP:    cfg.MaxConnsPerIP,
+			IPRefusal:        "* BYE [UNAVAILABLE] Too many connections from your address, try again later",
+			HandshakeTimeout: cfg.HandshakeTimeout,
+			Log:              log,
 		}}
 	s.lib = imapserver.New(&imapserver.Options{
 		NewSession: s.newSession,
@@ -195,14 +203,15 @@ func (s *Server) Serve(ln net.Listener, mode netserve.Mode, tlsConf *tls.Config)
 
 // serveConn runs the pre-TLS stage of a Plain listener's connection, then
 // hands the connection to the library and waits until the library has
-// closed it.
+// closed it. From connect to login the client has PreAuthTimeout.
 func (s *Server) serveConn(c *netserve.Conn, mode netserve.Mode, tlsConf *tls.Config) {
+	loginBy := time.Now().Add(s.cfg.PreAuthTimeout)
 	var lc *libConn
 	if mode == netserve.Implicit {
-		lc = newLibConn(s, c.Conn, false, nil)
+		lc = newLibConn(s, loginClock(c.Conn, loginBy), false, nil)
 	} else {
 		var ok bool
-		if lc, ok = s.prelogin(c, tlsConf); !ok {
+		if lc, ok = s.prelogin(c, tlsConf, loginBy); !ok {
 			return
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapserver"
 
 	"yubin/internal/auth"
+	"yubin/internal/netserve"
 	"yubin/internal/spool"
 	"yubin/store"
 )
@@ -144,6 +145,9 @@ func (s *session) Login(username, password string) error {
 	s.counted = &k
 	s.account = acct.Address
 	s.logged.Store(true)
+	if tc, ok := s.lc.Conn.(*netserve.TimedConn); ok {
+		tc.LoggedIn()
+	}
 	s.log = s.log.With("account", s.account)
 	s.log.Info("login")
 	return nil
