@@ -343,8 +343,8 @@ func (s *session) addRemote(given, addr string) error {
 
 func (s *session) Data(r io.Reader) error {
 	if s.tracked != nil {
-		s.tracked.busy.Store(true)
-		defer s.tracked.busy.Store(false)
+		s.tracked.transfer(true)
+		defer s.tracked.transfer(false)
 	}
 	s.mu.Lock()
 	from := s.from

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,7 +39,11 @@ type Config struct {
 	WriteTimeout      time.Duration // per reply; 5 min
 	AllowInsecureAuth bool          // dev only: AUTH before TLS
 	MaxConnections    int           // per listener; 0 = unlimited
+	MaxConnsPerIP     int           // per client address (IPv6: /64) and listener; 0 = unlimited
 	PreAuthTimeout    time.Duration // submission: time allowed before AUTH succeeds; 1 min
+	MXSessionTimeout  time.Duration // port 25: a session's time, message transfers aside; 10 min
+	LineTimeout       time.Duration // a command line, from its first byte; 1 min
+	HandshakeTimeout  time.Duration // TLS handshake on 465 and after STARTTLS; 30 s
 	// Deliverer is the delivery path (scanning, forwarding, ...) every
 	// accepted message takes. Required.
 	Deliverer *delivery.Deliverer
@@ -70,11 +75,13 @@ type Config struct {
 
 // Defaults for zero Config fields.
 const (
-	DefaultMaxMessageSize = 50 << 20
-	DefaultMaxRecipients  = 100
-	DefaultMaxLineLength  = 2000
-	DefaultTimeout        = 5 * time.Minute
-	DefaultPreAuthTimeout = time.Minute
+	DefaultMaxMessageSize   = 50 << 20
+	DefaultMaxRecipients    = 100
+	DefaultMaxLineLength    = 2000
+	DefaultTimeout          = 5 * time.Minute
+	DefaultPreAuthTimeout   = time.Minute
+	DefaultMXSessionTimeout = 10 * time.Minute
+	DefaultLineTimeout      = time.Minute
 )
 
 // maxHardErrors is how many refused RCPTs and failed AUTHs one connection
@@ -162,6 +169,15 @@ func New(cfg Config, st store.Directory, au *auth.Authenticator, log *slog.Logge
 	if cfg.PreAuthTimeout <= 0 {
 		cfg.PreAuthTimeout = DefaultPreAuthTimeout
 	}
+	if cfg.MXSessionTimeout <= 0 {
+		cfg.MXSessionTimeout = DefaultMXSessionTimeout
+	}
+	if cfg.LineTimeout <= 0 {
+		cfg.LineTimeout = DefaultLineTimeout
+	}
+	if cfg.HandshakeTimeout <= 0 {
+		cfg.HandshakeTimeout = netserve.DefaultHandshakeTimeout
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	dl := cfg.Deliverer
 	if dl == nil {
@@ -219,16 +235,15 @@ func (s *Server) Serve(ln net.Listener, mode Mode, tlsConf *tls.Config) error {
 	s.servers = append(s.servers, gs)
 	s.mu.Unlock()
 
-	ll := &limitListener{Listener: ln, srv: s, max: s.cfg.MaxConnections}
+	ll := &limitListener{Listener: ln, srv: s, max: s.cfg.MaxConnections, perIP: netserve.PerIP{Max: s.cfg.MaxConnsPerIP},
+		sessionTime: s.cfg.MXSessionTimeout}
 	if mode != MX {
-		ll.preAuth = s.cfg.PreAuthTimeout
+		ll.sessionTime = s.cfg.PreAuthTimeout // until AUTH
 	}
-	var l net.Listener = ll
 	if mode.tlsMode() == netserve.Implicit {
 		ll.tlsConf = tlsConf
-		l = tls.NewListener(ll, tlsConf)
 	}
-	err := gs.Serve(l)
+	err := gs.Serve(ll)
 	if s.isShutdown() {
 		return nil
 	}
@@ -305,77 +320,65 @@ func (s *Server) kickIdle() {
 	}
 }
 
-// trackedConn is a client connection counted against MaxConnections.
+// trackedConn is a client connection counted against MaxConnections and
+// MaxConnsPerIP. Below it, a TimedConn holds the line deadline and the
+// session's (port 25: its length; submission: the time to authenticate).
+// It is what go-smtp's TLS runs over, on 465 from the start and after
+// STARTTLS on 25 and 587 (handshake.go).
 type trackedConn struct {
-	net.Conn
-	srv  *Server
-	ln   *limitListener
-	busy atomic.Bool // inside DATA: do not interrupt on shutdown
-	once sync.Once
+	net.Conn // timed
+	timed    *netserve.TimedConn
+	srv      *Server
+	ln       *limitListener
+	busy     atomic.Bool // a transaction is in flight: do not interrupt on shutdown
+	once     sync.Once
 
 	dnsbl clientCheckOnce // port 25: the client's DNSBL lookup
 
-	// Submission: a client must authenticate within PreAuthTimeout.
-	authed  atomic.Bool
-	expired atomic.Bool // pre-auth time is up: every read times out at once
-	timer   *time.Timer
+	// The TLS handshake go-smtp is running, if any (handshake.go); only
+	// the connection's goroutine uses these.
+	hsUntil  time.Time
+	implicit *tls.Conn // 465: the TLS connection, until its handshake is done
+	startTLS bool      // a STARTTLS handshake is running
+	upgraded bool      // STARTTLS was answered: only TLS records go out
+	hsFailed bool      // a STARTTLS handshake failed: the session is over
+	greeted  bool
 }
 
 // authenticated stops the pre-auth clock.
-func (c *trackedConn) authenticated() {
-	c.authed.Store(true)
-	if c.timer != nil {
-		c.timer.Stop()
-	}
+func (c *trackedConn) authenticated() { c.timed.LoggedIn() }
+
+// transfer marks the transfer of a message (DATA, BDAT): it runs under
+// go-smtp's ReadTimeout alone, neither the line deadline nor port 25's
+// session time cuts it.
+func (c *trackedConn) transfer(on bool) {
+	c.busy.Store(on)
+	c.timed.Hold(on)
 }
 
-// expire ends a connection that did not authenticate in time: its reads
-// time out, and go-smtp answers "421 4.4.2" and closes it.
-func (c *trackedConn) expire() {
-	if c.authed.Load() {
-		return
-	}
-	c.expired.Store(true)
-	c.Conn.SetReadDeadline(time.Now())
-}
-
-func (c *trackedConn) SetReadDeadline(t time.Time) error {
-	if c.expired.Load() {
-		t = time.Now()
-	}
-	return c.Conn.SetReadDeadline(t)
-}
-
-func (c *trackedConn) SetDeadline(t time.Time) error {
-	if err := c.Conn.SetWriteDeadline(t); err != nil {
-		return err
-	}
-	return c.SetReadDeadline(t)
-}
-
+// Close uncounts the connection, before it closes it: a client that sees
+// the close may connect again at once.
 func (c *trackedConn) Close() error {
-	if c.timer != nil {
-		c.timer.Stop()
-	}
-	err := c.Conn.Close()
 	c.once.Do(func() {
 		c.srv.mu.Lock()
 		delete(c.srv.conns, c)
 		c.ln.n--
+		c.ln.perIP.Done(c.RemoteAddr())
 		c.srv.mu.Unlock()
 	})
-	return err
+	return c.Conn.Close()
 }
 
-// limitListener tracks connections and turns away those over the limit
-// with "421 4.7.0".
+// limitListener tracks connections and turns away those over the limits
+// with "421 4.7.0". On an implicit-TLS listener its connections are TLS.
 type limitListener struct {
 	net.Listener
-	srv     *Server
-	max     int
-	tlsConf *tls.Config // implicit TLS: the refusal is sent over TLS
-	n       int         // open connections; srv.mu
-	preAuth time.Duration
+	srv         *Server
+	max         int
+	perIP       netserve.PerIP // srv.mu
+	tlsConf     *tls.Config    // implicit TLS
+	n           int            // open connections; srv.mu
+	sessionTime time.Duration  // TimedConn's session deadline
 }
 
 func (l *limitListener) Accept() (net.Conn, error) {
@@ -393,28 +396,36 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		}
 		if l.max > 0 && l.n >= l.max {
 			s.mu.Unlock()
-			go l.refuse(c)
+			go l.refuse(c, "Too many connections", "max", l.max)
 			continue
 		}
-		tc := &trackedConn{Conn: c, srv: s, ln: l}
-		if l.preAuth > 0 {
-			tc.timer = time.AfterFunc(l.preAuth, tc.expire)
+		if !l.perIP.Add(c.RemoteAddr()) {
+			s.mu.Unlock()
+			go l.refuse(c, "Too many connections from your address", "max_per_ip", l.perIP.Max)
+			continue
 		}
+		now := time.Now()
+		timed := netserve.NewTimedConn(c, s.cfg.LineTimeout, now.Add(l.sessionTime))
+		tc := &trackedConn{Conn: timed, timed: timed, srv: s, ln: l}
 		s.conns[tc] = struct{}{}
 		l.n++
 		s.mu.Unlock()
+		if l.tlsConf != nil {
+			return tc.implicitTLS(l.tlsConf, now), nil
+		}
 		return tc, nil
 	}
 }
 
-func (l *limitListener) refuse(c net.Conn) {
+// refuse turns c away with 421 4.7.0 and why.
+func (l *limitListener) refuse(c net.Conn, why, limitName string, limit int) {
 	defer func() {
 		if r := recover(); r != nil {
 			l.srv.log.Error("panic refusing connection", "panic", r)
 		}
 	}()
-	l.srv.log.Warn("smtp connection refused: too many connections", "remote", c.RemoteAddr().String(), "max", l.max)
-	netserve.Refuse(c, l.tlsConf, "421 4.7.0 "+l.srv.cfg.Hostname+" Too many connections, try again later", 0)
+	l.srv.log.Warn("smtp connection refused: "+strings.ToLower(why), "remote", c.RemoteAddr().String(), limitName, limit)
+	netserve.Refuse(c, l.tlsConf, "421 4.7.0 "+l.srv.cfg.Hostname+" "+why+", try again later", l.srv.cfg.HandshakeTimeout)
 }
 
 // errorLog adapts go-smtp's internal error log to slog.
