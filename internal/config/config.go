@@ -61,12 +61,18 @@ type IMAP struct {
 	// MaxUserIPConnections bounds the logged-in connections of one account
 	// from one IP address; 0 = unlimited.
 	MaxUserIPConnections int `toml:"max_userip_connections"`
+	// What one client may hold (see Security limits in README.md).
+	MaxConnectionsIP int      `toml:"max_connections_per_ip"` // per client address (IPv6: /64); 0 = no limit
+	AuthTimeout      Duration `toml:"auth_timeout"`           // from connect to login
 }
 
 // POP3 settings.
 type POP3 struct {
-	IdleTimeout    Duration `toml:"idle_timeout"`    // RFC 1939 asks for at least 10 minutes
-	MaxConnections int      `toml:"max_connections"` // for the whole POP3 server (110 and 995)
+	IdleTimeout      Duration `toml:"idle_timeout"`           // RFC 1939 asks for at least 10 minutes
+	MaxConnections   int      `toml:"max_connections"`        // for the whole POP3 server (110 and 995)
+	MaxConnectionsIP int      `toml:"max_connections_per_ip"` // per client address (IPv6: /64); 0 = no limit
+	AuthTimeout      Duration `toml:"auth_timeout"`           // from connect to login
+	LineTimeout      Duration `toml:"line_timeout"`           // a command line, from its first byte
 }
 
 // TLS says where the certificate comes from: a configured pair, ACME, or
@@ -79,6 +85,8 @@ type TLS struct {
 	ACMEEmail       string `toml:"acme_email"`        // contact address given to the CA; "" = none
 	ACMEDirectory   string `toml:"acme_directory"`    // the CA's directory URL
 	ACMEDirectoryCA string `toml:"acme_directory_ca"` // PEM file of roots trusted for the directory's HTTPS; "" = the system's
+
+	HandshakeTimeout Duration `toml:"handshake_timeout"` // every server-side handshake: 465, 995, 993, STARTTLS, STLS
 }
 
 // DefaultACMEDirectory is Let's Encrypt's production directory.
@@ -122,6 +130,10 @@ type SMTP struct {
 	// delivered at once, on every listener (data_dir/spool holds what is
 	// beyond a small buffer per message); over it DATA gets 451 4.3.1.
 	MaxInflightData int64 `toml:"max_inflight_data"`
+	// What one client may hold (see Security limits in README.md).
+	MaxConnectionsIP int      `toml:"max_connections_per_ip"` // per client address (IPv6: /64) and listener; 0 = no limit
+	MXSessionTimeout Duration `toml:"mx_session_timeout"`     // 25: a session's length, message transfers aside
+	LineTimeout      Duration `toml:"line_timeout"`           // a command line, from its first byte
 }
 
 // Scan settings: engines and limits of the virus scanner.
@@ -271,9 +283,11 @@ func Default() Config {
 			IMAPS:       "0.0.0.0:993",
 			HTTP:        "off",
 		},
-		TLS:  TLS{ACMEDirectory: DefaultACMEDirectory},
-		IMAP: IMAP{IdleTimeout: Duration{30 * time.Minute}, MaxConnections: 1000, AppendLimit: 50 << 20, AppendBudget: 256 << 20, MaxUserIPConnections: 10},
-		POP3: POP3{IdleTimeout: Duration{10 * time.Minute}, MaxConnections: 500},
+		TLS: TLS{ACMEDirectory: DefaultACMEDirectory, HandshakeTimeout: Duration{30 * time.Second}},
+		IMAP: IMAP{IdleTimeout: Duration{30 * time.Minute}, MaxConnections: 1000, AppendLimit: 50 << 20, AppendBudget: 256 << 20, MaxUserIPConnections: 10,
+			MaxConnectionsIP: 100, AuthTimeout: Duration{time.Minute}},
+		POP3: POP3{IdleTimeout: Duration{10 * time.Minute}, MaxConnections: 500, MaxConnectionsIP: 50,
+			AuthTimeout: Duration{time.Minute}, LineTimeout: Duration{time.Minute}},
 		Scan: Scan{
 			Builtin:        true,
 			ReloadInterval: Duration{5 * time.Second},
@@ -296,6 +310,10 @@ func Default() Config {
 
 			SubmissionMessagesPerHour:   200,
 			SubmissionRecipientsPerHour: 1000,
+
+			MaxConnectionsIP: 50,
+			MXSessionTimeout: Duration{10 * time.Minute},
+			LineTimeout:      Duration{time.Minute},
 		},
 		Notify: Notify{ReportTime: "07:00", QuotaWarning: 90},
 		Auth: Auth{
@@ -399,6 +417,9 @@ func (c *Config) Validate() error {
 	if c.POP3.IdleTimeout.Duration < 10*time.Minute {
 		return fmt.Errorf("pop3.idle_timeout must be at least 10m (RFC 1939)")
 	}
+	if err := c.validateConnLimits(); err != nil {
+		return err
+	}
 	switch strings.ToLower(c.Log.Level) {
 	case "debug", "info", "warn", "error":
 	default:
@@ -420,6 +441,25 @@ func (c *Config) Validate() error {
 	}
 	if c.Hostname == "" {
 		return fmt.Errorf("hostname is empty")
+	}
+	return nil
+}
+
+// validateConnLimits checks what one client may hold: connections per
+// address, and the deadlines on handshakes, logins and command lines.
+func (c *Config) validateConnLimits() error {
+	for name, n := range map[string]int{"smtp.max_connections_per_ip": c.SMTP.MaxConnectionsIP,
+		"pop3.max_connections_per_ip": c.POP3.MaxConnectionsIP, "imap.max_connections_per_ip": c.IMAP.MaxConnectionsIP} {
+		if n < 0 {
+			return fmt.Errorf("%s cannot be negative (0 = no limit)", name)
+		}
+	}
+	for name, d := range map[string]Duration{"tls.handshake_timeout": c.TLS.HandshakeTimeout,
+		"smtp.auth_timeout": c.SMTP.AuthTimeout, "smtp.mx_session_timeout": c.SMTP.MXSessionTimeout, "smtp.line_timeout": c.SMTP.LineTimeout,
+		"pop3.auth_timeout": c.POP3.AuthTimeout, "pop3.line_timeout": c.POP3.LineTimeout, "imap.auth_timeout": c.IMAP.AuthTimeout} {
+		if d.Duration <= 0 {
+			return fmt.Errorf("%s must be positive", name)
+		}
 	}
 	return nil
 }

@@ -136,7 +136,11 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		WriteTimeout:      cfg.SMTP.WriteTimeout.Duration,
 		AllowInsecureAuth: cfg.Auth.AllowInsecure,
 		MaxConnections:    cfg.SMTP.MaxConnections,
+		MaxConnsPerIP:     cfg.SMTP.MaxConnectionsIP,
 		PreAuthTimeout:    cfg.SMTP.AuthTimeout.Duration,
+		MXSessionTimeout:  cfg.SMTP.MXSessionTimeout.Duration,
+		LineTimeout:       cfg.SMTP.LineTimeout.Duration,
+		HandshakeTimeout:  cfg.TLS.HandshakeTimeout.Duration,
 		Deliverer:         deliverer,
 		Spool:             sp,
 		Outbound:          true,
@@ -154,6 +158,10 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		AllowInsecureAuth: cfg.Auth.AllowInsecure,
 		IdleTimeout:       cfg.POP3.IdleTimeout.Duration,
 		MaxConnections:    cfg.POP3.MaxConnections,
+		MaxConnsPerIP:     cfg.POP3.MaxConnectionsIP,
+		PreAuthTimeout:    cfg.POP3.AuthTimeout.Duration,
+		LineTimeout:       cfg.POP3.LineTimeout.Duration,
+		HandshakeTimeout:  cfg.TLS.HandshakeTimeout.Duration,
 	}, st, au, log)
 
 	imap := imapd.New(imapd.Config{
@@ -164,6 +172,9 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		AppendLimit:          cfg.IMAP.AppendLimit,
 		Spool:                imapSpool,
 		MaxUserIPConnections: cfg.IMAP.MaxUserIPConnections,
+		MaxConnsPerIP:        cfg.IMAP.MaxConnectionsIP,
+		PreAuthTimeout:       cfg.IMAP.AuthTimeout.Duration,
+		HandshakeTimeout:     cfg.TLS.HandshakeTimeout.Duration,
 		UsageGrew: func(ctx context.Context, account string) {
 			if err := notifier.CheckQuota(ctx, account); err != nil {
 				log.Error("quota warning", "account", account, "err", err)
