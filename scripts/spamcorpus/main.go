@@ -47,6 +47,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/emersion/go-message/charset"
 	"github.com/emersion/go-smtp"
 )
 
@@ -261,17 +262,22 @@ func newMsg(name string, spam bool, raw []byte) *msg {
 	return m
 }
 
-// seededSplit splits each class on its own (so both parts keep the
-// corpus's proportions) with a shuffle that depends only on seed and the
-// message names.
+// seededSplit splits each corpus group (easy-ham-1, spam-2, ...) on its
+// own, so that both parts keep the corpus's proportions, with a shuffle
+// that depends only on seed and the message names.
 func seededSplit(all []*msg, seed uint64, frac float64) (train, test []*msg) {
-	for _, spam := range []bool{true, false} {
-		var ms []*msg
-		for _, m := range all {
-			if m.Spam == spam {
-				ms = append(ms, m)
-			}
+	groups := map[string][]*msg{}
+	var names []string
+	for _, m := range all {
+		g := group(m)
+		if groups[g] == nil {
+			names = append(names, g)
 		}
+		groups[g] = append(groups[g], m)
+	}
+	slices.Sort(names)
+	for _, g := range names {
+		ms := groups[g]
 		slices.SortFunc(ms, func(a, b *msg) int { return cmp.Compare(a.Name, b.Name) })
 		r := mrand.New(mrand.NewPCG(seed, 0x79756269_6e))
 		for i := len(ms) - 1; i > 0; i-- {
@@ -338,6 +344,7 @@ type outcome struct {
 	queueID string
 	refused string // the server's reply when it refused the message
 	mailbox string // where it was found ("" = not found)
+	uid     imap.UID
 	header  string // its X-Yubin-Spam value
 	verdict string // yes / no
 	score   float64
@@ -358,10 +365,15 @@ type result struct {
 
 type tally struct {
 	spam, caught, ham, fp, refused, missing int
+	// by corpus group (easy-ham-1, spam-2, ...): messages judged, and
+	// those filed as spam
+	group, junk map[string]int
 }
 
+func group(m *msg) string { return m.Name[:strings.IndexByte(m.Name+"/", '/')] }
+
 func (r *result) tally() tally {
-	var t tally
+	t := tally{group: map[string]int{}, junk: map[string]int{}}
 	for _, o := range r.test {
 		switch {
 		case o.refused != "":
@@ -372,6 +384,10 @@ func (r *result) tally() tally {
 			continue
 		}
 		junk := o.mailbox != "INBOX"
+		t.group[group(o.m)]++
+		if junk {
+			t.junk[group(o.m)]++
+		}
 		if o.m.Spam {
 			t.spam++
 			if junk {
@@ -552,10 +568,7 @@ func runSplit(bin, work, out, name string, train, test []*msg) (*result, error) 
 	}
 	var spamInbox, hamInbox, hamJunk []imap.UID
 	for _, o := range byQID {
-		uid := imap.UID(0)
-		if o.mailbox != "" {
-			uid = o.uid()
-		}
+		uid := o.uid
 		switch {
 		case o.mailbox == "":
 			return nil, fmt.Errorf("%s (queue id %s) was accepted but is in neither INBOX nor Junk", o.m.Name, o.queueID)
@@ -612,7 +625,7 @@ func runSplit(bin, work, out, name string, train, test []*msg) (*result, error) 
 	if js, err := srv.cli("", "spam", "show", user, "--json"); err == nil {
 		r.totals = modelTotals(js, r.trainSpam, r.trainHam)
 	} else {
-		r.totals = "(yubin spam show: " + firstLine(err.Error()) + ")"
+		r.totals = "(no yubin spam show: " + lastPart(err.Error()) + ")"
 	}
 	fmt.Fprintf(os.Stderr, "training applied after %v; model: %s\n", r.trainWait.Round(time.Millisecond), r.totals)
 
@@ -640,8 +653,12 @@ func runSplit(bin, work, out, name string, train, test []*msg) (*result, error) 
 	return r, writeOutcomes(filepath.Join(out, slug+"-results.tsv"), r)
 }
 
-func firstLine(s string) string {
+// lastPart is the end of a CLI error: what the command said.
+func lastPart(s string) string {
 	s, _, _ = strings.Cut(s, "\n")
+	if i := strings.LastIndex(s, ": yubin: "); i >= 0 {
+		s = s[i+2:]
+	}
 	return s
 }
 
@@ -791,15 +808,6 @@ var (
 	spamHeader = regexp.MustCompile(`(?im)^x-yubin-spam:\s*(.*(?:\r\n[ \t].*)*)`)
 )
 
-// uidOf keeps the UID an outcome was found at (outcome.mailbox).
-var uidOf sync.Map // *outcome -> imap.UID
-
-func (o *outcome) uid() imap.UID {
-	v, _ := uidOf.Load(o)
-	u, _ := v.(imap.UID)
-	return u
-}
-
 // locate finds the messages in INBOX and Junk by the queue id in the
 // Received field the server put on top, and reads their X-Yubin-Spam.
 func locate(c *imapclient.Client, byQID map[string]*outcome) error {
@@ -830,8 +838,7 @@ func locate(c *imapclient.Client, byQID map[string]*outcome) error {
 			if o == nil {
 				continue
 			}
-			o.mailbox = box
-			uidOf.Store(o, b.UID)
+			o.mailbox, o.uid = box, b.UID
 			if s := spamHeader.FindSubmatch(h); s != nil {
 				o.parseHeader(string(s[1]))
 			}
@@ -1011,11 +1018,12 @@ func subject(m *msg) string {
 		return "?"
 	}
 	s := mm.Header.Get("Subject")
-	if d, err := new(mime.WordDecoder).DecodeHeader(s); err == nil {
+	if d, err := (&mime.WordDecoder{CharsetReader: charset.Reader}).DecodeHeader(s); err == nil {
 		s = d
 	}
-	if len(s) > 60 {
-		s = s[:60] + "…"
+	s = strings.ToValidUTF8(s, "?")
+	if r := []rune(s); len(r) > 60 {
+		s = string(r[:60]) + "…"
 	}
 	return s
 }
@@ -1027,6 +1035,7 @@ func (r *result) printDetails(w io.Writer) {
 		fmt.Fprintf(w, "; refused: %d training, %d held-out; accepted but not found: %d", len(r.trainRefused), t.refused, t.missing)
 	}
 	fmt.Fprintln(w)
+	fmt.Fprintf(w, "  filed as spam, by corpus group:%s\n", byGroup(t))
 	fmt.Fprintf(w, "  model after training: %s\n", r.totals)
 	if r.verdictMismatch > 0 {
 		fmt.Fprintf(w, "  %d messages were filed against their X-Yubin-Spam verdict\n", r.verdictMismatch)
@@ -1081,8 +1090,23 @@ func (r *result) printDetails(w io.Writer) {
 	}
 }
 
+// byGroup lists, per corpus group, how many of its held-out messages
+// were filed as spam.
+func byGroup(t tally) string {
+	var gs []string
+	for g := range t.group {
+		gs = append(gs, g)
+	}
+	slices.Sort(gs)
+	var b strings.Builder
+	for _, g := range gs {
+		fmt.Fprintf(&b, "  %s %d/%d (%s)", g, t.junk[g], t.group[g], pct(t.junk[g], t.group[g]))
+	}
+	return b.String()
+}
+
 func printSummary(w io.Writer, rs []*result) {
-	var all tally
+	all := tally{group: map[string]int{}, junk: map[string]int{}}
 	var trained, held, refused int
 	var dTrain, dTest time.Duration
 	var nTrain, nTest int
@@ -1098,6 +1122,10 @@ func printSummary(w io.Writer, rs []*result) {
 		all.caught += t.caught
 		all.ham += t.ham
 		all.fp += t.fp
+		for g, n := range t.group {
+			all.group[g] += n
+			all.junk[g] += t.junk[g]
+		}
 		trained += r.trainSpam + r.trainHam
 		held += len(r.test)
 		refused += ref
@@ -1111,6 +1139,7 @@ func printSummary(w io.Writer, rs []*result) {
 			strconv.Itoa(all.ham), fmt.Sprintf("%d (%s)", all.fp, pct(all.fp, all.ham)), strconv.Itoa(refused),
 			fmt.Sprintf("%.0f / %.0f", float64(nTrain)/dTrain.Seconds(), float64(nTest)/dTest.Seconds())})
 	}
+	defer fmt.Fprintf(w, "\nFiled as spam, by corpus group, all splits:%s\n", byGroup(all))
 	fmt.Fprintf(w, "\nAim: %s. Delivery rate: training part (untrained model) / held-out part (trained model), %d connections.\n\n", defaultAims, *workers)
 	if *markdown {
 		for i, row := range rows {
