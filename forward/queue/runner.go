@@ -276,27 +276,36 @@ func (r *Runner) dispatch(ctx context.Context, wg *sync.WaitGroup) {
 		}
 	}
 	r.mu.Unlock()
-	// Claim the entries: in a store shared by several nodes, another may
-	// hold some of them.
-	now := r.now()
+	// Claim the entries, all in one store transaction: in a store shared
+	// by several nodes, another may hold some of them.
+	var ids []string
 	for _, k := range order {
-		ids := make([]string, len(groups[k]))
-		for i, e := range groups[k] {
-			ids[i] = e.ID
+		for _, e := range groups[k] {
+			ids = append(ids, e.ID)
 		}
-		leased, err := r.st.LeaseQueued(ctx, ids, r.cfg.Node, now, now.Add(r.cfg.Lease))
-		if err != nil {
-			r.log.Error("claiming outbound queue entries", "route", k, "err", err)
-		}
-		r.release(k, groups[k])
-		groups[k] = leased
-		r.mu.Lock()
-		r.busy[k] = true
-		for _, e := range leased {
-			r.inflight[e.ID] = true
-		}
-		r.mu.Unlock()
 	}
+	now := r.now()
+	leased, err := r.st.LeaseQueued(ctx, ids, r.cfg.Node, now, now.Add(r.cfg.Lease))
+	if err != nil {
+		r.log.Error("claiming outbound queue entries", "err", err)
+	}
+	ours := make(map[string]store.QueueEntry, len(leased)) // as stored now
+	for _, e := range leased {
+		ours[e.ID] = e
+	}
+	r.mu.Lock()
+	for _, k := range order {
+		var kept []store.QueueEntry
+		for _, e := range groups[k] {
+			if cur, ok := ours[e.ID]; ok {
+				kept = append(kept, cur)
+			} else {
+				delete(r.inflight, e.ID) // another node's
+			}
+		}
+		groups[k] = kept
+	}
+	r.mu.Unlock()
 	for _, k := range order {
 		if len(groups[k]) == 0 {
 			r.release(k, nil)
