@@ -90,7 +90,7 @@ type SpamCount struct {
 // MaxSpamTokens is the most tokens a backend keeps per model: past it, the
 // least useful tokens go (seen in the fewest messages, the longest ago
 // first) until the model is well below it again.
-const MaxSpamTokens = 100_000
+const MaxSpamTokens = 200_000
 
 // MessageRef names one stored message.
 type MessageRef struct {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"mime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -152,6 +153,7 @@ type classified struct {
 	bayes float64
 	model string
 	clues int
+	known []spam.Signal // spam.Reputation's, when From is authenticated
 }
 
 type taggedKey struct {
@@ -175,7 +177,11 @@ func (f *spamFilter) recipient(r *Recipient) (string, bool, error) {
 	if err != nil {
 		return "", false, err
 	}
-	res := spam.NewResult(c.bayes, c.model, c.clues, f.signals)
+	signals := f.signals
+	if len(c.known) > 0 {
+		signals = append(slices.Clip(f.signals), c.known...)
+	}
+	res := spam.NewResult(c.bayes, c.model, c.clues, signals)
 	value := res.HeaderValue(pol.Threshold)
 	r.Header = Prepend([]byte(spam.HeaderName+": "+value+"\r\n"), r.Header)
 	score := strconv.FormatFloat(res.Score, 'f', 2, 64)
@@ -243,6 +249,9 @@ func (f *spamFilter) classify(r *Recipient, domain string) (classified, error) {
 	}
 	p, clues := spam.Classify(tot, tokens, counts)
 	c := classified{bayes: p, model: model, clues: len(clues)}
+	if f.fromAuthenticated() {
+		c.known = spam.Reputation(tokens, counts)
+	}
 	f.classified[key] = c
 	return c, nil
 }
@@ -259,6 +268,17 @@ func (f *spamFilter) tokens(header []byte) []string {
 	t := append(append([]string(nil), f.base...), spam.TokenizeHeader(header)...)
 	f.withHeader[string(header)] = t
 	return t
+}
+
+// fromAuthenticated reports whether the message's From can be believed
+// (spam.Auth.Authenticated), so that the sender's reputation counts.
+func (f *spamFilter) fromAuthenticated() bool {
+	if len(f.summary.From) != 1 {
+		return false
+	}
+	env := f.m.Env.From
+	return spam.Auth{SPF: f.m.Auth.SPF, DKIM: f.m.Auth.DKIM, DMARC: f.m.Auth.DMARC}.
+		Authenticated(f.summary.From[0].Host, env[strings.LastIndexByte(env, '@')+1:])
 }
 
 func (f *spamFilter) domainSettings(domain string) store.DomainSettings {

@@ -135,3 +135,56 @@ func TestHeaderRules(t *testing.T) {
 		t.Errorf("%v", got)
 	}
 }
+
+// A sender the model knows only from ham lowers the score: the From
+// address once, the From domain from KnownDomainHam on; a single spam
+// from either spoils it.
+func TestReputation(t *testing.T) {
+	toks := []string{"from:addr:news@shop.test", "from:dom:shop.test", "subject:offer"}
+	for _, c := range []struct {
+		name   string
+		counts []store.SpamCount
+		want   string
+	}{
+		{"unknown", []store.SpamCount{{}, {}, {Spam: 9}}, ""},
+		{"address in ham", []store.SpamCount{{Ham: 1}, {Ham: 1}, {}}, "known-sender"},
+		{"address also in spam", []store.SpamCount{{Ham: 3, Spam: 1}, {Ham: 3, Spam: 1}, {}}, ""},
+		{"domain in ham", []store.SpamCount{{}, {Ham: KnownDomainHam}, {}}, "known-domain"},
+		{"domain in ham once", []store.SpamCount{{}, {Ham: KnownDomainHam - 1}, {}}, ""},
+		{"domain also in spam", []store.SpamCount{{}, {Ham: 20, Spam: 1}, {}}, ""},
+	} {
+		got := Reputation(toks, c.counts)
+		name := ""
+		if len(got) == 1 {
+			name = got[0].Name
+			if got[0].Weight >= 0 {
+				t.Errorf("%s: weight %v, want negative", c.name, got[0].Weight)
+			}
+		} else if len(got) > 1 {
+			t.Errorf("%s: %v, want at most one signal", c.name, got)
+		}
+		if name != c.want {
+			t.Errorf("%s: %v, want %q", c.name, got, c.want)
+		}
+	}
+}
+
+func TestAuthenticated(t *testing.T) {
+	for _, c := range []struct {
+		auth           Auth
+		from, mailFrom string
+		want           bool
+	}{
+		{Auth{}, "shop.test", "", true}, // checks off
+		{Auth{SPF: "pass", DKIM: "pass", DMARC: "pass"}, "shop.test", "other.test", true},
+		{Auth{SPF: "pass", DKIM: "none", DMARC: "fail"}, "shop.test", "shop.test", false},
+		{Auth{SPF: "pass", DKIM: "none", DMARC: "none"}, "shop.test", "bounce.shop.test", true},
+		{Auth{SPF: "pass", DKIM: "none", DMARC: "none"}, "shop.test", "spammer.test", false},
+		{Auth{SPF: "softfail", DKIM: "pass", DMARC: "none"}, "shop.test", "shop.test", false},
+		{Auth{SPF: "none", DKIM: "none", DMARC: "temperror"}, "shop.test", "shop.test", false},
+	} {
+		if got := c.auth.Authenticated(c.from, c.mailFrom); got != c.want {
+			t.Errorf("%+v from %s mail from %s: %v, want %v", c.auth, c.from, c.mailFrom, got, c.want)
+		}
+	}
+}

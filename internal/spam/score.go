@@ -7,8 +7,11 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/net/publicsuffix"
+
 	"yubin/internal/dnsbl"
 	"yubin/internal/mailheader"
+	"yubin/store"
 )
 
 // HeaderName is the field every message from port 25 carries with the
@@ -38,6 +41,12 @@ const (
 	WeightFromSpoof   = 0.40
 	// A listing of the client's IP on a DNSBL zone (not marked reject),
 	// and of a URL host of the message on a URIBL zone: per zone.
+	// A From address the model has seen only in ham, and a From domain
+	// it has seen in KnownDomainHam ham and no spam: a sender the user
+	// has kept mail from before (mox's reputation, in the model's terms).
+	WeightKnownSender   = -0.5
+	WeightKnownDomain   = -0.3
+	KnownDomainHam      = 2
 	WeightDNSBL         = 0.35
 	WeightURIBL         = 0.35
 	FutureDateTolerance = 48 * time.Hour
@@ -74,6 +83,63 @@ func (a Auth) Signals() []Signal {
 		out = append(out, Signal{"dmarc-fail", WeightDMARCFail})
 	}
 	return out
+}
+
+// Authenticated reports whether a message's From domain (fromDomain) can
+// be believed as far as the checks tell: DMARC passed; or the domain has
+// no DMARC policy, SPF passed and the envelope sender's domain
+// (mailFromDomain) is in the same organizational domain; or the checks did
+// not run at all (dns.check_inbound = false: the admin chose to take From
+// as it is).
+func (a Auth) Authenticated(fromDomain, mailFromDomain string) bool {
+	switch {
+	case a.SPF == "" && a.DKIM == "" && a.DMARC == "":
+		return true
+	case a.DMARC == "pass":
+		return true
+	case a.DMARC == "none" && a.SPF == "pass" && fromDomain != "":
+		return orgDomain(fromDomain) == orgDomain(mailFromDomain)
+	}
+	return false
+}
+
+func orgDomain(d string) string {
+	d = strings.ToLower(strings.TrimSuffix(d, "."))
+	if reg, err := publicsuffix.EffectiveTLDPlusOne(d); err == nil {
+		return reg
+	}
+	return d
+}
+
+// Reputation returns the signals of a sender the model knows from ham:
+// "known-sender" when the From address (Tokenize's "from:addr:" token)
+// was trained only as ham, else "known-domain" when the From domain
+// ("from:dom:") was trained as ham KnownDomainHam times and never as
+// spam. counts[i] is the model's count of tokens[i]. Call it only for an
+// authenticated From (Auth.Authenticated): a forged one is no
+// acquaintance.
+func Reputation(tokens []string, counts []store.SpamCount) []Signal {
+	var addr, dom bool
+	for i, t := range tokens {
+		c := counts[i]
+		switch {
+		case strings.HasPrefix(t, "from:addr:"):
+			if c.Ham >= 1 && c.Spam == 0 {
+				addr = true
+			}
+		case strings.HasPrefix(t, "from:dom:"):
+			if c.Ham >= KnownDomainHam && c.Spam == 0 {
+				dom = true
+			}
+		}
+	}
+	switch {
+	case addr:
+		return []Signal{{"known-sender", WeightKnownSender}}
+	case dom:
+		return []Signal{{"known-domain", WeightKnownDomain}}
+	}
+	return nil
 }
 
 // BlocklistSignals returns a signal for each zone that lists something in

@@ -35,6 +35,8 @@ const (
 	// MaxParts bounds the MIME parts looked at, MaxDepth their nesting.
 	MaxParts = 100
 	MaxDepth = 8
+	// MaxReceived is how many Received fields are tokenized, from the top.
+	MaxReceived = 10
 )
 
 // Tokenize returns the distinct tokens of a raw message (RFC 5322, any line
@@ -193,14 +195,21 @@ func (t *tokenizer) header(h message.Header, top bool) {
 		return
 	}
 	fields := h.Fields()
-	n := 0
+	n, received := 0, 0
 	for fields.Next() && !t.full() {
 		n++
 		if n > 500 {
 			break
 		}
 		key := strings.ToLower(fields.Key())
-		if strings.HasPrefix(key, "x-yubin-") || key == "received" {
+		if strings.HasPrefix(key, "x-yubin-") {
+			continue
+		}
+		if key == "received" {
+			received++
+			if received <= MaxReceived {
+				t.received(fields.Value())
+			}
 			continue
 		}
 		t.add("h:" + clip(key))
@@ -243,6 +252,40 @@ func (t *tokenizer) header(h message.Header, top bool) {
 		t.words(fp.prefix, v)
 		if key == "subject" {
 			t.shape("subject:", v)
+		}
+	}
+}
+
+// received adds the hosts and networks a Received field names: the
+// registered domains of host names ("received:example.com") and the /24
+// and /16 of IPv4 addresses ("received:ip:192.0.2", "received:ip:192.0").
+func (t *tokenizer) received(v string) {
+	if len(v) > MaxFieldLen {
+		v = v[:MaxFieldLen]
+	}
+	for _, w := range strings.FieldsFunc(v, func(r rune) bool {
+		return !(r == '.' || r == '-' || r == ':' || 'a' <= r|0x20 && r|0x20 <= 'z' || '0' <= r && r <= '9')
+	}) {
+		w = strings.ToLower(strings.Trim(w, ".-:"))
+		if !strings.Contains(w, ".") {
+			continue
+		}
+		if ip := net.ParseIP(w); ip != nil {
+			if ip4 := ip.To4(); ip4 != nil {
+				t.add("received:ip:" + strconv.Itoa(int(ip4[0])) + "." + strconv.Itoa(int(ip4[1])) + "." + strconv.Itoa(int(ip4[2])))
+				t.add("received:ip:" + strconv.Itoa(int(ip4[0])) + "." + strconv.Itoa(int(ip4[1])))
+			}
+			continue
+		}
+		if strings.Contains(w, ":") {
+			continue
+		}
+		last := w[strings.LastIndexByte(w, '.')+1:]
+		if len(last) < 2 || strings.IndexFunc(last, func(r rune) bool { return r < 'a' || r > 'z' }) >= 0 {
+			continue
+		}
+		if reg, err := publicsuffix.EffectiveTLDPlusOne(w); err == nil {
+			t.add("received:" + clip(reg))
 		}
 	}
 }

@@ -115,6 +115,22 @@ func TestTokenizeHeaderFields(t *testing.T) {
 	hasNot(t, toks, "h:x-yubin-scan")
 }
 
+// Received fields give the registered domains of the hosts they name and
+// the networks of IPv4 addresses, never their ids or dates; only the first
+// MaxReceived fields count.
+func TestTokenizeReceived(t *testing.T) {
+	msg := "Received: from mail.Shop.example.co.uk (relay7.bulk.test [192.0.2.77])\r\n" +
+		"\tby mx.example.com with ESMTP id 4F2A; Mon, 1 Jan 2024 00:00:00 +0000\r\n" +
+		"Received: from [2001:db8::1] by 10.1.2.3 with SMTP\r\n" +
+		strings.Repeat("Received: from far.away.test by x.test\r\n", MaxReceived) +
+		"Received: from beyond.test\r\n" +
+		"Subject: hi\r\n\r\nbody\r\n"
+	toks := Tokenize([]byte(msg))
+	has(t, toks, "received:example.co.uk", "received:bulk.test", "received:example.com",
+		"received:ip:192.0.2", "received:ip:192.0", "received:ip:10.1.2", "received:away.test", "received:x.test")
+	hasNot(t, toks, "received:4f2a", "received:beyond.test", "received:mail.shop.example.co.uk", "received:co.uk", "h:received")
+}
+
 func FuzzTokenize(f *testing.F) {
 	f.Add([]byte("Subject: hi\r\n\r\nhello http://a.b/c"))
 	f.Add([]byte("Content-Type: multipart/alternative; boundary=b\r\n\r\n--b\r\nContent-Type: text/html\r\n\r\n<a href=http://x.y>z</a><script>\r\n--b--\r\n"))
