@@ -1,8 +1,6 @@
 package imapd
 
-// Mailbox names on the wire: astrings (atoms and quoted strings), modified
-// UTF-7 (RFC 3501 5.1.3), and the check of a command's mailbox arguments
-// that libConn makes before the library sees the command.
+// Mailbox names on the wire: modified UTF-7 (RFC 3501 5.1.3).
 
 import (
 	"errors"
@@ -10,85 +8,6 @@ import (
 	"unicode/utf16"
 	"unicode/utf8"
 )
-
-// parseAString reads an atom or a quoted string (RFC 3501 astring, without
-// literals) from the start of s; rest is what follows it. Like the
-// library, it takes any character after a backslash and a NUL in a quoted
-// string (the mailbox check refuses the NUL with a reason).
-func parseAString(s string) (value, rest string, ok bool) {
-	if s == "" {
-		return "", "", false
-	}
-	if s[0] == '"' {
-		var b strings.Builder
-		for i := 1; i < len(s); i++ {
-			switch c := s[i]; c {
-			case '\\':
-				if i+1 >= len(s) || s[i+1] == '\r' || s[i+1] == '\n' {
-					return "", "", false
-				}
-				i++
-				b.WriteByte(s[i])
-			case '"':
-				return b.String(), s[i+1:], true
-			case '\r', '\n':
-				return "", "", false
-			default:
-				b.WriteByte(c)
-			}
-		}
-		return "", "", false
-	}
-	i := 0
-	for i < len(s) && (isAtomChar(s[i]) || s[i] == ']') {
-		i++
-	}
-	if i == 0 {
-		return "", "", false
-	}
-	return s[:i], s[i:], true
-}
-
-// parseArg reads a command argument from the start of s, the command's
-// text as the client sent it, literals in place ("{n}" or "{n+}", CRLF,
-// n bytes): an astring or, with list, a LIST pattern (list-mailbox, whose
-// atoms may hold % and *). pending says that s ends with the announcement
-// of a literal that is the argument: its bytes have not come yet.
-func parseArg(s string, list bool) (value, rest string, ok, pending bool) {
-	switch {
-	case strings.HasPrefix(s, "{"):
-		end := strings.IndexByte(s, '}')
-		if end < 0 {
-			return "", "", false, false
-		}
-		size, _, isLit := literalAtEnd([]byte(s[:end+1]))
-		after := s[end+1:]
-		switch {
-		case !isLit || strings.LastIndexByte(s[:end], '{') != 0:
-			return "", "", false, false
-		case after == "":
-			return "", "", false, true
-		case strings.HasPrefix(after, "\r\n"):
-			after = after[2:]
-		case strings.HasPrefix(after, "\n"):
-			after = after[1:]
-		default:
-			return "", "", false, false
-		}
-		if int64(len(after)) < size {
-			return "", "", false, false
-		}
-		return after[:size], after[size:], true, false
-	case list && !strings.HasPrefix(s, `"`):
-		j := 0
-		for j < len(s) && (isAtomChar(s[j]) || s[j] == ']' || s[j] == '*' || s[j] == '%') {
-			j++
-		}
-		return s[:j], s[j:], j > 0, false
-	}
-	value, rest, ok = parseAString(s)
-	return value, rest, ok, false
-}
 
 // quoteString writes s as an IMAP quoted string.
 func quoteString(s string) string {
@@ -234,49 +153,4 @@ func encodeMailboxName(s string) string {
 		b.WriteByte('-')
 	}
 	return b.String()
-}
-
-// checkMailboxArgs decodes the mailbox arguments of a command the way the
-// library will, so that a name in bad modified UTF-7 (or with a NUL) gets
-// a clean BAD instead of the library's "internal server error". args is
-// the text after the command name as the client sent it so far, literals
-// in place; more says that it ends with the announcement of a literal that
-// is a mailbox argument, to be checked when its bytes have come. Anything
-// it cannot parse is left to the library.
-func checkMailboxArgs(cmd, args string) (more bool, err error) {
-	var n int // mailbox arguments to check
-	switch cmd {
-	case "SELECT", "EXAMINE", "CREATE", "DELETE", "SUBSCRIBE", "UNSUBSCRIBE", "STATUS", "APPEND", "GETQUOTAROOT":
-		n = 1
-	case "RENAME":
-		n = 2
-	case "COPY", "MOVE":
-		_, args, _ = strings.Cut(args, " ") // the message set
-		n = 1
-	case "LIST", "LSUB":
-		if strings.HasPrefix(args, "(") {
-			return false, nil // LIST-EXTENDED selection options: the library's job
-		}
-		n = 2
-	default:
-		return false, nil
-	}
-	list := cmd == "LIST" || cmd == "LSUB"
-	for i := 0; i < n; i++ {
-		v, rest, ok, pending := parseArg(args, list)
-		if pending {
-			return true, nil
-		}
-		if !ok {
-			return false, nil
-		}
-		if _, err := decodeMailboxName(v); err != nil {
-			return false, err
-		}
-		if !strings.HasPrefix(rest, " ") {
-			return false, nil
-		}
-		args = rest[1:]
-	}
-	return false, nil
 }

@@ -1,24 +1,16 @@
-// Package imapd serves IMAP4rev1 (RFC 3501) over the store, on
-// github.com/emersion/go-imap/v2/imapserver, with STARTTLS (RFC 2595),
-// AUTHENTICATE PLAIN, IDLE (RFC 2177), NAMESPACE (RFC 2342), UIDPLUS
-// (RFC 4315), MOVE (RFC 6851), SPECIAL-USE (RFC 6154), LIST-EXTENDED and
-// LIST-STATUS (RFC 5258, 5819), CHILDREN (RFC 3348), ESEARCH (RFC 4731),
-// APPENDLIMIT (RFC 7889), STATUS=SIZE (RFC 8438) and QUOTA (RFC 9208).
+// Package imapd serves IMAP4rev1 (RFC 3501) over the store: its own
+// protocol layer (internal/imapwire reads commands and writes responses),
+// with STARTTLS (RFC 2595), AUTHENTICATE PLAIN with SASL-IR (RFC 4959),
+// LITERAL+ (RFC 7888), ID (RFC 2971), ENABLE (RFC 5161), IDLE (RFC 2177),
+// NAMESPACE (RFC 2342), UIDPLUS (RFC 4315), MOVE (RFC 6851), UNSELECT (RFC
+// 3691), SPECIAL-USE (RFC 6154), LIST-EXTENDED and LIST-STATUS (RFC 5258,
+// 5819), CHILDREN (RFC 3348), ESEARCH (RFC 4731), APPENDLIMIT (RFC 7889),
+// STATUS=SIZE (RFC 8438) and QUOTA (RFC 9208).
 //
-// The library does all TLS-free protocol work. This package adds three
-// things around it:
-//
-//   - TLS is done here, not in the library: implicit TLS (netserve.Server)
-//     before the library sees the connection, and STARTTLS in a small
-//     pre-TLS stage (prelogin.go) that offers CAPABILITY, NOOP, LOGOUT
-//     and STARTTLS, and refuses LOGIN and AUTHENTICATE with
-//     LOGINDISABLED/PRIVACYREQUIRED until TLS is up.
-//   - The library does not dispatch QUOTA (v2.0.0-beta.8 has no hook for
-//     commands it does not know), so libConn (libconn.go) follows the
-//     client's command stream and serves GETQUOTA and GETQUOTAROOT itself,
-//     at command boundaries, and adds QUOTA to the capability lists.
-//   - Live updates come from the store's change feed (view.go), so a
-//     delivery over SMTP, a POP3 DELE or another IMAP session all show.
+// conn.go is the command loop (states, dispatch, replies); each cmd_*.go
+// file registers the commands of one area. Live updates come from the
+// store's change feed (view.go), so a delivery over SMTP, a POP3 DELE or
+// another IMAP session all show.
 package imapd
 
 import (
@@ -27,12 +19,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"strings"
 	"sync"
 	"time"
-
-	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapserver"
 
 	"yubin/internal/auth"
 	"yubin/internal/netserve"
@@ -76,11 +64,7 @@ type Server struct {
 	au  *auth.Authenticator
 	log *slog.Logger
 
-	lib   *imapserver.Server // never sees TLS; we do it
-	libLn *chanListener
-
-	ns      netserve.Server
-	libDone chan struct{}
+	ns netserve.Server
 
 	userIPMu sync.Mutex
 	userIP   map[userIP]int // logged-in connections per account and address
@@ -136,8 +120,7 @@ func New(cfg Config, st store.Mail, au *auth.Authenticator, log *slog.Logger) *S
 		log = slog.New(slog.DiscardHandler)
 	}
 	log = log.With("proto", "imap")
-	s := &Server{cfg: cfg, st: st, au: au, log: log,
-		libLn: newChanListener(), libDone: make(chan struct{}),
+	return &Server{cfg: cfg, st: st, au: au, log: log,
 		ns: netserve.Server{
 			MaxConns:         cfg.MaxConnections,
 			Refusal:          "* BYE [UNAVAILABLE] Too many connections, try again later",
@@ -146,48 +129,6 @@ func New(cfg Config, st store.Mail, au *auth.Authenticator, log *slog.Logger) *S
 			HandshakeTimeout: cfg.HandshakeTimeout,
 			Log:              log,
 		}}
-	s.lib = imapserver.New(&imapserver.Options{
-		NewSession: s.newSession,
-		Caps: imap.CapSet{
-			imap.CapIMAP4rev1:    {},
-			imap.CapNamespace:    {},
-			imap.CapUIDPlus:      {},
-			imap.CapMove:         {},
-			imap.CapStatusSize:   {},
-			imap.CapSpecialUse:   {},
-			imap.CapListExtended: {},
-			imap.CapListStatus:   {},
-			imap.CapChildren:     {},
-			imap.CapESearch:      {},
-			imap.CapLiteralPlus:  {},
-			imap.CapUnselect:     {},
-			imap.CapIdle:         {},
-			imap.CapAppendLimit:  {},
-		},
-		Logger: libLogger{s.log},
-		// Every connection the library sees is TLS, or plain text that
-		// the pre-TLS stage let through because AllowInsecureAuth is on.
-		InsecureAuth: true,
-	})
-	go func() {
-		defer close(s.libDone)
-		s.lib.Serve(s.libLn)
-	}()
-	return s
-}
-
-type libLogger struct{ log *slog.Logger }
-
-func (l libLogger) Printf(format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
-	switch {
-	case strings.Contains(msg, "panic"):
-		l.log.Error("imap library: " + msg)
-	case strings.HasPrefix(msg, "handling ") && !isNetError(msg): // an error we did not map to a reply
-		l.log.Warn("imap library: " + msg)
-	default: // clients that go away or send garbage
-		l.log.Debug("imap library: " + msg)
-	}
 }
 
 // Serve accepts connections on ln until Shutdown, then returns nil (or
@@ -201,82 +142,25 @@ func (s *Server) Serve(ln net.Listener, mode netserve.Mode, tlsConf *tls.Config)
 	return s.ns.Serve(ln, mode, tlsConf, func(c *netserve.Conn) { s.serveConn(c, mode, tlsConf) })
 }
 
-// serveConn runs the pre-TLS stage of a Plain listener's connection, then
-// hands the connection to the library and waits until the library has
-// closed it. From connect to login the client has PreAuthTimeout.
-func (s *Server) serveConn(c *netserve.Conn, mode netserve.Mode, tlsConf *tls.Config) {
+// serveConn serves one connection; from connect to login the client has
+// PreAuthTimeout.
+func (s *Server) serveConn(nc *netserve.Conn, mode netserve.Mode, tlsConf *tls.Config) {
 	loginBy := time.Now().Add(s.cfg.PreAuthTimeout)
-	var lc *libConn
+	c := newConn(s, nc.Conn, mode == netserve.Implicit, tlsConf, loginBy)
 	if mode == netserve.Implicit {
-		lc = newLibConn(s, loginClock(c.Conn, loginBy), false, nil)
-	} else {
-		var ok bool
-		if lc, ok = s.prelogin(c, tlsConf, loginBy); !ok {
-			return
-		}
+		c.conf = nil
 	}
-	if !c.OnShutdown(lc.interrupt) {
-		lc.bye()
+	if !nc.OnShutdown(c.interrupt) {
+		c.bye("Server shutting down")
+		nc.Conn.Close()
 		return
 	}
-	if !s.libLn.hand(lc) {
-		lc.Close()
-		return
-	}
-	<-lc.closed
+	c.serve()
 }
 
 // Shutdown stops accepting, lets every command in progress finish, ends
 // each session at its next command with BYE, and waits for them until ctx
 // ends; then it cuts what is left.
 func (s *Server) Shutdown(ctx context.Context) error {
-	err := s.ns.Shutdown(ctx)
-	s.libLn.Close()
-	return err
-}
-
-// chanListener hands connections we accepted (and did TLS for) to the
-// library's Serve loop.
-type chanListener struct {
-	c    chan net.Conn
-	done chan struct{}
-	once sync.Once
-}
-
-func newChanListener() *chanListener {
-	return &chanListener{c: make(chan net.Conn), done: make(chan struct{})}
-}
-
-func (l *chanListener) hand(c net.Conn) bool {
-	select {
-	case l.c <- c:
-		return true
-	case <-l.done:
-		return false
-	}
-}
-
-func (l *chanListener) Accept() (net.Conn, error) {
-	select {
-	case c := <-l.c:
-		return c, nil
-	case <-l.done:
-		return nil, net.ErrClosed
-	}
-}
-
-func (l *chanListener) Close() error {
-	l.once.Do(func() { close(l.done) })
-	return nil
-}
-
-func (l *chanListener) Addr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)} }
-
-func isNetError(msg string) bool {
-	for _, s := range []string{"use of closed network connection", "i/o timeout", "connection reset", "broken pipe", "EOF"} {
-		if strings.Contains(msg, s) {
-			return true
-		}
-	}
-	return false
+	return s.ns.Shutdown(ctx)
 }

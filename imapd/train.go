@@ -26,42 +26,42 @@ const (
 )
 
 // train tells Config.Train about messages.
-func (s *session) train(mailbox string, uids []uint32, spam bool) {
-	if f := s.srv.cfg.Train; f != nil && len(uids) > 0 {
-		f(Training{Account: s.account, Mailbox: mailbox, UIDs: uids, Spam: spam})
+func (c *conn) train(mailbox string, uids []uint32, spam bool) {
+	if f := c.srv.cfg.Train; f != nil && len(uids) > 0 {
+		f(Training{Account: c.account, Mailbox: mailbox, UIDs: uids, Spam: spam})
 	}
 }
 
 // specialUse says whether a mailbox is the account's Junk (or Trash)
 // mailbox: by its special use, or by its name.
-func (s *session) specialUse(name, use, usual string) bool {
+func (c *conn) specialUse(name, use, usual string) bool {
 	if strings.EqualFold(name, usual) {
 		return true
 	}
-	m, err := s.srv.st.Mailbox(s.ctx(), s.account, name)
+	m, err := c.srv.st.Mailbox(c.ctx, c.account, name)
 	return err == nil && m.SpecialUse == use
 }
 
-func (s *session) isJunk(name string) bool  { return s.specialUse(name, `\Junk`, "Junk") }
-func (s *session) isTrash(name string) bool { return s.specialUse(name, `\Trash`, "Trash") }
+func (c *conn) isJunk(name string) bool  { return c.specialUse(name, `\Junk`, "Junk") }
+func (c *conn) isTrash(name string) bool { return c.specialUse(name, `\Trash`, "Trash") }
 
 // trainMoved is the training of a COPY or MOVE from src to dst.
-func (s *session) trainMoved(src, dst string, res store.CopyResult) {
-	if s.srv.cfg.Train == nil {
+func (c *conn) trainMoved(src, dst string, res store.CopyResult) {
+	if c.srv.cfg.Train == nil {
 		return
 	}
 	switch {
-	case s.isJunk(dst):
-		s.train(dst, res.Dest, true)
-	case s.isJunk(src) && !s.isTrash(dst):
-		s.train(dst, res.Dest, false)
+	case c.isJunk(dst):
+		c.train(dst, res.Dest, true)
+	case c.isJunk(src) && !c.isTrash(dst):
+		c.train(dst, res.Dest, false)
 	}
 }
 
 // trainFlags is the training of flags set on messages of mailbox (STORE,
 // or a FETCH that set \Seen): msgs as they are now.
-func (s *session) trainFlags(mailbox string, op store.FlagOp, flags []string, msgs []store.MessageInfo) {
-	if s.srv.cfg.Train == nil || op == store.FlagsRemove || len(msgs) == 0 {
+func (c *conn) trainFlags(mailbox string, op store.FlagOp, flags []string, msgs []store.MessageInfo) {
+	if c.srv.cfg.Train == nil || op == store.FlagsRemove || len(msgs) == 0 {
 		return
 	}
 	uids := func(keep func(m store.MessageInfo) bool) []uint32 {
@@ -76,10 +76,10 @@ func (s *session) trainFlags(mailbox string, op store.FlagOp, flags []string, ms
 	all := func(store.MessageInfo) bool { return true }
 	switch {
 	case hasFlagFold(flags, KeywordJunk):
-		s.train(mailbox, uids(all), true)
+		c.train(mailbox, uids(all), true)
 	case hasFlagFold(flags, KeywordNotJunk):
-		s.train(mailbox, uids(all), false)
-	case hasFlagFold(flags, `\Seen`) && !s.isJunk(mailbox) && !s.isTrash(mailbox):
-		s.train(mailbox, uids(func(m store.MessageInfo) bool { return !hasFlagFold(m.Flags, KeywordJunk) }), false)
+		c.train(mailbox, uids(all), false)
+	case hasFlagFold(flags, `\Seen`) && !c.isJunk(mailbox) && !c.isTrash(mailbox):
+		c.train(mailbox, uids(func(m store.MessageInfo) bool { return !hasFlagFold(m.Flags, KeywordJunk) }), false)
 	}
 }

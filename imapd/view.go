@@ -6,8 +6,7 @@ import (
 	"slices"
 	"sort"
 
-	"github.com/emersion/go-imap/v2"
-
+	"yubin/internal/imapwire"
 	"yubin/store"
 )
 
@@ -28,18 +27,20 @@ type view struct {
 	sub     *store.Subscription
 	pending []store.Event
 	gone    bool // the mailbox was deleted or recreated
+	// keywords are the keywords the client was told the mailbox uses
+	// (FLAGS); a new one makes the server send FLAGS again.
+	keywords map[string]bool
 }
 
 // feedBuffer is how many events a selected session may fall behind before
 // it re-reads its mailbox.
 const feedBuffer = 64
 
-// updateWriter is what a view writes updates with: imapserver's
-// UpdateWriter, or the EXPUNGE/MOVE writers for the matching parts.
+// updateWriter is what a view writes updates with (the connection).
 type updateWriter interface {
 	WriteExpunge(seqNum uint32) error
 	WriteNumMessages(n uint32) error
-	WriteMessageFlags(seqNum uint32, uid imap.UID, flags []imap.Flag) error
+	WriteMessageFlags(seqNum uint32, uid uint32, flags []string) error
 }
 
 // openView subscribes first and reads the mailbox second, so no change
@@ -139,7 +140,7 @@ func (v *view) sync(ctx context.Context, w updateWriter, allowExpunge bool) erro
 				if err := flush(); err != nil {
 					return err
 				}
-				if err := w.WriteMessageFlags(seq, imap.UID(ev.UID), toIMAPFlags(ev.Flags)); err != nil {
+				if err := w.WriteMessageFlags(seq, ev.UID, ev.Flags); err != nil {
 					return err
 				}
 			}
@@ -201,59 +202,32 @@ func (v *view) resync(ctx context.Context) error {
 	return nil
 }
 
-// resolve turns a sequence or UID set into indexes of v.uids, ascending.
-func (v *view) resolve(set imap.NumSet) ([]int, error) {
+// resolve turns a sequence set (uid: a UID set) into indexes of v.uids,
+// ascending, without duplicates. Numbers that name no message are left
+// out: a UID set may name UIDs that were expunged, and "*" in an empty
+// mailbox names nothing.
+func (v *view) resolve(set imapwire.NumSet, uid bool) ([]int, error) {
+	if set.Search {
+		return nil, bad("SEARCHRES is not supported")
+	}
 	var out []int
 	n := len(v.uids)
-	switch set := set.(type) {
-	case imap.SeqSet:
-		for _, r := range set {
-			start, stop := r.Start, r.Stop
-			if start == 0 {
-				start = uint32(n)
-			}
-			if stop == 0 {
-				stop = uint32(n)
-			}
-			if start > stop {
-				start, stop = stop, start
-			}
-			if start == 0 {
-				start = 1 // "*" in an empty mailbox
-			}
-			if start > uint32(n) {
-				continue
-			}
-			for s := start; s <= min(stop, uint32(n)); s++ {
+	if n == 0 {
+		return nil, nil
+	}
+	if !uid {
+		for _, b := range set.Bounds(uint32(n)) {
+			for s := max(b[0], 1); s <= min(b[1], uint32(n)); s++ {
 				out = append(out, int(s-1))
 			}
 		}
-	case imap.UIDSet:
-		if imap.IsSearchRes(set) {
-			return nil, &imap.Error{Type: imap.StatusResponseTypeBad, Text: "SEARCHRES is not supported"}
-		}
-		var maxUID uint32
-		if n > 0 {
-			maxUID = v.uids[n-1]
-		}
-		for _, r := range set {
-			start, stop := uint32(r.Start), uint32(r.Stop)
-			if start == 0 {
-				start = maxUID
-			}
-			if stop == 0 {
-				stop = maxUID
-			}
-			if start > stop {
-				start, stop = stop, start
-			}
-			i, _ := slices.BinarySearch(v.uids, start)
-			for ; i < n && v.uids[i] <= stop; i++ {
+	} else {
+		for _, b := range set.Bounds(v.uids[n-1]) {
+			i, _ := slices.BinarySearch(v.uids, b[0])
+			for ; i < n && v.uids[i] <= b[1]; i++ {
 				out = append(out, i)
 			}
 		}
-	default:
-		return nil, &imap.Error{Type: imap.StatusResponseTypeBad, Text: "Bad message set"}
 	}
 	if len(out) > 1 {
 		sort.Ints(out)
@@ -269,38 +243,4 @@ func (v *view) uidsAt(idx []int) []uint32 {
 		out[i] = v.uids[j]
 	}
 	return out
-}
-
-func toIMAPFlags(flags []string) []imap.Flag {
-	out := make([]imap.Flag, len(flags))
-	for i, f := range flags {
-		out[i] = imap.Flag(f)
-	}
-	return out
-}
-
-// uidSet builds a UID set from ascending UIDs without the library's
-// per-number merging (quadratic for big sets).
-func uidSet(uids []uint32) imap.UIDSet {
-	var s imap.UIDSet
-	for _, u := range uids {
-		if k := len(s); k > 0 && uint32(s[k-1].Stop)+1 == u {
-			s[k-1].Stop = imap.UID(u)
-			continue
-		}
-		s = append(s, imap.UIDRange{Start: imap.UID(u), Stop: imap.UID(u)})
-	}
-	return s
-}
-
-func seqSet(nums []uint32) imap.SeqSet {
-	var s imap.SeqSet
-	for _, u := range nums {
-		if k := len(s); k > 0 && s[k-1].Stop+1 == u {
-			s[k-1].Stop = u
-			continue
-		}
-		s = append(s, imap.SeqRange{Start: u, Stop: u})
-	}
-	return s
 }
