@@ -77,19 +77,22 @@ func (c *conn) cmdStartTLS(cmd *command) error {
 	// Anything sent after STARTTLS before the handshake would be
 	// injected into the TLS session (CVE-2011-0411): refuse it.
 	if c.br.Buffered() > 0 {
-		c.state = stateLogout
 		return errHungUp
 	}
 	deadline, _ := c.loginBy()
 	hs := min(c.srv.cfg.HandshakeTimeout, time.Until(deadline))
 	if hs <= 0 {
-		c.state = stateLogout
 		return errHungUp
 	}
-	tc, err := netserve.Handshake(c.raw, c.conf, hs)
+	raw := c.raw
+	c.handshake.Store(&raw)
+	if c.stopping.Load() {
+		raw.SetReadDeadline(time.Now())
+	}
+	tc, err := netserve.Handshake(raw, c.conf, hs)
+	c.handshake.Store(nil)
 	if err != nil {
 		c.log.Debug("STARTTLS handshake failed", "err", err)
-		c.state = stateLogout
 		return errHungUp
 	}
 	c.tls = true

@@ -75,6 +75,9 @@ type conn struct {
 	// Shutdown can cut that wait short).
 	stopping atomic.Bool
 	waiting  atomic.Bool
+	// handshake is the connection a STARTTLS handshake runs on, while it
+	// runs (Shutdown cuts it short).
+	handshake atomic.Pointer[net.Conn]
 }
 
 // command is the command being run.
@@ -150,6 +153,9 @@ func (c *conn) interrupt() {
 	if c.waiting.Load() {
 		c.tc.SetReadDeadline(time.Now())
 	}
+	if hc := c.handshake.Load(); hc != nil {
+		(*hc).SetReadDeadline(time.Now())
+	}
 }
 
 // serve runs the session: greeting, commands until LOGOUT, an error, a
@@ -218,10 +224,10 @@ func (c *conn) next() bool {
 	c.waiting.Store(false)
 	switch {
 	case err == imapwire.ErrTooLong:
-		if c.r.Err() != nil {
-			return false
-		}
-		return c.reply("*", "", &status{kind: "BAD", text: "Command line too long"})
+		return c.reply(droppedTag(c.r.Dropped()), "", &status{kind: "BAD", text: "Command line too long"})
+	case errors.Is(err, imapwire.ErrEndless):
+		c.bye("Command line too long")
+		return false
 	case err != nil:
 		var ne net.Error
 		switch {
@@ -289,6 +295,9 @@ func (c *conn) run(cmd *command) bool {
 	}
 	err := spec.run(c, cmd)
 	switch {
+	case errors.Is(c.r.Err(), imapwire.ErrEndless):
+		c.bye("Command line too long")
+		return false
 	case c.r.Err() != nil:
 		return false // the client is gone
 	case err == errReplied:
@@ -303,6 +312,8 @@ func (c *conn) run(cmd *command) bool {
 		switch {
 		case errors.As(err, &se):
 			st = &status{kind: "BAD", text: se.Msg}
+		case errors.Is(err, imapwire.ErrTooLong):
+			st = &status{kind: "BAD", text: "Command line too long"}
 		case errors.As(err, &tb):
 			st = &status{kind: "NO", code: "TOOBIG", text: tb.Error()}
 			if cmd.name != "APPEND" {
@@ -326,6 +337,9 @@ func (c *conn) run(cmd *command) bool {
 				return false
 			}
 		}
+	}
+	if st != nil {
+		err = st
 	}
 	return c.reply(cmd.tag, cmd.name, err)
 }
@@ -364,6 +378,26 @@ func (c *conn) reply(tag, name string, err error) bool {
 		return false
 	}
 	return c.w.Flush() == nil
+}
+
+// droppedTag is the tag a dropped line starts with, or "*".
+func droppedTag(b []byte) string {
+	i := 0
+	for i < len(b) && i < 64 && isTagChar(b[i]) {
+		i++
+	}
+	if i == 0 || i >= len(b) || b[i] != ' ' {
+		return "*"
+	}
+	return string(b[:i])
+}
+
+func isTagChar(c byte) bool {
+	switch c {
+	case '(', ')', '{', ' ', '%', '*', '"', '\\', '+':
+		return false
+	}
+	return c > 0x20 && c < 0x7f
 }
 
 // sanitize keeps a reply's text on one line.

@@ -780,18 +780,18 @@ func TestBruteForceRefused(t *testing.T) {
 func TestStoreErrorMapping(t *testing.T) {
 	// No server: one shut down before its listeners' Serve began fails
 	// testutil.Serve's check ("server closed after Shutdown").
-	s := &session{log: slog.New(slog.NewTextHandler(testWriter{t}, nil))}
-	for err, code := range map[error]imap.ResponseCode{
-		store.ErrExists:                       imap.ResponseCodeAlreadyExists,
-		fmt.Errorf("x: %w", store.ErrInvalid): imap.ResponseCodeCannot,
-		&store.QuotaError{}:                   imap.ResponseCodeOverQuota,
-		store.ErrHasChildren:                  imap.ResponseCodeHasChildren,
-		fmt.Errorf("x: %w", store.ErrLimit):   imap.ResponseCodeLimit,
-		errors.New("disk on fire"):            imap.ResponseCodeServerBug,
+	c := &conn{log: slog.New(slog.NewTextHandler(testWriter{t}, nil))}
+	for err, code := range map[error]string{
+		store.ErrExists:                       "ALREADYEXISTS",
+		fmt.Errorf("x: %w", store.ErrInvalid): "CANNOT",
+		&store.QuotaError{}:                   "OVERQUOTA",
+		store.ErrHasChildren:                  "HASCHILDREN",
+		fmt.Errorf("x: %w", store.ErrLimit):   "LIMIT",
+		errors.New("disk on fire"):            "SERVERBUG",
 	} {
-		var ie *imap.Error
-		if !errors.As(s.storeError(err, imap.ResponseCodeNonExistent), &ie) || ie.Code != code {
-			t.Errorf("%v: %v", err, ie)
+		var st *status
+		if !errors.As(c.storeError(err, "NONEXISTENT"), &st) || st.code != code {
+			t.Errorf("%v: %v", err, st)
 		}
 	}
 }

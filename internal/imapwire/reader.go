@@ -48,8 +48,17 @@ func syntaxf(format string, args ...any) error {
 }
 
 // ErrTooLong is a line or command beyond the Reader's Limits. The rest of
-// the command has been read and dropped (see Discard).
+// the command has been read and dropped (see Discard); Dropped gives its
+// first bytes.
 var ErrTooLong = errors.New("command too long")
+
+// ErrEndless is a line that goes on past MaxSkip without its end: the
+// stream cannot be followed any more.
+var ErrEndless = errors.New("line never ends")
+
+// MaxSkip bounds how much of a too-long line is read and dropped before
+// the Reader gives up on the stream.
+const MaxSkip = 4 << 20
 
 // Literal is the announcement of a literal at the end of a line: {n}
 // (synchronizing: the client waits for a continuation), {n+} (LITERAL+,
@@ -76,7 +85,13 @@ type Reader struct {
 	// before the command's next line.
 	stream *io.LimitedReader
 	err    error // a read error: the connection is unusable
+	// dropped is the start of the last line dropped for being too long.
+	dropped []byte
 }
+
+// Dropped returns the first bytes of the last line dropped for being too
+// long (for the tag of the reply).
+func (r *Reader) Dropped() []byte { return r.dropped }
 
 // NewReader returns a Reader over br with limits (zero fields take
 // DefaultLimits').
@@ -121,6 +136,7 @@ func (r *Reader) readLine() error {
 		if len(r.line)+len(chunk) > r.limits.MaxLine+2 {
 			tail := append([]byte(nil), r.line...)
 			tail = append(tail, chunk...)
+			r.dropped = append(r.dropped[:0], tail[:min(len(tail), 128)]...)
 			if err == bufio.ErrBufferFull || err == nil && !bytes.HasSuffix(chunk, []byte("\n")) {
 				if tail, err = r.skipLine(tail); err != nil {
 					return r.fail(err)
@@ -168,8 +184,12 @@ func (r *Reader) readLine() error {
 // skipLine reads and drops the rest of a line, keeping its last bytes
 // (where a literal announcement would be).
 func (r *Reader) skipLine(tail []byte) ([]byte, error) {
+	skipped := len(tail)
 	for {
 		chunk, err := r.br.ReadSlice('\n')
+		if skipped += len(chunk); skipped > MaxSkip && err == bufio.ErrBufferFull {
+			return tail, ErrEndless
+		}
 		tail = append(tail, chunk...)
 		if len(tail) > 64 {
 			tail = append(tail[:0], tail[len(tail)-64:]...)

@@ -78,12 +78,40 @@ func TestReaderErrors(t *testing.T) {
 		in, want string
 		parse    func(r *Reader) error
 	}{
-		{"a create \"imaptest\r\n", `missing '"'`, func(r *Reader) error { r.Tag(); r.SP(); r.Atom(); r.SP(); _, err := r.AString(); return err }},
-		{"a fetch 0 flags\r\n", "0 is not a valid", func(r *Reader) error { r.Tag(); r.SP(); r.Atom(); r.SP(); _, err := r.NumSet(); return err }},
-		{"a fetch 99999999999 flags\r\n", "out of range", func(r *Reader) error { r.Tag(); r.SP(); r.Atom(); r.SP(); _, err := r.NumSet(); return err }},
+		{"a create \"imaptest\r\n", `missing '"'`, func(r *Reader) error {
+			r.Tag()
+			r.SP()
+			r.Atom()
+			r.SP()
+			_, err := r.AString()
+			return err
+		}},
+		{"a fetch 0 flags\r\n", "0 is not a valid", func(r *Reader) error {
+			r.Tag()
+			r.SP()
+			r.Atom()
+			r.SP()
+			_, err := r.NumSet()
+			return err
+		}},
+		{"a fetch 99999999999 flags\r\n", "out of range", func(r *Reader) error {
+			r.Tag()
+			r.SP()
+			r.Atom()
+			r.SP()
+			_, err := r.NumSet()
+			return err
+		}},
 		{"a noop extra\r\n", "expected end of command", func(r *Reader) error { r.Tag(); r.SP(); r.Atom(); return r.End() }},
 		{"a select\r\n", "expected space, got end", func(r *Reader) error { r.Tag(); r.SP(); r.Atom(); return r.SP() }},
-		{"a x \"\\a\"\r\n", `bad escape`, func(r *Reader) error { r.Tag(); r.SP(); r.Atom(); r.SP(); _, err := r.Quoted(); return err }},
+		{"a x \"\\a\"\r\n", `bad escape`, func(r *Reader) error {
+			r.Tag()
+			r.SP()
+			r.Atom()
+			r.SP()
+			_, err := r.Quoted()
+			return err
+		}},
 	} {
 		r, _ := newTestReader(c.in+"b NOOP\r\n", Limits{})
 		if err := r.Begin(); err != nil {
