@@ -63,14 +63,14 @@ func appendUID(t *testing.T, st string) (uint32, string) {
 	return v, strings.TrimSuffix(uids, "]")
 }
 
-func (e *env) messages(t *testing.T, account, box string) []store.MessageInfo {
+func (e *env) boxMessages(t *testing.T, account, box string) []store.MessageInfo {
 	t.Helper()
 	msgs, _, err := e.st.Messages(t.Context(), account, box)
 	testutil.Must(t, err)
 	return msgs
 }
 
-func (e *env) read(t *testing.T, account, box string, uid uint32) string {
+func (e *env) storedText(t *testing.T, account, box string, uid uint32) string {
 	t.Helper()
 	b, err := e.st.ReadMessage(t.Context(), account, box, uid)
 	testutil.Must(t, err)
@@ -91,7 +91,7 @@ func TestAppend(t *testing.T) {
 	if v != box.UIDValidity || uids != "1" {
 		t.Fatalf("APPENDUID %d %s, want %d 1", v, uids, box.UIDValidity)
 	}
-	if got := e.read(t, "info@example.com", "INBOX", 1); got != "Subject: one\r\n\r\nbody\r\nline two\r\n" {
+	if got := e.storedText(t, "info@example.com", "INBOX", 1); got != "Subject: one\r\n\r\nbody\r\nline two\r\n" {
 		t.Fatalf("stored %q", got)
 	}
 
@@ -102,7 +102,7 @@ func TestAppend(t *testing.T) {
 	if _, uids = appendUID(t, st); uids != "2" {
 		t.Fatalf("second APPEND: %q", st)
 	}
-	m := e.messages(t, "info@example.com", "INBOX")[1]
+	m := e.boxMessages(t, "info@example.com", "INBOX")[1]
 	if !slices.Equal(m.Flags, []string{"$Label", `\Seen`}) {
 		t.Errorf("flags %q", m.Flags)
 	}
@@ -113,7 +113,7 @@ func TestAppend(t *testing.T) {
 	if _, uids = appendUID(t, st); uids != "3" {
 		t.Fatalf("third APPEND: %q", st)
 	}
-	if m := e.messages(t, "info@example.com", "INBOX")[2]; len(m.Flags) != 0 || !m.Date.Equal(time.Date(2023, 12, 16, 7, 59, 59, 0, time.UTC)) {
+	if m := e.boxMessages(t, "info@example.com", "INBOX")[2]; len(m.Flags) != 0 || !m.Date.Equal(time.Date(2023, 12, 16, 7, 59, 59, 0, time.UTC)) {
 		t.Errorf("third: flags %q, date %v", m.Flags, m.Date)
 	}
 
@@ -150,7 +150,7 @@ func TestAppend(t *testing.T) {
 		}
 		r.ok("NOOP")
 	}
-	if n := len(e.messages(t, "info@example.com", "INBOX")); n != 3 {
+	if n := len(e.boxMessages(t, "info@example.com", "INBOX")); n != 3 {
 		t.Fatalf("%d messages, want 3", n)
 	}
 }
@@ -189,7 +189,7 @@ func TestAppendRefusedLiterals(t *testing.T) {
 	if _, st := r.syncCmd("APPEND INBOX {%d}\r\n%s", 20, "Subject: s\r\n\r\nsmall\r\n"); !strings.HasPrefix(st, "OK [APPENDUID ") {
 		t.Fatalf("small APPEND: %q", st)
 	}
-	if n := len(e.messages(t, "info@example.com", "INBOX")); n != 1 {
+	if n := len(e.boxMessages(t, "info@example.com", "INBOX")); n != 1 {
 		t.Fatalf("%d messages, want 1", n)
 	}
 }
@@ -237,13 +237,13 @@ func TestMultiAppend(t *testing.T) {
 	if _, uids := appendUID(t, st); uids != "1:3" {
 		t.Fatalf("MULTIAPPEND: %q", st)
 	}
-	msgs := e.messages(t, "info@example.com", "INBOX")
+	msgs := e.boxMessages(t, "info@example.com", "INBOX")
 	if len(msgs) != 3 || !slices.Equal(msgs[0].Flags, []string{`\Seen`}) || len(msgs[1].Flags) != 0 || !slices.Equal(msgs[2].Flags, []string{"$A"}) ||
 		!msgs[2].Date.Equal(time.Date(2020, 2, 1, 0, 0, 0, 0, time.UTC)) {
 		t.Fatalf("stored %+v", msgs)
 	}
 	for i, m := range []string{m1, m2, m3} {
-		if got := e.read(t, "info@example.com", "INBOX", uint32(i+1)); got != m {
+		if got := e.storedText(t, "info@example.com", "INBOX", uint32(i+1)); got != m {
 			t.Errorf("message %d: %q", i+1, got)
 		}
 	}
@@ -275,7 +275,7 @@ func TestMultiAppend(t *testing.T) {
 		t.Fatalf("bad flag on the second message: %q", st)
 	}
 	r.ok("NOOP")
-	if n := len(e.messages(t, "info@example.com", "INBOX")); n != 5 {
+	if n := len(e.boxMessages(t, "info@example.com", "INBOX")); n != 5 {
 		t.Fatalf("%d messages after the refused MULTIAPPENDs, want 5", n)
 	}
 
@@ -288,7 +288,7 @@ func TestMultiAppend(t *testing.T) {
 	if _, st := r.cmd("APPEND INBOX {100+}\r\n%s {100+}\r\n%s", lf, lf); !strings.HasPrefix(st, "NO [OVERQUOTA] ") {
 		t.Fatalf("MULTIAPPEND over the quota once stored: %q", st)
 	}
-	if n := len(e.messages(t, "info@example.com", "INBOX")); n != 5 {
+	if n := len(e.boxMessages(t, "info@example.com", "INBOX")); n != 5 {
 		t.Fatalf("%d messages after a refused batch, want 5", n)
 	}
 	if _, st := r.cmd("APPEND INBOX {100+}\r\n%s", lf); !strings.HasPrefix(st, "OK [APPENDUID ") {
@@ -320,10 +320,10 @@ func TestCatenate(t *testing.T) {
 	uid, _ := strconv.Atoi(uids)
 	want := "From: a@example.com\r\nSubject: src\r\n\r\n" + text1 + "part one" + text2 +
 		"Content-Type: text/html\r\n\r\n" + "<p>two</p>" + "a@ex" + "preamble"
-	if got := e.read(t, "info@example.com", "Built", uint32(uid)); got != want {
+	if got := e.storedText(t, "info@example.com", "Built", uint32(uid)); got != want {
 		t.Fatalf("CATENATE stored\n%q\nwant\n%q", got, want)
 	}
-	if m := e.messages(t, "info@example.com", "Built"); !slices.Equal(m[0].Flags, []string{`\Draft`}) {
+	if m := e.boxMessages(t, "info@example.com", "Built"); !slices.Equal(m[0].Flags, []string{`\Draft`}) {
 		t.Errorf("flags %q", m[0].Flags)
 	}
 
@@ -332,14 +332,14 @@ func TestCatenate(t *testing.T) {
 	_, st = r.cmd(`APPEND Built CATENATE (URL "imap://info%%40example.com@mx.example.com:993%s")`, base)
 	_, uids = appendUID(t, st)
 	uid, _ = strconv.Atoi(uids)
-	if got := e.read(t, "info@example.com", "Built", uint32(uid)); got != catSource {
+	if got := e.storedText(t, "info@example.com", "Built", uint32(uid)); got != catSource {
 		t.Fatalf("whole message: %q", got)
 	}
 	hdr := "Subject: new\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
 	_, st = r.cmd(`APPEND Built CATENATE (TEXT {%d+}`+"\r\n%s"+` URL "%s/;SECTION=TEXT")`, len(hdr), hdr, base)
 	_, uids = appendUID(t, st)
 	uid, _ = strconv.Atoi(uids)
-	if got, want := e.read(t, "info@example.com", "Built", uint32(uid)), hdr+catSource[strings.Index(catSource, "\r\n\r\n")+4:]; got != want {
+	if got, want := e.storedText(t, "info@example.com", "Built", uint32(uid)), hdr+catSource[strings.Index(catSource, "\r\n\r\n")+4:]; got != want {
 		t.Fatalf("new header over the text: %q", got)
 	}
 
@@ -349,9 +349,9 @@ func TestCatenate(t *testing.T) {
 	if _, uids := appendUID(t, st); !strings.Contains(uids, ":") {
 		t.Fatalf("MULTIAPPEND with CATENATE: %q", st)
 	}
-	msgs := e.messages(t, "info@example.com", "Built")
-	if n := len(msgs); n != 5 || e.read(t, "info@example.com", "Built", msgs[3].UID) != catSource ||
-		e.read(t, "info@example.com", "Built", msgs[4].UID) != plain || !slices.Equal(msgs[4].Flags, []string{`\Answered`}) {
+	msgs := e.boxMessages(t, "info@example.com", "Built")
+	if n := len(msgs); n != 5 || e.storedText(t, "info@example.com", "Built", msgs[3].UID) != catSource ||
+		e.storedText(t, "info@example.com", "Built", msgs[4].UID) != plain || !slices.Equal(msgs[4].Flags, []string{`\Answered`}) {
 		t.Fatalf("after MULTIAPPEND with CATENATE: %+v", msgs)
 	}
 }
@@ -409,7 +409,22 @@ func TestCatenateBadURL(t *testing.T) {
 		t.Fatalf("CATENATE over APPENDLIMIT: %q", st)
 	}
 	r.ok("NOOP")
-	if n := len(e.messages(t, "info@example.com", "INBOX")); n != 1 {
+	if n := len(e.boxMessages(t, "info@example.com", "INBOX")); n != 1 {
 		t.Fatalf("%d messages, want 1", n)
 	}
+}
+
+// parseIMAPURL takes any string without panicking, and what it accepts
+// names a message.
+func FuzzParseIMAPURL(f *testing.F) {
+	for _, s := range []string{"/INBOX/;UID=1", "/INBOX;UIDVALIDITY=5/;UID=2/;SECTION=1.2.HEADER.FIELDS%20(A%20B)/;PARTIAL=1.2",
+		"imap://u%40x@h:1/a/b/;uid=3/;section=text", "/%ZZ/;UID=1", "/a/;UID=1;URLAUTH=x", "/a/;UID=1/;SECTION=1./;PARTIAL=0", "imap://h"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		u, why := parseIMAPURL(s, "u@x", "h")
+		if why == "" && (u.mailbox == "" || u.uid == 0 || u.section != nil && len(u.section.Part) == 0 && u.section.Specifier == "") {
+			t.Fatalf("%q: accepted as %+v", s, u)
+		}
+	})
 }

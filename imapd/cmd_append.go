@@ -47,8 +47,8 @@ var copyBufs = sync.Pool{New: func() any { return new([16 << 10]byte) }}
 // appendDate is RFC 3501's date-time, whose day may be space-padded.
 const appendDate = "_2-Jan-2006 15:04:05 -0700"
 
-// appendMsg is one message of an APPEND.
-type appendMsg struct {
+// spooledMsg is one message of an APPEND.
+type spooledMsg struct {
 	flags []string
 	date  time.Time
 	msg   *spool.Message
@@ -61,7 +61,7 @@ type appender struct {
 	box  store.Mailbox // the target, once looked up
 	acct store.Account // for the quota
 	have bool          // box and acct are set
-	msgs []*appendMsg
+	msgs []*spooledMsg
 	// done is the size of the messages spooled before the current one.
 	done int64
 }
@@ -129,7 +129,7 @@ func (a *appender) ready() error {
 // (a literal, or CATENATE's parts), into the spool.
 func (a *appender) message() error {
 	c := a.c
-	m := &appendMsg{}
+	m := &spooledMsg{}
 	if c.r.Peek() == '(' {
 		var flags []string
 		err := c.r.List(func() error {
@@ -211,7 +211,7 @@ func (a *appender) message() error {
 // fits checks, before more bytes of m are taken, that the message stays
 // within APPENDLIMIT and that all of them fit into the quota and the
 // spool's budget.
-func (a *appender) fits(m *appendMsg, more int64) error {
+func (a *appender) fits(m *spooledMsg, more int64) error {
 	size := m.msg.Size() + more
 	if limit := a.c.srv.cfg.AppendLimit; size > limit {
 		return no("TOOBIG", "Message is larger than %d bytes", limit)
@@ -227,7 +227,7 @@ func (a *appender) fits(m *appendMsg, more int64) error {
 
 // catPart reads one CATENATE part (RFC 4469): TEXT literal, or URL of a
 // message (part) of this account.
-func (a *appender) catPart(m *appendMsg) error {
+func (a *appender) catPart(m *spooledMsg) error {
 	c := a.c
 	kind, err := c.r.Atom()
 	if err != nil {
@@ -260,7 +260,7 @@ func (a *appender) catPart(m *appendMsg) error {
 }
 
 // catURL appends what an IMAP URL names to m, byte for byte.
-func (a *appender) catURL(m *appendMsg, raw string) error {
+func (a *appender) catURL(m *spooledMsg, raw string) error {
 	c := a.c
 	u, why := parseIMAPURL(raw, c.account, c.srv.cfg.Hostname)
 	if why != "" {
@@ -416,12 +416,12 @@ func parseIMAPURL(raw, account, host string) (u imapURL, why string) {
 		return u, "not an IMAP URL of a message"
 	}
 	s = s[1:]
-	i := indexFold(s, "/;UID=")
+	i := urlIndex(s, "/;UID=")
 	if i < 0 {
 		return u, "no UID in it"
 	}
 	box, rest := s[:i], s[i+len("/;UID="):]
-	if j := indexFold(box, ";UIDVALIDITY="); j >= 0 {
+	if j := urlIndex(box, ";UIDVALIDITY="); j >= 0 {
 		v, err := strconv.ParseUint(box[j+len(";UIDVALIDITY="):], 10, 32)
 		if err != nil || v == 0 {
 			return u, "bad UIDVALIDITY"
@@ -444,7 +444,7 @@ func parseIMAPURL(raw, account, host string) (u imapURL, why string) {
 	}
 	u.uid = uint32(uid)
 	rest = rest[n:]
-	if hasPrefixFold(rest, "/;SECTION=") {
+	if urlHasPrefix(rest, "/;SECTION=") {
 		rest = rest[len("/;SECTION="):]
 		end := strings.IndexByte(rest, ';')
 		if end < 0 {
@@ -461,7 +461,7 @@ func parseIMAPURL(raw, account, host string) (u imapURL, why string) {
 		}
 		rest = rest[end:]
 	}
-	if hasPrefixFold(rest, "/;PARTIAL=") {
+	if urlHasPrefix(rest, "/;PARTIAL=") {
 		rest = rest[len("/;PARTIAL="):]
 		end := strings.IndexByte(rest, ';')
 		if end < 0 {
@@ -485,7 +485,7 @@ func parseIMAPURL(raw, account, host string) (u imapURL, why string) {
 		rest = rest[end:]
 	}
 	switch {
-	case hasPrefixFold(rest, ";URLAUTH="):
+	case urlHasPrefix(rest, ";URLAUTH="):
 		return u, "URLAUTH is not supported"
 	case rest != "":
 		return u, "unexpected " + strconv.Quote(rest)
@@ -516,18 +516,18 @@ func parseURLSection(s string) (*imap.FetchItemBodySection, string) {
 		}
 		s = s[1:]
 	}
-	upper := strings.ToUpper(s)
+	is := func(word string) bool { return len(s) == len(word) && urlHasPrefix(s, word) }
 	switch {
-	case upper == "HEADER":
+	case is("HEADER"):
 		sec.Specifier = imap.PartSpecifierHeader
-	case upper == "TEXT":
+	case is("TEXT"):
 		sec.Specifier = imap.PartSpecifierText
-	case upper == "MIME" && len(sec.Part) > 0:
+	case is("MIME") && len(sec.Part) > 0:
 		sec.Specifier = imap.PartSpecifierMIME
-	case strings.HasPrefix(upper, "HEADER.FIELDS"):
+	case urlHasPrefix(s, "HEADER.FIELDS"):
 		sec.Specifier = imap.PartSpecifierHeader
 		list, not := s[len("HEADER.FIELDS"):], false
-		if strings.HasPrefix(strings.ToUpper(list), ".NOT") {
+		if urlHasPrefix(list, ".NOT") {
 			list, not = list[len(".NOT"):], true
 		}
 		list = strings.TrimPrefix(list, " ")
@@ -556,11 +556,20 @@ func parseURLSection(s string) (*imap.FetchItemBodySection, string) {
 	return sec, ""
 }
 
-func indexFold(s, sub string) int {
-	return strings.Index(strings.ToUpper(s), sub)
+// urlIndex is the index of sub (ASCII) in s, ignoring ASCII case; -1 if
+// none.
+func urlIndex(s, sub string) int {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if urlHasPrefix(s[i:], sub) {
+			return i
+		}
+	}
+	return -1
 }
 
-func hasPrefixFold(s, prefix string) bool {
+// urlHasPrefix reports whether s starts with prefix (ASCII), ignoring
+// ASCII case.
+func urlHasPrefix(s, prefix string) bool {
 	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
 }
 
