@@ -125,11 +125,11 @@ func (c *conn) cmdList(cmd *command) error {
 	}
 	if !c.enabled["UTF8=ACCEPT"] {
 		if ref, err = decodeMailboxName(ref); err != nil {
-			return no("CANNOT", "Invalid reference: %v", err)
+			return bad("Invalid mailbox name: %v", err)
 		}
 		for i, p := range patterns {
 			if patterns[i], err = decodeMailboxName(p); err != nil {
-				return no("CANNOT", "Invalid mailbox pattern: %v", err)
+				return bad("Invalid mailbox name: %v", err)
 			}
 		}
 	}

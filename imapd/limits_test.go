@@ -185,12 +185,15 @@ func TestMailboxNameMistakes(t *testing.T) {
 	}
 	const nul = "BAD Invalid mailbox name: contains a NUL byte"
 	const utf7 = "BAD Invalid mailbox name: invalid modified UTF-7"
+	// A NUL is not allowed in a quoted string at all (RFC 3501 QUOTED-CHAR).
+	const quotedNUL = "BAD NUL in quoted string"
 	for _, c := range []struct{ got, want string }{
-		{second(r.cmd("CREATE \"a\x00b\"")), nul},
-		{second(r.cmd("SELECT \"a\x00b\"")), nul},
-		{second(r.cmd("RENAME Junk \"a\x00b\"")), nul},
-		{second(r.cmd("STATUS \"a\x00b\" (MESSAGES)")), nul},
-		{second(r.cmd("CREATE \"a\\&b\"")), utf7},
+		{second(r.cmd("CREATE \"a\x00b\"")), quotedNUL},
+		{second(r.cmd("SELECT \"a\x00b\"")), quotedNUL},
+		{second(r.cmd("RENAME Junk \"a\x00b\"")), quotedNUL},
+		{second(r.cmd("STATUS \"a\x00b\" (MESSAGES)")), quotedNUL},
+		{second(r.cmd("CREATE \"a\\&b\"")), `BAD bad escape \& in quoted string`},
+		{second(r.cmd("CREATE \"a&b\"")), utf7},
 		{lit("CREATE", "a\x00b", ""), nul},
 		{lit("CREATE", "&Jjo", ""), utf7},
 		{lit("SELECT", "a\tb", ""), "BAD Invalid mailbox name: contains a control character"},
