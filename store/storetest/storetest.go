@@ -94,6 +94,7 @@ var areas = []struct {
 	{"uids", uidTests},
 	{"summaries", summaryTests},
 	{"feed", feedTests},
+	{"modseq", modseqTests},
 	{"queue", queueTests},
 	{"settings", settingsTests},
 	{"stops", stopTests},
