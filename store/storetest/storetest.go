@@ -95,6 +95,7 @@ var areas = []struct {
 	{"summaries", summaryTests},
 	{"feed", feedTests},
 	{"modseq", modseqTests},
+	{"expunged", expungedTests},
 	{"queue", queueTests},
 	{"settings", settingsTests},
 	{"stops", stopTests},
