@@ -96,6 +96,7 @@ var areas = []struct {
 	{"feed", feedTests},
 	{"modseq", modseqTests},
 	{"expunged", expungedTests},
+	{"recent", recentTests},
 	{"queue", queueTests},
 	{"settings", settingsTests},
 	{"stops", stopTests},
