@@ -34,6 +34,11 @@ type Event struct {
 	UIDValidity uint32
 	UID         uint32
 	Flags       []string // for EventNew and EventFlags
+	// ModSeq is the mod-sequence the change took in its mailbox: the
+	// message's new ModSeq for EventNew and EventFlags, the expunge's for
+	// EventExpunge (what Expunged compares). The events of a mailbox (of
+	// one UIDValidity) come with their ModSeqs ascending.
+	ModSeq uint64
 }
 
 // Subscription receives the events of one account, in commit order.

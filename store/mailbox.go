@@ -11,6 +11,15 @@ type Mailbox struct {
 	Size        int64  `json:"size"` // bytes of all messages in it
 	SpecialUse  string `json:"special_use,omitempty"`
 	Subscribed  bool   `json:"subscribed"`
+	// HighestModSeq is the mod-sequence of the latest change to the
+	// mailbox's messages (RFC 7162 HIGHESTMODSEQ): at least 1, at least
+	// every message's ModSeq, and never going back while the mailbox keeps
+	// its UIDValidity.
+	HighestModSeq uint64 `json:"highest_modseq"`
+	// FirstRecent is the lowest UID that no session has claimed as recent
+	// yet (ClaimRecent): the messages from it on are \Recent (RFC 3501
+	// 2.3.2) to whoever claims them next. UIDNext when none are.
+	FirstRecent uint32 `json:"first_recent"`
 }
 
 // canonicalMailbox makes "inbox" in any case mean INBOX (RFC 3501 5.1).

@@ -22,6 +22,15 @@
 // write that returns without error is durable; UIDs are never reused within
 // a UIDVALIDITY; an account's usage is exactly the sum of the sizes of its
 // messages; the change feed delivers an account's events in commit order.
+//
+// Mod-sequences (IMAP CONDSTORE and QRESYNC, RFC 7162): every change to a
+// mailbox's messages — a new message (delivery, APPEND, the destination of
+// COPY and MOVE), a flag change that changes flags, an expunge (the source
+// of MOVE too) — takes a mod-sequence of its own, above every one before it
+// in the mailbox, and never going back (across restarts too) while the
+// mailbox keeps its UIDVALIDITY. A message's ModSeq is that of its last
+// change, the mailbox's HighestModSeq that of its latest, and each event of
+// the change feed carries its change's.
 package store
 
 import (
@@ -102,7 +111,33 @@ type Mail interface {
 	// Summaries returns the header summaries (IMAP ENVELOPE) of messages,
 	// in the order asked; a UID that does not exist gets a zero Summary.
 	Summaries(ctx context.Context, account, mailbox string, uids []uint32) ([]mailheader.Summary, error)
+	// SetFlags changes the flags of messages and returns them as they are
+	// afterwards, in the order asked; a UID that does not exist is skipped,
+	// one asked twice counts once. A message whose flags change takes a new
+	// ModSeq; one that already had them keeps its own (and has no event).
 	SetFlags(ctx context.Context, account, mailbox string, uids []uint32, op FlagOp, flags []string) ([]MessageInfo, error)
+	// SetFlagsIf is SetFlags on the messages whose ModSeq is at most
+	// unchangedSince (IMAP STORE UNCHANGEDSINCE, RFC 7162 3.1.3), checked
+	// and done in one transaction: changed holds the messages that passed,
+	// as SetFlags returns them; failed the UIDs of those that did not, in
+	// the order asked, untouched. unchangedSince 0 fails every message.
+	SetFlagsIf(ctx context.Context, account, mailbox string, uids []uint32, op FlagOp, flags []string, unchangedSince uint64) (changed []MessageInfo, failed []uint32, err error)
+	// Expunged returns the UIDs expunged from a mailbox with a mod-sequence
+	// above sinceModSeq, ascending (QRESYNC's VANISHED, RFC 7162 3.2.5.1).
+	// A mailbox remembers its expunges for a while only (how long is the
+	// backend's: see its options); asked about expunges it no longer
+	// remembers all of, it returns every UID below UIDNEXT that is not in the
+	// mailbox. So it may name UIDs that never were there (RFC 7162 allows
+	// that), but never one that is, and never leaves out one expunged after
+	// sinceModSeq.
+	Expunged(ctx context.Context, account, mailbox string, sinceModSeq uint64) ([]uint32, error)
+	// ClaimRecent claims a mailbox's recent messages (\Recent, RFC 3501
+	// 2.3.2) for the caller's session, in one transaction: it returns the
+	// mailbox's FirstRecent before the claim, and the mailbox after it
+	// (FirstRecent moved to UIDNext). The messages with UIDs from
+	// firstRecent up to mbox.UIDNext are recent in the caller's session and
+	// in no other; those that come later are recent to the next claimer.
+	ClaimRecent(ctx context.Context, account, mailbox string) (firstRecent uint32, mbox Mailbox, err error)
 	CopyMessages(ctx context.Context, account, src, dst string, uids []uint32) (CopyResult, error)
 	MoveMessages(ctx context.Context, account, src, dst string, uids []uint32) (CopyResult, error)
 	// Deliver stores one message (IMAP APPEND, warning mails).
@@ -213,7 +248,8 @@ type Store interface {
 	SpamModel
 	Quarantine
 	// Verify checks the backend's invariants (usage = sum of sizes,
-	// reference counts, queue indexes) and returns what is wrong.
+	// reference counts, queue indexes, mod-sequences) and returns what is
+	// wrong.
 	Verify(ctx context.Context) ([]string, error)
 	Stats() Stats
 	// Close waits for writes in flight and releases the backend.

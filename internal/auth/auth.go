@@ -62,6 +62,7 @@ type Authenticator struct {
 	mu     sync.Mutex
 	byIP   map[string]*failRecord // attempts in flight and failures, per client address
 	byUser map[string]*failRecord // failures per account name tried
+	cache  *credCache
 }
 
 type failRecord struct {
@@ -87,7 +88,7 @@ func New(s store.Directory, p Policy, now func() time.Time) *Authenticator {
 	if now == nil {
 		now = time.Now
 	}
-	return &Authenticator{store: s, policy: p, now: now, byIP: map[string]*failRecord{}, byUser: map[string]*failRecord{}}
+	return &Authenticator{store: s, policy: p, now: now, byIP: map[string]*failRecord{}, byUser: map[string]*failRecord{}, cache: newCredCache()}
 }
 
 // dummyHash makes a login for an unknown user cost as much as a known one.
@@ -105,7 +106,12 @@ func (a *Authenticator) Authenticate(ctx context.Context, remote net.Addr, user,
 	if err != nil {
 		hash = dummyHash
 	}
+	if err == nil && acct.PasswordHash != "" && a.cache.verified(name, acct.PasswordHash, password, a.now()) {
+		a.succeeded(ip, name)
+		return acct, nil
+	}
 	if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil || err != nil {
+		a.cache.forget(name)
 		if d := a.failed(ip, name); d > 0 {
 			t := time.NewTimer(d)
 			select {
@@ -117,6 +123,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, remote net.Addr, user,
 		return store.Account{}, ErrBadCredentials
 	}
 	a.succeeded(ip, name)
+	a.cache.remember(name, acct.PasswordHash, password, a.now())
 	return acct, nil
 }
 

@@ -140,7 +140,7 @@ func TestHeaderRules(t *testing.T) {
 // address once, the From domain from KnownDomainHam on; a single spam
 // from either spoils it.
 func TestReputation(t *testing.T) {
-	toks := []string{"from:addr:news@shop.test", "from:dom:shop.test", "subject:offer"}
+	toks := []string{"from:addr:news@shop.test", "from:dom:shop.test", "subject:offer", "from:org:shop.test"}
 	for _, c := range []struct {
 		name   string
 		counts []store.SpamCount
@@ -152,8 +152,10 @@ func TestReputation(t *testing.T) {
 		{"domain in ham", []store.SpamCount{{}, {Ham: KnownDomainHam}, {}}, "known-domain"},
 		{"domain in ham once", []store.SpamCount{{}, {Ham: KnownDomainHam - 1}, {}}, ""},
 		{"domain also in spam", []store.SpamCount{{}, {Ham: 20, Spam: 1}, {}}, ""},
+		{"organization in ham", []store.SpamCount{{}, {}, {}, {Ham: KnownDomainHam}}, "known-domain"},
 	} {
-		got := Reputation(toks, c.counts)
+		counts := append(c.counts, make([]store.SpamCount, len(toks)-len(c.counts))...)
+		got := Reputation(toks, counts)
 		name := ""
 		if len(got) == 1 {
 			name = got[0].Name

@@ -114,8 +114,8 @@ func orgDomain(d string) string {
 // Reputation returns the signals of a sender the model knows from ham:
 // "known-sender" when the From address (Tokenize's "from:addr:" token)
 // was trained only as ham, else "known-domain" when the From domain
-// ("from:dom:") was trained as ham KnownDomainHam times and never as
-// spam. counts[i] is the model's count of tokens[i]. Call it only for an
+// ("from:dom:") or its registered domain ("from:org:") was trained as ham
+// KnownDomainHam times and never as spam. counts[i] is the model's count of tokens[i]. Call it only for an
 // authenticated From (Auth.Authenticated): a forged one is no
 // acquaintance.
 func Reputation(tokens []string, counts []store.SpamCount) []Signal {
@@ -127,7 +127,7 @@ func Reputation(tokens []string, counts []store.SpamCount) []Signal {
 			if c.Ham >= 1 && c.Spam == 0 {
 				addr = true
 			}
-		case strings.HasPrefix(t, "from:dom:"):
+		case strings.HasPrefix(t, "from:dom:"), strings.HasPrefix(t, "from:org:"):
 			if c.Ham >= KnownDomainHam && c.Spam == 0 {
 				dom = true
 			}

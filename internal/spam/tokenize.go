@@ -347,6 +347,11 @@ func (t *tokenizer) addresses(key, prefix, raw string) {
 			dom = addr[at+1:]
 		}
 		t.add(prefix + "dom:" + clip(dom))
+		if !many && dom != "" {
+			if reg, err := publicsuffix.EffectiveTLDPlusOne(dom); err == nil && reg != dom {
+				t.add(prefix + "org:" + clip(reg))
+			}
+		}
 		if many {
 			continue
 		}

@@ -131,6 +131,15 @@ func TestTokenizeReceived(t *testing.T) {
 	hasNot(t, toks, "received:4f2a", "received:beyond.test", "received:mail.shop.example.co.uk", "received:co.uk", "h:received")
 }
 
+// From's registered domain is a token of its own when it differs from
+// the domain (news.shop.example.co.uk → shop.example.co.uk).
+func TestTokenizeFromOrg(t *testing.T) {
+	toks := Tokenize([]byte("From: News <n@mail3.news.Shop.example.co.uk>\r\nTo: a@b.example\r\n\r\nx\r\n"))
+	has(t, toks, "from:dom:mail3.news.shop.example.co.uk", "from:org:example.co.uk")
+	toks = Tokenize([]byte("From: n@example.org\r\n\r\nx\r\n"))
+	hasNot(t, toks, "from:org:example.org")
+}
+
 func FuzzTokenize(f *testing.F) {
 	f.Add([]byte("Subject: hi\r\n\r\nhello http://a.b/c"))
 	f.Add([]byte("Content-Type: multipart/alternative; boundary=b\r\n\r\n--b\r\nContent-Type: text/html\r\n\r\n<a href=http://x.y>z</a><script>\r\n--b--\r\n"))

@@ -124,7 +124,9 @@ func (s *Store) DeleteMailbox(ctx context.Context, account, name string) error {
 				return err
 			}
 			a.Used -= m.Size
-			events = append(events, store.Event{Kind: store.EventExpunge, Account: a.Address, Mailbox: meta.Name, UIDValidity: meta.UIDValidity, UID: uid})
+			// The mailbox goes with its counter; its last events still
+			// take mod-sequences above the ones before.
+			events = append(events, store.Event{Kind: store.EventExpunge, Account: a.Address, Mailbox: meta.Name, UIDValidity: meta.UIDValidity, UID: uid, ModSeq: bumpModSeq(&meta)})
 			return unrefBlob(tx, m.blob)
 		})
 		if err != nil {
@@ -203,7 +205,7 @@ func (s *Store) RenameMailbox(ctx context.Context, account, oldName, newName str
 			}
 		}
 		if oldName == "INBOX" {
-			return renameInbox(tx, mb, account, newName, &events)
+			return s.renameInbox(tx, mb, account, newName, &events)
 		}
 		for _, r := range renames {
 			id := append([]byte(nil), boxes.Get([]byte(r.from))...)
@@ -227,8 +229,10 @@ func (s *Store) RenameMailbox(ctx context.Context, account, oldName, newName str
 }
 
 // renameInbox moves INBOX's messages into a new mailbox; INBOX keeps its
-// UIDVALIDITY and UIDNEXT, so its UIDs are never reused.
-func renameInbox(tx *bbolt.Tx, mb *bbolt.Bucket, account, newName string, events *[]store.Event) error {
+// UIDVALIDITY, UIDNEXT and what is recent, so its UIDs are never reused.
+// The messages take new mod-sequences in the new mailbox, and their
+// expunges from INBOX are remembered there.
+func (s *Store) renameInbox(tx *bbolt.Tx, mb *bbolt.Bucket, account, newName string, events *[]store.Event) error {
 	dst, err := createMailbox(tx, mb, newName, "")
 	if err != nil {
 		return err
@@ -238,30 +242,33 @@ func renameInbox(tx *bbolt.Tx, mb *bbolt.Bucket, account, newName string, events
 	getJSON(dst, string(kMeta), &dmeta)
 	acct := strings.ToLower(account)
 	smsgs, dmsgs := src.Bucket(bMsgs), dst.Bucket(bMsgs)
-	var uids [][]byte
+	var msgs []record
 	err = smsgs.ForEach(func(k, v []byte) error {
-		if err := dmsgs.Put(k, v); err != nil {
-			return err
-		}
 		m, err := decodeRecord(binary.BigEndian.Uint32(k), v)
-		if err != nil {
-			return err
-		}
-		uids = append(uids, append([]byte(nil), k...))
-		*events = append(*events,
-			store.Event{Kind: store.EventExpunge, Account: acct, Mailbox: "INBOX", UIDValidity: smeta.UIDValidity, UID: m.UID},
-			store.Event{Kind: store.EventNew, Account: acct, Mailbox: newName, UIDValidity: dmeta.UIDValidity, UID: m.UID, Flags: m.Flags})
-		return nil
+		msgs = append(msgs, m)
+		return err
 	})
 	if err != nil {
 		return err
 	}
-	for _, k := range uids {
-		if err := smsgs.Delete(k); err != nil {
+	var gone []expunged
+	for _, m := range msgs {
+		if err := smsgs.Delete(u32key(m.UID)); err != nil {
 			return err
 		}
+		gone = append(gone, expunged{m.UID, bumpModSeq(&smeta)})
+		m.ModSeq = bumpModSeq(&dmeta)
+		if err := dmsgs.Put(u32key(m.UID), encodeRecord(&m)); err != nil {
+			return err
+		}
+		*events = append(*events,
+			store.Event{Kind: store.EventExpunge, Account: acct, Mailbox: "INBOX", UIDValidity: smeta.UIDValidity, UID: m.UID, ModSeq: gone[len(gone)-1].modseq},
+			store.Event{Kind: store.EventNew, Account: acct, Mailbox: newName, UIDValidity: dmeta.UIDValidity, UID: m.UID, Flags: m.Flags, ModSeq: m.ModSeq})
 	}
-	dmeta.UIDNext, dmeta.Messages, dmeta.Size = smeta.UIDNext, smeta.Messages, smeta.Size
+	if err := s.rememberExpunged(src, gone); err != nil {
+		return err
+	}
+	dmeta.UIDNext, dmeta.Messages, dmeta.Size, dmeta.FirstRecent = smeta.UIDNext, smeta.Messages, smeta.Size, smeta.FirstRecent
 	smeta.Messages, smeta.Size = 0, 0
 	if err := putJSON(dst, string(kMeta), dmeta); err != nil {
 		return err
@@ -345,9 +352,11 @@ func (s *Store) copyMessages(ctx context.Context, account, src, dst string, uids
 		db, dmeta, _ := mailboxBucket(tx, account, dst)
 		dmsgs := db.Bucket(bMsgs)
 		out.UIDValidity = dmeta.UIDValidity
+		var gone []expunged
 		for _, m := range msgs {
 			srcUID := m.UID
 			m.UID = dmeta.UIDNext
+			m.ModSeq = bumpModSeq(&dmeta)
 			dmeta.UIDNext++
 			dmeta.Messages++
 			dmeta.Size += m.Size
@@ -360,13 +369,14 @@ func (s *Store) copyMessages(ctx context.Context, account, src, dst string, uids
 				}
 				smeta.Messages--
 				smeta.Size -= m.Size
-				events = append(events, store.Event{Kind: store.EventExpunge, Account: a.Address, Mailbox: smeta.Name, UIDValidity: smeta.UIDValidity, UID: srcUID})
+				gone = append(gone, expunged{srcUID, bumpModSeq(&smeta)})
+				events = append(events, store.Event{Kind: store.EventExpunge, Account: a.Address, Mailbox: smeta.Name, UIDValidity: smeta.UIDValidity, UID: srcUID, ModSeq: gone[len(gone)-1].modseq})
 			} else if err := refBlob(tx, m.blob); err != nil {
 				return err
 			}
 			out.Source = append(out.Source, srcUID)
 			out.Dest = append(out.Dest, m.UID)
-			events = append(events, store.Event{Kind: store.EventNew, Account: a.Address, Mailbox: dmeta.Name, UIDValidity: dmeta.UIDValidity, UID: m.UID, Flags: m.Flags})
+			events = append(events, store.Event{Kind: store.EventNew, Account: a.Address, Mailbox: dmeta.Name, UIDValidity: dmeta.UIDValidity, UID: m.UID, Flags: m.Flags, ModSeq: m.ModSeq})
 		}
 		if len(msgs) == 0 {
 			return nil
@@ -375,6 +385,9 @@ func (s *Store) copyMessages(ctx context.Context, account, src, dst string, uids
 			return err
 		}
 		if move {
+			if err := s.rememberExpunged(sb, gone); err != nil {
+				return err
+			}
 			return putJSON(sb, string(kMeta), smeta)
 		}
 		a.Used += size

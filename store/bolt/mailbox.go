@@ -37,7 +37,7 @@ func createMailbox(tx *bbolt.Tx, mb *bbolt.Bucket, name, specialUse string) (*bb
 	if _, err := box.CreateBucket(bMsgs); err != nil {
 		return nil, err
 	}
-	meta := store.Mailbox{Name: name, UIDValidity: uidv, UIDNext: 1, SpecialUse: specialUse, Subscribed: true}
+	meta := store.Mailbox{Name: name, UIDValidity: uidv, UIDNext: 1, SpecialUse: specialUse, Subscribed: true, HighestModSeq: 1, FirstRecent: 1}
 	return box, putJSON(box, string(kMeta), meta)
 }
 

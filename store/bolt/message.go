@@ -154,7 +154,7 @@ func (s *Store) deliverBatch(ctx context.Context, ds []store.Delivery, q *queueB
 					continue
 				}
 				b, meta, _ := mailboxBucket(tx, r, boxes[i][j])
-				m := record{MessageInfo: store.MessageInfo{UID: meta.UIDNext, Size: size, HeaderSize: p.hsize, Date: p.date, Flags: p.flags}, blob: blob}
+				m := record{MessageInfo: store.MessageInfo{UID: meta.UIDNext, Size: size, HeaderSize: p.hsize, Date: p.date, Flags: p.flags, ModSeq: bumpModSeq(&meta)}, blob: blob}
 				if err := b.Bucket(bMsgs).Put(u32key(m.UID), encodeRecord(&m)); err != nil {
 					return err
 				}
@@ -170,7 +170,7 @@ func (s *Store) deliverBatch(ctx context.Context, ds []store.Delivery, q *queueB
 					return err
 				}
 				out = append(out, store.Delivered{Account: a.Address, Mailbox: meta.Name, UIDValidity: meta.UIDValidity, UID: m.UID})
-				events = append(events, store.Event{Kind: store.EventNew, Account: a.Address, Mailbox: meta.Name, UIDValidity: meta.UIDValidity, UID: m.UID, Flags: p.flags})
+				events = append(events, store.Event{Kind: store.EventNew, Account: a.Address, Mailbox: meta.Name, UIDValidity: meta.UIDValidity, UID: m.UID, Flags: p.flags, ModSeq: m.ModSeq})
 			}
 		}
 		if once != "" {
@@ -403,17 +403,22 @@ func (r *blobReader) Read(p []byte) (int, error) {
 
 func (r *blobReader) Close() error { r.buf, r.pos = nil, 0; return nil }
 
-// SetFlags changes the flags of the given messages (UIDs that do not exist
-// are skipped) and returns the messages as changed.
-func (s *Store) SetFlags(ctx context.Context, account, mailbox string, uids []uint32, op store.FlagOp, flags []string) ([]store.MessageInfo, error) {
+// SetFlagsIf changes the flags of the given messages whose ModSeq is at
+// most unchangedSince (UIDs that do not exist are skipped, repeats count
+// once): a message whose flags change takes a new ModSeq. It returns the
+// messages that passed as they are afterwards and the UIDs of those that
+// did not, both in the order asked.
+func (s *Store) SetFlagsIf(ctx context.Context, account, mailbox string, uids []uint32, op store.FlagOp, flags []string, unchangedSince uint64) ([]store.MessageInfo, []uint32, error) {
 	flags, err := store.NormalizeFlags(flags)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	uids = uniqueInOrder(uids)
 	var out []store.MessageInfo
+	var failed []uint32
 	var events []store.Event
 	fn := func(tx *bbolt.Tx) error {
-		out, events = out[:0], events[:0]
+		out, failed, events = out[:0], failed[:0], events[:0]
 		b, meta, err := mailboxBucket(tx, account, mailbox)
 		if err != nil {
 			return clean(err)
@@ -427,6 +432,10 @@ func (s *Store) SetFlags(ctx context.Context, account, mailbox string, uids []ui
 			m, err := decodeRecord(uid, v)
 			if err != nil {
 				return err
+			}
+			if m.ModSeq > unchangedSince {
+				failed = append(failed, uid)
+				continue
 			}
 			var nf []string
 			switch op {
@@ -446,18 +455,35 @@ func (s *Store) SetFlags(ctx context.Context, account, mailbox string, uids []ui
 				continue
 			}
 			m.Flags = nf
+			m.ModSeq = bumpModSeq(&meta)
 			if err := msgs.Put(u32key(uid), encodeRecord(&m)); err != nil {
 				return err
 			}
 			out = append(out, m.MessageInfo)
-			events = append(events, store.Event{Kind: store.EventFlags, Account: strings.ToLower(account), Mailbox: meta.Name, UIDValidity: meta.UIDValidity, UID: uid, Flags: nf})
+			events = append(events, store.Event{Kind: store.EventFlags, Account: strings.ToLower(account), Mailbox: meta.Name, UIDValidity: meta.UIDValidity, UID: uid, Flags: nf, ModSeq: m.ModSeq})
 		}
-		return nil
+		if len(events) == 0 {
+			return nil
+		}
+		return putJSON(b, string(kMeta), meta)
 	}
 	if err := s.groupWrite(ctx, fn, func() { s.feed.Publish(events) }); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return out, nil
+	return out, failed, nil
+}
+
+// uniqueInOrder drops the repeats of a list of UIDs, keeping its order.
+func uniqueInOrder(uids []uint32) []uint32 {
+	seen := make(map[uint32]struct{}, len(uids))
+	out := make([]uint32, 0, len(uids))
+	for _, u := range uids {
+		if _, ok := seen[u]; !ok {
+			seen[u] = struct{}{}
+			out = append(out, u)
+		}
+	}
+	return out
 }
 
 // Expunge removes the given messages (missing UIDs are skipped), frees
@@ -476,6 +502,7 @@ func (s *Store) Expunge(ctx context.Context, account, mailbox string, uids []uin
 			return clean(err)
 		}
 		msgs := b.Bucket(bMsgs)
+		var gone []expunged
 		for _, uid := range uids {
 			v := msgs.Get(u32key(uid))
 			if v == nil {
@@ -494,11 +521,16 @@ func (s *Store) Expunge(ctx context.Context, account, mailbox string, uids []uin
 			meta.Messages--
 			meta.Size -= m.Size
 			a.Used -= m.Size
+			modseq := bumpModSeq(&meta)
+			gone = append(gone, expunged{uid, modseq})
 			out = append(out, uid)
-			events = append(events, store.Event{Kind: store.EventExpunge, Account: a.Address, Mailbox: meta.Name, UIDValidity: meta.UIDValidity, UID: uid})
+			events = append(events, store.Event{Kind: store.EventExpunge, Account: a.Address, Mailbox: meta.Name, UIDValidity: meta.UIDValidity, UID: uid, ModSeq: modseq})
 		}
 		if len(out) == 0 {
 			return nil
+		}
+		if err := s.rememberExpunged(b, gone); err != nil {
+			return err
 		}
 		if err := putJSON(b, string(kMeta), meta); err != nil {
 			return err

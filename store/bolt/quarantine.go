@@ -274,7 +274,7 @@ func (s *Store) ReleaseQuarantined(ctx context.Context, id string) (store.Delive
 		if err != nil {
 			return clean(err)
 		}
-		m := record{MessageInfo: store.MessageInfo{UID: meta.UIDNext, Size: rec.Size, HeaderSize: rec.HeaderSize, Date: rec.Arrived}, blob: rec.Blob}
+		m := record{MessageInfo: store.MessageInfo{UID: meta.UIDNext, Size: rec.Size, HeaderSize: rec.HeaderSize, Date: rec.Arrived, ModSeq: bumpModSeq(&meta)}, blob: rec.Blob}
 		if err := b.Bucket(bMsgs).Put(u32key(m.UID), encodeRecord(&m)); err != nil {
 			return err
 		}
@@ -292,7 +292,7 @@ func (s *Store) ReleaseQuarantined(ctx context.Context, id string) (store.Delive
 			return err
 		}
 		out = store.Delivered{Account: a.Address, Mailbox: meta.Name, UIDValidity: meta.UIDValidity, UID: m.UID}
-		events = append(events, store.Event{Kind: store.EventNew, Account: a.Address, Mailbox: meta.Name, UIDValidity: meta.UIDValidity, UID: m.UID})
+		events = append(events, store.Event{Kind: store.EventNew, Account: a.Address, Mailbox: meta.Name, UIDValidity: meta.UIDValidity, UID: m.UID, ModSeq: m.ModSeq})
 		return nil
 	}
 	err := s.groupWrite(ctx, fn, func() {

@@ -9,11 +9,15 @@ import (
 	"yubin/store"
 )
 
-const recordVersion = 1
+// recordVersion is the version byte of the message records this code
+// writes. Version 1 (written before mod-sequences) has no ModSeq: such a
+// record reads as ModSeq 1, which migrateModSeq made every old mailbox's
+// HighestModSeq.
+const (
+	recordVersion1 = 1
+	recordVersion  = 2
+)
 
-// encodeRecord is the on-disk form of a message record: version byte, then
-// uvarints for blob id, size, header size, unix nanoseconds, flag count, and
-// each flag as a length-prefixed string.
 // record is a message record as stored: what the store tells about the
 // message, and the id of the blob holding its bytes.
 type record struct {
@@ -21,8 +25,11 @@ type record struct {
 	blob uint64
 }
 
+// encodeRecord is the on-disk form of a message record: version byte, then
+// uvarints for blob id, size, header size, unix nanoseconds, flag count,
+// each flag as a length-prefixed string, and (version 2) the ModSeq.
 func encodeRecord(m *record) []byte {
-	b := make([]byte, 0, 40+16*len(m.Flags))
+	b := make([]byte, 0, 48+16*len(m.Flags))
 	b = append(b, recordVersion)
 	b = binary.AppendUvarint(b, m.blob)
 	b = binary.AppendUvarint(b, uint64(m.Size))
@@ -33,16 +40,17 @@ func encodeRecord(m *record) []byte {
 		b = binary.AppendUvarint(b, uint64(len(f)))
 		b = append(b, f...)
 	}
-	return b
+	return binary.AppendUvarint(b, m.ModSeq)
 }
 
 var errCorruptRecord = errors.New("store: corrupt message record")
 
 func decodeRecord(uid uint32, b []byte) (record, error) {
 	m := record{MessageInfo: store.MessageInfo{UID: uid}}
-	if len(b) == 0 || b[0] != recordVersion {
+	if len(b) == 0 || b[0] != recordVersion && b[0] != recordVersion1 {
 		return m, errCorruptRecord
 	}
+	version := b[0]
 	b = b[1:]
 	next := func() (uint64, bool) {
 		v, n := binary.Uvarint(b)
@@ -83,6 +91,12 @@ func decodeRecord(uid uint32, b []byte) (record, error) {
 		}
 		m.Flags = append(m.Flags, string(b[:l]))
 		b = b[l:]
+	}
+	m.ModSeq = 1
+	if version >= recordVersion {
+		if m.ModSeq, ok = next(); !ok || m.ModSeq == 0 || m.ModSeq > maxModSeq {
+			return m, errCorruptRecord
+		}
 	}
 	if len(b) != 0 {
 		return m, fmt.Errorf("%w: %d trailing bytes", errCorruptRecord, len(b))

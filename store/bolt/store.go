@@ -11,7 +11,8 @@
 //	domains   name         -> JSON Domain
 //	accounts  address      -> JSON account record (hash, role, quota, usage)
 //	mail/<address>/boxes      mailbox name -> mailbox id
-//	mail/<address>/box<id>    "meta" -> JSON mailbox meta; msgs/uid -> record
+//	mail/<address>/box<id>    "meta" -> JSON mailbox meta; msgs/uid -> record;
+//	                          gone/modseq -> expunged uid, "gonestate" (modseq.go)
 //	blobs     id|chunk     -> up to chunkSize bytes of a raw message
 //	blobrefs  id           -> reference count (one blob shared by N recipients)
 //	envelopes id           -> cached parsed envelope of a blob (envcache.go)
@@ -47,7 +48,14 @@ var (
 	kVersion  = []byte("version")
 )
 
-const schemaVersion = "1"
+// schemaVersion is the layout this code reads and writes. Version 2 added
+// mod-sequences: Open upgrades a file of version 1 (migrateModSeq), and the
+// code of version 1, which cannot read the new message records, refuses a
+// file of version 2.
+const (
+	schemaVersion1 = "1"
+	schemaVersion  = "2"
+)
 
 // chunkSize is how a raw message is split on disk, so that readers can
 // stream it without holding a long read transaction.
@@ -67,6 +75,12 @@ type Options struct {
 	// special mailboxes included: CreateMailbox and RenameMailbox (which
 	// may create parents) fail with store.ErrLimit beyond it. 0 = no limit.
 	MaxMailboxes int
+	// MaxExpunged and ExpungedAge bound what a mailbox remembers of its
+	// expunges for Expunged: the latest MaxExpunged (0: DefaultMaxExpunged)
+	// of the last ExpungedAge (0: DefaultExpungedAge). Asked about older
+	// ones, Expunged names every UID the mailbox no longer holds.
+	MaxExpunged int
+	ExpungedAge time.Duration
 }
 
 // Store is an open mail store.
@@ -75,8 +89,11 @@ type Store struct {
 	now func() time.Time
 	// maxBoxes is Options.MaxMailboxes.
 	maxBoxes int
-	feed     store.Feed
-	queue    chan *commitReq
+	// maxExpunged and expungedAge are Options.MaxExpunged and ExpungedAge.
+	maxExpunged int
+	expungedAge time.Duration
+	feed        store.Feed
+	queue       chan *commitReq
 	// queueSig is signalled when outbound queue entries become due (queue.go).
 	queueSig chan struct{}
 	done     chan struct{}
@@ -126,6 +143,13 @@ func Open(path string, opts Options) (*Store, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.maxExpunged, s.expungedAge = opts.MaxExpunged, opts.ExpungedAge
+	if s.maxExpunged <= 0 {
+		s.maxExpunged = DefaultMaxExpunged
+	}
+	if s.expungedAge <= 0 {
+		s.expungedAge = DefaultExpungedAge
+	}
 	err = db.Update(func(tx *bbolt.Tx) error {
 		for _, b := range [][]byte{bMeta, bDomains, bAccounts, bMail, bBlobs, bBlobRefs} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
@@ -133,14 +157,20 @@ func Open(path string, opts Options) (*Store, error) {
 			}
 		}
 		meta := tx.Bucket(bMeta)
-		if v := meta.Get(kVersion); v == nil {
+		switch v := meta.Get(kVersion); {
+		case v == nil:
 			if err := meta.Put(kVersion, []byte(schemaVersion)); err != nil {
 				return err
 			}
 			// UIDVALIDITY values start at the creation time, so a store
 			// created anew never repeats values an old one handed out.
 			return meta.Put(kUIDV, u64key(uint64(s.now().Unix())))
-		} else if string(v) != schemaVersion {
+		case string(v) == schemaVersion1:
+			if err := migrateModSeq(tx); err != nil {
+				return fmt.Errorf("upgrading to schema version %s: %w", schemaVersion, err)
+			}
+			return meta.Put(kVersion, []byte(schemaVersion))
+		case string(v) != schemaVersion:
 			return fmt.Errorf("unknown schema version %q", v)
 		}
 		return nil

@@ -13,7 +13,10 @@ import (
 // Verify checks the store's invariants: every account's usage equals the
 // sum of its messages' sizes, every mailbox's counters match its messages,
 // every blob's reference count matches the records that point to it and
-// its chunks add up to the message size. It returns one line per problem.
+// its chunks add up to the message size, every mailbox's HighestModSeq is
+// at least its messages' and its expunges' ModSeqs, and the expunges it
+// remembers are of UIDs it handed out and no longer holds. It returns one
+// line per problem.
 func (s *Store) Verify(ctx context.Context) ([]string, error) {
 	var problems []string
 	report := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
@@ -47,6 +50,9 @@ func (s *Store) Verify(ctx context.Context) ([]string, error) {
 					n++
 					size += m.Size
 					maxUID = max(maxUID, uid)
+					if m.ModSeq > meta.HighestModSeq {
+						report("%s/%s uid %d: modseq %d above the mailbox's highest %d", a.Address, name, uid, m.ModSeq, meta.HighestModSeq)
+					}
 					refs[m.blob]++
 					if prev, ok := sizes[m.blob]; ok && prev != m.Size {
 						report("blob %d referenced with sizes %d and %d", m.blob, prev, m.Size)
@@ -63,6 +69,12 @@ func (s *Store) Verify(ctx context.Context) ([]string, error) {
 				if maxUID >= meta.UIDNext {
 					report("%s/%s: uid %d >= uidnext %d", a.Address, name, maxUID, meta.UIDNext)
 				}
+				if meta.HighestModSeq == 0 || meta.FirstRecent == 0 || meta.FirstRecent > meta.UIDNext {
+					report("%s/%s: highest modseq %d, first recent %d of uidnext %d", a.Address, name, meta.HighestModSeq, meta.FirstRecent, meta.UIDNext)
+				}
+				verifyExpunged(box, meta, func(format string, args ...any) {
+					report("%s/%s: "+format, append([]any{a.Address, name}, args...)...)
+				})
 				used += size
 				return nil
 			})
@@ -107,4 +119,44 @@ func (s *Store) Verify(ctx context.Context) ([]string, error) {
 		return nil
 	})
 	return problems, err
+}
+
+// verifyExpunged checks the expunges a mailbox remembers: above its floor,
+// at most its HighestModSeq, of UIDs below UIDNEXT that it no longer
+// holds, each once, as many as gonestate counts.
+func verifyExpunged(box *bbolt.Bucket, meta store.Mailbox, report func(format string, args ...any)) {
+	st := readGoneState(box)
+	b := box.Bucket(bGone)
+	if b == nil {
+		if st.count != 0 {
+			report("%d expunges counted, none remembered", st.count)
+		}
+		return
+	}
+	var n uint64
+	seen := map[uint32]bool{}
+	msgs := box.Bucket(bMsgs)
+	b.ForEach(func(k, v []byte) error {
+		n++
+		if len(k) != 8 || len(v) != 12 {
+			report("expunge record %x: %x", k, v)
+			return nil
+		}
+		modseq, uid := binary.BigEndian.Uint64(k), binary.BigEndian.Uint32(v)
+		switch {
+		case modseq <= st.floor || modseq > meta.HighestModSeq:
+			report("uid %d expunged at modseq %d, outside (%d, %d]", uid, modseq, st.floor, meta.HighestModSeq)
+		case uid == 0 || uid >= meta.UIDNext:
+			report("uid %d expunged, uidnext %d", uid, meta.UIDNext)
+		case seen[uid]:
+			report("uid %d expunged twice", uid)
+		case msgs.Get(u32key(uid)) != nil:
+			report("uid %d expunged at modseq %d but still there", uid, modseq)
+		}
+		seen[uid] = true
+		return nil
+	})
+	if n != st.count {
+		report("%d expunges counted, %d remembered", st.count, n)
+	}
 }

@@ -17,10 +17,13 @@
 // Besides what each subtest asserts, every subtest ends by checking the
 // promises of package store on everything the store holds: Verify finds
 // nothing; an account's usage is exactly the sum of the sizes of its
-// messages, a mailbox's counters those of its messages; and the change feed
-// of the fixture's accounts, replayed from the start, gives the mailboxes'
-// messages and flags — which holds only if its events came in commit order
-// and no UID was handed out twice.
+// messages, a mailbox's counters those of its messages; its HighestModSeq
+// at least every message's ModSeq; the change feed of the fixture's
+// accounts, replayed from the start, gives the mailboxes' messages, flags
+// and ModSeqs — which holds only if its events came in commit order and no
+// UID was handed out twice — with the mod-sequences of each mailbox's
+// events ascending; and Expunged names every UID the feed saw expunged
+// from a mailbox, and none that is still there.
 //
 // The suite relies on two things beyond the interfaces' documentation: the
 // store uses Options.Now for every time it makes up, and a write's events
@@ -52,6 +55,15 @@ type Options struct {
 	// RenameMailbox fail with store.ErrLimit rather than go over it. Only
 	// the subtest of the limit sets it.
 	MaxMailboxes int
+	// MaxExpunged and ExpungedAge bound what a mailbox must remember of
+	// its expunges for Expunged to name exactly those after a
+	// mod-sequence: at least the latest MaxExpunged of those not older
+	// than ExpungedAge (older ones it may forget, and then Expunged names
+	// every UID the mailbox does not hold). Zero means the backend's
+	// defaults, which must keep at least the latest 1,000 of the last 7
+	// days. Only the subtest of forgetting sets them.
+	MaxExpunged int
+	ExpungedAge time.Duration
 }
 
 // Open opens a new, empty store for t, honouring o. It returns the store
@@ -82,6 +94,9 @@ var areas = []struct {
 	{"uids", uidTests},
 	{"summaries", summaryTests},
 	{"feed", feedTests},
+	{"modseq", modseqTests},
+	{"expunged", expungedTests},
+	{"recent", recentTests},
 	{"queue", queueTests},
 	{"settings", settingsTests},
 	{"stops", stopTests},
@@ -220,16 +235,53 @@ func (e *env) check() {
 				if m.UID == 0 || m.UID >= meta.UIDNext || i > 0 && m.UID <= msgs[i-1].UID {
 					t.Errorf("%s/%s: UID %d out of order or not below UIDNEXT %d", a.Address, b.Name, m.UID, meta.UIDNext)
 				}
+				if m.ModSeq == 0 || m.ModSeq > meta.HighestModSeq {
+					t.Errorf("%s/%s: UID %d has ModSeq %d, the mailbox's highest is %d", a.Address, b.Name, m.UID, m.ModSeq, meta.HighestModSeq)
+				}
 			}
 			if len(msgs) != meta.Messages || size != meta.Size {
 				t.Errorf("%s/%s: counters say %d messages of %d bytes, it holds %d of %d", a.Address, b.Name, meta.Messages, meta.Size, len(msgs), size)
 			}
+			if meta.HighestModSeq == 0 || meta.FirstRecent == 0 || meta.FirstRecent > meta.UIDNext {
+				t.Errorf("%s/%s: HighestModSeq %d, FirstRecent %d, UIDNEXT %d", a.Address, b.Name, meta.HighestModSeq, meta.FirstRecent, meta.UIDNext)
+			}
 			e.feed.compare(t, a.Address, meta, msgs)
+			e.checkExpunged(a.Address, meta, msgs)
 			used += size
 		}
 		if used != a.Used {
 			t.Errorf("%s: usage %d, its messages add up to %d", a.Address, a.Used, used)
 		}
+	}
+}
+
+// checkExpunged checks what Expunged says of a mailbox against its
+// messages and the expunges its change feed told.
+func (e *env) checkExpunged(account string, meta store.Mailbox, msgs []store.MessageInfo) {
+	t := e.t
+	t.Helper()
+	ctx := t.Context()
+	gone, err := e.s.Expunged(ctx, account, meta.Name, 0)
+	testutil.Must(t, err)
+	there := map[uint32]bool{}
+	for _, m := range msgs {
+		there[m.UID] = true
+	}
+	for i, uid := range gone {
+		if uid == 0 || uid >= meta.UIDNext || there[uid] || i > 0 && uid <= gone[i-1] {
+			t.Errorf("%s/%s: Expunged names %v, holding %d messages below UIDNEXT %d: not ascending, or one still there or never handed out", account, meta.Name, gone, len(msgs), meta.UIDNext)
+			break
+		}
+	}
+	if !e.feed.lost {
+		for _, uid := range e.feed.gone[boxID{account, meta.UIDValidity}] {
+			if _, ok := slices.BinarySearch(gone, uid); !ok {
+				t.Errorf("%s/%s: the feed told UID %d expunged, Expunged(0) leaves it out: %v", account, meta.Name, uid, gone)
+			}
+		}
+	}
+	if gone, err := e.s.Expunged(ctx, account, meta.Name, meta.HighestModSeq); err != nil || len(gone) != 0 {
+		t.Errorf("%s/%s: Expunged since the HighestModSeq %d: %v, %v", account, meta.Name, meta.HighestModSeq, gone, err)
 	}
 }
 
@@ -241,16 +293,24 @@ type boxID struct {
 }
 
 // model replays the change feed of the fixture's accounts: the messages
-// (UID -> flags) of every mailbox that had any event.
+// (UID -> flags and ModSeq) of every mailbox that had any event.
 type model struct {
 	subs    []*store.Subscription
-	boxes   map[boxID]map[uint32][]string
-	highest map[boxID]uint32 // highest UID handed out in the mailbox
-	lost    bool             // the feed overflowed: the model is incomplete
+	boxes   map[boxID]map[uint32]modelMsg
+	highest map[boxID]uint32   // highest UID handed out in the mailbox
+	modseq  map[boxID]uint64   // the mod-sequence of its latest event
+	gone    map[boxID][]uint32 // the UIDs expunged from it
+	lost    bool               // the feed overflowed: the model is incomplete
+}
+
+// modelMsg is a message as its events tell.
+type modelMsg struct {
+	flags  []string
+	modseq uint64
 }
 
 func newModel() *model {
-	return &model{boxes: map[boxID]map[uint32][]string{}, highest: map[boxID]uint32{}}
+	return &model{boxes: map[boxID]map[uint32]modelMsg{}, highest: map[boxID]uint32{}, modseq: map[boxID]uint64{}, gone: map[boxID][]uint32{}}
 }
 
 func (m *model) watch(t *testing.T, s store.Store) {
@@ -287,27 +347,32 @@ func (m *model) apply(t *testing.T, ev store.Event) {
 	id := boxID{ev.Account, ev.UIDValidity}
 	box := m.boxes[id]
 	if box == nil {
-		box = map[uint32][]string{}
+		box = map[uint32]modelMsg{}
 		m.boxes[id] = box
 	}
 	_, live := box[ev.UID]
+	if ev.ModSeq <= m.modseq[id] {
+		t.Errorf("feed: %s of UID %d in %s/%s has ModSeq %d, after an event of %d: mod-sequences not ascending", ev.Kind, ev.UID, ev.Account, ev.Mailbox, ev.ModSeq, m.modseq[id])
+	}
+	m.modseq[id] = max(m.modseq[id], ev.ModSeq)
 	switch ev.Kind {
 	case store.EventNew:
 		if ev.UID <= m.highest[id] {
 			t.Errorf("feed: new message UID %d in %s/%s after UID %d: a UID reused or events out of commit order", ev.UID, ev.Account, ev.Mailbox, m.highest[id])
 		}
 		m.highest[id] = max(m.highest[id], ev.UID)
-		box[ev.UID] = slices.Clone(ev.Flags)
+		box[ev.UID] = modelMsg{slices.Clone(ev.Flags), ev.ModSeq}
 	case store.EventFlags:
 		if !live && !m.lost {
 			t.Errorf("feed: flags of UID %d in %s/%s, not a message there", ev.UID, ev.Account, ev.Mailbox)
 		}
-		box[ev.UID] = slices.Clone(ev.Flags)
+		box[ev.UID] = modelMsg{slices.Clone(ev.Flags), ev.ModSeq}
 	case store.EventExpunge:
 		if !live && !m.lost {
 			t.Errorf("feed: expunge of UID %d in %s/%s, not a message there", ev.UID, ev.Account, ev.Mailbox)
 		}
 		delete(box, ev.UID)
+		m.gone[id] = append(m.gone[id], ev.UID)
 	default:
 		t.Errorf("feed: event of unknown kind %+v", ev)
 	}
@@ -319,19 +384,22 @@ func (m *model) compare(t *testing.T, account string, meta store.Mailbox, msgs [
 	if m.lost || !slices.Contains([]string{info, bob, carol}, account) {
 		return
 	}
-	box := m.boxes[boxID{account, meta.UIDValidity}]
+	id := boxID{account, meta.UIDValidity}
 	var want []string
-	for uid, flags := range box {
-		want = append(want, fmt.Sprintf("%d%v", uid, flags))
+	for uid, msg := range m.boxes[id] {
+		want = append(want, fmt.Sprintf("%d%v@%d", uid, msg.flags, msg.modseq))
 	}
 	var got []string
 	for _, msg := range msgs {
-		got = append(got, fmt.Sprintf("%d%v", msg.UID, msg.Flags))
+		got = append(got, fmt.Sprintf("%d%v@%d", msg.UID, msg.Flags, msg.ModSeq))
 	}
 	slices.Sort(want)
 	slices.Sort(got)
 	if !slices.Equal(got, want) {
-		t.Errorf("%s/%s holds %v; its change feed says %v", account, meta.Name, got, want)
+		t.Errorf("%s/%s holds %v; its change feed says %v (UID[flags]@ModSeq)", account, meta.Name, got, want)
+	}
+	if meta.HighestModSeq < m.modseq[id] {
+		t.Errorf("%s/%s: HighestModSeq %d, its change feed told of a change at %d", account, meta.Name, meta.HighestModSeq, m.modseq[id])
 	}
 }
 
