@@ -338,8 +338,27 @@ func (c *conn) writeStatus(meta store.Mailbox, items []string) error {
 	return c.w.Err()
 }
 
-// recentCount is STATUS RECENT: 0 until \Recent is tracked.
-func (c *conn) recentCount(meta store.Mailbox) uint32 { return 0 }
+// recentCount is STATUS RECENT: the messages no session has claimed as
+// \Recent yet (or this session has, when it has the mailbox selected).
+func (c *conn) recentCount(meta store.Mailbox) uint32 {
+	if v := c.sel; v != nil && v.name == meta.Name && v.uidValidity == meta.UIDValidity {
+		return v.recentCount()
+	}
+	if meta.FirstRecent >= meta.UIDNext {
+		return 0
+	}
+	msgs, _, err := c.srv.st.Messages(c.ctx, c.account, meta.Name)
+	if err != nil {
+		return 0
+	}
+	n := uint32(0)
+	for _, m := range msgs {
+		if m.UID >= meta.FirstRecent {
+			n++
+		}
+	}
+	return n
+}
 
 // statusValue writes the value of an extension's STATUS item.
 var statusValue = func(c *conn, meta store.Mailbox, item string) { c.w.Num(0) }

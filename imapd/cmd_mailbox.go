@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 
+	"yubin/internal/imapwire"
+
 	"yubin/store"
 )
 
@@ -94,24 +96,135 @@ func (c *conn) unselect() {
 	}
 }
 
+// selectParams are SELECT/EXAMINE's parameters (RFC 7162: CONDSTORE,
+// QRESYNC).
+type selectParams struct {
+	condstore bool
+	qresync   *qresyncParams
+}
+
+// qresyncParams is QRESYNC's (uidvalidity modseq [known-uids
+// [(seq-match-data)]]).
+type qresyncParams struct {
+	uidValidity uint32
+	modSeq      uint64
+	knownUIDs   *imapwire.NumSet
+	seqs, uids  *imapwire.NumSet
+}
+
+func (c *conn) readSelectParams() (selectParams, error) {
+	var p selectParams
+	if c.r.AtEnd() {
+		return p, nil
+	}
+	if err := c.r.SP(); err != nil {
+		return p, err
+	}
+	err := c.r.List(func() error {
+		name, err := c.r.Atom()
+		if err != nil {
+			return err
+		}
+		switch strings.ToUpper(name) {
+		case "CONDSTORE":
+			p.condstore = true
+		case "QRESYNC":
+			if !c.enabled["QRESYNC"] {
+				return bad("QRESYNC is not enabled")
+			}
+			q := &qresyncParams{}
+			if err := c.r.SP(); err != nil {
+				return err
+			}
+			if err := c.r.Byte('(', "'('"); err != nil {
+				return err
+			}
+			if q.uidValidity, err = c.r.Number(); err != nil {
+				return err
+			}
+			if err := c.r.SP(); err != nil {
+				return err
+			}
+			if q.modSeq, err = c.r.Number64(); err != nil {
+				return err
+			}
+			if c.r.Maybe(' ') {
+				if c.r.Peek() != '(' {
+					set, err := c.r.NumSet()
+					if err != nil {
+						return err
+					}
+					q.knownUIDs = &set
+					c.r.Maybe(' ')
+				}
+				if c.r.Peek() == '(' {
+					c.r.Byte('(', "'('")
+					seqs, err := c.r.NumSet()
+					if err != nil {
+						return err
+					}
+					if err := c.r.SP(); err != nil {
+						return err
+					}
+					uids, err := c.r.NumSet()
+					if err != nil {
+						return err
+					}
+					if err := c.r.Byte(')', "')'"); err != nil {
+						return err
+					}
+					q.seqs, q.uids = &seqs, &uids
+				}
+			}
+			if err := c.r.Byte(')', "')'"); err != nil {
+				return err
+			}
+			p.qresync = q
+		default:
+			return bad("Unknown SELECT parameter %s", name)
+		}
+		return nil
+	})
+	return p, err
+}
+
 func (c *conn) cmdSelect(cmd *command) error {
 	name, err := c.mailboxArg()
+	if err != nil {
+		return err
+	}
+	params, err := c.readSelectParams()
 	if err != nil {
 		return err
 	}
 	if err := c.r.End(); err != nil {
 		return err
 	}
+	if params.condstore {
+		c.enabled["CONDSTORE"] = true
+	}
 	readOnly := cmd.name == "EXAMINE"
 	hadSel := c.sel != nil
 	c.unselect()
-	if hadSel {
-		// RFC 7162 3.2.11 and IMAP4rev2: say the old mailbox is closed.
+	if hadSel && (c.enabled["CONDSTORE"] || c.enabled["QRESYNC"]) {
+		// RFC 7162 3.2.11: say where the old mailbox's updates end.
 		c.untagged("OK [CLOSED] Previous mailbox closed")
 	}
 	v, msgs, meta, err := openView(c.ctx, c.srv.st, c.account, name, readOnly)
 	if err != nil {
 		return c.storeError(err, "NONEXISTENT")
+	}
+	if readOnly {
+		v.addRecent(meta.FirstRecent, ^uint32(0))
+	} else {
+		first, m, err := c.srv.st.ClaimRecent(c.ctx, c.account, v.name)
+		if err != nil {
+			v.close()
+			return c.storeError(err, "NONEXISTENT")
+		}
+		if m.UIDValidity == v.uidValidity {
+			v.addRecent(first, m.UIDNext)
+		}
 	}
 	c.sel = v
 	c.state = stateSelected
@@ -138,7 +251,7 @@ func (c *conn) cmdSelect(cmd *command) error {
 	c.flagList(flags)
 	c.w.CRLF()
 	c.w.Raw("* ").Num(uint32(len(msgs))).Raw(" EXISTS").CRLF()
-	c.w.Raw("* 0 RECENT").CRLF()
+	c.w.Raw("* ").Num(v.recentCount()).Raw(" RECENT").CRLF()
 	if firstUnseen > 0 {
 		c.w.Raw("* OK [UNSEEN ").Num(firstUnseen).Raw("] First unseen").CRLF()
 	}
@@ -146,12 +259,59 @@ func (c *conn) cmdSelect(cmd *command) error {
 	c.w.Raw("* OK [UIDNEXT ").Num(meta.UIDNext).Raw("] Predicted next UID").CRLF()
 	if readOnly {
 		c.w.Raw("* OK [PERMANENTFLAGS ()] Read-only mailbox").CRLF()
+	} else {
+		c.w.Raw("* OK [PERMANENTFLAGS ")
+		c.flagList(append(flags, `\*`))
+		c.w.Raw("] Flags permitted").CRLF()
+	}
+	if c.enabled["CONDSTORE"] {
+		c.w.Raw("* OK [HIGHESTMODSEQ ").Num64(meta.HighestModSeq).Raw("] Highest").CRLF()
+	}
+	if q := params.qresync; q != nil && q.uidValidity == meta.UIDValidity {
+		if err := c.qresync(q, msgs); err != nil {
+			return err
+		}
+	}
+	if readOnly {
 		return okCode("READ-ONLY", "EXAMINE completed")
 	}
-	c.w.Raw("* OK [PERMANENTFLAGS ")
-	c.flagList(append(flags, `\*`))
-	c.w.Raw("] Flags permitted").CRLF()
 	return okCode("READ-WRITE", "SELECT completed")
+}
+
+// qresync tells a client what changed since the mod-sequence it knows
+// (RFC 7162 3.2.5): the UIDs expunged since (VANISHED (EARLIER)), and the
+// flags of the messages changed since.
+func (c *conn) qresync(q *qresyncParams, msgs []store.MessageInfo) error {
+	v := c.sel
+	gone, err := c.srv.st.Expunged(c.ctx, c.account, v.name, q.modSeq)
+	if err != nil {
+		return c.storeError(err, "NONEXISTENT")
+	}
+	if q.knownUIDs != nil {
+		var max uint32
+		if n := len(v.uids); n > 0 {
+			max = v.uids[n-1]
+		}
+		keep := gone[:0]
+		for _, uid := range gone {
+			if q.knownUIDs.Contains(uid, max) {
+				keep = append(keep, uid)
+			}
+		}
+		gone = keep
+	}
+	if len(gone) > 0 {
+		c.w.Raw("* VANISHED (EARLIER) ").Raw(imapwire.Compact(gone)).CRLF()
+	}
+	for i, m := range msgs {
+		if m.ModSeq <= q.modSeq {
+			continue
+		}
+		c.w.Raw("* ").Num(uint32(i + 1)).Raw(" FETCH (UID ").Num(m.UID).Raw(" FLAGS ")
+		c.flagList(c.withRecent(m.UID, m.Flags))
+		c.w.Raw(" MODSEQ (").Num64(m.ModSeq).Raw("))").CRLF()
+	}
+	return c.w.Err()
 }
 
 func (c *conn) cmdClose(cmd *command) error {
@@ -204,7 +364,7 @@ func (v *view) expunged(w updateWriter, uids []uint32) error {
 			continue
 		}
 		v.remove(seq)
-		if err := w.WriteExpunge(seq); err != nil {
+		if err := w.WriteExpunge(seq, uid); err != nil {
 			return err
 		}
 	}

@@ -40,7 +40,36 @@ func (c *conn) cmdStore(cmd *command) error {
 	if err != nil {
 		return err
 	}
-	item, err := arg(c, c.r.Atom)
+	if err := c.r.SP(); err != nil {
+		return err
+	}
+	// (UNCHANGEDSINCE n): RFC 7162 3.1.3.
+	var unchangedSince uint64
+	conditional := false
+	if c.r.Peek() == '(' {
+		if err := c.r.List(func() error {
+			name, err := c.r.Atom()
+			if err != nil {
+				return err
+			}
+			if !strings.EqualFold(name, "UNCHANGEDSINCE") {
+				return bad("Unknown STORE modifier %s", name)
+			}
+			if err := c.r.SP(); err != nil {
+				return err
+			}
+			unchangedSince, err = c.r.Number64()
+			conditional = true
+			return err
+		}); err != nil {
+			return err
+		}
+		if err := c.r.SP(); err != nil {
+			return err
+		}
+		c.enabled["CONDSTORE"] = true
+	}
+	item, err := c.r.Atom()
 	if err != nil {
 		return err
 	}
@@ -93,7 +122,13 @@ func (c *conn) cmdStore(cmd *command) error {
 	if err != nil || len(idx) == 0 {
 		return err
 	}
-	msgs, err := c.srv.st.SetFlags(c.ctx, c.account, v.name, v.uidsAt(idx), op, flags)
+	var msgs []store.MessageInfo
+	var failed []uint32
+	if conditional {
+		msgs, failed, err = c.srv.st.SetFlagsIf(c.ctx, c.account, v.name, v.uidsAt(idx), op, flags, unchangedSince)
+	} else {
+		msgs, err = c.srv.st.SetFlags(c.ctx, c.account, v.name, v.uidsAt(idx), op, flags)
+	}
 	if errors.Is(err, store.ErrInvalid) {
 		return bad("Invalid flag: %s", reason(err))
 	}
@@ -103,21 +138,43 @@ func (c *conn) cmdStore(cmd *command) error {
 	v.dropOwnFlags(msgs)
 	c.trainFlags(v.name, op, flags, msgs)
 	c.newKeywords(flags)
-	if silent {
-		return nil
-	}
+	modseq := c.enabled["CONDSTORE"]
 	for _, m := range msgs {
 		seq := v.seqOf(m.UID)
-		if seq == 0 {
+		if seq == 0 || silent && !modseq {
 			continue
 		}
+		// With CONDSTORE, .SILENT still reports the new MODSEQ (RFC
+		// 7162 3.1.3).
 		c.w.Raw("* ").Num(seq).Raw(" FETCH (")
 		if cmd.uid {
 			c.w.Raw("UID ").Num(m.UID).SP()
 		}
-		c.w.Raw("FLAGS ")
-		c.flagList(m.Flags)
+		if !silent {
+			c.w.Raw("FLAGS ")
+			c.flagList(c.withRecent(m.UID, m.Flags))
+			if modseq {
+				c.w.SP()
+			}
+		}
+		if modseq {
+			c.w.Raw("MODSEQ (").Num64(m.ModSeq).Raw(")")
+		}
 		c.w.Raw(")").CRLF()
+	}
+	if len(failed) > 0 {
+		// The numbers of the messages not stored, as the client named
+		// them.
+		nums := failed
+		if !cmd.uid {
+			nums = make([]uint32, 0, len(failed))
+			for _, uid := range failed {
+				if seq := v.seqOf(uid); seq != 0 {
+					nums = append(nums, seq)
+				}
+			}
+		}
+		return okCode("MODIFIED "+imapwire.Compact(nums), "Conditional STORE failed for some messages")
 	}
 	return c.w.Err()
 }

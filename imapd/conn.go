@@ -497,22 +497,53 @@ func (c *conn) mailboxName(name string) {
 
 // The connection writes the selected mailbox's updates (view.sync).
 
-func (c *conn) WriteExpunge(seq uint32) error {
-	c.w.Raw("* ").Num(seq).Raw(" EXPUNGE").CRLF()
+func (c *conn) WriteExpunge(seq, uid uint32) error {
+	if c.enabled["QRESYNC"] {
+		c.w.Raw("* VANISHED ").Num(uid).CRLF()
+	} else {
+		c.w.Raw("* ").Num(seq).Raw(" EXPUNGE").CRLF()
+	}
 	return c.w.Err()
 }
 
+// WriteNumMessages writes EXISTS and, when new messages came, RECENT: a
+// read-write session claims the new messages as its \Recent ones.
 func (c *conn) WriteNumMessages(n uint32) error {
 	c.w.Raw("* ").Num(n).Raw(" EXISTS").CRLF()
+	if v := c.sel; v != nil {
+		if !v.readOnly {
+			first, mbox, err := c.srv.st.ClaimRecent(c.ctx, c.account, v.name)
+			if err == nil && mbox.UIDValidity == v.uidValidity {
+				v.addRecent(first, mbox.UIDNext)
+			}
+		}
+		c.w.Raw("* ").Num(v.recentCount()).Raw(" RECENT").CRLF()
+	}
 	return c.w.Err()
 }
 
-func (c *conn) WriteMessageFlags(seq, uid uint32, flags []string) error {
+func (c *conn) WriteMessageFlags(seq, uid uint32, flags []string, modseq uint64) error {
 	c.w.Raw("* ").Num(seq).Raw(" FETCH (UID ").Num(uid).Raw(" FLAGS ")
-	c.flagList(flags)
+	c.flagList(c.withRecent(uid, flags))
+	if c.enabled["CONDSTORE"] && modseq > 0 {
+		c.w.Raw(" MODSEQ (").Num64(modseq).Raw(")")
+	}
 	c.w.Raw(")").CRLF()
 	return c.w.Err()
 }
+
+// withRecent adds \Recent to a message's flags when it is recent in the
+// session.
+func (c *conn) withRecent(uid uint32, flags []string) []string {
+	if c.sel != nil && c.sel.isRecent(uid) {
+		return append(flags[:len(flags):len(flags)], `\Recent`)
+	}
+	return flags
+}
+
+// isRecent reports whether a message of the selected mailbox is \Recent
+// in this session.
+func (c *conn) isRecent(uid uint32) bool { return c.sel != nil && c.sel.isRecent(uid) }
 
 // flagList writes a parenthesized list of flags.
 func (c *conn) flagList(flags []string) {

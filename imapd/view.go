@@ -30,6 +30,41 @@ type view struct {
 	// keywords are the keywords the client was told the mailbox uses
 	// (FLAGS); a new one makes the server send FLAGS again.
 	keywords map[string]bool
+	// recent are the ranges of UIDs [lo, hi) that are \Recent in this
+	// session: those it claimed (SELECT), or from the mailbox's
+	// FirstRecent on (EXAMINE, which claims nothing).
+	recent [][2]uint32
+}
+
+// addRecent makes UIDs lo up to hi (exclusive) recent in the session.
+func (v *view) addRecent(lo, hi uint32) {
+	if lo < hi {
+		v.recent = append(v.recent, [2]uint32{lo, hi})
+	}
+}
+
+// isRecent reports whether uid is \Recent in this session.
+func (v *view) isRecent(uid uint32) bool {
+	for _, r := range v.recent {
+		if r[0] <= uid && uid < r[1] {
+			return true
+		}
+	}
+	return false
+}
+
+// recentCount is how many of the session's messages are \Recent.
+func (v *view) recentCount() uint32 {
+	if len(v.recent) == 0 {
+		return 0
+	}
+	n := uint32(0)
+	for _, uid := range v.uids {
+		if v.isRecent(uid) {
+			n++
+		}
+	}
+	return n
 }
 
 // feedBuffer is how many events a selected session may fall behind before
@@ -38,9 +73,9 @@ const feedBuffer = 64
 
 // updateWriter is what a view writes updates with (the connection).
 type updateWriter interface {
-	WriteExpunge(seqNum uint32) error
+	WriteExpunge(seqNum, uid uint32) error
 	WriteNumMessages(n uint32) error
-	WriteMessageFlags(seqNum uint32, uid uint32, flags []string) error
+	WriteMessageFlags(seqNum, uid uint32, flags []string, modseq uint64) error
 }
 
 // openView subscribes first and reads the mailbox second, so no change
@@ -140,7 +175,7 @@ func (v *view) sync(ctx context.Context, w updateWriter, allowExpunge bool) erro
 				if err := flush(); err != nil {
 					return err
 				}
-				if err := w.WriteMessageFlags(seq, ev.UID, ev.Flags); err != nil {
+				if err := w.WriteMessageFlags(seq, ev.UID, ev.Flags, ev.ModSeq); err != nil {
 					return err
 				}
 			}
@@ -153,7 +188,7 @@ func (v *view) sync(ctx context.Context, w updateWriter, allowExpunge bool) erro
 					return err
 				}
 				v.remove(seq)
-				if err := w.WriteExpunge(seq); err != nil {
+				if err := w.WriteExpunge(seq, ev.UID); err != nil {
 					return err
 				}
 			}
