@@ -44,8 +44,11 @@ func TestRecent(t *testing.T) {
 	if u := b.ok("NOOP"); !slices.Contains(u, "* 0 RECENT") {
 		t.Fatalf("the other session: %q", u)
 	}
-	if u := a.ok("UID SEARCH RECENT"); !slices.Contains(u, "* SEARCH 3") {
-		t.Logf("SEARCH RECENT: %q (SEARCH may not be in yet)", u)
+	if u := a.ok("UID SEARCH RECENT"); !slices.Contains(u, "* SEARCH 1 2 3") {
+		t.Fatalf("SEARCH RECENT: %q", u)
+	}
+	if u := b.ok("UID SEARCH RECENT"); !slices.Contains(u, "* SEARCH") {
+		t.Fatalf("SEARCH RECENT elsewhere: %q", u)
 	}
 	if u := a.ok("STORE 3 +FLAGS (\\Flagged)"); len(u) != 1 || !strings.Contains(u[0], `\Recent`) {
 		t.Fatalf("STORE reply: %q", u)
