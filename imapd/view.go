@@ -34,6 +34,9 @@ type view struct {
 	// session: those it claimed (SELECT), or from the mailbox's
 	// FirstRecent on (EXAMINE, which claims nothing).
 	recent [][2]uint32
+	// saved is the saved search result, "$" (SEARCHRES, RFC 5182): UIDs,
+	// ascending; expunged ones drop out as they are resolved.
+	saved []uint32
 }
 
 // addRecent makes UIDs lo up to hi (exclusive) recent in the session.
@@ -242,13 +245,18 @@ func (v *view) resync(ctx context.Context) error {
 // out: a UID set may name UIDs that were expunged, and "*" in an empty
 // mailbox names nothing.
 func (v *view) resolve(set imapwire.NumSet, uid bool) ([]int, error) {
-	if set.Search {
-		return nil, bad("SEARCHRES is not supported")
-	}
 	var out []int
 	n := len(v.uids)
 	if n == 0 {
 		return nil, nil
+	}
+	if set.Search {
+		for _, uid := range v.saved {
+			if i, ok := slices.BinarySearch(v.uids, uid); ok {
+				out = append(out, i)
+			}
+		}
+		return out, nil
 	}
 	if !uid {
 		for _, b := range set.Bounds(uint32(n)) {
