@@ -712,10 +712,17 @@ type addr struct {
 	group, end          bool
 }
 
+// fromSummary converts the envelope cache's addresses. Should the cache
+// keep groups as IMAP's ENVELOPE has them (a start with the group's name
+// as mailbox and no host, an end with nothing), a start reads as its
+// name and an end as nothing.
 func fromSummary(list []mailheader.Address) []addr {
-	out := make([]addr, len(list))
-	for i, a := range list {
-		out[i] = addr{name: a.Name, mailbox: a.Mailbox, host: a.Host}
+	out := make([]addr, 0, len(list))
+	for _, a := range list {
+		if a == (mailheader.Address{}) {
+			continue
+		}
+		out = append(out, addr{name: a.Name, mailbox: a.Mailbox, host: a.Host})
 	}
 	return out
 }

@@ -35,6 +35,12 @@ var searchDate = time.Date(2008, 2, 22, 12, 0, 0, 0, time.UTC)
 
 func deliverAll(t testing.TB, st store.Mail, msgs ...smsg) {
 	t.Helper()
+	deliverTo(t, st, "", msgs...)
+}
+
+// deliverTo delivers msgs to a mailbox of info@ ("" for INBOX).
+func deliverTo(t testing.TB, st store.Mail, box string, msgs ...smsg) {
+	t.Helper()
 	for _, m := range msgs {
 		d := searchDate
 		if m.date != "" {
@@ -42,7 +48,7 @@ func deliverAll(t testing.TB, st store.Mail, msgs ...smsg) {
 			d, err = time.Parse(dateLayout, m.date)
 			testutil.Must(t, err)
 		}
-		_, err := st.Deliver(context.Background(), store.Delivery{Recipients: []string{"info@example.com"}, Flags: m.flags, Date: d,
+		_, err := st.Deliver(context.Background(), store.Delivery{Recipients: []string{"info@example.com"}, Mailbox: box, Flags: m.flags, Date: d,
 			Message: []byte(strings.ReplaceAll(m.text, "\n", "\r\n"))})
 		testutil.Must(t, err)
 	}
@@ -625,11 +631,13 @@ func threadMsgs(specs ...string) []smsg {
 }
 
 func TestThreadReferences(t *testing.T) {
-	for _, c := range []struct {
+	type threadCase struct {
 		name string
 		msgs []string
 		want string
-	}{
+	}
+	var cases []threadCase
+	for _, c := range []threadCase{
 		{"loop: the message's own reference wins, the loop is not made",
 			[]string{"Message-ID: <a@t>|Date: Fri, 22 Feb 2008 17:00:00 +0000",
 				"Message-ID: <b@t>|References: <a@t> <c@t>|Date: Fri, 22 Feb 2008 15:00:00 +0000",
@@ -676,10 +684,16 @@ func TestThreadReferences(t *testing.T) {
 		{"a message refers to itself",
 			[]string{"Message-ID: <a@t>|References: <a@t>", "Message-ID: <b@t>|References: <a@t> <b@t>"}, "(1)(2)"},
 	} {
-		t.Run(c.name, func(t *testing.T) {
-			_, r := searchEnv(t, threadMsgs(c.msgs...)...)
-			r.want("THREAD REFERENCES US-ASCII ALL", "* THREAD "+c.want)
-		})
+		cases = append(cases, c)
+	}
+	e, r := searchEnv(t)
+	for i, c := range cases {
+		box := fmt.Sprintf("T%d", i)
+		r.ok("CREATE %s", box)
+		deliverTo(t, e.st, box, threadMsgs(c.msgs...)...)
+		r.ok("SELECT %s", box)
+		t.Log(c.name)
+		r.want("THREAD REFERENCES US-ASCII ALL", "* THREAD "+c.want)
 	}
 }
 
