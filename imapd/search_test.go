@@ -512,7 +512,7 @@ func TestSearchRes(t *testing.T) {
 func TestSort(t *testing.T) {
 	_, r := searchEnv(t,
 		smsg{date: "2008-02-22 00:00:00 +0000", text: "Date: Fri, 22 Feb 2008 00:00:00 +0200\nSubject: b\nFrom: user2@domain2.org\nTo: Zed <zed@a.org>\nCc: user2@domain2.org (foo bar)\n\n" + strings.Repeat("1", 1000) + "\n"},
-		smsg{date: "2008-02-22 02:00:00 +0000", text: "Date: Fri, 22 Feb 2008 02:00:00 +0200\nSubject: Re: a\nFrom: user2@domain1.org\nTo: b@c.d\nCc: user2: blah@domain1.org;\n\n" + strings.Repeat("x", 2000) + "\n"},
+		smsg{date: "2008-02-22 02:00:00 +0000", text: "Date: Fri, 22 Feb 2008 02:00:00 +0200\nSubject: Re: a\nFrom: user2@domain1.org\nTo: b@c.d\nCc: =?utf-8?q?B=C3=A4r?= <user2@domain1.org>\n\n" + strings.Repeat("x", 2000) + "\n"},
 		smsg{date: "2008-02-22 01:00:00 +0000", text: "Subject: [list] A\nFrom: user1@domain1.org\nTo: =?iso-8859-1?q?foo_aar?= <e@f.g>\nCc: user1@domain1.org\n\n" + strings.Repeat("x", 3000) + "\n"},
 		smsg{date: "2008-02-22 02:00:00 +0000", text: "Date: Fri, 22 Feb 2008 01:30:00 +0200\nSubject: c (fwd)\nFrom: <User0 (x) @ (y) domain.org>\nTo: d\n\n" + strings.Repeat("x", 5000) + "\n"},
 		smsg{date: "2008-02-22 02:00:00 +0000", text: "Date: Fri, 22 Feb 2008 01:00:00 +0200\nFrom: Anna <zz@x.org>\nTo: undisclosed:;\n\n" + strings.Repeat("x", 4000) + "\n"},
@@ -535,6 +535,10 @@ func TestSort(t *testing.T) {
 		// First From mailbox: user0, user1, user2 (1, 2), zz.
 		{"SORT (FROM) US-ASCII ALL", "4 3 1 2 5"},
 		{"SORT (REVERSE FROM) US-ASCII ALL", "5 1 2 3 4"},
+		// First Cc mailbox: "" (4, 5: none), user1, user2 (1, 2).
+		{"SORT (CC) US-ASCII ALL", "4 5 3 1 2"},
+		{"SORT (REVERSE CC) US-ASCII ALL", "1 2 3 4 5"},
+		{"SORT (CC REVERSE ARRIVAL) US-ASCII ALL", "4 5 3 2 1"},
 		// First To mailbox: b, d, e, "undisclosed" (5's group, by its
 		// name), zed.
 		{"SORT (TO) US-ASCII ALL", "2 4 3 5 1"},
