@@ -632,7 +632,7 @@ func unfold(s string) string {
 	return s
 }
 
-var bufioPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
+var searchReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
 
 // header reads a message's header section (once); nil if it cannot.
 func (s *searcher) header(m *searchMsg) *gomessage.Header {
@@ -645,11 +645,11 @@ func (s *searcher) header(m *searchMsg) *gomessage.Header {
 		return nil
 	}
 	defer r.Close()
-	br := bufioPool.Get().(*bufio.Reader)
+	br := searchReaders.Get().(*bufio.Reader)
 	br.Reset(io.LimitReader(r, min(m.info.HeaderSize, maxSearchHeader)))
 	h, _ := textproto.ReadHeader(br)
 	br.Reset(nil)
-	bufioPool.Put(br)
+	searchReaders.Put(br)
 	m.hdr = &gomessage.Header{Header: h}
 	return m.hdr
 }

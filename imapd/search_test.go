@@ -29,7 +29,7 @@ type smsg struct {
 	text  string
 }
 
-const dateLayout = "2006-01-02 15:04:05 -0700"
+const smsgDateLayout = "2006-01-02 15:04:05 -0700"
 
 var searchDate = time.Date(2008, 2, 22, 12, 0, 0, 0, time.UTC)
 
@@ -45,7 +45,7 @@ func deliverTo(t testing.TB, st store.Mail, box string, msgs ...smsg) {
 		d := searchDate
 		if m.date != "" {
 			var err error
-			d, err = time.Parse(dateLayout, m.date)
+			d, err = time.Parse(smsgDateLayout, m.date)
 			testutil.Must(t, err)
 		}
 		_, err := st.Deliver(context.Background(), store.Delivery{Recipients: []string{"info@example.com"}, Mailbox: box, Flags: m.flags, Date: d,
@@ -66,10 +66,10 @@ func searchEnv(t *testing.T, msgs ...smsg) (*env, *raw) {
 	return e, r
 }
 
-// want runs a command that must succeed and checks its one untagged
+// wantOne runs a command that must succeed and checks its one untagged
 // response of the kind want has ("* SEARCH", "* ESEARCH", ...); want
 // "* ESEARCH" alone means there must be none.
-func (r *raw) want(cmd, want string) {
+func (r *raw) wantOne(cmd, want string) {
 	r.T.Helper()
 	kind := want
 	if f := strings.Fields(want); len(f) >= 2 {
@@ -92,14 +92,14 @@ func (r *raw) want(cmd, want string) {
 	}
 }
 
-// status runs a command and returns its tagged status.
-func (r *raw) status(format string, args ...any) string {
+// tagged runs a command and returns its tagged status.
+func (r *raw) tagged(format string, args ...any) string {
 	r.T.Helper()
 	_, st := r.cmd(format, args...)
 	return st
 }
 
-func plain(n int) []smsg {
+func plainMsgs(n int) []smsg {
 	out := make([]smsg, n)
 	for i := range out {
 		out[i].text = fmt.Sprintf("Subject: message %d\n\nbody %d\n", i+1, i+1)
@@ -108,7 +108,7 @@ func plain(n int) []smsg {
 }
 
 func TestSearchFlags(t *testing.T) {
-	_, r := searchEnv(t, plain(5)...)
+	_, r := searchEnv(t, plainMsgs(5)...)
 	r.ok(`STORE 1 FLAGS ($Hello)`)
 	r.ok(`STORE 2 FLAGS (\Seen \Flagged)`)
 	r.ok(`STORE 3 FLAGS (\Answered $Hello)`)
@@ -139,11 +139,11 @@ func TestSearchFlags(t *testing.T) {
 		"SEARCH NEW SEEN":       "* SEARCH",
 		"SEARCH NEW NOT RECENT": "* SEARCH",
 	} {
-		r.want(cmd, want)
+		r.wantOne(cmd, want)
 	}
 	// UID SEARCH answers UIDs.
 	u := uidsOf(t, r)
-	r.want("UID SEARCH FLAGGED", fmt.Sprintf("* SEARCH %d %d", u[1], u[3]))
+	r.wantOne("UID SEARCH FLAGGED", fmt.Sprintf("* SEARCH %d %d", u[1], u[3]))
 }
 
 // uidsOf returns the UIDs of the selected mailbox, by sequence number.
@@ -164,7 +164,7 @@ func uidsOf(t *testing.T, r *raw) []uint32 {
 }
 
 func TestSearchSets(t *testing.T) {
-	_, r := searchEnv(t, plain(6)...)
+	_, r := searchEnv(t, plainMsgs(6)...)
 	u := uidsOf(t, r)
 	if len(u) != 6 {
 		t.Fatalf("uids %v", u)
@@ -196,7 +196,7 @@ func TestSearchSets(t *testing.T) {
 		"UID SEARCH UID 1:4294967295":                        fmt.Sprintf("* SEARCH %d %d %d %d %d", u[0], u[1], u[2], u[3], u[4]),
 		fmt.Sprintf("UID SEARCH UID %d:4294967295", uidnext): "* SEARCH",
 	} {
-		r.want(cmd, want)
+		r.wantOne(cmd, want)
 	}
 }
 
@@ -240,10 +240,10 @@ func TestSearchSizeAndDates(t *testing.T) {
 		"SEARCH SENTSINCE 25-Mar-2007":  "* SEARCH 2 3 4",
 		"SEARCH NOT SENTON 25-Mar-2007": "* SEARCH 1 4",
 	} {
-		r.want(cmd, want)
+		r.wantOne(cmd, want)
 	}
 	for _, cmd := range []string{"SEARCH ON 32-Mar-2007", "SEARCH ON 1-Foo-2007", "SEARCH ON 2007-03-01", "SEARCH ON", "SEARCH LARGER x"} {
-		if st := r.status("%s", cmd); !strings.HasPrefix(st, "BAD") {
+		if st := r.tagged("%s", cmd); !strings.HasPrefix(st, "BAD") {
 			t.Errorf("%s: %s", cmd, st)
 		}
 	}
@@ -287,7 +287,7 @@ func TestSearchAddresses(t *testing.T) {
 		`SEARCH CHARSET UTF-8 FROM "jürgen"`: "* SEARCH 7",
 		`SEARCH FROM "JÜRGEN"`:               "* SEARCH 7",
 	} {
-		r.want(cmd, want)
+		r.wantOne(cmd, want)
 	}
 }
 
@@ -315,7 +315,7 @@ func TestSearchHeaderAndSubject(t *testing.T) {
 		`SEARCH HEADER subject "grüße"`:          "* SEARCH 3",
 		"SEARCH HEADER x-none x":                 "* SEARCH",
 	} {
-		r.want(cmd, want)
+		r.wantOne(cmd, want)
 	}
 }
 
@@ -351,7 +351,7 @@ func TestSearchBodyAndText(t *testing.T) {
 		"SEARCH BODY zxcvbnm BODY qwertyuiop":  "* SEARCH 4",
 		"SEARCH OR BODY asdfghjkl SUBJECT six": "* SEARCH 1 2 6",
 	} {
-		r.want(cmd, want)
+		r.wantOne(cmd, want)
 	}
 }
 
@@ -382,11 +382,11 @@ func TestSearchLiterals(t *testing.T) {
 }
 
 func TestSearchCharsetAndSyntax(t *testing.T) {
-	_, r := searchEnv(t, plain(2)...)
-	r.want("SEARCH CHARSET UTF-8 ALL", "* SEARCH 1 2")
-	r.want("SEARCH CHARSET us-ascii SUBJECT message", "* SEARCH 1 2")
-	r.want(`SEARCH CHARSET "UTF-8" SUBJECT "message 2"`, "* SEARCH 2")
-	if st := r.status("SEARCH CHARSET ISO-8859-1 ALL"); st != "NO [BADCHARSET (UTF-8 US-ASCII)] Unsupported charset ISO-8859-1" {
+	_, r := searchEnv(t, plainMsgs(2)...)
+	r.wantOne("SEARCH CHARSET UTF-8 ALL", "* SEARCH 1 2")
+	r.wantOne("SEARCH CHARSET us-ascii SUBJECT message", "* SEARCH 1 2")
+	r.wantOne(`SEARCH CHARSET "UTF-8" SUBJECT "message 2"`, "* SEARCH 2")
+	if st := r.tagged("SEARCH CHARSET ISO-8859-1 ALL"); st != "NO [BADCHARSET (UTF-8 US-ASCII)] Unsupported charset ISO-8859-1" {
 		t.Errorf("unknown charset: %q", st)
 	}
 	// A refused charset with a literal after it: the connection goes on.
@@ -401,15 +401,15 @@ func TestSearchCharsetAndSyntax(t *testing.T) {
 		"SEARCH " + strings.Repeat("NOT ", 200) + "SEEN",
 		"SEARCH " + strings.Repeat("(", 100) + "SEEN" + strings.Repeat(")", 100),
 	} {
-		if st := r.status("%s", cmd); !strings.HasPrefix(st, "BAD") {
+		if st := r.tagged("%s", cmd); !strings.HasPrefix(st, "BAD") {
 			t.Errorf("%s: %q", cmd, st)
 		}
 	}
-	r.want("SEARCH ALL", "* SEARCH 1 2") // still fine
+	r.wantOne("SEARCH ALL", "* SEARCH 1 2") // still fine
 }
 
 func TestESearch(t *testing.T) {
-	_, r := searchEnv(t, plain(7)...)
+	_, r := searchEnv(t, plainMsgs(7)...)
 	r.ok(`STORE 4 +FLAGS (\Deleted)`)
 	r.ok("EXPUNGE")
 	u := uidsOf(t, r)
@@ -446,62 +446,62 @@ func TestESearch(t *testing.T) {
 }
 
 func TestSearchRes(t *testing.T) {
-	e, r := searchEnv(t, plain(6)...)
+	e, r := searchEnv(t, plainMsgs(6)...)
 	u := uidsOf(t, r)
 	// Before any SAVE, $ is empty.
-	r.want("SEARCH $", "* SEARCH")
+	r.wantOne("SEARCH $", "* SEARCH")
 	r.ok(`STORE 2,4:5 +FLAGS (\Seen)`)
 	// SAVE alone answers nothing.
-	r.want("SEARCH RETURN (SAVE) SEEN", "* ESEARCH")
-	r.want("SEARCH $", "* SEARCH 2 4 5")
-	r.want("UID SEARCH UID $", fmt.Sprintf("* SEARCH %d %d %d", u[1], u[3], u[4]))
-	r.want("SEARCH NOT $", "* SEARCH 1 3 6")
-	r.want("SEARCH OR $ 1", "* SEARCH 1 2 4 5")
+	r.wantOne("SEARCH RETURN (SAVE) SEEN", "* ESEARCH")
+	r.wantOne("SEARCH $", "* SEARCH 2 4 5")
+	r.wantOne("UID SEARCH UID $", fmt.Sprintf("* SEARCH %d %d %d", u[1], u[3], u[4]))
+	r.wantOne("SEARCH NOT $", "* SEARCH 1 3 6")
+	r.wantOne("SEARCH OR $ 1", "* SEARCH 1 2 4 5")
 	// $ in STORE and COPY.
 	r.ok(`STORE $ +FLAGS (\Flagged)`)
-	r.want("SEARCH FLAGGED", "* SEARCH 2 4 5")
+	r.wantOne("SEARCH FLAGGED", "* SEARCH 2 4 5")
 	r.ok("CREATE Saved")
-	if st := r.status("UID COPY $ Saved"); !strings.HasPrefix(st, "OK [COPYUID ") {
+	if st := r.tagged("UID COPY $ Saved"); !strings.HasPrefix(st, "OK [COPYUID ") {
 		t.Errorf("COPY $: %q", st)
 	}
 	if m, err := e.st.Mailbox(context.Background(), "info@example.com", "Saved"); err != nil || m.Messages != 3 {
 		t.Errorf("copied %d (%v)", m.Messages, err)
 	}
 	// SAVE with other options saves everything it found, and answers.
-	r.want("SEARCH RETURN (SAVE COUNT) 1:3", `* ESEARCH (TAG "t`+fmt.Sprint(r.n+1)+`") COUNT 3`)
-	r.want("SEARCH $", "* SEARCH 1 2 3")
+	r.wantOne("SEARCH RETURN (SAVE COUNT) 1:3", `* ESEARCH (TAG "t`+fmt.Sprint(r.n+1)+`") COUNT 3`)
+	r.wantOne("SEARCH $", "* SEARCH 1 2 3")
 	// SAVE with only MIN and MAX saves those.
-	r.want("SEARCH RETURN (SAVE MIN MAX) 2:5", `* ESEARCH (TAG "t`+fmt.Sprint(r.n+1)+`") MIN 2 MAX 5`)
-	r.want("SEARCH $", "* SEARCH 2 5")
-	r.want("SEARCH RETURN (SAVE MIN) 3:5", `* ESEARCH (TAG "t`+fmt.Sprint(r.n+1)+`") MIN 3`)
-	r.want("SEARCH $", "* SEARCH 3")
+	r.wantOne("SEARCH RETURN (SAVE MIN MAX) 2:5", `* ESEARCH (TAG "t`+fmt.Sprint(r.n+1)+`") MIN 2 MAX 5`)
+	r.wantOne("SEARCH $", "* SEARCH 2 5")
+	r.wantOne("SEARCH RETURN (SAVE MIN) 3:5", `* ESEARCH (TAG "t`+fmt.Sprint(r.n+1)+`") MIN 3`)
+	r.wantOne("SEARCH $", "* SEARCH 3")
 	// A search can use the result it replaces.
-	r.want("SEARCH RETURN (SAVE) OR $ 6", "* ESEARCH")
-	r.want("SEARCH $", "* SEARCH 3 6")
+	r.wantOne("SEARCH RETURN (SAVE) OR $ 6", "* ESEARCH")
+	r.wantOne("SEARCH $", "* SEARCH 3 6")
 	// An expunged message drops out of it.
 	r.ok(`STORE 3 +FLAGS (\Deleted)`)
 	r.ok("EXPUNGE")
-	r.want("SEARCH $", "* SEARCH 5")
-	r.want("UID SEARCH $", fmt.Sprintf("* SEARCH %d", u[5]))
+	r.wantOne("SEARCH $", "* SEARCH 5")
+	r.wantOne("UID SEARCH $", fmt.Sprintf("* SEARCH %d", u[5]))
 	// A SEARCH that saves and fails empties it.
-	if st := r.status("SEARCH RETURN (SAVE) NOSUCHKEY"); !strings.HasPrefix(st, "BAD") {
+	if st := r.tagged("SEARCH RETURN (SAVE) NOSUCHKEY"); !strings.HasPrefix(st, "BAD") {
 		t.Fatalf("bad key: %q", st)
 	}
-	r.want("SEARCH $", "* SEARCH")
-	r.want("SEARCH RETURN (SAVE) 1", "* ESEARCH")
-	if st := r.status("SEARCH RETURN (SAVE) CHARSET X ALL"); !strings.HasPrefix(st, "NO [BADCHARSET") {
+	r.wantOne("SEARCH $", "* SEARCH")
+	r.wantOne("SEARCH RETURN (SAVE) 1", "* ESEARCH")
+	if st := r.tagged("SEARCH RETURN (SAVE) CHARSET X ALL"); !strings.HasPrefix(st, "NO [BADCHARSET") {
 		t.Fatalf("bad charset: %q", st)
 	}
-	r.want("SEARCH $", "* SEARCH")
+	r.wantOne("SEARCH $", "* SEARCH")
 	// Selecting a mailbox starts without one.
-	r.want("SEARCH RETURN (SAVE) 1", "* ESEARCH")
+	r.wantOne("SEARCH RETURN (SAVE) 1", "* ESEARCH")
 	r.ok("SELECT INBOX")
-	r.want("SEARCH $", "* SEARCH")
+	r.wantOne("SEARCH $", "* SEARCH")
 	// FETCH with $, once FETCH is there.
 	if _, ok := commands["FETCH"]; !ok {
 		t.Skip("FETCH is not implemented yet")
 	}
-	r.want("SEARCH RETURN (SAVE) 2,4", "* ESEARCH")
+	r.wantOne("SEARCH RETURN (SAVE) 2,4", "* ESEARCH")
 	got := r.ok("UID FETCH $ FLAGS")
 	if len(got) != 2 || !strings.HasPrefix(got[0], "* 2 FETCH (") || !strings.Contains(got[0], fmt.Sprint("UID ", u[1])) ||
 		!strings.HasPrefix(got[1], "* 4 FETCH (") {
@@ -554,17 +554,17 @@ func TestSort(t *testing.T) {
 		if c.want != "" {
 			want += " " + c.want
 		}
-		r.want(c.cmd, want)
+		r.wantOne(c.cmd, want)
 	}
 	u := uidsOf(t, r)
-	r.want("UID SORT (REVERSE ARRIVAL) US-ASCII 1:3", fmt.Sprintf("* SORT %d %d %d", u[1], u[2], u[0]))
+	r.wantOne("UID SORT (REVERSE ARRIVAL) US-ASCII 1:3", fmt.Sprintf("* SORT %d %d %d", u[1], u[2], u[0]))
 	for _, cmd := range []string{"SORT () US-ASCII ALL", "SORT (REVERSE) US-ASCII ALL",
 		"SORT (NOSUCH) US-ASCII ALL", "SORT ARRIVAL US-ASCII ALL", "SORT (ARRIVAL) US-ASCII", "SORT (REVERSE REVERSE SIZE) US-ASCII ALL"} {
-		if st := r.status("%s", cmd); !strings.HasPrefix(st, "BAD") {
+		if st := r.tagged("%s", cmd); !strings.HasPrefix(st, "BAD") {
 			t.Errorf("%s: %q", cmd, st)
 		}
 	}
-	if st := r.status("SORT (ARRIVAL) ISO-8859-1 ALL"); !strings.HasPrefix(st, "NO [BADCHARSET (UTF-8 US-ASCII)]") {
+	if st := r.tagged("SORT (ARRIVAL) ISO-8859-1 ALL"); !strings.HasPrefix(st, "NO [BADCHARSET (UTF-8 US-ASCII)]") {
 		t.Errorf("charset: %q", st)
 	}
 	// ESORT: MIN and MAX are the first and last in sort order, ALL is
@@ -578,12 +578,12 @@ func TestSort(t *testing.T) {
 		{"SORT RETURN (MIN MAX COUNT) (REVERSE SIZE) US-ASCII ALL", "MIN 4 MAX 1 COUNT 5"},
 		{"SORT RETURN (COUNT) (SIZE) US-ASCII 1000", "COUNT 0"},
 	} {
-		r.want(c.cmd, fmt.Sprintf(`* ESEARCH (TAG "t%d") %s`, r.n+1, c.want))
+		r.wantOne(c.cmd, fmt.Sprintf(`* ESEARCH (TAG "t%d") %s`, r.n+1, c.want))
 	}
-	r.want("UID SORT RETURN (MIN MAX) (REVERSE ARRIVAL) US-ASCII ALL", fmt.Sprintf(`* ESEARCH (TAG "t%d") UID MIN %d MAX %d`, r.n+1, u[1], u[0]))
+	r.wantOne("UID SORT RETURN (MIN MAX) (REVERSE ARRIVAL) US-ASCII ALL", fmt.Sprintf(`* ESEARCH (TAG "t%d") UID MIN %d MAX %d`, r.n+1, u[1], u[0]))
 	// SAVE in SORT keeps the set.
-	r.want("SORT RETURN (SAVE) (SIZE) US-ASCII 4:5", "* ESEARCH")
-	r.want("SEARCH $", "* SEARCH 4 5")
+	r.wantOne("SORT RETURN (SAVE) (SIZE) US-ASCII 4:5", "* ESEARCH")
+	r.wantOne("SEARCH $", "* SEARCH 4 5")
 }
 
 func TestBaseSubject(t *testing.T) {
@@ -697,7 +697,7 @@ func TestThreadReferences(t *testing.T) {
 		deliverTo(t, e.st, box, threadMsgs(c.msgs...)...)
 		r.ok("SELECT %s", box)
 		t.Log(c.name)
-		r.want("THREAD REFERENCES US-ASCII ALL", "* THREAD "+c.want)
+		r.wantOne("THREAD REFERENCES US-ASCII ALL", "* THREAD "+c.want)
 	}
 }
 
@@ -706,21 +706,21 @@ func TestThreadAfterExpunge(t *testing.T) {
 		"Message-ID: <a@t>|Date: Fri, 22 Feb 2008 17:00:00 +0000",
 		"Message-ID: <b@t>|References: <a@t> <c@t>|Date: Fri, 22 Feb 2008 15:00:00 +0000",
 		"Message-ID: <c@t>|References: <b@t>|Date: Fri, 22 Feb 2008 16:00:00 +0000")...)
-	r.want("THREAD REFERENCES UTF-8 ALL", "* THREAD (3 2)(1)")
+	r.wantOne("THREAD REFERENCES UTF-8 ALL", "* THREAD (3 2)(1)")
 	u := uidsOf(t, r)
-	r.want("UID THREAD REFERENCES UTF-8 ALL", fmt.Sprintf("* THREAD (%d %d)(%d)", u[2], u[1], u[0]))
+	r.wantOne("UID THREAD REFERENCES UTF-8 ALL", fmt.Sprintf("* THREAD (%d %d)(%d)", u[2], u[1], u[0]))
 	r.ok(`STORE 1 +FLAGS (\Deleted)`)
 	r.ok("EXPUNGE")
-	r.want("THREAD REFERENCES US-ASCII ALL", "* THREAD (2 1)")
+	r.wantOne("THREAD REFERENCES US-ASCII ALL", "* THREAD (2 1)")
 	// Only what the criteria find is threaded.
-	r.want("THREAD REFERENCES US-ASCII 2", "* THREAD (2)")
-	r.want("THREAD REFERENCES US-ASCII 1000", "* THREAD")
+	r.wantOne("THREAD REFERENCES US-ASCII 2", "* THREAD (2)")
+	r.wantOne("THREAD REFERENCES US-ASCII 1000", "* THREAD")
 	for _, cmd := range []string{"THREAD NOSUCH US-ASCII ALL", "THREAD REFERENCES US-ASCII", "THREAD"} {
-		if st := r.status("%s", cmd); !strings.HasPrefix(st, "BAD") {
+		if st := r.tagged("%s", cmd); !strings.HasPrefix(st, "BAD") {
 			t.Errorf("%s: %q", cmd, st)
 		}
 	}
-	if st := r.status("THREAD REFERENCES X-UNKNOWN ALL"); !strings.HasPrefix(st, "NO [BADCHARSET") {
+	if st := r.tagged("THREAD REFERENCES X-UNKNOWN ALL"); !strings.HasPrefix(st, "NO [BADCHARSET") {
 		t.Errorf("charset: %q", st)
 	}
 }
@@ -738,8 +738,8 @@ func TestThreadOrderedSubject(t *testing.T) {
 	)...)
 	// Threads by their first message's date: c (01), b (07: 4, 2),
 	// a (08: 3, 1, 5), "" (40: 8, 7).
-	r.want("THREAD ORDEREDSUBJECT US-ASCII ALL", "* THREAD (6)(4 2)(3 (1)(5))(8 7)")
-	r.want("THREAD ORDEREDSUBJECT US-ASCII NOT 6", "* THREAD (4 2)(3 (1)(5))(8 7)")
+	r.wantOne("THREAD ORDEREDSUBJECT US-ASCII ALL", "* THREAD (6)(4 2)(3 (1)(5))(8 7)")
+	r.wantOne("THREAD ORDEREDSUBJECT US-ASCII NOT 6", "* THREAD (4 2)(3 (1)(5))(8 7)")
 }
 
 // countingStore counts the messages the server opens.
@@ -798,7 +798,7 @@ func TestSearchOpensNoMessage(t *testing.T) {
 			t.Errorf("%s opened %d messages, want %d", cmd, o, n)
 		}
 	}
-	r.want("SEARCH SUBJECT \"message 17\" FROM s17@", "* SEARCH 18")
+	r.wantOne("SEARCH SUBJECT \"message 17\" FROM s17@", "* SEARCH 18")
 	// HEADER, BODY and THREAD REFERENCES read what they need, once a message.
 	for _, cmd := range []string{"SEARCH HEADER X-Other 7", "SEARCH BODY \"body 7\" TEXT body", "THREAD REFERENCES UTF-8 ALL"} {
 		r.ok("%s", cmd)
