@@ -45,10 +45,6 @@ const (
 	searchChunk = 1000
 )
 
-// isRecent reports whether the message is \Recent in this session.
-// TODO(coordinator): a stub until the session tracks \Recent; replace it.
-func (c *conn) isRecent(uid uint32) bool { return false }
-
 // searchOp is what a search key tests.
 type searchOp uint8
 
@@ -712,19 +708,27 @@ type addr struct {
 	group, end          bool
 }
 
-// fromSummary converts the envelope cache's addresses. Should the cache
-// keep groups as IMAP's ENVELOPE has them (a start with the group's name
-// as mailbox and no host, an end with nothing), a start reads as its
-// name and an end as nothing.
+// fromSummary converts the envelope cache's addresses, groups as IMAP's
+// ENVELOPE has them.
 func fromSummary(list []mailheader.Address) []addr {
-	out := make([]addr, 0, len(list))
-	for _, a := range list {
-		if a == (mailheader.Address{}) {
-			continue
-		}
-		out = append(out, addr{name: a.Name, mailbox: a.Mailbox, host: a.Host})
+	out := make([]addr, len(list))
+	for i, a := range list {
+		out[i] = summaryAddr(a)
 	}
 	return out
+}
+
+// summaryAddr converts one address of the envelope cache; a mailbox
+// always has a host there, a group marker none (the start has the
+// group's name as its mailbox).
+func summaryAddr(a mailheader.Address) addr {
+	switch {
+	case a.Host == "" && a.Mailbox != "":
+		return addr{name: a.Mailbox, group: true}
+	case a.Host == "":
+		return addr{end: true}
+	}
+	return addr{name: a.Name, mailbox: a.Mailbox, host: a.Host}
 }
 
 // spec is the address as mailbox@host (just the mailbox without a host).

@@ -258,8 +258,7 @@ func (c *conn) eachHit(hits []searchHit, sum bool, f func(i int, m *searchMsg, s
 // field, from the header otherwise.
 func (s *searcher) firstAddr(m *searchMsg, field string) (addr, bool) {
 	if list := summaryAddrs(m.sum, field); len(list) > 0 {
-		a := list[0]
-		return addr{name: a.Name, mailbox: a.Mailbox, host: a.Host}, true
+		return summaryAddr(list[0]), true
 	}
 	h := s.header(m)
 	if h == nil {
