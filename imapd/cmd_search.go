@@ -73,6 +73,7 @@ const (
 	opHeader  // field, str
 	opBody    // str
 	opText    // str
+	opModSeq  // n: CONDSTORE's MODSEQ (RFC 7162 3.1.5)
 )
 
 // searchNeeds says what of a message a key looks at; keys are tested in
@@ -99,8 +100,8 @@ func (n searchNeeds) cost() int {
 	return 0
 }
 
-// searchKey is one search key of a parsed criteria tree. Adding a key
-// (CONDSTORE's MODSEQ) is one op, one case in parseKey and one in match.
+// searchKey is one search key of a parsed criteria tree. Adding a key is
+// one op, one case in named and one in match.
 type searchKey struct {
 	op    searchOp
 	set   imapwire.NumSet
@@ -289,6 +290,30 @@ func (p *searchParser) named(name string, depth int) (*searchKey, error) {
 	case "UID":
 		set, err := arg(p.c, r.NumSet)
 		return &searchKey{op: opUID, set: set}, err
+	case "MODSEQ":
+		// MODSEQ ["/flags/name" priv|shared|all] modseq: the store keeps
+		// a mod-sequence per message, not per flag, so the message's
+		// counts whatever the entry (RFC 7162 3.1.5 allows it).
+		if err := r.SP(); err != nil {
+			return nil, err
+		}
+		if r.Peek() == '"' {
+			if _, err := r.Quoted(); err != nil {
+				return nil, err
+			}
+			t, err := arg(p.c, r.Atom)
+			if err != nil {
+				return nil, err
+			}
+			if t = strings.ToLower(t); t != "priv" && t != "shared" && t != "all" {
+				return nil, bad("Unknown MODSEQ entry type %s", t)
+			}
+			if err := r.SP(); err != nil {
+				return nil, err
+			}
+		}
+		n, err := r.Number64()
+		return &searchKey{op: opModSeq, n: int64(n)}, err
 	case "NOT":
 		if err := r.SP(); err != nil {
 			return nil, err
@@ -505,6 +530,8 @@ func (s *searcher) match(k *searchKey, m *searchMsg) bool {
 		return dayOf(sentDate(m.sum, m.info)) == k.day
 	case opSentSince:
 		return dayOf(sentDate(m.sum, m.info)) >= k.day
+	case opModSeq:
+		return m.info.ModSeq >= uint64(k.n)
 	case opLarger:
 		return m.info.Size > k.n
 	case opSmaller:
@@ -1109,6 +1136,20 @@ func (c *conn) cmdSearch(cmd *command) (err error) {
 	if err != nil {
 		return err
 	}
+	c.searchResult(cmd, "SEARCH", k, opts, hits, false)
+	return c.w.Err()
+}
+
+// searchResult writes the result of a SEARCH or SORT (hits in the
+// result's order): "* SEARCH ..." or, with RETURN, ESEARCH; with SAVE it
+// keeps it as $. A MODSEQ key makes the session CONDSTORE's and adds the
+// highest mod-sequence of what was returned (RFC 7162 3.1.5).
+func (c *conn) searchResult(cmd *command, name string, k *searchKey, opts returnOpts, hits []searchHit, sorted bool) {
+	var modseq uint64
+	if k.has(opModSeq) {
+		c.condstoreBySearch()
+		modseq = resultModSeq(opts, hits)
+	}
 	nums := make([]uint32, len(hits))
 	for i, h := range hits {
 		nums[i] = uint32(h.idx + 1)
@@ -1117,16 +1158,68 @@ func (c *conn) cmdSearch(cmd *command) (err error) {
 		}
 	}
 	if !opts.esearch {
-		c.w.Raw("* SEARCH")
+		c.w.Raw("* ").Raw(name)
 		for _, n := range nums {
 			c.w.SP().Num(n)
 		}
+		if modseq > 0 {
+			c.w.Raw(" (MODSEQ ").Num64(modseq).Raw(")")
+		}
 		c.w.CRLF()
-		return c.w.Err()
+		return
 	}
 	c.saveResult(opts, hits)
-	c.esearch(cmd, opts, nums, false)
-	return c.w.Err()
+	c.esearch(cmd, opts, nums, sorted, modseq)
+}
+
+// has reports whether the key or one of its sub-keys is op.
+func (k *searchKey) has(op searchOp) bool {
+	if k.op == op {
+		return true
+	}
+	for _, s := range k.sub {
+		if s.has(op) {
+			return true
+		}
+	}
+	return false
+}
+
+// resultModSeq is the highest mod-sequence of the messages a result
+// returns: all of them, or only those MIN and MAX name when they are all
+// it returns.
+func resultModSeq(opts returnOpts, hits []searchHit) uint64 {
+	if len(hits) == 0 {
+		return 0
+	}
+	if opts.esearch && (opts.min || opts.max) && !opts.all && !opts.count {
+		var m uint64
+		if opts.min {
+			m = hits[0].info.ModSeq
+		}
+		if opts.max {
+			m = max(m, hits[len(hits)-1].info.ModSeq)
+		}
+		return m
+	}
+	var m uint64
+	for _, h := range hits {
+		m = max(m, h.info.ModSeq)
+	}
+	return m
+}
+
+// condstoreBySearch turns CONDSTORE on for a SEARCH or SORT with MODSEQ
+// (an enabling command, RFC 7162 3.1), saying the mailbox's highest
+// mod-sequence the first time.
+func (c *conn) condstoreBySearch() {
+	if c.enabled["CONDSTORE"] {
+		return
+	}
+	c.enabled["CONDSTORE"] = true
+	if meta, err := c.srv.st.Mailbox(c.ctx, c.account, c.sel.name); err == nil {
+		c.w.Raw("* OK [HIGHESTMODSEQ ").Num64(meta.HighestModSeq).Raw("] Highest").CRLF()
+	}
 }
 
 // saveResult keeps the result as "$" when asked to (RFC 5182 2.4): all
@@ -1156,8 +1249,8 @@ func (c *conn) saveResult(opts returnOpts, hits []searchHit) {
 
 // esearch writes the ESEARCH response of a SEARCH or SORT with RETURN;
 // nums are in the result's order (ascending, or the sort's), MIN and MAX
-// its first and last.
-func (c *conn) esearch(cmd *command, opts returnOpts, nums []uint32, sorted bool) {
+// its first and last; modseq (CONDSTORE) ends it when not 0.
+func (c *conn) esearch(cmd *command, opts returnOpts, nums []uint32, sorted bool, modseq uint64) {
 	if opts.sav && !opts.min && !opts.max && !opts.all && !opts.count {
 		return // SAVE alone returns nothing (RFC 5182 2.4)
 	}
@@ -1183,6 +1276,9 @@ func (c *conn) esearch(cmd *command, opts returnOpts, nums []uint32, sorted bool
 	}
 	if opts.count {
 		c.w.Raw(" COUNT ").Num(uint32(len(nums)))
+	}
+	if modseq > 0 {
+		c.w.Raw(" MODSEQ ").Num64(modseq)
 	}
 	c.w.CRLF()
 }

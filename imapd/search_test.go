@@ -509,6 +509,47 @@ func TestSearchRes(t *testing.T) {
 	}
 }
 
+// SEARCH and SORT with CONDSTORE's MODSEQ (RFC 7162 3.1.5).
+func TestSearchModSeq(t *testing.T) {
+	e, r := searchEnv(t, plainMsgs(4)...)
+	for _, seq := range []int{1, 3, 2, 4} {
+		r.ok(`STORE %d +FLAGS (\Seen)`, seq)
+	}
+	msgs, meta, err := e.st.Messages(context.Background(), "info@example.com", "INBOX")
+	testutil.Must(t, err)
+	ms := func(seq int) uint64 { return msgs[seq-1].ModSeq }
+	if !(ms(1) < ms(3) && ms(3) < ms(2) && ms(2) < ms(4)) {
+		t.Fatalf("mod-sequences %d %d %d %d", ms(1), ms(2), ms(3), ms(4))
+	}
+	// The first MODSEQ turns CONDSTORE on, and says so.
+	u := r.ok("SEARCH MODSEQ %d", ms(3))
+	if len(u) != 2 || u[0] != fmt.Sprintf("* OK [HIGHESTMODSEQ %d] Highest", meta.HighestModSeq) ||
+		u[1] != fmt.Sprintf("* SEARCH 2 3 4 (MODSEQ %d)", ms(4)) {
+		t.Fatalf("first SEARCH MODSEQ: %q", u)
+	}
+	for _, c := range []struct{ cmd, want string }{
+		{fmt.Sprintf(`SEARCH 1:3 MODSEQ "/flags/\\seen" all %d`, ms(3)), fmt.Sprintf("* SEARCH 2 3 (MODSEQ %d)", ms(2))},
+		{fmt.Sprintf(`UID SEARCH MODSEQ "/flags/$Junk" priv %d`, ms(2)), fmt.Sprintf("* SEARCH %d %d (MODSEQ %d)", msgs[1].UID, msgs[3].UID, ms(4))},
+		{fmt.Sprintf("SEARCH MODSEQ %d", ms(4)+1), "* SEARCH"},
+		{"SEARCH NOT MODSEQ 0", "* SEARCH"},
+		{fmt.Sprintf("SORT (REVERSE ARRIVAL) UTF-8 MODSEQ %d", ms(3)), fmt.Sprintf("* SORT 2 3 4 (MODSEQ %d)", ms(4))},
+		{"SEARCH RETURN (MIN) 1:3 MODSEQ 1", fmt.Sprintf(`* ESEARCH (TAG "#") MIN 1 MODSEQ %d`, ms(1))},
+		{"SEARCH RETURN (MAX) 1:3 MODSEQ 1", fmt.Sprintf(`* ESEARCH (TAG "#") MAX 3 MODSEQ %d`, ms(3))},
+		{"SEARCH RETURN () 1:3 MODSEQ 1", fmt.Sprintf(`* ESEARCH (TAG "#") ALL 1:3 MODSEQ %d`, ms(2))},
+		{"SEARCH RETURN (MIN MAX) 2:3 MODSEQ 1", fmt.Sprintf(`* ESEARCH (TAG "#") MIN 2 MAX 3 MODSEQ %d`, ms(2))},
+		{fmt.Sprintf("SEARCH RETURN (COUNT) MODSEQ %d", ms(2)), fmt.Sprintf(`* ESEARCH (TAG "#") COUNT 2 MODSEQ %d`, ms(4))},
+		{fmt.Sprintf("SEARCH RETURN (ALL) MODSEQ %d", ms(4)+1), `* ESEARCH (TAG "#")`},
+	} {
+		// "#" is the tag of the command.
+		r.wantOne(c.cmd, strings.Replace(c.want, "#", fmt.Sprintf("t%d", r.n+1), 1))
+	}
+	for _, cmd := range []string{"SEARCH MODSEQ", "SEARCH MODSEQ x", `SEARCH MODSEQ "/flags/\\seen" mine 1`, `SEARCH MODSEQ "/flags/\\seen" 1`} {
+		if st := r.tagged("%s", cmd); !strings.HasPrefix(st, "BAD") {
+			t.Errorf("%s: %q", cmd, st)
+		}
+	}
+}
+
 func TestSort(t *testing.T) {
 	_, r := searchEnv(t,
 		smsg{date: "2008-02-22 00:00:00 +0000", text: "Date: Fri, 22 Feb 2008 00:00:00 +0200\nSubject: b\nFrom: user2@domain2.org\nTo: Zed <zed@a.org>\nCc: user2@domain2.org (foo bar)\n\n" + strings.Repeat("1", 1000) + "\n"},

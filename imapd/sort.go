@@ -117,23 +117,7 @@ func (c *conn) cmdSort(cmd *command) (err error) {
 	if err := c.sortHits(hits, crit); err != nil {
 		return err
 	}
-	nums := make([]uint32, len(hits))
-	for i, h := range hits {
-		nums[i] = uint32(h.idx + 1)
-		if cmd.uid {
-			nums[i] = h.info.UID
-		}
-	}
-	if !opts.esearch {
-		c.w.Raw("* SORT")
-		for _, n := range nums {
-			c.w.SP().Num(n)
-		}
-		c.w.CRLF()
-		return c.w.Err()
-	}
-	c.saveResult(opts, hits)
-	c.esearch(cmd, opts, nums, true)
+	c.searchResult(cmd, "SORT", k, opts, hits, true)
 	return c.w.Err()
 }
 

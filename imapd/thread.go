@@ -91,6 +91,9 @@ func (c *conn) cmdThread(cmd *command) error {
 	if err != nil {
 		return err
 	}
+	if k.has(opModSeq) {
+		c.condstoreBySearch()
+	}
 	msgs := make([]threadMsg, len(hits))
 	refs := alg == "REFERENCES"
 	err = c.eachHit(hits, true, func(i int, m *searchMsg, s *searcher) {
