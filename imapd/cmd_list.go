@@ -124,12 +124,14 @@ func (c *conn) cmdList(cmd *command) error {
 		return err
 	}
 	if !c.enabled["UTF8=ACCEPT"] {
-		if ref, err = decodeMailboxName(ref); err != nil {
-			return bad("Invalid mailbox name: %v", err)
+		// A reference or pattern that is not modified UTF-7 matches no
+		// mailbox as it is (Dovecot answers OK with none too).
+		if d, err := decodeMailboxName(ref); err == nil {
+			ref = d
 		}
 		for i, p := range patterns {
-			if patterns[i], err = decodeMailboxName(p); err != nil {
-				return bad("Invalid mailbox name: %v", err)
+			if d, err := decodeMailboxName(p); err == nil {
+				patterns[i] = d
 			}
 		}
 	}

@@ -477,7 +477,7 @@ func (c *conn) mailboxArg() (string, error) {
 	}
 	name, err := decodeMailboxName(s)
 	if err != nil {
-		return "", bad("Invalid mailbox name: %v", err)
+		return "", no("CANNOT", "Invalid mailbox name: %v", err)
 	}
 	return canonical(name), nil
 }
