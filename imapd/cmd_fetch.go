@@ -67,7 +67,11 @@ func (c *conn) cmdFetch(cmd *command) error {
 	}
 	req := &fetchRequest{uid: cmd.uid}
 	if c.r.Peek() == '(' {
-		err = c.r.List(func() error { return c.fetchAtt(req, true) })
+		n := 0
+		err = c.r.List(func() error { n++; return c.fetchAtt(req, true) })
+		if err == nil && n == 0 {
+			err = bad("Empty FETCH attribute list")
+		}
 	} else {
 		err = c.fetchAtt(req, false)
 	}
@@ -77,8 +81,12 @@ func (c *conn) cmdFetch(cmd *command) error {
 	if c.r.Peek() == ' ' {
 		// fetch-modifiers (RFC 4466 2.4)
 		c.r.SP()
-		if err := c.r.List(func() error { return c.fetchModifier(req) }); err != nil {
+		n := 0
+		if err := c.r.List(func() error { n++; return c.fetchModifier(req) }); err != nil {
 			return err
+		}
+		if n == 0 {
+			return bad("Empty FETCH modifier list")
 		}
 	}
 	if err := c.r.End(); err != nil {
