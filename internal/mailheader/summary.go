@@ -41,14 +41,22 @@ type Address struct {
 	Host    string // domain; empty only in group markers
 }
 
-// headerSize returns the length of the header section including the empty
-// line that ends it (the whole message if there is no body).
+// HeaderSize returns the length of the header section including the empty
+// line that ends it (the whole message if there is no body). Lines may end
+// in CRLF or, as some clients APPEND them, in a bare LF.
 func HeaderSize(msg []byte) int {
-	if i := bytes.Index(msg, []byte("\r\n\r\n")); i >= 0 {
-		return i + 4
-	}
-	if bytes.HasPrefix(msg, []byte("\r\n")) {
-		return 2
+	for i := 0; i < len(msg); {
+		switch {
+		case msg[i] == '\n':
+			return i + 1
+		case msg[i] == '\r' && i+1 < len(msg) && msg[i+1] == '\n':
+			return i + 2
+		}
+		j := bytes.IndexByte(msg[i:], '\n')
+		if j < 0 {
+			break
+		}
+		i += j + 1
 	}
 	return len(msg)
 }
