@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"io"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/emersion/go-message"
@@ -89,15 +90,32 @@ func (p *mimePart) find(path []int) *mimePart {
 	return p
 }
 
-// parseStructure parses a raw message.
+// parseStructure parses a raw message from a stream.
 func parseStructure(r io.Reader) (*mimePart, error) {
-	p := &mimeParser{br: bufio.NewReaderSize(r, 32<<10)}
+	br := readerPool.Get().(*bufio.Reader)
+	br.Reset(r)
+	defer func() {
+		br.Reset(nil)
+		readerPool.Put(br)
+	}()
+	p := &mimeParser{br: br}
 	root := &mimePart{}
 	p.parsePart(root, nil, 0)
 	return root, p.err
 }
 
+// parseStructureBytes parses a raw message in memory.
+func parseStructureBytes(msg []byte) *mimePart {
+	p := &mimeParser{data: msg}
+	root := &mimePart{}
+	p.parsePart(root, nil, 0)
+	return root
+}
+
+var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 32<<10) }}
+
 type mimeParser struct {
+	data   []byte // the message, when it is in memory (else br)
 	br     *bufio.Reader
 	off    int64 // offset of the next byte
 	nl     int64 // line breaks before off
@@ -128,6 +146,27 @@ type boundaryHit struct {
 // the end of the message.
 func (p *mimeParser) readLine(keep *[]byte) (start int64, nlLen int, ok bool) {
 	start = p.off
+	if p.data != nil {
+		rest := p.data[start:]
+		if len(rest) == 0 {
+			return start, 0, false
+		}
+		line := rest
+		if i := bytes.IndexByte(rest, '\n'); i >= 0 {
+			line = rest[:i+1]
+			nlLen = 1
+			if i > 0 && rest[i-1] == '\r' {
+				nlLen = 2
+			}
+			p.nl++
+		}
+		p.prefix = line[:min(len(line), 2+maxBoundary+2)]
+		if keep != nil && len(*keep)+len(line) <= maxPartHeader {
+			*keep = append(*keep, line...)
+		}
+		p.off += int64(len(line))
+		return start, nlLen, true
+	}
 	p.prefix = p.prefix[:0]
 	for {
 		chunk, err := p.br.ReadSlice('\n')

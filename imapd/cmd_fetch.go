@@ -519,13 +519,14 @@ func (c *conn) writeAddresses(l []mailheader.Address) {
 
 // maxInMemory is the largest message read whole (once) when a FETCH needs
 // its structure; a larger one is parsed and its parts read as streams.
-const maxInMemory = 4 << 20
+var maxInMemory int64 = 4 << 20
 
 // fetcher writes a FETCH command's responses, message by message.
 type fetcher struct {
-	c   *conn
-	req *fetchRequest
-	buf []byte // reused to read messages whole
+	c      *conn
+	req    *fetchRequest
+	buf    []byte // reused to read messages whole
+	hdrBuf []byte // reused to read headers
 
 	// The message at hand.
 	m    *store.MessageInfo
@@ -823,21 +824,19 @@ func (f *fetcher) structure() (*mimePart, error) {
 	if f.root != nil {
 		return f.root, nil
 	}
-	var r io.Reader
 	if f.m.Size <= maxInMemory {
 		if err := f.load(); err != nil {
 			return nil, err
 		}
-		r = bytes.NewReader(f.raw)
-	} else {
-		rc, _, err := f.c.srv.st.OpenMessage(f.c.ctx, f.c.account, f.c.sel.name, f.m.UID)
-		if err != nil {
-			return nil, err
-		}
-		defer rc.Close()
-		r = rc
+		f.root = parseStructureBytes(f.raw)
+		return f.root, nil
 	}
-	root, err := parseStructure(r)
+	rc, _, err := f.c.srv.st.OpenMessage(f.c.ctx, f.c.account, f.c.sel.name, f.m.UID)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	root, err := parseStructure(rc)
 	if err != nil {
 		return nil, err
 	}
@@ -849,9 +848,20 @@ func (f *fetcher) structure() (*mimePart, error) {
 // whole message is at hand.
 func (f *fetcher) header() ([]byte, error) {
 	if f.hdr == nil {
-		b, err := f.bytes(0, f.m.HeaderSize)
+		if f.raw != nil {
+			f.hdr = f.raw[:f.m.HeaderSize]
+			return f.hdr, nil
+		}
+		r, err := f.rangeReader(0, f.m.HeaderSize)
 		if err != nil {
 			return nil, err
+		}
+		if int64(cap(f.hdrBuf)) < f.m.HeaderSize {
+			f.hdrBuf = make([]byte, f.m.HeaderSize)
+		}
+		b := f.hdrBuf[:f.m.HeaderSize]
+		if _, err := io.ReadFull(r, b); err != nil {
+			return nil, errExpunged
 		}
 		f.hdr = b
 	}

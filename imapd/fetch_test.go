@@ -265,9 +265,9 @@ func TestFetchParts(t *testing.T) {
 	}
 	sub := cut(mimeMsg, "From: sub@", "\n--foo bar--")
 	cases := []struct {
-		seq        int
-		section    string
-		want       string
+		seq     int
+		section string
+		want    string
 	}{
 		{1, "TEXT", after(mimeMsg, "Root MIME prologue")},
 		{1, "1", crlf("hello\n")},
@@ -285,7 +285,7 @@ func TestFetchParts(t *testing.T) {
 		{1, "3", ""},
 		{1, "2.3", ""},
 		{1, "1.1", crlf("hello\n")}, // as Dovecot: 1 of a leaf is the leaf
-		{1, "1.TEXT", ""}, // part 1 holds no message
+		{1, "1.TEXT", ""},           // part 1 holds no message
 		{2, "TEXT", after(rfc822Msg, "From: sub@")},
 		{2, "1", after(rfc822Msg, "From: sub@")},
 		{2, "1.1", crlf("Hello world\n")},
@@ -401,7 +401,9 @@ func TestFetchBinary(t *testing.T) {
 		"--b\nContent-Type: text/plain\nContent-Transfer-Encoding: x-uuencode\n\nbegin 644 x\n--b--\n")
 	e.deliver(t, "info@example.com", "", nul)
 	e.deliver(t, "info@example.com", "", crlf("Content-Type: text/plain\nContent-Transfer-Encoding: base64\n\naGVsbG8=\n"))
+	e.deliver(t, "info@example.com", "", "Subject: NUL\r\n\r\na\x00b\r\n")
 	r := selectedRaw(t, e, "INBOX")
+	r.expect("FETCH 6 (BODY.PEEK[TEXT] BINARY.PEEK[1] BINARY.PEEK[1]<2.3>)", "* 6 FETCH (BODY[TEXT] {5}\r\na\x80b\r\n BINARY[1] ~{5}\r\na\x00b\r\n BINARY[1]<2> {3}\r\nb\r\n)")
 	if u := r.ok("CAPABILITY"); !strings.Contains(u[0], " BINARY") {
 		t.Errorf("capabilities: %q", u)
 	}
@@ -586,4 +588,105 @@ func TestFetchSyntax(t *testing.T) {
 	if _, st := r.full("FETCH 1 FLAGS"); !strings.HasPrefix(st, "BAD") {
 		t.Errorf("FETCH without a mailbox: %s", st)
 	}
+}
+
+// A message too large to read whole is parsed and cut as a stream: every
+// section comes out the same as from memory.
+func TestFetchStreamed(t *testing.T) {
+	e := newEnv(t, Config{})
+	msgs := []string{msg1, mimeMsg, rfc822x2Msg, digestMsg, b64Msg, qpMsg, mime1}
+	var big strings.Builder
+	big.WriteString("MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=zz\r\n\r\n--zz\r\nContent-Type: text/plain\r\n\r\nintro\r\n--zz\r\n" +
+		"Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n")
+	for i := 0; big.Len() < 200<<10; i++ {
+		big.WriteString("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4v\r\n")
+	}
+	big.WriteString("--zz\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nend=3D\r\n--zz--\r\n")
+	msgs = append(msgs, big.String())
+	for _, m := range msgs {
+		e.deliver(t, "info@example.com", "", m)
+	}
+	cmds := []string{
+		"FETCH 1:* (BODY BODYSTRUCTURE BODY.PEEK[1] BODY.PEEK[1.MIME] BODY.PEEK[2] BODY.PEEK[2.MIME] BODY.PEEK[2.TEXT] BODY.PEEK[2.HEADER])",
+		"FETCH 1:* (BODY.PEEK[1.1] BODY.PEEK[1.2.MIME] BODY.PEEK[1.2.HEADER.FIELDS (Subject x-mime)] BODY.PEEK[2.1]<2.7> BODY.PEEK[3]<0.100>)",
+		"FETCH 1:* (BINARY.SIZE[] BINARY.SIZE[1] BINARY.SIZE[2] BINARY.SIZE[3] BINARY.SIZE[5])",
+		"FETCH 1:* (BINARY.PEEK[1] BINARY.PEEK[2]<1000.3000> BINARY.PEEK[3] BINARY.PEEK[5]<3.9>)",
+		"FETCH 1:* BINARY.PEEK[]",
+		"FETCH 1:* (BODY.PEEK[HEADER.FIELDS (FROM)] BODY.PEEK[TEXT]<10.20>)",
+	}
+	run := func() []string {
+		r := selectedRaw(t, e, "INBOX")
+		var all []string
+		for _, c := range cmds {
+			all = append(all, r.fetchOK("%s", c)...)
+		}
+		return all
+	}
+	inMemory := run()
+	// NULs: message 7's BINARY[], message 8's BINARY[2] and BINARY[].
+	if n := strings.Count(strings.Join(inMemory, ""), "~{"); n != 3 {
+		t.Errorf("%d literal8, want 3", n)
+	}
+	old := maxInMemory
+	maxInMemory = 0
+	t.Cleanup(func() { maxInMemory = old })
+	streamed := run()
+	if len(streamed) != len(inMemory) {
+		t.Fatalf("%d responses streamed, %d from memory", len(streamed), len(inMemory))
+	}
+	for i := range streamed {
+		if streamed[i] != inMemory[i] {
+			t.Errorf("response %d:\n streamed %.300q\nin memory %.300q", i, streamed[i], inMemory[i])
+		}
+	}
+}
+
+// BenchmarkFetchHeaderFields10k: what Thunderbird asks of a new mailbox,
+// header fields of 10,000 messages over TLS, per iteration.
+func BenchmarkFetchHeaderFields10k(b *testing.B) {
+	benchFetch10k(b, "UID FETCH 1:* (UID RFC822.SIZE FLAGS BODY.PEEK[HEADER.FIELDS (From To Cc Bcc Subject Date Message-ID "+
+		"Priority X-Priority References Newsgroups In-Reply-To Content-Type Reply-To)])")
+}
+
+// BenchmarkFetchBodyStructure10k: BODYSTRUCTURE of 10,000 messages.
+func BenchmarkFetchBodyStructure10k(b *testing.B) {
+	benchFetch10k(b, "UID FETCH 1:* (UID BODYSTRUCTURE)")
+}
+
+func benchFetch10k(b *testing.B, cmd string) {
+	e := newEnv(b, Config{})
+	fill(b, e.st, 10000, 2048)
+	r := dialRaw(b, e.implicit, true)
+	r.login("info@example.com")
+	r.ok("SELECT INBOX")
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if u := r.fetchOK("%s", cmd); len(u) != 10000 {
+			b.Fatalf("%d responses", len(u))
+		}
+	}
+}
+
+// imaptest's fetch script: sequence and UID sets in any order, "*", a
+// UID range above every UID, and the numbers after an expunge.
+func TestFetchSets(t *testing.T) {
+	e := newEnv(t, Config{})
+	for range 3 {
+		e.deliver(t, "info@example.com", "", msg1)
+	}
+	r := selectedRaw(t, e, "INBOX")
+	all := []string{"* 1 FETCH (UID 1)", "* 2 FETCH (UID 2)", "* 3 FETCH (UID 3)"}
+	r.expect("fetch 1:3 uid", all...)
+	r.expect("fetch 3:1 uid", all...)
+	r.expect("fetch *:1 uid", all...)
+	r.expect("fetch 1,* uid", all[0], all[2])
+	r.expect("fetch * uid", all[2])
+	r.expect("fetch 3,1,2,1 uid", all...)
+	r.expect("uid fetch 4:* uid", all[2])
+	r.ok("store 2 flags \\deleted")
+	r.expect("expunge", "* 2 EXPUNGE")
+	r.expect("uid fetch 4:* uid", "* 2 FETCH (UID 3)")
+	r.expect("uid fetch 1:* uid", "* 1 FETCH (UID 1)", "* 2 FETCH (UID 3)")
+	r.expect("uid fetch 2 uid")
+	r.expect("uid fetch 1,* uid", "* 1 FETCH (UID 1)", "* 2 FETCH (UID 3)")
 }
