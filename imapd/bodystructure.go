@@ -65,10 +65,6 @@ const (
 	maxBoundary = 200
 )
 
-func (p *mimePart) isText() bool {
-	return !p.multipart && !p.message && !p.truncated && (p.typ == "" || p.typ == "text")
-}
-
 // find returns the part a section's part numbers name (RFC 3501 6.4.5, as
 // Dovecot reads them), or nil.
 func (p *mimePart) find(path []int) *mimePart {
@@ -124,6 +120,9 @@ type mimeParser struct {
 	err    error
 	prefix []byte // the first bytes of the line just read
 	last   byte   // the last byte read
+	// keepFull: the header being read went over maxPartHeader; the rest
+	// of it is not kept.
+	keepFull bool
 }
 
 type mimeBoundary struct {
@@ -161,9 +160,7 @@ func (p *mimeParser) readLine(keep *[]byte) (start int64, nlLen int, ok bool) {
 			p.nl++
 		}
 		p.prefix = line[:min(len(line), 2+maxBoundary+2)]
-		if keep != nil && len(*keep)+len(line) <= maxPartHeader {
-			*keep = append(*keep, line...)
-		}
+		p.keep(keep, line)
 		p.off += int64(len(line))
 		return start, nlLen, true
 	}
@@ -174,9 +171,7 @@ func (p *mimeParser) readLine(keep *[]byte) (start int64, nlLen int, ok bool) {
 			if room := 2 + maxBoundary + 2 - len(p.prefix); room > 0 {
 				p.prefix = append(p.prefix, chunk[:min(room, len(chunk))]...)
 			}
-			if keep != nil && len(*keep)+len(chunk) <= maxPartHeader {
-				*keep = append(*keep, chunk...)
-			}
+			p.keep(keep, chunk)
 			p.off += int64(len(chunk))
 			if chunk[len(chunk)-1] == '\n' {
 				nlLen = 1
@@ -196,6 +191,18 @@ func (p *mimeParser) readLine(keep *[]byte) (start int64, nlLen int, ok bool) {
 			p.err = err
 		}
 		return start, 0, p.off > start
+	}
+}
+
+// keep adds b to a header being read, unless it went over
+// maxPartHeader.
+func (p *mimeParser) keep(keep *[]byte, b []byte) {
+	switch {
+	case keep == nil || p.keepFull:
+	case len(*keep)+len(b) > maxPartHeader:
+		p.keepFull = true
+	default:
+		*keep = append(*keep, b...)
 	}
 }
 
@@ -265,9 +272,11 @@ func (p *mimeParser) parsePart(part, parent *mimePart, depth int) *boundaryHit {
 	p.parts++
 	part.start = p.off
 	var hdr []byte
+	p.keepFull = false
 	prev := 0
 	var cut *boundaryHit
 	for {
+		kept := len(hdr)
 		start, nlLen, ok := p.readLine(&hdr)
 		if !ok {
 			part.bodyStart = p.off
@@ -276,9 +285,7 @@ func (p *mimeParser) parsePart(part, parent *mimePart, depth int) *boundaryHit {
 		if idx, closing := p.boundary(); idx >= 0 {
 			// A boundary inside the header: the part ends there, and
 			// the line break before belongs to the boundary.
-			if n := int(p.off - start); len(hdr) >= n {
-				hdr = hdr[:len(hdr)-n]
-			}
+			hdr = hdr[:kept]
 			cut = p.hit(idx, closing, start, nlLen, prev)
 			part.bodyStart = max(start-int64(prev), part.start)
 			break
@@ -296,6 +303,9 @@ func (p *mimeParser) parsePart(part, parent *mimePart, depth int) *boundaryHit {
 	bodyNL := p.nl
 	if cut != nil {
 		part.end, part.lines = part.bodyStart, 0
+		if part.message { // it holds an empty message
+			part.children = []*mimePart{{start: part.end, bodyStart: part.end, end: part.end}}
+		}
 		return cut
 	}
 	overLimits := depth+1 >= maxMIMEDepth || p.parts >= maxMIMEParts
@@ -511,7 +521,7 @@ func (lx *lexer) cfws() {
 					break
 				}
 			}
-			lx.i++
+			lx.i = min(lx.i+1, len(lx.s))
 		default:
 			return
 		}
@@ -542,7 +552,7 @@ func (lx *lexer) quoted() string {
 			b.WriteByte(c)
 		}
 	}
-	lx.i++
+	lx.i = min(lx.i+1, len(lx.s))
 	return b.String()
 }
 

@@ -1,8 +1,10 @@
 package imapd
 
 import (
+	"bytes"
 	"fmt"
 	"io"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -689,4 +691,42 @@ func TestFetchSets(t *testing.T) {
 	r.expect("uid fetch 1:* uid", "* 1 FETCH (UID 1)", "* 2 FETCH (UID 3)")
 	r.expect("uid fetch 2 uid")
 	r.expect("uid fetch 1,* uid", "* 1 FETCH (UID 1)", "* 2 FETCH (UID 3)")
+}
+
+// FuzzMIMEStructure: any message parses, in memory and as a stream
+// alike, into parts that lie inside their parents and the message, and
+// its BINARY forms decode without failing but for unknown encodings.
+func FuzzMIMEStructure(f *testing.F) {
+	for _, m := range []string{msg1, mime1, mimeMsg, rfc822Msg, rfc822x2Msg, digestMsg, b64Msg, qpMsg, "", "\r\n", "a: b\n\n--x\n"} {
+		f.Add([]byte(m))
+	}
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		root := parseStructureBytes(msg)
+		streamed, err := parseStructure(bytes.NewReader(msg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(root, streamed) {
+			t.Fatalf("in memory and streamed differ")
+		}
+		src := func(off, n int64) (io.Reader, error) { return bytes.NewReader(msg[off : off+n]), nil }
+		var check func(p *mimePart, lo, hi int64)
+		check = func(p *mimePart, lo, hi int64) {
+			if p.start < lo || p.start > p.bodyStart || p.bodyStart > p.end || p.end > hi || p.lines != int64(bytes.Count(msg[p.bodyStart:p.end], []byte("\n"))) {
+				t.Fatalf("part %d %d %d %d outside %d %d", p.start, p.bodyStart, p.end, p.lines, lo, hi)
+			}
+			pos := p.bodyStart
+			for _, ch := range p.children {
+				check(ch, pos, p.end)
+				pos = ch.end
+			}
+			if err := emitBinary(p, true, src, io.Discard); err != nil && err != errUnknownCTE {
+				t.Fatal(err)
+			}
+		}
+		check(root, 0, int64(len(msg)))
+		for _, path := range [][]int{{1}, {2}, {1, 1}, {1, 2, 1}, {3, 1}} {
+			root.find(path)
+		}
+	})
 }

@@ -169,7 +169,7 @@ func phrase(s string) string {
 			}
 			i++
 			words = append(words, b.String())
-		case strings.IndexByte("<>@,;:[]\\", c) >= 0:
+		case strings.IndexByte("<>@,;:[]\\)", c) >= 0:
 			return "" // not a phrase
 		default:
 			j := i
