@@ -161,17 +161,18 @@ func (c *conn) fetchAtt(req *fetchRequest, inList bool) error {
 	return nil
 }
 
-// add adds a section unless it is asked for already.
+// add adds a section unless it is asked for already (BODY[1] and
+// BODY.PEEK[1] are one item: the response names both BODY[1]).
 func (req *fetchRequest) add(s *fetchSection) {
+	if !s.peek {
+		req.seen = true
+	}
 	for _, o := range req.sections {
 		if o.key() == s.key() {
 			return
 		}
 	}
 	req.sections = append(req.sections, s)
-	if !s.peek {
-		req.seen = true
-	}
 }
 
 // fetchSection reads a section ("[" section-spec "]") and its partial.
