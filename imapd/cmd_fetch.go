@@ -587,7 +587,7 @@ func (f *fetcher) message(seq uint32, m *store.MessageInfo, env *mailheader.Summ
 	}
 	if req.flags || flagsChanged {
 		item("FLAGS ")
-		c.flagList(m.Flags)
+		c.flagList(c.withRecent(m.UID, m.Flags))
 	}
 	if req.internalDate {
 		item("INTERNALDATE ")

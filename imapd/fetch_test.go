@@ -67,10 +67,14 @@ func (r *raw) expect(cmd string, want ...string) {
 // lit is a literal as the server writes it.
 func lit(s string) string { return fmt.Sprintf("{%d}\r\n%s", len(s), s) }
 
+// selectedRaw logs in and selects box twice: the first SELECT claims its
+// messages as \Recent, so that none is in the session (the tests show
+// flags as they are stored).
 func selectedRaw(t *testing.T, e *env, box string) *raw {
 	t.Helper()
 	r := dialRaw(t, e.implicit, true)
 	r.login("info@example.com")
+	r.ok("SELECT %s", box)
 	r.ok("SELECT %s", box)
 	return r
 }
@@ -146,6 +150,12 @@ func TestFetchItems(t *testing.T) {
 	r.expect("FETCH 1 RFC822", `* 1 FETCH (RFC822 `+lit(msg1)+`)`)
 	r.expect("FETCH * BODY[]", `* 1 FETCH (BODY[] `+lit(msg1)+`)`)
 	r.expect("UID FETCH 5:7 FLAGS")
+	// A session that claimed a message as \Recent shows it.
+	e.deliver(t, "info@example.com", "", msg1)
+	r2 := dialRaw(t, e.implicit, true)
+	r2.login("info@example.com")
+	r2.ok("SELECT INBOX")
+	r2.expect("FETCH 1:2 FLAGS", `* 1 FETCH (FLAGS (\Seen))`, `* 2 FETCH (FLAGS (\Recent))`)
 }
 
 // Partial fetches: <origin.count> cut the section; an origin past its end
