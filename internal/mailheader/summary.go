@@ -32,21 +32,31 @@ type Summary struct {
 	MessageID string   // without angle brackets
 }
 
-// Address is one mailbox of an address field.
+// Address is one mailbox of an address field, or a group marker (see
+// IsGroupStart).
 type Address struct {
 	Name    string // display name, decoded (RFC 2047)
-	Mailbox string // local part
-	Host    string // domain
+	Route   string // obsolete source route ("@relay1,@relay2"), rarely set
+	Mailbox string // local part; a group's name in its start marker
+	Host    string // domain; empty only in group markers
 }
 
-// headerSize returns the length of the header section including the empty
-// line that ends it (the whole message if there is no body).
+// HeaderSize returns the length of the header section including the empty
+// line that ends it (the whole message if there is no body). Lines may end
+// in CRLF or, as some clients APPEND them, in a bare LF.
 func HeaderSize(msg []byte) int {
-	if i := bytes.Index(msg, []byte("\r\n\r\n")); i >= 0 {
-		return i + 4
-	}
-	if bytes.HasPrefix(msg, []byte("\r\n")) {
-		return 2
+	for i := 0; i < len(msg); {
+		switch {
+		case msg[i] == '\n':
+			return i + 1
+		case msg[i] == '\r' && i+1 < len(msg) && msg[i+1] == '\n':
+			return i + 2
+		}
+		j := bytes.IndexByte(msg[i:], '\n')
+		if j < 0 {
+			break
+		}
+		i += j + 1
 	}
 	return len(msg)
 }
@@ -54,7 +64,7 @@ func HeaderSize(msg []byte) int {
 // Version is the first byte of an encoded Summary. Bump it when the
 // encoding or the parsing changes: older entries are then parsed again
 // (and rewritten) when next asked for.
-const Version = 1
+const Version = 2
 
 // filterFields drops, in place, the header fields an envelope is not
 // made of (Received, DKIM-Signature, ...), which are most of a header, so
@@ -151,26 +161,19 @@ func parseAll(hdr []byte) Summary {
 	return e
 }
 
-// parseAddresses returns the addresses of a field; members of a group
-// (RFC 5322 3.4) are listed as plain addresses, an address without a
-// domain is left out.
+// parseAddresses returns the addresses of a field (parseAddressList).
 func parseAddresses(mh mail.Header, key string) []Address {
-	addrs, _ := mh.AddressList(key)
-	var out []Address
-	for _, a := range addrs {
-		mailbox, host, ok := strings.Cut(a.Address, "@")
-		if !ok {
-			continue
-		}
-		out = append(out, Address{Name: a.Name, Mailbox: mailbox, Host: host})
+	v := mh.Get(key)
+	if v == "" {
+		return nil
 	}
-	return out
+	return parseAddressList(v)
 }
 
 // Encode is the cached form of an envelope: version byte, flag
 // byte (1: has a date), then if dated varints for unix seconds and zone
 // offset in seconds; the subject; the total number of addresses; six
-// address lists (uvarint count, then name, mailbox, host each); the
+// address lists (uvarint count, then name, route, mailbox, host each); the
 // In-Reply-To ids (uvarint count, then each); the Message-ID. Strings are
 // uvarint length and bytes.
 func Encode(e *Summary) []byte {
@@ -199,6 +202,7 @@ func Encode(e *Summary) []byte {
 		b = binary.AppendUvarint(b, uint64(len(*l)))
 		for _, a := range *l {
 			str(a.Name)
+			str(a.Route)
 			str(a.Mailbox)
 			str(a.Host)
 		}
@@ -272,7 +276,7 @@ func Decode(v []byte) (Summary, bool) {
 		if e.Subject, err = str(); err != nil {
 			return err
 		}
-		total, err := uvarint(uint64(len(v)) / 3) // an address takes 3 bytes at least
+		total, err := uvarint(uint64(len(v)) / 4) // an address takes 4 bytes at least
 		if err != nil {
 			return err
 		}
@@ -292,6 +296,9 @@ func Decode(v []byte) (Summary, bool) {
 			for i := range *l {
 				a := &(*l)[i]
 				if a.Name, err = str(); err != nil {
+					return err
+				}
+				if a.Route, err = str(); err != nil {
 					return err
 				}
 				if a.Mailbox, err = str(); err != nil {

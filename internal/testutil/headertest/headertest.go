@@ -41,7 +41,15 @@ var Odd = []Case{
 		"From: a@example.org\r\nTo: undisclosed-recipients:;\r\n" +
 			"Cc: Team: b@example.org, Carol <c@example.org>;, d@example.org\r\n\r\n",
 		mailheader.Summary{From: []mailheader.Address{addr("", "a", "example.org")},
-			Cc: []mailheader.Address{addr("", "b", "example.org"), addr("Carol", "c", "example.org"), addr("", "d", "example.org")}}},
+			To: []mailheader.Address{{Mailbox: "undisclosed-recipients"}, {}},
+			Cc: []mailheader.Address{{Mailbox: "Team"}, addr("", "b", "example.org"), addr("Carol", "c", "example.org"), {},
+				addr("", "d", "example.org")}}},
+	{"source route and comment name",
+		"From: <@relay1.example, @relay2.example:a@example.org>\r\nSender: s@example.org (The Sender)\r\n" +
+			"To: a@example.org, broken@, \"Quoted: name\" <q@example.org>, (only a comment)\r\n\r\n",
+		mailheader.Summary{From: []mailheader.Address{{Route: "@relay1.example,@relay2.example", Mailbox: "a", Host: "example.org"}},
+			Sender: []mailheader.Address{addr("The Sender", "s", "example.org")},
+			To:     []mailheader.Address{addr("", "a", "example.org"), addr("Quoted: name", "q", "example.org")}}},
 	{"folded, repeated and noisy",
 		"Received: from x\r\n\tby y; Mon, 02 Jan 2006 15:04:05 +0000\r\n" +
 			"DKIM-Signature: v=1; a=rsa-sha256;\r\n b=AAAA\r\n" +
