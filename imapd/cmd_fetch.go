@@ -26,6 +26,11 @@ type fetchRequest struct {
 	sections                                 []*fetchSection
 	// seen: a section without PEEK sets \Seen.
 	seen bool
+	// CONDSTORE/QRESYNC (RFC 7162): MODSEQ asked for (or implied by
+	// CHANGEDSINCE); only messages changed since changedSince (when
+	// hasChangedSince); VANISHED (EARLIER) for UIDs expunged since.
+	modseq, hasChangedSince, vanished bool
+	changedSince                      uint64
 }
 
 // Kinds of fetchSection.
@@ -92,6 +97,12 @@ func (c *conn) cmdFetch(cmd *command) error {
 	if err := c.r.End(); err != nil {
 		return err
 	}
+	if req.vanished && (!cmd.uid || !req.hasChangedSince || !c.enabled["QRESYNC"]) {
+		return bad("VANISHED needs UID FETCH, CHANGEDSINCE and QRESYNC enabled")
+	}
+	if req.modseq {
+		c.condstoreBySearch() // FETCH MODSEQ enables CONDSTORE too
+	}
 	return c.fetch(req, set, cmd.uid)
 }
 
@@ -101,6 +112,20 @@ func (c *conn) fetchModifier(req *fetchRequest) error {
 	name, err := c.r.Atom()
 	if err != nil {
 		return err
+	}
+	switch strings.ToUpper(name) {
+	case "CHANGEDSINCE":
+		if err := c.r.SP(); err != nil {
+			return err
+		}
+		if req.changedSince, err = c.r.Number64(); err != nil {
+			return err
+		}
+		req.hasChangedSince, req.modseq = true, true
+		return nil
+	case "VANISHED":
+		req.vanished = true
+		return nil
 	}
 	return bad("Unknown FETCH modifier %s", name)
 }
@@ -154,7 +179,8 @@ func (c *conn) fetchAtt(req *fetchRequest, inList bool) error {
 		return c.fetchSection(req, sectionBinary, name == "BINARY.PEEK")
 	case "BINARY.SIZE":
 		return c.fetchSection(req, sectionBinarySize, true)
-	// CONDSTORE's MODSEQ (RFC 7162 3.1.3) goes here.
+	case "MODSEQ":
+		req.modseq = true
 	default:
 		return bad("Unknown FETCH attribute %s", name)
 	}
@@ -349,9 +375,39 @@ func (c *conn) fetch(req *fetchRequest, set imapwire.NumSet, uid bool) error {
 		return err
 	}
 	uids := v.uidsAt(idx)
+	if req.vanished {
+		gone, err := c.srv.st.Expunged(c.ctx, c.account, v.name, req.changedSince)
+		if err != nil {
+			return c.storeError(err, "NONEXISTENT")
+		}
+		// "*" reaches the highest UID given out, expunged or not.
+		max := v.uidNext - 1
+		in := gone[:0]
+		for _, u := range gone {
+			if set.Contains(u, max) {
+				in = append(in, u)
+			}
+		}
+		if len(in) > 0 {
+			c.w.Raw("* VANISHED (EARLIER) ").Raw(imapwire.Compact(in)).CRLF()
+		}
+	}
 	msgs, err := c.records(v, uids)
 	if err != nil {
 		return c.storeError(err, "NONEXISTENT")
+	}
+	if req.hasChangedSince {
+		// Only what changed since (RFC 7162 3.1.4).
+		keep, keepIdx := msgs[:0], idx[:0]
+		for i, m := range msgs {
+			if m != nil && m.ModSeq > req.changedSince {
+				keep, keepIdx = append(keep, m), append(keepIdx, idx[i])
+			}
+		}
+		msgs, idx = keep, keepIdx
+		if len(msgs) == 0 {
+			return nil
+		}
 	}
 	// Fetching a body section without PEEK sets \Seen (RFC 3501 6.4.5);
 	// the new flags go out with the data.
@@ -370,16 +426,16 @@ func (c *conn) fetch(req *fetchRequest, set imapwire.NumSet, uid bool) error {
 			}
 			v.dropOwnFlags(res)
 			c.trainFlags(v.name, store.FlagsAdd, []string{`\Seen`}, res)
-			byUID := make(map[uint32][]string, len(res))
+			byUID := make(map[uint32]store.MessageInfo, len(res))
 			for _, m := range res {
-				byUID[m.UID] = m.Flags
+				byUID[m.UID] = m
 			}
 			for _, m := range msgs {
 				if m == nil {
 					continue
 				}
-				if f, ok := byUID[m.UID]; ok {
-					m.Flags = f
+				if r, ok := byUID[m.UID]; ok {
+					m.Flags, m.ModSeq = r.Flags, r.ModSeq
 					changed[m.UID] = true
 				}
 			}
@@ -588,6 +644,10 @@ func (f *fetcher) message(seq uint32, m *store.MessageInfo, env *mailheader.Summ
 	if req.flags || flagsChanged {
 		item("FLAGS ")
 		c.flagList(c.withRecent(m.UID, m.Flags))
+	}
+	if req.modseq || flagsChanged && c.enabled["CONDSTORE"] {
+		item("MODSEQ (")
+		w.Num64(m.ModSeq).Raw(")")
 	}
 	if req.internalDate {
 		item("INTERNALDATE ")

@@ -177,3 +177,39 @@ func TestQResync(t *testing.T) {
 		t.Fatalf("expunge while selected: %q", u)
 	}
 }
+
+// FETCH MODSEQ, (CHANGEDSINCE n) and UID FETCH (CHANGEDSINCE n VANISHED).
+func TestFetchModSeq(t *testing.T) {
+	e := newEnv(t, Config{})
+	for range 3 {
+		e.deliver(t, "info@example.com", "", "Subject: f\r\n\r\nx\r\n")
+	}
+	r := dialRaw(t, e.implicit, true)
+	r.login("info@example.com")
+	r.ok("SELECT INBOX")
+	u := r.ok("FETCH 1 (MODSEQ)")
+	if len(u) != 2 || !strings.HasPrefix(u[0], "* OK [HIGHESTMODSEQ ") || !strings.HasPrefix(u[1], "* 1 FETCH (MODSEQ (") {
+		t.Fatalf("FETCH MODSEQ (enabling CONDSTORE): %q", u)
+	}
+	hms := highestModSeq(t, u)
+	r.ok("STORE 2 +FLAGS.SILENT (\\Flagged)")
+	u = r.ok("FETCH 1:* (FLAGS) (CHANGEDSINCE %d)", hms)
+	if len(u) != 1 || !strings.HasPrefix(u[0], "* 2 FETCH (FLAGS (\\Flagged \\Recent) MODSEQ (") {
+		t.Fatalf("CHANGEDSINCE: %q", u)
+	}
+	if _, st := r.cmd("UID FETCH 1:* (FLAGS) (CHANGEDSINCE %d VANISHED)", hms); !strings.HasPrefix(st, "BAD") {
+		t.Fatalf("VANISHED without QRESYNC: %q", st)
+	}
+	r.ok("ENABLE QRESYNC")
+	r.ok("STORE 3 +FLAGS.SILENT (\\Deleted)")
+	r.ok("EXPUNGE")
+	u = r.ok("UID FETCH 1:* (FLAGS) (CHANGEDSINCE %d VANISHED)", hms)
+	if len(u) != 2 || u[0] != "* VANISHED (EARLIER) 3" || !strings.Contains(u[1], "UID 2") {
+		t.Fatalf("VANISHED: %q", u)
+	}
+	// BODY[] sets \Seen and says the new MODSEQ with it.
+	u = r.ok("FETCH 1 (BODY[TEXT])")
+	if len(u) == 0 || !strings.Contains(u[0], `FLAGS (\Seen \Recent) MODSEQ (`) {
+		t.Fatalf("implicit \\Seen: %q", u)
+	}
+}
