@@ -256,9 +256,6 @@ func (c *conn) cmdID(cmd *command) error {
 				return bad("ID value too long")
 			}
 			params = append(params, s)
-			if n%2 == 1 {
-				return c.r.SP()
-			}
 			return nil
 		}); err != nil {
 			return err

@@ -213,3 +213,17 @@ func TestFetchModSeq(t *testing.T) {
 		t.Fatalf("implicit \\Seen: %q", u)
 	}
 }
+
+// ID (RFC 2971) before and after login, with values up to 1024 bytes.
+func TestID(t *testing.T) {
+	e := newEnv(t, Config{})
+	r := dialRaw(t, e.implicit, true)
+	if u := r.ok(`ID ("name" "test" "version" "%s")`, strings.Repeat("1", 1024)); len(u) != 1 || u[0] != `* ID ("name" "Yubin")` {
+		t.Fatalf("ID: %q", u)
+	}
+	r.login("info@example.com")
+	r.ok("ID NIL")
+	if _, st := r.cmd(`ID ("odd")`); !strings.HasPrefix(st, "BAD") {
+		t.Fatalf("odd ID list: %q", st)
+	}
+}
