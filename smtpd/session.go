@@ -16,12 +16,22 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
+	"yubin/internal/address"
 	"yubin/internal/auth"
 	"yubin/internal/delivery"
 	"yubin/internal/mailheader"
 	"yubin/internal/spool"
 	"yubin/store"
 )
+
+// maxHelo is the longest HELO/EHLO name taken: a domain name or an
+// address literal, at most 255 octets (RFC 5321 section 4.5.3.1.2).
+const maxHelo = 255
+
+// pathTooLong is the reply text for a MAIL FROM or RCPT TO address over
+// the limits of address.Parse ("501 Path too long" is RFC 5321 section
+// 4.5.3.1.10's own example).
+var pathTooLong = fmt.Sprintf("Path too long (at most %d octets before the @, %d after it)", address.MaxLocalPart, address.MaxDomain)
 
 // Replies, with their enhanced status codes (RFC 3463).
 var (
@@ -36,6 +46,9 @@ var (
 	errNoOutbound   = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "Mail to remote domains cannot be sent: outbound delivery is not enabled on this server yet"}
 	errSenderNotOwn = &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "Sender address is not one of your addresses"}
 	errBadSender    = &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 1, 7}, Message: "Bad sender address syntax"}
+	errSenderLong   = &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 1, 7}, Message: pathTooLong}
+	errRcptLong     = &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 1, 3}, Message: pathTooLong}
+	errHeloLong     = &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 5, 2}, Message: fmt.Sprintf("HELO/EHLO name too long (at most %d octets)", maxHelo)}
 	errMailboxFull  = &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 2, 2}, Message: "Mailbox full"}
 	errTempLocal    = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Temporary local problem, please try again later"}
 	errLineTooLong  = &smtp.SMTPError{Code: 500, EnhancedCode: smtp.EnhancedCode{5, 5, 2}, Message: "Line too long"}
@@ -52,6 +65,11 @@ type backend struct {
 // NewSession is called by go-smtp on every HELO/EHLO after connect and
 // after STARTTLS, on the connection's goroutine.
 func (b *backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
+	if len(c.Hostname()) > maxHelo {
+		// It would go into the log and the Received field. go-smtp answers
+		// with the error and the client may try again.
+		return nil, errHeloLong
+	}
 	nc := c.Conn()
 	_, isTLS := c.TLSConnectionState()
 	s := &session{
@@ -168,7 +186,7 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 
 func (s *session) login(user, pass string) error {
 	acct, err := s.srv.auth.Authenticate(s.srv.ctx, s.remote, user, pass)
-	log := s.logger().With("user", user)
+	log := s.logger().With("user", clip(user))
 	switch {
 	case err == nil:
 		s.mu.Lock()
@@ -199,7 +217,10 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	if s.mode == MX {
 		if from != "" {
 			if err := checkSender(from); err != nil {
-				log.Info("smtp sender refused", "from", from, "reason", err.Error())
+				log.Info("smtp sender refused", "from", clip(from), "reason", err.Error())
+				if errors.Is(err, address.ErrTooLong) {
+					return s.hardError(errSenderLong)
+				}
 				return s.hardError(errBadSender)
 			}
 		}
@@ -207,8 +228,12 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 		if acct == nil {
 			return s.hardError(errAuthRequired)
 		}
+		if _, err := address.Parse(from); errors.Is(err, address.ErrTooLong) {
+			log.Info("smtp sender refused", "user", acct.Address, "from", clip(from), "reason", err.Error())
+			return s.hardError(errSenderLong)
+		}
 		if !senderAllowed(*acct, from, s.lookupDomain) {
-			log.Info("smtp sender refused: not the user's address", "user", acct.Address, "from", from)
+			log.Info("smtp sender refused: not the user's address", "user", acct.Address, "from", clip(from))
 			return s.hardError(errSenderNotOwn)
 		}
 		if err := s.mayStart(*acct); err != nil {
@@ -252,10 +277,13 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	if err := s.refuseListed(to); err != nil { // port 25 only: s.check is nil on submission
 		return err
 	}
-	log := s.logger().With("rcpt", to)
+	log := s.logger().With("rcpt", clip(to))
 	accounts, class, err := classifyRecipient(to, s.resolve, s.isLocalDomain)
 	switch class {
 	case rcptLocal:
+	case rcptTooLong:
+		log.Info("smtp recipient refused", "reason", err.Error())
+		return s.hardError(errRcptLong)
 	case rcptNoSuchUser:
 		if orig, ok := s.reverseSRS(to); ok {
 			// A bounce to a forwarded message: back to its sender.

@@ -130,6 +130,61 @@ func TestMXNullSender(t *testing.T) {
 	c.cmd("MAIL FROM:<user%other@remote.test>", 553, "5.1.7")
 }
 
+// Envelope addresses with local parts over RFC 5321's 64 octets, as list
+// mail (VERP), BATV and SRS senders have them, are taken up to
+// address.MaxLocalPart; longer ones get "501 Path too long" and the
+// session goes on.
+func TestLongAddresses(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	verp := "debian-user-bounces+" + strings.Repeat("v", 118) + "=example.org" // 150 octets
+	if len(verp) != 150 {
+		t.Fatalf("VERP local part has %d octets", len(verp))
+	}
+	c := dialRaw(t, e.mx)
+	c.cmd("EHLO lists.example.net", 250, "")
+	c.cmd("MAIL FROM:<"+verp+"@lists.example.net> SIZE=100", 250, "2.0.0")
+	c.cmd("RCPT TO:<bob@example.com>", 250, "2.0.0")
+	c.data(testMessage("list mail"), 250, "2.0.0")
+	if got := e.inbox(userBob); len(got) != 1 || !bytes.Contains(got[0], []byte("Subject: list mail\r\n")) {
+		t.Fatalf("bob has %d messages, want the list mail", len(got))
+	}
+
+	// The limits: 256 octets before the @ (253 after it, as in DNS).
+	c.cmd("MAIL FROM:<"+strings.Repeat("s", 256)+"@remote.test>", 250, "2.0.0")
+	c.cmd("RSET", 250, "2.0.0")
+	c.cmd("MAIL FROM:<"+strings.Repeat("s", 257)+"@remote.test>", 501, "5.1.7")
+	c.cmd("MAIL FROM:<"+strings.Repeat("s", 1500)+"@remote.test>", 501, "5.1.7")
+	c.cmd("MAIL FROM:<s@"+strings.Repeat("d.", 127)+"test>", 501, "5.1.7") // 258-octet domain
+	c.cmd("MAIL FROM:<s%x@remote.test>", 553, "5.1.7")                     // syntax, not length
+	c.cmd("MAIL FROM:<"+verp+"@lists.example.net>", 250, "2.0.0")
+	// A long local part at our domain is no account (accounts keep the
+	// RFC's 64 octets), one at another domain is relaying, one over the
+	// limit is too long; none ends the transaction.
+	c.cmd("RCPT TO:<"+verp+"@example.com>", 550, "5.1.1")
+	c.cmd("RCPT TO:<"+verp+"@remote.test>", 550, "5.7.1")
+	c.cmd("RCPT TO:<"+strings.Repeat("r", 257)+"@example.com>", 501, "5.1.3")
+	c.cmd("RCPT TO:<info@example.com>", 250, "2.0.0")
+	c.data(testMessage("after the refusals"), 250, "2.0.0")
+	if got := e.inbox(userInfo); len(got) != 1 {
+		t.Fatalf("info has %d messages, want 1", len(got))
+	}
+
+	// Submission: an admin may send as any name at the domain, a long
+	// one too; past the limit it is 501 there as well.
+	s := loginSubmission(t, e, userAdmin)
+	s.cmd("MAIL FROM:<"+verp+"@example.com>", 250, "2.0.0")
+	s.cmd("RSET", 250, "2.0.0")
+	s.cmd("MAIL FROM:<"+strings.Repeat("s", 257)+"@example.com>", 501, "5.1.7")
+	s.cmd("MAIL FROM:<admin@example.com>", 250, "2.0.0")
+
+	// HELO: a domain name or address literal, at most 255 octets.
+	h := dialRaw(t, e.mx)
+	h.cmd("EHLO "+strings.Repeat("h", 256), 501, "5.5.2")
+	h.cmd("EHLO "+strings.Repeat("h", 250)+".test", 250, "")
+	h.cmd("MAIL FROM:<a@remote.test>", 250, "2.0.0")
+	e.verify()
+}
+
 // TestRelayTricks runs every case in testdata/relay-tricks.txt.
 func TestRelayTricks(t *testing.T) {
 	data, err := os.ReadFile("testdata/relay-tricks.txt")
