@@ -1,6 +1,7 @@
 package smtpd
 
 import (
+	"bytes"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -51,7 +52,6 @@ var (
 	errHeloLong     = &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 5, 2}, Message: fmt.Sprintf("HELO/EHLO name too long (at most %d octets)", maxHelo)}
 	errMailboxFull  = &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 2, 2}, Message: "Mailbox full"}
 	errTempLocal    = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Temporary local problem, please try again later"}
-	errLineTooLong  = &smtp.SMTPError{Code: 500, EnhancedCode: smtp.EnhancedCode{5, 5, 2}, Message: "Line too long"}
 	errTooManyErrs  = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: "Too many errors, closing connection"}
 	errNoStorage    = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 1}, Message: "Insufficient system storage: too much mail in transit, please try again later"}
 	errSizeNoRoom   = &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 3, 1}, Message: "Insufficient system storage for a message of that size now, please try again later"}
@@ -465,8 +465,9 @@ var copyBufs = sync.Pool{New: func() any { return new([copyBufSize]byte) }}
 
 // receive writes hdr into msg, then DATA from r, bare LFs turned into
 // CRLF, and returns the reply for what went wrong, if anything. When the
-// spool refuses more (the budget of bytes in flight is used up), go-smtp
-// reads and drops the rest of DATA, and the connection goes on.
+// spool refuses more (the budget of bytes in flight is used up) or a line
+// is longer than MaxLineLength, go-smtp reads and drops the rest of DATA,
+// and the connection goes on.
 func (s *session) receive(msg *spool.Message, hdr []byte, r io.Reader, from string) error {
 	log := s.logger().With("from", from)
 	if _, err := msg.Write(hdr); err != nil {
@@ -475,9 +476,14 @@ func (s *session) receive(msg *spool.Message, hdr []byte, r io.Reader, from stri
 	buf := copyBufs.Get().(*[copyBufSize]byte)
 	defer copyBufs.Put(buf)
 	w := &spool.CRLFWriter{W: msg}
+	lines := lineMeter{max: s.srv.cfg.MaxLineLength}
 	for {
 		n, err := r.Read(buf[:])
 		if n > 0 {
+			if !lines.fits(buf[:n]) {
+				log.Info("smtp message refused: line too long", "max", lines.max)
+				return s.lineTooLong()
+			}
 			if _, werr := w.Write(buf[:n]); werr != nil {
 				return s.spoolError(log, werr)
 			}
@@ -489,13 +495,46 @@ func (s *session) receive(msg *spool.Message, hdr []byte, r io.Reader, from stri
 			log.Info("smtp message refused: too large", "max", s.srv.cfg.MaxMessageSize)
 			return smtp.ErrDataTooLarge
 		case errors.Is(err, smtp.ErrTooLongLine):
-			log.Info("smtp message refused: line too long", "max", s.srv.cfg.MaxLineLength)
-			return &smtp.SMTPError{Code: errLineTooLong.Code, EnhancedCode: errLineTooLong.EnhancedCode,
-				Message: fmt.Sprintf("%s (limit %d bytes)", errLineTooLong.Message, s.srv.cfg.MaxLineLength)}
+			// Past go-smtp's limit (Serve): the same reply, then go-smtp
+			// closes the connection.
+			log.Info("smtp message refused: line too long, closing the connection", "max", lines.max)
+			return s.lineTooLong()
 		case err != nil:
 			log.Info("smtp message not received", "error", err)
 			return err
 		}
+	}
+}
+
+// lineTooLong is the reply to a message with a line over MaxLineLength:
+// 554, a DATA reply RFC 5321 section 4.3.2 allows, and 5.6.0 as it is the
+// content that is refused. (Postfix takes such lines, cutting them into
+// records it joins again on delivery; Yubin stores a message as it came.)
+func (s *session) lineTooLong() error {
+	return &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0},
+		Message: fmt.Sprintf("Message refused: it has a line longer than %d bytes", s.srv.cfg.MaxLineLength)}
+}
+
+// lineMeter follows the length of the lines of a message, their line ends
+// included, across the reads it is given.
+type lineMeter struct {
+	max int // the longest line allowed
+	n   int // bytes of the current line so far
+}
+
+// fits reports whether the lines in p, which continues what came before,
+// are all within max.
+func (m *lineMeter) fits(p []byte) bool {
+	for {
+		i := bytes.IndexByte(p, '\n')
+		if i < 0 {
+			m.n += len(p)
+			return m.n <= m.max
+		}
+		if m.n+i+1 > m.max {
+			return false
+		}
+		m.n, p = 0, p[i+1:]
 	}
 }
 
