@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -183,15 +184,10 @@ func (s *Store) SpamTrained(ctx context.Context, ref store.MessageRef) (store.Sp
 // TrainSpam changes the owners' models in one transaction (see
 // store.SpamTraining).
 func (s *Store) TrainSpam(ctx context.Context, t store.SpamTraining) (bool, error) {
-	switch {
-	case len(t.Owners) == 0:
-		return false, fmt.Errorf("%w: no model to train", store.ErrInvalid)
-	case t.Class > store.Ham, t.Class == store.NotTrained && t.Message == nil:
-		return false, fmt.Errorf("%w: train as spam or ham", store.ErrInvalid)
+	if err := validTraining(t); err != nil {
+		return false, err
 	}
-	tokens := slices.Clone(t.Tokens)
-	slices.Sort(tokens)
-	tokens = slices.Compact(tokens)
+	tokens := trainTokens(t)
 	if t.Message != nil {
 		// Most repeated trainings (a message read again) change nothing:
 		// find out without a write.
@@ -206,76 +202,167 @@ func (s *Store) TrainSpam(ctx context.Context, t store.SpamTraining) (bool, erro
 		}
 	}
 	changed := false
-	fn := func(tx *bbolt.Tx) error {
-		changed = false
-		prev := store.NotTrained
-		var key []byte
-		if t.Message != nil {
-			var err error
-			if prev, key, err = trainedClass(tx, *t.Message); err != nil {
-				return clean(err)
-			}
-			if prev == t.Class {
-				return nil
-			}
-		}
-		today := day(s.now())
-		root, err := tx.CreateBucketIfNotExists(bSpam)
-		if err != nil {
-			return err
-		}
-		for _, owner := range t.Owners {
-			ob, err := root.CreateBucketIfNotExists(ownerKey(owner))
-			if err != nil {
-				return err
-			}
-			tb, err := ob.CreateBucketIfNotExists(bTokens)
-			if err != nil {
-				return err
-			}
-			tot := getTotals(ob)
-			if prev != store.NotTrained {
-				if err := count(tb, &tot, tokens, prev, -1, today); err != nil {
-					return err
-				}
-			}
-			if t.Class != store.NotTrained {
-				if err := count(tb, &tot, tokens, t.Class, 1, today); err != nil {
-					return err
-				}
-			}
-			if tot.Tokens > store.MaxSpamTokens+store.MaxSpamTokens/10 {
-				n, err := shrink(tb, int(tot.Tokens-store.MaxSpamTokens*9/10))
-				if err != nil {
-					return err
-				}
-				tot.Tokens -= int64(n)
-			}
-			if err := putTotals(ob, tot); err != nil {
-				return err
-			}
-		}
-		if key != nil {
-			tb, err := tx.CreateBucketIfNotExists(bSpamTrained)
-			if err != nil {
-				return err
-			}
-			if t.Class == store.NotTrained {
-				err = tb.Delete(key)
-			} else {
-				err = tb.Put(key, []byte{byte(t.Class)})
-			}
-			if err != nil {
-				return err
-			}
-		}
-		changed = true
-		return nil
-	}
-	if err := s.groupWrite(ctx, fn, nil); err != nil {
+	err := s.groupWrite(ctx, func(tx *bbolt.Tx) error {
+		var err error
+		changed, err = train(tx, t, tokens, day(s.now()))
+		return err
+	}, nil)
+	if err != nil {
 		return false, err
 	}
 	return changed, nil
+}
+
+// TrainSpamBatch does trainings in one transaction, in order (see
+// store.SpamModel).
+func (s *Store) TrainSpamBatch(ctx context.Context, ts []store.SpamTraining) ([]bool, error) {
+	if len(ts) > store.MaxSpamBatch {
+		return nil, fmt.Errorf("%w: %d trainings in one batch, at most %d", store.ErrInvalid, len(ts), store.MaxSpamBatch)
+	}
+	tokens := make([][]string, len(ts))
+	for i, t := range ts {
+		if err := validTraining(t); err != nil {
+			return nil, fmt.Errorf("training %d of the batch: %w", i+1, err)
+		}
+		tokens[i] = trainTokens(t)
+	}
+	changed := make([]bool, len(ts))
+	// Most repeated trainings (messages read again) change nothing: when
+	// none of the batch would, find out without a write.
+	write := false
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		for _, t := range ts {
+			if t.Message == nil {
+				write = true
+				return nil
+			}
+			prev, _, err := trainedClass(tx, *t.Message)
+			if gone(err) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if prev != t.Class {
+				write = true
+				return nil
+			}
+		}
+		return nil
+	})
+	if err != nil || !write {
+		return changed, err
+	}
+	err = s.groupWrite(ctx, func(tx *bbolt.Tx) error {
+		clear(changed)
+		today := day(s.now())
+		for i, t := range ts {
+			c, err := train(tx, t, tokens[i], today)
+			if gone(err) {
+				continue // nothing of it was written
+			}
+			if err != nil {
+				return err
+			}
+			changed[i] = c
+		}
+		return nil
+	}, nil)
+	if err != nil {
+		return nil, err
+	}
+	return changed, nil
+}
+
+// validTraining checks a training before any of it is done.
+func validTraining(t store.SpamTraining) error {
+	switch {
+	case len(t.Owners) == 0:
+		return fmt.Errorf("%w: no model to train", store.ErrInvalid)
+	case t.Class > store.Ham, t.Class == store.NotTrained && t.Message == nil:
+		return fmt.Errorf("%w: train as spam or ham", store.ErrInvalid)
+	}
+	return nil
+}
+
+// trainTokens are a training's tokens, each once, in key order.
+func trainTokens(t store.SpamTraining) []string {
+	tokens := slices.Clone(t.Tokens)
+	slices.Sort(tokens)
+	return slices.Compact(tokens)
+}
+
+// gone says whether err is that a message to train is not there (any
+// more): expunged, or its mailbox or account removed.
+func gone(err error) bool {
+	return errors.Is(err, store.ErrNoSuchMessage) || errors.Is(err, store.ErrNoSuchMailbox) || errors.Is(err, store.ErrNoSuchAccount)
+}
+
+// train does one training in tx: tokens are t's (trainTokens), today is
+// the day the tokens are trained on. It reports whether anything changed.
+// A message that is not there fails clean: nothing was written.
+func train(tx *bbolt.Tx, t store.SpamTraining, tokens []string, today uint64) (bool, error) {
+	prev := store.NotTrained
+	var key []byte
+	if t.Message != nil {
+		var err error
+		if prev, key, err = trainedClass(tx, *t.Message); err != nil {
+			return false, clean(err)
+		}
+		if prev == t.Class {
+			return false, nil
+		}
+	}
+	root, err := tx.CreateBucketIfNotExists(bSpam)
+	if err != nil {
+		return false, err
+	}
+	for _, owner := range t.Owners {
+		ob, err := root.CreateBucketIfNotExists(ownerKey(owner))
+		if err != nil {
+			return false, err
+		}
+		tb, err := ob.CreateBucketIfNotExists(bTokens)
+		if err != nil {
+			return false, err
+		}
+		tot := getTotals(ob)
+		if prev != store.NotTrained {
+			if err := count(tb, &tot, tokens, prev, -1, today); err != nil {
+				return false, err
+			}
+		}
+		if t.Class != store.NotTrained {
+			if err := count(tb, &tot, tokens, t.Class, 1, today); err != nil {
+				return false, err
+			}
+		}
+		if tot.Tokens > store.MaxSpamTokens+store.MaxSpamTokens/10 {
+			n, err := shrink(tb, int(tot.Tokens-store.MaxSpamTokens*9/10))
+			if err != nil {
+				return false, err
+			}
+			tot.Tokens -= int64(n)
+		}
+		if err := putTotals(ob, tot); err != nil {
+			return false, err
+		}
+	}
+	if key != nil {
+		tb, err := tx.CreateBucketIfNotExists(bSpamTrained)
+		if err != nil {
+			return false, err
+		}
+		if t.Class == store.NotTrained {
+			err = tb.Delete(key)
+		} else {
+			err = tb.Put(key, []byte{byte(t.Class)})
+		}
+		if err != nil {
+			return false, err
+		}
+	}
+	return true, nil
 }
 
 // count adds delta (1 or -1) to the counts of tokens in class, and to the
