@@ -23,6 +23,7 @@ var spamTests = []test{
 	{"a batch skips messages gone", testTrainBatchGone},
 	{"a batch of several owners", testTrainBatchOwners},
 	{"a batch refused", testTrainBatchRefused},
+	{"a batch past the bound", testTrainBatchBounded},
 	{"bounded", testSpamBounded},
 	{"aged", testSpamAged},
 	{"removed with their owner", testSpamRemoved},
@@ -469,5 +470,55 @@ func testTrainBatchRefused(t *testing.T, e *env) {
 	}
 	if tot, _ := e.counts(info); tot.Spam != store.MaxSpamBatch || tot.Tokens != store.MaxSpamBatch {
 		t.Errorf("after a full batch: %+v", tot)
+	}
+}
+
+// testTrainBatchBounded takes a model past its bound in the middle of a
+// batch, and another model by the same trainings one by one: the tokens
+// that go, and the counts of those that stay, are the same.
+func testTrainBatchBounded(t *testing.T, e *env) {
+	// Tokens the model keeps already (even numbers) and new ones (odd)
+	// interleave, as words do: 120,000 of each, 240,000 in all.
+	var kept, fresh []string
+	for i := range 2 * 120_000 {
+		if tok := fmt.Sprintf("t%07d", i); i%2 == 0 {
+			kept = append(kept, tok)
+		} else {
+			fresh = append(fresh, tok)
+		}
+	}
+	half := len(fresh) / 2
+	script := func(owner string) []store.SpamTraining {
+		o := []string{owner}
+		return []store.SpamTraining{
+			{Owners: o, Tokens: kept[:10], Class: store.Spam},
+			{Owners: o, Tokens: fresh[:half], Class: store.Spam},
+			{Owners: o, Tokens: fresh[half:], Class: store.Spam}, // past the bound: the model shrinks
+			{Owners: o, Tokens: append(slices.Clone(fresh[:5]), kept[10:15]...), Class: store.Ham},
+		}
+	}
+	for _, owner := range []string{"example.com", "other.test"} {
+		e.train(store.SpamTraining{Owners: []string{owner}, Tokens: kept, Class: store.Ham})
+	}
+	e.clock.Advance(48 * time.Hour) // the tokens kept are older
+	for _, tr := range script("example.com") {
+		e.train(tr)
+	}
+	if got := e.trainBatch(script("other.test")); slices.Contains(got, false) {
+		t.Errorf("changed %v", got)
+	}
+	sample := []string{kept[0], kept[9], kept[10], kept[12], kept[20], kept[len(kept)-1],
+		fresh[0], fresh[3], fresh[7], fresh[half], fresh[len(fresh)-1]}
+	wantTot, want := e.counts("example.com", sample...)
+	if wantTot.Tokens > store.MaxSpamTokens || wantTot.Spam != 3 || wantTot.Ham != 2 {
+		t.Errorf("one by one: totals %+v, want 3 spam, 2 ham, at most %d tokens", wantTot, store.MaxSpamTokens)
+	}
+	// The older tokens seen once went first, in key order, until 180,000
+	// were left; the last training counted some of them anew.
+	if wantCounts := []string{"1/1", "1/1", "0/1", "0/1", "0/0", "0/1", "1/1", "1/1", "1/0", "1/0", "1/0"}; !slices.Equal(want, wantCounts) {
+		t.Errorf("one by one: counts %v, want %v", want, wantCounts)
+	}
+	if tot, got := e.counts("other.test", sample...); tot != wantTot || !slices.Equal(got, want) {
+		t.Errorf("in a batch: %+v %v; one by one: %+v %v", tot, got, wantTot, want)
 	}
 }
