@@ -153,8 +153,14 @@ func parseDomain(what, name string) (string, error) {
 }
 
 func parseAddress(addr string) (address.Address, error) {
+	return parseWith(address.Parse, addr)
+}
+
+// parseWith parses addr with parse (address.Parse or ParseAccount) and
+// words the error for the CLI.
+func parseWith(parse func(string) (address.Address, error), addr string) (address.Address, error) {
 	addr = strings.TrimSpace(addr)
-	a, err := address.Parse(addr)
+	a, err := parse(addr)
 	if err != nil {
 		reason := err.Error()
 		if r, ok := strings.CutPrefix(reason, fmt.Sprintf("address %q", addr)); ok {
@@ -301,7 +307,7 @@ func hash(pw string) (string, error) {
 
 // AddAccount creates an account (with its default mailboxes).
 func (s *Service) AddAccount(ctx context.Context, na NewAccount) (Account, error) {
-	a, err := parseAddress(na.Address)
+	a, err := parseWith(address.ParseAccount, na.Address)
 	if err != nil {
 		return Account{}, err
 	}

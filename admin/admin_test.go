@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -116,6 +117,9 @@ func testValidation(t *testing.T, api API) {
 	expectError(t, api, before, add(NewAccount{Address: "dave", Password: "x"}), store.ErrInvalid, `invalid address "dave"`)
 	expectError(t, api, before, add(NewAccount{Address: "a%b@example.com", Password: "x"}), store.ErrInvalid, "invalid address")
 	expectError(t, api, before, add(NewAccount{Address: "", Password: "x"}), store.ErrInvalid, "invalid address")
+	long := strings.Repeat("v", 65) + "@example.com" // a valid envelope address, too long for an account
+	expectError(t, api, before, add(NewAccount{Address: long, Password: "x"}), store.ErrInvalid,
+		fmt.Sprintf("invalid address %q: an account's local part may have at most 64 characters (RFC 5321)", long))
 	expectError(t, api, before, add(NewAccount{Address: "dave@example.com", Password: "x", Role: "root"}), store.ErrInvalid, `invalid role "root"`)
 	expectError(t, api, before, add(NewAccount{Address: "dave@example.com", Password: "x", Quota: i64(-1)}), store.ErrInvalid, "invalid quota")
 	expectError(t, api, before, add(NewAccount{Address: "dave@example.com"}), store.ErrInvalid, "password is empty")

@@ -95,6 +95,27 @@ func TestForwardKeepCopy(t *testing.T) {
 	verify(t, st)
 }
 
+// A sender whose local part is too long for an SRS address within RFC
+// 5321's 64 octets (a VERP list sender) is forwarded with the account as
+// the sender; a forward target may have a long local part too.
+func TestForwardLongSender(t *testing.T) {
+	st, d, _ := forwardEnv(t)
+	target := "tracker+" + strings.Repeat("t", 100) + "@remote.test"
+	setFwd(t, st, "a@example.com", false, target)
+	verp := "list-bounces+" + strings.Repeat("v", 130) + "=example.org@lists.sender.test"
+	if _, err := d.Deliver(context.Background(), delivery.Envelope{From: verp, Recipients: []string{"a@example.com"}}, fwdMsg); err != nil {
+		t.Fatal(err)
+	}
+	q := queued(t, st)
+	if len(q) != 1 || len(q[0].Pending()) != 1 || q[0].Pending()[0] != target {
+		t.Fatalf("queued %+v", q)
+	}
+	if q[0].From != "a@example.com" || q[0].ReturnPath != "a@example.com" {
+		t.Fatalf("sender %q, return path %q; want the account for both", q[0].From, q[0].ReturnPath)
+	}
+	verify(t, st)
+}
+
 // Keep-copy off: nothing in the account's mailbox; a local sender is not
 // rewritten; a chain a -> c -> d@example.net follows the rules of each.
 func TestForwardNoCopyAndChain(t *testing.T) {

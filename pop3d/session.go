@@ -545,6 +545,11 @@ func (ss *session) quit() bool {
 		}
 	}
 	left := len(ss.msgs) - len(uids)
+	// The maildrop is free before the client hears +OK: a client that
+	// reconnects at once (fetchmail polling, a test) must not find it
+	// locked by the session it just ended.
+	ss.srv.unlock(ss.account)
+	ss.account = ""
 	ss.reply(true, "Yubin POP3 server signing off (%d messages left)", left)
 	return true
 }

@@ -4,12 +4,23 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 
 	"yubin/internal/address"
 	"yubin/store"
 )
+
+// clip is a client's string (an address, a user name) for the log: cut
+// after address.MaxAddress bytes, which is more than any valid address
+// has. A command line may be much longer (Server.Serve).
+func clip(s string) string {
+	if len(s) <= address.MaxAddress {
+		return s
+	}
+	return fmt.Sprintf("%s... (%d bytes)", s[:address.MaxAddress], len(s))
+}
 
 // checkSender checks a non-null MAIL FROM on port 25: it must be a plain
 // address (address.Parse), the same rules as for recipients.
@@ -52,6 +63,7 @@ const (
 	rcptNoSuchUser                  // one of our domains, no such account
 	rcptRemote                      // not one of our domains
 	rcptRouting                     // a routing trick: %-hack, bang path, quoted @, literal, trailing dot
+	rcptTooLong                     // over address.Parse's limits
 	rcptTempFail                    // the store failed
 )
 
@@ -64,8 +76,11 @@ const (
 func classifyRecipient(to string, resolve func(string) ([]string, error), isLocal func(string) bool) ([]string, rcptClass, error) {
 	a, err := address.Parse(to)
 	if err != nil {
-		if errors.Is(err, address.ErrRouting) {
+		switch {
+		case errors.Is(err, address.ErrRouting):
 			return nil, rcptRouting, err
+		case errors.Is(err, address.ErrTooLong):
+			return nil, rcptTooLong, err
 		}
 		// Not a valid mailbox: if the domain is plausibly ours it is an
 		// unknown user, otherwise relaying. Either way it is refused; only

@@ -97,7 +97,7 @@ func (s *session) refuseListed(rcpt string) error {
 		if h.Reason != "" {
 			msg += "; " + h.Reason
 		}
-		s.logger().Info("smtp recipient refused: client listed", "rcpt", rcpt, "zone", h.Zone, "answers", strings.Join(h.Answers, ","))
+		s.logger().Info("smtp recipient refused: client listed", "rcpt", clip(rcpt), "zone", h.Zone, "answers", strings.Join(h.Answers, ","))
 		return s.hardError(&smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: msg})
 	}
 	return nil

@@ -2,6 +2,7 @@ package smtpd
 
 import (
 	"bytes"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -94,7 +95,8 @@ func FuzzSenderAllowed(f *testing.F) {
 func FuzzClassifyRecipient(f *testing.F) {
 	for _, s := range []string{"info@example.com", "Info@Child.Example.com", "nobody@example.com", "u@remote.test",
 		"u%remote.test@example.com", "remote!u@example.com", "a@b@example.com", "info@example.com.",
-		"info@[127.0.0.1]", "a b@example.com", "", "@example.com", "info@", "carol@other.test"} {
+		"info@[127.0.0.1]", "a b@example.com", "", "@example.com", "info@", "carol@other.test",
+		strings.Repeat("v", 200) + "@example.com", strings.Repeat("v", 257) + "@example.com"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, to string) {
@@ -115,9 +117,12 @@ func FuzzClassifyRecipient(f *testing.F) {
 					t.Fatalf("%q accepted for %q across domains", to, acct)
 				}
 			}
-		case rcptNoSuchUser, rcptRemote, rcptRouting:
+		case rcptNoSuchUser, rcptRemote, rcptRouting, rcptTooLong:
 			if err == nil || accts != nil {
 				t.Fatalf("%q refused (%d) without an error or with an account", to, class)
+			}
+			if (class == rcptTooLong) != errors.Is(err, address.ErrTooLong) {
+				t.Fatalf("%q (%d octets) refused as %d: %v", to, len(to), class, err)
 			}
 		default:
 			t.Fatalf("%q: unexpected class %d (%v)", to, class, err)

@@ -1,6 +1,7 @@
 package smtpd
 
 import (
+	"bytes"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -16,12 +17,22 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
+	"yubin/internal/address"
 	"yubin/internal/auth"
 	"yubin/internal/delivery"
 	"yubin/internal/mailheader"
 	"yubin/internal/spool"
 	"yubin/store"
 )
+
+// maxHelo is the longest HELO/EHLO name taken: a domain name or an
+// address literal, at most 255 octets (RFC 5321 section 4.5.3.1.2).
+const maxHelo = 255
+
+// pathTooLong is the reply text for a MAIL FROM or RCPT TO address over
+// the limits of address.Parse ("501 Path too long" is RFC 5321 section
+// 4.5.3.1.10's own example).
+var pathTooLong = fmt.Sprintf("Path too long (at most %d octets before the @, %d after it)", address.MaxLocalPart, address.MaxDomain)
 
 // Replies, with their enhanced status codes (RFC 3463).
 var (
@@ -36,9 +47,11 @@ var (
 	errNoOutbound   = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "Mail to remote domains cannot be sent: outbound delivery is not enabled on this server yet"}
 	errSenderNotOwn = &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "Sender address is not one of your addresses"}
 	errBadSender    = &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 1, 7}, Message: "Bad sender address syntax"}
+	errSenderLong   = &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 1, 7}, Message: pathTooLong}
+	errRcptLong     = &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 1, 3}, Message: pathTooLong}
+	errHeloLong     = &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 5, 2}, Message: fmt.Sprintf("HELO/EHLO name too long (at most %d octets)", maxHelo)}
 	errMailboxFull  = &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 2, 2}, Message: "Mailbox full"}
 	errTempLocal    = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Temporary local problem, please try again later"}
-	errLineTooLong  = &smtp.SMTPError{Code: 500, EnhancedCode: smtp.EnhancedCode{5, 5, 2}, Message: "Line too long"}
 	errTooManyErrs  = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: "Too many errors, closing connection"}
 	errNoStorage    = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 1}, Message: "Insufficient system storage: too much mail in transit, please try again later"}
 	errSizeNoRoom   = &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 3, 1}, Message: "Insufficient system storage for a message of that size now, please try again later"}
@@ -52,6 +65,11 @@ type backend struct {
 // NewSession is called by go-smtp on every HELO/EHLO after connect and
 // after STARTTLS, on the connection's goroutine.
 func (b *backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
+	if len(c.Hostname()) > maxHelo {
+		// It would go into the log and the Received field. go-smtp answers
+		// with the error and the client may try again.
+		return nil, errHeloLong
+	}
 	nc := c.Conn()
 	_, isTLS := c.TLSConnectionState()
 	s := &session{
@@ -168,7 +186,7 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 
 func (s *session) login(user, pass string) error {
 	acct, err := s.srv.auth.Authenticate(s.srv.ctx, s.remote, user, pass)
-	log := s.logger().With("user", user)
+	log := s.logger().With("user", clip(user))
 	switch {
 	case err == nil:
 		s.mu.Lock()
@@ -199,7 +217,10 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	if s.mode == MX {
 		if from != "" {
 			if err := checkSender(from); err != nil {
-				log.Info("smtp sender refused", "from", from, "reason", err.Error())
+				log.Info("smtp sender refused", "from", clip(from), "reason", err.Error())
+				if errors.Is(err, address.ErrTooLong) {
+					return s.hardError(errSenderLong)
+				}
 				return s.hardError(errBadSender)
 			}
 		}
@@ -207,8 +228,12 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 		if acct == nil {
 			return s.hardError(errAuthRequired)
 		}
+		if _, err := address.Parse(from); errors.Is(err, address.ErrTooLong) {
+			log.Info("smtp sender refused", "user", acct.Address, "from", clip(from), "reason", err.Error())
+			return s.hardError(errSenderLong)
+		}
 		if !senderAllowed(*acct, from, s.lookupDomain) {
-			log.Info("smtp sender refused: not the user's address", "user", acct.Address, "from", from)
+			log.Info("smtp sender refused: not the user's address", "user", acct.Address, "from", clip(from))
 			return s.hardError(errSenderNotOwn)
 		}
 		if err := s.mayStart(*acct); err != nil {
@@ -252,10 +277,13 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	if err := s.refuseListed(to); err != nil { // port 25 only: s.check is nil on submission
 		return err
 	}
-	log := s.logger().With("rcpt", to)
+	log := s.logger().With("rcpt", clip(to))
 	accounts, class, err := classifyRecipient(to, s.resolve, s.isLocalDomain)
 	switch class {
 	case rcptLocal:
+	case rcptTooLong:
+		log.Info("smtp recipient refused", "reason", err.Error())
+		return s.hardError(errRcptLong)
 	case rcptNoSuchUser:
 		if orig, ok := s.reverseSRS(to); ok {
 			// A bounce to a forwarded message: back to its sender.
@@ -437,8 +465,9 @@ var copyBufs = sync.Pool{New: func() any { return new([copyBufSize]byte) }}
 
 // receive writes hdr into msg, then DATA from r, bare LFs turned into
 // CRLF, and returns the reply for what went wrong, if anything. When the
-// spool refuses more (the budget of bytes in flight is used up), go-smtp
-// reads and drops the rest of DATA, and the connection goes on.
+// spool refuses more (the budget of bytes in flight is used up) or a line
+// is longer than MaxLineLength, go-smtp reads and drops the rest of DATA,
+// and the connection goes on.
 func (s *session) receive(msg *spool.Message, hdr []byte, r io.Reader, from string) error {
 	log := s.logger().With("from", from)
 	if _, err := msg.Write(hdr); err != nil {
@@ -447,9 +476,14 @@ func (s *session) receive(msg *spool.Message, hdr []byte, r io.Reader, from stri
 	buf := copyBufs.Get().(*[copyBufSize]byte)
 	defer copyBufs.Put(buf)
 	w := &spool.CRLFWriter{W: msg}
+	lines := lineMeter{max: s.srv.cfg.MaxLineLength}
 	for {
 		n, err := r.Read(buf[:])
 		if n > 0 {
+			if !lines.fits(buf[:n]) {
+				log.Info("smtp message refused: line too long", "max", lines.max)
+				return s.lineTooLong()
+			}
 			if _, werr := w.Write(buf[:n]); werr != nil {
 				return s.spoolError(log, werr)
 			}
@@ -461,13 +495,46 @@ func (s *session) receive(msg *spool.Message, hdr []byte, r io.Reader, from stri
 			log.Info("smtp message refused: too large", "max", s.srv.cfg.MaxMessageSize)
 			return smtp.ErrDataTooLarge
 		case errors.Is(err, smtp.ErrTooLongLine):
-			log.Info("smtp message refused: line too long", "max", s.srv.cfg.MaxLineLength)
-			return &smtp.SMTPError{Code: errLineTooLong.Code, EnhancedCode: errLineTooLong.EnhancedCode,
-				Message: fmt.Sprintf("%s (limit %d bytes)", errLineTooLong.Message, s.srv.cfg.MaxLineLength)}
+			// Past go-smtp's limit (Serve): the same reply, then go-smtp
+			// closes the connection.
+			log.Info("smtp message refused: line too long, closing the connection", "max", lines.max)
+			return s.lineTooLong()
 		case err != nil:
 			log.Info("smtp message not received", "error", err)
 			return err
 		}
+	}
+}
+
+// lineTooLong is the reply to a message with a line over MaxLineLength:
+// 554, a DATA reply RFC 5321 section 4.3.2 allows, and 5.6.0 as it is the
+// content that is refused. (Postfix takes such lines, cutting them into
+// records it joins again on delivery; Yubin stores a message as it came.)
+func (s *session) lineTooLong() error {
+	return &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0},
+		Message: fmt.Sprintf("Message refused: it has a line longer than %d bytes", s.srv.cfg.MaxLineLength)}
+}
+
+// lineMeter follows the length of the lines of a message, their line ends
+// included, across the reads it is given.
+type lineMeter struct {
+	max int // the longest line allowed
+	n   int // bytes of the current line so far
+}
+
+// fits reports whether the lines in p, which continues what came before,
+// are all within max.
+func (m *lineMeter) fits(p []byte) bool {
+	for {
+		i := bytes.IndexByte(p, '\n')
+		if i < 0 {
+			m.n += len(p)
+			return m.n <= m.max
+		}
+		if m.n+i+1 > m.max {
+			return false
+		}
+		m.n, p = 0, p[i+1:]
 	}
 }
 

@@ -34,7 +34,7 @@ type Config struct {
 	Hostname          string        // greeting and Received headers; "localhost"
 	MaxMessageSize    int64         // bytes, advertised with SIZE; 50 MiB
 	MaxRecipients     int           // accepted RCPTs per message; 100
-	MaxLineLength     int           // bytes per command or message line; 2000
+	MaxLineLength     int           // bytes per line of a message (DATA, BDAT), its line end included; 64 KiB (see Serve)
 	ReadTimeout       time.Duration // idle time allowed between commands; 5 min
 	WriteTimeout      time.Duration // per reply; 5 min
 	AllowInsecureAuth bool          // dev only: AUTH before TLS
@@ -77,12 +77,16 @@ type Config struct {
 const (
 	DefaultMaxMessageSize   = 50 << 20
 	DefaultMaxRecipients    = 100
-	DefaultMaxLineLength    = 2000
+	DefaultMaxLineLength    = 64 << 10
 	DefaultTimeout          = 5 * time.Minute
 	DefaultPreAuthTimeout   = time.Minute
 	DefaultMXSessionTimeout = 10 * time.Minute
 	DefaultLineTimeout      = time.Minute
 )
+
+// lineSlack is how much longer than MaxLineLength a line go-smtp reads may
+// be (Serve).
+const lineSlack = 64 << 10
 
 // maxHardErrors is how many refused RCPTs and failed AUTHs one connection
 // may collect before it is closed with 421 (address harvesting, password
@@ -217,7 +221,14 @@ func (s *Server) Serve(ln net.Listener, mode Mode, tlsConf *tls.Config) error {
 	gs.Domain = s.cfg.Hostname
 	gs.MaxMessageBytes = s.cfg.MaxMessageSize
 	gs.MaxRecipients = s.cfg.MaxRecipients
-	gs.MaxLineLength = s.cfg.MaxLineLength
+	// go-smtp reads command lines and DATA through one line limit, and a
+	// line over it ends the connection (after the DATA reply, for a
+	// message). Lines of a message are held to MaxLineLength by receive,
+	// which refuses the message and keeps the session; go-smtp's limit is
+	// lineSlack above that, so a message line that is a little too long
+	// (up to MaxLineLength+lineSlack) does not cost the connection. It is
+	// also the bound on a command line, which go-smtp reads into memory.
+	gs.MaxLineLength = s.cfg.MaxLineLength + lineSlack
 	gs.ReadTimeout = s.cfg.ReadTimeout
 	gs.WriteTimeout = s.cfg.WriteTimeout
 	gs.AllowInsecureAuth = s.cfg.AllowInsecureAuth

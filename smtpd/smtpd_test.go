@@ -130,6 +130,62 @@ func TestMXNullSender(t *testing.T) {
 	c.cmd("MAIL FROM:<user%other@remote.test>", 553, "5.1.7")
 }
 
+// Envelope addresses with local parts over RFC 5321's 64 octets, as list
+// mail (VERP), BATV and SRS senders have them, are taken up to
+// address.MaxLocalPart; longer ones get "501 Path too long" and the
+// session goes on.
+func TestLongAddresses(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	verp := "debian-user-bounces+" + strings.Repeat("v", 118) + "=example.org" // 150 octets
+	if len(verp) != 150 {
+		t.Fatalf("VERP local part has %d octets", len(verp))
+	}
+	c := dialRaw(t, e.mx)
+	c.cmd("EHLO lists.example.net", 250, "")
+	c.cmd("MAIL FROM:<"+verp+"@lists.example.net> SIZE=100", 250, "2.0.0")
+	c.cmd("RCPT TO:<bob@example.com>", 250, "2.0.0")
+	c.data(testMessage("list mail"), 250, "2.0.0")
+	if got := e.inbox(userBob); len(got) != 1 || !bytes.Contains(got[0], []byte("Subject: list mail\r\n")) {
+		t.Fatalf("bob has %d messages, want the list mail", len(got))
+	}
+
+	// The limits: 256 octets before the @ (253 after it, as in DNS).
+	c.cmd("MAIL FROM:<"+strings.Repeat("s", 256)+"@remote.test>", 250, "2.0.0")
+	c.cmd("RSET", 250, "2.0.0")
+	c.cmd("MAIL FROM:<"+strings.Repeat("s", 257)+"@remote.test>", 501, "5.1.7")
+	c.cmd("MAIL FROM:<"+strings.Repeat("s", 1500)+"@remote.test>", 501, "5.1.7")
+	c.cmd("MAIL FROM:<"+strings.Repeat("s", 100000)+"@remote.test>", 501, "5.1.7") // within a command line (Serve)
+	c.cmd("MAIL FROM:<s@"+strings.Repeat("d.", 127)+"test>", 501, "5.1.7") // 258-octet domain
+	c.cmd("MAIL FROM:<s%x@remote.test>", 553, "5.1.7")                     // syntax, not length
+	c.cmd("MAIL FROM:<"+verp+"@lists.example.net>", 250, "2.0.0")
+	// A long local part at our domain is no account (accounts keep the
+	// RFC's 64 octets), one at another domain is relaying, one over the
+	// limit is too long; none ends the transaction.
+	c.cmd("RCPT TO:<"+verp+"@example.com>", 550, "5.1.1")
+	c.cmd("RCPT TO:<"+verp+"@remote.test>", 550, "5.7.1")
+	c.cmd("RCPT TO:<"+strings.Repeat("r", 257)+"@example.com>", 501, "5.1.3")
+	c.cmd("RCPT TO:<info@example.com>", 250, "2.0.0")
+	c.data(testMessage("after the refusals"), 250, "2.0.0")
+	if got := e.inbox(userInfo); len(got) != 1 {
+		t.Fatalf("info has %d messages, want 1", len(got))
+	}
+
+	// Submission: an admin may send as any name at the domain, a long
+	// one too; past the limit it is 501 there as well.
+	s := loginSubmission(t, e, userAdmin)
+	s.cmd("MAIL FROM:<"+verp+"@example.com>", 250, "2.0.0")
+	s.cmd("RSET", 250, "2.0.0")
+	s.cmd("MAIL FROM:<"+strings.Repeat("s", 257)+"@example.com>", 501, "5.1.7")
+	s.cmd("MAIL FROM:<admin@example.com>", 250, "2.0.0")
+
+	// HELO: a domain name or address literal, at most 255 octets.
+	h := dialRaw(t, e.mx)
+	h.cmd("EHLO "+strings.Repeat("h", 256), 501, "5.5.2")
+	h.cmd("EHLO "+strings.Repeat("h", 250)+".test", 250, "")
+	h.cmd("MAIL FROM:<a@remote.test>", 250, "2.0.0")
+	e.verify()
+}
+
 // TestRelayTricks runs every case in testdata/relay-tricks.txt.
 func TestRelayTricks(t *testing.T) {
 	data, err := os.ReadFile("testdata/relay-tricks.txt")
@@ -514,27 +570,114 @@ func TestMaxRecipients(t *testing.T) {
 	}
 }
 
+// Lines of a message up to MaxLineLength (64 KiB, CRLF included) are
+// taken and stored as they came; a longer one gets 554 5.6.0 after the
+// data, nothing is stored, and the session goes on — for lines up to
+// lineSlack longer. Past that, go-smtp's own line limit, which is also the
+// limit on a command line, closes the connection.
 func TestLineLength(t *testing.T) {
-	e := newEnv(t, envOptions{cfg: Config{MaxLineLength: 1000}})
-	// An over-long command line: 500 and the connection is closed.
+	const max = DefaultMaxLineLength
+	e := newEnv(t, envOptions{})
 	c := dialRaw(t, e.mx)
 	c.cmd("EHLO client", 250, "")
-	c.Send("MAIL FROM:<" + strings.Repeat("a", 1100) + "@remote.test>\r\n")
-	c.expect(500, "5.4.0")
-	if !c.closed() {
-		t.Error("connection not closed after an over-long command line")
+	transaction := func(rcpt string) {
+		t.Helper()
+		c.cmd("MAIL FROM:<a@remote.test>", 250, "2.0.0")
+		c.cmd("RCPT TO:<"+rcpt+">", 250, "2.0.0")
 	}
 
-	// An over-long line in the message: refused, nothing stored.
+	// A 10 KB line and one of exactly max bytes: stored byte for byte,
+	// after the Received field.
+	msg := "Subject: long lines\r\n\r\n" + strings.Repeat("a", 10000) + "\r\n" + strings.Repeat("b", max-2) + "\r\nend\r\n"
+	transaction(userBob)
+	c.data(msg, 250, "2.0.0")
+	got := e.inbox(userBob)
+	if len(got) != 1 {
+		t.Fatalf("bob has %d messages, want 1", len(got))
+	}
+	received, rest, _ := strings.Cut(string(got[0]), "Subject: long lines")
+	if "Subject: long lines"+rest != msg {
+		t.Errorf("stored message differs from what was sent (%d bytes, sent %d)", len(rest)+19, len(msg))
+	}
+	if !strings.HasPrefix(received, "Received: ") || strings.Contains(received, "\r\n\r\n") ||
+		len(strings.Split(received, "\r\n\t")) != 4 {
+		t.Errorf("stored before the message: %q, want the Received field only", received)
+	}
+
+	// One byte more: refused, and the next transaction on the connection
+	// goes through. So does one after a line 60 KiB too long.
+	for _, n := range []int{max + 1, max + 60<<10} {
+		transaction(userInfo)
+		text := c.data("Subject: too long\r\n\r\n"+strings.Repeat("c", n-2)+"\r\n", 554, "5.6.0")
+		if !strings.Contains(text, fmt.Sprintf("longer than %d bytes", max)) {
+			t.Errorf("reply %q does not give the limit", text)
+		}
+		transaction(userInfo)
+		c.data(testMessage(fmt.Sprintf("after %d", n)), 250, "2.0.0")
+	}
+	if got := e.inbox(userInfo); len(got) != 2 || !bytes.Contains(got[0], []byte("Subject: after ")) {
+		t.Fatalf("info has %d messages, want the 2 after the refusals", len(got))
+	}
+
+	// The same with BDAT: a long line in the second chunk.
+	transaction(userInfo)
+	chunk := "Subject: chunks\r\n\r\n" + strings.Repeat("d", 100)
+	c.Send(fmt.Sprintf("BDAT %d\r\n%s", len(chunk), chunk))
+	c.expect(250, "2.0.0")
+	chunk = strings.Repeat("d", max) + "\r\n"
+	c.Send(fmt.Sprintf("BDAT %d LAST\r\n%s", len(chunk), chunk))
+	c.expect(554, "5.6.0")
+	transaction(userInfo)
+	chunk = testMessage("bdat after")
+	c.Send(fmt.Sprintf("BDAT %d LAST\r\n%s", len(chunk), chunk))
+	c.expect(250, "2.0.0")
+
+	// Past max+lineSlack: the reply, then go-smtp closes the connection.
+	transaction(userInfo)
+	c.cmd("DATA", 354, "")
+	c.Send("Subject: far too long\r\n\r\n" + strings.Repeat("e", max+lineSlack+1000) + "\r\n.\r\n")
+	c.expect(554, "5.6.0")
+	c.expect(500, "5.4.0")
+	if !c.closed() {
+		t.Error("connection open after a line over go-smtp's limit")
+	}
+	if got := e.inbox(userInfo); len(got) != 3 {
+		t.Errorf("info has %d messages, want 3", len(got))
+	}
+
+	// Command lines: the same limit.
 	c = dialRaw(t, e.mx)
 	c.cmd("EHLO client", 250, "")
+	c.cmd("NOOP "+strings.Repeat("x", 10000), 250, "")
+	c.Send("NOOP " + strings.Repeat("x", max+lineSlack) + "\r\n")
+	c.expect(500, "5.4.0")
+	if !c.closed() {
+		t.Error("connection open after an over-long command line")
+	}
+	e.verify()
+}
+
+// With the smallest limit (RFC 5321's 1000 bytes), a line a little over it
+// is refused and the session goes on too: the limit is checked per read of
+// DATA, well within lineSlack.
+func TestLineLengthSmallest(t *testing.T) {
+	e := newEnv(t, envOptions{cfg: Config{MaxLineLength: 1000}})
+	c := dialRaw(t, e.mx)
+	c.cmd("EHLO client", 250, "")
+	for _, n := range []int{998, 1001, 40 << 10} {
+		c.cmd("MAIL FROM:<a@remote.test>", 250, "2.0.0")
+		c.cmd("RCPT TO:<bob@example.com>", 250, "2.0.0")
+		if n <= 1000 {
+			c.data("Subject: fits\r\n\r\n"+strings.Repeat("f", n-2)+"\r\n", 250, "2.0.0")
+			continue
+		}
+		c.data("Subject: long\r\n\r\n"+strings.Repeat("g", n-2)+"\r\n", 554, "5.6.0")
+	}
 	c.cmd("MAIL FROM:<a@remote.test>", 250, "2.0.0")
 	c.cmd("RCPT TO:<bob@example.com>", 250, "2.0.0")
-	c.cmd("DATA", 354, "")
-	c.Send("Subject: long\r\n\r\n" + strings.Repeat("b", 1500) + "\r\n.\r\n")
-	c.expect(500, "5.5.2")
-	if len(e.inbox(userBob)) != 0 {
-		t.Error("message with an over-long line was stored")
+	c.data(testMessage("still here"), 250, "2.0.0")
+	if got := e.inbox(userBob); len(got) != 2 {
+		t.Errorf("bob has %d messages, want 2", len(got))
 	}
 	e.verify()
 }

@@ -92,6 +92,11 @@ type SpamCount struct {
 // first) until the model is well below it again.
 const MaxSpamTokens = 200_000
 
+// MaxSpamBatch is the most trainings of one TrainSpamBatch: one
+// transaction stays a bounded amount of work (at most MaxSpamBatch times
+// what a message's tokens change).
+const MaxSpamBatch = 200
+
 // MessageRef names one stored message.
 type MessageRef struct {
 	Account string
@@ -132,6 +137,15 @@ type SpamModel interface {
 	// TrainSpam changes the models in one transaction and reports
 	// whether anything changed.
 	TrainSpam(ctx context.Context, t SpamTraining) (bool, error)
+	// TrainSpamBatch does trainings in one transaction, in order, as
+	// that many consecutive TrainSpam calls would (a message twice in
+	// the batch is trained twice, the second time over the first), and
+	// reports for each whether it changed anything. A training whose
+	// message is gone (expunged, or its mailbox or account removed)
+	// changes nothing and reports false, and the others still go. A
+	// batch holding an invalid training, or more than MaxSpamBatch,
+	// changes nothing (ErrInvalid).
+	TrainSpamBatch(ctx context.Context, ts []SpamTraining) ([]bool, error)
 	// PruneSpamModels drops the tokens no training has seen since
 	// notSeenSince, and returns how many.
 	PruneSpamModels(ctx context.Context, notSeenSince time.Time) (int, error)

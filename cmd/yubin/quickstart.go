@@ -69,7 +69,7 @@ func cmdQuickstart(e *env, args []string) int {
 		fmt.Fprintf(e.stderr, "usage: %s\n", quickstartSynopsis)
 		return 2
 	}
-	addr, err := address.Parse(strings.TrimSpace(pos[0]))
+	addr, err := address.ParseAccount(strings.TrimSpace(pos[0]))
 	if err != nil {
 		return fail(e, "quickstart: %v", err)
 	}

@@ -29,7 +29,10 @@ const Prefix = "srs0="
 // MaxAge is how long a rewritten address is accepted for a bounce.
 const MaxAge = 21 * 24 * time.Hour
 
-const maxLocal = 64 // RFC 5321 local part limit
+// maxLocal is RFC 5321's limit on a local part. Yubin takes longer ones
+// (internal/address), but what it sends as a sender must work with every
+// server, and an SRS address comes back only as a bounce to that sender.
+const maxLocal = 64
 
 var enc = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
 

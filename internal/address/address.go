@@ -1,7 +1,9 @@
 // Package address parses and normalises the mail addresses Yubin accepts:
-// envelope paths from SMTP and account names from the admin CLI.
+// envelope paths from SMTP (Parse) and account names from the admin CLI
+// (ParseAccount).
 //
-// It is deliberately strict. A local part may contain only the characters of
+// It is deliberately strict in syntax, and generous in length only where
+// real mail needs it (see MaxLocalPart). A local part may contain only the characters of
 // an RFC 5322 dot-atom minus the routing characters '%', '!' and '@' (which
 // old MTAs interpret as "relay this onward"), a domain must be a plain host
 // name: no address literals, no trailing dot, no empty labels. Everything is
@@ -15,12 +17,36 @@ import (
 	"strings"
 )
 
-// Limits from RFC 5321 section 4.5.3.1.
+// Limits on what Parse accepts. RFC 5321 section 4.5.3.1 sets 64 octets
+// for a local part and 256 for a path, but also says that "to the maximum
+// extent possible, implementation techniques that impose no limits on the
+// length of these objects should be used": envelope senders of mailing
+// lists and bounce handling (VERP, BATV, SRS) often have local parts of 100
+// characters and more, and other servers (Postfix among them) accept them.
+// So a local part may have up to 256 octets; a domain stays within DNS's
+// 253. Past these an address is refused with ErrTooLong.
 const (
-	MaxLocalPart = 64
+	MaxLocalPart = 256
 	MaxDomain    = 253
-	MaxAddress   = 254
+	MaxAddress   = MaxLocalPart + 1 + MaxDomain
 )
+
+// Limits on account names (ParseAccount): RFC 5321's, so that every
+// address Yubin hands out works with every other server.
+const (
+	MaxAccountLocalPart = 64
+	MaxAccountAddress   = 254 // a path of 256 octets, "<" and ">" included
+)
+
+// ErrTooLong is what errors.Is finds in the error for an address over the
+// limits above.
+var ErrTooLong = errors.New("address too long")
+
+// tooLong is an error that says which limit was passed and is ErrTooLong.
+type tooLong string
+
+func (e tooLong) Error() string        { return string(e) }
+func (e tooLong) Is(target error) bool { return target == ErrTooLong }
 
 // Address is a normalised (lower-case) mail address.
 type Address struct {
@@ -37,13 +63,14 @@ func (a Address) String() string { return a.Local + "@" + a.Domain }
 var ErrRouting = errors.New("address uses a routing form that is not accepted")
 
 // Parse parses "local@domain" and returns it normalised. The error says what
-// is wrong; errors.Is(err, ErrRouting) tells a relay trick from plain garbage.
+// is wrong; errors.Is(err, ErrRouting) tells a relay trick from plain garbage,
+// errors.Is(err, ErrTooLong) an address over the limits.
 func Parse(s string) (Address, error) {
 	if s == "" {
 		return Address{}, errors.New("empty address")
 	}
 	if len(s) > MaxAddress {
-		return Address{}, fmt.Errorf("address longer than %d characters", MaxAddress)
+		return Address{}, tooLong(fmt.Sprintf("address longer than %d characters", MaxAddress))
 	}
 	at := strings.LastIndexByte(s, '@')
 	if at < 0 {
@@ -63,9 +90,25 @@ func Parse(s string) (Address, error) {
 	return Address{Local: strings.ToLower(local), Domain: d}, nil
 }
 
+// ParseAccount is Parse for the name of a new account, within RFC 5321's
+// limits (MaxAccountLocalPart, MaxAccountAddress).
+func ParseAccount(s string) (Address, error) {
+	a, err := Parse(s)
+	if err != nil {
+		return Address{}, err
+	}
+	if len(a.Local) > MaxAccountLocalPart {
+		return Address{}, fmt.Errorf("address %q: %w", s, tooLong(fmt.Sprintf("an account's local part may have at most %d characters (RFC 5321)", MaxAccountLocalPart)))
+	}
+	if len(a.String()) > MaxAccountAddress {
+		return Address{}, fmt.Errorf("address %q: %w", s, tooLong(fmt.Sprintf("an account's address may have at most %d characters (RFC 5321)", MaxAccountAddress)))
+	}
+	return a, nil
+}
+
 func checkLocal(local string) error {
 	if len(local) > MaxLocalPart {
-		return fmt.Errorf("local part longer than %d characters", MaxLocalPart)
+		return tooLong(fmt.Sprintf("local part longer than %d characters", MaxLocalPart))
 	}
 	if strings.HasPrefix(local, ".") || strings.HasSuffix(local, ".") || strings.Contains(local, "..") {
 		return errors.New("local part has a leading, trailing or double dot")
@@ -96,7 +139,7 @@ func ParseDomain(d string) (string, error) {
 		return "", fmt.Errorf("%w (trailing dot in %q)", ErrRouting, d)
 	}
 	if len(d) > MaxDomain {
-		return "", fmt.Errorf("domain longer than %d characters", MaxDomain)
+		return "", tooLong(fmt.Sprintf("domain longer than %d characters", MaxDomain))
 	}
 	d = strings.ToLower(d)
 	labels := strings.Split(d, ".")

@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"yubin/internal/address"
 	"yubin/store"
 )
 
@@ -61,7 +62,7 @@ type Authenticator struct {
 
 	mu     sync.Mutex
 	byIP   map[string]*failRecord // attempts in flight and failures, per client address
-	byUser map[string]*failRecord // failures per account name tried
+	byUser map[string]*failRecord // failures per account name tried (that can be one)
 	cache  *credCache
 }
 
@@ -165,7 +166,9 @@ func (a *Authenticator) begin(ip string) bool {
 }
 
 // failed keeps the attempt begin counted, counts it against the account
-// name too, and returns how long to delay the reply.
+// name too, and returns how long to delay the reply. A name longer than
+// any account's (a login line may hold kilobytes) is counted against the
+// address only: the names tried are kept, and must stay small.
 func (a *Authenticator) failed(ip, name string) time.Duration {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -174,9 +177,13 @@ func (a *Authenticator) failed(ip, name string) time.Duration {
 	if r.count >= a.policy.MaxFailures {
 		r.until = now.Add(a.policy.Lockout)
 	}
-	u := a.record(a.byUser, name, now)
-	u.count++
-	return time.Duration(min(max(r.count, u.count), 8)) * a.policy.Delay
+	n := r.count
+	if len(name) <= address.MaxAccountAddress {
+		u := a.record(a.byUser, name, now)
+		u.count++
+		n = max(n, u.count)
+	}
+	return time.Duration(min(n, 8)) * a.policy.Delay
 }
 
 // succeeded takes back the attempt begin counted and forgets the

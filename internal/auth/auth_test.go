@@ -129,3 +129,27 @@ func TestSuccessDoesNotClearTheAddress(t *testing.T) {
 		t.Errorf("other address: %v", err)
 	}
 }
+
+// The failures of a name no account can have (longer than any) count
+// against the client's address, but the name is not kept: a login line of
+// SMTP or IMAP may hold kilobytes, and up to 100,000 names are kept.
+func TestLongNamesNotKept(t *testing.T) {
+	st := teststore.New(t, teststore.Options{Domains: []teststore.Domain{{Name: "example.com"}}})
+	a := auth.New(st, auth.Policy{MaxFailures: 3, Window: time.Minute, Lockout: time.Minute}, nil)
+	ip := &net.TCPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 1000}
+	long := strings.Repeat("u", 100<<10) + "@example.com"
+	if _, err := a.Authenticate(t.Context(), ip, "nobody@example.com", "pw"); !errors.Is(err, auth.ErrBadCredentials) {
+		t.Fatalf("unknown name: %v", err)
+	}
+	for range 2 {
+		if _, err := a.Authenticate(t.Context(), ip, long, "pw"); !errors.Is(err, auth.ErrBadCredentials) {
+			t.Fatalf("long name: %v", err)
+		}
+	}
+	if _, err := a.Authenticate(t.Context(), ip, "x@example.com", "pw"); !errors.Is(err, auth.ErrTooManyFailures) {
+		t.Fatalf("after 3 failures from the address: %v", err)
+	}
+	if kept := a.NamesKept(); len(kept) != 1 || kept[0] != len("nobody@example.com") {
+		t.Errorf("names kept (their lengths): %v, want only nobody@example.com's", kept)
+	}
+}

@@ -114,12 +114,15 @@ func (t *TLS) validate(l *Listen) error {
 	return nil
 }
 
+// MaxSMTPLineLength is the most smtp.max_line_length may be.
+const MaxSMTPLineLength = 1 << 20
+
 // SMTP limits.
 type SMTP struct {
 	MaxMessageSize int64    `toml:"max_message_size"` // bytes, advertised with SIZE
 	MaxRecipients  int      `toml:"max_recipients"`
-	MaxLineLength  int      `toml:"max_line_length"`
-	ReadTimeout    Duration `toml:"read_timeout"` // idle time allowed between commands
+	MaxLineLength  int      `toml:"max_line_length"` // bytes per line of a message, CRLF included (smtpd.Config)
+	ReadTimeout    Duration `toml:"read_timeout"`    // idle time allowed between commands
 	WriteTimeout   Duration `toml:"write_timeout"`
 	MaxConnections int      `toml:"max_connections"` // per listener
 	AuthTimeout    Duration `toml:"auth_timeout"`    // 587/465: time allowed before AUTH succeeds
@@ -301,7 +304,7 @@ func Default() Config {
 		SMTP: SMTP{
 			MaxMessageSize:  50 << 20,
 			MaxRecipients:   100,
-			MaxLineLength:   2000,
+			MaxLineLength:   64 << 10,
 			ReadTimeout:     Duration{5 * time.Minute},
 			WriteTimeout:    Duration{5 * time.Minute},
 			MaxConnections:  500,
@@ -372,8 +375,13 @@ func (c *Config) Validate() error {
 	if err := c.TLS.validate(&c.Listen); err != nil {
 		return err
 	}
-	if c.SMTP.MaxMessageSize <= 0 || c.SMTP.MaxRecipients <= 0 || c.SMTP.MaxLineLength < 1000 {
-		return fmt.Errorf("smtp.max_message_size and smtp.max_recipients must be positive, smtp.max_line_length at least 1000 (RFC 5321)")
+	if c.SMTP.MaxMessageSize <= 0 || c.SMTP.MaxRecipients <= 0 {
+		return fmt.Errorf("smtp.max_message_size and smtp.max_recipients must be positive")
+	}
+	if c.SMTP.MaxLineLength < 1000 || c.SMTP.MaxLineLength > MaxSMTPLineLength {
+		// At most: a command line may be 64 KiB longer, and it is read
+		// into memory before it is parsed.
+		return fmt.Errorf("smtp.max_line_length must be at least 1000 (RFC 5321) and at most %d (1 MiB)", MaxSMTPLineLength)
 	}
 	if c.SMTP.SubmissionMessagesPerHour < 0 || c.SMTP.SubmissionRecipientsPerHour < 0 {
 		return fmt.Errorf("smtp.submission_messages_per_hour and smtp.submission_recipients_per_hour cannot be negative (0 = no limit)")

@@ -46,6 +46,8 @@ func TestLoadErrors(t *testing.T) {
 		"acme http dir": "[listen]\nhttp = \":80\"\n[tls]\nacme = true\nacme_directory = \"http://ca.example/dir\"\n",
 		"acme email":    "[listen]\nhttp = \":80\"\n[tls]\nacme = true\nacme_email = \"nobody\"\n",
 		"bad http":      "[listen]\nhttp = \"80\"\n",
+		"short lines":   "[smtp]\nmax_line_length = 999\n",
+		"huge lines":    "[smtp]\nmax_line_length = 1048577\n",
 	} {
 		p := filepath.Join(t.TempDir(), "y.toml")
 		os.WriteFile(p, []byte(body), 0o600)

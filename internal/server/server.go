@@ -279,7 +279,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		trainer.Run(ctx) // trainings still queued at shutdown are dropped
+		trainer.Run(ctx) // what is still queued at shutdown: trainer.Close below
 	}()
 	for _, b := range bound {
 		log.Info("listening", "listener", b.name, "addr", b.ln.Addr().String())
@@ -314,6 +314,10 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		}()
 	}
 	sw.Wait()
+	// IMAP has stopped, so nothing more is queued for training: train
+	// what is, in what is left of the shutdown time (what cannot be is
+	// logged, with how many messages).
+	trainer.Close(sctx)
 	ctl.Close()
 	wg.Wait()
 	if err := st.Close(); err != nil {

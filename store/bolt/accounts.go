@@ -178,7 +178,7 @@ func (s *Store) IsLocalDomain(ctx context.Context, d string) bool {
 // AddAccount creates an account on a parent domain with its default
 // mailboxes. a.Used and a.Created are ignored.
 func (s *Store) AddAccount(ctx context.Context, a store.Account) error {
-	p, err := address.Parse(a.Address)
+	p, err := address.ParseAccount(a.Address)
 	if err != nil {
 		return fmt.Errorf("%w: %v", store.ErrInvalid, err)
 	}

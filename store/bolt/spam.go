@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -183,15 +184,10 @@ func (s *Store) SpamTrained(ctx context.Context, ref store.MessageRef) (store.Sp
 // TrainSpam changes the owners' models in one transaction (see
 // store.SpamTraining).
 func (s *Store) TrainSpam(ctx context.Context, t store.SpamTraining) (bool, error) {
-	switch {
-	case len(t.Owners) == 0:
-		return false, fmt.Errorf("%w: no model to train", store.ErrInvalid)
-	case t.Class > store.Ham, t.Class == store.NotTrained && t.Message == nil:
-		return false, fmt.Errorf("%w: train as spam or ham", store.ErrInvalid)
+	if err := validTraining(t); err != nil {
+		return false, err
 	}
-	tokens := slices.Clone(t.Tokens)
-	slices.Sort(tokens)
-	tokens = slices.Compact(tokens)
+	tokens := trainTokens(t)
 	if t.Message != nil {
 		// Most repeated trainings (a message read again) change nothing:
 		// find out without a write.
@@ -206,82 +202,228 @@ func (s *Store) TrainSpam(ctx context.Context, t store.SpamTraining) (bool, erro
 		}
 	}
 	changed := false
-	fn := func(tx *bbolt.Tx) error {
-		changed = false
-		prev := store.NotTrained
-		var key []byte
-		if t.Message != nil {
-			var err error
-			if prev, key, err = trainedClass(tx, *t.Message); err != nil {
-				return clean(err)
-			}
-			if prev == t.Class {
-				return nil
-			}
-		}
-		today := day(s.now())
-		root, err := tx.CreateBucketIfNotExists(bSpam)
-		if err != nil {
+	err := s.groupWrite(ctx, func(tx *bbolt.Tx) error {
+		w := newSpamWrite(tx, day(s.now()))
+		var err error
+		if changed, err = w.train(t, tokens); err != nil {
 			return err
 		}
-		for _, owner := range t.Owners {
-			ob, err := root.CreateBucketIfNotExists(ownerKey(owner))
-			if err != nil {
-				return err
-			}
-			tb, err := ob.CreateBucketIfNotExists(bTokens)
-			if err != nil {
-				return err
-			}
-			tot := getTotals(ob)
-			if prev != store.NotTrained {
-				if err := count(tb, &tot, tokens, prev, -1, today); err != nil {
-					return err
-				}
-			}
-			if t.Class != store.NotTrained {
-				if err := count(tb, &tot, tokens, t.Class, 1, today); err != nil {
-					return err
-				}
-			}
-			if tot.Tokens > store.MaxSpamTokens+store.MaxSpamTokens/10 {
-				n, err := shrink(tb, int(tot.Tokens-store.MaxSpamTokens*9/10))
-				if err != nil {
-					return err
-				}
-				tot.Tokens -= int64(n)
-			}
-			if err := putTotals(ob, tot); err != nil {
-				return err
-			}
-		}
-		if key != nil {
-			tb, err := tx.CreateBucketIfNotExists(bSpamTrained)
-			if err != nil {
-				return err
-			}
-			if t.Class == store.NotTrained {
-				err = tb.Delete(key)
-			} else {
-				err = tb.Put(key, []byte{byte(t.Class)})
-			}
-			if err != nil {
-				return err
-			}
-		}
-		changed = true
-		return nil
-	}
-	if err := s.groupWrite(ctx, fn, nil); err != nil {
+		return w.flush()
+	}, nil)
+	if err != nil {
 		return false, err
 	}
 	return changed, nil
 }
 
+// TrainSpamBatch does trainings in one transaction, in order (see
+// store.SpamModel).
+func (s *Store) TrainSpamBatch(ctx context.Context, ts []store.SpamTraining) ([]bool, error) {
+	if len(ts) > store.MaxSpamBatch {
+		return nil, fmt.Errorf("%w: %d trainings in one batch, at most %d", store.ErrInvalid, len(ts), store.MaxSpamBatch)
+	}
+	tokens := make([][]string, len(ts))
+	for i, t := range ts {
+		if err := validTraining(t); err != nil {
+			return nil, fmt.Errorf("training %d of the batch: %w", i+1, err)
+		}
+		tokens[i] = trainTokens(t)
+	}
+	changed := make([]bool, len(ts))
+	// Most repeated trainings (messages read again) change nothing: when
+	// none of the batch would, find out without a write.
+	write := false
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		for _, t := range ts {
+			if t.Message == nil {
+				write = true
+				return nil
+			}
+			prev, _, err := trainedClass(tx, *t.Message)
+			if gone(err) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if prev != t.Class {
+				write = true
+				return nil
+			}
+		}
+		return nil
+	})
+	if err != nil || !write {
+		return changed, err
+	}
+	err = s.groupWrite(ctx, func(tx *bbolt.Tx) error {
+		clear(changed)
+		w := newSpamWrite(tx, day(s.now()))
+		for i, t := range ts {
+			c, err := w.train(t, tokens[i])
+			if gone(err) {
+				continue // nothing of it was done
+			}
+			if err != nil {
+				return err
+			}
+			changed[i] = c
+		}
+		return w.flush()
+	}, nil)
+	if err != nil {
+		return nil, err
+	}
+	return changed, nil
+}
+
+// validTraining checks a training before any of it is done.
+func validTraining(t store.SpamTraining) error {
+	switch {
+	case len(t.Owners) == 0:
+		return fmt.Errorf("%w: no model to train", store.ErrInvalid)
+	case t.Class > store.Ham, t.Class == store.NotTrained && t.Message == nil:
+		return fmt.Errorf("%w: train as spam or ham", store.ErrInvalid)
+	}
+	return nil
+}
+
+// trainTokens are a training's tokens, each once, in key order.
+func trainTokens(t store.SpamTraining) []string {
+	tokens := slices.Clone(t.Tokens)
+	slices.Sort(tokens)
+	return slices.Compact(tokens)
+}
+
+// gone says whether err is that a message to train is not there (any
+// more): expunged, or its mailbox or account removed.
+func gone(err error) bool {
+	return errors.Is(err, store.ErrNoSuchMessage) || errors.Is(err, store.ErrNoSuchMailbox) || errors.Is(err, store.ErrNoSuchAccount)
+}
+
+// spamWrite is the trainings of one transaction. What they change in the
+// models' token counts and totals is kept in memory and written once, at
+// flush: a token that many messages of a batch share is read and written
+// once, not once a message.
+type spamWrite struct {
+	tx     *bbolt.Tx
+	today  uint64 // the day tokens are trained on
+	models map[string]*modelWrite
+}
+
+// modelWrite is one owner's model as the transaction's trainings left it.
+type modelWrite struct {
+	ob, tb *bbolt.Bucket
+	tot    store.SpamTotals
+	tokens map[string]*tokenWrite // tokens read so far, changed or not
+}
+
+// tokenWrite is one token of a model: its counts, whether the model
+// keeps it, and whether flush must write it.
+type tokenWrite struct {
+	v     tokenValue
+	kept  bool
+	dirty bool
+}
+
+func newSpamWrite(tx *bbolt.Tx, today uint64) *spamWrite {
+	return &spamWrite{tx: tx, today: today, models: map[string]*modelWrite{}}
+}
+
+// model returns owner's model, created if it is new.
+func (w *spamWrite) model(owner string) (*modelWrite, error) {
+	key := ownerKey(owner)
+	if m := w.models[string(key)]; m != nil {
+		return m, nil
+	}
+	root, err := w.tx.CreateBucketIfNotExists(bSpam)
+	if err != nil {
+		return nil, err
+	}
+	ob, err := root.CreateBucketIfNotExists(key)
+	if err != nil {
+		return nil, err
+	}
+	tb, err := ob.CreateBucketIfNotExists(bTokens)
+	if err != nil {
+		return nil, err
+	}
+	m := &modelWrite{ob: ob, tb: tb, tot: getTotals(ob), tokens: map[string]*tokenWrite{}}
+	w.models[string(key)] = m
+	return m, nil
+}
+
+// train does one training: tokens are t's (trainTokens). It reports
+// whether anything changed. A message that is not there fails clean,
+// with nothing done.
+func (w *spamWrite) train(t store.SpamTraining, tokens []string) (bool, error) {
+	prev := store.NotTrained
+	var key []byte
+	if t.Message != nil {
+		var err error
+		if prev, key, err = trainedClass(w.tx, *t.Message); err != nil {
+			return false, clean(err)
+		}
+		if prev == t.Class {
+			return false, nil
+		}
+	}
+	for _, owner := range t.Owners {
+		m, err := w.model(owner)
+		if err != nil {
+			return false, err
+		}
+		if prev != store.NotTrained {
+			m.count(tokens, prev, -1, w.today)
+		}
+		if t.Class != store.NotTrained {
+			m.count(tokens, t.Class, 1, w.today)
+		}
+		if m.tot.Tokens > store.MaxSpamTokens+store.MaxSpamTokens/10 {
+			if err := m.flushTokens(); err != nil {
+				return false, err
+			}
+			n, err := shrink(m.tb, int(m.tot.Tokens-store.MaxSpamTokens*9/10))
+			if err != nil {
+				return false, err
+			}
+			m.tot.Tokens -= int64(n)
+		}
+	}
+	if key != nil {
+		tb, err := w.tx.CreateBucketIfNotExists(bSpamTrained)
+		if err != nil {
+			return false, err
+		}
+		if t.Class == store.NotTrained {
+			err = tb.Delete(key)
+		} else {
+			err = tb.Put(key, []byte{byte(t.Class)})
+		}
+		if err != nil {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+// flush writes what the trainings changed in the models.
+func (w *spamWrite) flush() error {
+	for _, m := range w.models {
+		if err := m.flushTokens(); err != nil {
+			return err
+		}
+		if err := putTotals(m.ob, m.tot); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // count adds delta (1 or -1) to the counts of tokens in class, and to the
 // model's message total; counts never go below zero, and a token counted
 // nowhere any more is dropped.
-func count(tb *bbolt.Bucket, tot *store.SpamTotals, tokens []string, class store.SpamClass, delta int, today uint64) error {
+func (m *modelWrite) count(tokens []string, class store.SpamClass, delta int, today uint64) {
 	bump := func(v *uint64) {
 		if delta > 0 {
 			*v++
@@ -290,38 +432,63 @@ func count(tb *bbolt.Bucket, tot *store.SpamTotals, tokens []string, class store
 		}
 	}
 	if class == store.Spam {
-		tot.Spam = max(tot.Spam+int64(delta), 0)
+		m.tot.Spam = max(m.tot.Spam+int64(delta), 0)
 	} else {
-		tot.Ham = max(tot.Ham+int64(delta), 0)
+		m.tot.Ham = max(m.tot.Ham+int64(delta), 0)
 	}
 	for _, tok := range tokens {
-		k := []byte(tok)
-		v, ok := decodeToken(tb.Get(k))
-		if !ok {
+		t := m.tokens[tok]
+		if t == nil {
+			v, ok := decodeToken(m.tb.Get([]byte(tok)))
+			t = &tokenWrite{v: v, kept: ok}
+			m.tokens[tok] = t
+		}
+		if !t.kept {
 			if delta < 0 {
 				continue
 			}
-			tot.Tokens++
+			t.v, t.kept = tokenValue{}, true
+			m.tot.Tokens++
 		}
 		if class == store.Spam {
-			bump(&v.spam)
+			bump(&t.v.spam)
 		} else {
-			bump(&v.ham)
+			bump(&t.v.ham)
 		}
 		if delta > 0 {
-			v.day = today
+			t.v.day = today
 		}
-		if v.spam == 0 && v.ham == 0 {
-			if err := tb.Delete(k); err != nil {
-				return err
-			}
-			tot.Tokens--
-			continue
+		t.dirty = true
+		if t.v.spam == 0 && t.v.ham == 0 {
+			t.kept = false
+			m.tot.Tokens--
 		}
-		if err := tb.Put(k, v.encode()); err != nil {
+	}
+}
+
+// flushTokens writes the tokens changed since the last flush, in key
+// order, and forgets the tokens read.
+func (m *modelWrite) flushTokens() error {
+	keys := make([]string, 0, len(m.tokens))
+	for k, t := range m.tokens {
+		if t.dirty {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		t := m.tokens[k]
+		var err error
+		if t.kept {
+			err = m.tb.Put([]byte(k), t.v.encode())
+		} else {
+			err = m.tb.Delete([]byte(k))
+		}
+		if err != nil {
 			return err
 		}
 	}
+	clear(m.tokens)
 	return nil
 }
 

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -160,6 +161,9 @@ func testAccountErrors(t *testing.T, e *env) {
 		{"add on a child domain", add(store.Account{Address: "x@child.example.com"}), store.ErrInvalid},
 		{"add on an unknown domain", add(store.Account{Address: "x@unknown.test"}), store.ErrNoSuchDomain},
 		{"add malformed", add(store.Account{Address: "no at sign"}), store.ErrInvalid},
+		// An account name keeps RFC 5321's 64 octets, though longer local
+		// parts are looked up (testResolve).
+		{"add with a 65-octet local part", add(store.Account{Address: strings.Repeat("x", 65) + "@example.com"}), store.ErrInvalid},
 		{"add without password", func(e *env) error {
 			return e.s.AddAccount(e.t.Context(), store.Account{Address: "x@example.com"})
 		}, store.ErrInvalid},
@@ -197,6 +201,9 @@ func testResolve(t *testing.T, e *env) {
 		{"info@elsewhere.test", "", store.ErrNoSuchDomain},
 		{"not an address", "", store.ErrInvalid},
 		{"a%b@example.com", "", store.ErrInvalid},
+		// Longer than an account name can be, but an address all the same.
+		{strings.Repeat("x", 150) + "@example.com", "", store.ErrNoSuchAccount},
+		{strings.Repeat("x", 300) + "@example.com", "", store.ErrInvalid},
 	} {
 		got, err := e.s.Resolve(t.Context(), c.addr)
 		if !is(err, c.err) || err == nil && got != c.want {

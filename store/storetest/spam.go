@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,6 +19,11 @@ var spamTests = []test{
 	{"train a message", testTrainMessage},
 	{"training follows the message", testTrainCopies},
 	{"train refused", testTrainRefused},
+	{"a batch trains as one by one", testTrainBatchInOrder},
+	{"a batch skips messages gone", testTrainBatchGone},
+	{"a batch of several owners", testTrainBatchOwners},
+	{"a batch refused", testTrainBatchRefused},
+	{"a batch past the bound", testTrainBatchBounded},
 	{"bounded", testSpamBounded},
 	{"aged", testSpamAged},
 	{"removed with their owner", testSpamRemoved},
@@ -289,5 +295,230 @@ func testSpamRestart(t *testing.T, e *env) {
 	}
 	if c, _ := e.s.SpamTrained(t.Context(), ref); c != store.Spam {
 		t.Errorf("after restart trained as %v", c)
+	}
+}
+
+func (e *env) trainBatch(ts []store.SpamTraining) []bool {
+	e.t.Helper()
+	changed, err := e.s.TrainSpamBatch(e.t.Context(), ts)
+	testutil.Must(e.t, err)
+	if len(changed) != len(ts) {
+		e.t.Fatalf("%d results for a batch of %d", len(changed), len(ts))
+	}
+	return changed
+}
+
+// testTrainBatchInOrder trains the same copies of messages the same way,
+// one by one for info and in one batch for bob: repeats, changes of mind
+// within the batch, a message forgotten and trained again, a training
+// without a message. Both must end where the trainings, done in order,
+// lead.
+func testTrainBatchInOrder(t *testing.T, e *env) {
+	ctx := t.Context()
+	refs := map[string][]store.MessageRef{}
+	for i := range 4 {
+		ds, err := e.s.Deliver(ctx, store.Delivery{Recipients: []string{info, bob}, Message: body(i)})
+		testutil.Must(t, err)
+		for _, d := range ds {
+			refs[d.Account] = append(refs[d.Account], store.MessageRef{Account: d.Account, Mailbox: d.Mailbox, UID: d.UID})
+		}
+	}
+	// A message's tokens are the same whenever it is trained.
+	toks := [][]string{{"cheap", "pills"}, {"meeting", "agenda"}, {"cheap", "meeting"}, {"agenda", "budget"}}
+	script := func(account string) []store.SpamTraining {
+		r := refs[account]
+		tr := func(i int, c store.SpamClass) store.SpamTraining {
+			return store.SpamTraining{Owners: []string{account}, Tokens: toks[i], Class: c, Message: &r[i]}
+		}
+		return []store.SpamTraining{
+			tr(0, store.Spam),
+			tr(0, store.Spam), // again: nothing
+			tr(1, store.Ham),
+			tr(2, store.Ham), // was spam before the batch
+			tr(0, store.Ham), // a change of mind within the batch
+			{Owners: []string{account}, Tokens: []string{"casino"}, Class: store.Spam},
+			tr(3, store.NotTrained), // was ham before the batch: forgotten
+			tr(1, store.Ham),        // again: nothing
+			tr(3, store.Spam),       // forgotten, then spam
+		}
+	}
+	for _, a := range []string{info, bob} {
+		r := refs[a]
+		e.train(store.SpamTraining{Owners: []string{a}, Tokens: toks[2], Class: store.Spam, Message: &r[2]})
+		e.train(store.SpamTraining{Owners: []string{a}, Tokens: toks[3], Class: store.Ham, Message: &r[3]})
+	}
+	var oneByOne []bool
+	for _, tr := range script(info) {
+		oneByOne = append(oneByOne, e.train(tr))
+	}
+	batch := e.trainBatch(script(bob))
+	wantChanged := []bool{true, false, true, true, true, true, true, false, true}
+	if !slices.Equal(oneByOne, wantChanged) {
+		t.Errorf("one by one changed %v, want %v", oneByOne, wantChanged)
+	}
+	if !slices.Equal(batch, wantChanged) {
+		t.Errorf("the batch changed %v, want %v", batch, wantChanged)
+	}
+	all := []string{"cheap", "pills", "meeting", "agenda", "budget", "casino"}
+	wantCounts := []string{"0/2", "0/1", "0/2", "1/1", "1/0", "1/0"}
+	wantTot := store.SpamTotals{Spam: 2, Ham: 3, Tokens: 6}
+	wantClass := []store.SpamClass{store.Ham, store.Ham, store.Ham, store.Spam}
+	for _, a := range []string{info, bob} {
+		if tot, cs := e.counts(a, all...); tot != wantTot || !slices.Equal(cs, wantCounts) {
+			t.Errorf("%s's model %+v %v, want %+v %v", a, tot, cs, wantTot, wantCounts)
+		}
+		for i, ref := range refs[a] {
+			if c, err := e.s.SpamTrained(ctx, ref); err != nil || c != wantClass[i] {
+				t.Errorf("%s's message %d trained as %v, %v; want %v", a, i, c, err, wantClass[i])
+			}
+		}
+	}
+	// The same batch again: message 0 goes to spam and back, 3 is
+	// forgotten and trained again, the others are trained so already.
+	again := e.trainBatch(script(bob))
+	if want := []bool{true, false, false, false, true, true, true, false, true}; !slices.Equal(again, want) {
+		t.Errorf("the batch again changed %v, want %v", again, want)
+	}
+}
+
+func testTrainBatchGone(t *testing.T, e *env) {
+	ctx := t.Context()
+	uids := e.deliverN(info, "INBOX", 3)
+	_, err := e.s.Expunge(ctx, info, "INBOX", uids[1:2])
+	testutil.Must(t, err)
+	spamOf := func(ref store.MessageRef) store.SpamTraining {
+		return store.SpamTraining{Owners: []string{info}, Tokens: []string{"a"}, Class: store.Spam, Message: &ref}
+	}
+	goneOnes := []store.SpamTraining{
+		spamOf(store.MessageRef{Account: info, Mailbox: "INBOX", UID: uids[1]}),                 // expunged
+		spamOf(store.MessageRef{Account: info, Mailbox: "Nope", UID: uids[0]}),                  // no such mailbox
+		spamOf(store.MessageRef{Account: "nobody@example.com", Mailbox: "INBOX", UID: uids[0]}), // no such account
+	}
+	if got := e.trainBatch(goneOnes); slices.Contains(got, true) {
+		t.Errorf("a batch of messages gone changed %v", got)
+	}
+	if tot, _ := e.counts(info); tot != (store.SpamTotals{}) {
+		t.Errorf("a batch of messages gone counted: %+v", tot)
+	}
+	batch := append([]store.SpamTraining{spamOf(store.MessageRef{Account: info, Mailbox: "INBOX", UID: uids[0]})}, goneOnes...)
+	batch = append(batch, spamOf(store.MessageRef{Account: info, Mailbox: "INBOX", UID: uids[2]}))
+	if got, want := e.trainBatch(batch), []bool{true, false, false, false, true}; !slices.Equal(got, want) {
+		t.Errorf("changed %v, want %v", got, want)
+	}
+	if tot, cs := e.counts(info, "a"); tot.Spam != 2 || cs[0] != "2/0" {
+		t.Errorf("the two messages there: %+v %v", tot, cs)
+	}
+}
+
+func testTrainBatchOwners(t *testing.T, e *env) {
+	ctx := t.Context()
+	ds, err := e.s.Deliver(ctx, store.Delivery{Recipients: []string{info, bob, carol}, Message: body(1)})
+	testutil.Must(t, err)
+	var ts []store.SpamTraining
+	for i, d := range ds {
+		ref := store.MessageRef{Account: d.Account, Mailbox: d.Mailbox, UID: d.UID}
+		domain := d.Account[strings.IndexByte(d.Account, '@')+1:]
+		class := store.Spam
+		if i == 1 {
+			class = store.Ham
+		}
+		ts = append(ts, store.SpamTraining{Owners: []string{d.Account, domain}, Tokens: []string{"t"}, Class: class, Message: &ref})
+	}
+	if got := e.trainBatch(ts); !slices.Equal(got, []bool{true, true, true}) {
+		t.Errorf("changed %v", got)
+	}
+	for owner, want := range map[string]string{info: "1/0", bob: "0/1", carol: "1/0", "example.com": "1/1", "other.test": "1/0"} {
+		if _, cs := e.counts(owner, "t"); cs[0] != want {
+			t.Errorf("%s's model counts %s, want %s", owner, cs[0], want)
+		}
+	}
+	for i, d := range ds {
+		if c, _ := e.s.SpamTrained(ctx, store.MessageRef{Account: d.Account, Mailbox: d.Mailbox, UID: d.UID}); c != ts[i].Class {
+			t.Errorf("%s's copy trained as %v, want %v", d.Account, c, ts[i].Class)
+		}
+	}
+}
+
+func testTrainBatchRefused(t *testing.T, e *env) {
+	d := e.deliver(info, "INBOX", body(1))
+	ref := store.MessageRef{Account: info, Mailbox: "INBOX", UID: d.UID}
+	good := store.SpamTraining{Owners: []string{info}, Tokens: []string{"a"}, Class: store.Spam, Message: &ref}
+	batch := func(ts ...store.SpamTraining) func(e *env) error {
+		return func(e *env) error { _, err := e.s.TrainSpamBatch(e.t.Context(), ts); return err }
+	}
+	var tooMany []store.SpamTraining
+	for i := range store.MaxSpamBatch + 1 {
+		tooMany = append(tooMany, store.SpamTraining{Owners: []string{info}, Tokens: []string{fmt.Sprint(i)}, Class: store.Spam})
+	}
+	runErrCases(t, e, []errCase{
+		{"no owner", batch(good, store.SpamTraining{Tokens: []string{"a"}, Class: store.Spam}), store.ErrInvalid},
+		{"no class", batch(good, store.SpamTraining{Owners: []string{info}, Tokens: []string{"a"}}), store.ErrInvalid},
+		{"bad class", batch(good, store.SpamTraining{Owners: []string{info}, Class: 7, Message: &ref}), store.ErrInvalid},
+		{"too many", batch(tooMany...), store.ErrInvalid},
+	})
+	if tot, _ := e.counts(info); tot != (store.SpamTotals{}) {
+		t.Errorf("a refused batch counted: %+v", tot)
+	}
+	if c, _ := e.s.SpamTrained(t.Context(), ref); c != store.NotTrained {
+		t.Errorf("a refused batch trained the message as %v", c)
+	}
+	if got := e.trainBatch(nil); len(got) != 0 {
+		t.Errorf("an empty batch: %v", got)
+	}
+	if got := e.trainBatch(tooMany[:store.MaxSpamBatch]); slices.Contains(got, false) {
+		t.Errorf("a full batch: %v", got)
+	}
+	if tot, _ := e.counts(info); tot.Spam != store.MaxSpamBatch || tot.Tokens != store.MaxSpamBatch {
+		t.Errorf("after a full batch: %+v", tot)
+	}
+}
+
+// testTrainBatchBounded takes a model past its bound in the middle of a
+// batch, and another model by the same trainings one by one: the tokens
+// that go, and the counts of those that stay, are the same.
+func testTrainBatchBounded(t *testing.T, e *env) {
+	// Tokens the model keeps already (even numbers) and new ones (odd)
+	// interleave, as words do: 120,000 of each, 240,000 in all.
+	var kept, fresh []string
+	for i := range 2 * 120_000 {
+		if tok := fmt.Sprintf("t%07d", i); i%2 == 0 {
+			kept = append(kept, tok)
+		} else {
+			fresh = append(fresh, tok)
+		}
+	}
+	half := len(fresh) / 2
+	script := func(owner string) []store.SpamTraining {
+		o := []string{owner}
+		return []store.SpamTraining{
+			{Owners: o, Tokens: kept[:10], Class: store.Spam},
+			{Owners: o, Tokens: fresh[:half], Class: store.Spam},
+			{Owners: o, Tokens: fresh[half:], Class: store.Spam}, // past the bound: the model shrinks
+			{Owners: o, Tokens: append(slices.Clone(fresh[:5]), kept[10:15]...), Class: store.Ham},
+		}
+	}
+	for _, owner := range []string{"example.com", "other.test"} {
+		e.train(store.SpamTraining{Owners: []string{owner}, Tokens: kept, Class: store.Ham})
+	}
+	e.clock.Advance(48 * time.Hour) // the tokens kept are older
+	for _, tr := range script("example.com") {
+		e.train(tr)
+	}
+	if got := e.trainBatch(script("other.test")); slices.Contains(got, false) {
+		t.Errorf("changed %v", got)
+	}
+	sample := []string{kept[0], kept[9], kept[10], kept[12], kept[20], kept[len(kept)-1],
+		fresh[0], fresh[3], fresh[7], fresh[half], fresh[len(fresh)-1]}
+	wantTot, want := e.counts("example.com", sample...)
+	if wantTot.Tokens > store.MaxSpamTokens || wantTot.Spam != 3 || wantTot.Ham != 2 {
+		t.Errorf("one by one: totals %+v, want 3 spam, 2 ham, at most %d tokens", wantTot, store.MaxSpamTokens)
+	}
+	// The older tokens seen once went first, in key order, until 180,000
+	// were left; the last training counted some of them anew.
+	if wantCounts := []string{"1/1", "1/1", "0/1", "0/1", "0/0", "0/1", "1/1", "1/1", "1/0", "1/0", "1/0"}; !slices.Equal(want, wantCounts) {
+		t.Errorf("one by one: counts %v, want %v", want, wantCounts)
+	}
+	if tot, got := e.counts("other.test", sample...); tot != wantTot || !slices.Equal(got, want) {
+		t.Errorf("in a batch: %+v %v; one by one: %+v %v", tot, got, wantTot, want)
 	}
 }
