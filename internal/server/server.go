@@ -408,7 +408,7 @@ func loadTLS(cfg config.Config, log *slog.Logger) (*tls.Config, http.Handler, er
 		}
 		dir := filepath.Join(cfg.DataDir, "acme")
 		a, err := tlsutil.NewACME(tlsutil.ACMEConfig{
-			Hosts: hosts, Email: cfg.TLS.ACMEEmail, DirectoryURL: cfg.TLS.ACMEDirectory, CacheDir: dir, HTTPClient: hc,
+			Hosts: hosts, Email: cfg.TLS.ACMEEmail, DirectoryURL: cfg.TLS.ACMEDirectory, CacheDir: dir, HTTPClient: hc, Log: log,
 		})
 		if err != nil {
 			return nil, nil, err
