@@ -27,6 +27,7 @@ Usage:
   yubin queue   list|show|retry|drop ...          the outbound queue
   yubin dns     records|check [DOMAIN]            DNS records to publish (MX, SPF, DKIM, DMARC, SRV); check them
   yubin quickstart ADDRESS                        first-time set-up: config, certificate, domain, admin account
+  yubin service install                           install as a systemd service: user yubin, dirs, binary, unit
   yubin version
 
 Every subcommand takes --config FILE and --data DIR; admin subcommands take --json.
@@ -88,6 +89,8 @@ func run(e *env, args []string) int {
 		return cmdDNS(e, rest)
 	case "quickstart":
 		return cmdQuickstart(e, rest)
+	case "service":
+		return cmdService(e, rest)
 	case "version":
 		fmt.Fprintln(e.stdout, "yubin", version)
 		return 0
