@@ -370,6 +370,13 @@ func TestEveryCLICommandWhileServing(t *testing.T) {
 				}
 			}},
 
+		// service install is for a machine, not a running server; here it
+		// refuses whatever TMPDIR is, touching nothing: the data dir is
+		// under /tmp (hidden from the service by PrivateTmp), or --root
+		// does not exist (TestServiceInstall installs into a root dir).
+		{args: []string{"service", "install", "--root", "/nonexistent-yubin-root"}, code: 1,
+			out: `^yubin: service install: (--config \S+: the service does not see /tmp|--root /nonexistent-yubin-root: not a directory)`},
+
 		{args: []string{"account", "remove", "bob@new.test"},
 			check: func(t *testing.T, _ string) {
 				if err := login("bob@new.test", "bob-pw-2"); err == nil {

@@ -35,7 +35,11 @@ func cmdConfig(e *env, args []string) int {
 		fmt.Fprint(e.stdout, configHelp)
 		return 0
 	}
-	if err != nil || len(pos) > 0 {
+	if err != nil {
+		fmt.Fprintf(e.stderr, "yubin: %v\n%s\n", err, configUsage)
+		return 2
+	}
+	if len(pos) > 0 {
 		fmt.Fprintln(e.stderr, configUsage)
 		return 2
 	}

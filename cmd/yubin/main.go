@@ -2,7 +2,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -28,9 +27,11 @@ Usage:
   yubin queue   list|show|retry|drop ...          the outbound queue
   yubin dns     records|check [DOMAIN]            DNS records to publish (MX, SPF, DKIM, DMARC, SRV); check them
   yubin quickstart ADDRESS                        first-time set-up: config, certificate, domain, admin account
+  yubin service install                           install as a systemd service: user yubin, dirs, binary, unit
   yubin version
 
 Every subcommand takes --config FILE and --data DIR; admin subcommands take --json.
+They may come before or after the command words: yubin --config F domain list.
 Run "yubin COMMAND --help" for a command's flags.
 `
 
@@ -51,7 +52,12 @@ func main() {
 }
 
 func run(e *env, args []string) int {
-	if len(args) == 0 {
+	args, err := hoistGlobalFlags(args)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "yubin: %v\n", err)
+		return 2
+	}
+	if len(args) == 0 || flagArg(args[0]) && !isHelp(args[0]) {
 		fmt.Fprint(e.stderr, usage)
 		return 2
 	}
@@ -83,6 +89,8 @@ func run(e *env, args []string) int {
 		return cmdDNS(e, rest)
 	case "quickstart":
 		return cmdQuickstart(e, rest)
+	case "service":
+		return cmdService(e, rest)
 	case "version":
 		fmt.Fprintln(e.stdout, "yubin", version)
 		return 0
@@ -133,10 +141,7 @@ func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, err
-			}
-			return nil, err
+			return nil, suggestFlag(fs, err)
 		}
 		args = fs.Args()
 		if len(args) == 0 {
@@ -148,6 +153,25 @@ func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 		pos = append(pos, args[0])
 		args = args[1:]
 	}
+}
+
+// flagArg reports whether a looks like a flag (-x, --x).
+func flagArg(a string) bool { _, _, ok := flagName(a); return ok }
+
+// suggestFlag adds the nearest flag of fs to an unknown flag's error:
+// "flag provided but not defined: -confg (did you mean --config?)".
+func suggestFlag(fs *flag.FlagSet, err error) error {
+	const prefix = "flag provided but not defined: -"
+	msg := err.Error()
+	if !strings.HasPrefix(msg, prefix) {
+		return err
+	}
+	var names []string
+	fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
+	if s := closest(strings.TrimPrefix(msg, prefix), names); s != "" {
+		return fmt.Errorf("%w (did you mean --%s?)", err, s)
+	}
+	return err
 }
 
 // flagUsage prints a flag set's help to w.

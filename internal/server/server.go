@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -24,6 +25,7 @@ import (
 	"yubin/internal/delivery"
 	"yubin/internal/netserve"
 	"yubin/internal/notify"
+	"yubin/internal/sdnotify"
 	"yubin/internal/sendlimit"
 	"yubin/internal/spam"
 	"yubin/internal/spool"
@@ -43,14 +45,20 @@ const ShutdownTimeout = 30 * time.Second
 // then stops accepting, lets transactions in flight finish, and closes the
 // store. It returns an error if anything fails to start.
 func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	// SIGHUP reloads (see reload below); taken from the start, so that one
+	// sent early does not end the process, and served once ready.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
 	warnExposedSecrets(cfg, log)
-	tlsConf, acmeHTTP, err := loadTLS(cfg, log)
+	certs, err := loadTLS(cfg, log)
 	if err != nil {
 		return err
 	}
+	tlsConf, acmeHTTP := certs.conf, certs.http
 	st, err := storage.OpenDir(cfg.DataDir, storage.Options{Wait: time.Second, MaxMailboxes: cfg.Store.MaxMailboxes})
 	if errors.Is(err, store.ErrInUse) {
 		return fmt.Errorf("another yubin is already running on %s (it holds the store)", cfg.DataDir)
@@ -83,7 +91,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return fmt.Errorf("control socket: %w", err)
 	}
 
-	scanner, stopScan, err := newScanner(cfg, log)
+	scanner, stopScan, reloadSignatures, err := newScanner(cfg, log)
 	if err != nil {
 		ctl.Close()
 		return err
@@ -292,14 +300,57 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		}()
 	}
 	log.Info("yubin ready", "data", cfg.DataDir, "store", storage.Describe(cfg.DataDir), "control", cfg.ControlSocket())
+	names := make([]string, len(bound))
+	for i, b := range bound {
+		names[i] = b.name + " " + b.ln.Addr().String()
+	}
+	status := sdnotify.Status("serving: " + strings.Join(names, ", "))
+	sdNotify(log, sdnotify.Ready, status)
+
+	// What SIGHUP reloads. The config file is not read again: a change
+	// to it takes a restart.
+	type reloader struct {
+		what string
+		fn   func() error
+	}
+	reloaders := []reloader{{certs.what, certs.reload}}
+	if reloadSignatures != nil {
+		reloaders = append(reloaders, reloader{"signatures in " + cfg.SignatureDir(), reloadSignatures})
+	}
+	reload := func() {
+		sdNotify(log, sdnotify.Reloading())
+		log.Info("SIGHUP: reloading (certificates, signatures; the config file takes a restart)")
+		failed := 0
+		for _, r := range reloaders {
+			if err := r.fn(); err != nil {
+				failed++
+				log.Error("reload failed, kept what was loaded before", "what", r.what, "err", err)
+			} else {
+				log.Info("reloaded", "what", r.what)
+			}
+		}
+		st := status
+		if failed > 0 {
+			st = sdnotify.Status(fmt.Sprintf("serving; the last reload failed for %d of %d (see the log)", failed, len(reloaders)))
+		}
+		sdNotify(log, sdnotify.Ready, st)
+	}
 
 	var runErr error
-	select {
-	case <-ctx.Done():
-		log.Info("shutting down: no new connections, finishing transactions in flight")
-	case runErr = <-errc:
-		log.Error("listener failed, shutting down", "err", runErr)
+wait:
+	for {
+		select {
+		case <-hup:
+			reload()
+		case <-ctx.Done():
+			log.Info("shutting down: no new connections, finishing transactions in flight")
+			break wait
+		case runErr = <-errc:
+			log.Error("listener failed, shutting down", "err", runErr)
+			break wait
+		}
 	}
+	sdNotify(log, sdnotify.Stopping, sdnotify.Status("stopping: finishing transactions in flight"))
 	cancel()
 	sctx, scancel := context.WithTimeout(context.Background(), ShutdownTimeout)
 	defer scancel()
@@ -327,39 +378,31 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	return runErr
 }
 
+// sdNotify tells systemd (Type=notify) the server's state; nothing when not
+// run by it.
+func sdNotify(log *slog.Logger, state ...string) {
+	if _, err := sdnotify.Notify(state...); err != nil {
+		log.Warn("telling systemd the state", "state", state[0], "err", err)
+	}
+}
+
 // newScanner builds the virus scanner from the config: the built-in engine
-// (watching its signature directory, and reloading on SIGHUP) and clamd.
-func newScanner(cfg config.Config, log *slog.Logger) (*scan.Scanner, func(), error) {
+// (watching its signature directory) and clamd. reload reads the
+// signatures again (SIGHUP); nil without the built-in engine.
+func newScanner(cfg config.Config, log *slog.Logger) (s *scan.Scanner, stop func(), reload func() error, err error) {
 	var engines []scan.Engine
-	stop := func() {}
+	stop = func() {}
 	if cfg.Scan.Builtin {
 		dir := cfg.SignatureDir()
 		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return nil, nil, fmt.Errorf("signature directory: %w", err)
+			return nil, nil, nil, fmt.Errorf("signature directory: %w", err)
 		}
 		b, err := scan.NewBuiltin(dir, log)
 		if err != nil {
-			return nil, nil, fmt.Errorf("built-in scanner: %w", err)
+			return nil, nil, nil, fmt.Errorf("built-in scanner: %w", err)
 		}
-		stopWatch := b.Watch(cfg.Scan.ReloadInterval.Duration)
-		hup := make(chan os.Signal, 1)
-		signal.Notify(hup, syscall.SIGHUP)
-		done := make(chan struct{})
-		go func() {
-			for {
-				select {
-				case <-hup:
-					if err := b.Reload(); err != nil {
-						log.Error("reloading signatures on SIGHUP", "err", err)
-					} else {
-						log.Info("signatures reloaded on SIGHUP", "dir", dir)
-					}
-				case <-done:
-					return
-				}
-			}
-		}()
-		stop = func() { signal.Stop(hup); close(done); stopWatch() }
+		stop = b.Watch(cfg.Scan.ReloadInterval.Duration)
+		reload = b.Reload
 		engines = append(engines, b)
 		log.Info("built-in scanner", "signatures", dir)
 	}
@@ -367,7 +410,7 @@ func newScanner(cfg config.Config, log *slog.Logger) (*scan.Scanner, func(), err
 		c, err := scan.NewClamd(scan.ClamdConfig{Address: cfg.Scan.Clamd, Timeout: cfg.Scan.ClamdTimeout.Duration})
 		if err != nil {
 			stop()
-			return nil, nil, fmt.Errorf("clamd: %w", err)
+			return nil, nil, nil, fmt.Errorf("clamd: %w", err)
 		}
 		engines = append(engines, c)
 		log.Info("clamd scanner", "address", cfg.Scan.Clamd)
@@ -378,28 +421,41 @@ func newScanner(cfg config.Config, log *slog.Logger) (*scan.Scanner, func(), err
 	lim.MaxFileSize = cfg.Scan.MaxFileSize
 	lim.MaxTotalSize = cfg.Scan.MaxTotalSize
 	lim.MaxEntries = cfg.Scan.MaxEntries
-	s, err := scan.New(scan.Config{Engines: engines, Limits: lim, Logger: log})
+	s, err = scan.New(scan.Config{Engines: engines, Limits: lim, Logger: log})
 	if err != nil {
 		stop()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return s, stop, nil
+	return s, stop, reload, nil
 }
 
-// loadTLS returns the TLS config shared by every listener: the configured
-// certificate, ACME (with the handler for its http-01 challenges), or the
-// self-signed certificate in the data dir.
-func loadTLS(cfg config.Config, log *slog.Logger) (*tls.Config, http.Handler, error) {
+// certSource is where every TLS listener's certificate comes from.
+type certSource struct {
+	conf *tls.Config
+	http http.Handler // ACME's http-01 handler; nil without ACME
+	// reload is what SIGHUP does to it: the configured or self-signed
+	// pair is read again, ACME's cooldowns are forgotten.
+	reload func() error
+	what   string // what reload does, for the log
+}
+
+// loadTLS returns the certificate source shared by every listener: the
+// configured certificate, ACME (with the handler for its http-01
+// challenges), or the self-signed certificate in the data dir.
+func loadTLS(cfg config.Config, log *slog.Logger) (certSource, error) {
 	if cfg.TLS.Cert != "" {
-		c, err := tlsutil.Load(cfg.TLS.Cert, cfg.TLS.Key)
-		return c, nil, err
+		p, err := tlsutil.LoadPair(cfg.TLS.Cert, cfg.TLS.Key)
+		if err != nil {
+			return certSource{}, err
+		}
+		return certSource{conf: p.TLSConfig(), reload: p.Reload, what: "certificate " + cfg.TLS.Cert}, nil
 	}
 	if cfg.TLS.ACME {
 		var hc *http.Client
 		if cfg.TLS.ACMEDirectoryCA != "" {
 			var err error
 			if hc, err = tlsutil.RootsClient(cfg.TLS.ACMEDirectoryCA); err != nil {
-				return nil, nil, err
+				return certSource{}, err
 			}
 		}
 		hosts := []string{cfg.Hostname}
@@ -408,19 +464,21 @@ func loadTLS(cfg config.Config, log *slog.Logger) (*tls.Config, http.Handler, er
 		}
 		dir := filepath.Join(cfg.DataDir, "acme")
 		a, err := tlsutil.NewACME(tlsutil.ACMEConfig{
-			Hosts: hosts, Email: cfg.TLS.ACMEEmail, DirectoryURL: cfg.TLS.ACMEDirectory, CacheDir: dir, HTTPClient: hc,
+			Hosts: hosts, Email: cfg.TLS.ACMEEmail, DirectoryURL: cfg.TLS.ACMEDirectory, CacheDir: dir, HTTPClient: hc, Log: log,
 		})
 		if err != nil {
-			return nil, nil, err
+			return certSource{}, err
 		}
 		log.Info("ACME: certificates are fetched on the first TLS connection and renewed automatically",
 			"hosts", hosts, "directory", cfg.TLS.ACMEDirectory, "cache", dir, "http-01", cfg.Listen.HTTP)
-		return a.TLSConfig(), a.HTTPHandler(), nil
+		reset := func() error { a.ResetCooldown(); return nil }
+		return certSource{conf: a.TLSConfig(), http: a.HTTPHandler(), reload: reset, what: "ACME cooldowns forgotten"}, nil
 	}
 	dir := filepath.Join(cfg.DataDir, "tls")
-	c, err := tlsutil.SelfSigned(dir, cfg.Hostname)
-	if err == nil {
-		log.Info("using the self-signed certificate in the data dir", "dir", dir)
+	p, err := tlsutil.SelfSignedPair(dir, cfg.Hostname)
+	if err != nil {
+		return certSource{}, err
 	}
-	return c, nil, err
+	log.Info("using the self-signed certificate in the data dir", "dir", dir)
+	return certSource{conf: p.TLSConfig(), reload: p.Reload, what: "self-signed certificate in " + dir}, nil
 }

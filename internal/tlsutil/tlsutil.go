@@ -31,10 +31,12 @@ func Load(certFile, keyFile string) (*tls.Config, error) {
 // SelfSignedKey is the key file of the self-signed certificate in dir.
 func SelfSignedKey(dir string) string { return filepath.Join(dir, "key.pem") }
 
+func selfSignedCert(dir string) string { return filepath.Join(dir, "cert.pem") }
+
 // SelfSigned returns a config with the certificate kept in dir
 // (cert.pem, key.pem), generating it for hostname if it does not exist.
 func SelfSigned(dir, hostname string) (*tls.Config, error) {
-	certFile, keyFile := filepath.Join(dir, "cert.pem"), SelfSignedKey(dir)
+	certFile, keyFile := selfSignedCert(dir), SelfSignedKey(dir)
 	if _, err := os.Stat(certFile); errors.Is(err, os.ErrNotExist) {
 		if err := generate(certFile, keyFile, hostname); err != nil {
 			return nil, fmt.Errorf("tls: generating self-signed certificate: %w", err)
