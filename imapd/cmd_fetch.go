@@ -628,6 +628,11 @@ func (f *fetcher) message(seq uint32, m *store.MessageInfo, env *mailheader.Summ
 	}
 
 	c, w := f.c, f.c.w
+	if req.flags || flagsChanged {
+		// A keyword the client was not told of goes out in FLAGS first.
+		c.newKeywords(m.Flags)
+		c.sel.tell(m.UID, m.ModSeq)
+	}
 	w.Raw("* ").Num(seq).Raw(" FETCH (")
 	sep := false
 	item := func(name string) {

@@ -307,6 +307,7 @@ func (c *conn) qresync(q *qresyncParams, msgs []store.MessageInfo) error {
 		if m.ModSeq <= q.modSeq {
 			continue
 		}
+		c.sel.tell(m.UID, m.ModSeq)
 		c.w.Raw("* ").Num(uint32(i + 1)).Raw(" FETCH (UID ").Num(m.UID).Raw(" FLAGS ")
 		c.flagList(c.withRecent(m.UID, m.Flags))
 		c.w.Raw(" MODSEQ (").Num64(m.ModSeq).Raw("))").CRLF()

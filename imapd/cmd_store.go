@@ -140,6 +140,8 @@ func (c *conn) cmdStore(cmd *command) error {
 	c.newKeywords(flags)
 	modseq := c.enabled["CONDSTORE"]
 	for _, m := range msgs {
+		c.newKeywords(m.Flags) // keywords others set on it
+		v.tell(m.UID, m.ModSeq)
 		seq := v.seqOf(m.UID)
 		if seq == 0 || silent && !modseq {
 			continue

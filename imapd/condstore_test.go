@@ -227,3 +227,47 @@ func TestID(t *testing.T) {
 		t.Fatalf("odd ID list: %q", st)
 	}
 }
+
+// Another session's keywords reach this one with FLAGS first, and a flag
+// change older than what this session already said never goes out after
+// it (imaptest's stress: "Keyword used without being in FLAGS", "MODSEQ
+// dropped").
+func TestUpdatesNeverGoBack(t *testing.T) {
+	e := newEnv(t, Config{})
+	e.deliver(t, "info@example.com", "", "Subject: k\r\n\r\nx\r\n")
+	a := dialRaw(t, e.implicit, true)
+	a.login("info@example.com")
+	a.ok("SELECT INBOX (CONDSTORE)")
+	b := dialRaw(t, e.implicit, true)
+	b.login("info@example.com")
+	b.ok("SELECT INBOX")
+	b.ok("STORE 1 +FLAGS ($Label1)")
+	b.ok("STORE 1 +FLAGS ($Label2)")
+	u := waitUpdate(t, a, "FETCH")
+	var flagsAt, fetchAt = -1, -1
+	for i, l := range u {
+		if strings.HasPrefix(l, "* FLAGS ") && strings.Contains(l, "$Label1") && flagsAt < 0 {
+			flagsAt = i
+		}
+		if strings.Contains(l, " FETCH (") && fetchAt < 0 {
+			fetchAt = i
+		}
+	}
+	if flagsAt < 0 || flagsAt > fetchAt {
+		t.Fatalf("keyword before FLAGS: %q", u)
+	}
+	// Two more changes; this session FETCHes the current flags before it
+	// hears of them: the updates that follow are older and stay unsaid.
+	b.ok("STORE 1 +FLAGS ($Label3)")
+	b.ok("STORE 1 +FLAGS ($Label4)")
+	u = a.ok("FETCH 1 (FLAGS MODSEQ)")
+	var modseqs []string
+	for _, l := range u {
+		if i := strings.Index(l, "MODSEQ ("); i >= 0 && strings.Contains(l, " FETCH (") {
+			modseqs = append(modseqs, l[i:])
+		}
+	}
+	if len(modseqs) != 1 {
+		t.Fatalf("FETCH and the stale updates: %q", u)
+	}
+}

@@ -523,6 +523,8 @@ func (c *conn) WriteNumMessages(n uint32) error {
 }
 
 func (c *conn) WriteMessageFlags(seq, uid uint32, flags []string, modseq uint64) error {
+	c.newKeywords(flags)
+	c.sel.tell(uid, modseq)
 	c.w.Raw("* ").Num(seq).Raw(" FETCH (UID ").Num(uid).Raw(" FLAGS ")
 	c.flagList(c.withRecent(uid, flags))
 	if c.enabled["CONDSTORE"] && modseq > 0 {

@@ -37,6 +37,26 @@ type view struct {
 	// saved is the saved search result, "$" (SEARCHRES, RFC 5182): UIDs,
 	// ascending; expunged ones drop out as they are resolved.
 	saved []uint32
+	// told is the latest mod-sequence of each message whose flags the
+	// client was told (FETCH, STORE, updates): an event older than it is
+	// stale and never sent, so flags and MODSEQ never go back.
+	told map[uint32]uint64
+}
+
+// tell records that the client was told a message's flags as of modseq.
+func (v *view) tell(uid uint32, modseq uint64) {
+	if v.told == nil {
+		v.told = map[uint32]uint64{}
+	}
+	if modseq > v.told[uid] {
+		v.told[uid] = modseq
+	}
+}
+
+// stale reports whether a flag change of modseq is older than what the
+// client was told about uid.
+func (v *view) stale(uid uint32, modseq uint64) bool {
+	return modseq != 0 && modseq <= v.told[uid]
 }
 
 // addRecent makes UIDs lo up to hi (exclusive) recent in the session.
@@ -174,7 +194,7 @@ func (v *view) sync(ctx context.Context, w updateWriter, allowExpunge bool) erro
 				exists = true
 			}
 		case store.EventFlags:
-			if seq := v.seqOf(ev.UID); seq != 0 {
+			if seq := v.seqOf(ev.UID); seq != 0 && !v.stale(ev.UID, ev.ModSeq) {
 				if err := flush(); err != nil {
 					return err
 				}
@@ -205,6 +225,7 @@ func (v *view) sync(ctx context.Context, w updateWriter, allowExpunge bool) erro
 }
 
 func (v *view) remove(seq uint32) {
+	delete(v.told, v.uids[seq-1])
 	v.uids = slices.Delete(v.uids, int(seq-1), int(seq))
 }
 
