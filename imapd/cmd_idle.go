@@ -22,6 +22,9 @@ func (c *conn) cmdIdle(cmd *command) error {
 		if err := c.sel.sync(c.ctx, c, true); err != nil {
 			return err
 		}
+		if err := c.searchUpdates(); err != nil {
+			return err
+		}
 	}
 	c.w.Raw("+ idling").CRLF()
 	if err := c.w.Flush(); err != nil {
@@ -80,6 +83,9 @@ func (c *conn) cmdIdle(cmd *command) error {
 				v.pending = append(v.pending, ev)
 			}
 			if err := v.sync(c.ctx, c, true); err != nil {
+				return err
+			}
+			if err := c.searchUpdates(); err != nil {
 				return err
 			}
 			if err := c.w.Flush(); err != nil {

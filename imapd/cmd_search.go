@@ -444,15 +444,33 @@ type searchHit struct {
 // search returns the messages of the selected mailbox that match k, in
 // sequence-number order. Messages the client knows of but the store
 // expunged meanwhile match nothing.
-func (c *conn) search(k *searchKey) ([]searchHit, error) {
+func (c *conn) search(k *searchKey) ([]searchHit, error) { return c.searchAt(k, nil) }
+
+// searchAt is search over some of the messages: those at the view's
+// indexes only (ascending), or all when only is nil.
+func (c *conn) searchAt(k *searchKey, only []int) ([]searchHit, error) {
 	v := c.sel
 	s := &searcher{c: c, v: v, n: uint32(len(v.uids))}
 	if len(v.uids) > 0 {
 		s.maxUID = v.uids[len(v.uids)-1]
 	}
+	n := len(v.uids)
+	if only != nil {
+		n = len(only)
+	}
+	at := func(i int) int {
+		if only == nil {
+			return i
+		}
+		return only[i]
+	}
 	var hits []searchHit
-	for lo := 0; lo < len(v.uids); lo += searchChunk {
-		chunk := v.uids[lo:min(lo+searchChunk, len(v.uids))]
+	chunk := make([]uint32, 0, min(n, searchChunk))
+	for lo := 0; lo < n; lo += searchChunk {
+		chunk = chunk[:0]
+		for i := lo; i < min(lo+searchChunk, n); i++ {
+			chunk = append(chunk, v.uids[at(i)])
+		}
 		infos, _, err := c.srv.st.MessagesByUID(c.ctx, c.account, v.name, chunk)
 		if err != nil {
 			return nil, c.storeError(err, "NONEXISTENT")
@@ -471,12 +489,13 @@ func (c *conn) search(k *searchKey) ([]searchHit, error) {
 			if j == len(infos) || infos[j].UID != uid {
 				continue
 			}
-			m := &searchMsg{seq: uint32(lo + i + 1), info: &infos[j]}
+			idx := at(lo + i)
+			m := &searchMsg{seq: uint32(idx + 1), info: &infos[j]}
 			if sums != nil {
 				m.sum = &sums[i]
 			}
 			if s.match(k, m) {
-				hits = append(hits, searchHit{idx: lo + i, info: infos[j]})
+				hits = append(hits, searchHit{idx: idx, info: infos[j]})
 			}
 		}
 	}
@@ -1006,11 +1025,17 @@ func addrQuoted(v string) (s string, n int) {
 
 // The SEARCH command.
 
-// returnOpts are the RETURN options of ESEARCH (RFC 4731) and ESORT
-// (RFC 5267); esearch says the client asked for them (RETURN given).
+// returnOpts are the RETURN options of ESEARCH (RFC 4731), ESORT and
+// CONTEXT=SEARCH/SORT (RFC 5267, PARTIAL as RFC 9394 has it); esearch
+// says the client asked for them (RETURN given).
 type returnOpts struct {
 	esearch                   bool
 	min, max, all, count, sav bool
+	// update keeps the result up to date with ADDTO and REMOVEFROM
+	// (context.go).
+	update bool
+	// partial returns the results at these positions of the result.
+	partial *partialRange
 }
 
 // readReturn reads "(opt ...)" after RETURN.
@@ -1032,15 +1057,96 @@ func (c *conn) readReturn() (returnOpts, error) {
 			o.count = true
 		case "SAVE":
 			o.sav = true
+		case "CONTEXT":
+			// A hint that the criteria will be used again (RFC 5267 4.2).
+		case "UPDATE":
+			if o.update {
+				return bad("UPDATE given twice")
+			}
+			o.update = true
+		case "PARTIAL":
+			if o.partial != nil {
+				return bad("PARTIAL given twice")
+			}
+			rng, err := arg(c, c.r.Atom)
+			if err != nil {
+				return bad("PARTIAL needs a range")
+			}
+			if o.partial, err = parsePartial(rng); err != nil {
+				return err
+			}
 		default:
 			return bad("Unknown RETURN option %s", a)
 		}
 		return nil
 	})
-	if !o.min && !o.max && !o.count && !o.sav {
+	if err != nil {
+		return o, err
+	}
+	if o.partial != nil && o.all {
+		return o, bad("PARTIAL and ALL cannot be combined")
+	}
+	if !o.min && !o.max && !o.count && !o.sav && !o.update && o.partial == nil {
 		o.all = true // RETURN () is RETURN (ALL)
 	}
-	return o, err
+	return o, nil
+}
+
+// partialRange is PARTIAL's range (RFC 9394 3.1): the results at
+// positions lo to hi (1-based, lo <= hi) from the first, or from the
+// last when last ("-1:-100" is the last hundred).
+type partialRange struct {
+	lo, hi uint32
+	last   bool
+}
+
+// parsePartial parses "lo:hi" or "-lo:-hi"; either end may come first.
+func parsePartial(s string) (*partialRange, error) {
+	a, b, ok := strings.Cut(s, ":")
+	p := &partialRange{}
+	if ok && strings.HasPrefix(a, "-") && strings.HasPrefix(b, "-") {
+		p.last, a, b = true, a[1:], b[1:]
+	}
+	x, okx := nzNumber(a)
+	y, oky := nzNumber(b)
+	if !ok || !okx || !oky {
+		return nil, bad("Invalid PARTIAL range %s", s)
+	}
+	p.lo, p.hi = min(x, y), max(x, y)
+	return p, nil
+}
+
+// nzNumber parses a non-zero number (RFC 3501 nz-number).
+func nzNumber(s string) (uint32, bool) {
+	if s == "" || s[0] == '0' || len(s) > 10 {
+		return 0, false
+	}
+	var n uint64
+	for _, c := range []byte(s) {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + uint64(c-'0')
+	}
+	return uint32(n), n <= 1<<32-1
+}
+
+// String is the range as the response gives it back.
+func (p *partialRange) String() string {
+	if p.last {
+		return "-" + itoa(p.lo) + ":-" + itoa(p.hi)
+	}
+	return itoa(p.lo) + ":" + itoa(p.hi)
+}
+
+// pick returns the indexes [from, to) of a result of n that the range
+// names; from >= to when none.
+func (p *partialRange) pick(n int) (from, to int) {
+	lo, hi := int64(p.lo), int64(p.hi)
+	if p.last {
+		return int(max(int64(n)-hi, 0)), int(max(int64(n)-lo+1, 0))
+	}
+	return int(min(lo-1, int64(n))), int(min(hi, int64(n)))
 }
 
 // checkCharset accepts the charsets search strings may come in.
@@ -1128,6 +1234,11 @@ func (c *conn) cmdSearch(cmd *command) (err error) {
 			return err
 		}
 	}
+	if opts.update {
+		if err := c.checkUpdateTag(cmd.tag); err != nil {
+			return err
+		}
+	}
 	k, err := c.searchArgs(word, false)
 	if err != nil {
 		return err
@@ -1137,6 +1248,9 @@ func (c *conn) cmdSearch(cmd *command) (err error) {
 		return err
 	}
 	c.searchResult(cmd, "SEARCH", k, opts, hits, false)
+	if opts.update {
+		c.addUpdate(cmd, k, nil, hits)
+	}
 	return c.w.Err()
 }
 
@@ -1185,25 +1299,34 @@ func (k *searchKey) has(op searchOp) bool {
 	return false
 }
 
+// returnedHits is what a result returns of its hits (in the result's
+// order): all of them with ALL or COUNT, or when MIN, MAX and PARTIAL
+// are not asked for either (SAVE or UPDATE alone); else what MIN, MAX and
+// PARTIAL name.
+func returnedHits(opts returnOpts, hits []searchHit) []searchHit {
+	if !opts.esearch || opts.all || opts.count || !opts.min && !opts.max && opts.partial == nil || len(hits) == 0 {
+		return hits
+	}
+	var out []searchHit
+	if opts.partial != nil {
+		if from, to := opts.partial.pick(len(hits)); from < to {
+			out = append(out, hits[from:to]...)
+		}
+	}
+	if opts.min {
+		out = append(out, hits[0])
+	}
+	if opts.max {
+		out = append(out, hits[len(hits)-1])
+	}
+	return out
+}
+
 // resultModSeq is the highest mod-sequence of the messages a result
-// returns: all of them, or only those MIN and MAX name when they are all
-// it returns.
+// returns.
 func resultModSeq(opts returnOpts, hits []searchHit) uint64 {
-	if len(hits) == 0 {
-		return 0
-	}
-	if opts.esearch && (opts.min || opts.max) && !opts.all && !opts.count {
-		var m uint64
-		if opts.min {
-			m = hits[0].info.ModSeq
-		}
-		if opts.max {
-			m = max(m, hits[len(hits)-1].info.ModSeq)
-		}
-		return m
-	}
 	var m uint64
-	for _, h := range hits {
+	for _, h := range returnedHits(opts, hits) {
 		m = max(m, h.info.ModSeq)
 	}
 	return m
@@ -1222,26 +1345,18 @@ func (c *conn) condstoreBySearch() {
 	}
 }
 
-// saveResult keeps the result as "$" when asked to (RFC 5182 2.4): all
-// of it, or only what MIN and MAX return when they are the only other
-// options. hits are in the order of the result.
+// saveResult keeps the result as "$" when asked to (RFC 5182 2.4): what
+// the result returns (all of it, or only what MIN, MAX and PARTIAL name
+// when they are the only other options). hits are in the order of the
+// result.
 func (c *conn) saveResult(opts returnOpts, hits []searchHit) {
 	if !opts.sav {
 		return
 	}
-	var saved []uint32
-	if (opts.min || opts.max) && !opts.all && !opts.count && len(hits) > 0 {
-		if opts.min {
-			saved = append(saved, hits[0].info.UID)
-		}
-		if opts.max {
-			saved = append(saved, hits[len(hits)-1].info.UID)
-		}
-	} else {
-		saved = make([]uint32, len(hits))
-		for i, h := range hits {
-			saved[i] = h.info.UID
-		}
+	ret := returnedHits(opts, hits)
+	saved := make([]uint32, len(ret))
+	for i, h := range ret {
+		saved[i] = h.info.UID
 	}
 	slices.Sort(saved)
 	c.sel.saved = slices.Compact(saved)
@@ -1251,7 +1366,7 @@ func (c *conn) saveResult(opts returnOpts, hits []searchHit) {
 // nums are in the result's order (ascending, or the sort's), MIN and MAX
 // its first and last; modseq (CONDSTORE) ends it when not 0.
 func (c *conn) esearch(cmd *command, opts returnOpts, nums []uint32, sorted bool, modseq uint64) {
-	if opts.sav && !opts.min && !opts.max && !opts.all && !opts.count {
+	if opts.sav && !opts.min && !opts.max && !opts.all && !opts.count && opts.partial == nil && !opts.update {
 		return // SAVE alone returns nothing (RFC 5182 2.4)
 	}
 	c.w.Raw(`* ESEARCH (TAG "`).Raw(cmd.tag).Raw(`")`)
@@ -1273,6 +1388,17 @@ func (c *conn) esearch(cmd *command, opts returnOpts, nums []uint32, sorted bool
 				c.w.Raw(imapwire.Compact(nums))
 			}
 		}
+	}
+	if p := opts.partial; p != nil {
+		c.w.Raw(" PARTIAL (").Raw(p.String()).SP()
+		if from, to := p.pick(len(nums)); from < to && sorted {
+			c.w.Raw(compactOrdered(nums[from:to]))
+		} else if from < to {
+			c.w.Raw(imapwire.Compact(nums[from:to]))
+		} else {
+			c.w.Raw("NIL")
+		}
+		c.w.Raw(")")
 	}
 	if opts.count {
 		c.w.Raw(" COUNT ").Num(uint32(len(nums)))

@@ -333,7 +333,11 @@ func (c *conn) run(cmd *command) bool {
 		// The command's arguments were read to their end; updates about
 		// the selected mailbox go before the tagged reply (RFC 3501 7).
 		if c.sel != nil && c.state == stateSelected && spec.updates {
-			if err := c.sel.sync(c.ctx, c, !spec.noExpunge || cmd.uid); err != nil && c.w.Err() != nil {
+			err := c.sel.sync(c.ctx, c, !spec.noExpunge || cmd.uid)
+			if err == nil {
+				err = c.searchUpdates()
+			}
+			if err != nil && c.w.Err() != nil {
 				return false
 			}
 		}
@@ -498,6 +502,7 @@ func (c *conn) mailboxName(name string) {
 // The connection writes the selected mailbox's updates (view.sync).
 
 func (c *conn) WriteExpunge(seq, uid uint32) error {
+	c.searchExpunged(seq, uid)
 	if c.enabled["QRESYNC"] {
 		c.w.Raw("* VANISHED ").Num(uid).CRLF()
 	} else {
@@ -525,6 +530,7 @@ func (c *conn) WriteNumMessages(n uint32) error {
 func (c *conn) WriteMessageFlags(seq, uid uint32, flags []string, modseq uint64) error {
 	c.newKeywords(flags)
 	c.sel.tell(uid, modseq)
+	c.searchTouched(uid)
 	c.w.Raw("* ").Num(seq).Raw(" FETCH (UID ").Num(uid).Raw(" FLAGS ")
 	c.flagList(c.withRecent(uid, flags))
 	if c.enabled["CONDSTORE"] && modseq > 0 {

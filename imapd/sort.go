@@ -106,6 +106,11 @@ func (c *conn) cmdSort(cmd *command) (err error) {
 	if err := c.r.SP(); err != nil {
 		return err
 	}
+	if opts.update {
+		if err := c.checkUpdateTag(cmd.tag); err != nil {
+			return err
+		}
+	}
 	k, err := c.searchArgs("", true)
 	if err != nil {
 		return err
@@ -118,6 +123,9 @@ func (c *conn) cmdSort(cmd *command) (err error) {
 		return err
 	}
 	c.searchResult(cmd, "SORT", k, opts, hits, true)
+	if opts.update {
+		c.addUpdate(cmd, k, crit, hits)
+	}
 	return c.w.Err()
 }
 

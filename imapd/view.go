@@ -41,6 +41,8 @@ type view struct {
 	// client was told (FETCH, STORE, updates): an event older than it is
 	// stale and never sent, so flags and MODSEQ never go back.
 	told map[uint32]uint64
+	// updates are the searches kept up to date (context.go).
+	updates *searchUpdates
 }
 
 // tell records that the client was told a message's flags as of modseq.
@@ -156,6 +158,7 @@ func (v *view) dropOwnFlags(msgs []store.MessageInfo) {
 	own := make(map[uint32][]string, len(msgs))
 	for _, m := range msgs {
 		own[m.UID] = m.Flags
+		v.updates.touch(m.UID)
 	}
 	out := v.pending[:0]
 	for _, ev := range v.pending {
