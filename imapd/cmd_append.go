@@ -3,6 +3,7 @@ package imapd
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"io"
 	"net/url"
@@ -21,7 +22,8 @@ import (
 )
 
 // APPEND (RFC 3501 6.3.11) with MULTIAPPEND (RFC 3502), CATENATE (RFC
-// 4469) and APPENDUID (UIDPLUS, RFC 4315).
+// 4469), APPENDUID (UIDPLUS, RFC 4315) and BINARY's literal8 (RFC 3516
+// 4.4).
 //
 // A message's literal is streamed into the spool (a small buffer in
 // memory, the rest in a spool file), never held whole in memory, and
@@ -52,6 +54,9 @@ type spooledMsg struct {
 	flags []string
 	date  time.Time
 	msg   *spool.Message
+	// binary: some of it came in a literal8, as it was (bare line feeds
+	// and all); unbinary makes it storable.
+	binary bool
 }
 
 // appender is an APPEND in progress.
@@ -174,16 +179,13 @@ func (a *appender) message() error {
 	a.msgs = append(a.msgs, m)
 	if c.r.AtLiteral() {
 		l := c.r.Pending()
-		if l.Binary {
-			return bad("literal8 needs BINARY, which is not supported")
-		}
 		if l.Size == 0 {
 			return no("", "Cannot append an empty message")
 		}
 		if err := a.fits(m, l.Size); err != nil {
 			return err
 		}
-		if err := c.streamLiteral(&spool.CRLFWriter{W: m.msg}); err != nil {
+		if err := c.streamLiteral(m.literalWriter(l.Binary)); err != nil {
 			return err
 		}
 	} else {
@@ -204,8 +206,24 @@ func (a *appender) message() error {
 			return no("", "Cannot append an empty message")
 		}
 	}
+	if m.binary {
+		if err := a.unbinary(m); err != nil {
+			return err
+		}
+	}
 	a.done += m.msg.Size()
 	return nil
+}
+
+// literalWriter is where a literal's bytes go: as they are for a literal8
+// (a binary part's line feeds are data; unbinary sorts them out),
+// otherwise with bare line feeds made CRLF.
+func (m *spooledMsg) literalWriter(binary bool) io.Writer {
+	if binary {
+		m.binary = true
+		return m.msg
+	}
+	return &spool.CRLFWriter{W: m.msg}
 }
 
 // fits checks, before more bytes of m are taken, that the message stays
@@ -242,13 +260,10 @@ func (a *appender) catPart(m *spooledMsg) error {
 		if l == nil {
 			return bad("TEXT needs a literal")
 		}
-		if l.Binary {
-			return bad("literal8 needs BINARY, which is not supported")
-		}
 		if err := a.fits(m, l.Size); err != nil {
 			return err
 		}
-		return c.streamLiteral(&spool.CRLFWriter{W: m.msg})
+		return c.streamLiteral(m.literalWriter(l.Binary))
 	case "URL":
 		u, err := c.r.AString()
 		if err != nil {
@@ -747,4 +762,166 @@ func (c *conn) spoolError(err error) error {
 	}
 	c.log.Error("append: spool", "err", err)
 	return no("SERVERBUG", "Cannot take the message now")
+}
+
+// unbinary makes a message that came (in part) in a literal8 storable,
+// as Dovecot does: the body of each part in the binary transfer encoding
+// (RFC 2045 6.2) is encoded in base64, and its Content-Transfer-Encoding
+// says so, so that BINARY[part] gives the bytes back and BODY[part] is
+// text; the rest stays byte for byte, but for bare line feeds made CRLF
+// as in every APPEND.
+func (a *appender) unbinary(m *spooledMsg) error {
+	c := a.c
+	head, tail, err := m.msg.Finish()
+	if err != nil {
+		return c.spoolError(err)
+	}
+	size := m.msg.Size()
+	var ra io.ReaderAt = bytes.NewReader(head)
+	if tail != nil {
+		ra = joinedReaderAt{head: head, tail: tail}
+	}
+	root, err := parseStructure(io.NewSectionReader(ra, 0, size))
+	if err != nil {
+		return c.spoolError(err)
+	}
+	var leaves []*mimePart
+	var walk func(p *mimePart)
+	walk = func(p *mimePart) {
+		if p.multipart || p.message {
+			for _, ch := range p.children {
+				walk(ch)
+			}
+		} else if p.cte == "binary" {
+			leaves = append(leaves, p)
+		}
+	}
+	walk(root)
+
+	out := c.srv.cfg.Spool.New()
+	done := false
+	defer func() {
+		if !done {
+			out.Close()
+		}
+	}()
+	cw := &spool.CRLFWriter{W: out}
+	copyRange := func(w io.Writer, from, to int64) error {
+		if to <= from {
+			return nil
+		}
+		_, err := io.Copy(w, io.NewSectionReader(ra, from, to-from))
+		return err
+	}
+	pos := int64(0)
+	for _, p := range leaves {
+		if err := copyRange(cw, pos, p.start); err != nil {
+			return c.spoolError(err)
+		}
+		hdr := make([]byte, p.bodyStart-p.start)
+		if _, err := ra.ReadAt(hdr, p.start); err != nil {
+			return c.spoolError(err)
+		}
+		if _, err := cw.Write(setCTE(hdr, "base64")); err != nil {
+			return c.spoolError(err)
+		}
+		enc := base64.NewEncoder(base64.StdEncoding, &lineBreaker{w: out})
+		if err := copyRange(enc, p.bodyStart, p.end); err != nil {
+			return c.spoolError(err)
+		}
+		if err := enc.Close(); err != nil {
+			return c.spoolError(err)
+		}
+		if p.end == size && p.end > p.bodyStart {
+			// The message ends with this body: its last line, too.
+			if _, err := out.Write([]byte("\r\n")); err != nil {
+				return c.spoolError(err)
+			}
+		}
+		pos = p.end
+	}
+	if err := copyRange(cw, pos, size); err != nil {
+		return c.spoolError(err)
+	}
+	m.msg.Close()
+	m.msg, done = out, true
+	return nil
+}
+
+// setCTE gives a part's header section a Content-Transfer-Encoding of
+// cte in place of its first one, where that was.
+func setCTE(hdr []byte, cte string) []byte {
+	const name = "content-transfer-encoding"
+	for i := 0; i < len(hdr); {
+		end := bytes.IndexByte(hdr[i:], '\n')
+		if end < 0 {
+			end = len(hdr)
+		} else {
+			end += i + 1
+		}
+		line := hdr[i:end]
+		if len(line) > len(name) && strings.EqualFold(string(line[:len(name)]), name) &&
+			strings.HasPrefix(strings.TrimLeft(string(line[len(name):]), " \t"), ":") {
+			// The field goes on over continuation lines.
+			for end < len(hdr) && (hdr[end] == ' ' || hdr[end] == '\t') {
+				if j := bytes.IndexByte(hdr[end:], '\n'); j >= 0 {
+					end += j + 1
+				} else {
+					end = len(hdr)
+				}
+			}
+			out := make([]byte, 0, len(hdr)+len(cte))
+			out = append(out, hdr[:i]...)
+			out = append(out, "Content-Transfer-Encoding: "+cte+"\r\n"...)
+			return append(out, hdr[end:]...)
+		}
+		i = end
+	}
+	return hdr
+}
+
+// lineBreaker writes base64 text in lines of 76 characters (RFC 2045
+// 6.8), CRLF between them.
+type lineBreaker struct {
+	w io.Writer
+	n int // characters on the current line
+}
+
+func (l *lineBreaker) Write(p []byte) (int, error) {
+	total := len(p)
+	for len(p) > 0 {
+		if l.n == 76 {
+			if _, err := l.w.Write([]byte("\r\n")); err != nil {
+				return 0, err
+			}
+			l.n = 0
+		}
+		k := min(len(p), 76-l.n)
+		if _, err := l.w.Write(p[:k]); err != nil {
+			return 0, err
+		}
+		l.n += k
+		p = p[k:]
+	}
+	return total, nil
+}
+
+// joinedReaderAt reads a spooled message: its head in memory, the rest
+// from the spool file.
+type joinedReaderAt struct {
+	head []byte
+	tail io.ReaderAt
+}
+
+func (j joinedReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	n := 0
+	if off < int64(len(j.head)) {
+		n = copy(p, j.head[off:])
+		if n == len(p) {
+			return n, nil
+		}
+		off += int64(n)
+	}
+	k, err := j.tail.ReadAt(p[n:], off-int64(len(j.head)))
+	return n + k, err
 }
