@@ -128,7 +128,7 @@ func TestAppend(t *testing.T) {
 		{`APPEND Nope {10}`, "NO [TRYCREATE]"},
 		{`APPEND Nope (\Seen) {10}`, "NO [TRYCREATE]"},
 		{`APPEND INBOX {0}`, "NO"},
-		{`APPEND INBOX ~{10}`, "BAD"},
+		{`APPEND INBOX ~{0}`, "NO"},
 		{`APPEND INBOX`, "BAD"},
 		{`APPEND INBOX (\Seen)`, "BAD"},
 		{`APPEND INBOX "5-Mar-2024 10:11:12 +0100"`, "BAD"},
