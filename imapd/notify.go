@@ -373,7 +373,7 @@ func (c *conn) notifyGroup(n *notifier, selSet *bool, names *int) error {
 	}
 	n.events |= events
 	if selected {
-		if events&^evMessage != 0 {
+		if events&^(evMessage|evUnknown) != 0 {
 			return bad("Only message events go with SELECTED")
 		}
 		// RFC 5465 5: MessageNew and MessageExpunge go together, and
@@ -600,6 +600,15 @@ func (c *conn) notifyFlush() error {
 	for _, ch := range lists {
 		c.writeListChange(n, ch)
 	}
+	// Leave out the selected mailbox (the view tells of it) and what no
+	// group could want, before reading the mailboxes.
+	keep := order[:0]
+	for _, name := range order {
+		if !c.isSelected(name) && n.eventsFor(name, true)&changed[name] != 0 {
+			keep = append(keep, name)
+		}
+	}
+	order = keep
 	if len(order) == 0 && !all {
 		return c.w.Err()
 	}

@@ -207,6 +207,7 @@ func TestNotifyErrors(t *testing.T) {
 		{"SET (PERSONAL (MailboxMetadataChange))", badEvent},
 		{"SET (PERSONAL (ServerMetadataChange))", badEvent},
 		{"SET (PERSONAL (NoSuchEvent))", badEvent},
+		{"SET (SELECTED (MessageNew MessageExpunge NoSuchEvent))", badEvent},
 	} {
 		_, st := r.cmd("NOTIFY %s", tc.args)
 		if !strings.HasPrefix(st, tc.want) {
@@ -244,4 +245,19 @@ func TestNotifyMailboxName(t *testing.T) {
 	// Work is created with it; Play is not watched.
 	r.wantLine(`^\* LIST \(\\HasChildren \\Subscribed\) "/" "?Work"?$`)
 	r.wantLine(`^\* LIST \(\\HasNoChildren \\Subscribed\) "/" "?Work/2024"?$`)
+}
+
+// SUBSCRIBED follows the subscriptions as they change (RFC 5465 6.4).
+func TestNotifySubscribed(t *testing.T) {
+	e := newEnv(t, Config{})
+	r := notifyLogin(t, e)
+	r.ok("CREATE Work") // CREATE subscribes
+	r.ok("CREATE Other")
+	r.ok("NOTIFY SET (SUBSCRIBED (MessageNew MessageExpunge))")
+	e.deliver(t, "info@example.com", "Work", msg1)
+	r.wantLine(`^\* STATUS "?Work"? \(MESSAGES 1 `)
+	r.ok("UNSUBSCRIBE Work")
+	e.deliver(t, "info@example.com", "Work", msg1)
+	e.deliver(t, "info@example.com", "Other", msg1)
+	r.wantLine(`^\* STATUS "?Other"? \(MESSAGES 1 `)
 }
