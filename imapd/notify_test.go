@@ -1,9 +1,13 @@
 package imapd
 
 import (
+	"context"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	"yubin/internal/testutil"
 )
 
 // notifyLogin is a raw session of info@example.com.
@@ -260,4 +264,19 @@ func TestNotifySubscribed(t *testing.T) {
 	e.deliver(t, "info@example.com", "Work", msg1)
 	e.deliver(t, "info@example.com", "Other", msg1)
 	r.wantLine(`^\* STATUS "?Other"? \(MESSAGES 1 `)
+}
+
+// A session that waits for its next command while NOTIFY watches gets BYE
+// at shutdown, as any other.
+func TestNotifyShutdown(t *testing.T) {
+	e := newEnv(t, Config{})
+	r := notifyLogin(t, e)
+	r.ok("SELECT INBOX")
+	r.ok("NOTIFY SET (SELECTED (MessageNew MessageExpunge)) (PERSONAL (MessageNew MessageExpunge MailboxName))")
+	e.deliver(t, "info@example.com", "Junk", msg1)
+	r.wantLine(`^\* STATUS "?Junk"? `) // it waits with NOTIFY's reader running
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	testutil.Must(t, e.srv.Shutdown(ctx))
+	r.wantLine(`^\* BYE`)
 }
