@@ -19,7 +19,7 @@ func (c *conn) cmdIdle(cmd *command) error {
 		return err
 	}
 	if c.sel != nil {
-		if err := c.sel.sync(c.ctx, c, true); err != nil {
+		if err := c.syncSelected(true); err != nil {
 			return err
 		}
 		if err := c.searchUpdates(); err != nil {
@@ -51,9 +51,11 @@ func (c *conn) cmdIdle(cmd *command) error {
 		c.tc.SetReadDeadline(time.Now())
 	}
 	var events <-chan store.Event
-	if c.sel != nil {
+	if c.sel != nil && c.idleSelected() {
 		events = c.sel.sub.C
 	}
+	// NOTIFY's notifications about other mailboxes (notify.go).
+	feed, wake := c.notifyChans()
 	for {
 		select {
 		case l := <-done:
@@ -82,7 +84,27 @@ func (c *conn) cmdIdle(cmd *command) error {
 			if ev.Mailbox == v.name && ev.UIDValidity == v.uidValidity {
 				v.pending = append(v.pending, ev)
 			}
-			if err := v.sync(c.ctx, c, true); err != nil {
+			if err := c.syncSelected(true); err != nil {
+				return err
+			}
+			if err := c.searchUpdates(); err != nil {
+				return err
+			}
+			if err := c.w.Flush(); err != nil {
+				return err
+			}
+		case ev, ok := <-feed:
+			if !ok {
+				feed = nil
+			}
+			if err := c.notifyEvent(ev, ok); err != nil {
+				return err
+			}
+			if err := c.w.Flush(); err != nil {
+				return err
+			}
+		case <-wake:
+			if err := c.notifyFlush(); err != nil {
 				return err
 			}
 			if err := c.searchUpdates(); err != nil {

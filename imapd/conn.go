@@ -69,6 +69,8 @@ type conn struct {
 	enabled map[string]bool
 	// bad counts BAD replies in a row.
 	bad int
+	// notify is what NOTIFY asked for (notify.go); nil before any NOTIFY.
+	notify *notifier
 
 	// stopping is set by Shutdown: the session ends with BYE before its
 	// next command. waiting says the loop waits for a command line (so
@@ -177,6 +179,7 @@ func (c *conn) serve() {
 // close ends the session's hold on the server: its login count and its
 // selected mailbox; then the connection.
 func (c *conn) close() {
+	c.stopNotify()
 	if c.counted != nil {
 		c.srv.logoutFrom(*c.counted)
 		c.counted = nil
@@ -218,6 +221,10 @@ func (c *conn) next() bool {
 	if c.stopping.Load() { // Shutdown came between the check and waiting
 		c.waiting.Store(false)
 		c.bye("Server shutting down")
+		return false
+	}
+	if err := c.awaitCommand(); err != nil { // NOTIFY's notifications meanwhile
+		c.waiting.Store(false)
 		return false
 	}
 	err := c.r.Begin()
@@ -333,7 +340,7 @@ func (c *conn) run(cmd *command) bool {
 		// The command's arguments were read to their end; updates about
 		// the selected mailbox go before the tagged reply (RFC 3501 7).
 		if c.sel != nil && c.state == stateSelected && spec.updates {
-			err := c.sel.sync(c.ctx, c, !spec.noExpunge || cmd.uid)
+			err := c.syncSelected(!spec.noExpunge || cmd.uid)
 			if err == nil {
 				err = c.searchUpdates()
 			}

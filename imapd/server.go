@@ -68,6 +68,9 @@ type Server struct {
 
 	userIPMu sync.Mutex
 	userIP   map[userIP]int // logged-in connections per account and address
+
+	// lists hands mailbox list changes to NOTIFY sessions (notify.go).
+	lists listHub
 }
 
 type userIP struct{ account, ip string }
