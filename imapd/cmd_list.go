@@ -109,7 +109,10 @@ func (c *conn) cmdList(cmd *command) error {
 				opt.returnChildren = true
 			case "SPECIAL-USE":
 				opt.returnSpecialUse = true
-			case "STATUS":
+			case "STATUS": // RFC 5819: STATUS SP (items)
+				if err := c.r.SP(); err != nil {
+					return err
+				}
 				items, err := c.statusItems()
 				if err != nil {
 					return err
@@ -151,15 +154,107 @@ func (c *conn) cmdList(cmd *command) error {
 		opt.selectSubscribed, opt.selectRecursive = true, true
 		opt.lsubParents = strings.HasSuffix(patterns[0], "%")
 	}
-	ref = inboxPrefix(ref)
-	for i, p := range patterns {
-		patterns[i] = inboxPrefix(p)
+	if ref = inboxPrefix(ref); ref == "" {
+		for i, p := range patterns {
+			patterns[i] = inboxPrefix(p)
+		}
 	}
-	return c.list(cmd.name, ref, patterns, &opt)
+	var compiled []listPattern
+	size := 0
+	for _, p := range patterns {
+		lp, ok := compileListPattern(ref, p)
+		if !ok || slices.Contains(compiled, lp) {
+			continue
+		}
+		if size += len(lp.s); size > maxListPatterns {
+			return no("LIMIT", "The LIST patterns are too long (at most %d bytes together)", maxListPatterns)
+		}
+		compiled = append(compiled, lp)
+	}
+	return c.list(cmd.name, compiled, &opt)
 }
 
-// inboxPrefix spells a reference or pattern that starts with INBOX in any
-// case, as a level of its own, as the store does (RFC 3501 5.1).
+// maxListPatterns bounds the bytes of a LIST command's patterns (each with
+// its reference, its runs of wildcards made one), which the time it takes
+// is proportional to.
+const maxListPatterns = 4 << 10
+
+// listPattern is a LIST reference and pattern made one: the first lit
+// bytes (the reference) match themselves, those after are the pattern,
+// where '*' matches anything and '%' anything but the hierarchy delimiter
+// (RFC 3501 6.3.8). It matches what listMatch matches.
+type listPattern struct {
+	s   string
+	lit int
+}
+
+// compileListPattern makes a reference and pattern one, with runs of
+// wildcards made one ("**", "%*" and "*%" are "*", "%%" is "%"). It
+// reports false for a pattern that no mailbox name can match.
+func compileListPattern(ref, pattern string) (listPattern, bool) {
+	if strings.HasPrefix(pattern, "/") {
+		ref, pattern = "", pattern[1:]
+	}
+	if ref != "" && !strings.HasSuffix(ref, "/") {
+		ref += "/"
+	}
+	b := []byte(ref)
+	literals := len(ref)
+	for i := 0; i < len(pattern); i++ {
+		c := pattern[i]
+		if c != '*' && c != '%' {
+			b = append(b, c)
+			literals++
+			continue
+		}
+		if n := len(b); n > len(ref) && (b[n-1] == '*' || b[n-1] == '%') {
+			if c == '*' {
+				b[n-1] = '*'
+			}
+			continue
+		}
+		b = append(b, c)
+	}
+	return listPattern{s: string(b), lit: len(ref)}, literals <= store.MaxMailboxNameLen
+}
+
+// matchPrefixes sets at[i] for each i, at the end of name or before a
+// hierarchy delimiter in it, where name[:i] matches: name and its
+// ancestors, in one pass (len(at) > len(name)).
+func (p listPattern) matchPrefixes(name string, at []bool) {
+	// prev[j]: name[:i] matches s[:j], row by row over i.
+	m := len(p.s)
+	prev := make([]bool, m+1)
+	cur := make([]bool, m+1)
+	prev[0] = true
+	for j := 1; j <= m; j++ {
+		prev[j] = prev[j-1] && j > p.lit && (p.s[j-1] == '*' || p.s[j-1] == '%')
+	}
+	for i := 1; i <= len(name); i++ {
+		c := name[i-1]
+		cur[0] = false
+		for j := 1; j <= m; j++ {
+			switch pc := p.s[j-1]; {
+			case j <= p.lit:
+				cur[j] = prev[j-1] && c == pc
+			case pc == '*':
+				cur[j] = cur[j-1] || prev[j]
+			case pc == '%':
+				cur[j] = cur[j-1] || prev[j] && c != '/'
+			default:
+				cur[j] = prev[j-1] && c == pc
+			}
+		}
+		prev, cur = cur, prev
+		if prev[m] && (i == len(name) || name[i] == '/') {
+			at[i] = true
+		}
+	}
+}
+
+// inboxPrefix spells INBOX as the store does (RFC 3501 5.1) where a
+// reference or a pattern without one starts with it, in any case, as a
+// level of its own.
 func inboxPrefix(p string) string {
 	if len(p) >= 5 && strings.EqualFold(p[:5], "INBOX") && (len(p) == 5 || p[5] == '/') {
 		return "INBOX" + p[5:]
@@ -182,7 +277,7 @@ func inboxPrefix(p string) string {
 //     CHILDINFO (RFC 5258 example 9). An ancestor none of whose
 //     descendants meeting the criteria is left out is not listed: its
 //     CHILDINFO would say nothing new (RFC 5258 3.5).
-func (c *conn) list(resp, ref string, patterns []string, opt *listOptions) error {
+func (c *conn) list(resp string, patterns []listPattern, opt *listOptions) error {
 	boxes, err := c.srv.st.Mailboxes(c.ctx, c.account)
 	if err != nil {
 		return c.storeError(err, "NONEXISTENT")
@@ -209,13 +304,15 @@ func (c *conn) list(resp, ref string, patterns []string, opt *listOptions) error
 	for _, n := range subs {
 		subscribed[n] = true
 	}
-	matches := func(name string) bool {
+	// at[i]: name[:i] matches a pattern.
+	at := make([]bool, store.MaxMailboxNameLen+1)
+	matchPrefixes := func(name string) []bool {
+		at := at[:len(name)+1]
+		clear(at)
 		for _, p := range patterns {
-			if listMatch(name, ref, p) {
-				return true
-			}
+			p.matchPrefixes(name, at)
 		}
-		return false
+		return at
 	}
 	meets := func(name string) bool {
 		if opt.selectSubscribed && !subscribed[name] {
@@ -240,16 +337,20 @@ func (c *conn) list(resp, ref string, patterns []string, opt *listOptions) error
 		if !meets(n) {
 			continue
 		}
-		found := matches(n)
+		if len(n) > store.MaxMailboxNameLen {
+			continue // no mailbox name is, nor any subscribed
+		}
+		at := matchPrefixes(n)
+		found := at[len(n)]
 		if found {
 			listed[n] = true
 		}
 		if !opt.selectRecursive {
 			continue
 		}
-		parents := store.ParentMailboxes(n)
-		for i := len(parents) - 1; i >= 0; i-- {
-			if p := parents[i]; matches(p) {
+		for i := len(n) - 1; i > 0; i-- {
+			if at[i] {
+				p := n[:i]
 				childInfo[p] = true
 				if !found {
 					listed[p], found = true, true
