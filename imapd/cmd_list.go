@@ -272,11 +272,11 @@ func inboxPrefix(p string) string {
 //     with SPECIAL-USE, the mailboxes with a special use;
 //   - each such name that matches a pattern is listed;
 //   - with RECURSIVEMATCH, a name that does not match lists its nearest
-//     ancestor that does, with CHILDINFO, unless that meets the criteria
-//     itself; and every listed ancestor of a name meeting the criteria has
-//     CHILDINFO (RFC 5258 example 9). An ancestor none of whose
-//     descendants meeting the criteria is left out is not listed: its
-//     CHILDINFO would say nothing new (RFC 5258 3.5).
+//     ancestor that does, with CHILDINFO; every listed ancestor of a name
+//     meeting the criteria has CHILDINFO (RFC 5258 example 9), but an
+//     ancestor whose descendants meeting the criteria are all listed
+//     themselves is not listed for them: its CHILDINFO would say nothing
+//     new (RFC 5258 3.5).
 func (c *conn) list(resp string, patterns []listPattern, opt *listOptions) error {
 	boxes, err := c.srv.st.Mailboxes(c.ctx, c.account)
 	if err != nil {
