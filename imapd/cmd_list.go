@@ -1,6 +1,7 @@
 package imapd
 
 import (
+	"slices"
 	"strings"
 
 	"yubin/store"
@@ -20,6 +21,7 @@ type listOptions struct {
 	returnSubscribed, returnChildren, returnSpecialUse                bool
 	status                                                            []string // STATUS items, nil for none
 	extended                                                          bool     // the client used LIST-EXTENDED syntax
+	lsubParents                                                       bool     // LSUB lists unsubscribed parents (\Noselect)
 }
 
 func (c *conn) cmdList(cmd *command) error {
@@ -51,8 +53,9 @@ func (c *conn) cmdList(cmd *command) error {
 		}); err != nil {
 			return err
 		}
-		if opt.selectRecursive && !opt.selectSubscribed {
-			return bad("RECURSIVEMATCH needs another selection option")
+		if opt.selectRecursive && !opt.selectSubscribed && !opt.selectSpecialUse {
+			// RFC 5258 3.1: not alone, nor with REMOTE only.
+			return bad("RECURSIVEMATCH must not be the only selection option")
 		}
 		if err := c.r.SP(); err != nil {
 			return err
@@ -106,7 +109,10 @@ func (c *conn) cmdList(cmd *command) error {
 				opt.returnChildren = true
 			case "SPECIAL-USE":
 				opt.returnSpecialUse = true
-			case "STATUS":
+			case "STATUS": // RFC 5819: STATUS SP (items)
+				if err := c.r.SP(); err != nil {
+					return err
+				}
 				items, err := c.statusItems()
 				if err != nil {
 					return err
@@ -135,100 +141,280 @@ func (c *conn) cmdList(cmd *command) error {
 			}
 		}
 	}
-	if lsub {
-		opt.selectSubscribed = true
-	}
 	if len(patterns) == 1 && patterns[0] == "" && !opt.extended {
 		// The hierarchy delimiter and root (RFC 3501 6.3.8).
 		c.w.Raw("* ").Raw(cmd.name).Raw(` (\Noselect) "/" ""`).CRLF()
 		return nil
 	}
-	return c.list(cmd.name, ref, patterns, &opt)
+	if lsub {
+		// LSUB is LIST (SUBSCRIBED RECURSIVEMATCH) with attributes of its
+		// own (RFC 3501 6.3.9): a parent of subscribed names that is not
+		// subscribed itself is \Noselect, and only for a pattern ending
+		// in % (as Dovecot: for *, the names below match themselves).
+		opt.selectSubscribed, opt.selectRecursive = true, true
+		opt.lsubParents = strings.HasSuffix(patterns[0], "%")
+	}
+	if ref = inboxPrefix(ref); ref == "" {
+		for i, p := range patterns {
+			patterns[i] = inboxPrefix(p)
+		}
+	}
+	var compiled []listPattern
+	size := 0
+	for _, p := range patterns {
+		lp, ok := compileListPattern(ref, p)
+		if !ok || slices.Contains(compiled, lp) {
+			continue
+		}
+		if size += len(lp.s); size > maxListPatterns {
+			return no("LIMIT", "The LIST patterns are too long (at most %d bytes together)", maxListPatterns)
+		}
+		compiled = append(compiled, lp)
+	}
+	return c.list(cmd.name, compiled, &opt)
 }
 
-// list writes the LIST (or LSUB) responses of the mailboxes matching.
-func (c *conn) list(resp, ref string, patterns []string, opt *listOptions) error {
+// maxListPatterns bounds the bytes of a LIST command's patterns (each with
+// its reference, its runs of wildcards made one), which the time it takes
+// is proportional to.
+const maxListPatterns = 4 << 10
+
+// listPattern is a LIST reference and pattern made one: the first lit
+// bytes (the reference) match themselves, those after are the pattern,
+// where '*' matches anything and '%' anything but the hierarchy delimiter
+// (RFC 3501 6.3.8). It matches what listMatch matches.
+type listPattern struct {
+	s   string
+	lit int
+}
+
+// compileListPattern makes a reference and pattern one, with runs of
+// wildcards made one ("**", "%*" and "*%" are "*", "%%" is "%"). It
+// reports false for a pattern that no mailbox name can match.
+func compileListPattern(ref, pattern string) (listPattern, bool) {
+	if strings.HasPrefix(pattern, "/") {
+		ref, pattern = "", pattern[1:]
+	}
+	if ref != "" && !strings.HasSuffix(ref, "/") {
+		ref += "/"
+	}
+	b := []byte(ref)
+	literals := len(ref)
+	for i := 0; i < len(pattern); i++ {
+		c := pattern[i]
+		if c != '*' && c != '%' {
+			b = append(b, c)
+			literals++
+			continue
+		}
+		if n := len(b); n > len(ref) && (b[n-1] == '*' || b[n-1] == '%') {
+			if c == '*' {
+				b[n-1] = '*'
+			}
+			continue
+		}
+		b = append(b, c)
+	}
+	return listPattern{s: string(b), lit: len(ref)}, literals <= store.MaxMailboxNameLen
+}
+
+// matchPrefixes sets at[i] for each i, at the end of name or before a
+// hierarchy delimiter in it, where name[:i] matches: name and its
+// ancestors, in one pass (len(at) > len(name)).
+func (p listPattern) matchPrefixes(name string, at []bool) {
+	// prev[j]: name[:i] matches s[:j], row by row over i.
+	m := len(p.s)
+	prev := make([]bool, m+1)
+	cur := make([]bool, m+1)
+	prev[0] = true
+	for j := 1; j <= m; j++ {
+		prev[j] = prev[j-1] && j > p.lit && (p.s[j-1] == '*' || p.s[j-1] == '%')
+	}
+	for i := 1; i <= len(name); i++ {
+		c := name[i-1]
+		cur[0] = false
+		for j := 1; j <= m; j++ {
+			switch pc := p.s[j-1]; {
+			case j <= p.lit:
+				cur[j] = prev[j-1] && c == pc
+			case pc == '*':
+				cur[j] = cur[j-1] || prev[j]
+			case pc == '%':
+				cur[j] = cur[j-1] || prev[j] && c != '/'
+			default:
+				cur[j] = prev[j-1] && c == pc
+			}
+		}
+		prev, cur = cur, prev
+		if prev[m] && (i == len(name) || name[i] == '/') {
+			at[i] = true
+		}
+	}
+}
+
+// inboxPrefix spells INBOX as the store does (RFC 3501 5.1) where a
+// reference or a pattern without one starts with it, in any case, as a
+// level of its own.
+func inboxPrefix(p string) string {
+	if len(p) >= 5 && strings.EqualFold(p[:5], "INBOX") && (len(p) == 5 || p[5] == '/') {
+		return "INBOX" + p[5:]
+	}
+	return p
+}
+
+// list writes the LIST (or LSUB) responses of the names matching the
+// patterns and the selection options, by the rules of RFC 5258 3 (and of
+// RFC 3501 6.3.9 for LSUB), as Dovecot applies them (imaptest's list,
+// listext and subscribe scripts):
+//
+//   - the names that meet the selection criteria are the mailboxes; with
+//     SUBSCRIBED, the subscribed names, mailboxes or not (\NonExistent);
+//     with SPECIAL-USE, the mailboxes with a special use;
+//   - each such name that matches a pattern is listed;
+//   - with RECURSIVEMATCH, a name that does not match lists its nearest
+//     ancestor that does, with CHILDINFO; every listed ancestor of a name
+//     meeting the criteria has CHILDINFO (RFC 5258 example 9), but an
+//     ancestor whose descendants meeting the criteria are all listed
+//     themselves is not listed for them: its CHILDINFO would say nothing
+//     new (RFC 5258 3.5).
+func (c *conn) list(resp string, patterns []listPattern, opt *listOptions) error {
 	boxes, err := c.srv.st.Mailboxes(c.ctx, c.account)
 	if err != nil {
 		return c.storeError(err, "NONEXISTENT")
 	}
-	children := map[string]bool{}
-	subscribedChild := map[string]bool{}
+	var subs []string
+	if opt.selectSubscribed {
+		if subs, err = c.srv.st.Subscriptions(c.ctx, c.account); err != nil {
+			return c.storeError(err, "NONEXISTENT")
+		}
+	}
+	exists := make(map[string]*store.Mailbox, len(boxes))
+	hasChildren := map[string]bool{}
+	subscribed := map[string]bool{}
 	for i := range boxes {
 		b := &boxes[i]
-		for j := 0; j < len(b.Name); j++ {
-			if b.Name[j] == '/' {
-				children[b.Name[:j]] = true
-				if b.Subscribed {
-					subscribedChild[b.Name[:j]] = true
+		exists[b.Name] = b
+		for _, p := range store.ParentMailboxes(b.Name) {
+			hasChildren[p] = true
+		}
+		if b.Subscribed {
+			subscribed[b.Name] = true
+		}
+	}
+	for _, n := range subs {
+		subscribed[n] = true
+	}
+	// at[i]: name[:i] matches a pattern.
+	at := make([]bool, store.MaxMailboxNameLen+1)
+	matchPrefixes := func(name string) []bool {
+		at := at[:len(name)+1]
+		clear(at)
+		for _, p := range patterns {
+			p.matchPrefixes(name, at)
+		}
+		return at
+	}
+	meets := func(name string) bool {
+		if opt.selectSubscribed && !subscribed[name] {
+			return false
+		}
+		if opt.selectSpecialUse {
+			b := exists[name]
+			return b != nil && b.SpecialUse != ""
+		}
+		return true
+	}
+	candidates := subs
+	if !opt.selectSubscribed {
+		candidates = make([]string, len(boxes))
+		for i, b := range boxes {
+			candidates[i] = b.Name
+		}
+	}
+	listed := map[string]bool{}
+	childInfo := map[string]bool{}
+	for _, n := range candidates {
+		if !meets(n) {
+			continue
+		}
+		if len(n) > store.MaxMailboxNameLen {
+			continue // no mailbox name is, nor any subscribed
+		}
+		at := matchPrefixes(n)
+		found := at[len(n)]
+		if found {
+			listed[n] = true
+		}
+		if !opt.selectRecursive {
+			continue
+		}
+		for i := len(n) - 1; i > 0; i-- {
+			if at[i] {
+				p := n[:i]
+				childInfo[p] = true
+				if !found {
+					listed[p], found = true, true
 				}
 			}
 		}
 	}
-	matches := func(name string) bool {
-		for _, p := range patterns {
-			if listMatch(name, ref, p) {
-				return true
+	names := make([]string, 0, len(listed))
+	for n := range listed {
+		names = append(names, n)
+	}
+	slices.SortFunc(names, func(a, b string) int {
+		if (a == "INBOX") != (b == "INBOX") {
+			if a == "INBOX" {
+				return -1
 			}
+			return 1
 		}
-		return false
+		return strings.Compare(a, b)
+	})
+	var criteria []string
+	if opt.selectSubscribed {
+		criteria = append(criteria, `"SUBSCRIBED"`)
 	}
-	// Names to list: the mailboxes, and for LSUB and (SUBSCRIBED) the
-	// parents of subscribed mailboxes that do not exist or are not
-	// subscribed (with \Noselect / \NonExistent, CHILDINFO).
-	type entry struct {
-		name  string
-		box   *store.Mailbox
-		attrs []string
-		child bool // CHILDINFO ("SUBSCRIBED")
+	if opt.selectSpecialUse {
+		criteria = append(criteria, `"SPECIAL-USE"`)
 	}
-	var out []entry
-	listed := map[string]bool{}
-	for i := range boxes {
-		b := &boxes[i]
-		if !matches(b.Name) {
-			continue
-		}
-		e := entry{name: b.Name, box: b}
-		if opt.selectSubscribed && !b.Subscribed {
-			if !opt.selectRecursive || !subscribedChild[b.Name] {
-				if resp != "LSUB" || !subscribedChild[b.Name] {
+	var attrs []string
+	for _, n := range names {
+		b := exists[n]
+		attrs = attrs[:0]
+		if resp == "LSUB" {
+			if !subscribed[n] {
+				if !opt.lsubParents {
 					continue
 				}
-				// LSUB %: a parent of subscribed mailboxes (RFC 3501 6.3.9).
-				e.attrs = append(e.attrs, `\Noselect`)
+				attrs = append(attrs, `\Noselect`)
 			}
-			e.child = opt.selectRecursive
-		}
-		if opt.selectSpecialUse && b.SpecialUse == "" {
-			continue
-		}
-		listed[b.Name] = true
-		out = append(out, e)
-	}
-	for _, e := range out {
-		b := e.box
-		attrs := e.attrs
-		if resp == "LIST" || opt.returnChildren {
-			if children[b.Name] {
-				attrs = append(attrs, `\HasChildren`)
-			} else {
-				attrs = append(attrs, `\HasNoChildren`)
+		} else {
+			if b == nil {
+				// Implies \Noselect, which RFC 5258 3.5 keeps apart.
+				attrs = append(attrs, `\NonExistent`)
+			}
+			if b != nil || opt.returnChildren {
+				if hasChildren[n] {
+					attrs = append(attrs, `\HasChildren`)
+				} else {
+					attrs = append(attrs, `\HasNoChildren`)
+				}
+			}
+			if subscribed[n] && (opt.selectSubscribed || opt.returnSubscribed) {
+				attrs = append(attrs, `\Subscribed`)
 			}
 		}
-		if b.SpecialUse != "" && resp == "LIST" {
+		if b != nil && b.SpecialUse != "" {
 			attrs = append(attrs, b.SpecialUse)
 		}
-		if b.Subscribed && resp == "LIST" && (opt.returnSubscribed || opt.selectSubscribed) {
-			attrs = append(attrs, `\Subscribed`)
-		}
 		c.w.Raw("* ").Raw(resp).Raw(" (").Raw(strings.Join(attrs, " ")).Raw(`) "/" `)
-		c.mailboxName(b.Name)
-		if e.child {
-			c.w.Raw(` ("CHILDINFO" ("SUBSCRIBED"))`)
+		c.mailboxName(n)
+		if childInfo[n] && opt.extended && len(criteria) > 0 {
+			c.w.Raw(" (CHILDINFO (").Raw(strings.Join(criteria, " ")).Raw("))")
 		}
 		c.w.CRLF()
-		if opt.status != nil && !hasFlag(attrs, `\Noselect`) {
+		if opt.status != nil && b != nil {
 			if err := c.writeStatus(*b, opt.status); err != nil {
 				return err
 			}

@@ -10,7 +10,10 @@ type Mailbox struct {
 	Messages    int    `json:"messages"`
 	Size        int64  `json:"size"` // bytes of all messages in it
 	SpecialUse  string `json:"special_use,omitempty"`
-	Subscribed  bool   `json:"subscribed"`
+	// Subscribed reports whether the mailbox's name is among the
+	// account's subscriptions (Mail.Subscriptions) when it was read.
+	// (Stores of before kept subscriptions as this flag.)
+	Subscribed bool `json:"subscribed"`
 	// HighestModSeq is the mod-sequence of the latest change to the
 	// mailbox's messages (RFC 7162 HIGHESTMODSEQ): at least 1, at least
 	// every message's ModSeq, and never going back while the mailbox keeps

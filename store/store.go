@@ -105,6 +105,18 @@ type Mail interface {
 	CreateMailbox(ctx context.Context, account, name string) (Mailbox, error)
 	DeleteMailbox(ctx context.Context, account, name string) error
 	RenameMailbox(ctx context.Context, account, oldName, newName string) error
+	// Subscriptions returns the names an account subscribes to (IMAP
+	// SUBSCRIBE, RFC 3501 6.3.6), INBOX first, then sorted. They are names,
+	// not mailboxes: creating a mailbox does not subscribe it, and
+	// deleting or renaming one does not change the subscriptions, so some
+	// may name no mailbox. A new account subscribes to its default
+	// mailboxes.
+	Subscriptions(ctx context.Context, account string) ([]string, error)
+	// SetSubscribed adds a name to an account's subscriptions or removes
+	// it. Subscribing needs the mailbox to exist (ErrNoSuchMailbox) and
+	// room among a bounded number of names (ErrLimit); unsubscribing
+	// succeeds for any name, subscribed or not, mailbox or not. INBOX in
+	// any case is INBOX, and a trailing separator is ignored.
 	SetSubscribed(ctx context.Context, account, name string, subscribed bool) error
 	MessagesByUID(ctx context.Context, account, mailbox string, uids []uint32) ([]MessageInfo, Mailbox, error)
 	ReadMessage(ctx context.Context, account, mailbox string, uid uint32) ([]byte, error)

@@ -226,12 +226,16 @@ func (s *Store) AddAccount(ctx context.Context, a store.Account) error {
 		if _, err := mb.CreateBucket(bBoxes); err != nil {
 			return err
 		}
+		// The default mailboxes start subscribed: clients that show the
+		// subscribed mailboxes only (LSUB) rely on it.
+		var names []string
 		for _, m := range store.DefaultMailboxes {
 			if _, err := createMailbox(tx, mb, m.Name, m.SpecialUse); err != nil {
 				return err
 			}
+			names = append(names, m.Name)
 		}
-		return nil
+		return addSubscriptions(mb, names)
 	})
 }
 

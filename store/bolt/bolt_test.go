@@ -14,7 +14,7 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, o storetest.Options) (store.Store, storetest.Reopen) {
 		path := filepath.Join(t.TempDir(), bolt.FileName)
 		open := func(t *testing.T) store.Store {
-			s, err := bolt.Open(path, bolt.Options{Now: o.Now, MaxMailboxes: o.MaxMailboxes, MaxExpunged: o.MaxExpunged, ExpungedAge: o.ExpungedAge})
+			s, err := bolt.Open(path, bolt.Options{Now: o.Now, MaxMailboxes: o.MaxMailboxes, MaxExpunged: o.MaxExpunged, ExpungedAge: o.ExpungedAge, MaxSubscriptions: o.MaxSubscriptions})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -276,23 +276,6 @@ func (s *Store) renameInbox(tx *bbolt.Tx, mb *bbolt.Bucket, account, newName str
 	return putJSON(src, string(kMeta), smeta)
 }
 
-// SetSubscribed subscribes to or unsubscribes from a mailbox (IMAP
-// SUBSCRIBE/UNSUBSCRIBE).
-func (s *Store) SetSubscribed(ctx context.Context, account, name string, subscribed bool) error {
-	fn := func(tx *bbolt.Tx) error {
-		box, meta, err := mailboxBucket(tx, account, name)
-		if err != nil {
-			return clean(err)
-		}
-		if meta.Subscribed == subscribed {
-			return nil
-		}
-		meta.Subscribed = subscribed
-		return putJSON(box, string(kMeta), meta)
-	}
-	return s.groupWrite(ctx, fn, nil)
-}
-
 // CopyMessages copies messages (in UID order; missing UIDs are skipped) to
 // another mailbox of the same account, sharing their stored bytes. The
 // copies count against the quota: either all fit or a *QuotaError is

@@ -37,7 +37,7 @@ func createMailbox(tx *bbolt.Tx, mb *bbolt.Bucket, name, specialUse string) (*bb
 	if _, err := box.CreateBucket(bMsgs); err != nil {
 		return nil, err
 	}
-	meta := store.Mailbox{Name: name, UIDValidity: uidv, UIDNext: 1, SpecialUse: specialUse, Subscribed: true, HighestModSeq: 1, FirstRecent: 1}
+	meta := store.Mailbox{Name: name, UIDValidity: uidv, UIDNext: 1, SpecialUse: specialUse, HighestModSeq: 1, FirstRecent: 1}
 	return box, putJSON(box, string(kMeta), meta)
 }
 
@@ -56,6 +56,7 @@ func mailboxBucket(tx *bbolt.Tx, account, name string) (*bbolt.Bucket, store.Mai
 	}
 	box := mb.Bucket(boxKey(id))
 	getJSON(box, string(kMeta), &meta)
+	meta.Subscribed = isSubscribed(mb, name)
 	return box, meta, nil
 }
 
@@ -70,6 +71,7 @@ func (s *Store) Mailboxes(ctx context.Context, account string) ([]store.Mailbox,
 		return mb.Bucket(bBoxes).ForEach(func(_, id []byte) error {
 			var m store.Mailbox
 			getJSON(mb.Bucket(boxKey(id)), string(kMeta), &m)
+			m.Subscribed = isSubscribed(mb, m.Name)
 			out = append(out, m)
 			return nil
 		})

@@ -52,6 +52,9 @@ func TestUpgradeFromVersion1(t *testing.T) {
 		}
 	}
 	verify("after the upgrade")
+	if subs, err := s.Subscriptions(ctx, acct); err != nil || !slices.Equal(subs, []string{"INBOX", "Drafts", "Junk", "Sent", "Trash"}) {
+		t.Errorf("subscriptions after the upgrade: %q, %v", subs, err)
+	}
 	s.db.View(func(tx *bbolt.Tx) error {
 		if v := tx.Bucket(bMeta).Get(kVersion); string(v) != schemaVersion {
 			t.Errorf("schema version %q after the upgrade", v)
@@ -123,7 +126,7 @@ func TestUpgradeFromVersion1(t *testing.T) {
 
 // downgradeToVersion1 rewrites a store file as schema version 1 wrote it:
 // message records of version 1, mailbox metadata without mod-sequences or
-// recent messages, no remembered expunges.
+// recent messages, no remembered expunges, subscriptions as mailbox flags.
 func downgradeToVersion1(t *testing.T, path string) {
 	t.Helper()
 	db, err := bbolt.Open(path, 0o600, nil)
@@ -131,6 +134,9 @@ func downgradeToVersion1(t *testing.T, path string) {
 	defer db.Close()
 	err = db.Update(func(tx *bbolt.Tx) error {
 		if err := tx.Bucket(bMeta).Put(kVersion, []byte(schemaVersion1)); err != nil {
+			return err
+		}
+		if err := downgradeSubscriptions(tx); err != nil {
 			return err
 		}
 		var boxes []*bbolt.Bucket

@@ -13,6 +13,7 @@
 //	mail/<address>/boxes      mailbox name -> mailbox id
 //	mail/<address>/box<id>    "meta" -> JSON mailbox meta; msgs/uid -> record;
 //	                          gone/modseq -> expunged uid, "gonestate" (modseq.go)
+//	mail/<address>/subs       subscribed name -> 1 (subscriptions.go)
 //	blobs     id|chunk     -> up to chunkSize bytes of a raw message
 //	blobrefs  id           -> reference count (one blob shared by N recipients)
 //	envelopes id           -> cached parsed envelope of a blob (envcache.go)
@@ -81,6 +82,10 @@ type Options struct {
 	// ones, Expunged names every UID the mailbox no longer holds.
 	MaxExpunged int
 	ExpungedAge time.Duration
+	// MaxSubscriptions bounds the names an account subscribes to (0:
+	// DefaultMaxSubscriptions; never fewer than MaxMailboxes): SetSubscribed
+	// fails with store.ErrLimit beyond it.
+	MaxSubscriptions int
 }
 
 // Store is an open mail store.
@@ -89,6 +94,8 @@ type Store struct {
 	now func() time.Time
 	// maxBoxes is Options.MaxMailboxes.
 	maxBoxes int
+	// maxSubs is Options.MaxSubscriptions.
+	maxSubs int
 	// maxExpunged and expungedAge are Options.MaxExpunged and ExpungedAge.
 	maxExpunged int
 	expungedAge time.Duration
@@ -143,7 +150,7 @@ func Open(path string, opts Options) (*Store, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
-	s.maxExpunged, s.expungedAge = opts.MaxExpunged, opts.ExpungedAge
+	s.maxExpunged, s.expungedAge, s.maxSubs = opts.MaxExpunged, opts.ExpungedAge, opts.MaxSubscriptions
 	if s.maxExpunged <= 0 {
 		s.maxExpunged = DefaultMaxExpunged
 	}
@@ -169,9 +176,18 @@ func Open(path string, opts Options) (*Store, error) {
 			if err := migrateModSeq(tx); err != nil {
 				return fmt.Errorf("upgrading to schema version %s: %w", schemaVersion, err)
 			}
-			return meta.Put(kVersion, []byte(schemaVersion))
+			if err := meta.Put(kVersion, []byte(schemaVersion)); err != nil {
+				return err
+			}
 		case string(v) != schemaVersion:
 			return fmt.Errorf("unknown schema version %q", v)
+		}
+		// Subscriptions became a set of names within version 2: a file
+		// written before keeps them as mailbox flags, which this reads
+		// once. (The version stays: code of before reads such a file,
+		// and only misses subscriptions changed since.)
+		if err := migrateSubscriptions(tx); err != nil {
+			return fmt.Errorf("upgrading subscriptions: %w", err)
 		}
 		return nil
 	})

@@ -15,8 +15,8 @@ import (
 // every blob's reference count matches the records that point to it and
 // its chunks add up to the message size, every mailbox's HighestModSeq is
 // at least its messages' and its expunges' ModSeqs, and the expunges it
-// remembers are of UIDs it handed out and no longer holds. It returns one
-// line per problem.
+// remembers are of UIDs it handed out and no longer holds, and every
+// account has its subscriptions. It returns one line per problem.
 func (s *Store) Verify(ctx context.Context) ([]string, error) {
 	var problems []string
 	report := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
@@ -31,6 +31,9 @@ func (s *Store) Verify(ctx context.Context) ([]string, error) {
 			if mb == nil {
 				report("account %s has no mail bucket", a.Address)
 				return nil
+			}
+			if subsBucket(mb) == nil {
+				report("account %s has no subscriptions bucket", a.Address)
 			}
 			var used int64
 			err := mb.Bucket(bBoxes).ForEach(func(name, id []byte) error {

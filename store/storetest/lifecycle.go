@@ -40,8 +40,12 @@ func testRestart(t *testing.T, e *env) {
 	testutil.Must(t, err)
 	msgs, _, err := e.s.Messages(ctx, info, "Work/Old")
 	testutil.Must(t, err)
+	subs := e.subscriptions(info)
 
 	e.restart()
+	if got := e.subscriptions(info); !slices.Equal(got, subs) {
+		t.Errorf("subscriptions after restart %v, before %v", got, subs)
+	}
 	if got, err := e.s.Domains(ctx); err != nil || !slices.EqualFunc(got, domains, func(a, b store.Domain) bool {
 		return a.Name == b.Name && a.Parent == b.Parent && a.Created.Equal(b.Created)
 	}) {

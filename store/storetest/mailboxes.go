@@ -10,14 +10,13 @@ import (
 	"yubin/store"
 )
 
-// Mailboxes: create, delete, rename, subscribe.
+// Mailboxes: create, delete, rename (subscriptions: subscriptions.go).
 var mailboxTests = []test{
 	{"create", testCreateMailbox},
 	{"names", testMailboxNames},
 	{"delete", testDeleteMailbox},
 	{"rename", testRenameMailbox},
 	{"rename INBOX", testRenameInbox},
-	{"subscribe", testSubscribe},
 	{"limit", testMailboxLimit},
 }
 
@@ -25,7 +24,7 @@ func testCreateMailbox(t *testing.T, e *env) {
 	ctx := t.Context()
 	m, err := e.s.CreateMailbox(ctx, info, "Work/2024/Q1")
 	testutil.Must(t, err)
-	if m.Name != "Work/2024/Q1" || m.UIDNext != 1 || m.UIDValidity == 0 || m.Messages != 0 || !m.Subscribed {
+	if m.Name != "Work/2024/Q1" || m.UIDNext != 1 || m.UIDValidity == 0 || m.Messages != 0 || m.Subscribed {
 		t.Fatalf("created %+v", m)
 	}
 	if got := e.mailbox(info, "Work/2024/Q1"); got != m {
@@ -193,31 +192,6 @@ func testRenameInbox(t *testing.T, e *env) {
 	// New mail still goes to INBOX, under a UID never used there.
 	if d := e.deliver(info, "", body(9)); d.UID != inbox.UIDNext || d.UIDValidity != inbox.UIDValidity {
 		t.Errorf("delivered after renaming INBOX: %+v (INBOX was %+v)", d, inbox)
-	}
-}
-
-func testSubscribe(t *testing.T, e *env) {
-	ctx := t.Context()
-	testutil.Must(t, e.s.SetSubscribed(ctx, bob, "Junk", false))
-	if m := e.mailbox(bob, "Junk"); m.Subscribed {
-		t.Error("still subscribed")
-	}
-	testutil.Must(t, e.s.SetSubscribed(ctx, bob, "Junk", false))
-	testutil.Must(t, e.s.SetSubscribed(ctx, bob, "Junk", true))
-	if m := e.mailbox(bob, "Junk"); !m.Subscribed {
-		t.Error("not subscribed again")
-	}
-	if m := e.mailbox(info, "Junk"); !m.Subscribed {
-		t.Error("another account's mailbox changed")
-	}
-	if err := e.s.SetSubscribed(ctx, bob, "Nope", true); !is(err, store.ErrNoSuchMailbox) {
-		t.Errorf("subscribe to a missing mailbox: %v", err)
-	}
-	// A rename keeps the subscription.
-	testutil.Must(t, e.s.SetSubscribed(ctx, bob, "Junk", false))
-	testutil.Must(t, e.s.RenameMailbox(ctx, bob, "Junk", "Spam"))
-	if m := e.mailbox(bob, "Spam"); m.Subscribed {
-		t.Error("rename subscribed the mailbox")
 	}
 }
 

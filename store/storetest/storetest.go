@@ -64,6 +64,11 @@ type Options struct {
 	// days. Only the subtest of forgetting sets them.
 	MaxExpunged int
 	ExpungedAge time.Duration
+	// MaxSubscriptions is the most names an account may subscribe to
+	// (0: the backend's default, at least 1,000), never fewer than
+	// MaxMailboxes: SetSubscribed fails with store.ErrLimit rather than go
+	// over it. Only the subtest of the limit sets it.
+	MaxSubscriptions int
 }
 
 // Open opens a new, empty store for t, honouring o. It returns the store
@@ -89,6 +94,7 @@ var areas = []struct {
 }{
 	{"directory", directoryTests},
 	{"mailboxes", mailboxTests},
+	{"subscriptions", subscriptionTests},
 	{"delivery", deliveryTests},
 	{"messages", messageTests},
 	{"uids", uidTests},
