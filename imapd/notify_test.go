@@ -231,7 +231,9 @@ func TestNotifyMailboxName(t *testing.T) {
 		t.Fatalf("own CREATE: %q", u)
 	}
 	o := notifyLogin(t, e)
-	o.ok("CREATE Foo") // CREATE subscribes
+	o.ok("CREATE Foo") // CREATE does not subscribe
+	r.wantLine(`^\* LIST \(\\HasNoChildren\) "/" "?Foo"?$`)
+	o.ok("SUBSCRIBE Foo")
 	r.wantLine(`^\* LIST \(\\HasNoChildren \\Subscribed\) "/" "?Foo"?$`)
 	o.ok("UNSUBSCRIBE Foo")
 	r.wantLine(`^\* LIST \(\\HasNoChildren\) "/" "?Foo"?$`)
@@ -247,16 +249,18 @@ func TestNotifyMailboxName(t *testing.T) {
 	o.ok("CREATE Play")
 	o.ok("CREATE Work/2024")
 	// Work is created with it; Play is not watched.
-	r.wantLine(`^\* LIST \(\\HasChildren \\Subscribed\) "/" "?Work"?$`)
-	r.wantLine(`^\* LIST \(\\HasNoChildren \\Subscribed\) "/" "?Work/2024"?$`)
+	r.wantLine(`^\* LIST \(\\HasChildren\) "/" "?Work"?$`)
+	r.wantLine(`^\* LIST \(\\HasNoChildren\) "/" "?Work/2024"?$`)
 }
 
 // SUBSCRIBED follows the subscriptions as they change (RFC 5465 6.4).
 func TestNotifySubscribed(t *testing.T) {
 	e := newEnv(t, Config{})
 	r := notifyLogin(t, e)
-	r.ok("CREATE Work") // CREATE subscribes
+	r.ok("CREATE Work")
 	r.ok("CREATE Other")
+	r.ok("SUBSCRIBE Work")
+	r.ok("SUBSCRIBE Other")
 	r.ok("NOTIFY SET (SUBSCRIBED (MessageNew MessageExpunge))")
 	e.deliver(t, "info@example.com", "Work", msg1)
 	r.wantLine(`^\* STATUS "?Work"? \(MESSAGES 1 `)
