@@ -213,12 +213,13 @@ func (d *Deliverer) deliver(ctx context.Context, m *Message, res *Result) error 
 // first that applies), and
 // each remote recipient of the envelope (submission, SRS bounces) as
 // clean, since only a clean message leaves; every recipient of a message
-// refused for its content as rejected. A message that failed otherwise
-// (quota, a temporary error) got nothing and is not counted.
+// refused for its content (a 5xx Reject) as rejected. A message that
+// failed otherwise (quota, a temporary refusal or error) got nothing and
+// is not counted.
 func (d *Deliverer) count(m *Message, err error) {
 	var rj *Reject
 	if err != nil {
-		if errors.As(err, &rj) {
+		if errors.As(err, &rj) && rj.Code >= 500 { // not a 451 (clamd or DNS down)
 			d.metrics.Deliveries(VerdictRejected, len(m.Env.Recipients)+len(m.Env.Remote))
 		}
 		return
