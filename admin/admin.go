@@ -134,6 +134,7 @@ type Service struct {
 	defaultQuota int64
 	reporter     *notify.Reporter // nil: reports cannot be sent
 	trainer      *spam.Trainer    // releases quarantined mail and learns it as ham
+	statusInfo   func(context.Context) StatusInfo
 }
 
 // NewService returns a Service over st. defaultQuota (bytes, 0 = unlimited)

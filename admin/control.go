@@ -348,6 +348,8 @@ func Open(cfg config.Config) (api API, release func() error, err error) {
 		if r, e := notify.NewReporter(notify.New(svc.st, cfg.Hostname, nil), cfg.Notify.ReportTime, nil); e == nil {
 			svc.SetReporter(r)
 		}
+		// No server: status reports on the data dir.
+		svc.SetStatusInfo(func(ctx context.Context) StatusInfo { return LocalStatusInfo(ctx, cfg) })
 	}
 	return api, release, err
 }

@@ -214,6 +214,11 @@ var (
 	// OpQuarantineDelete deletes held messages and returns how many.
 	OpQuarantineDelete = newOp("quarantine.delete", (*Service).QuarantineDelete)
 
+	// OpStatus reports on the server (or, without one, the data dir): its
+	// listeners, version and uptime, the queue, the store's size, the
+	// certificates, clamd, the daily reports.
+	OpStatus = newOp("status", noRequest((*Service).Status))
+
 	// OpQueueList lists the outbound queue.
 	OpQueueList = newOp("queue.list", noRequest((*Service).Queue))
 	// OpQueueShow returns one queue entry with its message's headers.

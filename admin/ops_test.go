@@ -130,6 +130,7 @@ func TestEveryOpRoundTrips(t *testing.T) {
 		call(OpQueueRetry, QueueSelection{}),
 		call(OpQueueDrop, QueueSelection{All: true}),
 		call(OpQueueList, None{}),
+		call(OpStatus, None{}), // with the queue empty: no age that moves between the two calls
 		call(OpReportSend, "example.com"),
 		call(OpReportSend, "other.test"),
 		call(OpAccountRemove, "dave@new.test"),

@@ -295,6 +295,13 @@ func TestEveryCLICommandWhileServing(t *testing.T) {
 				}
 			}},
 
+		{args: []string{"status"}, out: `(?m)^Server: +running \(pid \d+\)`,
+			check: func(t *testing.T, out string) {
+				// listen.metrics is off by default: no metrics listener.
+				if strings.Contains(out, "metrics") {
+					t.Fatalf("a metrics listener without listen.metrics:\n%s", out)
+				}
+			}},
 		{args: []string{"queue", "list"}, out: `queue is empty`,
 			check: func(t *testing.T, _ string) {
 				// Refused by the smart host: the entry waits in the queue.

@@ -199,10 +199,14 @@ func (c *conn) cmdAuthenticate(cmd *command) error {
 func (c *conn) login(user, pass string) error {
 	acct, err := c.srv.au.Authenticate(c.ctx, c.raw.RemoteAddr(), user, pass)
 	if errors.Is(err, auth.ErrTooManyFailures) {
+		c.srv.cfg.Metrics.AuthFailure("imap", true)
 		c.log.Warn("login refused: too many failures", "user", user)
 		return no("UNAVAILABLE", "Too many failed logins; try again later")
 	}
 	if err != nil {
+		if errors.Is(err, auth.ErrBadCredentials) {
+			c.srv.cfg.Metrics.AuthFailure("imap", false)
+		}
 		c.log.Info("login failed", "user", user)
 		return no("AUTHENTICATIONFAILED", "Invalid credentials")
 	}

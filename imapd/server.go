@@ -55,7 +55,23 @@ type Config struct {
 	// spam filter (train.go). It is called in the session's goroutine and
 	// must not block: the server queues the work.
 	Train func(t Training)
+	// Metrics, if set, counts failed logins (internal/metrics).
+	Metrics Metrics
 }
+
+// Metrics is what the server counts.
+type Metrics interface {
+	// AuthFailure counts a failed login ("imap"); lockedOut: refused
+	// because the client's address failed too often.
+	AuthFailure(protocol string, lockedOut bool)
+}
+
+type noMetrics struct{}
+
+func (noMetrics) AuthFailure(string, bool) {}
+
+// Sessions returns how many connections are open, logged in or not.
+func (s *Server) Sessions() int { return s.ns.Open() }
 
 // Server serves IMAP on any number of listeners.
 type Server struct {
@@ -118,6 +134,9 @@ func New(cfg Config, st store.Mail, au *auth.Authenticator, log *slog.Logger) *S
 	}
 	if cfg.Spool == nil {
 		panic("imapd.New: Config.Spool is required")
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = noMetrics{}
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)

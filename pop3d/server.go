@@ -27,7 +27,23 @@ type Config struct {
 	PreAuthTimeout    time.Duration // from connect to a successful login, whatever the client sends; default 1m
 	LineTimeout       time.Duration // a command line, from its first byte; default 1m
 	HandshakeTimeout  time.Duration // TLS handshake on 995 and after STLS; default 30s
+	// Metrics, if set, counts failed logins (internal/metrics).
+	Metrics Metrics
 }
+
+// Metrics is what the server counts.
+type Metrics interface {
+	// AuthFailure counts a failed login ("pop3"); lockedOut: refused
+	// because the client's address failed too often.
+	AuthFailure(protocol string, lockedOut bool)
+}
+
+type noMetrics struct{}
+
+func (noMetrics) AuthFailure(string, bool) {}
+
+// Sessions returns how many connections are open, logged in or not.
+func (s *Server) Sessions() int { return s.ns.Open() }
 
 // Server serves POP3 on any number of listeners.
 type Server struct {
@@ -52,6 +68,9 @@ func New(cfg Config, st store.Maildrop, au *auth.Authenticator, log *slog.Logger
 	}
 	if cfg.LineTimeout <= 0 {
 		cfg.LineTimeout = time.Minute
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = noMetrics{}
 	}
 	if cfg.HandshakeTimeout <= 0 {
 		cfg.HandshakeTimeout = netserve.DefaultHandshakeTimeout

@@ -493,10 +493,16 @@ func (ss *session) login(user, pw string) {
 	acct, err := ss.srv.au.Authenticate(ss.ctx(), ss.conn.RemoteAddr(), user, pw)
 	switch {
 	case errors.Is(err, auth.ErrTooManyFailures):
+		ss.srv.cfg.Metrics.AuthFailure("pop3", true)
 		ss.reply(false, "[SYS/TEMP] Too many failed logins from your address; try again later")
 		return
-	case err != nil:
+	case errors.Is(err, auth.ErrBadCredentials):
+		ss.srv.cfg.Metrics.AuthFailure("pop3", false)
 		ss.srv.log.Info("login failed", "remote", ss.conn.RemoteAddr().String(), "user", user)
+		ss.reply(false, "[AUTH] Invalid user name or password")
+		return
+	case err != nil:
+		ss.srv.log.Info("login failed", "remote", ss.conn.RemoteAddr().String(), "user", user, "err", err)
 		ss.reply(false, "[AUTH] Invalid user name or password")
 		return
 	}

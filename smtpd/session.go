@@ -114,6 +114,12 @@ type session struct {
 	size     int64 // SIZE= from MAIL, 0 if none
 	rcpts    []rcpt
 	hardErrs int
+
+	// For Metrics: a transaction is open from an accepted MAIL until its
+	// data, or until it is given up (RSET, EHLO, QUIT, the connection
+	// closed); refused is the code of its last refused RCPT.
+	txOpen  bool
+	refused int
 }
 
 func (s *session) logger() *slog.Logger {
@@ -123,13 +129,48 @@ func (s *session) logger() *slog.Logger {
 func (s *session) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.endTransaction()
 	s.from, s.fromSet, s.size, s.rcpts = "", false, 0, nil
 	if s.tracked != nil {
 		s.tracked.busy.Store(false) // the transaction is over (or aborted)
 	}
 }
 
-func (s *session) Logout() error { return nil }
+func (s *session) Logout() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.endTransaction()
+	return nil
+}
+
+// endTransaction counts a transaction given up before its data, if it had
+// a recipient refused, by the last refusal (a client that gives up after
+// 550 to every RCPT, say). One given up without a refusal is not counted:
+// no reply ended it. s.mu is held.
+func (s *session) endTransaction() {
+	if s.txOpen && s.refused != 0 {
+		s.srv.cfg.Metrics.SMTPTransaction(s.mode.String(), s.refused)
+	}
+	s.txOpen, s.refused = false, 0
+}
+
+// replyCode is the code of the reply go-smtp writes for err, the
+// outcome of MAIL, RCPT or the data; 0 when the client is gone or gave up
+// the data (BDAT then RSET), and nothing is written.
+func replyCode(err error) int {
+	var se *smtp.SMTPError
+	var ne net.Error
+	switch {
+	case err == nil:
+		return 250
+	case errors.As(err, &se):
+		return se.Code
+	case errors.Is(err, smtp.ErrDataReset), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, net.ErrClosed), errors.As(err, &ne):
+		return 0
+	}
+	return 554 // go-smtp's reply to any other error
+}
 
 // hardError counts a refused RCPT or failed AUTH. Past the limit it writes
 // 421 itself, closes the connection and returns the error for go-smtp to
@@ -198,9 +239,11 @@ func (s *session) login(user, pass string) error {
 		log.Info("smtp login", "account", acct.Address)
 		return nil
 	case errors.Is(err, auth.ErrBadCredentials):
+		s.srv.cfg.Metrics.AuthFailure("smtp", false)
 		log.Warn("smtp login failed")
 		return s.hardError(errAuthFailed)
 	case errors.Is(err, auth.ErrTooManyFailures):
+		s.srv.cfg.Metrics.AuthFailure("smtp", true)
 		log.Warn("smtp login refused: too many failures from this address")
 		return s.hardError(errAuthLocked)
 	default:
@@ -209,7 +252,23 @@ func (s *session) login(user, pass string) error {
 	}
 }
 
+// Mail starts a transaction; a refused MAIL counts as a transaction
+// ended by its reply.
 func (s *session) Mail(from string, opts *smtp.MailOptions) error {
+	err := s.mail(from, opts)
+	if err != nil {
+		if code := replyCode(err); code != 0 {
+			s.srv.cfg.Metrics.SMTPTransaction(s.mode.String(), code)
+		}
+		return err
+	}
+	s.mu.Lock()
+	s.txOpen, s.refused = true, 0
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *session) mail(from string, opts *smtp.MailOptions) error {
 	s.mu.Lock()
 	acct := s.acct
 	s.mu.Unlock()
@@ -270,7 +329,18 @@ func (s *session) resolve(addr string) ([]string, error) {
 }
 func (s *session) isLocalDomain(d string) bool { return s.srv.store.IsLocalDomain(s.srv.ctx, d) }
 
+// Rcpt adds a recipient; a refusal is kept for the transaction's count.
 func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
+	err := s.rcpt(to, opts)
+	if code := replyCode(err); err != nil && code != 0 {
+		s.mu.Lock()
+		s.refused = code
+		s.mu.Unlock()
+	}
+	return err
+}
+
+func (s *session) rcpt(to string, opts *smtp.RcptOptions) error {
 	s.mu.Lock()
 	size := s.size
 	s.mu.Unlock()
@@ -369,7 +439,19 @@ func (s *session) addRemote(given, addr string) error {
 	return nil
 }
 
+// Data receives and delivers the message; its reply ends the transaction.
 func (s *session) Data(r io.Reader) error {
+	s.mu.Lock()
+	s.txOpen = false // counted here, whatever Reset does meanwhile (BDAT)
+	s.mu.Unlock()
+	err := s.data(r)
+	if code := replyCode(err); code != 0 {
+		s.srv.cfg.Metrics.SMTPTransaction(s.mode.String(), code)
+	}
+	return err
+}
+
+func (s *session) data(r io.Reader) error {
 	if s.tracked != nil {
 		s.tracked.transfer(true)
 		defer s.tracked.transfer(false)

@@ -71,7 +71,27 @@ type Config struct {
 	// Notifier, when set, warns a domain's admins when one of its accounts
 	// reaches its sending limit (once an hour per account).
 	Notifier *notify.Notifier
+	// Metrics, if set, counts transactions and failed logins
+	// (internal/metrics).
+	Metrics Metrics
 }
+
+// Metrics is what the server counts.
+type Metrics interface {
+	// SMTPTransaction counts a transaction on a listener ("mx",
+	// "submission", "submissions") ended by a reply with code: the reply
+	// to its data, a refused MAIL, or the last refused RCPT of a
+	// transaction given up before its data.
+	SMTPTransaction(listener string, code int)
+	// AuthFailure counts a failed login ("smtp"); lockedOut: refused
+	// because the client's address failed too often.
+	AuthFailure(protocol string, lockedOut bool)
+}
+
+type noMetrics struct{}
+
+func (noMetrics) SMTPTransaction(string, int) {}
+func (noMetrics) AuthFailure(string, bool)    {}
 
 // Defaults for zero Config fields.
 const (
@@ -189,6 +209,9 @@ func New(cfg Config, st store.Directory, au *auth.Authenticator, log *slog.Logge
 	}
 	if cfg.Spool == nil {
 		panic("smtpd.New: Config.Spool is required")
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = noMetrics{}
 	}
 	return &Server{
 		cfg:     cfg,

@@ -206,6 +206,10 @@ type Queue interface {
 	ReleaseQueued(ctx context.Context, ids []string, holder string) error
 	QueueNextAttempt(ctx context.Context) (next time.Time, ok bool, err error)
 	QueueEntries(ctx context.Context) ([]QueueEntry, error)
+	// QueueStats returns how many entries the queue holds and when the
+	// oldest of them was created (zero when there are none), without
+	// returning the entries: monitoring asks for it at every scrape.
+	QueueStats(ctx context.Context) (entries int, oldest time.Time, err error)
 	QueueEntry(ctx context.Context, id string) (QueueEntry, error)
 	OpenQueued(ctx context.Context, id string) (io.ReadCloser, QueueEntry, error)
 	ReadQueued(ctx context.Context, id string) ([]byte, QueueEntry, error)

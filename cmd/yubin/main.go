@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"yubin/internal/config"
+	"yubin/internal/version"
 )
 
 const usage = `yubin — an all-in-one mail server
@@ -26,6 +27,7 @@ Usage:
   yubin forward set|show|clear ADDRESS ...        forwarding of an account (up to 10 targets)
   yubin queue   list|show|retry|drop ...          the outbound queue
   yubin dns     records|check [DOMAIN]            DNS records to publish (MX, SPF, DKIM, DMARC, SRV); check them
+  yubin status  [--json]                          the server: listeners, uptime, queue, store, certificates, clamd, reports
   yubin quickstart ADDRESS                        first-time set-up: config, certificate, domain, admin account
   yubin service install                           install as a systemd service: user yubin, dirs, binary, unit
   yubin version
@@ -87,12 +89,14 @@ func run(e *env, args []string) int {
 		return cmdQueue(e, rest)
 	case "dns":
 		return cmdDNS(e, rest)
+	case "status":
+		return cmdStatus(e, rest)
 	case "quickstart":
 		return cmdQuickstart(e, rest)
 	case "service":
 		return cmdService(e, rest)
 	case "version":
-		fmt.Fprintln(e.stdout, "yubin", version)
+		fmt.Fprintln(e.stdout, "yubin", version.String())
 		return 0
 	case "help", "-h", "--help":
 		fmt.Fprint(e.stdout, usage)
@@ -101,8 +105,6 @@ func run(e *env, args []string) int {
 	fmt.Fprintf(e.stderr, "yubin: unknown command %q (run \"yubin help\")\n", cmd)
 	return 2
 }
-
-var version = "dev"
 
 // common holds the flags every subcommand takes.
 type common struct {

@@ -97,7 +97,19 @@ type Options struct {
 	Log      *slog.Logger                                                      // discard
 	Signer   Signer                                                            // NewDKIMSigner(st)
 	TLS      *tls.Config                                                       // base client TLS config
+	Metrics  Metrics                                                           // counts outcomes; nil: none
 }
+
+// Metrics is what the runner counts (internal/metrics).
+type Metrics interface {
+	// OutboundResults counts the recipients of one attempt at an entry
+	// that were delivered, deferred (to be retried) and bounced.
+	OutboundResults(delivered, deferred, bounced int)
+}
+
+type noMetrics struct{}
+
+func (noMetrics) OutboundResults(int, int, int) {}
 
 // Store is what the runner uses: the queue, and the directory and keys
 // for DKIM signing and DSNs to local senders.
@@ -116,6 +128,7 @@ type Runner struct {
 	log     *slog.Logger
 	signer  Signer
 	tlsBase *tls.Config
+	metrics Metrics
 
 	sem  chan struct{}
 	kick chan struct{}
@@ -156,7 +169,7 @@ func New(st Store, cfg Config, opts Options) *Runner {
 	}
 	r := &Runner{
 		st: st, cfg: cfg, res: opts.Resolver, dial: opts.Dial, now: opts.Now, log: opts.Log,
-		signer: opts.Signer, tlsBase: opts.TLS,
+		signer: opts.Signer, tlsBase: opts.TLS, metrics: opts.Metrics,
 		sem: make(chan struct{}, cfg.Concurrency), kick: make(chan struct{}, 1),
 		busy: map[string]bool{}, inflight: map[string]bool{}, conns: map[*conn]bool{},
 	}
@@ -174,6 +187,9 @@ func New(st Store, cfg Config, opts Options) *Runner {
 	}
 	if r.signer == nil {
 		r.signer = NewDKIMSigner(st)
+	}
+	if r.metrics == nil {
+		r.metrics = noMetrics{}
 	}
 	return r
 }
@@ -604,6 +620,16 @@ func (r *Runner) settle(e store.QueueEntry, msg []byte, cn *conn, res sendResult
 	if cn != nil {
 		host, tlsOn = cn.host, cn.tls
 	}
+	delivered, deferred := 0, 0
+	for _, rc := range e.Pending() {
+		switch {
+		case sent[rc]:
+			delivered++
+		case status[rc] == "":
+			deferred++
+		}
+	}
+	r.metrics.OutboundResults(delivered, deferred, len(fails))
 	for _, rc := range res.sent {
 		r.log.Info("outbound", "id", e.ID, "queue_id", e.QueueID, "from", e.From, "to", rc, "host", host, "tls", tlsOn, "outcome", "sent")
 	}

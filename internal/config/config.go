@@ -47,6 +47,7 @@ type Listen struct {
 	IMAP        string `toml:"imap"`        // port 143, STARTTLS
 	IMAPS       string `toml:"imaps"`       // port 993, implicit TLS
 	HTTP        string `toml:"http"`        // port 80, ACME http-01 challenges only; required by tls.acme
+	Metrics     string `toml:"metrics"`     // Prometheus metrics over plain HTTP, /metrics only (e.g. 127.0.0.1:9425)
 }
 
 // IMAP settings.
@@ -285,6 +286,7 @@ func Default() Config {
 			IMAP:        "0.0.0.0:143",
 			IMAPS:       "0.0.0.0:993",
 			HTTP:        "off",
+			Metrics:     "off",
 		},
 		TLS: TLS{ACMEDirectory: DefaultACMEDirectory, HandshakeTimeout: Duration{30 * time.Second}},
 		IMAP: IMAP{IdleTimeout: Duration{30 * time.Minute}, MaxConnections: 1000, AppendLimit: 50 << 20, AppendBudget: 256 << 20, MaxUserIPConnections: 10,
@@ -478,7 +480,7 @@ func (l *Listen) all() map[string]*string {
 		"listen.smtp": &l.SMTP, "listen.submission": &l.Submission, "listen.submissions": &l.Submissions,
 		"listen.pop3": &l.POP3, "listen.pop3s": &l.POP3S,
 		"listen.imap": &l.IMAP, "listen.imaps": &l.IMAPS,
-		"listen.http": &l.HTTP,
+		"listen.http": &l.HTTP, "listen.metrics": &l.Metrics,
 	}
 }
 
@@ -513,6 +515,22 @@ func (c *Config) SignatureDir() string {
 		return c.Scan.Signatures
 	}
 	return filepath.Join(c.DataDir, "signatures")
+}
+
+// TLSDir is where the self-signed certificate is kept.
+func (c *Config) TLSDir() string { return filepath.Join(c.DataDir, "tls") }
+
+// ACMEDir is where the ACME account key and certificates are kept.
+func (c *Config) ACMEDir() string { return filepath.Join(c.DataDir, "acme") }
+
+// ACMEHosts are the names certificates are requested for with tls.acme:
+// hostname, and dns.mx_host when set.
+func (c *Config) ACMEHosts() []string {
+	hosts := []string{c.Hostname}
+	if c.DNS.MXHost != "" && !strings.EqualFold(c.DNS.MXHost, c.Hostname) {
+		hosts = append(hosts, c.DNS.MXHost)
+	}
+	return hosts
 }
 
 // ControlSocket is the admin control socket in the data dir.

@@ -74,10 +74,47 @@ type Result struct {
 
 // Deliverer delivers messages. It is safe for concurrent use.
 type Deliverer struct {
-	store  store.Inbound
-	log    *slog.Logger
-	now    func() time.Time
-	stages []Stage
+	store   store.Inbound
+	log     *slog.Logger
+	now     func() time.Time
+	stages  []Stage
+	metrics Metrics
+}
+
+// Metrics is what the delivery path counts (internal/metrics).
+type Metrics interface {
+	// Deliveries counts n recipients that got verdict: one of the
+	// Verdict* words.
+	Deliveries(verdict string, n int)
+	// ScanDuration records one message's scan (ScanStage).
+	ScanDuration(time.Duration)
+	// CommitDuration records one message's store commit.
+	CommitDuration(time.Duration)
+}
+
+// What a recipient of a message got, for Metrics.
+const (
+	VerdictClean       = "clean"       // the message as it came (INBOX or the mailbox chosen)
+	VerdictStripped    = "stripped"    // infected parts removed
+	VerdictDiscarded   = "discarded"   // nothing (the scan policy discards; a report says so)
+	VerdictJunk        = "junk"        // spam, into Junk
+	VerdictQuarantined = "quarantined" // spam, held in the quarantine
+	VerdictRejected    = "rejected"    // the message was refused for its content
+)
+
+type noMetrics struct{}
+
+func (noMetrics) Deliveries(string, int)       {}
+func (noMetrics) ScanDuration(time.Duration)   {}
+func (noMetrics) CommitDuration(time.Duration) {}
+
+// SetMetrics makes d count what it delivers; call it before the first
+// delivery.
+func (d *Deliverer) SetMetrics(m Metrics) {
+	if m == nil {
+		m = noMetrics{}
+	}
+	d.metrics = m
 }
 
 // New returns a Deliverer that runs stages in order and stores into st,
@@ -86,7 +123,7 @@ func New(st store.Inbound, log *slog.Logger, stages ...Stage) *Deliverer {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Deliverer{store: st, log: log, now: time.Now, stages: stages}
+	return &Deliverer{store: st, log: log, now: time.Now, stages: stages, metrics: noMetrics{}}
 }
 
 // Stages returns the stages d runs, in order.
@@ -125,6 +162,7 @@ func (d *Deliverer) DeliverSpooled(ctx context.Context, env Envelope, head []byt
 	res := Result{QueueID: env.QueueID}
 	err := d.deliver(ctx, m, &res)
 	d.logLine(ctx, m, start, err)
+	d.count(m, err)
 	if err != nil {
 		return res, err
 	}
@@ -156,15 +194,57 @@ func (d *Deliverer) deliver(ctx context.Context, m *Message, res *Result) error 
 	batch, out := m.batch(), m.outbound()
 	if len(batch) > 0 || len(out) > 0 {
 		var err error
-		if res.Delivered, res.Queued, err = d.store.DeliverAndQueue(ctx, batch, out); err != nil {
+		t0 := time.Now()
+		res.Delivered, res.Queued, err = d.store.DeliverAndQueue(ctx, batch, out)
+		if err != nil {
 			return err
 		}
+		d.metrics.CommitDuration(time.Since(t0))
 	}
 	if err := d.recordStops(ctx, m); err != nil {
 		// The mail itself is safe; a missing report line is not worth a retry.
 		d.log.Error("recording a stopped message", "queue_id", m.Env.QueueID, "err", err)
 	}
 	return nil
+}
+
+// count counts the recipients of a message by what they got: each local
+// account by its fate (dropped, held, Junk, stripped, or as it came: the
+// first that applies), and
+// each remote recipient of the envelope (submission, SRS bounces) as
+// clean, since only a clean message leaves; every recipient of a message
+// refused for its content (a 5xx Reject) as rejected. A message that
+// failed otherwise (quota, a temporary refusal or error) got nothing and
+// is not counted.
+func (d *Deliverer) count(m *Message, err error) {
+	var rj *Reject
+	if err != nil {
+		if errors.As(err, &rj) && rj.Code >= 500 { // not a 451 (clamd or DNS down)
+			d.metrics.Deliveries(VerdictRejected, len(m.Env.Recipients)+len(m.Env.Remote))
+		}
+		return
+	}
+	var n [5]int // clean, stripped, discarded, junk, quarantined
+	for _, r := range m.Local {
+		switch {
+		case r.Drop:
+			n[2]++
+		case r.Quarantine != nil:
+			n[4]++
+		case r.Mailbox == "Junk": // spam, or a DMARC quarantine policy
+			n[3]++
+		case r.Stripped:
+			n[1]++
+		default:
+			n[0]++
+		}
+	}
+	n[0] += len(m.Env.Remote)
+	for i, v := range [5]string{VerdictClean, VerdictStripped, VerdictDiscarded, VerdictJunk, VerdictQuarantined} {
+		if n[i] > 0 {
+			d.metrics.Deliveries(v, n[i])
+		}
+	}
 }
 
 // recordStops stores what the stages stopped (m.Stops): the one place stop

@@ -103,6 +103,9 @@ type Recipient struct {
 	// instead of Mailbox (the store puts it in Junk when the quarantine is
 	// full). Recipients that share a hold share its entry's details.
 	Quarantine *store.QuarantineHold
+	// Stripped says the scan stage removed infected parts (Body), for
+	// the Deliverer's count.
+	Stripped bool
 }
 
 // AuthResults are the outcomes of the authentication checks as RFC 8601

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"time"
 
 	"yubin/internal/notify"
 	"yubin/scan"
@@ -23,6 +24,8 @@ type ScanStage struct {
 	Store    store.Directory // the recipients' scan policies
 	Notifier *notify.Notifier
 	Log      *slog.Logger // may be nil
+	// Metrics, if set, gets the time each scan took.
+	Metrics Metrics
 }
 
 // Name implements Stage.
@@ -33,7 +36,11 @@ func (s *ScanStage) Name() string { return "scan" }
 // A verdict header that came with the message was removed when it came in
 // (smtpd, mailheader.StripOwned), so the only one is ours.
 func (s *ScanStage) Process(ctx context.Context, m *Message) error {
+	t0 := time.Now()
 	raw, v, err := s.scan(ctx, m)
+	if s.Metrics != nil {
+		s.Metrics.ScanDuration(time.Since(t0))
+	}
 	if err != nil {
 		m.Verdict = "scan-failed"
 		return replyReject(scan.ReplyTempFail, err)
@@ -132,7 +139,7 @@ func (s *ScanStage) inbound(ctx context.Context, m *Message, v *scan.Verdict, ra
 				body = &Body{Raw: out}
 				stripCache[key] = body
 			}
-			r.Header, r.Body = verdictField(d.Header, r.Header), body
+			r.Header, r.Body, r.Stripped = verdictField(d.Header, r.Header), body, true
 			stripped = append(stripped, r.Account)
 			stripDecision = d
 		case scan.DiscardMessage:

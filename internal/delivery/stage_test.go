@@ -3,6 +3,7 @@ package delivery
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -63,5 +64,80 @@ func TestStages(t *testing.T) {
 	}
 	if msgs, _, _ := st.Messages(t.Context(), "a@example.com", "INBOX"); len(msgs) != 1 {
 		t.Fatal("refused message stored")
+	}
+}
+
+// countMetrics records what the Deliverer counts.
+type countMetrics struct {
+	verdicts map[string]int
+	commits  int
+}
+
+func (c *countMetrics) Deliveries(v string, n int)   { c.verdicts[v] += n }
+func (c *countMetrics) ScanDuration(time.Duration)   {}
+func (c *countMetrics) CommitDuration(time.Duration) { c.commits++ }
+func (c *countMetrics) reset()                       { c.verdicts, c.commits = map[string]int{}, 0 }
+func (c *countMetrics) want(t *testing.T, what string, commits int, verdicts map[string]int) {
+	t.Helper()
+	if c.commits != commits || len(c.verdicts) != len(verdicts) {
+		t.Errorf("%s: counted %v and %d commits, want %v and %d", what, c.verdicts, c.commits, verdicts, commits)
+		return
+	}
+	for v, n := range verdicts {
+		if c.verdicts[v] != n {
+			t.Errorf("%s: counted %v, want %v", what, c.verdicts, verdicts)
+		}
+	}
+}
+
+// Each recipient is counted once, by what it got: the first of dropped,
+// held, Junk, stripped, as it came; remote recipients as clean; every
+// recipient of a message refused with a 5xx as rejected; nothing for a
+// 4xx refusal.
+func TestDeliveryCounts(t *testing.T) {
+	accts := []string{"a@example.com", "b@example.com", "c@example.com", "d@example.com", "e@example.com"}
+	var as []store.Account
+	for _, a := range accts {
+		as = append(as, store.Account{Address: a})
+	}
+	st := teststore.New(t, teststore.Options{Accounts: as})
+	fate := StageFunc("fate", func(ctx context.Context, m *Message) error {
+		for _, r := range m.Local {
+			switch r.Account {
+			case "b@example.com": // stripped, then spam: Junk is where it went
+				r.Body, r.Stripped, r.Mailbox = &Body{Raw: []byte("Subject: x\r\n\r\nstripped\r\n")}, true, "Junk"
+			case "c@example.com":
+				r.Drop = true
+			case "d@example.com":
+				r.Body, r.Stripped = &Body{Raw: []byte("Subject: x\r\n\r\nstripped\r\n")}, true
+			case "e@example.com":
+				r.Quarantine = &store.QuarantineHold{}
+			}
+		}
+		return nil
+	})
+	m := &countMetrics{}
+	m.reset()
+	d := New(st, nil, fate)
+	d.SetMetrics(m)
+	env := Envelope{Recipients: accts, Remote: []string{"x@remote.test", "y@far.test"}, Source: Submission, From: "a@example.com"}
+	if _, err := d.Deliver(t.Context(), env, []byte("Subject: x\r\n\r\nbody\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	m.want(t, "a delivery", 1, map[string]int{"clean": 3, "junk": 1, "discarded": 1, "stripped": 1, "quarantined": 1})
+
+	for _, c := range []struct {
+		code int
+		want map[string]int
+	}{{554, map[string]int{"rejected": 7}}, {451, map[string]int{}}} {
+		m.reset()
+		d := New(st, nil, StageFunc("refuse", func(context.Context, *Message) error {
+			return &Reject{Code: c.code, Enhanced: [3]int{c.code / 100, 0, 0}, Text: "no"}
+		}))
+		d.SetMetrics(m)
+		if _, err := d.Deliver(t.Context(), env, []byte("Subject: y\r\n\r\n")); err == nil {
+			t.Fatal("refused message delivered")
+		}
+		m.want(t, fmt.Sprintf("a %d refusal", c.code), 0, c.want)
 	}
 }

@@ -98,6 +98,14 @@ func (s *Server) Serve(ln net.Listener, mode Mode, tlsConf *tls.Config, handle f
 	})
 }
 
+// Open returns how many connections are open (being served, or in their
+// implicit TLS handshake).
+func (s *Server) Open() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
 func (s *Server) run(c *Conn, mode Mode, tlsConf *tls.Config, handle func(*Conn)) {
 	defer func() {
 		if r := recover(); r != nil {

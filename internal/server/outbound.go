@@ -15,7 +15,7 @@ import (
 )
 
 // newOutbound makes the forwarding stage and the outbound queue runner.
-func newOutbound(ctx context.Context, cfg config.Config, st store.Store, log *slog.Logger) (*forward.Stage, *queue.Runner, error) {
+func newOutbound(ctx context.Context, cfg config.Config, st store.Store, m queue.Metrics, log *slog.Logger) (*forward.Stage, *queue.Runner, error) {
 	fwd, err := forward.NewStage(ctx, st, log)
 	if err != nil {
 		return nil, nil, fmt.Errorf("forwarding: %w", err)
@@ -42,7 +42,7 @@ func newOutbound(ctx context.Context, cfg config.Config, st store.Store, log *sl
 		CommandTimeout:     o.CommandTimeout.Duration,
 		DataTimeout:        2 * o.CommandTimeout.Duration,
 		Concurrency:        o.Concurrency,
-	}, queue.Options{Log: log})
+	}, queue.Options{Log: log, Metrics: m})
 	if o.SmartHost != "" {
 		log.Info("outbound mail goes through the smart host", "smart_host", o.SmartHost, "tls", o.SmartHostTLS, "auth", o.SmartHostUser != "")
 	}

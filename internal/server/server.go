@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -31,6 +30,7 @@ import (
 	"yubin/internal/spool"
 	"yubin/internal/storage"
 	"yubin/internal/tlsutil"
+	"yubin/internal/version"
 	"yubin/pop3d"
 	"yubin/scan"
 	"yubin/smtpd"
@@ -54,6 +54,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return fmt.Errorf("data dir: %w", err)
 	}
 	warnExposedSecrets(cfg, log)
+	started := time.Now()
 	certs, err := loadTLS(cfg, log)
 	if err != nil {
 		return err
@@ -67,6 +68,14 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer st.Close()
+
+	// The protocol servers, made below; the metrics read their sessions
+	// when scraped, which is after they are made.
+	var (
+		pop  *pop3d.Server
+		imap *imapd.Server
+	)
+	met := newMetrics(cfg, st, certs.info, func() int { return imap.Sessions() }, func() int { return pop.Sessions() }, log)
 
 	notifier := notify.New(st, cfg.Hostname, log)
 	notifier.SetQuotaPercent(cfg.Notify.QuotaWarning)
@@ -85,7 +94,14 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	svc := admin.NewService(st, cfg.Store.DefaultQuota)
 	svc.SetReporter(reporter)
 	trainer := spam.NewTrainer(st, log)
-	svc.SetTrainer(trainer) // quarantine release learns through the server's trainer
+	svc.SetTrainer(trainer)        // quarantine release learns through the server's trainer
+	var listening []admin.Listener // filled once every listener is bound, before the control socket serves
+	svc.SetStatusInfo(func(ctx context.Context) admin.StatusInfo {
+		return admin.StatusInfo{
+			Running: true, Version: version.String(), PID: os.Getpid(), Started: started, Listeners: listening,
+			Store: admin.StoreInfo(cfg.DataDir), Certificates: certs.info(ctx), Clamd: admin.CheckClamd(ctx, cfg),
+		}
+	})
 	ctl, err := admin.ListenControl(cfg.ControlSocket())
 	if err != nil {
 		return fmt.Errorf("control socket: %w", err)
@@ -99,7 +115,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	defer stopScan()
 	bl := blocklists(cfg, log) // smtpd's DNSBL lookups and the spam stage's URIBL lookups (one cache)
 	stages := []delivery.Stage{
-		&delivery.ScanStage{Scanner: scanner, Store: st, Notifier: notifier, Log: log},
+		&delivery.ScanStage{Scanner: scanner, Store: st, Notifier: notifier, Log: log, Metrics: met.delivery()},
 		&delivery.QuotaStage{Notifier: notifier, Log: log},
 	}
 	if cfg.Spam.Enabled {
@@ -109,13 +125,14 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		// SPF, DKIM and DMARC first: a DMARC reject costs no scan.
 		stages = append([]delivery.Stage{authStage(cfg, log)}, stages...)
 	}
-	fwd, runner, err := newOutbound(ctx, cfg, st, log)
+	fwd, runner, err := newOutbound(ctx, cfg, st, met.queue(), log)
 	if err != nil {
 		ctl.Close()
 		return err
 	}
 	stages = append(stages, fwd) // after scanning: what is forwarded is what was scanned
 	deliverer := delivery.New(st, log, stages...)
+	deliverer.SetMetrics(met.delivery())
 
 	sp, err := spool.Open(cfg.SpoolDir(), cfg.SMTP.MaxInflightData, 0)
 	if err != nil {
@@ -159,9 +176,10 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 			Recipients: cfg.SMTP.SubmissionRecipientsPerHour,
 		}),
 		Notifier: notifier,
+		Metrics:  met.smtp(),
 	}, st, au, log)
 
-	pop := pop3d.New(pop3d.Config{
+	pop = pop3d.New(pop3d.Config{
 		Hostname:          cfg.Hostname,
 		AllowInsecureAuth: cfg.Auth.AllowInsecure,
 		IdleTimeout:       cfg.POP3.IdleTimeout.Duration,
@@ -170,9 +188,10 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		PreAuthTimeout:    cfg.POP3.AuthTimeout.Duration,
 		LineTimeout:       cfg.POP3.LineTimeout.Duration,
 		HandshakeTimeout:  cfg.TLS.HandshakeTimeout.Duration,
+		Metrics:           met.pop3(),
 	}, st, au, log)
 
-	imap := imapd.New(imapd.Config{
+	imap = imapd.New(imapd.Config{
 		Hostname:             cfg.Hostname,
 		AllowInsecureAuth:    cfg.Auth.AllowInsecure,
 		MaxConnections:       cfg.IMAP.MaxConnections,
@@ -188,7 +207,8 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 				log.Error("quota warning", "account", account, "err", err)
 			}
 		},
-		Train: trainHook(cfg, trainer),
+		Train:   trainHook(cfg, trainer),
+		Metrics: met.imap(),
 	}, st, au, log)
 
 	// Bind everything before serving anything: a port in use is reported at
@@ -223,6 +243,14 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		}
 		return nil
 	}
+	// Metrics: plain HTTP, /metrics only.
+	metricsSrv := met.httpServer(log)
+	metricsServe := func(ln net.Listener) error {
+		if err := metricsSrv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	}
 	httpAddr := cfg.Listen.HTTP
 	if acmeHTTP == nil && !config.Off(httpAddr) {
 		log.Info("listen.http is only used for ACME (tls.acme = false): not listening", "addr", httpAddr)
@@ -240,6 +268,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		{"imap", cfg.Listen.IMAP, imapServe(netserve.Plain)},
 		{"imaps", cfg.Listen.IMAPS, imapServe(netserve.Implicit)},
 		{"http", httpAddr, httpServe},
+		{"metrics", cfg.Listen.Metrics, metricsServe},
 	} {
 		if config.Off(l.addr) {
 			log.Info("listener off", "listener", l.name)
@@ -251,6 +280,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 			return fmt.Errorf("listen %s on %s: %w", l.name, l.addr, err)
 		}
 		bound = append(bound, binding{l.name, l.serve, ln})
+		listening = append(listening, admin.Listener{Name: l.name, Addr: ln.Addr().String()})
 	}
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -355,7 +385,8 @@ wait:
 	sctx, scancel := context.WithTimeout(context.Background(), ShutdownTimeout)
 	defer scancel()
 	var sw sync.WaitGroup
-	for name, shut := range map[string]func(context.Context) error{"smtp": smtp.Shutdown, "pop3": pop.Shutdown, "imap": imap.Shutdown, "http": httpSrv.Shutdown} {
+	for name, shut := range map[string]func(context.Context) error{"smtp": smtp.Shutdown, "pop3": pop.Shutdown, "imap": imap.Shutdown,
+		"http": httpSrv.Shutdown, "metrics": metricsSrv.Shutdown} {
 		sw.Add(1)
 		go func() {
 			defer sw.Done()
@@ -437,6 +468,9 @@ type certSource struct {
 	// pair is read again, ACME's cooldowns are forgotten.
 	reload func() error
 	what   string // what reload does, for the log
+	// info describes the certificates served (the pair as reloaded last,
+	// or ACME's as in its cache), for the metrics and yubin status.
+	info func(context.Context) []tlsutil.CertInfo
 }
 
 // loadTLS returns the certificate source shared by every listener: the
@@ -448,7 +482,8 @@ func loadTLS(cfg config.Config, log *slog.Logger) (certSource, error) {
 		if err != nil {
 			return certSource{}, err
 		}
-		return certSource{conf: p.TLSConfig(), reload: p.Reload, what: "certificate " + cfg.TLS.Cert}, nil
+		return certSource{conf: p.TLSConfig(), reload: p.Reload, what: "certificate " + cfg.TLS.Cert,
+			info: p.Certificates(tlsutil.SourceConfigured)}, nil
 	}
 	if cfg.TLS.ACME {
 		var hc *http.Client
@@ -458,11 +493,8 @@ func loadTLS(cfg config.Config, log *slog.Logger) (certSource, error) {
 				return certSource{}, err
 			}
 		}
-		hosts := []string{cfg.Hostname}
-		if cfg.DNS.MXHost != "" {
-			hosts = append(hosts, cfg.DNS.MXHost)
-		}
-		dir := filepath.Join(cfg.DataDir, "acme")
+		hosts := cfg.ACMEHosts()
+		dir := cfg.ACMEDir()
 		a, err := tlsutil.NewACME(tlsutil.ACMEConfig{
 			Hosts: hosts, Email: cfg.TLS.ACMEEmail, DirectoryURL: cfg.TLS.ACMEDirectory, CacheDir: dir, HTTPClient: hc, Log: log,
 		})
@@ -472,13 +504,14 @@ func loadTLS(cfg config.Config, log *slog.Logger) (certSource, error) {
 		log.Info("ACME: certificates are fetched on the first TLS connection and renewed automatically",
 			"hosts", hosts, "directory", cfg.TLS.ACMEDirectory, "cache", dir, "http-01", cfg.Listen.HTTP)
 		reset := func() error { a.ResetCooldown(); return nil }
-		return certSource{conf: a.TLSConfig(), http: a.HTTPHandler(), reload: reset, what: "ACME cooldowns forgotten"}, nil
+		return certSource{conf: a.TLSConfig(), http: a.HTTPHandler(), reload: reset, what: "ACME cooldowns forgotten", info: a.Certificates}, nil
 	}
-	dir := filepath.Join(cfg.DataDir, "tls")
+	dir := cfg.TLSDir()
 	p, err := tlsutil.SelfSignedPair(dir, cfg.Hostname)
 	if err != nil {
 		return certSource{}, err
 	}
 	log.Info("using the self-signed certificate in the data dir", "dir", dir)
-	return certSource{conf: p.TLSConfig(), reload: p.Reload, what: "self-signed certificate in " + dir}, nil
+	return certSource{conf: p.TLSConfig(), reload: p.Reload, what: "self-signed certificate in " + dir,
+		info: p.Certificates(tlsutil.SourceSelfSigned)}, nil
 }

@@ -4,6 +4,7 @@
 package storage
 
 import (
+	"os"
 	"time"
 
 	"yubin/store"
@@ -27,3 +28,14 @@ func OpenDir(dataDir string, o Options) (store.Store, error) {
 
 // Describe says where the store of a data directory lives, for logs.
 func Describe(dataDir string) string { return bolt.PathIn(dataDir) }
+
+// SizeOnDisk returns the bytes the store of a data directory takes on
+// disk (the embedded store's file, which holds free pages too: it does
+// not shrink when mail is deleted).
+func SizeOnDisk(dataDir string) (int64, error) {
+	fi, err := os.Stat(bolt.PathIn(dataDir))
+	if err != nil {
+		return 0, err
+	}
+	return fi.Size(), nil
+}

@@ -105,6 +105,9 @@ func handshake(addr, sni, wantName string, roots *x509.CertPool) ([]*x509.Certif
 func TestACMEWithPebble(t *testing.T) {
 	ca, a, cacheDir := startACME(t)
 	addr := serveTLS(t, a.TLSConfig())
+	if cs := a.Certificates(t.Context()); len(cs) != 0 {
+		t.Errorf("certificates before any was issued: %+v", cs)
+	}
 
 	// First handshake: the certificate is issued by Pebble, over http-01.
 	chain, err := handshake(addr, acmeHost, acmeHost, ca.Roots)
@@ -127,6 +130,11 @@ func TestACMEWithPebble(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(cacheDir, acmeHost)); err != nil {
 		t.Errorf("certificate not in the cache: %v", err)
+	}
+	// What monitoring reports is the certificate served, read from the
+	// cache without asking the CA.
+	if cs := a.Certificates(t.Context()); len(cs) != 1 || cs[0].Name != acmeHost || !cs[0].NotAfter.Equal(leaf.NotAfter) || cs[0].Source != tlsutil.SourceACME {
+		t.Errorf("certificates %+v, want %s until %v", cs, acmeHost, leaf.NotAfter)
 	}
 
 	// Second handshake: the same certificate.

@@ -38,6 +38,10 @@ func TestPairReload(t *testing.T) {
 		if !bytes.Equal(c.Certificate[0], p.Certificate().Certificate[0]) {
 			t.Fatal("Certificate() is not what is served")
 		}
+		// What monitoring reports (metrics, yubin status) is what is served.
+		if cs := p.Certificates(SourceConfigured)(t.Context()); len(cs) != 1 || cs[0].Name != c.Leaf.DNSNames[0] || !cs[0].NotAfter.Equal(c.Leaf.NotAfter) {
+			t.Fatalf("Certificates() = %+v, serving %v until %v", cs, c.Leaf.DNSNames, c.Leaf.NotAfter)
+		}
 		return c.Leaf.Subject.CommonName
 	}
 	use(a)

@@ -334,6 +334,31 @@ func (s *Store) QueueNextAttempt(ctx context.Context) (next time.Time, ok bool, 
 	return next, ok, err
 }
 
+// QueueStats counts the entries and finds the oldest, decoding only the
+// creation time of each.
+func (s *Store) QueueStats(ctx context.Context) (entries int, oldest time.Time, err error) {
+	err = s.db.View(func(tx *bbolt.Tx) error {
+		qb := tx.Bucket(bQueue)
+		if qb == nil {
+			return nil
+		}
+		return qb.ForEach(func(k, v []byte) error {
+			var rec struct {
+				Created time.Time `json:"created"`
+			}
+			if err := json.Unmarshal(v, &rec); err != nil {
+				return fmt.Errorf("store: corrupt queue record %q: %w", k, err)
+			}
+			entries++
+			if oldest.IsZero() || rec.Created.Before(oldest) {
+				oldest = rec.Created
+			}
+			return nil
+		})
+	})
+	return entries, oldest, err
+}
+
 // QueueEntries returns every queue entry, by id.
 func (s *Store) QueueEntries(ctx context.Context) ([]store.QueueEntry, error) {
 	var out []store.QueueEntry

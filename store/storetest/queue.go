@@ -34,6 +34,7 @@ var queueTests = []test{
 	{"retry and drop", testRetryDrop},
 	{"deliver and queue", testDeliverAndQueue},
 	{"restart", testQueueRestart},
+	{"stats", testQueueStats},
 }
 
 // outbound is a message from info to two remote domains.
@@ -660,4 +661,46 @@ func testLeaseConcurrent(t *testing.T, e *env) {
 	if len(owner) != len(ids) {
 		t.Errorf("%d of %d entries leased", len(owner), len(ids))
 	}
+}
+
+// QueueStats counts the entries and names the oldest one's creation,
+// whatever order they were queued, settled and dropped in.
+func testQueueStats(t *testing.T, e *env) {
+	ctx := t.Context()
+	stats := func(wantN int, wantOldest time.Time) {
+		t.Helper()
+		n, oldest, err := e.s.QueueStats(ctx)
+		testutil.Must(t, err)
+		if n != wantN || !oldest.Equal(wantOldest) {
+			t.Errorf("QueueStats = %d, %v; want %d, %v", n, oldest, wantN, wantOldest)
+		}
+		if all, _ := e.s.QueueEntries(ctx); len(all) != n {
+			t.Errorf("QueueStats counts %d entries, QueueEntries lists %d", n, len(all))
+		}
+	}
+	stats(0, time.Time{})
+	first := e.enqueue() // at start, two domains
+	stats(2, start)
+	e.clock.Advance(time.Hour)
+	later, err := e.s.Enqueue(ctx, store.Outbound{QueueID: "Q0", From: info, ReturnPath: info, Origin: store.OriginSubmission,
+		Recipients: []string{"z@late.test"}, Message: []byte("Subject: later\r\n\r\nbody\r\n")})
+	testutil.Must(t, err)
+	stats(3, start) // "Q0" sorts before "Q1": the oldest is not the first key
+	// An attempt that defers changes nothing; one that sends removes.
+	testutil.Must(t, e.s.SettleQueued(ctx, first[0], func(q *store.QueueEntry) error {
+		q.Attempts++
+		q.NextAttempt = start.Add(2 * time.Hour)
+		return nil
+	}, nil, nil))
+	stats(3, start)
+	if n, err := e.s.DropQueued(ctx, first); n != 2 || err != nil {
+		t.Fatalf("DropQueued = %d, %v", n, err)
+	}
+	stats(1, start.Add(time.Hour))
+	e.restart()
+	stats(1, start.Add(time.Hour))
+	if n, err := e.s.DropQueued(ctx, later); n != 1 || err != nil {
+		t.Fatalf("DropQueued = %d, %v", n, err)
+	}
+	stats(0, time.Time{})
 }
