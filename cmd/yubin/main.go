@@ -26,6 +26,8 @@ Usage:
   yubin forward set|show|clear ADDRESS ...        forwarding of an account (up to 10 targets)
   yubin queue   list|show|retry|drop ...          the outbound queue
   yubin dns     records|check [DOMAIN]            DNS records to publish (MX, SPF, DKIM, DMARC, SRV); check them
+  yubin backup  FILE|-                            a consistent backup of the store, also while the server runs
+  yubin restore FILE|- --data DIR                 make the store of DIR (which has none) from a backup, and verify it
   yubin quickstart ADDRESS                        first-time set-up: config, certificate, domain, admin account
   yubin service install                           install as a systemd service: user yubin, dirs, binary, unit
   yubin version
@@ -87,6 +89,10 @@ func run(e *env, args []string) int {
 		return cmdQueue(e, rest)
 	case "dns":
 		return cmdDNS(e, rest)
+	case "backup":
+		return cmdBackup(e, rest)
+	case "restore":
+		return cmdRestore(e, rest)
 	case "quickstart":
 		return cmdQuickstart(e, rest)
 	case "service":
