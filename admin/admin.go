@@ -21,6 +21,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 	"time"
@@ -40,6 +41,9 @@ type API interface {
 	// local, a Client sends req to the server and decodes its answer
 	// into resp.
 	perform(ctx context.Context, op string, req, resp any, local func(*Service) error) error
+	// performStream runs a stream operation (see DoStream): its bytes
+	// go to w, its answer into resp.
+	performStream(ctx context.Context, op string, req, resp any, w io.Writer, local func(*Service) error) error
 }
 
 // Domain is a domain as the admin sees it.

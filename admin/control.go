@@ -2,7 +2,9 @@ package admin
 
 import (
 	"bufio"
+	"cmp"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,6 +30,14 @@ import (
 // (kinds), so errors.Is works on the client's side too. Requests carry
 // passwords in clear text; the socket is mode 0600 in the data dir and the
 // server also checks the peer's user id.
+//
+// A stream operation (StreamOp: the backup) answers {"ok": true,
+// "stream": true} first, then its bytes in frames — a 4-byte big-endian
+// length, then that many bytes (at most maxFrame) — then a frame of
+// length 0, then the answer line as above. An error after the first line
+// (the snapshot failed half-way) is in that last line; a stream cut
+// before it is a failure too. A stream has no overall deadline: each
+// frame must go out within streamIdle, and a server shutting down ends it.
 
 type request struct {
 	Op  string          `json:"op"`
@@ -36,6 +46,7 @@ type request struct {
 
 type response struct {
 	OK     bool            `json:"ok"`
+	Stream bool            `json:"stream,omitempty"` // frames follow (a stream operation)
 	Error  string          `json:"error,omitempty"`
 	Kind   string          `json:"kind,omitempty"` // the error's sentinel (kinds)
 	Result json.RawMessage `json:"result,omitempty"`
@@ -46,6 +57,13 @@ const maxRequest = 1 << 20
 
 // requestTimeout bounds one connection on the server side.
 const requestTimeout = 30 * time.Second
+
+// maxFrame bounds one frame of a stream.
+const maxFrame = 1 << 20
+
+// streamIdle bounds how long one frame of a stream may take to get
+// through (the other side stopped reading, or writing).
+var streamIdle = 5 * time.Minute
 
 var kinds = []struct {
 	name string
@@ -215,9 +233,7 @@ func (s *Service) ServeControl(ctx context.Context, ln net.Listener) error {
 func (s *Service) serveConn(ctx context.Context, c net.Conn) {
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(requestTimeout))
-	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
-	defer cancel()
-	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Now()) })
+	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Now()) }) // the server stops
 	defer stop()
 
 	var resp response
@@ -231,13 +247,90 @@ func (s *Service) serveConn(ctx context.Context, c net.Conn) {
 		var req request
 		if err := json.Unmarshal(line, &req); err != nil {
 			resp = response{Error: "control socket: malformed request: " + err.Error(), Kind: "invalid"}
+		} else if sh, ok := ops[req.Op].(streamHandler); ok && !emptyRequest(&req) {
+			s.serveStream(ctx, c, sh, &req)
+			return
 		} else {
-			resp = result(s.dispatch(ctx, &req))
+			rctx, cancel := context.WithTimeout(ctx, requestTimeout)
+			resp = result(s.dispatch(rctx, &req))
+			cancel()
 		}
 	}
 	out, _ := json.Marshal(resp)
 	c.Write(append(out, '\n'))
 }
+
+// serveStream runs a stream operation on c: the first answer line, the
+// frames, the last answer line (see the protocol above).
+func (s *Service) serveStream(ctx context.Context, c net.Conn, sh streamHandler, req *request) {
+	fw := &frameWriter{ctx: ctx, c: c, bw: bufio.NewWriterSize(c, 64<<10)}
+	first, _ := json.Marshal(response{OK: true, Stream: true})
+	if fw.raw(append(first, '\n')) != nil {
+		return
+	}
+	resp := result(sh.serveStream(ctx, s, req.Req, fw))
+	if fw.err != nil {
+		return // the client is gone, or the server stops
+	}
+	last, _ := json.Marshal(resp)
+	if fw.raw(append([]byte{0, 0, 0, 0}, append(last, '\n')...)) == nil {
+		fw.flush()
+	}
+}
+
+// frameWriter writes a stream's bytes in frames.
+type frameWriter struct {
+	ctx context.Context
+	c   net.Conn
+	bw  *bufio.Writer
+	err error // sticky
+}
+
+func (f *frameWriter) Write(p []byte) (int, error) {
+	n := 0
+	for len(p) > 0 {
+		k := min(len(p), maxFrame)
+		var hdr [4]byte
+		binary.BigEndian.PutUint32(hdr[:], uint32(k))
+		if err := f.raw(hdr[:]); err != nil {
+			return n, err
+		}
+		if err := f.raw(p[:k]); err != nil {
+			return n, err
+		}
+		n += k
+		p = p[k:]
+	}
+	return n, nil
+}
+
+// raw writes b as it is, each write within streamIdle.
+func (f *frameWriter) raw(b []byte) error {
+	if f.err != nil {
+		return f.err
+	}
+	if err := f.ctx.Err(); err != nil {
+		f.err = fmt.Errorf("control socket: %w", err)
+		return f.err
+	}
+	f.c.SetWriteDeadline(time.Now().Add(streamIdle))
+	if _, err := f.bw.Write(b); err != nil {
+		f.err = fmt.Errorf("control socket: %w", err)
+	}
+	return f.err
+}
+
+func (f *frameWriter) flush() {
+	if f.err == nil {
+		f.c.SetWriteDeadline(time.Now().Add(streamIdle))
+		if err := f.bw.Flush(); err != nil {
+			f.err = err
+		}
+	}
+}
+
+// emptyRequest reports whether r has no request.
+func emptyRequest(r *request) bool { return len(r.Req) == 0 || string(r.Req) == "null" }
 
 func result(v any, err error) response {
 	if err != nil {
@@ -259,7 +352,7 @@ func (s *Service) dispatch(ctx context.Context, r *request) (any, error) {
 	if !ok {
 		return nil, errorf(store.ErrInvalid, "control socket: unknown operation %q (is the server older than this yubin?)", r.Op)
 	}
-	if len(r.Req) == 0 || string(r.Req) == "null" {
+	if emptyRequest(r) {
 		return nil, errorf(store.ErrInvalid, "control socket: %s without a request", r.Op)
 	}
 	return h.serve(ctx, s, r.Req)
@@ -287,17 +380,9 @@ func (c *Client) Ping(ctx context.Context) error {
 func (c *Client) perform(ctx context.Context, op string, req, out any, _ func(*Service) error) error {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	b, err := json.Marshal(req)
+	conn, err := c.send(ctx, op, req)
 	if err != nil {
 		return err
-	}
-	if b, err = json.Marshal(request{Op: op, Req: b}); err != nil {
-		return err
-	}
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "unix", c.path)
-	if err != nil {
-		return fmt.Errorf("control socket: %w", err)
 	}
 	defer conn.Close()
 	if dl, ok := ctx.Deadline(); ok {
@@ -305,22 +390,102 @@ func (c *Client) perform(ctx context.Context, op string, req, out any, _ func(*S
 	}
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
 	defer stop()
-	if _, err := conn.Write(append(b, '\n')); err != nil {
-		return fmt.Errorf("control socket: %w", err)
+	return readAnswer(bufio.NewReader(conn), out)
+}
+
+// performStream implements API: one connection, one request line, the
+// first answer line, the frames written to w, the last answer line. Each
+// read from the socket must come within streamIdle; there is no deadline
+// for the whole.
+func (c *Client) performStream(ctx context.Context, op string, req, out any, w io.Writer, _ func(*Service) error) error {
+	dctx, cancel := context.WithTimeout(ctx, c.timeout)
+	conn, err := c.send(dctx, op, req)
+	cancel()
+	if err != nil {
+		return err
 	}
-	line, err := bufio.NewReader(io.LimitReader(conn, 64<<20)).ReadBytes('\n')
-	if err != nil && (len(line) == 0 || !errors.Is(err, io.EOF)) {
-		return fmt.Errorf("control socket: reading the answer: %w", err)
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
+	defer stop()
+	src := &idleReader{conn: conn, ctx: ctx, idle: max(c.timeout, streamIdle)}
+	br := bufio.NewReaderSize(src, 64<<10)
+	var first response
+	if err := readLine(br, &first); err != nil {
+		return ctxErr(ctx, err)
 	}
+	if !first.OK {
+		return answerErr(first)
+	}
+	if !first.Stream {
+		return fmt.Errorf("control socket: %s: the server did not stream its answer", op)
+	}
+	early := func(err error) error {
+		return fmt.Errorf("control socket: %s: the stream ended early: %w", op, ctxErr(ctx, err))
+	}
+	var hdr [4]byte
+	for {
+		if _, err := io.ReadFull(br, hdr[:]); err != nil {
+			return early(err)
+		}
+		n := binary.BigEndian.Uint32(hdr[:])
+		if n == 0 {
+			break
+		}
+		if n > maxFrame {
+			return fmt.Errorf("control socket: %s: a frame of %d bytes", op, n)
+		}
+		// CopyN through a plain Reader, so that a short frame (the
+		// socket's error) and a failing w are told apart.
+		if _, err := io.CopyN(w, struct{ io.Reader }{br}, int64(n)); err != nil {
+			if src.err != nil || errors.Is(err, io.EOF) {
+				return early(cmp.Or(src.err, err))
+			}
+			return err // w's
+		}
+	}
+	if err := readAnswer(br, out); err != nil {
+		return ctxErr(ctx, err)
+	}
+	return nil
+}
+
+// send dials the socket within ctx and writes one request line.
+func (c *Client) send(ctx context.Context, op string, req any) (net.Conn, error) {
+	b, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	if b, err = json.Marshal(request{Op: op, Req: b}); err != nil {
+		return nil, err
+	}
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "unix", c.path)
+	if err != nil {
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		conn.SetWriteDeadline(dl)
+	}
+	_, err = conn.Write(append(b, '\n'))
+	conn.SetWriteDeadline(time.Time{})
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("control socket: %w", ctxErr(ctx, err))
+	}
+	return conn, nil
+}
+
+// readAnswer reads an answer line into out.
+func readAnswer(br *bufio.Reader, out any) error {
 	var resp response
-	if err := json.Unmarshal(line, &resp); err != nil {
-		return fmt.Errorf("control socket: malformed answer: %w", err)
+	if err := readLine(br, &resp); err != nil {
+		return err
 	}
 	if !resp.OK {
-		if resp.Error == "" {
-			resp.Error = "control socket: request failed"
-		}
-		return &Error{Kind: kindErr(resp.Kind), Msg: resp.Error}
+		return answerErr(resp)
+	}
+	if resp.Stream {
+		return errorf(store.ErrInvalid, "control socket: the server streams its answer to this operation (use DoStream)")
 	}
 	if len(resp.Result) > 0 {
 		if err := json.Unmarshal(resp.Result, out); err != nil {
@@ -328,6 +493,65 @@ func (c *Client) perform(ctx context.Context, op string, req, out any, _ func(*S
 		}
 	}
 	return nil
+}
+
+// readLine reads one answer line (at most 64 MiB).
+func readLine(br *bufio.Reader, resp *response) error {
+	var line []byte
+	for {
+		frag, err := br.ReadSlice('\n')
+		line = append(line, frag...)
+		if len(line) > 64<<20 {
+			return errors.New("control socket: an answer longer than 64 MiB")
+		}
+		if errors.Is(err, bufio.ErrBufferFull) {
+			continue
+		}
+		if err != nil && (len(line) == 0 || !errors.Is(err, io.EOF)) {
+			return fmt.Errorf("control socket: reading the answer: %w", err)
+		}
+		break
+	}
+	if err := json.Unmarshal(line, resp); err != nil {
+		return fmt.Errorf("control socket: malformed answer: %w", err)
+	}
+	return nil
+}
+
+// answerErr is the error an answer carries.
+func answerErr(resp response) error {
+	if resp.Error == "" {
+		resp.Error = "control socket: request failed"
+	}
+	return &Error{Kind: kindErr(resp.Kind), Msg: resp.Error}
+}
+
+// ctxErr is ctx's error if it has ended (it caused err), else err.
+func ctxErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
+}
+
+// idleReader reads from the socket, each read within idle, and keeps the
+// first error.
+type idleReader struct {
+	conn net.Conn
+	ctx  context.Context
+	idle time.Duration
+	err  error
+}
+
+func (r *idleReader) Read(p []byte) (int, error) {
+	if r.ctx.Err() == nil {
+		r.conn.SetReadDeadline(time.Now().Add(r.idle))
+	}
+	n, err := r.conn.Read(p)
+	if err != nil && r.err == nil {
+		r.err = err
+	}
+	return n, err
 }
 
 // pingTimeout is how long Open waits for a server on the control socket.

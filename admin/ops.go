@@ -3,6 +3,7 @@ package admin
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"os"
 
 	"yubin/store"
@@ -52,6 +53,57 @@ func (s *Service) perform(_ context.Context, _ string, _, _ any, local func(*Ser
 	return local(s)
 }
 
+// StreamOp is an operation that writes a stream of bytes (a backup) before
+// its answer: a request of type Req, the bytes, a Resp. Run one with
+// DoStream. Through the control socket the bytes come in frames before
+// the answer line (see control.go).
+type StreamOp[Req, Resp any] struct {
+	name string
+	run  func(s *Service, ctx context.Context, req Req, w io.Writer) (Resp, error)
+}
+
+// Name returns the operation's name on the wire ("backup").
+func (o StreamOp[Req, Resp]) Name() string { return o.name }
+
+// DoStream performs o with req on api, writing its bytes to w as they
+// come: on the store when api is a *Service, through the server's control
+// socket when it is a *Client.
+func DoStream[Req, Resp any](ctx context.Context, api API, o StreamOp[Req, Resp], req Req, w io.Writer) (Resp, error) {
+	var resp Resp
+	err := api.performStream(ctx, o.name, req, &resp, w, func(s *Service) (err error) {
+		resp, err = o.run(s, ctx, req, w)
+		return err
+	})
+	return resp, err
+}
+
+// performStream implements API: the Service runs the operation itself.
+func (s *Service) performStream(_ context.Context, _ string, _, _ any, _ io.Writer, local func(*Service) error) error {
+	return local(s)
+}
+
+func (o StreamOp[Req, Resp]) serve(context.Context, *Service, json.RawMessage) (any, error) {
+	return nil, errorf(store.ErrInvalid, "control socket: %s streams its answer (use DoStream)", o.name)
+}
+
+func (o StreamOp[Req, Resp]) serveStream(ctx context.Context, s *Service, raw json.RawMessage, w io.Writer) (any, error) {
+	var req Req
+	if err := json.Unmarshal(raw, &req); err != nil {
+		return nil, errorf(store.ErrInvalid, "control socket: malformed %s request: %v", o.name, err)
+	}
+	return o.run(s, ctx, req, w)
+}
+
+// newStreamOp defines a stream operation and enters it in the table.
+func newStreamOp[Req, Resp any](name string, run func(*Service, context.Context, Req, io.Writer) (Resp, error)) StreamOp[Req, Resp] {
+	if _, dup := ops[name]; dup {
+		panic("admin: two operations named " + name)
+	}
+	o := StreamOp[Req, Resp]{name: name, run: run}
+	ops[name] = o
+	return o
+}
+
 // handler is an Op with its types erased, as the control socket needs it.
 type handler interface {
 	// serve decodes a request for the op and runs it on s.
@@ -66,7 +118,15 @@ func (o Op[Req, Resp]) serve(ctx context.Context, s *Service, raw json.RawMessag
 	return o.run(s, ctx, req)
 }
 
-// ops is the table of operations by name; newOp fills it.
+// streamHandler is a StreamOp with its types erased.
+type streamHandler interface {
+	handler
+	// serveStream decodes a request for the op and runs it on s,
+	// writing its bytes to w.
+	serveStream(ctx context.Context, s *Service, req json.RawMessage, w io.Writer) (any, error)
+}
+
+// ops is the table of operations by name; newOp and newStreamOp fill it.
 var ops = map[string]handler{}
 
 // newOp defines an operation and enters it in the table.
@@ -218,6 +278,17 @@ var (
 	// listeners, version and uptime, the queue, the store's size, the
 	// certificates, clamd, the daily reports.
 	OpStatus = newOp("status", noRequest((*Service).Status))
+	// OpBackup writes a consistent snapshot of the whole store (see
+	// store.Backups) while the server goes on; its answer describes it.
+	// WriteBackup makes a backup file of it.
+	OpBackup = newStreamOp("backup", func(s *Service, ctx context.Context, _ None, w io.Writer) (store.BackupInfo, error) {
+		return s.Backup(ctx, w)
+	})
+	// OpBackupRecord records the latest backup made.
+	OpBackupRecord = newOp("backup.record", noResult((*Service).RecordBackup))
+	// OpBackupLast returns the latest backup recorded (Time zero: none):
+	// for "yubin status".
+	OpBackupLast = newOp("backup.last", noRequest((*Service).LastBackup))
 
 	// OpQueueList lists the outbound queue.
 	OpQueueList = newOp("queue.list", noRequest((*Service).Queue))

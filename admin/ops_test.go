@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,6 +25,19 @@ type opCase struct {
 
 func call[Req, Resp any](o Op[Req, Resp], req Req) opCase {
 	return opCase{o.Name(), func(api API) (any, error) { return Do(ctx, api, o, req) }}
+}
+
+// stream is a call of a stream operation: its answer, with the bytes
+// checked against the answer's Size.
+func stream(o StreamOp[None, store.BackupInfo]) opCase {
+	return opCase{o.Name(), func(api API) (any, error) {
+		var buf bytes.Buffer
+		info, err := DoStream(ctx, api, o, None{}, &buf)
+		if err == nil && info.Size != int64(buf.Len()) {
+			err = fmt.Errorf("%s: the answer says %d bytes, %d came", o.Name(), info.Size, buf.Len())
+		}
+		return info, err
+	}}
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -131,6 +145,11 @@ func TestEveryOpRoundTrips(t *testing.T) {
 		call(OpQueueDrop, QueueSelection{All: true}),
 		call(OpQueueList, None{}),
 		call(OpStatus, None{}), // with the queue empty: no age that moves between the two calls
+		call(OpBackupLast, None{}),
+		call(OpBackupRecord, store.LastBackup{Size: 10}),
+		call(OpBackupRecord, store.LastBackup{Time: time.Date(2025, 3, 4, 5, 0, 0, 0, time.UTC), Size: 1234, File: "/backups/b.ybk", Messages: 3, Duration: time.Second}),
+		call(OpBackupLast, None{}),
+		stream(OpBackup),
 		call(OpReportSend, "example.com"),
 		call(OpReportSend, "other.test"),
 		call(OpAccountRemove, "dave@new.test"),

@@ -54,7 +54,7 @@ func TestEveryCLICommandWhileServing(t *testing.T) {
 	appendConfig(t, cfg, "[outbound]\nsmart_host = \""+sink.Addr+"\"\nsmart_host_verify_tls = false\nretry_initial = \"1h\"\n")
 	srv := startServer(t, data, cfg)
 	flags := []string{"--config", cfg, "--data", data}
-	vars := map[string]string{"EMPTYDNS": dnstest.NewServer(t, nil).Addr()}
+	vars := map[string]string{"EMPTYDNS": dnstest.NewServer(t, nil).Addr(), "BACKUP": filepath.Join(t.TempDir(), "yubin.ybk")}
 	outer := t // for what must outlive one case
 
 	jsonOf := func(t *testing.T, v any, args ...string) {
@@ -398,6 +398,17 @@ func TestEveryCLICommandWhileServing(t *testing.T) {
 					t.Fatal("new.test still listed")
 				}
 			}},
+
+		// A backup of the running server; restoring it over the server's
+		// store is refused (TestBackupUnderLoad restores it).
+		{args: []string{"backup", "$BACKUP"}, out: `^backup of \S+ written to \S+yubin.ybk: `,
+			check: func(t *testing.T, _ string) {
+				b, err := os.ReadFile(vars["BACKUP"])
+				if err != nil || !bytes.HasPrefix(b, []byte("yubin-backup 1 {")) {
+					t.Fatalf("the backup file: %v, %.40q", err, b)
+				}
+			}},
+		{args: []string{"restore", "$BACKUP"}, code: 1, out: `^yubin: restore: \S+ already has a store \(\S+yubin.db\): restore only into a data dir without one`},
 
 		// Usage errors: exit status 2, nothing done.
 		{args: []string{"domain"}, code: 2, out: `usage: yubin domain`},

@@ -17,6 +17,7 @@
 //	SpamModel   the spam filter's token counts        delivery (spam stage), spam.Trainer
 //	Quarantine  mail the spam filter holds            spam.Trainer, admin
 //	Admin       everything an administrator changes   admin
+//	Backups     snapshots while running, last backup  admin (yubin backup, status)
 //
 // Promises every backend keeps: every method is safe for concurrent use; a
 // write that returns without error is durable; UIDs are never reused within
@@ -263,6 +264,7 @@ type Store interface {
 	Queue
 	SpamModel
 	Quarantine
+	Backups
 	// Verify checks the backend's invariants (usage = sum of sizes,
 	// reference counts, queue indexes, mod-sequences) and returns what is
 	// wrong.

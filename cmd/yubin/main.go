@@ -28,6 +28,8 @@ Usage:
   yubin queue   list|show|retry|drop ...          the outbound queue
   yubin dns     records|check [DOMAIN]            DNS records to publish (MX, SPF, DKIM, DMARC, SRV); check them
   yubin status  [--json]                          the server: listeners, uptime, queue, store, certificates, clamd, reports
+  yubin backup  FILE|-                            a consistent backup of the store, also while the server runs
+  yubin restore FILE|- --data DIR                 make the store of DIR (which has none) from a backup, and verify it
   yubin quickstart ADDRESS                        first-time set-up: config, certificate, domain, admin account
   yubin service install                           install as a systemd service: user yubin, dirs, binary, unit
   yubin version
@@ -91,6 +93,10 @@ func run(e *env, args []string) int {
 		return cmdDNS(e, rest)
 	case "status":
 		return cmdStatus(e, rest)
+	case "backup":
+		return cmdBackup(e, rest)
+	case "restore":
+		return cmdRestore(e, rest)
 	case "quickstart":
 		return cmdQuickstart(e, rest)
 	case "service":

@@ -5,6 +5,8 @@ package storage
 
 import (
 	"os"
+	"fmt"
+	"io"
 	"time"
 
 	"yubin/store"
@@ -38,4 +40,42 @@ func SizeOnDisk(dataDir string) (int64, error) {
 		return 0, err
 	}
 	return fi.Size(), nil
+}
+
+// Exists reports whether a data directory holds a store.
+func Exists(dataDir string) (bool, error) { return bolt.Exists(dataDir) }
+
+// Restore is a store being made from a snapshot (store.Backups.Backup) for
+// a data directory that has none: write the snapshot to it, Open it to
+// check, Close that store, then Commit (all or nothing) or Abort.
+type Restore interface {
+	io.Writer
+	// Open opens what was written as a store of backend (the snapshot's
+	// BackupInfo.Backend), for checking.
+	Open(backend string) (store.Store, error)
+	// Commit puts the store in place; it fails with store.ErrExists if a
+	// store appeared in the data directory meanwhile.
+	Commit() error
+	// Abort removes what was written.
+	Abort() error
+}
+
+// BeginRestore starts restoring the store of dataDir from a snapshot. A
+// data directory that holds a store already is refused with
+// store.ErrExists.
+func BeginRestore(dataDir string) (Restore, error) {
+	r, err := bolt.BeginRestore(dataDir)
+	if err != nil {
+		return nil, err
+	}
+	return boltRestore{r}, nil
+}
+
+type boltRestore struct{ *bolt.Restore }
+
+func (r boltRestore) Open(backend string) (store.Store, error) {
+	if backend != bolt.Backend {
+		return nil, fmt.Errorf("%w: a snapshot of the %q store backend; this yubin has %q", store.ErrInvalid, backend, bolt.Backend)
+	}
+	return r.Restore.Open(bolt.Options{})
 }

@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -114,6 +115,11 @@ type Store struct {
 	deliveries atomic.Int64 // Deliver/Append calls committed
 }
 
+// initialMmapSize is the memory map bbolt starts with: 1 GiB where the
+// address space allows (beyond it bbolt grows the map 1 GiB at a time, and
+// a writer that grows it waits for a backup in progress).
+const initialMmapSize = 1 << 30 * (strconv.IntSize / 64)
+
 // FileName is the store's file in a data directory.
 const FileName = "yubin.db"
 
@@ -139,6 +145,11 @@ func Open(path string, opts Options) (*Store, error) {
 		NoSync:         opts.NoSync,
 		NoFreelistSync: true, // rebuilt on open; saves a write per commit
 		FreelistType:   bbolt.FreelistMapType,
+		// A read transaction holds bbolt's memory map: a writer that
+		// must grow the map waits for every reader. A large map from
+		// the start (address space only; the file grows as before)
+		// keeps a long reader — a backup — from holding up writers.
+		InitialMmapSize: initialMmapSize,
 	})
 	if errors.Is(err, bbolt.ErrTimeout) {
 		return nil, fmt.Errorf("store %s: %w", path, store.ErrInUse)
