@@ -17,6 +17,7 @@
 //	SpamModel   the spam filter's token counts        delivery (spam stage), spam.Trainer
 //	Quarantine  mail the spam filter holds            spam.Trainer, admin
 //	Admin       everything an administrator changes   admin
+//	Importer    mail brought in, once per source key  admin (yubin import)
 //
 // Promises every backend keeps: every method is safe for concurrent use; a
 // write that returns without error is durable; UIDs are never reused within
@@ -247,6 +248,7 @@ type Store interface {
 	Queue
 	SpamModel
 	Quarantine
+	Importer
 	// Verify checks the backend's invariants (usage = sum of sizes,
 	// reference counts, queue indexes, mod-sequences) and returns what is
 	// wrong.
