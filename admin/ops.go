@@ -214,6 +214,15 @@ var (
 	// OpQuarantineDelete deletes held messages and returns how many.
 	OpQuarantineDelete = newOp("quarantine.delete", (*Service).QuarantineDelete)
 
+	// OpImportStart looks up the account an import fills and makes the
+	// mailboxes it needs.
+	OpImportStart = newOp("import.start", (*Service).ImportStart)
+	// OpImportCheck reports which import keys are in the account already.
+	OpImportCheck = newOp("import.check", (*Service).ImportCheck)
+	// OpImportBatch stores a batch of imported messages, each at most
+	// once per key.
+	OpImportBatch = newOp("import.batch", (*Service).ImportBatch)
+
 	// OpQueueList lists the outbound queue.
 	OpQueueList = newOp("queue.list", noRequest((*Service).Queue))
 	// OpQueueShow returns one queue entry with its message's headers.
