@@ -10,8 +10,11 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 
+	"yubin/admin"
 	"yubin/internal/testutil"
 	"yubin/internal/testutil/dovecottest"
+	"yubin/internal/testutil/teststore"
+	"yubin/store"
 )
 
 // oldMail fills Dovecot, the old provider, with messages whose flags and
@@ -172,4 +175,37 @@ func TestIMAPURL(t *testing.T) {
 			t.Errorf("the password is shown: %v", err)
 		}
 	}
+}
+
+// BenchmarkIMAPImport pulls 1,000 messages of 10 KiB from Dovecot into a
+// store with fsync on (go test -run NONE -bench IMAPImport
+// ./internal/mailimport/); it reports messages a second.
+func BenchmarkIMAPImport(b *testing.B) {
+	d := dovecottest.Start(b, map[string]string{"old@old.example": "pw"})
+	const n = 1000
+	body := strings.Repeat("0123456789abcdef", 640)
+	var msgs []dovecottest.Message
+	for i := range n {
+		msgs = append(msgs, dovecottest.Message{Flags: []imap.Flag{imap.FlagSeen}, Date: time.Unix(1500000000+int64(i), 0),
+			Raw: []byte(fmt.Sprintf("Subject: %d\r\n\r\n%s\r\n", i, body))})
+	}
+	d.Append(b, "old@old.example", "INBOX", msgs...)
+	u, err := IMAPURL("imaps://old@old.example@" + d.IMAPS)
+	testutil.Must(b, err)
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		st := teststore.New(b, teststore.Options{Accounts: []store.Account{{Address: account}}})
+		svc := admin.NewService(st, 0)
+		b.StartTimer()
+		src, err := DialIMAP(b.Context(), u, "pw", d.TLS)
+		testutil.Must(b, err)
+		res, err := Run(b.Context(), svc, src, Options{Address: account})
+		testutil.Must(b, err)
+		src.Close()
+		if res.Imported != n {
+			b.Fatalf("imported %d", res.Imported)
+		}
+	}
+	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "msg/s")
 }
