@@ -13,6 +13,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/emersion/go-sasl"
 )
 
 // IMAP is a source on an IMAP server: every mailbox of one user, read
@@ -116,7 +117,12 @@ func DialIMAP(ctx context.Context, u *url.URL, password string, tlsConfig *tls.C
 		return nil, fmt.Errorf("%s: %v", addr, err)
 	}
 	user := u.User.Username()
-	if err := c.Login(user, password).Wait(); err != nil {
+	login := func() error { return c.Login(user, password).Wait() }
+	if c.Caps().Has(imap.CapLoginDisabled) {
+		// LOGIN refused even over TLS: SASL PLAIN (RFC 4616) says the same.
+		login = func() error { return c.Authenticate(sasl.NewPlainClient("", user, password)) }
+	}
+	if err := login(); err != nil {
 		c.Close()
 		var ie *imap.Error
 		if errors.As(err, &ie) && ie.Type == imap.StatusResponseTypeNo {
