@@ -38,12 +38,11 @@ func mailboxCounts(t *testing.T, flags []string, addr string) map[string]int {
 	return m
 }
 
-// TestImport runs "yubin import" through the real binary: with the server
-// running (through its control socket: an IMAP session that has INBOX
-// selected sees the new mail), twice (nothing twice), into a full mailbox
-// (a clear stop, exit status 1), from a real Dovecot over IMAP (password
-// on stdin; a wrong one is one clear line), and with the server stopped
-// (on the data dir itself).
+// TestImport runs "yubin import" of mail files through the real binary:
+// with the server running (through its control socket: an IMAP session
+// that has INBOX selected sees the new mail), twice (nothing twice), into
+// a full mailbox (a clear stop, exit status 1), and with the server
+// stopped (on the data dir itself).
 func TestImport(t *testing.T) {
 	data, cfg := newDataDir(t)
 	flags := []string{"--config", cfg, "--data", data}
@@ -114,51 +113,71 @@ func TestImport(t *testing.T) {
 		t.Fatalf("the rest (%s were imported):\n%s", m[1], out)
 	}
 
-	// From a real Dovecot, over IMAP, through the running server.
+	// The server stopped: the CLI imports on the data dir itself.
+	srv.stop(t)
+	out = mustCLI(t, "", append([]string{"import", "info@example.com", testdata + "inbox.mbox", "--into", "Old"}, flags...)...)
+	if !strings.Contains(out, "imported 3 messages") || !strings.Contains(out, "made the mailbox Old\n") {
+		t.Fatalf("import on a stopped server:\n%s", out)
+	}
+	out = mustCLI(t, "", append([]string{"import", "info@example.com", testdata + "maildir"}, flags...)...)
+	if !strings.Contains(out, "imported 0 messages (0 B) into info@example.com; 7 there already\n") {
+		t.Fatalf("the first import again, server stopped:\n%s", out)
+	}
+	if c := mailboxCounts(t, flags, "info@example.com"); c["Old"] != 3 || c["INBOX"] != 5 || c["Work/2024"] != 3 {
+		t.Fatalf("mailboxes at the end: %v", c)
+	}
+}
+
+// TestImportFromDovecot pulls mail from a real Dovecot through the real
+// binary, the password on stdin: through the running server (the account
+// checked first; flags and internal dates kept; the old server's
+// certificate checked), again with the server stopped (nothing twice),
+// and with a wrong password (one clear line).
+func TestImportFromDovecot(t *testing.T) {
 	d := dovecottest.Start(t, map[string]string{"old@old.example": "old-pw"})
 	d.Append(t, "old@old.example", "INBOX",
 		dovecottest.Message{Flags: []imap.Flag{imap.FlagSeen, imap.FlagAnswered}, Date: time.Date(2018, 1, 2, 3, 4, 5, 0, time.UTC), Raw: []byte("Subject: from dovecot\r\n\r\nold mail\r\n")})
 	d.Append(t, "old@old.example", "Sent Messages",
 		dovecottest.Message{Flags: []imap.Flag{imap.FlagSeen}, Date: time.Date(2018, 1, 3, 3, 4, 5, 0, time.UTC), Raw: []byte("Subject: sent from dovecot\r\n\r\nold sent mail\r\n")})
 	url := "imaps://old@old.example@" + d.IMAPS
+	data, cfg := newDataDir(t)
+	flags := []string{"--config", cfg, "--data", data}
+	srv := startServer(t, data, cfg)
+
 	// An unknown account is said before the old server is asked.
-	out, errs, code = cli(t, "old-pw\n", append([]string{"import", "bob@example.com", url, "--ca", d.CAFile}, flags...)...)
+	out, errs, code := cli(t, "old-pw\n", append([]string{"import", "bob@example.com", url, "--ca", d.CAFile}, flags...)...)
 	if code != 1 || errs != "yubin: import: unknown account bob@example.com\n" {
 		t.Fatalf("unknown account: exit %d\n%s%s", code, out, errs)
 	}
-	mustCLI(t, "bob-pw\n", append([]string{"account", "add", "bob@example.com", "--password-stdin"}, flags...)...)
-	out = mustCLI(t, "old-pw\n", append([]string{"import", "bob@example.com", url, "--ca", d.CAFile}, flags...)...)
+	out = mustCLI(t, "old-pw\n", append([]string{"import", "info@example.com", url, "--ca", d.CAFile}, flags...)...)
 	if !strings.Contains(out, "imported 2 messages") || !strings.Contains(out, "Sent: 1 imported (of 1)") {
 		t.Fatalf("IMAP import:\n%s", out)
 	}
-	if err := imapCheck(srv.addrs["imaps"], "bob@example.com", "bob-pw", "Sent", time.Date(2018, 1, 3, 3, 4, 5, 0, time.UTC), imap.FlagSeen); err != nil {
+	if err := imapCheck(srv.addrs["imaps"], "info@example.com", "secret-pw", "Sent", time.Date(2018, 1, 3, 3, 4, 5, 0, time.UTC), imap.FlagSeen); err != nil {
+		t.Fatal(err)
+	}
+	if err := imapCheck(srv.addrs["imaps"], "info@example.com", "secret-pw", "INBOX", time.Date(2018, 1, 2, 3, 4, 5, 0, time.UTC), imap.FlagAnswered); err != nil {
 		t.Fatal(err)
 	}
 	// Without a certificate to trust, the self-signed one is refused.
-	if _, errs, code := cli(t, "old-pw\n", append([]string{"import", "bob@example.com", url}, flags...)...); code != 1 || !strings.Contains(errs, "certificate") {
+	if _, errs, code := cli(t, "old-pw\n", append([]string{"import", "info@example.com", url}, flags...)...); code != 1 || !strings.Contains(errs, "certificate") {
 		t.Fatalf("unverified certificate: exit %d, %s", code, errs)
 	}
 
-	// The server stopped: the CLI imports on the data dir itself.
 	srv.stop(t)
-	out = mustCLI(t, "", append([]string{"import", "bob@example.com", testdata + "inbox.mbox", "--into", "Old"}, flags...)...)
-	if !strings.Contains(out, "imported 3 messages") || !strings.Contains(out, "made the mailbox Old\n") {
-		t.Fatalf("import on a stopped server:\n%s", out)
-	}
-	out = mustCLI(t, "old-pw\n", append([]string{"import", "bob@example.com", url, "--ca", d.CAFile}, flags...)...)
-	if !strings.Contains(out, "imported 0 messages (0 B) into bob@example.com; 2 there already") {
+	out = mustCLI(t, "old-pw\n", append([]string{"import", "info@example.com", url, "--ca", d.CAFile}, flags...)...)
+	if !strings.Contains(out, "imported 0 messages (0 B) into info@example.com; 2 there already") {
 		t.Fatalf("IMAP import again, server stopped:\n%s", out)
 	}
-	if c := mailboxCounts(t, flags, "bob@example.com"); c["Old"] != 3 || c["INBOX"] != 1 || c["Sent"] != 1 {
-		t.Fatalf("bob's mailboxes: %v", c)
+	if c := mailboxCounts(t, flags, "info@example.com"); c["INBOX"] != 1 || c["Sent"] != 1 {
+		t.Fatalf("mailboxes: %v", c)
 	}
 	// A wrong password: one clear line. (Last: Dovecot then slows down
 	// logins from this address for a while.)
-	out, errs, code = cli(t, "wrong-pw\n", append([]string{"import", "bob@example.com", url, "--ca", d.CAFile}, flags...)...)
+	out, errs, code = cli(t, "wrong-pw\n", append([]string{"import", "info@example.com", url, "--ca", d.CAFile}, flags...)...)
 	if code != 1 || !regexp.MustCompile(`^yubin: import: 127\.0\.0\.1:\d+: login failed for old@old.example: .*\n$`).MatchString(errs) {
 		t.Fatalf("wrong password: exit %d\n%s%s", code, out, errs)
 	}
-
 }
 
 func atoi(s string) int {
