@@ -226,10 +226,12 @@ func (s *Source) readFile(path string) ([]byte, int64, time.Time, error) {
 	if err != nil {
 		return nil, 0, time.Time{}, err
 	}
-	raw, err := io.ReadAll(io.LimitReader(f, int64(s.max())))
-	if err != nil {
+	// One read for a file of the size it had; ReadAll grows it if not.
+	buf := bytes.NewBuffer(make([]byte, 0, min(fi.Size(), int64(s.max()))+bytes.MinRead))
+	if _, err := buf.ReadFrom(io.LimitReader(f, int64(s.max()))); err != nil {
 		return nil, 0, time.Time{}, fmt.Errorf("%s: %w", path, err)
 	}
+	raw := buf.Bytes()
 	size := fi.Size()
 	if bytes.HasPrefix(raw, []byte("From ")) {
 		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
