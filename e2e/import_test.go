@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -104,7 +103,7 @@ func TestImport(t *testing.T) {
 	out, errs, code = cli(t, "", append([]string{"import", "info@example.com", testdata + "thunderbird"}, flags...)...)
 	stop := regexp.MustCompile(`^yubin: import: stopped: the mailbox of info@example.com is full \(1\.\d KiB of 1\.5 KiB used; the next message needs \d+ B\): (\d) messages? imported, (\d) not; raise the quota \(yubin account quota info@example.com SIZE\) and run the same import again: it brings in only what is missing\n$`)
 	m := stop.FindStringSubmatch(errs)
-	if code != 1 || m == nil || m[1] == "0" || atoi(m[1])+atoi(m[2]) != 4 {
+	if code != 1 || m == nil || m[1] == "0" || atoi(t, m[1])+atoi(t, m[2]) != 4 {
 		t.Fatalf("over quota: exit %d\nstdout: %s\nstderr: %s", code, out, errs)
 	}
 	mustCLI(t, "", append([]string{"account", "quota", "info@example.com", "0"}, flags...)...)
@@ -178,11 +177,6 @@ func TestImportFromDovecot(t *testing.T) {
 	if code != 1 || !regexp.MustCompile(`^yubin: import: 127\.0\.0\.1:\d+: login failed for old@old.example: .*\n$`).MatchString(errs) {
 		t.Fatalf("wrong password: exit %d\n%s%s", code, out, errs)
 	}
-}
-
-func atoi(s string) int {
-	n, _ := strconv.Atoi(s)
-	return n
 }
 
 func hasFlag(flags []imap.Flag, f imap.Flag) bool {

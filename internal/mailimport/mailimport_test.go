@@ -296,9 +296,9 @@ func TestMailboxName(t *testing.T) {
 	}
 }
 
-// FuzzMailboxName: whatever a source calls its mailboxes, the name made
+// FuzzImportMailboxName: whatever a source calls its mailboxes, the name made
 // of it is one the store takes.
-func FuzzMailboxName(f *testing.F) {
+func FuzzImportMailboxName(f *testing.F) {
 	f.Add("Work/2024")
 	f.Add("a*b/../ c /%")
 	f.Add(strings.Repeat("é/", 300))
