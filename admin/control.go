@@ -52,8 +52,10 @@ type response struct {
 	Result json.RawMessage `json:"result,omitempty"`
 }
 
-// maxRequest bounds one request line.
-const maxRequest = 1 << 20
+// maxRequest bounds one request line: an import batch carries whole
+// messages (up to MaxImportMessage, base64 in JSON). Only the server's own
+// user (or root) may connect at all.
+const maxRequest = 96 << 20
 
 // requestTimeout bounds one connection on the server side.
 const requestTimeout = 30 * time.Second

@@ -289,6 +289,14 @@ var (
 	// OpBackupLast returns the latest backup recorded (Time zero: none):
 	// for "yubin status".
 	OpBackupLast = newOp("backup.last", noRequest((*Service).LastBackup))
+	// OpImportStart looks up the account an import fills and makes the
+	// mailboxes it needs.
+	OpImportStart = newOp("import.start", (*Service).ImportStart)
+	// OpImportCheck reports which import keys are in the account already.
+	OpImportCheck = newOp("import.check", (*Service).ImportCheck)
+	// OpImportBatch stores a batch of imported messages, each at most
+	// once per key.
+	OpImportBatch = newOp("import.batch", (*Service).ImportBatch)
 
 	// OpQueueList lists the outbound queue.
 	OpQueueList = newOp("queue.list", noRequest((*Service).Queue))

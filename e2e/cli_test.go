@@ -384,6 +384,15 @@ func TestEveryCLICommandWhileServing(t *testing.T) {
 		{args: []string{"service", "install", "--root", "/nonexistent-yubin-root"}, code: 1,
 			out: `^yubin: service install: (--config \S+: the service does not see /tmp|--root /nonexistent-yubin-root: not a directory)`},
 
+		// import goes through the socket too (e2e/import_test.go has more).
+		{args: []string{"import", "info@example.com", "../internal/mailimport/testdata/inbox.mbox", "--into", "Old"},
+			out: `(?s)Old: 3 imported \(of 3\)\nmade the mailbox Old\nimported 3 messages \(541 B\) into info@example.com\n$`,
+			check: func(t *testing.T, _ string) {
+				if c := mailboxCounts(t, flags, "info@example.com"); c["Old"] != 3 {
+					t.Fatalf("mailboxes after the import: %v", c)
+				}
+			}},
+
 		{args: []string{"account", "remove", "bob@new.test"},
 			check: func(t *testing.T, _ string) {
 				if err := login("bob@new.test", "bob-pw-2"); err == nil {

@@ -3,14 +3,14 @@
 # use as real clients. Never fails: a missing package makes its tests skip,
 # and this script prints why.
 need=""
-for cmd_pkg in swaks:swaks curl:curl python3:python3 clamd:clamav-daemon mbsync:isync systemd-analyze:systemd useradd:passwd; do
+for cmd_pkg in swaks:swaks curl:curl python3:python3 clamd:clamav-daemon mbsync:isync systemd-analyze:systemd useradd:passwd dovecot:dovecot-imapd; do
 	cmd=${cmd_pkg%%:*}; pkg=${cmd_pkg#*:}
 	command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || need="$need $pkg"
 done
 # swaks speaks TLS only with these Perl modules (a Recommends of swaks, which
 # --no-install-recommends leaves out).
 perl -MNet::SSLeay -MIO::Socket::SSL -e1 >/dev/null 2>&1 || need="$need libnet-ssleay-perl libio-socket-ssl-perl"
-[ -z "$need" ] && { echo "test-deps: all test programs present (swaks, curl, python3, clamd, mbsync, systemd-analyze, useradd)"; exit 0; }
+[ -z "$need" ] && { echo "test-deps: all test programs present (swaks, curl, python3, clamd, mbsync, systemd-analyze, useradd, dovecot)"; exit 0; }
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
 	echo "test-deps: installing$need with apt-get"
 	if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $need >/tmp/yubin-apt.log 2>&1; then

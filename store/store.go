@@ -18,6 +18,7 @@
 //	Quarantine  mail the spam filter holds            spam.Trainer, admin
 //	Admin       everything an administrator changes   admin
 //	Backups     snapshots while running, last backup  admin (yubin backup, status)
+//	Importer    mail brought in, once per source key  admin (yubin import)
 //
 // Promises every backend keeps: every method is safe for concurrent use; a
 // write that returns without error is durable; UIDs are never reused within
@@ -265,6 +266,7 @@ type Store interface {
 	SpamModel
 	Quarantine
 	Backups
+	Importer
 	// Verify checks the backend's invariants (usage = sum of sizes,
 	// reference counts, queue indexes, mod-sequences) and returns what is
 	// wrong.

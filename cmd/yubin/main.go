@@ -26,6 +26,7 @@ Usage:
   yubin report  set|clear|send DOMAIN ...         the domain's daily report of stopped mail
   yubin forward set|show|clear ADDRESS ...        forwarding of an account (up to 10 targets)
   yubin queue   list|show|retry|drop ...          the outbound queue
+  yubin import  ADDRESS PATH|imaps://USER@HOST    move mail in: Maildir, mbox, or the old IMAP server
   yubin dns     records|check [DOMAIN]            DNS records to publish (MX, SPF, DKIM, DMARC, SRV); check them
   yubin status  [--json]                          the server: listeners, uptime, queue, store, certificates, clamd, reports
   yubin backup  FILE|-                            a consistent backup of the store, also while the server runs
@@ -89,6 +90,8 @@ func run(e *env, args []string) int {
 		return cmdForward(e, rest)
 	case "queue":
 		return cmdQueue(e, rest)
+	case "import":
+		return cmdImport(e, rest)
 	case "dns":
 		return cmdDNS(e, rest)
 	case "status":

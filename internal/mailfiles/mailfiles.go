@@ -27,6 +27,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 )
 
 // Kind is what a path holds.
@@ -77,6 +78,18 @@ type Message struct {
 	// its From_ line ("inbox.mbox:1207").
 	Where string
 	Raw   []byte
+	// Flags are the IMAP flags the source keeps for the message: from the
+	// info of a Maildir file's name (MaildirFlags), from the Status,
+	// X-Status and X-Keywords fields of an mbox message (MboxFlags).
+	Flags []string
+	// Date is when the message arrived, as the source tells, or zero: the
+	// earlier of a Maildir file's modification time and the time in its
+	// name (MaildirDate), the date of an mbox message's From_ line
+	// (FromLineDate).
+	Date time.Time
+	// Size is the size of the message, of which Raw holds the first
+	// Source.Max bytes.
+	Size int64
 }
 
 // Each calls fn with every message of the source, in order (the files of
@@ -180,12 +193,21 @@ func (s *Source) files(fn func(Message) error) error {
 			paths = append(paths, filepath.Join(d, n))
 		}
 	}
+	var kw []string // the Maildir's keywords (Dovecot's dovecot-keywords)
+	if s.Kind == Maildir {
+		kw = maildirKeywords(s.Path)
+	}
 	for _, p := range paths {
-		raw, err := s.readFile(p)
+		raw, size, mtime, err := s.readFile(p)
 		if err != nil {
 			return err
 		}
-		if err := fn(Message{Where: p, Raw: raw}); err != nil {
+		m := Message{Where: p, Raw: raw, Size: size}
+		if s.Kind == Maildir {
+			m.Flags = MaildirFlags(filepath.Base(p), kw)
+			m.Date = MaildirDate(filepath.Base(p), mtime)
+		}
+		if err := fn(m); err != nil {
 			return err
 		}
 	}
@@ -193,25 +215,34 @@ func (s *Source) files(fn func(Message) error) error {
 }
 
 // readFile reads one message file (up to Max bytes), without a leading
-// From_ line.
-func (s *Source) readFile(path string) ([]byte, error) {
+// From_ line, and returns the size of the whole and its modification time.
+func (s *Source) readFile(path string) ([]byte, int64, time.Time, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, err
+		return nil, 0, time.Time{}, err
 	}
 	defer f.Close()
-	raw, err := io.ReadAll(io.LimitReader(f, int64(s.max())))
+	fi, err := f.Stat()
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, 0, time.Time{}, err
 	}
+	// One read for a file of the size it had; ReadAll grows it if not.
+	buf := bytes.NewBuffer(make([]byte, 0, min(fi.Size(), int64(s.max()))+bytes.MinRead))
+	if _, err := buf.ReadFrom(io.LimitReader(f, int64(s.max()))); err != nil {
+		return nil, 0, time.Time{}, fmt.Errorf("%s: %w", path, err)
+	}
+	raw := buf.Bytes()
+	size := fi.Size()
 	if bytes.HasPrefix(raw, []byte("From ")) {
 		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
 			raw = raw[i+1:]
+			size -= int64(i + 1)
 		} else {
 			raw = nil
+			size = 0
 		}
 	}
-	return raw, nil
+	return raw, size, fi.ModTime(), nil
 }
 
 // mbox reads an mbox file.
@@ -231,6 +262,8 @@ func (s *Source) mbox(fn func(Message) error) error {
 			return fmt.Errorf("%s: %w", s.Path, err)
 		}
 		m.Where = fmt.Sprintf("%s:%d", s.Path, m.Line)
+		m.Flags = MboxFlags(m.Raw)
+		m.Date = FromLineDate(m.fromLine)
 		if err := fn(m.Message); err != nil {
 			return err
 		}
@@ -242,17 +275,20 @@ func (s *Source) mbox(fn func(Message) error) error {
 type mboxReader struct {
 	r     *bufio.Reader
 	max   int
-	line  int  // the number of the line being read
-	begin bool // the next piece begins a line
-	from  int  // the line of the next message's From_ line; 0 before the first
-	skip  bool // the pieces until the next line are the rest of a From_ line
+	line  int    // the number of the line being read
+	begin bool   // the next piece begins a line
+	from  int    // the line of the next message's From_ line; 0 before the first
+	text  string // the text of that line (its first piece)
+	skip  bool   // the pieces until the next line are the rest of a From_ line
 	eof   bool
+	size  int64 // of the message being read, beyond the limit too
 }
 
-// mboxMessage is a message with the line of its From_ line.
+// mboxMessage is a message with the line and text of its From_ line.
 type mboxMessage struct {
 	Message
-	Line int
+	Line     int
+	fromLine string
 }
 
 // piece returns the next piece of the file: a line with its line end, or
@@ -287,12 +323,12 @@ func (m *mboxReader) next() (mboxMessage, error) {
 		case !bytes.HasPrefix(p, fromLine):
 			return mboxMessage{}, fmt.Errorf("not an mbox file: it does not begin with a \"From \" line (%q)", clip(bytes.TrimRight(p, "\r\n"), 40))
 		}
-		m.from, m.skip = m.line, !m.begin
+		m.from, m.skip, m.text = m.line, !m.begin, string(p)
 	}
 	if m.eof {
 		return mboxMessage{}, io.EOF
 	}
-	msg := mboxMessage{Line: m.from}
+	msg := mboxMessage{Line: m.from, fromLine: m.text}
 	var buf bytes.Buffer
 	// An empty line is held back: before a From_ line (or the end of the
 	// file) it is the separator, not part of the message.
@@ -304,7 +340,8 @@ func (m *mboxReader) next() (mboxMessage, error) {
 				return msg, err
 			}
 			m.eof = true
-			msg.Raw = buf.Bytes()
+			msg.Raw, msg.Size = buf.Bytes(), m.size
+			m.size = 0
 			return msg, nil
 		}
 		if m.skip {
@@ -314,8 +351,9 @@ func (m *mboxReader) next() (mboxMessage, error) {
 			m.skip = false
 		}
 		if begin && bytes.HasPrefix(p, fromLine) {
-			m.from, m.skip = m.line, !m.begin
-			msg.Raw = buf.Bytes()
+			m.from, m.skip, m.text = m.line, !m.begin, string(p)
+			msg.Raw, msg.Size = buf.Bytes(), m.size
+			m.size = 0
 			return msg, nil
 		}
 		if blank != nil {
@@ -335,6 +373,7 @@ func (m *mboxReader) next() (mboxMessage, error) {
 
 // add appends b to buf within the message limit.
 func (m *mboxReader) add(buf *bytes.Buffer, b []byte) {
+	m.size += int64(len(b))
 	if left := m.max - buf.Len(); left > 0 {
 		buf.Write(b[:min(len(b), left)])
 	}

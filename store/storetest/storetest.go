@@ -108,6 +108,7 @@ var areas = []struct {
 	{"stops", stopTests},
 	{"spam", spamTests},
 	{"quarantine", quarantineTests},
+	{"import", importTests},
 	{"lifecycle", lifecycleTests},
 }
 
