@@ -104,6 +104,11 @@ func (s *Service) ImportStart(ctx context.Context, r ImportStart) (ImportTarget,
 			return t, translate(err)
 		default:
 			t.Created = append(t.Created, store.CanonicalMailbox(name))
+			// Mailboxes brought in are subscribed, so clients that show
+			// only subscribed folders show them (CREATE does not subscribe).
+			if err := s.st.SetSubscribed(ctx, a.Address, name, true); err != nil && !errors.Is(err, store.ErrLimit) {
+				return t, translate(err)
+			}
 		}
 	}
 	return t, nil
