@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"yubin/store"
+
 	"yubin/internal/config"
 	"yubin/internal/storage"
 	"yubin/internal/tlsutil"
@@ -33,6 +35,9 @@ type Status struct {
 	CertificateError string         `json:"certificate_error,omitempty"`
 	Clamd            *ClamdStatus   `json:"clamd,omitempty"` // nil: scan.clamd is not set
 	Reports          []ReportStatus `json:"reports"`
+	// LastBackup is the latest backup "yubin backup" made (Time zero:
+	// none yet).
+	LastBackup store.LastBackup `json:"last_backup"`
 }
 
 // Listener is one listener of the running server.
@@ -135,6 +140,9 @@ func (s *Service) Status(ctx context.Context) (Status, error) {
 		}
 		r.Last = strings.TrimPrefix(last, prefix)
 		st.Reports = append(st.Reports, r)
+	}
+	if st.LastBackup, err = s.st.LastBackup(ctx); err != nil {
+		return Status{}, translate(err)
 	}
 	return st, nil
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -44,6 +45,11 @@ type status struct {
 	Reports []struct {
 		Domain, To, Last string
 	} `json:"reports"`
+	LastBackup struct {
+		Time time.Time `json:"time"`
+		Size int64     `json:"size"`
+		File string    `json:"file"`
+	} `json:"last_backup"`
 }
 
 func statusJSON(t *testing.T, wantCode int, flags ...string) status {
@@ -124,10 +130,11 @@ smart_host_tls = "none"
 		`(?m)^Listeners: +smtp +127\.0\.0\.1:\d+$`,
 		`(?m)^ +imaps +127\.0\.0\.1:\d+$`,
 		`(?m)^Queue: +empty$`,
-		`(?m)^Store: +\S+/yubin\.db, [\d.]+ KiB on disk$`,
+		`(?m)^Store: +\S+/yubin\.db, [\d.]+ [KMG]iB on disk$`,
 		`(?m)^Certificate: +mx\.example\.com \(self-signed\), expires \d{4}-\d\d-\d\d \(in 365\d days\)$`,
 		`(?m)^Clamd: +tcp:127\.0\.0\.1:1 NOT REACHABLE: `,
 		`(?m)^Daily reports: +example\.com to info@example\.com, last \d{4}-\d\d-\d\d$`,
+		`(?m)^Last backup: +never \(yubin backup\)$`,
 	} {
 		if !regexp.MustCompile(re).MatchString(out) {
 			t.Errorf("yubin status does not match %s:\n%s", re, out)
@@ -143,6 +150,12 @@ smart_host_tls = "none"
 	out, _, code := cli(t, "", append([]string{"status"}, flags...)...)
 	if code != 3 || !strings.HasPrefix(out, "Server:         NOT RUNNING on this data dir") {
 		t.Errorf("yubin status of a stopped server: exit %d\n%s", code, out)
+	}
+	// A backup made shows as the last one.
+	backupFile := filepath.Join(t.TempDir(), "b.ybk")
+	mustCLI(t, "", append([]string{"backup", backupFile}, flags...)...)
+	if st := statusJSON(t, 3, flags...); st.LastBackup.Time.IsZero() || st.LastBackup.Size <= 0 || st.LastBackup.File != backupFile {
+		t.Errorf("last backup %+v, want %s", st.LastBackup, backupFile)
 	}
 
 	// With listen.metrics: the listener is listed, and it answers.

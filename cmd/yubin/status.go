@@ -120,6 +120,11 @@ func printStatus(w io.Writer, st admin.Status, now time.Time) {
 		}
 		row(k, fmt.Sprintf("%s %s, %s", r.Domain, to, last))
 	}
+	if b := st.LastBackup; b.Time.IsZero() {
+		row("Last backup:", "never (yubin backup)")
+	} else {
+		row("Last backup:", fmt.Sprintf("%s, %d messages, %s, %s", b.Time.Local().Format("2006-01-02 15:04"), b.Messages, admin.FormatBytes(b.Size), b.File))
+	}
 	table(w, rows)
 }
 
