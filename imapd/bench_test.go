@@ -60,6 +60,36 @@ func BenchmarkSelectFetch10k(b *testing.B) {
 	}
 }
 
+// BenchmarkColdFetch10k: the first UID FETCH 1:* (FLAGS ENVELOPE) of a
+// mailbox that has just received 10,000 messages (cold-ms: nothing has
+// asked for their envelopes yet), then the second (warm-ms), over TLS.
+// Each iteration fills a new store; only the two FETCHes are timed.
+func BenchmarkColdFetch10k(b *testing.B) {
+	var cold, warm time.Duration
+	fetch := func(r *raw) time.Duration {
+		start := time.Now()
+		u := r.ok("UID FETCH 1:* (FLAGS ENVELOPE)")
+		d := time.Since(start)
+		if len(u) != 10000 || !strings.Contains(u[9999], "ENVELOPE") {
+			b.Fatalf("%d responses: %q", len(u), u[len(u)-1])
+		}
+		return d
+	}
+	for b.Loop() {
+		b.StopTimer()
+		e := newEnv(b, Config{})
+		fill(b, e.st, 10000, 2048)
+		r := dialRaw(b, e.implicit, true)
+		r.login("info@example.com")
+		r.ok("SELECT INBOX")
+		b.StartTimer()
+		cold += fetch(r)
+		warm += fetch(r)
+	}
+	b.ReportMetric(float64(cold.Microseconds())/1000/float64(b.N), "cold-ms")
+	b.ReportMetric(float64(warm.Microseconds())/1000/float64(b.N), "warm-ms")
+}
+
 // BenchmarkFetchBody1MiB: BODY.PEEK[] of a 1 MiB message over TLS (MB/s).
 func BenchmarkFetchBody1MiB(b *testing.B) {
 	e := newEnv(b, Config{})

@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"yubin/internal/mailheader"
 )
 
 // Delivery is one message for one or more local accounts.
@@ -31,6 +33,13 @@ type Delivery struct {
 	// Quarantine, if set, holds the message in the recipients'
 	// quarantine instead of a mailbox (Mailbox and Flags are ignored).
 	Quarantine *QuarantineHold
+	// Summary, when not nil, is the envelope of the stored message:
+	// mailheader.Parse of its header section (Header and that of
+	// Message). A caller that has parsed it already passes it so that the
+	// backend need not; nil means the backend parses it. Either way a
+	// backend may keep it with the message, so that Summaries of a new
+	// message need no parsing.
+	Summary *mailheader.Summary
 }
 
 // Size is the stored size of the message: Header, Message and Tail.

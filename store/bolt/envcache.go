@@ -24,7 +24,9 @@ import (
 // never goes stale; a copy of a message (COPY, MOVE, several recipients)
 // shares the entry. Entries are made on first request and written in the
 // background, one group commit per call; dropEnvelope removes the entry
-// of a blob that is deleted.
+// of a blob that is deleted. A delivered, appended or imported message
+// gets its entry in the transaction that stores it (deliveryEnvelope,
+// putEnvelope), so its first FETCH finds it warm.
 //
 //	envelopes  blob id -> encodeEnvelope
 var bEnvelopes = []byte("envelopes")
@@ -206,6 +208,35 @@ func (s *Store) saveEnvelopes(entries []envelopeEntry) {
 		}
 		return nil
 	}, nil)
+}
+
+// deliveryEnvelope encodes the envelope of a message being stored: sum
+// if given, else the parse of its header section — hdr (header fields
+// stored on top) then the header section of msg — as Summaries would
+// read it from the stored blob (at most maxEnvelopeHeader bytes).
+func deliveryEnvelope(sum *mailheader.Summary, hdr, msg []byte) []byte {
+	if sum != nil {
+		return mailheader.Encode(sum)
+	}
+	n := mailheader.HeaderSize(msg)
+	h := make([]byte, 0, min(len(hdr)+n, maxEnvelopeHeader))
+	h = append(h, hdr[:min(len(hdr), maxEnvelopeHeader)]...)
+	h = append(h, msg[:min(n, maxEnvelopeHeader-len(h))]...)
+	e := mailheader.Parse(h) // h is a copy: Parse overwrites it
+	return mailheader.Encode(&e)
+}
+
+// putEnvelope caches the encoded envelope of a blob being stored, in the
+// transaction that stores it.
+func putEnvelope(tx *bbolt.Tx, id uint64, enc []byte) error {
+	if enc == nil {
+		return nil
+	}
+	b, err := tx.CreateBucketIfNotExists(bEnvelopes)
+	if err != nil {
+		return err
+	}
+	return b.Put(u64key(id), enc)
 }
 
 // dropEnvelope forgets the cached envelope of a blob that is deleted;

@@ -3,6 +3,7 @@ package bolt
 import (
 	"context"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 
@@ -37,8 +38,84 @@ func cachedEnvelopes(t *testing.T, s *Store) int {
 	return n
 }
 
-// Summaries fill the cache in the background; the cached summaries are
-// those parsed.
+// forgetEnvelopes empties the envelope cache, as in a store written
+// before deliveries cached them.
+func forgetEnvelopes(t *testing.T, s *Store) {
+	t.Helper()
+	testutil.Must(t, s.db.Update(func(tx *bbolt.Tx) error {
+		if tx.Bucket(bEnvelopes) == nil {
+			return nil
+		}
+		return tx.DeleteBucket(bEnvelopes)
+	}))
+}
+
+// A delivery, an append with a header on top and a tail, and an import
+// cache the envelope in the transaction that stores the message: the
+// entry is there as Deliver returns, before anything asked for it, and
+// it is what Summaries would parse. A Summary given with the delivery is
+// the one cached.
+func TestEnvelopeAtDelivery(t *testing.T) {
+	s := openTest(t)
+	setup(t, s)
+	ctx := t.Context()
+	var msgs []string
+	for _, h := range headertest.Odd {
+		msgs = append(msgs, h.Msg)
+	}
+	uids := deliverAll(t, s, "", msgs...)
+	if n := cachedEnvelopes(t, s); n != len(msgs) {
+		t.Fatalf("%d envelopes cached after %d deliveries", n, len(msgs))
+	}
+	entry := func(uid uint32) mailheader.Summary {
+		t.Helper()
+		var e mailheader.Summary
+		testutil.Must(t, s.db.View(func(tx *bbolt.Tx) error {
+			var ok bool
+			if e, ok = mailheader.Decode(tx.Bucket(bEnvelopes).Get(u64key(blobOf(t, s, uid)))); !ok {
+				t.Fatalf("uid %d: no cache entry", uid)
+			}
+			return nil
+		}))
+		return e
+	}
+	for i, h := range headertest.Odd {
+		if got := entry(uids[i]); !headertest.Same(got, h.Want) {
+			t.Errorf("%s:\n got %+v\nwant %+v", h.Name, got, h.Want)
+		}
+	}
+
+	head := []byte("Subject: spooled\r\nFrom: a@example.org\r\n\r\n")
+	tail := strings.NewReader(strings.Repeat("body\r\n", 1000))
+	d, err := s.Deliver(ctx, store.Delivery{Recipients: []string{"info@example.com"}, Header: []byte("X-On-Top: 1\r\nTo: b@example.org\r\n"),
+		Message: head, Tail: io.NewSectionReader(tail, 0, tail.Size())})
+	testutil.Must(t, err)
+	want := mailheader.Parse([]byte("X-On-Top: 1\r\nTo: b@example.org\r\nSubject: spooled\r\nFrom: a@example.org\r\n\r\n"))
+	if got := entry(d[0].UID); !headertest.Same(got, want) {
+		t.Errorf("header on top and tail:\n got %+v\nwant %+v", got, want)
+	}
+
+	given := mailheader.Summary{Subject: "given by the caller"}
+	d, err = s.Deliver(ctx, store.Delivery{Recipients: []string{"info@example.com"}, Message: []byte("Subject: parsed\r\n\r\nx\r\n"), Summary: &given})
+	testutil.Must(t, err)
+	if got := entry(d[0].UID); got.Subject != given.Subject {
+		t.Errorf("given summary: cached subject %q", got.Subject)
+	}
+
+	before := cachedEnvelopes(t, s)
+	res, err := s.Import(ctx, "info@example.com", []store.ImportMessage{{Key: "k1", Message: []byte(headertest.Odd[0].Msg)}})
+	testutil.Must(t, err)
+	if res.Imported != 1 || cachedEnvelopes(t, s) != before+1 {
+		t.Errorf("import: %+v, %d envelopes cached, want %d", res, cachedEnvelopes(t, s), before+1)
+	}
+	if p := verifyCache(s); len(p) != 0 {
+		t.Errorf("verify: %q", p)
+	}
+}
+
+// Summaries of messages with no cache entry (stored before deliveries
+// cached them) fill the cache in the background; the cached summaries
+// are those parsed.
 func TestEnvelopeCache(t *testing.T) {
 	s := openTest(t)
 	setup(t, s)
@@ -47,6 +124,7 @@ func TestEnvelopeCache(t *testing.T) {
 		msgs = append(msgs, h.Msg)
 	}
 	uids := deliverAll(t, s, "", msgs...)
+	forgetEnvelopes(t, s)
 	for _, when := range []string{"parsed", "cached"} {
 		got, err := s.Summaries(t.Context(), "info@example.com", "INBOX", uids)
 		testutil.Must(t, err)
@@ -71,6 +149,7 @@ func TestEnvelopeCacheShared(t *testing.T) {
 	_, err := s.CreateMailbox(ctx, "info@example.com", "Archive")
 	testutil.Must(t, err)
 	uids := deliverAll(t, s, "", headertest.Odd[0].Msg, headertest.Odd[1].Msg)
+	forgetEnvelopes(t, s)
 	_, err = s.Summaries(ctx, "info@example.com", "INBOX", uids)
 	testutil.Must(t, err)
 	envelopeWrites.Wait()
@@ -115,6 +194,7 @@ func TestEnvelopeCacheRaces(t *testing.T) {
 	}
 
 	uids = deliverAll(t, s, "", headertest.Odd[0].Msg)
+	forgetEnvelopes(t, s)
 	_, err = s.Summaries(ctx, "info@example.com", "INBOX", uids)
 	testutil.Must(t, err)
 	envelopeWrites.Wait()
@@ -161,6 +241,7 @@ func TestEnvelopeReadRounds(t *testing.T) {
 		msgs = append(msgs, fmt.Sprintf("%sSubject: s%d\r\n\r\nbody\r\n", filler, i))
 	}
 	uids := deliverAll(t, s, "", msgs...)
+	forgetEnvelopes(t, s)
 	got, err := s.Summaries(t.Context(), "info@example.com", "INBOX", uids)
 	testutil.Must(t, err)
 	envelopeWrites.Wait()

@@ -55,6 +55,7 @@ func (s *Store) Import(ctx context.Context, account string, msgs []store.ImportM
 		date  time.Time
 		msg   []byte
 		hsize int64
+		env   []byte // encoded envelope
 	}
 	preps := make([]prepared, len(msgs))
 	for i, m := range msgs {
@@ -69,7 +70,7 @@ func (s *Store) Import(ctx context.Context, account string, msgs []store.ImportM
 		if date.IsZero() {
 			date = s.now()
 		}
-		preps[i] = prepared{[]byte(m.Key), store.CanonicalMailbox(m.Mailbox), flags, date, m.Message, int64(mailheader.HeaderSize(m.Message))}
+		preps[i] = prepared{[]byte(m.Key), store.CanonicalMailbox(m.Mailbox), flags, date, m.Message, int64(mailheader.HeaderSize(m.Message)), deliveryEnvelope(nil, nil, m.Message)}
 	}
 	var res store.ImportResult
 	var full *store.QuotaError
@@ -119,6 +120,9 @@ func (s *Store) Import(ctx context.Context, account string, msgs []store.ImportM
 			}
 			blob, err := putBlob(tx, 1, nil, p.msg)
 			if err != nil {
+				return err
+			}
+			if err := putEnvelope(tx, blob, p.env); err != nil {
 				return err
 			}
 			bx := boxes[p.box]

@@ -46,6 +46,7 @@ func (s *Store) deliverBatch(ctx context.Context, ds []store.Delivery, q *queueB
 		size  int64
 		hsize int64
 		hold  *store.QuarantineHold
+		env   []byte // encoded envelope
 	}
 	var preps []prepared
 	for _, d := range ds {
@@ -75,7 +76,7 @@ func (s *Store) deliverBatch(ctx context.Context, ds []store.Delivery, q *queueB
 		}
 		// The header fields on top add to the header section as they are.
 		hsize := int64(len(d.Header) + mailheader.HeaderSize(d.Message))
-		preps = append(preps, prepared{rcpts, flags, date, store.CanonicalMailbox(d.Mailbox), d.Header, d.Message, d.Tail, d.Size(), hsize, d.Quarantine})
+		preps = append(preps, prepared{rcpts, flags, date, store.CanonicalMailbox(d.Mailbox), d.Header, d.Message, d.Tail, d.Size(), hsize, d.Quarantine, deliveryEnvelope(d.Summary, d.Header, d.Message)})
 	}
 	if len(preps) == 0 && q.empty() {
 		return nil, fmt.Errorf("%w: nothing to deliver", store.ErrInvalid)
@@ -141,6 +142,9 @@ func (s *Store) deliverBatch(ctx context.Context, ds []store.Delivery, q *queueB
 			size := p.size
 			blob, err := putBlob(tx, len(p.rcpts), p.tail, p.hdr, p.msg)
 			if err != nil {
+				return err
+			}
+			if err := putEnvelope(tx, blob, p.env); err != nil {
 				return err
 			}
 			for j, r := range p.rcpts {

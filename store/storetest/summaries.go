@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 
@@ -19,6 +20,7 @@ var summaryTests = []test{
 	{"copies and expunge", testSummariesCopies},
 	{"long header", testSummariesLongHeader},
 	{"many big headers", testSummariesMany},
+	{"stored with the message", testSummariesStored},
 }
 
 // deliverAll delivers messages to info's mailbox and returns their UIDs.
@@ -130,4 +132,57 @@ func testSummariesMany(t *testing.T, e *env) {
 			}
 		}
 	}
+}
+
+// Summaries of a message are right from the moment it is stored, however
+// it was stored — delivered with header fields on top and a tail,
+// appended, imported, copied, moved — and are mailheader.Parse of its
+// header section. A Summary given with a delivery is kept as the
+// message's: Summaries reports it, without parsing the message.
+func testSummariesStored(t *testing.T, e *env) {
+	ctx := t.Context()
+	testutil.Must(t, e.s.SetQuota(ctx, info, 0))
+	for _, box := range []string{"Sent", "Archive"} {
+		_, err := e.s.CreateMailbox(ctx, info, box)
+		if err != nil && !is(err, store.ErrExists) {
+			t.Fatal(err)
+		}
+	}
+	odd := headertest.Odd
+	parse := func(hdr string) mailheader.Summary { return mailheader.Parse([]byte(hdr)) }
+
+	top := "X-On-Top: 1\r\nTo: top@example.org\r\n"
+	head := "Subject: spooled\r\nFrom: a@example.org\r\nDate: Mon, 02 Jan 2006 15:04:05 +0000\r\n\r\n"
+	tail := strings.NewReader(strings.Repeat("body\r\n", 1000))
+	d, err := e.s.Deliver(ctx, store.Delivery{Recipients: []string{info}, Header: []byte(top), Message: []byte(head), Tail: io.NewSectionReader(tail, 0, tail.Size())})
+	testutil.Must(t, err)
+	e.summaries("delivered with a header on top and a tail", "INBOX", []uint32{d[0].UID}, []mailheader.Summary{parse(top + head)})
+
+	d, err = e.s.Deliver(ctx, store.Delivery{Recipients: []string{info}, Mailbox: "Sent", Flags: []string{`\Seen`}, Message: []byte(odd[1].Msg)})
+	testutil.Must(t, err)
+	e.summaries("appended", "Sent", []uint32{d[0].UID}, []mailheader.Summary{odd[1].Want})
+
+	given := mailheader.Summary{Subject: "given with the delivery", MessageID: "given@example.org"}
+	g, err := e.s.Deliver(ctx, store.Delivery{Recipients: []string{info}, Mailbox: "Sent", Message: []byte("Subject: in the message\r\n\r\nx\r\n"), Summary: &given})
+	testutil.Must(t, err)
+	e.summaries("given", "Sent", []uint32{g[0].UID}, []mailheader.Summary{given})
+
+	before, _, err := e.s.Messages(ctx, info, "Archive")
+	testutil.Must(t, err)
+	_, err = e.s.Import(ctx, info, []store.ImportMessage{{Key: "summary-stored", Mailbox: "Archive", Message: []byte(odd[2].Msg)}})
+	testutil.Must(t, err)
+	after, _, err := e.s.Messages(ctx, info, "Archive")
+	testutil.Must(t, err)
+	if len(after) != len(before)+1 {
+		t.Fatalf("import: %d messages, then %d", len(before), len(after))
+	}
+	imported := after[len(after)-1].UID
+	e.summaries("imported", "Archive", []uint32{imported}, []mailheader.Summary{odd[2].Want})
+
+	res, err := e.s.CopyMessages(ctx, info, "Sent", "Archive", []uint32{d[0].UID, g[0].UID})
+	testutil.Must(t, err)
+	e.summaries("copied", "Archive", res.Dest, []mailheader.Summary{odd[1].Want, given})
+	moved, err := e.s.MoveMessages(ctx, info, "Archive", "INBOX", append([]uint32{imported}, res.Dest...))
+	testutil.Must(t, err)
+	e.summaries("moved", "INBOX", moved.Dest, []mailheader.Summary{odd[2].Want, odd[1].Want, given})
 }
