@@ -1,6 +1,7 @@
 package delivery
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -77,6 +78,19 @@ type Message struct {
 
 	after       []func(context.Context)
 	failedStage string
+	summary     *mailheader.Summary // of summaryRaw's header section
+	summaryRaw  []byte
+}
+
+// Summary is the envelope (mailheader.Parse) of Raw's header section,
+// parsed once per Raw: the spam stage reads it and the delivery stores it
+// with the message, so that its first FETCH ENVELOPE needs no parsing.
+func (m *Message) Summary() *mailheader.Summary {
+	if m.summary == nil || len(m.summaryRaw) != len(m.Raw) || len(m.Raw) > 0 && &m.summaryRaw[0] != &m.Raw[0] {
+		e := mailheader.Parse(bytes.Clone(m.Raw[:mailheader.HeaderSize(m.Raw)])) // Parse overwrites what it is given
+		m.summary, m.summaryRaw = &e, m.Raw
+	}
+	return m.summary
 }
 
 // Body is a version of the message other than Message.Raw, held whole in
@@ -286,7 +300,11 @@ func (m *Message) batch() []store.Delivery {
 		}
 		index[k] = len(out)
 		raw, tail := m.bodyOf(r)
-		out = append(out, store.Delivery{Recipients: []string{r.Account}, Mailbox: r.Mailbox, Header: r.Header, Message: raw, Tail: tail, Quarantine: r.Quarantine})
+		var sum *mailheader.Summary // nil: the store parses the header
+		if r.Body == nil && !mailheader.HasSummaryFields(r.Header) {
+			sum = m.Summary()
+		}
+		out = append(out, store.Delivery{Recipients: []string{r.Account}, Mailbox: r.Mailbox, Header: r.Header, Message: raw, Tail: tail, Quarantine: r.Quarantine, Summary: sum})
 	}
 	return out
 }

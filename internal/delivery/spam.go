@@ -94,7 +94,7 @@ func (s *SpamStage) Process(ctx context.Context, m *Message) error {
 	}
 	tokens := spam.Tokenize(raw)
 	hdr := m.Raw[:mailheader.HeaderSize(m.Raw)]
-	summary := mailheader.Parse(bytes.Clone(hdr)) // Parse overwrites what it is given
+	summary := *m.Summary()
 	signals := spam.HeaderRules(hdr, summary, now(), func(d string) bool { return s.Store.IsLocalDomain(ctx, d) })
 	signals = append(signals, spam.Auth{SPF: m.Auth.SPF, DKIM: m.Auth.DKIM, DMARC: m.Auth.DMARC}.Signals()...)
 	signals = append(signals, spam.BlocklistSignals("dnsbl", m.Env.DNSBL)...)

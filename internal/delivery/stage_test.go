@@ -141,3 +141,33 @@ func TestDeliveryCounts(t *testing.T) {
 		m.want(t, fmt.Sprintf("a %d refusal", c.code), 0, c.want)
 	}
 }
+
+// The envelope summary goes with the deliveries whose header section it
+// is: the message as received under header fields that leave it as it
+// is; not a recipient's own body, nor under fields that change it. It is
+// parsed once per Raw.
+func TestBatchSummary(t *testing.T) {
+	m := &Message{Raw: []byte("Subject: hello\r\nFrom: a@example.org\r\n\r\nbody\r\n")}
+	m.Local = []*Recipient{
+		{Account: "a@example.com", Header: []byte("X-Spam: no\r\n")},
+		{Account: "b@example.com", Header: []byte("Subject: [tagged]\r\n")},
+		{Account: "c@example.com", Body: &Body{Raw: []byte("Subject: other\r\n\r\nx\r\n")}},
+	}
+	ds := m.batch()
+	if len(ds) != 3 {
+		t.Fatalf("%d deliveries", len(ds))
+	}
+	if ds[0].Summary == nil || ds[0].Summary.Subject != "hello" || len(ds[0].Summary.From) != 1 {
+		t.Errorf("as received: %+v", ds[0].Summary)
+	}
+	if ds[1].Summary != nil || ds[2].Summary != nil {
+		t.Errorf("changed header or body: %+v, %+v", ds[1].Summary, ds[2].Summary)
+	}
+	if m.Summary() != ds[0].Summary {
+		t.Error("parsed again for the same Raw")
+	}
+	m.Raw = []byte("Subject: replaced\r\n\r\nbody\r\n")
+	if s := m.Summary().Subject; s != "replaced" {
+		t.Errorf("after Raw was replaced: %q", s)
+	}
+}

@@ -119,6 +119,27 @@ func summaryField(k []byte) bool {
 	return false
 }
 
+// HasSummaryFields reports whether header fields (CRLF- or LF-terminated
+// lines) include one a Summary is made of: whether putting them on top of
+// a header section can change its Summary.
+func HasSummaryFields(hdr []byte) bool {
+	for len(hdr) > 0 {
+		line := hdr
+		if i := bytes.IndexByte(hdr, '\n'); i >= 0 {
+			line, hdr = hdr[:i], hdr[i+1:]
+		} else {
+			hdr = nil
+		}
+		if len(line) == 0 || line[0] == ' ' || line[0] == '\t' {
+			continue
+		}
+		if i := bytes.IndexByte(line, ':'); i >= 0 && summaryField(bytes.TrimRight(line[:i], " \t")) {
+			return true
+		}
+	}
+	return false
+}
+
 var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
 
 // rfc5322Date is the date-time of RFC 5322 3.3 in its usual form. A value

@@ -55,3 +55,19 @@ func TestFilterFields(t *testing.T) {
 		}
 	}
 }
+
+func TestHasSummaryFields(t *testing.T) {
+	for hdr, want := range map[string]bool{
+		"":                                     false,
+		"X-Spam: yes\r\nDelivered-To: a@b\r\n": false,
+		"X-Note: Subject: no\r\n":              false,
+		"X-Fold: a\r\n From: no\r\n":           false,
+		"Received: x\r\nsubject: yes\r\n":      true,
+		"TO : a@b\r\n":                         true,
+		"Message-ID: <x@y>\n":                  true,
+	} {
+		if got := mailheader.HasSummaryFields([]byte(hdr)); got != want {
+			t.Errorf("%q: %v, want %v", hdr, got, want)
+		}
+	}
+}
