@@ -5,9 +5,9 @@ import (
 	"bytes"
 	"io"
 	"net"
-	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -57,7 +57,8 @@ const (
 // so that training on a stored message learns what the sender wrote, never
 // what the filter said about it.
 func Tokenize(raw []byte) []string {
-	t := newTokenizer()
+	t := getTokenizer()
+	defer putTokenizer(t)
 	t.message(raw)
 	return t.result()
 }
@@ -66,7 +67,8 @@ func Tokenize(raw []byte) []string {
 // lines): the fields a delivery adds on top of a message, such as
 // Authentication-Results, tokenized as Tokenize would find them there.
 func TokenizeHeader(fields []byte) []string {
-	t := newTokenizer()
+	t := getTokenizer()
+	defer putTokenizer(t)
 	if h, err := readHeader(fields); err == nil {
 		t.header(h, true)
 	}
@@ -74,53 +76,69 @@ func TokenizeHeader(fields []byte) []string {
 }
 
 type tokenizer struct {
-	seen map[string]struct{}
-	out  []string
+	set  tokenSet
 	text int // decoded text bytes read so far
 	// parts counts the MIME parts seen.
 	parts int
 	// prev is the previous word of the text being tokenized, for pairs.
-	prev   string
-	buf    []byte // for addJoined
+	prev   []byte
+	buf    []byte // the token being made
 	rawLen int    // of the message
+	// Reused buffers: the decoded text of a part, an HTML part's text,
+	// runs of CJK characters.
+	textBuf bytes.Buffer
+	htmlBuf []byte
+	cjk     []rune
 }
 
-func newTokenizer() *tokenizer {
-	return &tokenizer{seen: make(map[string]struct{}, 256)}
+// tokenizerPool keeps tokenizers, their token sets and buffers, between
+// messages.
+var tokenizerPool = sync.Pool{New: func() any { return new(tokenizer) }}
+
+func getTokenizer() *tokenizer {
+	t := tokenizerPool.Get().(*tokenizer)
+	t.set.reset()
+	t.text, t.parts, t.rawLen = 0, 0, 0
+	t.prev = t.prev[:0]
+	return t
 }
 
-func (t *tokenizer) full() bool { return len(t.out) >= MaxTokens }
+// putTokenizer returns t to the pool unless a huge message left it with
+// buffers worth freeing.
+func putTokenizer(t *tokenizer) {
+	if t.textBuf.Cap() > 2*MaxText || cap(t.htmlBuf) > 2*MaxText {
+		return
+	}
+	tokenizerPool.Put(t)
+}
+
+func (t *tokenizer) full() bool { return t.set.len() >= MaxTokens }
 
 // add records one token (already lower-cased and prefixed).
 func (t *tokenizer) add(tok string) {
-	if t.full() || tok == "" {
-		return
-	}
-	if _, ok := t.seen[tok]; ok {
-		return
-	}
-	t.seen[tok] = struct{}{}
-	t.out = append(t.out, tok)
+	t.addJoined(tok)
 }
 
-// addJoined adds the token parts make, allocating only when it is new.
+// addJoined adds the token parts make, allocating nothing.
 func (t *tokenizer) addJoined(parts ...string) {
 	t.buf = t.buf[:0]
 	for _, p := range parts {
 		t.buf = append(t.buf, p...)
 	}
-	if t.full() || len(t.buf) == 0 {
-		return
-	}
-	if _, ok := t.seen[string(t.buf)]; ok { // no allocation for the lookup
-		return
-	}
-	t.add(string(t.buf))
+	t.addBytes(t.buf)
 }
 
+// addBytes adds a token (copied).
+func (t *tokenizer) addBytes(tok []byte) {
+	if t.full() || len(tok) == 0 {
+		return
+	}
+	t.set.add(tok)
+}
+
+// result returns the tokens, sorted.
 func (t *tokenizer) result() []string {
-	slices.Sort(t.out)
-	return t.out
+	return t.set.sorted()
 }
 
 func readHeader(raw []byte) (message.Header, error) {
@@ -408,7 +426,9 @@ func (t *tokenizer) readText(r io.Reader, html bool) {
 		return
 	}
 	// Decoded text is rarely longer than the raw message: one buffer.
-	buf := bytes.NewBuffer(make([]byte, 0, min(left, t.rawLen+512)))
+	buf := &t.textBuf
+	buf.Reset()
+	buf.Grow(min(left, t.rawLen+512))
 	_, err := buf.ReadFrom(io.LimitReader(r, int64(left)))
 	if err != nil {
 		t.add("parse:body")
@@ -444,20 +464,22 @@ func (t *tokenizer) textRaw(b []byte) {
 // words adds the words of s with prefix.
 func (t *tokenizer) words(prefix, s string) {
 	// A run of Chinese, Japanese or Korean characters gives pairs.
-	var cjk []rune
+	cjk := t.cjk[:0]
+	defer func() { t.cjk = cjk[:0] }()
 	flushCJK := func() {
 		switch len(cjk) {
 		case 0:
 		case 1:
-			t.add(prefix + string(cjk))
+			t.addBytes(utf8.AppendRune(append(t.buf[:0], prefix...), cjk[0]))
 		default:
 			for i := 0; i+1 < len(cjk) && !t.full(); i++ {
-				t.add(prefix + string(cjk[i:i+2]))
+				t.buf = utf8.AppendRune(append(t.buf[:0], prefix...), cjk[i])
+				t.addBytes(utf8.AppendRune(t.buf, cjk[i+1]))
 			}
 		}
 		cjk = cjk[:0]
 	}
-	t.prev = ""
+	t.prev = t.prev[:0]
 	start := -1
 	flushWord := func(end int) {
 		if start < 0 {
@@ -563,21 +585,42 @@ func (t *tokenizer) word(prefix, w string) {
 	}
 	if len(w) > MaxTokenLen {
 		r, _ := utf8.DecodeRuneInString(w)
-		t.add(prefix + "skip:" + string(unicode.ToLower(r)) + strconv.Itoa(n/10*10))
-		t.prev = ""
+		b := append(append(t.buf[:0], prefix...), "skip:"...)
+		t.addBytes(strconv.AppendInt(utf8.AppendRune(b, unicode.ToLower(r)), int64(n/10*10), 10))
+		t.prev = t.prev[:0]
 		return
 	}
-	if hasUpperOrInvalid(w) {
-		w = strings.ToLower(strings.ToValidUTF8(w, "?"))
-	}
-	t.addJoined(prefix, w)
+	t.buf = appendLower(append(t.buf[:0], prefix...), w)
+	t.addBytes(t.buf)
 	if prefix == "" {
 		// Pairs of words in the text: "click here" says more than either.
-		if t.prev != "" && len(t.prev)+1+len(w) <= MaxTokenLen {
-			t.addJoined(t.prev, " ", w)
+		lw := t.buf // the word, lower-cased
+		if len(t.prev) > 0 && len(t.prev)+1+len(lw) <= MaxTokenLen {
+			t.prev = append(append(t.prev, ' '), lw...)
+			t.addBytes(t.prev)
 		}
-		t.prev = w
+		t.prev = append(t.prev[:0], lw...)
 	}
+}
+
+// appendLower appends w lower-cased, its invalid UTF-8 replaced by "?".
+func appendLower(b []byte, w string) []byte {
+	if !hasUpperOrInvalid(w) {
+		return append(b, w...)
+	}
+	for i := 0; i < len(w); i++ {
+		if w[i] >= utf8.RuneSelf {
+			return append(b, strings.ToLower(strings.ToValidUTF8(w, "?"))...)
+		}
+	}
+	for i := 0; i < len(w); i++ {
+		c := w[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b = append(b, c)
+	}
+	return b
 }
 
 func hasUpperOrInvalid(s string) bool {
