@@ -70,7 +70,7 @@ func TokenizeHeader(fields []byte) []string {
 	t := getTokenizer()
 	defer putTokenizer(t)
 	if h, err := readHeader(fields); err == nil {
-		t.header(h, true)
+		t.header(h)
 	}
 	return t.result()
 }
@@ -89,6 +89,7 @@ type tokenizer struct {
 	textBuf bytes.Buffer
 	htmlBuf []byte
 	cjk     []rune
+	qpFree  []*qpReader
 }
 
 // tokenizerPool keeps tokenizers, their token sets and buffers, between
@@ -158,15 +159,15 @@ func (t *tokenizer) message(raw []byte) {
 			raw = raw[i+1:]
 		}
 	}
-	e, _ := message.ReadWithOptions(bytes.NewReader(raw), &message.ReadOptions{MaxHeaderBytes: MaxHeaderBytes})
-	if e == nil {
+	p := t.readPart(bytes.NewReader(raw))
+	if p == nil {
 		// Not even a header: take it as text.
 		t.add("parse:header")
 		t.textRaw(raw)
 		return
 	}
-	t.header(e.Header, true)
-	t.entity(e, 0)
+	t.header(p.header)
+	t.entity(p, 0)
 }
 
 // fieldPrefix says which header fields are tokenized and how: the prefix
@@ -193,25 +194,27 @@ var fieldPrefix = map[string]struct {
 	"x-spam-status": {"", false}, // a previous filter's opinion: not evidence
 }
 
-// header tokenizes a header: field names, and the values of the fields in
-// fieldPrefix. top is false for the header of a MIME part.
-func (t *tokenizer) header(h message.Header, top bool) {
-	if !top {
-		if ct, params, err := h.ContentType(); err == nil {
-			t.add("mime:" + clip(strings.ToLower(ct)))
-			if cs := params["charset"]; cs != "" {
-				t.add("charset:" + clip(strings.ToLower(cs)))
-			}
+// partHeader tokenizes the header of a MIME part: its type, charset and
+// file name extension.
+func (t *tokenizer) partHeader(p *mimePart) {
+	if p.ctErr == nil {
+		t.add("mime:" + clip(strings.ToLower(p.mediaType)))
+		if cs := p.params["charset"]; cs != "" {
+			t.add("charset:" + clip(strings.ToLower(cs)))
 		}
-		if _, params, err := h.ContentDisposition(); err == nil {
-			if name := params["filename"]; name != "" {
-				if i := strings.LastIndexByte(name, '.'); i >= 0 && len(name)-i <= 8 {
-					t.add("file:" + clip(strings.ToLower(name[i:])))
-				}
-			}
-		}
-		return
 	}
+	if _, params, err := p.header.ContentDisposition(); err == nil {
+		if name := params["filename"]; name != "" {
+			if i := strings.LastIndexByte(name, '.'); i >= 0 && len(name)-i <= 8 {
+				t.add("file:" + clip(strings.ToLower(name[i:])))
+			}
+		}
+	}
+}
+
+// header tokenizes the header of a message: field names, and the values of
+// the fields in fieldPrefix.
+func (t *tokenizer) header(h message.Header) {
 	fields := h.Fields()
 	n, received := 0, 0
 	for fields.Next() && !t.full() {
@@ -382,12 +385,13 @@ func (t *tokenizer) addresses(key, prefix, raw string) {
 }
 
 // entity tokenizes the body of a MIME entity and its parts.
-func (t *tokenizer) entity(e *message.Entity, depth int) {
+func (t *tokenizer) entity(e *mimePart, depth int) {
+	defer t.done(e)
 	t.parts++
 	if t.parts > MaxParts || depth > MaxDepth || t.full() {
 		return
 	}
-	if mr := e.MultipartReader(); mr != nil {
+	if mr := e.multipart(); mr != nil {
 		for !t.full() && t.parts <= MaxParts {
 			p, err := mr.NextPart()
 			if err != nil {
@@ -396,24 +400,31 @@ func (t *tokenizer) entity(e *message.Entity, depth int) {
 				}
 				return
 			}
-			t.header(p.Header, false)
-			t.entity(p, depth+1)
+			part, err := t.newPart(message.Header{Header: p.Header}, p)
+			if err != nil {
+				// An unknown transfer encoding or charset: go-message's
+				// NextPart fails there.
+				t.done(part)
+				t.add("parse:multipart")
+				return
+			}
+			t.partHeader(part)
+			t.entity(part, depth+1)
 		}
 		return
 	}
-	ct, _, err := e.Header.ContentType()
-	if err != nil && ct == "" {
+	ct := e.mediaType
+	if e.ctErr != nil && ct == "" {
 		ct = "text/plain"
 	}
 	switch ct {
 	case "text/plain", "":
-		t.readText(e.Body, false)
+		t.readText(e.body, false)
 	case "text/html":
-		t.readText(e.Body, true)
+		t.readText(e.body, true)
 	case "message/rfc822":
-		inner, _ := message.ReadWithOptions(bufio.NewReader(io.LimitReader(e.Body, MaxText)), &message.ReadOptions{MaxHeaderBytes: MaxHeaderBytes})
-		if inner != nil {
-			t.header(inner.Header, true)
+		if inner := t.readPart(bufio.NewReader(io.LimitReader(e.body, MaxText))); inner != nil {
+			t.header(inner.header)
 			t.entity(inner, depth+1)
 		}
 	}
