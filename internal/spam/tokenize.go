@@ -291,7 +291,7 @@ func (t *tokenizer) received(v string) {
 		if !strings.Contains(w, ".") {
 			continue
 		}
-		if ip := net.ParseIP(w); ip != nil {
+		if ip := parseIP(w); ip != nil {
 			if ip4 := ip.To4(); ip4 != nil {
 				t.add("received:ip:" + strconv.Itoa(int(ip4[0])) + "." + strconv.Itoa(int(ip4[1])) + "." + strconv.Itoa(int(ip4[2])))
 				t.add("received:ip:" + strconv.Itoa(int(ip4[0])) + "." + strconv.Itoa(int(ip4[1])))
@@ -447,7 +447,7 @@ func (t *tokenizer) readText(r io.Reader, html bool) {
 	b := buf.Bytes()
 	t.text += len(b)
 	if html {
-		t.html(b)
+		t.html(string(b))
 		return
 	}
 	t.textBytes(b)
@@ -455,8 +455,9 @@ func (t *tokenizer) readText(r io.Reader, html bool) {
 
 // textBytes tokenizes decoded text.
 func (t *tokenizer) textBytes(b []byte) {
-	t.urls(b)
-	t.words("", string(b))
+	s := string(b)
+	t.urls(s)
+	t.words("", s)
 }
 
 // textRaw tokenizes raw bytes as text, within the text budget.
@@ -691,7 +692,7 @@ func clip(s string) string {
 // urls adds the hosts of the URLs in text: "url:" and the host without
 // "www.", and the registered domain when it differs ("url:example.co.uk"
 // for a.b.example.co.uk); "url:ip" for a numeric host. One pass over b.
-func (t *tokenizer) urls(b []byte) {
+func (t *tokenizer) urls(b string) {
 	found := 0
 	for i := 0; i < len(b) && found < 200 && !t.full(); i++ {
 		c := b[i] | 0x20
@@ -710,34 +711,34 @@ func (t *tokenizer) urls(b []byte) {
 			continue
 		}
 		host := rest[skip:]
-		end := bytes.IndexFunc(host, func(r rune) bool {
+		end := strings.IndexFunc(host, func(r rune) bool {
 			return r <= ' ' || strings.ContainsRune("/?#\"'<>()[]{}\\,;", r)
 		})
 		if end < 0 {
 			end = len(host)
 		}
-		t.host(string(host[:end]))
+		t.host(host[:end])
 		found++
 		i += skip + end
 	}
 }
 
-func hasPrefixFold(b []byte, prefix string) bool {
-	return len(b) >= len(prefix) && strings.EqualFold(string(b[:len(prefix)]), prefix)
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
 }
 
 func isWordByte(c byte) bool {
 	return 'a' <= c|0x20 && c|0x20 <= 'z' || '0' <= c && c <= '9' || c == '.' || c == '-' || c >= 0x80
 }
 
-func indexFold(b, sub []byte) int {
+func indexFold(s, sub string) int {
 	for off := 0; ; {
-		i := bytes.IndexAny(b[off:], string([]byte{sub[0], sub[0] - 32}))
+		i := strings.IndexAny(s[off:], string([]byte{sub[0], sub[0] - 32}))
 		if i < 0 {
 			return -1
 		}
 		i += off
-		if len(b)-i >= len(sub) && bytes.EqualFold(b[i:i+len(sub)], sub) {
+		if len(s)-i >= len(sub) && strings.EqualFold(s[i:i+len(sub)], sub) {
 			return i
 		}
 		off = i + 1
@@ -756,7 +757,7 @@ func (t *tokenizer) host(h string) {
 	if h == "" {
 		return
 	}
-	if net.ParseIP(h) != nil {
+	if parseIP(h) != nil {
 		t.add("url:ip")
 		return
 	}
@@ -764,8 +765,21 @@ func (t *tokenizer) host(h string) {
 	if !strings.Contains(h, ".") {
 		return
 	}
-	t.add("url:" + clip(h))
+	t.addJoined("url:", clip(h))
 	if reg, err := publicsuffix.EffectiveTLDPlusOne(h); err == nil && reg != h {
-		t.add("url:" + clip(reg))
+		t.addJoined("url:", clip(reg))
 	}
+}
+
+// parseIP is net.ParseIP, which allocates, called only when s is made of
+// what IP addresses are written with (hex digits, dots, colons).
+func parseIP(s string) net.IP {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case '0' <= c && c <= '9', 'a' <= c && c <= 'f', 'A' <= c && c <= 'F', c == '.', c == ':':
+		default:
+			return nil
+		}
+	}
+	return net.ParseIP(s)
 }

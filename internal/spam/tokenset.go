@@ -1,10 +1,10 @@
 package spam
 
 import (
+	"bytes"
 	"encoding/binary"
 	"hash/maphash"
 	"slices"
-	"strings"
 )
 
 // tokenSet is the distinct tokens of one message, in the order they were
@@ -99,7 +99,7 @@ func (s *tokenSet) sorted() []string {
 		}
 		if j-i > 1 {
 			slices.SortFunc(keys[i:j], func(a, b sortKey) int {
-				return strings.Compare(string(s.token(s.toks[a.tok])), string(s.token(s.toks[b.tok])))
+				return bytes.Compare(s.token(s.toks[a.tok]), s.token(s.toks[b.tok]))
 			})
 		}
 		i = j
