@@ -97,7 +97,7 @@ func benchIngestWith(b *testing.B, msg []byte, clients int, o envOptions) {
 	var failed atomic.Value
 	b.SetBytes(int64(len(msg)))
 	b.ResetTimer()
-	start, cpuStart := time.Now(), processCPU()
+	start, cpu := time.Now(), testutil.ProcessCPU()
 	for _, c := range conns {
 		wg.Add(1)
 		go func() {
@@ -111,7 +111,8 @@ func benchIngestWith(b *testing.B, msg []byte, clients int, o envOptions) {
 		}()
 	}
 	wg.Wait()
-	elapsed, cpu := time.Since(start), processCPU()-cpuStart
+	elapsed := time.Since(start)
+	testutil.ReportCPU(b, cpu, "cpu-ns/msg")
 	b.StopTimer()
 	if err, _ := failed.Load().(error); err != nil {
 		b.Fatal(err)
@@ -128,9 +129,6 @@ func benchIngestWith(b *testing.B, msg []byte, clients int, o envOptions) {
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")
 	b.ReportMetric(commits/float64(b.N), "commits/msg")
 	b.ReportMetric(2*commits/float64(b.N), "fsyncs/msg")
-	if cpu > 0 {
-		b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/msg")
-	}
 }
 
 // BenchmarkIngestSpam measures what the spam stage costs at ingest: a

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"yubin/internal/testutil"
 	"yubin/internal/testutil/mailgen"
 )
 
@@ -26,9 +27,11 @@ func BenchmarkTokenize(b *testing.B) {
 	}
 	b.SetBytes(int64(msg.Len()))
 	b.ReportAllocs()
+	cpu := testutil.ProcessCPU()
 	for b.Loop() {
 		Tokenize(msg.Bytes())
 	}
+	testutil.ReportCPU(b, cpu, "cpu-ns/op")
 }
 
 // BenchmarkTokenizeRealistic tokenizes a realistic 10 KiB message
@@ -39,7 +42,9 @@ func BenchmarkTokenizeRealistic(b *testing.B) {
 	msg := mailgen.New(1).Message(false, 10<<10)
 	b.SetBytes(int64(len(msg)))
 	b.ReportAllocs()
+	cpu := testutil.ProcessCPU()
 	for b.Loop() {
 		Tokenize(msg)
 	}
+	testutil.ReportCPU(b, cpu, "cpu-ns/op")
 }

@@ -45,9 +45,11 @@ func BenchmarkSpamCounts(b *testing.B) {
 	}
 	b.Logf("model %+v; %d tokens looked up, %d known", tot, len(tokens), known)
 	b.ReportAllocs()
+	cpu := testutil.ProcessCPU()
 	for b.Loop() {
 		if _, _, err := s.SpamCounts(b.Context(), "example.com", tokens); err != nil {
 			b.Fatal(err)
 		}
 	}
+	testutil.ReportCPU(b, cpu, "cpu-ns/op")
 }

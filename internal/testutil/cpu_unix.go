@@ -1,14 +1,14 @@
 //go:build unix
 
-package smtpd
+package testutil
 
 import (
 	"syscall"
 	"time"
 )
 
-// processCPU is the CPU time (user and system) the process has used.
-func processCPU() time.Duration {
+// ProcessCPU is the CPU time (user and system) the process has used.
+func ProcessCPU() time.Duration {
 	var ru syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
 		return 0
