@@ -123,15 +123,34 @@ func (s *Store) SpamCounts(ctx context.Context, owner string, tokens []string) (
 			return nil
 		}
 		t = getTotals(ob)
-		tb := ob.Bucket(bTokens)
-		for i, tok := range tokens {
-			if v, ok := decodeToken(tb.Get([]byte(tok))); ok {
-				counts[i] = store.SpamCount{Spam: clamp32(v.spam), Ham: clamp32(v.ham)}
-			}
+		if tb := ob.Bucket(bTokens); tb != nil {
+			lookUpTokens(tb.Cursor(), tokens, counts)
 		}
 		return nil
 	})
 	return t, counts, err
+}
+
+// lookUpTokens sets counts[i] to the count of tokens[i] in the bucket c
+// walks, with one cursor. Tokens come sorted (spam.Tokenize's), mostly:
+// then where a search for a token lands says what the next ones are
+// without searching the tree again when they come before it (absent) or
+// are it. (Stepping the cursor on to the next token instead of searching
+// again costs more: in a model of 100,000 tokens, the next one of a
+// message's 1,000 is rarely a few keys further.)
+func lookUpTokens(c *bbolt.Cursor, tokens []string, counts []store.SpamCount) {
+	var k, v []byte
+	for i, tok := range tokens {
+		// k is the first key from tokens[i-1] on.
+		if i == 0 || tok <= tokens[i-1] || k != nil && string(k) < tok {
+			k, v = c.Seek([]byte(tok))
+		}
+		if k != nil && string(k) == tok {
+			if tv, ok := decodeToken(v); ok {
+				counts[i] = store.SpamCount{Spam: clamp32(tv.spam), Ham: clamp32(tv.ham)}
+			}
+		}
+	}
 }
 
 func clamp32(v uint64) uint32 { return uint32(min(v, 1<<32-1)) }
