@@ -582,10 +582,10 @@ var asciiClass = func() (t [utf8.RuneSelf]uint8) {
 // word adds one word: lower-cased, trimmed of punctuation at its ends;
 // short words are skipped, long ones summarised.
 func (t *tokenizer) word(prefix, w string) {
-	for len(w) > 0 && strings.IndexByte(".,'-_/@", w[0]) >= 0 {
+	for len(w) > 0 && wordTrim[w[0]] {
 		w = w[1:]
 	}
-	for len(w) > 0 && strings.IndexByte(".,'-_/@", w[len(w)-1]) >= 0 {
+	for len(w) > 0 && wordTrim[w[len(w)-1]] {
 		w = w[:len(w)-1]
 	}
 	if w == "" {
@@ -634,6 +634,14 @@ func appendLower(b []byte, w string) []byte {
 	}
 	return b
 }
+
+// wordTrim are the bytes trimmed from the ends of a word.
+var wordTrim = func() (t [256]bool) {
+	for _, c := range []byte(".,'-_/@") {
+		t[c] = true
+	}
+	return t
+}()
 
 func hasUpperOrInvalid(s string) bool {
 	for i := 0; i < len(s); i++ {
@@ -700,6 +708,15 @@ func (t *tokenizer) urls(b string) {
 			continue
 		}
 		rest := b[i:]
+		// What follows must be "t" or "w" (no other rune folds to
+		// them) before the prefixes are worth comparing.
+		next := byte('w')
+		if c == 'h' {
+			next = 't'
+		}
+		if len(rest) < 4 || rest[1]|0x20 != next {
+			continue
+		}
 		skip := 0
 		switch {
 		case hasPrefixFold(rest, "http://"):
