@@ -12,7 +12,8 @@ import (
 
 // BenchmarkSpamCounts looks up the tokens of a realistic 10 KiB message
 // (mailgen) in a domain model trained with 300 spam and 300 ham messages
-// of the same kind, as the spam stage does for each message from port 25.
+// of the same kind, as the spam stage does for each message from port 25:
+// in bbolt, and in the model cache (spamcache.go).
 func BenchmarkSpamCounts(b *testing.B) {
 	s := openTest(b)
 	setup(b, s)
@@ -44,12 +45,29 @@ func BenchmarkSpamCounts(b *testing.B) {
 		}
 	}
 	b.Logf("model %+v; %d tokens looked up, %d known", tot, len(tokens), known)
-	b.ReportAllocs()
-	cpu := testutil.ProcessCPU()
-	for b.Loop() {
-		if _, _, err := s.SpamCounts(b.Context(), "example.com", tokens); err != nil {
-			b.Fatal(err)
+	// From bbolt, as a model read rarely is, and from the cache.
+	b.Run("from=bbolt", func(b *testing.B) {
+		b.ReportAllocs()
+		cpu := testutil.ProcessCPU()
+		for b.Loop() {
+			if _, _, err := s.readSpamCounts("example.com", tokens, make([]store.SpamCount, len(tokens))); err != nil {
+				b.Fatal(err)
+			}
 		}
-	}
-	testutil.ReportCPU(b, cpu, "cpu-ns/op")
+		testutil.ReportCPU(b, cpu, "cpu-ns/op")
+	})
+	b.Run("from=cache", func(b *testing.B) {
+		for !s.spam.loaded("example.com") {
+			s.SpamCounts(b.Context(), "example.com", tokens)
+			s.spam.loads.Wait()
+		}
+		b.ReportAllocs()
+		cpu := testutil.ProcessCPU()
+		for b.Loop() {
+			if _, _, err := s.SpamCounts(b.Context(), "example.com", tokens); err != nil {
+				b.Fatal(err)
+			}
+		}
+		testutil.ReportCPU(b, cpu, "cpu-ns/op")
+	})
 }
