@@ -41,7 +41,7 @@ func Classify(totals store.SpamTotals, tokens []string, counts []store.SpamCount
 		dev float64
 		Clue
 	}
-	var scoredClues []scored
+	scoredClues := make([]scored, 0, len(counts))
 	for i, c := range counts {
 		if c.Spam == 0 && c.Ham == 0 {
 			continue
