@@ -4,6 +4,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"sync"
 
 	"yubin/store"
 )
@@ -36,12 +37,14 @@ type Clue struct {
 // result is 0.5.
 func Classify(totals store.SpamTotals, tokens []string, counts []store.SpamCount) (float64, []Clue) {
 	nspam, nham := float64(max(totals.Spam, 1)), float64(max(totals.Ham, 1))
-	// Each clue with how far from 0.5 it is, worked out once.
-	type scored struct {
-		dev float64
-		Clue
-	}
-	scoredClues := make([]scored, 0, len(counts))
+	// Each clue with how far from 0.5 it is, worked out once, in a
+	// buffer kept for the next message.
+	buf := scoredPool.Get().(*[]scoredClue)
+	defer func() {
+		clear(*buf) // no tokens kept alive
+		scoredPool.Put(buf)
+	}()
+	scoredClues := (*buf)[:0]
 	for i, c := range counts {
 		if c.Spam == 0 && c.Ham == 0 {
 			continue
@@ -51,11 +54,12 @@ func Classify(totals store.SpamTotals, tokens []string, counts []store.SpamCount
 		if dev < MinDeviation {
 			continue
 		}
-		scoredClues = append(scoredClues, scored{dev, Clue{Token: tokens[i], Prob: p}})
+		scoredClues = append(scoredClues, scoredClue{dev, Clue{Token: tokens[i], Prob: p}})
 	}
 	// The most significant first; ties broken by token, so the result
 	// does not depend on the order tokens came in.
-	slices.SortFunc(scoredClues, func(a, b scored) int {
+	*buf = scoredClues
+	slices.SortFunc(scoredClues, func(a, b scoredClue) int {
 		switch {
 		case a.dev > b.dev:
 			return -1
@@ -76,6 +80,14 @@ func Classify(totals store.SpamTotals, tokens []string, counts []store.SpamCount
 	}
 	return Combine(clues), clues
 }
+
+// scoredClue is a clue with how far from 0.5 its probability is.
+type scoredClue struct {
+	dev float64
+	Clue
+}
+
+var scoredPool = sync.Pool{New: func() any { return new([]scoredClue) }}
 
 // TokenProb is Robinson's f(w) for a token counted c in a model of nspam
 // spam and nham ham messages.
