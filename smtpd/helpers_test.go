@@ -51,6 +51,18 @@ type envOptions struct {
 	noSync    bool
 	quiet     bool
 	notify    bool // Config.Notifier: a notifier over the store
+	// dir, if set, is the data directory of the store, which has the
+	// domains and accounts already (storeOptions); else the store is new.
+	dir string
+}
+
+// storeOptions are the test store's: its domains and accounts.
+func storeOptions(noSync bool) teststore.Options {
+	return teststore.Options{NoSync: noSync, Password: testPassword,
+		Domains: []teststore.Domain{{Name: "example.com"}, {Name: "child.example.com", Parent: "example.com"},
+			{Name: "sales.example.com", Parent: "example.com"}, {Name: "other.test"}},
+		Accounts: []store.Account{{Address: userInfo, Quota: 1 << 20}, {Address: userBob},
+			{Address: userAdmin, Role: store.RoleAdmin}, {Address: userCarol}}}
 }
 
 // Accounts created by newEnv, all with testPassword.
@@ -63,11 +75,12 @@ const (
 
 func newEnv(t testing.TB, o envOptions) *testEnv {
 	t.Helper()
-	st := teststore.New(t, teststore.Options{NoSync: o.noSync, Password: testPassword,
-		Domains: []teststore.Domain{{Name: "example.com"}, {Name: "child.example.com", Parent: "example.com"},
-			{Name: "sales.example.com", Parent: "example.com"}, {Name: "other.test"}},
-		Accounts: []store.Account{{Address: userInfo, Quota: 1 << 20}, {Address: userBob},
-			{Address: userAdmin, Role: store.RoleAdmin}, {Address: userCarol}}})
+	var st store.Store
+	if o.dir != "" {
+		st = teststore.OpenDir(t, o.dir, teststore.Options{NoSync: o.noSync})
+	} else {
+		st = teststore.New(t, storeOptions(o.noSync))
+	}
 
 	cert := tlstest.SelfSigned(t, testHost)
 

@@ -10,6 +10,7 @@ import (
 	"yubin/internal/delivery"
 	"yubin/internal/spam"
 	"yubin/internal/testutil"
+	"yubin/internal/testutil/mailgen"
 	"yubin/store"
 )
 
@@ -246,4 +247,25 @@ func TestSpamSpooled(t *testing.T) {
 		t.Error("released spooled message differs from what was sent")
 	}
 	e.verify()
+}
+
+// The model BenchmarkIngestSpam trains tells mailgen's ham from its spam:
+// the benchmark's message is scored by the domain model, with clues, and
+// filed as ham, a new spam message goes to Junk.
+func TestIngestSpamBenchModel(t *testing.T) {
+	e := newEnv(t, envOptions{noSync: true, deliverer: func(st store.Store) *delivery.Deliverer {
+		trainRealistic(t, st, 300)
+		return delivery.New(st, nil, &delivery.SpamStage{Store: st})
+	}})
+	inbound(t, e, []string{userBob}, mailgen.New(1).Message(false, 10<<10), 250, "2.0.0")
+	inbound(t, e, []string{userBob}, mailgen.New(3).Message(true, 10<<10), 250, "2.0.0")
+	inbox, junk := e.mailbox(userBob, "INBOX"), e.mailbox(userBob, "Junk")
+	if len(inbox) != 1 || len(junk) != 1 {
+		t.Fatalf("INBOX holds %d, Junk %d; want one each", len(inbox), len(junk))
+	}
+	for _, m := range [][]byte{inbox[0], junk[0]} {
+		if h := spamHeader(m); len(h) != 1 || !strings.Contains(h[0], "bayes-domain:") || strings.Contains(h[0], "bayes-domain:unknown") {
+			t.Errorf("got %q, want the domain model's verdict, with clues", h)
+		}
+	}
 }

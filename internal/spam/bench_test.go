@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+
+	"yubin/internal/testutil"
+	"yubin/internal/testutil/mailgen"
 )
 
 // BenchmarkTokenize tokenizes a 10 KiB message of prose with a few links,
@@ -24,7 +27,24 @@ func BenchmarkTokenize(b *testing.B) {
 	}
 	b.SetBytes(int64(msg.Len()))
 	b.ReportAllocs()
+	cpu := testutil.ProcessCPU()
 	for b.Loop() {
 		Tokenize(msg.Bytes())
 	}
+	testutil.ReportCPU(b, cpu, "cpu-ns/op")
+}
+
+// BenchmarkTokenizeRealistic tokenizes a realistic 10 KiB message
+// (mailgen: a header with Received and DKIM-Signature fields,
+// multipart/alternative with quoted-printable text and HTML), as the spam
+// stage does for each message from port 25.
+func BenchmarkTokenizeRealistic(b *testing.B) {
+	msg := mailgen.New(1).Message(false, 10<<10)
+	b.SetBytes(int64(len(msg)))
+	b.ReportAllocs()
+	cpu := testutil.ProcessCPU()
+	for b.Loop() {
+		Tokenize(msg)
+	}
+	testutil.ReportCPU(b, cpu, "cpu-ns/op")
 }

@@ -3,6 +3,8 @@ package spam
 import (
 	"math"
 	"slices"
+	"strings"
+	"sync"
 
 	"yubin/store"
 )
@@ -35,40 +37,57 @@ type Clue struct {
 // result is 0.5.
 func Classify(totals store.SpamTotals, tokens []string, counts []store.SpamCount) (float64, []Clue) {
 	nspam, nham := float64(max(totals.Spam, 1)), float64(max(totals.Ham, 1))
-	var clues []Clue
+	// Each clue with how far from 0.5 it is, worked out once, in a
+	// buffer kept for the next message.
+	buf := scoredPool.Get().(*[]scoredClue)
+	defer func() {
+		clear(*buf) // no tokens kept alive
+		scoredPool.Put(buf)
+	}()
+	scoredClues := (*buf)[:0]
 	for i, c := range counts {
 		if c.Spam == 0 && c.Ham == 0 {
 			continue
 		}
 		p := TokenProb(c, nspam, nham)
-		if math.Abs(p-0.5) < MinDeviation {
+		dev := math.Abs(p - 0.5)
+		if dev < MinDeviation {
 			continue
 		}
-		clues = append(clues, Clue{Token: tokens[i], Prob: p})
+		scoredClues = append(scoredClues, scoredClue{dev, Clue{Token: tokens[i], Prob: p}})
 	}
 	// The most significant first; ties broken by token, so the result
 	// does not depend on the order tokens came in.
-	slices.SortFunc(clues, func(a, b Clue) int {
-		da, db := math.Abs(a.Prob-0.5), math.Abs(b.Prob-0.5)
+	*buf = scoredClues
+	slices.SortFunc(scoredClues, func(a, b scoredClue) int {
 		switch {
-		case da > db:
+		case a.dev > b.dev:
 			return -1
-		case da < db:
+		case a.dev < b.dev:
 			return 1
 		}
-		if a.Token < b.Token {
-			return -1
-		}
-		if a.Token > b.Token {
-			return 1
-		}
-		return 0
+		return strings.Compare(a.Token, b.Token)
 	})
-	if len(clues) > MaxClues {
-		clues = clues[:MaxClues]
+	if len(scoredClues) > MaxClues {
+		scoredClues = scoredClues[:MaxClues]
+	}
+	var clues []Clue
+	if len(scoredClues) > 0 {
+		clues = make([]Clue, len(scoredClues))
+		for i, c := range scoredClues {
+			clues[i] = c.Clue
+		}
 	}
 	return Combine(clues), clues
 }
+
+// scoredClue is a clue with how far from 0.5 its probability is.
+type scoredClue struct {
+	dev float64
+	Clue
+}
+
+var scoredPool = sync.Pool{New: func() any { return new([]scoredClue) }}
 
 // TokenProb is Robinson's f(w) for a token counted c in a model of nspam
 // spam and nham ham messages.

@@ -1,8 +1,8 @@
 package spam
 
 import (
-	"bytes"
 	"html"
+	"strings"
 )
 
 // htmlTags are the tags whose use is a token ("html:img"): what a mail
@@ -16,26 +16,25 @@ var htmlTags = map[string]bool{
 // html tokenizes an HTML part: the text between its tags (entities
 // decoded; scripts, styles and comments left out), the hosts of URLs in its
 // attributes and text, and which of htmlTags it uses.
-func (t *tokenizer) html(b []byte) {
-	var text bytes.Buffer
+func (t *tokenizer) html(b string) {
+	text := t.htmlBuf[:0]
 	for len(b) > 0 && !t.full() {
-		i := bytes.IndexByte(b, '<')
+		i := strings.IndexByte(b, '<')
 		if i < 0 {
-			text.Write(b)
+			text = append(text, b...)
 			break
 		}
-		text.Write(b[:i])
-		text.WriteByte(' ')
+		text = append(append(text, b[:i]...), ' ')
 		b = b[i:]
-		if bytes.HasPrefix(b, []byte("<!--")) {
-			end := bytes.Index(b, []byte("-->"))
+		if strings.HasPrefix(b, "<!--") {
+			end := strings.Index(b, "-->")
 			if end < 0 {
 				break
 			}
 			b = b[end+3:]
 			continue
 		}
-		end := bytes.IndexByte(b, '>')
+		end := strings.IndexByte(b, '>')
 		if end < 0 {
 			break
 		}
@@ -44,33 +43,39 @@ func (t *tokenizer) html(b []byte) {
 		closing := len(tag) > 0 && tag[0] == '/'
 		name := tagName(tag)
 		if htmlTags[name] {
-			t.add("html:" + name)
+			t.addJoined("html:", name)
 		}
 		t.urls(tag)
 		if !closing && (name == "script" || name == "style") {
 			// Skip to the closing tag.
-			end := indexFold(b, []byte("</"+name))
+			end := indexFold(b, "</"+name)
 			if end < 0 {
 				break
 			}
 			b = b[end:]
 		}
 	}
-	s := html.UnescapeString(text.String())
-	t.urls([]byte(s))
+	t.htmlBuf = text
+	s := html.UnescapeString(string(text))
+	t.urls(s)
 	t.words("", s)
 }
 
 // tagName returns the lower-cased name of a tag from the text between < and >.
-func tagName(tag []byte) string {
-	tag = bytes.TrimPrefix(tag, []byte("/"))
-	end := 0
+func tagName(tag string) string {
+	tag = strings.TrimPrefix(tag, "/")
+	end, lower := 0, true
 	for end < len(tag) && end < 16 {
 		c := tag[end]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9') {
+		if 'A' <= c && c <= 'Z' {
+			lower = false
+		} else if !('a' <= c && c <= 'z' || '0' <= c && c <= '9') {
 			break
 		}
 		end++
 	}
-	return string(bytes.ToLower(tag[:end]))
+	if lower {
+		return tag[:end]
+	}
+	return strings.ToLower(tag[:end])
 }

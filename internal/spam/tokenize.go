@@ -5,9 +5,9 @@ import (
 	"bytes"
 	"io"
 	"net"
-	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -57,7 +57,8 @@ const (
 // so that training on a stored message learns what the sender wrote, never
 // what the filter said about it.
 func Tokenize(raw []byte) []string {
-	t := newTokenizer()
+	t := getTokenizer()
+	defer putTokenizer(t)
 	t.message(raw)
 	return t.result()
 }
@@ -66,61 +67,79 @@ func Tokenize(raw []byte) []string {
 // lines): the fields a delivery adds on top of a message, such as
 // Authentication-Results, tokenized as Tokenize would find them there.
 func TokenizeHeader(fields []byte) []string {
-	t := newTokenizer()
+	t := getTokenizer()
+	defer putTokenizer(t)
 	if h, err := readHeader(fields); err == nil {
-		t.header(h, true)
+		t.header(h)
 	}
 	return t.result()
 }
 
 type tokenizer struct {
-	seen map[string]struct{}
-	out  []string
+	set  tokenSet
 	text int // decoded text bytes read so far
 	// parts counts the MIME parts seen.
 	parts int
 	// prev is the previous word of the text being tokenized, for pairs.
-	prev   string
-	buf    []byte // for addJoined
+	prev   []byte
+	buf    []byte // the token being made
 	rawLen int    // of the message
+	// Reused buffers: the decoded text of a part, an HTML part's text,
+	// runs of CJK characters.
+	textBuf bytes.Buffer
+	htmlBuf []byte
+	cjk     []rune
+	qpFree  []*qpReader
 }
 
-func newTokenizer() *tokenizer {
-	return &tokenizer{seen: make(map[string]struct{}, 256)}
+// tokenizerPool keeps tokenizers, their token sets and buffers, between
+// messages.
+var tokenizerPool = sync.Pool{New: func() any { return new(tokenizer) }}
+
+func getTokenizer() *tokenizer {
+	t := tokenizerPool.Get().(*tokenizer)
+	t.set.reset()
+	t.text, t.parts, t.rawLen = 0, 0, 0
+	t.prev = t.prev[:0]
+	return t
 }
 
-func (t *tokenizer) full() bool { return len(t.out) >= MaxTokens }
+// putTokenizer returns t to the pool unless a huge message left it with
+// buffers worth freeing.
+func putTokenizer(t *tokenizer) {
+	if t.textBuf.Cap() > 2*MaxText || cap(t.htmlBuf) > 2*MaxText {
+		return
+	}
+	tokenizerPool.Put(t)
+}
+
+func (t *tokenizer) full() bool { return t.set.len() >= MaxTokens }
 
 // add records one token (already lower-cased and prefixed).
 func (t *tokenizer) add(tok string) {
-	if t.full() || tok == "" {
-		return
-	}
-	if _, ok := t.seen[tok]; ok {
-		return
-	}
-	t.seen[tok] = struct{}{}
-	t.out = append(t.out, tok)
+	t.addJoined(tok)
 }
 
-// addJoined adds the token parts make, allocating only when it is new.
+// addJoined adds the token parts make, allocating nothing.
 func (t *tokenizer) addJoined(parts ...string) {
 	t.buf = t.buf[:0]
 	for _, p := range parts {
 		t.buf = append(t.buf, p...)
 	}
-	if t.full() || len(t.buf) == 0 {
-		return
-	}
-	if _, ok := t.seen[string(t.buf)]; ok { // no allocation for the lookup
-		return
-	}
-	t.add(string(t.buf))
+	t.addBytes(t.buf)
 }
 
+// addBytes adds a token (copied).
+func (t *tokenizer) addBytes(tok []byte) {
+	if t.full() || len(tok) == 0 {
+		return
+	}
+	t.set.add(tok)
+}
+
+// result returns the tokens, sorted.
 func (t *tokenizer) result() []string {
-	slices.Sort(t.out)
-	return t.out
+	return t.set.sorted()
 }
 
 func readHeader(raw []byte) (message.Header, error) {
@@ -140,15 +159,15 @@ func (t *tokenizer) message(raw []byte) {
 			raw = raw[i+1:]
 		}
 	}
-	e, _ := message.ReadWithOptions(bytes.NewReader(raw), &message.ReadOptions{MaxHeaderBytes: MaxHeaderBytes})
-	if e == nil {
+	p := t.readPart(bytes.NewReader(raw))
+	if p == nil {
 		// Not even a header: take it as text.
 		t.add("parse:header")
 		t.textRaw(raw)
 		return
 	}
-	t.header(e.Header, true)
-	t.entity(e, 0)
+	t.header(p.header)
+	t.entity(p, 0)
 }
 
 // fieldPrefix says which header fields are tokenized and how: the prefix
@@ -175,25 +194,27 @@ var fieldPrefix = map[string]struct {
 	"x-spam-status": {"", false}, // a previous filter's opinion: not evidence
 }
 
-// header tokenizes a header: field names, and the values of the fields in
-// fieldPrefix. top is false for the header of a MIME part.
-func (t *tokenizer) header(h message.Header, top bool) {
-	if !top {
-		if ct, params, err := h.ContentType(); err == nil {
-			t.add("mime:" + clip(strings.ToLower(ct)))
-			if cs := params["charset"]; cs != "" {
-				t.add("charset:" + clip(strings.ToLower(cs)))
-			}
+// partHeader tokenizes the header of a MIME part: its type, charset and
+// file name extension.
+func (t *tokenizer) partHeader(p *mimePart) {
+	if p.ctErr == nil {
+		t.add("mime:" + clip(strings.ToLower(p.mediaType)))
+		if cs := p.params["charset"]; cs != "" {
+			t.add("charset:" + clip(strings.ToLower(cs)))
 		}
-		if _, params, err := h.ContentDisposition(); err == nil {
-			if name := params["filename"]; name != "" {
-				if i := strings.LastIndexByte(name, '.'); i >= 0 && len(name)-i <= 8 {
-					t.add("file:" + clip(strings.ToLower(name[i:])))
-				}
-			}
-		}
-		return
 	}
+	if _, params, err := p.header.ContentDisposition(); err == nil {
+		if name := params["filename"]; name != "" {
+			if i := strings.LastIndexByte(name, '.'); i >= 0 && len(name)-i <= 8 {
+				t.add("file:" + clip(strings.ToLower(name[i:])))
+			}
+		}
+	}
+}
+
+// header tokenizes the header of a message: field names, and the values of
+// the fields in fieldPrefix.
+func (t *tokenizer) header(h message.Header) {
 	fields := h.Fields()
 	n, received := 0, 0
 	for fields.Next() && !t.full() {
@@ -270,7 +291,7 @@ func (t *tokenizer) received(v string) {
 		if !strings.Contains(w, ".") {
 			continue
 		}
-		if ip := net.ParseIP(w); ip != nil {
+		if ip := parseIP(w); ip != nil {
 			if ip4 := ip.To4(); ip4 != nil {
 				t.add("received:ip:" + strconv.Itoa(int(ip4[0])) + "." + strconv.Itoa(int(ip4[1])) + "." + strconv.Itoa(int(ip4[2])))
 				t.add("received:ip:" + strconv.Itoa(int(ip4[0])) + "." + strconv.Itoa(int(ip4[1])))
@@ -364,12 +385,13 @@ func (t *tokenizer) addresses(key, prefix, raw string) {
 }
 
 // entity tokenizes the body of a MIME entity and its parts.
-func (t *tokenizer) entity(e *message.Entity, depth int) {
+func (t *tokenizer) entity(e *mimePart, depth int) {
+	defer t.done(e)
 	t.parts++
 	if t.parts > MaxParts || depth > MaxDepth || t.full() {
 		return
 	}
-	if mr := e.MultipartReader(); mr != nil {
+	if mr := e.multipart(); mr != nil {
 		for !t.full() && t.parts <= MaxParts {
 			p, err := mr.NextPart()
 			if err != nil {
@@ -378,24 +400,31 @@ func (t *tokenizer) entity(e *message.Entity, depth int) {
 				}
 				return
 			}
-			t.header(p.Header, false)
-			t.entity(p, depth+1)
+			part, err := t.newPart(message.Header{Header: p.Header}, p)
+			if err != nil {
+				// An unknown transfer encoding or charset: go-message's
+				// NextPart fails there.
+				t.done(part)
+				t.add("parse:multipart")
+				return
+			}
+			t.partHeader(part)
+			t.entity(part, depth+1)
 		}
 		return
 	}
-	ct, _, err := e.Header.ContentType()
-	if err != nil && ct == "" {
+	ct := e.mediaType
+	if e.ctErr != nil && ct == "" {
 		ct = "text/plain"
 	}
 	switch ct {
 	case "text/plain", "":
-		t.readText(e.Body, false)
+		t.readText(e.body, false)
 	case "text/html":
-		t.readText(e.Body, true)
+		t.readText(e.body, true)
 	case "message/rfc822":
-		inner, _ := message.ReadWithOptions(bufio.NewReader(io.LimitReader(e.Body, MaxText)), &message.ReadOptions{MaxHeaderBytes: MaxHeaderBytes})
-		if inner != nil {
-			t.header(inner.Header, true)
+		if inner := t.readPart(bufio.NewReader(io.LimitReader(e.body, MaxText))); inner != nil {
+			t.header(inner.header)
 			t.entity(inner, depth+1)
 		}
 	}
@@ -408,7 +437,9 @@ func (t *tokenizer) readText(r io.Reader, html bool) {
 		return
 	}
 	// Decoded text is rarely longer than the raw message: one buffer.
-	buf := bytes.NewBuffer(make([]byte, 0, min(left, t.rawLen+512)))
+	buf := &t.textBuf
+	buf.Reset()
+	buf.Grow(min(left, t.rawLen+512))
 	_, err := buf.ReadFrom(io.LimitReader(r, int64(left)))
 	if err != nil {
 		t.add("parse:body")
@@ -416,7 +447,7 @@ func (t *tokenizer) readText(r io.Reader, html bool) {
 	b := buf.Bytes()
 	t.text += len(b)
 	if html {
-		t.html(b)
+		t.html(string(b))
 		return
 	}
 	t.textBytes(b)
@@ -424,8 +455,9 @@ func (t *tokenizer) readText(r io.Reader, html bool) {
 
 // textBytes tokenizes decoded text.
 func (t *tokenizer) textBytes(b []byte) {
-	t.urls(b)
-	t.words("", string(b))
+	s := string(b)
+	t.urls(s)
+	t.words("", s)
 }
 
 // textRaw tokenizes raw bytes as text, within the text budget.
@@ -444,20 +476,22 @@ func (t *tokenizer) textRaw(b []byte) {
 // words adds the words of s with prefix.
 func (t *tokenizer) words(prefix, s string) {
 	// A run of Chinese, Japanese or Korean characters gives pairs.
-	var cjk []rune
+	cjk := t.cjk[:0]
+	defer func() { t.cjk = cjk[:0] }()
 	flushCJK := func() {
 		switch len(cjk) {
 		case 0:
 		case 1:
-			t.add(prefix + string(cjk))
+			t.addBytes(utf8.AppendRune(append(t.buf[:0], prefix...), cjk[0]))
 		default:
 			for i := 0; i+1 < len(cjk) && !t.full(); i++ {
-				t.add(prefix + string(cjk[i:i+2]))
+				t.buf = utf8.AppendRune(append(t.buf[:0], prefix...), cjk[i])
+				t.addBytes(utf8.AppendRune(t.buf, cjk[i+1]))
 			}
 		}
 		cjk = cjk[:0]
 	}
-	t.prev = ""
+	t.prev = t.prev[:0]
 	start := -1
 	flushWord := func(end int) {
 		if start < 0 {
@@ -548,10 +582,10 @@ var asciiClass = func() (t [utf8.RuneSelf]uint8) {
 // word adds one word: lower-cased, trimmed of punctuation at its ends;
 // short words are skipped, long ones summarised.
 func (t *tokenizer) word(prefix, w string) {
-	for len(w) > 0 && strings.IndexByte(".,'-_/@", w[0]) >= 0 {
+	for len(w) > 0 && wordTrim[w[0]] {
 		w = w[1:]
 	}
-	for len(w) > 0 && strings.IndexByte(".,'-_/@", w[len(w)-1]) >= 0 {
+	for len(w) > 0 && wordTrim[w[len(w)-1]] {
 		w = w[:len(w)-1]
 	}
 	if w == "" {
@@ -563,22 +597,51 @@ func (t *tokenizer) word(prefix, w string) {
 	}
 	if len(w) > MaxTokenLen {
 		r, _ := utf8.DecodeRuneInString(w)
-		t.add(prefix + "skip:" + string(unicode.ToLower(r)) + strconv.Itoa(n/10*10))
-		t.prev = ""
+		b := append(append(t.buf[:0], prefix...), "skip:"...)
+		t.addBytes(strconv.AppendInt(utf8.AppendRune(b, unicode.ToLower(r)), int64(n/10*10), 10))
+		t.prev = t.prev[:0]
 		return
 	}
-	if hasUpperOrInvalid(w) {
-		w = strings.ToLower(strings.ToValidUTF8(w, "?"))
-	}
-	t.addJoined(prefix, w)
+	t.buf = appendLower(append(t.buf[:0], prefix...), w)
+	t.addBytes(t.buf)
 	if prefix == "" {
 		// Pairs of words in the text: "click here" says more than either.
-		if t.prev != "" && len(t.prev)+1+len(w) <= MaxTokenLen {
-			t.addJoined(t.prev, " ", w)
+		lw := t.buf // the word, lower-cased
+		if len(t.prev) > 0 && len(t.prev)+1+len(lw) <= MaxTokenLen {
+			t.prev = append(append(t.prev, ' '), lw...)
+			t.addBytes(t.prev)
 		}
-		t.prev = w
+		t.prev = append(t.prev[:0], lw...)
 	}
 }
+
+// appendLower appends w lower-cased, its invalid UTF-8 replaced by "?".
+func appendLower(b []byte, w string) []byte {
+	if !hasUpperOrInvalid(w) {
+		return append(b, w...)
+	}
+	for i := 0; i < len(w); i++ {
+		if w[i] >= utf8.RuneSelf {
+			return append(b, strings.ToLower(strings.ToValidUTF8(w, "?"))...)
+		}
+	}
+	for i := 0; i < len(w); i++ {
+		c := w[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b = append(b, c)
+	}
+	return b
+}
+
+// wordTrim are the bytes trimmed from the ends of a word.
+var wordTrim = func() (t [256]bool) {
+	for _, c := range []byte(".,'-_/@") {
+		t[c] = true
+	}
+	return t
+}()
 
 func hasUpperOrInvalid(s string) bool {
 	for i := 0; i < len(s); i++ {
@@ -637,7 +700,7 @@ func clip(s string) string {
 // urls adds the hosts of the URLs in text: "url:" and the host without
 // "www.", and the registered domain when it differs ("url:example.co.uk"
 // for a.b.example.co.uk); "url:ip" for a numeric host. One pass over b.
-func (t *tokenizer) urls(b []byte) {
+func (t *tokenizer) urls(b string) {
 	found := 0
 	for i := 0; i < len(b) && found < 200 && !t.full(); i++ {
 		c := b[i] | 0x20
@@ -645,6 +708,15 @@ func (t *tokenizer) urls(b []byte) {
 			continue
 		}
 		rest := b[i:]
+		// What follows must be "t" or "w" (no other rune folds to
+		// them) before the prefixes are worth comparing.
+		next := byte('w')
+		if c == 'h' {
+			next = 't'
+		}
+		if len(rest) < 4 || rest[1]|0x20 != next {
+			continue
+		}
 		skip := 0
 		switch {
 		case hasPrefixFold(rest, "http://"):
@@ -656,34 +728,34 @@ func (t *tokenizer) urls(b []byte) {
 			continue
 		}
 		host := rest[skip:]
-		end := bytes.IndexFunc(host, func(r rune) bool {
+		end := strings.IndexFunc(host, func(r rune) bool {
 			return r <= ' ' || strings.ContainsRune("/?#\"'<>()[]{}\\,;", r)
 		})
 		if end < 0 {
 			end = len(host)
 		}
-		t.host(string(host[:end]))
+		t.host(host[:end])
 		found++
 		i += skip + end
 	}
 }
 
-func hasPrefixFold(b []byte, prefix string) bool {
-	return len(b) >= len(prefix) && strings.EqualFold(string(b[:len(prefix)]), prefix)
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
 }
 
 func isWordByte(c byte) bool {
 	return 'a' <= c|0x20 && c|0x20 <= 'z' || '0' <= c && c <= '9' || c == '.' || c == '-' || c >= 0x80
 }
 
-func indexFold(b, sub []byte) int {
+func indexFold(s, sub string) int {
 	for off := 0; ; {
-		i := bytes.IndexAny(b[off:], string([]byte{sub[0], sub[0] - 32}))
+		i := strings.IndexAny(s[off:], string([]byte{sub[0], sub[0] - 32}))
 		if i < 0 {
 			return -1
 		}
 		i += off
-		if len(b)-i >= len(sub) && bytes.EqualFold(b[i:i+len(sub)], sub) {
+		if len(s)-i >= len(sub) && strings.EqualFold(s[i:i+len(sub)], sub) {
 			return i
 		}
 		off = i + 1
@@ -702,7 +774,7 @@ func (t *tokenizer) host(h string) {
 	if h == "" {
 		return
 	}
-	if net.ParseIP(h) != nil {
+	if parseIP(h) != nil {
 		t.add("url:ip")
 		return
 	}
@@ -710,8 +782,21 @@ func (t *tokenizer) host(h string) {
 	if !strings.Contains(h, ".") {
 		return
 	}
-	t.add("url:" + clip(h))
+	t.addJoined("url:", clip(h))
 	if reg, err := publicsuffix.EffectiveTLDPlusOne(h); err == nil && reg != h {
-		t.add("url:" + clip(reg))
+		t.addJoined("url:", clip(reg))
 	}
+}
+
+// parseIP is net.ParseIP, which allocates, called only when s is made of
+// what IP addresses are written with (hex digits, dots, colons).
+func parseIP(s string) net.IP {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case '0' <= c && c <= '9', 'a' <= c && c <= 'f', 'A' <= c && c <= 'F', c == '.', c == ':':
+		default:
+			return nil
+		}
+	}
+	return net.ParseIP(s)
 }

@@ -117,3 +117,13 @@ func MessageText(t testing.TB, raw []byte) string {
 	}
 	return out.String()
 }
+
+// ReportCPU reports the process's CPU time since start (a ProcessCPU) per
+// b.N as the metric unit ("cpu-ns/op"): what a benchmark costs with its
+// background work (the garbage collector, other goroutines), and steadier
+// than wall time on a shared machine. Nothing where ProcessCPU is zero.
+func ReportCPU(b *testing.B, start time.Duration, unit string) {
+	if now := ProcessCPU(); start > 0 && now > start {
+		b.ReportMetric(float64(now-start)/float64(b.N), unit)
+	}
+}

@@ -96,7 +96,7 @@ func (s *Store) RemoveDomain(ctx context.Context, name string) error {
 				return err
 			}
 		}
-		if err := deleteSpamModel(tx, name); err != nil {
+		if err := s.deleteSpamModel(tx, name); err != nil {
 			return err
 		}
 		return b.Delete([]byte(name))
@@ -362,7 +362,7 @@ func (s *Store) RemoveAccount(ctx context.Context, addr string) error {
 		if err := deleteQuarantine(tx, addr); err != nil {
 			return err
 		}
-		if err := deleteSpamModel(tx, addr); err != nil {
+		if err := s.deleteSpamModel(tx, addr); err != nil {
 			return err
 		}
 		return tx.Bucket(bAccounts).Delete([]byte(addr))

@@ -105,6 +105,9 @@ func spamOwner(tx *bbolt.Tx, owner string) *bbolt.Bucket {
 
 // SpamTotals returns what owner's model was trained with.
 func (s *Store) SpamTotals(ctx context.Context, owner string) (store.SpamTotals, error) {
+	if t, ok := s.spam.totals(string(ownerKey(owner))); ok {
+		return t, nil
+	}
 	var t store.SpamTotals
 	err := s.db.View(func(tx *bbolt.Tx) error {
 		t = getTotals(spamOwner(tx, owner))
@@ -114,24 +117,58 @@ func (s *Store) SpamTotals(ctx context.Context, owner string) (store.SpamTotals,
 }
 
 // SpamCounts returns owner's totals and the counts of tokens.
+// A model read often is read from memory (spamcache.go).
 func (s *Store) SpamCounts(ctx context.Context, owner string, tokens []string) (store.SpamTotals, []store.SpamCount, error) {
-	var t store.SpamTotals
+	key := string(ownerKey(owner))
 	counts := make([]store.SpamCount, len(tokens))
-	err := s.db.View(func(tx *bbolt.Tx) error {
+	if t, ok := s.spam.counts(key, tokens, counts); ok {
+		return t, counts, nil
+	}
+	t, found, err := s.readSpamCounts(owner, tokens, counts)
+	if err == nil && found {
+		s.spam.read(s, key, t.Tokens)
+	}
+	return t, counts, err
+}
+
+// readSpamCounts reads owner's totals and the counts of tokens from bbolt;
+// found is whether the model exists.
+func (s *Store) readSpamCounts(owner string, tokens []string, counts []store.SpamCount) (t store.SpamTotals, found bool, err error) {
+	err = s.db.View(func(tx *bbolt.Tx) error {
 		ob := spamOwner(tx, owner)
 		if ob == nil {
 			return nil
 		}
+		found = true
 		t = getTotals(ob)
-		tb := ob.Bucket(bTokens)
-		for i, tok := range tokens {
-			if v, ok := decodeToken(tb.Get([]byte(tok))); ok {
-				counts[i] = store.SpamCount{Spam: clamp32(v.spam), Ham: clamp32(v.ham)}
-			}
+		if tb := ob.Bucket(bTokens); tb != nil {
+			lookUpTokens(tb.Cursor(), tokens, counts)
 		}
 		return nil
 	})
-	return t, counts, err
+	return t, found, err
+}
+
+// lookUpTokens sets counts[i] to the count of tokens[i] in the bucket c
+// walks, with one cursor. Tokens come sorted (spam.Tokenize's), mostly:
+// then where a search for a token lands says what the next ones are
+// without searching the tree again when they come before it (absent) or
+// are it. (Stepping the cursor on to the next token instead of searching
+// again costs more: in a model of 100,000 tokens, the next one of a
+// message's 1,000 is rarely a few keys further.)
+func lookUpTokens(c *bbolt.Cursor, tokens []string, counts []store.SpamCount) {
+	var k, v []byte
+	for i, tok := range tokens {
+		// k is the first key from tokens[i-1] on.
+		if i == 0 || tok <= tokens[i-1] || k != nil && string(k) < tok {
+			k, v = c.Seek([]byte(tok))
+		}
+		if k != nil && string(k) == tok {
+			if tv, ok := decodeToken(v); ok {
+				counts[i] = store.SpamCount{Spam: clamp32(tv.spam), Ham: clamp32(tv.ham)}
+			}
+		}
+	}
 }
 
 func clamp32(v uint64) uint32 { return uint32(min(v, 1<<32-1)) }
@@ -203,7 +240,7 @@ func (s *Store) TrainSpam(ctx context.Context, t store.SpamTraining) (bool, erro
 	}
 	changed := false
 	err := s.groupWrite(ctx, func(tx *bbolt.Tx) error {
-		w := newSpamWrite(tx, day(s.now()))
+		w := newSpamWrite(tx, day(s.now()), s.spam)
 		var err error
 		if changed, err = w.train(t, tokens); err != nil {
 			return err
@@ -258,7 +295,7 @@ func (s *Store) TrainSpamBatch(ctx context.Context, ts []store.SpamTraining) ([]
 	}
 	err = s.groupWrite(ctx, func(tx *bbolt.Tx) error {
 		clear(changed)
-		w := newSpamWrite(tx, day(s.now()))
+		w := newSpamWrite(tx, day(s.now()), s.spam)
 		for i, t := range ts {
 			c, err := w.train(t, tokens[i])
 			if gone(err) {
@@ -309,6 +346,7 @@ type spamWrite struct {
 	tx     *bbolt.Tx
 	today  uint64 // the day tokens are trained on
 	models map[string]*modelWrite
+	cache  *spamCache // told what changed, on commit
 }
 
 // modelWrite is one owner's model as the transaction's trainings left it.
@@ -316,6 +354,9 @@ type modelWrite struct {
 	ob, tb *bbolt.Bucket
 	tot    store.SpamTotals
 	tokens map[string]*tokenWrite // tokens read so far, changed or not
+	// What the cache is told on commit: the tokens written (when it
+	// holds the model), or that the model is to be read again.
+	change spamChange
 }
 
 // tokenWrite is one token of a model: its counts, whether the model
@@ -326,8 +367,8 @@ type tokenWrite struct {
 	dirty bool
 }
 
-func newSpamWrite(tx *bbolt.Tx, today uint64) *spamWrite {
-	return &spamWrite{tx: tx, today: today, models: map[string]*modelWrite{}}
+func newSpamWrite(tx *bbolt.Tx, today uint64, cache *spamCache) *spamWrite {
+	return &spamWrite{tx: tx, today: today, models: map[string]*modelWrite{}, cache: cache}
 }
 
 // model returns owner's model, created if it is new.
@@ -349,6 +390,9 @@ func (w *spamWrite) model(owner string) (*modelWrite, error) {
 		return nil, err
 	}
 	m := &modelWrite{ob: ob, tb: tb, tot: getTotals(ob), tokens: map[string]*tokenWrite{}}
+	// Token by token if the cache holds the model now (if it starts
+	// loading it before the commit, this transaction's change is a drop).
+	m.change = spamChange{txid: w.tx.ID(), drop: !w.cache.tracked(string(key))}
 	w.models[string(key)] = m
 	return m, nil
 }
@@ -388,6 +432,7 @@ func (w *spamWrite) train(t store.SpamTraining, tokens []string) (bool, error) {
 				return false, err
 			}
 			m.tot.Tokens -= int64(n)
+			m.change.drop = true
 		}
 	}
 	if key != nil {
@@ -407,15 +452,22 @@ func (w *spamWrite) train(t store.SpamTraining, tokens []string) (bool, error) {
 	return true, nil
 }
 
-// flush writes what the trainings changed in the models.
+// flush writes what the trainings changed in the models, and has the
+// cache told on commit.
 func (w *spamWrite) flush() error {
-	for _, m := range w.models {
+	for owner, m := range w.models {
 		if err := m.flushTokens(); err != nil {
 			return err
 		}
 		if err := putTotals(m.ob, m.tot); err != nil {
 			return err
 		}
+		ch := m.change
+		ch.totals = m.tot
+		if ch.drop {
+			ch.tokens = nil
+		}
+		w.tx.OnCommit(func() { w.cache.committed(owner, ch) })
 	}
 	return nil
 }
@@ -486,6 +538,13 @@ func (m *modelWrite) flushTokens() error {
 		}
 		if err != nil {
 			return err
+		}
+		if !m.change.drop {
+			tc := tokenCount{token: k}
+			if t.kept {
+				tc.count = store.SpamCount{Spam: clamp32(t.v.spam), Ham: clamp32(t.v.ham)}
+			}
+			m.change.tokens = append(m.change.tokens, tc)
 		}
 	}
 	clear(m.tokens)
@@ -566,6 +625,8 @@ func (s *Store) PruneSpamModels(ctx context.Context, notSeenSince time.Time) (in
 				}
 			}
 			if len(old) > 0 {
+				txid := tx.ID()
+				tx.OnCommit(func() { s.spam.committed(string(o), spamChange{txid: txid, drop: true}) })
 				tot := getTotals(ob)
 				tot.Tokens = max(tot.Tokens-int64(len(old)), 0)
 				if err := putTotals(ob, tot); err != nil {
@@ -580,11 +641,13 @@ func (s *Store) PruneSpamModels(ctx context.Context, notSeenSince time.Time) (in
 }
 
 // deleteSpamModel removes owner's model (its account or domain is gone).
-func deleteSpamModel(tx *bbolt.Tx, owner string) error {
+func (s *Store) deleteSpamModel(tx *bbolt.Tx, owner string) error {
 	root := tx.Bucket(bSpam)
 	if root == nil || root.Bucket(ownerKey(owner)) == nil {
 		return nil
 	}
+	txid := tx.ID()
+	tx.OnCommit(func() { s.spam.committed(string(ownerKey(owner)), spamChange{txid: txid, drop: true}) })
 	return root.DeleteBucket(ownerKey(owner))
 }
 

@@ -111,6 +111,8 @@ type Store struct {
 	closeOnce sync.Once
 	closed    atomic.Bool
 
+	spam *spamCache // spamcache.go
+
 	commits    atomic.Int64 // write transactions committed by the group committer
 	deliveries atomic.Int64 // Deliver/Append calls committed
 }
@@ -157,7 +159,7 @@ func Open(path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store %s: %w", path, err)
 	}
-	s := &Store{db: db, now: opts.Now, maxBoxes: opts.MaxMailboxes, queue: make(chan *commitReq, 1024), done: make(chan struct{}), stopped: make(chan struct{}), queueSig: make(chan struct{}, 1)}
+	s := &Store{db: db, now: opts.Now, maxBoxes: opts.MaxMailboxes, queue: make(chan *commitReq, 1024), done: make(chan struct{}), stopped: make(chan struct{}), queueSig: make(chan struct{}, 1), spam: newSpamCache()}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -218,6 +220,7 @@ func (s *Store) Close() error {
 		s.closed.Store(true)
 		close(s.done)
 		s.wg.Wait()
+		s.spam.close()
 		s.feed.Close()
 		err = s.db.Close()
 	})

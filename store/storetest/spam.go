@@ -16,6 +16,7 @@ import (
 var spamTests = []test{
 	{"policy", testSpamPolicy},
 	{"train and count", testTrainCounts},
+	{"count in any order", testCountsOrder},
 	{"train a message", testTrainMessage},
 	{"training follows the message", testTrainCopies},
 	{"train refused", testTrainRefused},
@@ -113,6 +114,53 @@ func testTrainCounts(t *testing.T, e *env) {
 	if tot, _ := e.s.SpamTotals(t.Context(), bob); tot != (store.SpamTotals{}) {
 		t.Errorf("bob's model was trained: %+v", tot)
 	}
+}
+
+// Counts come in the order of the tokens asked for, whatever it is:
+// sorted (as spam.Tokenize gives them), unsorted, with repeats, before the
+// model's first token and after its last, between two of its tokens.
+func testCountsOrder(t *testing.T, e *env) {
+	var trained []string
+	for i := range 300 {
+		trained = append(trained, fmt.Sprintf("t%03d", 2*i)) // t000, t002, ... t598
+	}
+	e.train(store.SpamTraining{Owners: []string{"example.com"}, Tokens: trained, Class: store.Spam})
+	e.train(store.SpamTraining{Owners: []string{"example.com"}, Tokens: trained[100:], Class: store.Ham})
+	counted := map[string]string{}
+	for i, tok := range trained {
+		counted[tok] = "1/0"
+		if i >= 100 {
+			counted[tok] = "1/1"
+		}
+	}
+	want := func(tok string) string {
+		if c, ok := counted[tok]; ok {
+			return c
+		}
+		return "0/0"
+	}
+	sorted := []string{"a", "t", "t000", "t0000", "t001", "t002", "t003", "t004", "t198", "t199", "t200", "t201", "t202",
+		"t203", "t204", "t205", "t500", "t596", "t597", "t598", "t599", "t600", "u", "zzz"}
+	for name, tokens := range map[string][]string{
+		"sorted":   sorted,
+		"reversed": reversed(sorted),
+		"repeats":  {"t002", "t002", "t001", "t002", "t598", "t002", "zzz", "a", "t004", "t004"},
+		"unsorted": {"t300", "t100", "t101", "t102", "t000", "t599", "t598", "t200", "t201", "t202"},
+		"all":      trained,
+	} {
+		_, got := e.counts("example.com", tokens...)
+		for i, tok := range tokens {
+			if got[i] != want(tok) {
+				t.Errorf("%s: %q counted %s, want %s", name, tok, got[i], want(tok))
+			}
+		}
+	}
+}
+
+func reversed(s []string) []string {
+	r := slices.Clone(s)
+	slices.Reverse(r)
+	return r
 }
 
 func testTrainMessage(t *testing.T, e *env) {
