@@ -155,8 +155,8 @@ func TestLongAddresses(t *testing.T) {
 	c.cmd("MAIL FROM:<"+strings.Repeat("s", 257)+"@remote.test>", 501, "5.1.7")
 	c.cmd("MAIL FROM:<"+strings.Repeat("s", 1500)+"@remote.test>", 501, "5.1.7")
 	c.cmd("MAIL FROM:<"+strings.Repeat("s", 100000)+"@remote.test>", 501, "5.1.7") // within a command line (Serve)
-	c.cmd("MAIL FROM:<s@"+strings.Repeat("d.", 127)+"test>", 501, "5.1.7") // 258-octet domain
-	c.cmd("MAIL FROM:<s%x@remote.test>", 553, "5.1.7")                     // syntax, not length
+	c.cmd("MAIL FROM:<s@"+strings.Repeat("d.", 127)+"test>", 501, "5.1.7")         // 258-octet domain
+	c.cmd("MAIL FROM:<s%x@remote.test>", 553, "5.1.7")                             // syntax, not length
 	c.cmd("MAIL FROM:<"+verp+"@lists.example.net>", 250, "2.0.0")
 	// A long local part at our domain is no account (accounts keep the
 	// RFC's 64 octets), one at another domain is relaying, one over the

@@ -4,9 +4,9 @@
 package storage
 
 import (
-	"os"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"yubin/store"
