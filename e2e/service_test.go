@@ -11,8 +11,8 @@ import (
 	"syscall"
 	"testing"
 
-	"yubin/dist"
 	"yubin/internal/config"
+	"yubin/internal/dist"
 	"yubin/internal/testutil"
 )
 
@@ -68,7 +68,7 @@ func TestServiceInstall(t *testing.T) {
 	check("/usr/local/bin/yubin", 0o755, 0, 0)
 	check("/etc/systemd/system/yubin.service", 0o644, 0, 0)
 	if unit, _ := os.ReadFile(at(dist.UnitPath)); string(unit) != dist.SystemdUnit {
-		t.Error("the unit installed is not dist/systemd/yubin.service")
+		t.Error("the unit installed is not internal/dist/systemd/yubin.service")
 	}
 	self, _ := os.ReadFile(yubinBin)
 	if bin, _ := os.ReadFile(at(dist.BinPath)); !bytes.Equal(bin, self) {

@@ -13,15 +13,15 @@ import (
 	"strings"
 	"syscall"
 
-	"yubin/dist"
 	"yubin/internal/config"
+	"yubin/internal/dist"
 )
 
 const serviceSynopsis = "yubin service install [--config FILE] [--data DIR] [--root DIR]"
 
 const serviceHelp = `Usage: ` + serviceSynopsis + `
 
-Installs Yubin as a hardened systemd service (dist/systemd/yubin.service);
+Installs Yubin as a hardened systemd service (internal/dist/systemd/yubin.service);
 run it as root. Safe to run again: what is in place is kept, what is missing
 is made, ownership and modes are set again. It
   - creates the system user and group yubin (useradd) unless they exist;
