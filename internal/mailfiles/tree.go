@@ -9,8 +9,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"unicode/utf16"
-	"unicode/utf8"
+
+	"yubin/internal/mutf7"
 )
 
 // Folder is one mailbox of a tree of mail files.
@@ -221,51 +221,9 @@ func (s *Source) Empty() bool {
 // mailbox names on the IMAP wire and in Maildir++ folder names. Plain
 // UTF-8 passes through.
 func DecodeMUTF7(s string) (string, error) {
-	bad := fmt.Errorf("%q: invalid modified UTF-7", s)
-	if !utf8.ValidString(s) {
-		return "", bad
+	d, err := mutf7.Decode(s)
+	if err != nil {
+		return "", fmt.Errorf("%q: %w", s, err)
 	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] != '&' {
-			b.WriteByte(s[i])
-			continue
-		}
-		end := strings.IndexByte(s[i+1:], '-')
-		if end < 0 {
-			return "", bad
-		}
-		enc := s[i+1 : i+1+end]
-		i += end + 1
-		if enc == "" {
-			b.WriteByte('&')
-			continue
-		}
-		var units []uint16
-		var bits uint32
-		nbits := 0
-		for j := 0; j < len(enc); j++ {
-			v := strings.IndexByte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,", enc[j])
-			if v < 0 {
-				return "", bad
-			}
-			bits = bits<<6 | uint32(v)
-			nbits += 6
-			if nbits >= 16 {
-				nbits -= 16
-				units = append(units, uint16(bits>>nbits))
-				bits &= 1<<nbits - 1
-			}
-		}
-		if nbits >= 6 || bits != 0 || len(units) == 0 {
-			return "", bad
-		}
-		for _, r := range utf16.Decode(units) {
-			if r == utf8.RuneError {
-				return "", bad
-			}
-			b.WriteRune(r)
-		}
-	}
-	return b.String(), nil
+	return d, nil
 }
