@@ -7,10 +7,12 @@ for cmd_pkg in swaks:swaks curl:curl python3:python3 clamd:clamav-daemon mbsync:
 	cmd=${cmd_pkg%%:*}; pkg=${cmd_pkg#*:}
 	command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || need="$need $pkg"
 done
+# PostgreSQL's server programs are not on PATH (Debian keeps them per version).
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || need="$need postgresql"
 # swaks speaks TLS only with these Perl modules (a Recommends of swaks, which
 # --no-install-recommends leaves out).
 perl -MNet::SSLeay -MIO::Socket::SSL -e1 >/dev/null 2>&1 || need="$need libnet-ssleay-perl libio-socket-ssl-perl"
-[ -z "$need" ] && { echo "test-deps: all test programs present (swaks, curl, python3, clamd, mbsync, systemd-analyze, useradd, dovecot)"; exit 0; }
+[ -z "$need" ] && { echo "test-deps: all test programs present (swaks, curl, python3, clamd, mbsync, systemd-analyze, useradd, dovecot, postgresql)"; exit 0; }
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
 	echo "test-deps: installing$need with apt-get"
 	if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $need >/tmp/yubin-apt.log 2>&1; then
