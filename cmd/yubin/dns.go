@@ -19,7 +19,8 @@ const dnsHelp = `Usage: yubin dns COMMAND [DOMAIN] [flags]
 
   records [DOMAIN]        print, as zone-file lines, every DNS record to publish for
                           DOMAIN and its child domains (all domains when omitted):
-                          MX, SPF, DKIM, DMARC and the SRV records mail clients use
+                          MX, SPF, DKIM, DMARC, the SRV records mail clients use and
+                          the autoconfig./autodiscover. names of client autoconfiguration
   check [DOMAIN]          look each of them up and say which are ok, missing or
                           different; exit status 1 if any is not ok
       --resolver HOST:PORT  ask this DNS server (e.g. your provider's authoritative

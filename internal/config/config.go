@@ -46,7 +46,7 @@ type Listen struct {
 	POP3S       string `toml:"pop3s"`       // port 995, implicit TLS
 	IMAP        string `toml:"imap"`        // port 143, STARTTLS
 	IMAPS       string `toml:"imaps"`       // port 993, implicit TLS
-	HTTP        string `toml:"http"`        // port 80, ACME http-01 challenges only; required by tls.acme
+	HTTP        string `toml:"http"`        // port 80: ACME http-01 challenges and client autoconfiguration; required by tls.acme
 	Metrics     string `toml:"metrics"`     // Prometheus metrics over plain HTTP, /metrics only (e.g. 127.0.0.1:9425)
 }
 

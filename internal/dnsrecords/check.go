@@ -17,6 +17,7 @@ type Resolver interface {
 	LookupMX(ctx context.Context, name string) ([]*net.MX, error)
 	LookupSRV(ctx context.Context, service, proto, name string) (string, []*net.SRV, error)
 	LookupIPAddr(ctx context.Context, host string) ([]net.IPAddr, error)
+	LookupCNAME(ctx context.Context, host string) (string, error)
 }
 
 var _ Resolver = (*net.Resolver)(nil)
@@ -135,6 +136,8 @@ func checkOne(ctx context.Context, r Resolver, rec Record) Checked {
 		if c.Status == OK {
 			c.Found = nil
 		}
+	case "CNAME":
+		checkCNAME(ctx, r, &c, name)
 	case "TXT":
 		txts, err := r.LookupTXT(ctx, name)
 		if err != nil {
@@ -244,3 +247,46 @@ func stripSpace(s string) string {
 }
 
 func normSPF(s string) string { return strings.ToLower(strings.Join(strings.Fields(s), " ")) }
+
+// checkCNAME checks that name leads to the record's target: a CNAME to it
+// (or through a chain ending at it), or A/AAAA records with an address of
+// the target's.
+func checkCNAME(ctx context.Context, r Resolver, c *Checked, name string) {
+	canon, err := r.LookupCNAME(ctx, name)
+	if err != nil {
+		lookupErr(c, err)
+		return
+	}
+	if strings.EqualFold(fq(canon), fq(c.Value)) {
+		c.Status = OK
+		return
+	}
+	ips, err := r.LookupIPAddr(ctx, name)
+	if err != nil {
+		lookupErr(c, err)
+		return
+	}
+	want, err := r.LookupIPAddr(ctx, strings.TrimSuffix(c.Value, "."))
+	if err != nil {
+		c.Status, c.Note = Failed, "looking up the target: "+err.Error()
+		return
+	}
+	c.Status = Different
+	if !strings.EqualFold(fq(canon), fq(name)) {
+		c.Found = append(c.Found, "CNAME "+canon)
+	}
+	for _, ip := range ips {
+		c.Found = append(c.Found, ip.IP.String())
+		for _, w := range want {
+			if ip.IP.Equal(w.IP) {
+				c.Status, c.Note = OK, "an address record of "+strings.TrimSuffix(c.Value, ".")+"'s address, not a CNAME: fine"
+			}
+		}
+	}
+	if len(ips) == 0 {
+		c.Status = Missing
+	}
+	if c.Status == OK {
+		c.Found = nil
+	}
+}

@@ -28,6 +28,10 @@ const (
 	KindDMARC     = "dmarc"
 	KindDMARCAuth = "dmarc-report-auth" // RFC 7489 section 7.1 authorization
 	KindSRV       = "srv"
+	// Client autoconfiguration: autoconfig.DOMAIN (Thunderbird),
+	// autodiscover.DOMAIN and _autodiscover._tcp.DOMAIN (Outlook).
+	KindAutoconfig   = "autoconfig"
+	KindAutodiscover = "autodiscover"
 )
 
 // Record is one DNS record to publish.
@@ -35,10 +39,10 @@ type Record struct {
 	Domain string `json:"domain"` // the local domain it is for; "" for the mail host
 	Kind   string `json:"kind"`
 	Name   string `json:"name"` // absolute, with the final dot
-	Type   string `json:"type"` // A, AAAA, MX, TXT, SRV
+	Type   string `json:"type"` // A, AAAA, MX, TXT, SRV, CNAME
 	// Value in presentation form: "10 mail.example.com." for MX,
-	// "0 1 587 mail.example.com." for SRV, an address for A/AAAA, and the
-	// whole unquoted string for TXT. Empty for an A/AAAA record whose
+	// "0 1 587 mail.example.com." for SRV, an address for A/AAAA, the
+	// target for CNAME, and the whole unquoted string for TXT. Empty for an A/AAAA record whose
 	// address is not configured (any address is then accepted).
 	Value   string `json:"value"`
 	Comment string `json:"comment,omitempty"`
@@ -104,6 +108,12 @@ type Settings struct {
 	DMARCReport string
 	// Services are the SRV records, in order.
 	Services []Service
+	// AutoconfigHTTP is whether listen.http is on: it serves
+	// Thunderbird's autoconfig on port 80 at autoconfig.DOMAIN.
+	AutoconfigHTTP bool
+	// AutodiscoverPort is the port of the HTTPS listener that serves
+	// Outlook's autodiscover (listen.web); 0 = none.
+	AutodiscoverPort int
 }
 
 // DKIMKey is a public key to publish.
@@ -138,8 +148,9 @@ func FromConfig(cfg config.Config) Settings {
 			Include:   cfg.DNS.SPFInclude,
 			SmartHost: smartHost(cfg),
 		},
-		DMARCPolicy: cfg.DNS.DMARCPolicy,
-		DMARCReport: cfg.DNS.DMARCReport,
+		DMARCPolicy:    cfg.DNS.DMARCPolicy,
+		DMARCReport:    cfg.DNS.DMARCReport,
+		AutoconfigHTTP: !config.Off(cfg.Listen.HTTP),
 	}
 	for _, l := range []struct {
 		addr string
@@ -248,6 +259,30 @@ func Build(s Settings, domains []Domain) []Record {
 			out = append(out, Record{Domain: d.Name, Kind: KindSRV, Name: fq(sv.Name + "." + d.Name), Type: "SRV",
 				Value: fmt.Sprintf("%d 1 %d %s", sv.priority(), sv.Port, host), Comment: sv.What()})
 		}
+		out = append(out, autoconfigRecords(s, d.Name, host)...)
+	}
+	return out
+}
+
+// autoconfigRecords are the names mail clients look up to configure
+// themselves for domain: autoconfig.DOMAIN (Thunderbird fetches
+// http://autoconfig.DOMAIN/mail/config-v1.1.xml, port 80: listen.http),
+// autodiscover.DOMAIN and the SRV record _autodiscover._tcp.DOMAIN
+// (Outlook posts to https://autodiscover.DOMAIN/autodiscover/autodiscover.xml,
+// or to the host and port the SRV record names: the HTTPS web listener).
+// Only the names a listener that is on answers are printed.
+func autoconfigRecords(s Settings, domain, host string) []Record {
+	var out []Record
+	if s.AutoconfigHTTP {
+		out = append(out, Record{Domain: domain, Kind: KindAutoconfig, Name: fq("autoconfig." + domain), Type: "CNAME", Value: host,
+			Comment: "Thunderbird's autoconfig, served on listen.http (port 80); an A record with the mail host's address does as well"})
+	}
+	if s.AutodiscoverPort > 0 {
+		out = append(out,
+			Record{Domain: domain, Kind: KindAutodiscover, Name: fq("autodiscover." + domain), Type: "CNAME", Value: host,
+				Comment: "Outlook's autodiscover; used when the web listener is on port 443, else Outlook follows the SRV record below"},
+			Record{Domain: domain, Kind: KindAutodiscover, Name: fq("_autodiscover._tcp." + domain), Type: "SRV",
+				Value: fmt.Sprintf("0 0 %d %s", s.AutodiscoverPort, host), Comment: "Outlook's autodiscover on the web listener (HTTPS)"})
 	}
 	return out
 }
@@ -293,9 +328,9 @@ func Zone(records []Record, host string) string {
 		}
 	}
 	if b.Len() > 0 {
-		b.WriteString("\n; Mail clients: Thunderbird, Apple Mail and others find the servers through the SRV\n")
-		b.WriteString("; records above (RFC 6186). Yubin does not serve autoconfig/autodiscover over HTTP;\n")
-		b.WriteString("; do not point autoconfig.<domain> or autodiscover.<domain> at it.\n")
+		b.WriteString("\n; Mail clients find the servers through the SRV records above (RFC 6186) and, for\n")
+		b.WriteString("; Thunderbird and Outlook, the autoconfig. and autodiscover. names, which Yubin answers\n")
+		b.WriteString("; on listen.http (autoconfig) and the HTTPS web listener (autodiscover) when they are on.\n")
 	}
 	return b.String()
 }

@@ -127,3 +127,89 @@ func spfOf(s Settings) string {
 	}
 	return ""
 }
+
+// The client autoconfiguration names: printed for the listeners that are
+// on, and checked as a CNAME to the mail host or an address of its.
+func TestAutoconfigRecords(t *testing.T) {
+	s := settings()
+	if s.AutoconfigHTTP || s.AutodiscoverPort != 0 {
+		t.Fatalf("defaults: %+v", s)
+	}
+	for _, r := range Build(s, []Domain{{Name: "example.com"}}) {
+		if r.Kind == KindAutoconfig || r.Kind == KindAutodiscover {
+			t.Errorf("record for a listener that is off: %+v", r)
+		}
+	}
+	cfg := config.Default()
+	cfg.Hostname = "mail.example.com"
+	cfg.Listen.HTTP = "0.0.0.0:80"
+	s = FromConfig(cfg)
+	s.AutodiscoverPort = 8443
+	recs := Build(s, []Domain{{Name: "example.com"}, {Name: "example.net", Parent: "example.com"}})
+	var auto []Record
+	for _, r := range recs {
+		if r.Kind == KindAutoconfig || r.Kind == KindAutodiscover {
+			auto = append(auto, r)
+		}
+	}
+	var lines []string
+	for _, r := range auto {
+		lines = append(lines, r.ZoneLine())
+	}
+	want := []string{
+		"autoconfig.example.com.\t3600\tIN\tCNAME\tmail.example.com.",
+		"autodiscover.example.com.\t3600\tIN\tCNAME\tmail.example.com.",
+		"_autodiscover._tcp.example.com.\t3600\tIN\tSRV\t0 0 8443 mail.example.com.",
+		"autoconfig.example.net.\t3600\tIN\tCNAME\tmail.example.com.",
+		"autodiscover.example.net.\t3600\tIN\tCNAME\tmail.example.com.",
+		"_autodiscover._tcp.example.net.\t3600\tIN\tSRV\t0 0 8443 mail.example.com.",
+	}
+	if strings.Join(lines, "\n") != strings.Join(want, "\n") {
+		t.Errorf("records:\n%s", strings.Join(lines, "\n"))
+	}
+	zone := Zone(recs, s.Host)
+	if !strings.Contains(zone, "; Thunderbird's autoconfig, served on listen.http") {
+		t.Errorf("no explanation:\n%s", zone)
+	}
+
+	// What "dns records" prints, served: all ok.
+	zones, err := dnstest.Parse(strings.NewReader(zone+"mail.example.com. A 203.0.113.5\n"), "")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, zone)
+	}
+	r := dnstest.NewServer(t, zones).NewResolver()
+	for _, c := range Check(t.Context(), r, auto) {
+		if c.Status != OK {
+			t.Errorf("published as printed: %+v", c)
+		}
+	}
+
+	// An A record with the host's address is fine; another address, a
+	// CNAME elsewhere, an SRV with another port, or nothing are not.
+	z, err := dnstest.Parse(strings.NewReader(`mail.example.com. A 203.0.113.5
+autoconfig.example.com. A 203.0.113.5
+autodiscover.example.com. CNAME www.example.org.
+www.example.org. A 198.51.100.1
+_autodiscover._tcp.example.com. SRV 0 0 443 mail.example.com.
+autoconfig.example.net. A 198.51.100.1
+`), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = dnstest.NewServer(t, z).NewResolver()
+	var got []string
+	for _, c := range Check(t.Context(), r, auto) {
+		got = append(got, c.Name+" "+string(c.Status)+" "+strings.Join(c.Found, ","))
+	}
+	wantChecked := []string{
+		"autoconfig.example.com. ok ",
+		"autodiscover.example.com. different CNAME www.example.org.,198.51.100.1",
+		"_autodiscover._tcp.example.com. different 0 0 443 mail.example.com.",
+		"autoconfig.example.net. different 198.51.100.1",
+		"autodiscover.example.net. missing ",
+		"_autodiscover._tcp.example.net. missing ",
+	}
+	if strings.Join(got, "\n") != strings.Join(wantChecked, "\n") {
+		t.Errorf("checked:\n%s", strings.Join(got, "\n"))
+	}
+}

@@ -20,6 +20,7 @@ import (
 	"yubin/admin"
 	"yubin/imapd"
 	"yubin/internal/auth"
+	"yubin/internal/autoconfig"
 	"yubin/internal/config"
 	"yubin/internal/delivery"
 	"yubin/internal/netserve"
@@ -234,8 +235,10 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	imapServe := func(m netserve.Mode) func(net.Listener) error {
 		return func(ln net.Listener) error { return imap.Serve(ln, m, tlsConf) }
 	}
-	// HTTP (port 80) only answers ACME http-01 challenges.
-	httpSrv := &http.Server{Handler: acmeHTTP, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute,
+	// HTTP (port 80) answers ACME http-01 challenges and client
+	// autoconfiguration; its handler is set once the mail listeners are
+	// bound (autoconfig advertises their ports).
+	httpSrv := &http.Server{ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: time.Minute,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 	httpServe := func(ln net.Listener) error {
 		if err := httpSrv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
@@ -251,11 +254,6 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		}
 		return nil
 	}
-	httpAddr := cfg.Listen.HTTP
-	if acmeHTTP == nil && !config.Off(httpAddr) {
-		log.Info("listen.http is only used for ACME (tls.acme = false): not listening", "addr", httpAddr)
-		httpAddr = "off"
-	}
 	for _, l := range []struct {
 		name, addr string
 		serve      func(net.Listener) error
@@ -267,7 +265,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		{"pop3s", cfg.Listen.POP3S, popServe(netserve.Implicit)},
 		{"imap", cfg.Listen.IMAP, imapServe(netserve.Plain)},
 		{"imaps", cfg.Listen.IMAPS, imapServe(netserve.Implicit)},
-		{"http", httpAddr, httpServe},
+		{"http", cfg.Listen.HTTP, httpServe},
 		{"metrics", cfg.Listen.Metrics, metricsServe},
 	} {
 		if config.Off(l.addr) {
@@ -282,6 +280,8 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		bound = append(bound, binding{l.name, l.serve, ln})
 		listening = append(listening, admin.Listener{Name: l.name, Addr: ln.Addr().String()})
 	}
+	autoconf := autoconfig.New(autoconfig.FromConfig(boundConfig(cfg, listening)), st, log)
+	httpSrv.Handler = httpHandler(autoconf, acmeHTTP)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
