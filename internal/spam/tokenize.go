@@ -191,7 +191,6 @@ var fieldPrefix = map[string]struct {
 	"x-priority":    {"x-priority:", false},
 	"importance":    {"importance:", false},
 	"content-type":  {"content-type:", false},
-	"x-spam-status": {"", false}, // a previous filter's opinion: not evidence
 }
 
 // partHeader tokenizes the header of a MIME part: its type, charset and
@@ -223,7 +222,7 @@ func (t *tokenizer) header(h message.Header) {
 			break
 		}
 		key := strings.ToLower(fields.Key())
-		if strings.HasPrefix(key, "x-yubin-") {
+		if strings.HasPrefix(key, "x-yubin-") || localField(key) {
 			continue
 		}
 		if key == "received" {
@@ -275,6 +274,19 @@ func (t *tokenizer) header(h message.Header) {
 			t.shape("subject:", v)
 		}
 	}
+}
+
+// localField reports whether a header field is one that mail readers and
+// local delivery agents write — the message's state in a mailbox, the
+// mailbox's bookkeeping, another filter's verdict: it tells where a
+// message was kept, not who sent it, so it is no evidence either way (and
+// mail moved in with yubin import carries it).
+func localField(key string) bool {
+	switch key {
+	case "status", "x-status", "x-keywords", "x-uid", "delivery-date", "content-length", "lines":
+		return true
+	}
+	return strings.HasPrefix(key, "x-mozilla-") || strings.HasPrefix(key, "x-spam-")
 }
 
 // received adds the hosts and networks a Received field names: the

@@ -162,3 +162,20 @@ func FuzzTokenize(f *testing.F) {
 		TokenizeHeader(raw)
 	})
 }
+
+// Fields a mail reader or local delivery agent wrote tell where a message
+// was kept, not who sent it: none of them gives a token.
+func TestTokenizeSkipsLocalFields(t *testing.T) {
+	msg := "Status: RO\r\nX-Status: A\r\nX-Keywords: $Junk\r\nX-UID: 42\r\nDelivery-Date: Mon, 1 Jan 2024 00:00:00 +0000\r\n" +
+		"Content-Length: 12\r\nLines: 1\r\nX-Mozilla-Status: 0001\r\nX-Spam-Status: No, score=-2.0\r\nX-Spam-Flag: NO\r\n" +
+		"From: someone@example.org\r\nSubject: hello\r\n\r\nhello there\r\n"
+	toks := Tokenize([]byte(msg))
+	has(t, toks, "h:from", "subject:hello", "hello")
+	for _, tok := range toks {
+		for _, bad := range []string{"status", "keywords", "x-uid", "delivery-date", "content-length", "h:lines", "mozilla", "x-spam", "junk", "score"} {
+			if strings.Contains(tok, bad) {
+				t.Errorf("token %q comes from a local field", tok)
+			}
+		}
+	}
+}
