@@ -176,21 +176,21 @@ var fieldPrefix = map[string]struct {
 	prefix string
 	addrs  bool
 }{
-	"subject":       {"subject:", false},
-	"from":          {"from:", true},
-	"reply-to":      {"reply-to:", true},
-	"sender":        {"sender:", true},
-	"return-path":   {"return-path:", true},
-	"to":            {"to:", true},
-	"cc":            {"cc:", true},
-	"x-mailer":      {"x-mailer:", false},
-	"user-agent":    {"x-mailer:", false},
-	"organization":  {"org:", false},
-	"list-id":       {"list-id:", false},
-	"precedence":    {"precedence:", false},
-	"x-priority":    {"x-priority:", false},
-	"importance":    {"importance:", false},
-	"content-type":  {"content-type:", false},
+	"subject":      {"subject:", false},
+	"from":         {"from:", true},
+	"reply-to":     {"reply-to:", true},
+	"sender":       {"sender:", true},
+	"return-path":  {"return-path:", true},
+	"to":           {"to:", true},
+	"cc":           {"cc:", true},
+	"x-mailer":     {"x-mailer:", false},
+	"user-agent":   {"x-mailer:", false},
+	"organization": {"org:", false},
+	"list-id":      {"list-id:", false},
+	"precedence":   {"precedence:", false},
+	"x-priority":   {"x-priority:", false},
+	"importance":   {"importance:", false},
+	"content-type": {"content-type:", false},
 }
 
 // partHeader tokenizes the header of a MIME part: its type, charset and
