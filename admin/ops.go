@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"os"
+	"strings"
 
 	"yubin/store"
 )
@@ -18,7 +19,7 @@ import (
 //
 // Adding an operation is writing its Service method and one entry:
 //
-//	OpAccountShow = newOp("account.show", (*Service).Account)
+//	OpAccountShow = touching("account.show", account, (*Service).Account)
 //
 // (noRequest and noResult adapt methods without an argument or a result;
 // a method with several arguments gets a request struct and a closure.)
@@ -28,6 +29,25 @@ import (
 type Op[Req, Resp any] struct {
 	name string
 	run  func(s *Service, ctx context.Context, req Req) (Resp, error)
+	// touches says what a request touches, for a caller with a scope
+	// (see scope.go); nil: the op is the owner's only. scoped: the op
+	// checks the scope itself (its request carries one).
+	touches func(Req) target
+	scoped  bool
+}
+
+// call checks the context's scope against the request, then runs the op.
+func (o Op[Req, Resp]) call(s *Service, ctx context.Context, req Req) (Resp, error) {
+	var zero Resp
+	if sc := ScopeFrom(ctx); !sc.IsOwner() && !o.scoped {
+		if o.touches == nil {
+			return zero, errorf(ErrDenied, "%s is for the server's owner", o.name)
+		}
+		if err := s.authorize(ctx, sc, o.name, o.touches(req)); err != nil {
+			return zero, err
+		}
+	}
+	return o.run(s, ctx, req)
 }
 
 // Name returns the operation's name on the wire ("account.add").
@@ -42,7 +62,7 @@ type None = struct{}
 func Do[Req, Resp any](ctx context.Context, api API, o Op[Req, Resp], req Req) (Resp, error) {
 	var resp Resp
 	err := api.perform(ctx, o.name, req, &resp, func(s *Service) (err error) {
-		resp, err = o.run(s, ctx, req)
+		resp, err = o.call(s, ctx, req)
 		return err
 	})
 	return resp, err
@@ -115,7 +135,7 @@ func (o Op[Req, Resp]) serve(ctx context.Context, s *Service, raw json.RawMessag
 	if err := json.Unmarshal(raw, &req); err != nil {
 		return nil, errorf(store.ErrInvalid, "control socket: malformed %s request: %v", o.name, err)
 	}
-	return o.run(s, ctx, req)
+	return o.call(s, ctx, req)
 }
 
 // streamHandler is a StreamOp with its types erased.
@@ -138,6 +158,32 @@ func newOp[Req, Resp any](name string, run func(*Service, context.Context, Req) 
 	ops[name] = o
 	return o
 }
+
+// touching defines an operation open to scoped callers for what
+// touches says its request touches, and enters it in the table.
+func touching[Req, Resp any](name string, touches func(Req) target, run func(*Service, context.Context, Req) (Resp, error)) Op[Req, Resp] {
+	o := newOp(name, run)
+	o.touches = touches
+	ops[name] = o
+	return o
+}
+
+// selfScoped defines an operation whose request carries a Scope that it
+// checks itself (within the context's: requestScope).
+func selfScoped[Req, Resp any](name string, run func(*Service, context.Context, Req) (Resp, error)) Op[Req, Resp] {
+	o := newOp(name, run)
+	o.scoped = true
+	ops[name] = o
+	return o
+}
+
+// Targets for touching: the request is the address or domain itself.
+func account(addr string) target { return onAccount(addr) }
+func managed(addr string) target { return onManaged(addr) }
+func domain(d string) target     { return onDomain(d) }
+
+// domainPart is what follows the last @ of addr (all of it without one).
+func domainPart(addr string) string { return addr[strings.LastIndexByte(addr, '@')+1:] }
 
 // noRequest adapts a Service method that takes no argument.
 func noRequest[Resp any](m func(*Service, context.Context) (Resp, error)) func(*Service, context.Context, None) (Resp, error) {
@@ -205,74 +251,77 @@ var (
 	OpDomainRemove = newOp("domain.remove", noResult((*Service).RemoveDomain))
 
 	// OpAccountAdd creates an account (with its default mailboxes).
-	OpAccountAdd = newOp("account.add", (*Service).AddAccount)
+	OpAccountAdd = touching("account.add", func(r NewAccount) target { return domain(domainPart(r.Address)) }, (*Service).AddAccount)
 	// OpAccountPasswd replaces an account's password.
-	OpAccountPasswd = newOp("account.passwd", func(s *Service, ctx context.Context, r PasswordChange) (None, error) {
+	OpAccountPasswd = touching("account.passwd", func(r PasswordChange) target { return account(r.Address) }, func(s *Service, ctx context.Context, r PasswordChange) (None, error) {
 		return None{}, s.SetPassword(ctx, r.Address, r.Password)
 	})
 	// OpAccountQuota sets an account's quota.
-	OpAccountQuota = newOp("account.quota", func(s *Service, ctx context.Context, r QuotaChange) (Account, error) {
+	OpAccountQuota = touching("account.quota", func(r QuotaChange) target { return managed(r.Address) }, func(s *Service, ctx context.Context, r QuotaChange) (Account, error) {
 		return s.SetQuota(ctx, r.Address, r.Quota)
 	})
 	// OpAccountList lists the accounts of a domain, or all for "".
-	OpAccountList = newOp("account.list", (*Service).Accounts)
+	OpAccountList = touching("account.list", domain, (*Service).Accounts)
 	// OpAccountShow returns an account with its mailboxes.
-	OpAccountShow = newOp("account.show", (*Service).Account)
+	OpAccountShow = touching("account.show", account, (*Service).Account)
 	// OpAccountRemove deletes an account and all its mail.
-	OpAccountRemove = newOp("account.remove", noResult((*Service).RemoveAccount))
+	OpAccountRemove = touching("account.remove", managed, noResult((*Service).RemoveAccount))
 
 	// OpScanShow returns an account's inbound scanning policy.
-	OpScanShow = newOp("scan.show", (*Service).ScanPolicy)
+	OpScanShow = touching("scan.show", account, (*Service).ScanPolicy)
 	// OpScanPolicy changes the fields of an account's inbound scanning
 	// policy that are set in the change.
-	OpScanPolicy = newOp("scan.policy", func(s *Service, ctx context.Context, r ScanPolicyChange) (ScanPolicy, error) {
+	OpScanPolicy = touching("scan.policy", func(r ScanPolicyChange) target { return managed(r.Address) }, func(s *Service, ctx context.Context, r ScanPolicyChange) (ScanPolicy, error) {
 		return s.SetScanPolicy(ctx, r.Address, r.Change)
 	})
 
+	// OpScanStops lists what scanning stopped that concerned an account.
+	OpScanStops = touching("scan.stops", func(r StopsQuery) target { return account(r.Address) }, (*Service).ScanStops)
+
 	// OpSettingsShow returns a parent domain's settings (warning mails,
 	// daily report, spam reject score).
-	OpSettingsShow = newOp("settings.show", (*Service).DomainSettings)
+	OpSettingsShow = touching("settings.show", domain, (*Service).DomainSettings)
 	// OpSettingsUpdate changes them.
-	OpSettingsUpdate = newOp("settings.update", func(s *Service, ctx context.Context, r SettingsUpdate) (DomainSettings, error) {
+	OpSettingsUpdate = touching("settings.update", func(r SettingsUpdate) target { return domain(r.Domain) }, func(s *Service, ctx context.Context, r SettingsUpdate) (DomainSettings, error) {
 		return s.UpdateDomainSettings(ctx, r.Domain, r.Change)
 	})
 	// OpReportSend sends a domain's daily report now.
-	OpReportSend = newOp("report.send", (*Service).SendReport)
+	OpReportSend = touching("report.send", domain, (*Service).SendReport)
 
 	// OpDKIMKeys returns the public side of a domain's DKIM keys,
 	// generating the keys on first use.
-	OpDKIMKeys = newOp("dkim.keys", (*Service).DKIMKeys)
+	OpDKIMKeys = touching("dkim.keys", domain, (*Service).DKIMKeys)
 
 	// OpForwardShow returns an account's forwarding rule.
-	OpForwardShow = newOp("forward.show", (*Service).Forward)
+	OpForwardShow = touching("forward.show", account, (*Service).Forward)
 	// OpForwardSet replaces the forwarding rule of the account that
 	// receives the request's Address.
-	OpForwardSet = newOp("forward.set", func(s *Service, ctx context.Context, r Forwarding) (Forwarding, error) {
+	OpForwardSet = touching("forward.set", func(r Forwarding) target { return account(r.Address) }, func(s *Service, ctx context.Context, r Forwarding) (Forwarding, error) {
 		return s.SetForward(ctx, r.Address, r.Targets, r.KeepCopy)
 	})
 	// OpForwardClear stops an account's forwarding.
-	OpForwardClear = newOp("forward.clear", noResult((*Service).ClearForward))
+	OpForwardClear = touching("forward.clear", account, noResult((*Service).ClearForward))
 
 	// OpSpamShow returns an account's spam filter policy and the state of
 	// the models that score its mail.
-	OpSpamShow = newOp("spam.show", (*Service).SpamShow)
+	OpSpamShow = touching("spam.show", account, (*Service).SpamShow)
 	// OpSpamPolicy changes the fields of an account's spam filter policy
 	// that are set in the change.
-	OpSpamPolicy = newOp("spam.policy", (*Service).SetSpamPolicy)
+	OpSpamPolicy = touching("spam.policy", func(r SpamPolicyChange) target { return account(r.Address) }, (*Service).SetSpamPolicy)
 	// OpSpamTrain trains a domain's spam model with a batch of messages'
 	// tokens.
 	OpSpamTrain = newOp("spam.train", (*Service).TrainSpam)
 
 	// OpQuarantineList lists the held mail of an account or a domain,
 	// within the request's scope.
-	OpQuarantineList = newOp("quarantine.list", (*Service).Quarantined)
+	OpQuarantineList = selfScoped("quarantine.list", (*Service).Quarantined)
 	// OpQuarantineShow returns a held message as plain text.
-	OpQuarantineShow = newOp("quarantine.show", (*Service).QuarantineShow)
+	OpQuarantineShow = selfScoped("quarantine.show", (*Service).QuarantineShow)
 	// OpQuarantineRelease delivers held messages to INBOX and learns them
 	// as ham.
-	OpQuarantineRelease = newOp("quarantine.release", (*Service).QuarantineRelease)
+	OpQuarantineRelease = selfScoped("quarantine.release", (*Service).QuarantineRelease)
 	// OpQuarantineDelete deletes held messages and returns how many.
-	OpQuarantineDelete = newOp("quarantine.delete", (*Service).QuarantineDelete)
+	OpQuarantineDelete = selfScoped("quarantine.delete", (*Service).QuarantineDelete)
 
 	// OpStatus reports on the server (or, without one, the data dir): its
 	// listeners, version and uptime, the queue, the store's size, the

@@ -107,6 +107,8 @@ func TestEveryOpRoundTrips(t *testing.T) {
 		call(OpScanShow, "dave@new.test"),
 		call(OpScanPolicy, ScanPolicyChange{Address: "dave@new.test", Change: store.ScanPolicy{Oversize: store.ScanAccept, Encrypted: store.ScanReject}}),
 		call(OpScanPolicy, ScanPolicyChange{Address: "dave@new.test", Change: store.ScanPolicy{Depth: "maybe"}}),
+		call(OpScanStops, StopsQuery{Address: "bob@example.com"}),
+		call(OpScanStops, StopsQuery{Address: "bob@example.com", Days: 91}),
 		call(OpSettingsShow, "example.com"),
 		call(OpSettingsShow, "www.example.com"),
 		call(OpSettingsUpdate, SettingsUpdate{Domain: "example.com", Change: SettingsChange{Language: ptr("ja"), ReportTo: ptr("info@www.example.com")}}),

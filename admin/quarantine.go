@@ -12,16 +12,11 @@ import (
 	"yubin/store"
 )
 
-// QuarantineScope is whose held mail an operation may touch: with Account
-// set, that account's own (a user); with Domain set, that of every account
-// of the domain (its admin); with neither, every entry (the server's
-// owner, who runs the CLI). An entry outside the scope is as if it did not
-// exist: the same error as an unknown id, so a scope never learns what
-// another holds. QuarantineScopeOf gives the scope of an account.
-type QuarantineScope struct {
-	Account string `json:"account,omitempty"`
-	Domain  string `json:"domain,omitempty"`
-}
+// QuarantineScope is the Scope of the quarantine operations' requests
+// (see Scope in scope.go): an entry outside it is as if it did not exist,
+// the same error as an unknown id, so a scope never learns what another
+// holds.
+type QuarantineScope = Scope
 
 // QuarantineList is the request of OpQuarantineList.
 type QuarantineList struct {
@@ -63,58 +58,15 @@ type QuarantineReleased struct {
 }
 
 // QuarantineScopeOf returns the scope of an account that is logged in:
-// its domain's for an admin, its own for a user.
+// its domain's for an admin, its own for a user (ScopeOf).
 func (s *Service) QuarantineScopeOf(ctx context.Context, addr string) (QuarantineScope, error) {
-	a, err := s.lookup(ctx, addr)
-	if err != nil {
-		return QuarantineScope{}, err
-	}
-	if a.Role == RoleAdmin {
-		return QuarantineScope{Domain: domainOf(a.Address)}, nil
-	}
-	return QuarantineScope{Account: a.Address}, nil
-}
-
-// check normalizes a scope.
-func (sc QuarantineScope) check() (QuarantineScope, error) {
-	switch {
-	case sc.Account != "" && sc.Domain != "":
-		return sc, errorf(store.ErrInvalid, "a quarantine scope is an account or a domain, not both")
-	case sc.Account != "":
-		a, err := parseAddress(sc.Account)
-		return QuarantineScope{Account: a.String()}, err
-	case sc.Domain != "":
-		d, err := parseDomain("domain", sc.Domain)
-		return QuarantineScope{Domain: d}, err
-	}
-	return sc, nil
-}
-
-// holds reports whether account's entries are in the scope.
-func (sc QuarantineScope) holds(account string) bool {
-	switch {
-	case sc.Account != "":
-		return strings.EqualFold(account, sc.Account)
-	case sc.Domain != "":
-		return strings.EqualFold(domainOf(account), sc.Domain)
-	}
-	return true
-}
-
-func (sc QuarantineScope) String() string {
-	switch {
-	case sc.Account != "":
-		return sc.Account
-	case sc.Domain != "":
-		return sc.Domain
-	}
-	return "everything"
+	return s.ScopeOf(ctx, addr)
 }
 
 // Quarantined lists the quarantine of an account or of a domain, oldest
 // first, within the scope.
 func (s *Service) Quarantined(ctx context.Context, q QuarantineList) ([]QuarantineEntry, error) {
-	sc, err := q.Scope.check()
+	sc, err := s.requestScope(ctx, q.Scope)
 	if err != nil {
 		return nil, err
 	}
@@ -173,7 +125,7 @@ func (s *Service) Quarantined(ctx context.Context, q QuarantineList) ([]Quaranti
 // naming the first that is not (unknown, or outside the scope: the same
 // error). Repeated ids count once.
 func (s *Service) entries(ctx context.Context, ids []string, sc QuarantineScope) ([]QuarantineEntry, error) {
-	sc, err := sc.check()
+	sc, err := s.requestScope(ctx, sc)
 	if err != nil {
 		return nil, err
 	}
