@@ -14,6 +14,8 @@ build:
 # created on first run (credentials printed and kept in $(DATA)/demo-password).
 run: build
 	@scripts/demo-setup.sh $(BIN) $(DATA)
+	@port=8443; [ "$$(id -u)" = 0 ] || port=18443; \
+	echo "web (Mail Manager, Site Manager): https://localhost:$$port/ (self-signed certificate; log in as the account in $(DATA)/demo-password)"
 	$(BIN) serve --data $(DATA)
 
 # All tests. Installs the Debian packages the tests use when it can, and

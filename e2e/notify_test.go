@@ -69,6 +69,7 @@ func TestSystemdNotify(t *testing.T) {
 		ports[n] = fmt.Sprintf("127.0.0.1:%d", freePort(t))
 		fmt.Fprintf(&listen, "%s = %q\n", n, ports[n])
 	}
+	listen.WriteString("web = \"off\"\n")
 	data, cfg := testutil.DataDir(t, fmt.Sprintf(`hostname = "mx.example.com"
 [listen]
 %s

@@ -48,6 +48,7 @@ type Listen struct {
 	IMAPS       string `toml:"imaps"`       // port 993, implicit TLS
 	HTTP        string `toml:"http"`        // port 80: ACME http-01 challenges and client autoconfiguration; required by tls.acme
 	Metrics     string `toml:"metrics"`     // Prometheus metrics over plain HTTP, /metrics only (e.g. 127.0.0.1:9425)
+	Web         string `toml:"web"`         // HTTPS: the Mail Manager and Site Manager (internal/web)
 }
 
 // IMAP settings.
@@ -287,6 +288,7 @@ func Default() Config {
 			IMAPS:       "0.0.0.0:993",
 			HTTP:        "off",
 			Metrics:     "off",
+			Web:         "0.0.0.0:8443",
 		},
 		TLS: TLS{ACMEDirectory: DefaultACMEDirectory, HandshakeTimeout: Duration{30 * time.Second}},
 		IMAP: IMAP{IdleTimeout: Duration{30 * time.Minute}, MaxConnections: 1000, AppendLimit: 50 << 20, AppendBudget: 256 << 20, MaxUserIPConnections: 10,
@@ -481,6 +483,7 @@ func (l *Listen) all() map[string]*string {
 		"listen.pop3": &l.POP3, "listen.pop3s": &l.POP3S,
 		"listen.imap": &l.IMAP, "listen.imaps": &l.IMAPS,
 		"listen.http": &l.HTTP, "listen.metrics": &l.Metrics,
+		"listen.web": &l.Web,
 	}
 }
 

@@ -194,7 +194,7 @@ func TestMetrics(t *testing.T) {
 	for _, p := range []*string{&cfg.Listen.SMTP, &cfg.Listen.Submission, &cfg.Listen.POP3S, &cfg.Listen.IMAPS, &cfg.Listen.Metrics} {
 		*p = "127.0.0.1:0"
 	}
-	for _, p := range []*string{&cfg.Listen.Submissions, &cfg.Listen.POP3, &cfg.Listen.IMAP, &cfg.Listen.HTTP} {
+	for _, p := range []*string{&cfg.Listen.Submissions, &cfg.Listen.POP3, &cfg.Listen.IMAP, &cfg.Listen.HTTP, &cfg.Listen.Web} {
 		*p = "off"
 	}
 	cfg.DNS.CheckInbound = false // no DNS here
@@ -367,7 +367,7 @@ func TestMetricsOffByDefault(t *testing.T) {
 	cfg := config.Default()
 	cfg.Hostname = "mx.example.com"
 	cfg.DataDir = testutil.ShortDir(t)
-	for _, p := range []*string{&cfg.Listen.SMTP, &cfg.Listen.Submission, &cfg.Listen.Submissions, &cfg.Listen.POP3, &cfg.Listen.POP3S, &cfg.Listen.IMAP, &cfg.Listen.HTTP} {
+	for _, p := range []*string{&cfg.Listen.SMTP, &cfg.Listen.Submission, &cfg.Listen.Submissions, &cfg.Listen.POP3, &cfg.Listen.POP3S, &cfg.Listen.IMAP, &cfg.Listen.HTTP, &cfg.Listen.Web} {
 		*p = "off"
 	}
 	cfg.Listen.IMAPS = "127.0.0.1:0"

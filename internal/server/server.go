@@ -32,6 +32,7 @@ import (
 	"yubin/internal/storage"
 	"yubin/internal/tlsutil"
 	"yubin/internal/version"
+	"yubin/internal/web"
 	"yubin/pop3d"
 	"yubin/scan"
 	"yubin/smtpd"
@@ -254,6 +255,14 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		}
 		return nil
 	}
+	// The web: Mail Manager and Site Manager over HTTPS (HTTP/2 and
+	// HTTP/1.1), the mail listeners' certificate, the same logins and
+	// lockout (au), every change through the admin service (svc).
+	webSrv, webServe, err := newWeb(cfg, svc, au, tlsConf, log)
+	if err != nil {
+		closeAll()
+		return err
+	}
 	for _, l := range []struct {
 		name, addr string
 		serve      func(net.Listener) error
@@ -267,6 +276,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		{"imaps", cfg.Listen.IMAPS, imapServe(netserve.Implicit)},
 		{"http", cfg.Listen.HTTP, httpServe},
 		{"metrics", cfg.Listen.Metrics, metricsServe},
+		{"web", cfg.Listen.Web, webServe},
 	} {
 		if config.Off(l.addr) {
 			log.Info("listener off", "listener", l.name)
@@ -321,6 +331,9 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}()
 	for _, b := range bound {
 		log.Info("listening", "listener", b.name, "addr", b.ln.Addr().String())
+		if b.name == "web" {
+			log.Info("web: Mail Manager and Site Manager", "url", web.URL(cfg.Hostname, b.ln.Addr().String()))
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -386,7 +399,7 @@ wait:
 	defer scancel()
 	var sw sync.WaitGroup
 	for name, shut := range map[string]func(context.Context) error{"smtp": smtp.Shutdown, "pop3": pop.Shutdown, "imap": imap.Shutdown,
-		"http": httpSrv.Shutdown, "metrics": metricsSrv.Shutdown} {
+		"http": httpSrv.Shutdown, "metrics": metricsSrv.Shutdown, "web": webSrv.Shutdown} {
 		sw.Add(1)
 		go func() {
 			defer sw.Done()

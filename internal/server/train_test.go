@@ -74,7 +74,7 @@ func TestShutdownTrainsWhatIsQueued(t *testing.T) {
 	cfg := config.Default()
 	cfg.Hostname = "mx.example.com"
 	cfg.DataDir = dir
-	for _, p := range []*string{&cfg.Listen.SMTP, &cfg.Listen.Submission, &cfg.Listen.Submissions, &cfg.Listen.POP3, &cfg.Listen.POP3S, &cfg.Listen.IMAP, &cfg.Listen.HTTP} {
+	for _, p := range []*string{&cfg.Listen.SMTP, &cfg.Listen.Submission, &cfg.Listen.Submissions, &cfg.Listen.POP3, &cfg.Listen.POP3S, &cfg.Listen.IMAP, &cfg.Listen.HTTP, &cfg.Listen.Web} {
 		*p = "off"
 	}
 	cfg.Listen.IMAPS = "127.0.0.1:0"

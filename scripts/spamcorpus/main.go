@@ -429,6 +429,7 @@ submissions = "off"
 pop3 = "off"
 pop3s = "off"
 imap = "off"
+web = "off"
 [auth]
 failure_delay = "0s"
 [dns]
