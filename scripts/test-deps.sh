@@ -3,7 +3,7 @@
 # use as real clients. Never fails: a missing package makes its tests skip,
 # and this script prints why.
 need=""
-for cmd_pkg in swaks:swaks curl:curl python3:python3 clamd:clamav-daemon mbsync:isync systemd-analyze:systemd useradd:passwd dovecot:dovecot-imapd; do
+for cmd_pkg in swaks:swaks curl:curl python3:python3 clamd:clamav-daemon mbsync:isync systemd-analyze:systemd useradd:passwd dovecot:dovecot-imapd chromium:chromium; do
 	cmd=${cmd_pkg%%:*}; pkg=${cmd_pkg#*:}
 	command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || need="$need $pkg"
 done

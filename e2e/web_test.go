@@ -1,0 +1,154 @@
+package e2e
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+)
+
+// TestWebMailManagerInBrowser drives the Mail Manager of the real binary
+// in chromium: log in, set a forward and see a mail sent over SMTP
+// forwarded; another account's page is refused; a form whose CSRF token
+// is gone or forged is refused and changes nothing; a held message whose
+// Subject, From and body carry <script> shows inert text; a password
+// change ends the other session and IMAP takes the new password.
+func TestWebMailManagerInBrowser(t *testing.T) {
+	chromium(t)
+	w := startWeb(t)
+	b := newBrowser(t)
+	w.login(t, b, bobWeb, bobWebPW)
+	if u := textOf(t, b, "#usage"); !strings.Contains(u, "of 1.0 GiB") {
+		t.Errorf("usage %q", u)
+	}
+
+	// Forwarding: carol gets bob's mail, bob keeps no copy.
+	w.open(t, b, "/mail/"+bobWeb+"/forward")
+	run(t, b, chromedp.SendKeys(chromedp.CSS("#targets"), carolWeb))
+	submit(t, b, "#save")
+	if n := textOf(t, b, "#notice"); !strings.Contains(n, "saved") {
+		t.Fatalf("after saving the forward: %q / %s", n, textOf(t, b, "main"))
+	}
+	if out := mustCLI(t, "", "forward", "show", bobWeb, "--config", w.cfg, "--data", w.data); !strings.Contains(out, carolWeb) {
+		t.Fatalf("forward show: %s", out)
+	}
+	if err := sendMX(w.srv.addrs["smtp"], bobWeb, "forwarded by the web's rule"); err != nil {
+		t.Fatal(err)
+	}
+	if msg := lastInbox(t, w.srv.addrs["imaps"], carolWeb, carolWebPW); !strings.Contains(msg, "forwarded by the web's rule") || !strings.Contains(msg, "Delivered-To: "+bobWeb) {
+		t.Fatalf("carol's newest message:\n%s", msg)
+	}
+
+	// Bad input: the form comes back with the error at the field.
+	w.open(t, b, "/mail/"+bobWeb+"/forward")
+	run(t, b, chromedp.SetValue(chromedp.CSS("#targets"), "not an address"))
+	submit(t, b, "#save")
+	if e := textOf(t, b, "#targets-error"); !strings.Contains(e, "invalid address") {
+		t.Errorf("a malformed target: %q", e)
+	}
+
+	// Another account's page, another domain's: 403.
+	for _, acct := range []string{carolWeb, otherAdmin} {
+		w.open(t, b, "/mail/"+acct+"/forward")
+		if h := textOf(t, b, "main h1"); h != "Forbidden" {
+			t.Errorf("bob opens %s's forwarding: %q", acct, h)
+		}
+	}
+
+	// A form without its CSRF token, and with a forged one.
+	for what, spoil := range map[string]chromedp.Action[chromedp.Void]{
+		"without": chromedp.RemoveAttribute(chromedp.CSS(`form[action$="/forward"] input[name=csrf]`), "name"),
+		"forged":  chromedp.SetAttributeValue(chromedp.CSS(`form[action$="/forward"] input[name=csrf]`), "value", "forged"),
+	} {
+		w.open(t, b, "/mail/"+bobWeb+"/forward")
+		run(t, b, spoil, chromedp.SetValue(chromedp.CSS("#targets"), "thief@evil.test"))
+		submit(t, b, "#save")
+		if h := textOf(t, b, "main h1"); h != "Forbidden" {
+			t.Errorf("a form %s its token: %q", what, h)
+		}
+	}
+	if out := mustCLI(t, "", "forward", "show", bobWeb, "--config", w.cfg, "--data", w.data); strings.Contains(out, "thief") || !strings.Contains(out, carolWeb) {
+		t.Fatalf("a refused form changed forwarding: %s", out)
+	}
+
+	// Script in a held message: carol's filter holds everything.
+	mustCLI(t, "", "spam", "policy", carolWeb, "--action=quarantine", "--threshold=0.01", "--config", w.cfg, "--data", w.data)
+	evil := "From: \"<script>alert('from')</script>\" <x@remote.test>\r\nTo: " + carolWeb + "\r\n" +
+		"Subject: <script>alert('subject')</script>\r\nContent-Type: text/html; charset=utf-8\r\n\r\n" +
+		"<html><body onload=\"alert('onload')\"><script>alert('body')</script><img src=x onerror=\"alert('img')\"><p>Hello <b>world</b></p></body></html>\r\n"
+	if err := sendMXRaw(w.srv.addrs["smtp"], carolWeb, evil); err != nil {
+		t.Fatal(err)
+	}
+	c := newBrowser(t)
+	w.login(t, c, carolWeb, carolWebPW)
+	w.open(t, c, "/mail/"+carolWeb+"/quarantine")
+	if s := textOf(t, c, "#quarantine"); !strings.Contains(s, "<script>alert('subject')</script>") {
+		t.Fatalf("the quarantine list: %q", s)
+	}
+	submit(t, c, "#quarantine a")
+	fields, text := textOf(t, c, "#fields"), textOf(t, c, "#text")
+	if !strings.Contains(fields, "<script>alert('subject')</script>") || !strings.Contains(fields, "<script>alert('from')</script>") {
+		t.Errorf("the header fields are not shown as text: %q", fields)
+	}
+	if !strings.Contains(text, "Hello world") {
+		t.Errorf("the text: %q", text)
+	}
+	if count(t, c, "script")+count(t, c, "img")+count(t, c, "main b") > 0 {
+		t.Errorf("the message became markup in the page")
+	}
+
+	// The password: a second session of bob ends when the first changes it.
+	b2 := newBrowser(t)
+	w.login(t, b2, bobWeb, bobWebPW)
+	w.open(t, b, "/mail/"+bobWeb+"/password")
+	run(t, b,
+		chromedp.SendKeys(chromedp.CSS("#current"), bobWebPW),
+		chromedp.SendKeys(chromedp.CSS("#new"), "a new bob pw"),
+		chromedp.SendKeys(chromedp.CSS("#new2"), "a new bob pw"))
+	submit(t, b, "#save")
+	if n := textOf(t, b, "#notice"); !strings.Contains(n, "changed") {
+		t.Fatalf("after the change: %q", n)
+	}
+	w.open(t, b2, "/mail/"+bobWeb+"/")
+	if u := location(t, b2); !strings.Contains(u, "/login") {
+		t.Errorf("the other session goes on at %s", u)
+	}
+	w.open(t, b, "/mail/"+bobWeb+"/")
+	if u := location(t, b); !strings.HasSuffix(u, "/mail/"+bobWeb+"/") {
+		t.Errorf("the changing session ended: %s", u)
+	}
+	if err := imapLogin(w.srv.addrs["imaps"], bobWeb, "a new bob pw"); err != nil {
+		t.Errorf("IMAP with the new password: %v", err)
+	}
+	if err := imapLogin(w.srv.addrs["imaps"], bobWeb, bobWebPW); err == nil {
+		t.Errorf("IMAP takes the old password")
+	}
+	// And a change by the CLI ends the web session too.
+	mustCLI(t, "from the cli\n", "account", "passwd", bobWeb, "--password-stdin", "--config", w.cfg, "--data", w.data)
+	w.open(t, b, "/mail/"+bobWeb+"/")
+	if u := location(t, b); !strings.Contains(u, "/login") {
+		t.Errorf("the session goes on after the CLI changed the password: %s", u)
+	}
+}
+
+// TestWebLockoutInBrowser: ten wrong passwords in the browser lock the
+// address out of the web and of IMAP, the right password included.
+func TestWebLockoutInBrowser(t *testing.T) {
+	chromium(t)
+	w := startWeb(t)
+	b := newBrowser(t)
+	for i := range 10 {
+		w.tryLogin(t, b, bobWeb, fmt.Sprintf("wrong %d", i))
+		if p := textOf(t, b, "#problem"); !strings.Contains(p, "Wrong") {
+			t.Fatalf("wrong password %d: %q", i+1, p)
+		}
+	}
+	w.tryLogin(t, b, bobWeb, bobWebPW)
+	if p := textOf(t, b, "#problem"); !strings.Contains(p, "Too many failed logins") {
+		t.Fatalf("the right password after 10 failures: %q at %s", p, location(t, b))
+	}
+	if err := imapLogin(w.srv.addrs["imaps"], bobWeb, bobWebPW); err == nil || !strings.Contains(err.Error(), "UNAVAILABLE") {
+		t.Fatalf("IMAP after 10 failures on the web: %v", err)
+	}
+}
