@@ -140,6 +140,20 @@ func (f *Feed) Publish(events []Event) {
 	}
 }
 
+// Lost marks every subscription of an account Overflowed, as if it had
+// fallen behind: a backend shared by several processes calls it when it
+// may have missed changes others made (its connection to them was away),
+// so that the subscribers re-read the mailboxes from the store.
+func (f *Feed) Lost(account string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for sub := range f.subs[strings.ToLower(account)] {
+		sub.mu.Lock()
+		sub.overflow = true
+		sub.mu.Unlock()
+	}
+}
+
 // Close ends every subscription (their channels are closed).
 func (f *Feed) Close() {
 	f.mu.Lock()

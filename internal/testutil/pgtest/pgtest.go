@@ -326,13 +326,14 @@ func (s *Shared) Database(t testing.TB, template string) string {
 	return url
 }
 
-// Schema creates a fresh schema in the shared database, dropped when t
-// ends, and returns the URL of the database with search_path set to it:
-// what a store opened with the URL creates goes into the schema.
-func (s *Shared) Schema(t testing.TB) string {
+// NewSchema creates a fresh schema in the shared database, kept until the
+// cluster stops, and returns its name and the URL of the database with
+// search_path set to it: what a store opened with the URL creates goes
+// into the schema. It skips t when there is no cluster.
+func (s *Shared) NewSchema(t testing.TB) (name, url string) {
 	t.Helper()
 	c := s.Cluster(t)
-	name := fmt.Sprintf("s%d", c.seq.Add(1))
+	name = fmt.Sprintf("s%d", c.seq.Add(1))
 	conn, err := pgx.Connect(t.Context(), c.URL(s.db))
 	if err != nil {
 		t.Fatal(err)
@@ -341,6 +342,14 @@ func (s *Shared) Schema(t testing.TB) string {
 	if _, err := conn.Exec(t.Context(), "CREATE SCHEMA "+name); err != nil {
 		t.Fatal(err)
 	}
+	return name, c.URL(s.db) + "&search_path=" + name
+}
+
+// Schema is NewSchema dropped when t ends.
+func (s *Shared) Schema(t testing.TB) string {
+	t.Helper()
+	c := s.Cluster(t)
+	name, url := s.NewSchema(t)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
@@ -354,5 +363,5 @@ func (s *Shared) Schema(t testing.TB) string {
 			t.Errorf("dropping schema %s: %v", name, err)
 		}
 	})
-	return c.URL(s.db) + "&search_path=" + name
+	return url
 }
