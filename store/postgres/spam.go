@@ -201,7 +201,9 @@ type spamWrite struct {
 }
 
 type modelWrite struct {
-	owner  string
+	owner string
+	// fresh: the model holds no token in the database (nothing to load).
+	fresh  bool
 	tot    store.SpamTotals
 	tokens map[string]*tokenWrite
 }
@@ -224,6 +226,7 @@ func (sw *spamWrite) model(ctx context.Context, owner string) (*modelWrite, erro
 	if err := sw.w.QueryRow(ctx, `SELECT spam, ham, tokens FROM spam_models WHERE owner = $1 FOR UPDATE`, owner).Scan(&m.tot.Spam, &m.tot.Ham, &m.tot.Tokens); err != nil {
 		return nil, err
 	}
+	m.fresh = m.tot.Tokens == 0
 	sw.models[owner] = m
 	return m, nil
 }
@@ -294,6 +297,9 @@ func (m *modelWrite) load(ctx context.Context, w *wtx, tokens []string) error {
 	}
 	for _, t := range need {
 		m.tokens[t] = &tokenWrite{}
+	}
+	if m.fresh {
+		return nil
 	}
 	rows, err := w.Query(ctx, `SELECT token, spam, ham, seen FROM spam_tokens WHERE owner = $1 AND token = ANY($2)`, m.owner, need)
 	if err != nil {
@@ -374,6 +380,7 @@ func (m *modelWrite) flushTokens(ctx context.Context, w *wtx) error {
 		}
 	}
 	clear(m.tokens)
+	m.fresh = false
 	return nil
 }
 

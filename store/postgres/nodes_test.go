@@ -1,0 +1,181 @@
+package postgres_test
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"yubin/internal/testutil"
+	"yubin/store"
+	"yubin/store/postgres"
+)
+
+// nodes opens n stores on one schema, as n Yubin nodes on one database,
+// with the domain example.com and the account info@example.com (quota).
+func nodes(t *testing.T, n int, quota int64) []*postgres.Store {
+	t.Helper()
+	url := schema(t)
+	var out []*postgres.Store
+	for range n {
+		s, err := postgres.Open(t.Context(), url, postgres.Options{MaxConns: 8})
+		testutil.Must(t, err)
+		t.Cleanup(func() { s.Close() })
+		out = append(out, s)
+	}
+	ctx := t.Context()
+	testutil.Must(t, out[0].AddDomain(ctx, "example.com", ""))
+	testutil.Must(t, out[0].AddAccount(ctx, store.Account{Address: "info@example.com", PasswordHash: "x", Quota: quota}))
+	return out
+}
+
+// TestFeedAcrossNodes: a subscriber on one node gets what another node
+// commits, in commit order, within a second.
+func TestFeedAcrossNodes(t *testing.T) {
+	n := nodes(t, 2, 0)
+	ctx := t.Context()
+	sub := n[1].Subscribe(ctx, "info@example.com", 100)
+	defer sub.Close()
+	var want []string
+	for i := range 5 {
+		d, err := n[0].Deliver(ctx, store.Delivery{Recipients: []string{"info@example.com"}, Message: fmt.Appendf(nil, "Subject: %d\r\n\r\n.\r\n", i)})
+		testutil.Must(t, err)
+		want = append(want, fmt.Sprintf("new INBOX %d", d[0].UID))
+	}
+	if _, err := n[0].Expunge(ctx, "info@example.com", "INBOX", []uint32{2}); err != nil {
+		t.Fatal(err)
+	}
+	want = append(want, "expunge INBOX 2")
+	var got []string
+	deadline := time.After(time.Second)
+	for len(got) < len(want) {
+		select {
+		case ev := <-sub.C:
+			got = append(got, fmt.Sprintf("%s %s %d", ev.Kind, ev.Mailbox, ev.UID))
+		case <-deadline:
+			t.Fatalf("after a second node B has seen %v of node A's %v", got, want)
+		}
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("node B saw %v, want %v", got, want)
+	}
+}
+
+// TestQuotaAcrossNodes: deliveries racing on two nodes never go over the
+// quota, the usage stays exact and no UID is handed out twice.
+func TestQuotaAcrossNodes(t *testing.T) {
+	const size, fit = 100, 30
+	n := nodes(t, 2, size*fit)
+	ctx := t.Context()
+	msg := make([]byte, size)
+	copy(msg, "Subject: x\r\n\r\n")
+	var mu sync.Mutex
+	uids := map[uint32]bool{}
+	ok, full := 0, 0
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Go(func() {
+			for range 6 {
+				d, err := n[w%2].Deliver(ctx, store.Delivery{Recipients: []string{"info@example.com"}, Message: msg})
+				mu.Lock()
+				var qe *store.QuotaError
+				switch {
+				case err == nil:
+					ok++
+					if uids[d[0].UID] {
+						t.Errorf("UID %d handed out twice", d[0].UID)
+					}
+					uids[d[0].UID] = true
+				case errors.As(err, &qe):
+					full++
+				default:
+					t.Error(err)
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	a, err := n[1].Account(ctx, "info@example.com")
+	testutil.Must(t, err)
+	if ok != fit || full != 48-fit || a.Used != size*fit {
+		t.Errorf("%d delivered, %d refused, usage %d; want %d, %d, %d", ok, full, a.Used, fit, 48-fit, size*fit)
+	}
+	problems, err := n[0].Verify(ctx)
+	testutil.Must(t, err)
+	if len(problems) > 0 {
+		t.Errorf("Verify: %v", problems)
+	}
+}
+
+// TestLeaseAcrossNodes: nodes racing for the same due entries each get a
+// disjoint share, and every entry goes to one of them.
+func TestLeaseAcrossNodes(t *testing.T) {
+	n := nodes(t, 3, 0)
+	ctx := t.Context()
+	var ids []string
+	for i := range 20 {
+		got, err := n[0].Enqueue(ctx, store.Outbound{QueueID: "q", From: "info@example.com", Recipients: []string{fmt.Sprintf("r@d%d.test", i)}, Origin: store.OriginSubmission, Message: []byte("Subject: x\r\n\r\n.\r\n")})
+		testutil.Must(t, err)
+		ids = append(ids, got...)
+	}
+	now := time.Now()
+	var mu sync.Mutex
+	holder := map[string]int{}
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			for range 5 {
+				got, err := n[i].LeaseQueued(ctx, ids, fmt.Sprint("node", i), now, now.Add(time.Minute))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				for _, e := range got {
+					if h, ok := holder[e.ID]; ok && h != i {
+						t.Errorf("entry %s leased by node %d and node %d", e.ID, h, i)
+					}
+					holder[e.ID] = i
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if len(holder) != len(ids) {
+		t.Errorf("%d of %d entries leased", len(holder), len(ids))
+	}
+	// A lease that ran out (its node died) is claimed by another.
+	later := now.Add(2 * time.Minute)
+	got, err := n[1].LeaseQueued(ctx, ids[:1], "node-late", later, later.Add(time.Minute))
+	testutil.Must(t, err)
+	if len(got) != 1 {
+		t.Errorf("an expired lease was not taken over: %v", got)
+	}
+}
+
+// TestNewerSchemaRefused: a database a newer Yubin migrated is refused
+// with a message that says so, and nothing is changed.
+func TestNewerSchemaRefused(t *testing.T) {
+	url := schema(t)
+	s, err := postgres.Open(t.Context(), url, postgres.Options{})
+	testutil.Must(t, err)
+	s.Close()
+	conn, err := pgx.Connect(t.Context(), url)
+	testutil.Must(t, err)
+	defer conn.Close(t.Context())
+	_, err = conn.Exec(t.Context(), `INSERT INTO schema_version (version) VALUES ($1)`, postgres.SchemaVersion+1)
+	testutil.Must(t, err)
+	_, err = postgres.Open(t.Context(), url, postgres.Options{})
+	if !errors.Is(err, postgres.ErrNewerSchema) {
+		t.Fatalf("opening a schema of version %d: %v, want ErrNewerSchema", postgres.SchemaVersion+1, err)
+	}
+	t.Log(err)
+	// The spare schema must not go back with the newer version in it.
+	_, err = conn.Exec(t.Context(), `DELETE FROM schema_version WHERE version > $1`, postgres.SchemaVersion)
+	testutil.Must(t, err)
+}
