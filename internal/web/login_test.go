@@ -123,6 +123,9 @@ func TestHeaders(t *testing.T) {
 	check("login page", b.get("/login"))
 	check("stylesheet", b.get("/static/style.css"))
 	check("no such page", b.get("/nope"))
+	if a := b.get("/static/"); a.status != http.StatusNotFound {
+		t.Errorf("GET /static/: %d, want no listing", a.status)
+	}
 	b.login(bobAddr, bobPW)
 	for _, p := range []string{"", "password", "forward", "spam", "quarantine", "stops", "clients"} {
 		a := b.get(mail(bobAddr, p))

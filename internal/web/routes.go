@@ -1,7 +1,6 @@
 package web
 
 import (
-	"io/fs"
 	"net/http"
 	"strings"
 )
@@ -44,8 +43,10 @@ func (s *Server) nav(c *call) []navItem {
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	rt := &router{s: s, mux: mux}
-	static, _ := fs.Sub(staticFiles, "static")
-	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+	// The stylesheet, and nothing else (no listing of the directory).
+	mux.HandleFunc("GET /static/style.css", func(w http.ResponseWriter, r *http.Request) {
+		http.ServeFileFS(w, r, staticFiles, "static/style.css")
+	})
 	mux.HandleFunc("GET /lang", s.switchLanguage)
 	pages := []func(*router){
 		s.loginRoutes,

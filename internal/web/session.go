@@ -69,14 +69,14 @@ func (ss *sessions) start(account, stamp string) (string, *session) {
 	if len(ss.m) >= ss.max {
 		ss.pruneLocked(now)
 	}
-	for len(ss.m) >= ss.max { // still full: the oldest goes
-		var oldest string
-		for k, v := range ss.m {
-			if oldest == "" || v.created.Before(ss.m[oldest].created) {
-				oldest = k
-			}
-		}
-		delete(ss.m, oldest)
+	// One account holds at most maxPerAccount sessions, and all at most
+	// max: beyond either, the oldest goes (an account logging in again
+	// and again cannot push the others out).
+	for ss.countLocked(account) >= maxPerAccount {
+		delete(ss.m, ss.oldestLocked(account))
+	}
+	for len(ss.m) >= ss.max {
+		delete(ss.m, ss.oldestLocked(""))
 	}
 	ss.m[hashKey(id)] = s
 	return id, s
@@ -143,6 +143,33 @@ func (ss *sessions) restamp(id, stamp string) {
 	if s := ss.m[hashKey(id)]; s != nil {
 		s.stamp = stamp
 	}
+}
+
+// maxPerAccount bounds the sessions of one account.
+const maxPerAccount = 20
+
+func (ss *sessions) countLocked(account string) int {
+	n := 0
+	for _, v := range ss.m {
+		if v.account == account {
+			n++
+		}
+	}
+	return n
+}
+
+// oldestLocked is the key of the oldest session of account ("": of all).
+func (ss *sessions) oldestLocked(account string) string {
+	var oldest string
+	for k, v := range ss.m {
+		if account != "" && v.account != account {
+			continue
+		}
+		if oldest == "" || v.created.Before(ss.m[oldest].created) {
+			oldest = k
+		}
+	}
+	return oldest
 }
 
 func (ss *sessions) pruneLocked(now time.Time) {
