@@ -56,6 +56,8 @@ type Server struct {
 
 	mu     sync.Mutex
 	locked map[string]bool // maildrops held by a session in TRANSACTION state
+	// releases give back the store's locks of the maildrops held.
+	releases map[string]func()
 }
 
 // New returns a server over st. log may be nil.
@@ -82,7 +84,7 @@ func New(cfg Config, st store.Maildrop, au *auth.Authenticator, log *slog.Logger
 		log = slog.New(slog.DiscardHandler)
 	}
 	log = log.With("proto", "pop3")
-	return &Server{cfg: cfg, st: st, au: au, log: log, locked: map[string]bool{},
+	return &Server{cfg: cfg, st: st, au: au, log: log, locked: map[string]bool{}, releases: map[string]func(){},
 		ns: netserve.Server{
 			MaxConns:         cfg.MaxConnections,
 			Refusal:          "-ERR [SYS/TEMP] Too many connections, try again later",
@@ -116,19 +118,33 @@ func (s *Server) Serve(ln net.Listener, mode netserve.Mode, tlsConf *tls.Config)
 // processed completes.
 func (s *Server) Shutdown(ctx context.Context) error { return s.ns.Shutdown(ctx) }
 
-// lock takes the maildrop of account; false if another session holds it.
-func (s *Server) lock(account string) bool {
+// lock takes the maildrop of account; false if another session holds it:
+// of this server, or, when the store has a lock of its own
+// (store.MaildropLocker: a database several nodes share), of any process.
+func (s *Server) lock(ctx context.Context, account string) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.locked[account] {
-		return false
+		return false, nil
+	}
+	if l, ok := s.st.(store.MaildropLocker); ok {
+		release, ok, err := l.LockMaildrop(ctx, account)
+		if err != nil || !ok {
+			return false, err
+		}
+		s.releases[account] = release
 	}
 	s.locked[account] = true
-	return true
+	return true, nil
 }
 
 func (s *Server) unlock(account string) {
 	s.mu.Lock()
 	delete(s.locked, account)
+	release := s.releases[account]
+	delete(s.releases, account)
 	s.mu.Unlock()
+	if release != nil {
+		release()
+	}
 }

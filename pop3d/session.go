@@ -506,7 +506,12 @@ func (ss *session) login(user, pw string) {
 		ss.reply(false, "[AUTH] Invalid user name or password")
 		return
 	}
-	if !ss.srv.lock(acct.Address) {
+	switch ok, err := ss.srv.lock(ss.ctx(), acct.Address); {
+	case err != nil:
+		ss.srv.log.Error("locking maildrop", "account", acct.Address, "err", err)
+		ss.reply(false, "[SYS/TEMP] Cannot lock the maildrop, try again later")
+		return
+	case !ok:
 		ss.reply(false, "[IN-USE] Maildrop is locked by another POP3 session")
 		return
 	}

@@ -113,6 +113,10 @@ type Store struct {
 
 	spam *spamCache // spamcache.go
 
+	// The POP3 maildrop locks (maildroplock.go).
+	dropMu sync.Mutex
+	drops  map[string]bool
+
 	commits    atomic.Int64 // write transactions committed by the group committer
 	deliveries atomic.Int64 // Deliver/Append calls committed
 }

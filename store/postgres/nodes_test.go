@@ -179,3 +179,28 @@ func TestNewerSchemaRefused(t *testing.T) {
 	_, err = conn.Exec(t.Context(), `DELETE FROM schema_version WHERE version > $1`, postgres.SchemaVersion)
 	testutil.Must(t, err)
 }
+
+// TestMaildropLockAcrossNodes: a POP3 maildrop locked on one node is
+// locked on the others, until released or its node is gone.
+func TestMaildropLockAcrossNodes(t *testing.T) {
+	n := nodes(t, 3, 0)
+	ctx := t.Context()
+	release, ok, err := n[0].LockMaildrop(ctx, "info@example.com")
+	if err != nil || !ok {
+		t.Fatalf("lock on node A: %v %v", ok, err)
+	}
+	if _, ok, err := n[1].LockMaildrop(ctx, "info@example.com"); err != nil || ok {
+		t.Fatalf("node B locked a maildrop node A holds: %v %v", ok, err)
+	}
+	release()
+	r2, ok, err := n[1].LockMaildrop(ctx, "info@example.com")
+	if err != nil || !ok {
+		t.Fatalf("node B cannot lock a maildrop node A released: %v %v", ok, err)
+	}
+	// Node B goes away with the lock held: node C gets it.
+	n[1].Close()
+	_ = r2
+	if _, ok, err := n[2].LockMaildrop(ctx, "info@example.com"); err != nil || !ok {
+		t.Fatalf("the lock of a node that is gone still holds: %v %v", ok, err)
+	}
+}

@@ -82,6 +82,7 @@ type Store struct {
 	feed     store.Feed
 	cursors  sync.Map // account -> *cursor (feed.go)
 	queueSig chan struct{}
+	drops    dropLocks // maildroplock.go
 
 	done chan struct{}
 	wg   sync.WaitGroup
@@ -167,6 +168,7 @@ func (s *Store) Close() error {
 		close(s.done)
 		s.wg.Wait()
 		s.feed.Close()
+		s.closeDropLocks()
 		s.pool.Close()
 	})
 	return nil
@@ -306,6 +308,8 @@ func dbError(err error) error {
 
 // lower is how accounts and domains are keyed.
 func lower(s string) string { return strings.ToLower(s) }
+
+func errClosed() error { return store.ErrClosed }
 
 // isUnique reports whether err is a unique constraint's violation.
 func isUnique(err error) bool {

@@ -110,6 +110,7 @@ var areas = []struct {
 	{"quarantine", quarantineTests},
 	{"import", importTests},
 	{"lifecycle", lifecycleTests},
+	{"maildrop", maildropLockTests},
 }
 
 // Run runs the whole suite, each behaviour on a fresh store from open.
