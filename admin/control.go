@@ -568,7 +568,8 @@ const lockTimeout = time.Second
 // operations are done. When the store is locked and no server answers on
 // the socket, the error says so.
 func Open(cfg config.Config) (api API, release func() error, err error) {
-	api, release, err = OpenPaths(cfg.ControlSocket(), cfg.DataDir, cfg.Store.DefaultQuota)
+	api, release, err = OpenPathsWith(cfg.ControlSocket(), cfg.DataDir, cfg.Store.DefaultQuota,
+		storage.Options{Backend: cfg.Store.Backend, PostgresURL: cfg.Store.PostgresURL, MaxMailboxes: cfg.Store.MaxMailboxes})
 	if svc, ok := api.(*Service); ok {
 		// The store is ours: reports can be sent from here too.
 		if r, e := notify.NewReporter(notify.New(svc.st, cfg.Hostname, nil), cfg.Notify.ReportTime, nil); e == nil {
@@ -580,8 +581,13 @@ func Open(cfg config.Config) (api API, release func() error, err error) {
 	return api, release, err
 }
 
-// OpenPaths is Open with explicit paths.
+// OpenPaths is Open with explicit paths, on the embedded store.
 func OpenPaths(socketPath, dataDir string, defaultQuota int64) (API, func() error, error) {
+	return OpenPathsWith(socketPath, dataDir, defaultQuota, storage.Options{})
+}
+
+// OpenPathsWith is OpenPaths on the store so says (Wait is set here).
+func OpenPathsWith(socketPath, dataDir string, defaultQuota int64, so storage.Options) (API, func() error, error) {
 	noop := func() error { return nil }
 	client := NewClient(socketPath)
 	ping := func() error {
@@ -595,7 +601,8 @@ func OpenPaths(socketPath, dataDir string, defaultQuota int64) (API, func() erro
 			return client, noop, nil
 		}
 	}
-	st, err := storage.OpenDir(dataDir, storage.Options{Wait: lockTimeout})
+	so.Wait = lockTimeout
+	st, err := storage.OpenDir(dataDir, so)
 	if err == nil {
 		return NewService(st, defaultQuota), st.Close, nil
 	}

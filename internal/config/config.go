@@ -174,6 +174,11 @@ type Auth struct {
 type Store struct {
 	DefaultQuota int64 `toml:"default_quota"` // bytes for new accounts; 0 = unlimited
 	MaxMailboxes int   `toml:"max_mailboxes"` // per account, INBOX included; 0 = unlimited
+	// Backend is where everything is kept: "bolt" (one file in data_dir,
+	// the default) or "postgres" (PostgresURL, which several nodes may
+	// share).
+	Backend     string `toml:"backend"`
+	PostgresURL string `toml:"postgres_url"`
 }
 
 // Log settings.
@@ -329,7 +334,7 @@ func Default() Config {
 			Lockout:       Duration{15 * time.Minute},
 			FailureDelay:  Duration{500 * time.Millisecond},
 		},
-		Store: Store{DefaultQuota: 1 << 30, MaxMailboxes: 1000},
+		Store: Store{DefaultQuota: 1 << 30, MaxMailboxes: 1000, Backend: "bolt"},
 		Log:   Log{Level: "info", Format: "text"},
 		DNS: DNS{
 			IPv4: []string{}, IPv6: []string{}, SPFInclude: []string{},
@@ -398,6 +403,19 @@ func (c *Config) Validate() error {
 	}
 	if c.Store.MaxMailboxes < 0 {
 		return fmt.Errorf("store.max_mailboxes cannot be negative")
+	}
+	switch c.Store.Backend {
+	case "", "bolt":
+		if c.Store.PostgresURL != "" {
+			return fmt.Errorf("store.postgres_url is set but store.backend is %q: set backend = \"postgres\" to use it", c.Store.Backend)
+		}
+	case "postgres":
+		u := c.Store.PostgresURL
+		if !strings.HasPrefix(u, "postgres://") && !strings.HasPrefix(u, "postgresql://") {
+			return fmt.Errorf("store.backend = \"postgres\" needs store.postgres_url = \"postgres://user:password@host:5432/database\" (got %q)", redactURL(u))
+		}
+	default:
+		return fmt.Errorf("store.backend must be \"bolt\" or \"postgres\", not %q", c.Store.Backend)
 	}
 	if !c.Scan.Builtin && c.Scan.Clamd == "" {
 		return fmt.Errorf("scan: no engine (set scan.builtin = true or scan.clamd); mail is never accepted unscanned")
@@ -575,4 +593,22 @@ func (d *DNS) validate() error {
 		return fmt.Errorf("dns.lookup_timeout must be positive")
 	}
 	return nil
+}
+
+// redactURL hides the password of a connection URL, for messages and logs.
+func redactURL(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return p.Redacted()
+}
+
+// StoreDescription says where the store is, for logs: the bbolt file in the
+// data dir, or the PostgreSQL database (without its password).
+func (c *Config) StoreDescription() string {
+	if c.Store.Backend == "postgres" {
+		return "postgres " + redactURL(c.Store.PostgresURL)
+	}
+	return filepath.Join(c.DataDir, "yubin.db")
 }

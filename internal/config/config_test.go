@@ -48,6 +48,10 @@ func TestLoadErrors(t *testing.T) {
 		"bad http":      "[listen]\nhttp = \"80\"\n",
 		"short lines":   "[smtp]\nmax_line_length = 999\n",
 		"huge lines":    "[smtp]\nmax_line_length = 1048577\n",
+		"bad backend":   "[store]\nbackend = \"sqlite\"\n",
+		"pg no url":     "[store]\nbackend = \"postgres\"\n",
+		"pg bad url":    "[store]\nbackend = \"postgres\"\npostgres_url = \"mysql://x\"\n",
+		"url no pg":     "[store]\npostgres_url = \"postgres://db/yubin\"\n",
 	} {
 		p := filepath.Join(t.TempDir(), "y.toml")
 		os.WriteFile(p, []byte(body), 0o600)
@@ -137,5 +141,23 @@ func TestSpamConfig(t *testing.T) {
 		if _, err := Load(p); err == nil {
 			t.Errorf("%s: no error", name)
 		}
+	}
+}
+
+// TestStoreBackend: postgres with its URL is accepted, and described
+// without the password.
+func TestStoreBackend(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "y.toml")
+	os.WriteFile(p, []byte("[store]\nbackend = \"postgres\"\npostgres_url = \"postgres://yubin:secret@db.example:5432/mail\"\n"), 0o600)
+	c, err := Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := c.StoreDescription(); strings.Contains(d, "secret") || !strings.Contains(d, "db.example:5432/mail") {
+		t.Errorf("StoreDescription %q", d)
+	}
+	def := Default()
+	if d := def.StoreDescription(); !strings.HasSuffix(d, "yubin.db") {
+		t.Errorf("default StoreDescription %q", d)
 	}
 }

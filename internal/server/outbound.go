@@ -42,11 +42,25 @@ func newOutbound(ctx context.Context, cfg config.Config, st store.Store, m queue
 		CommandTimeout:     o.CommandTimeout.Duration,
 		DataTimeout:        2 * o.CommandTimeout.Duration,
 		Concurrency:        o.Concurrency,
+		Node:               queueNode(cfg),
 	}, queue.Options{Log: log, Metrics: m})
 	if o.SmartHost != "" {
 		log.Info("outbound mail goes through the smart host", "smart_host", o.SmartHost, "tls", o.SmartHostTLS, "auth", o.SmartHostUser != "")
 	}
 	return fwd, r, nil
+}
+
+// queueNode names this process in the queue's leases. On a shared
+// database several nodes may run on one machine with one configuration:
+// the process id tells them apart (a restarted node's old leases then run
+// out instead of being taken back at once). On the embedded store, the
+// queue runner's default (one process per data dir).
+func queueNode(cfg config.Config) string {
+	if cfg.Store.Backend != "postgres" {
+		return ""
+	}
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s/%d/%s", host, os.Getpid(), cfg.Hostname)
 }
 
 func readFirstLine(path string) (string, error) {

@@ -40,6 +40,9 @@ func secretFiles(cfg config.Config) []ExposedSecret {
 	if cfg.Outbound.SmartHostPasswordFile != "" {
 		files = append(files, ExposedSecret{What: "outbound.smart_host_password_file", Path: cfg.Outbound.SmartHostPasswordFile})
 	}
+	if cfg.Store.Backend == "postgres" {
+		return files // the store is in the database, not a file here
+	}
 	return append(files, ExposedSecret{What: "the store", Path: storage.Describe(cfg.DataDir)})
 }
 

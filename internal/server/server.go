@@ -62,7 +62,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	tlsConf, acmeHTTP := certs.conf, certs.http
-	st, err := storage.OpenDir(cfg.DataDir, storage.Options{Wait: time.Second, MaxMailboxes: cfg.Store.MaxMailboxes})
+	st, err := storage.OpenDir(cfg.DataDir, storage.Options{Wait: time.Second, MaxMailboxes: cfg.Store.MaxMailboxes, Backend: cfg.Store.Backend, PostgresURL: cfg.Store.PostgresURL})
 	if errors.Is(err, store.ErrInUse) {
 		return fmt.Errorf("another yubin is already running on %s (it holds the store)", cfg.DataDir)
 	}
@@ -342,7 +342,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 			}
 		}()
 	}
-	log.Info("yubin ready", "data", cfg.DataDir, "store", storage.Describe(cfg.DataDir), "control", cfg.ControlSocket())
+	log.Info("yubin ready", "data", cfg.DataDir, "store", cfg.StoreDescription(), "control", cfg.ControlSocket())
 	names := make([]string, len(bound))
 	for i, b := range bound {
 		names[i] = b.name + " " + b.ln.Addr().String()

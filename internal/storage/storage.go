@@ -4,13 +4,18 @@
 package storage
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
 	"time"
 
 	"yubin/store"
 	"yubin/store/bolt"
+	"yubin/store/postgres"
 )
 
 // Options tune Open.
@@ -20,12 +25,77 @@ type Options struct {
 	Wait time.Duration
 	// MaxMailboxes bounds the mailboxes of one account (0 = no limit).
 	MaxMailboxes int
+	// Backend is "bolt" (or "": the embedded store in the data dir) or
+	// "postgres" (the database at PostgresURL, which several nodes may
+	// share; the data dir then holds only what is the node's own).
+	Backend     string
+	PostgresURL string
 }
 
-// OpenDir opens (creating it if needed) the embedded store of a data
-// directory.
+// OpenDir opens (creating it if needed) the store of a data directory: the
+// embedded one, or with Backend "postgres" the database, and then a lock
+// file in the data directory says that a process uses it (two nodes must
+// not share a data directory: its control socket and spool are a node's).
 func OpenDir(dataDir string, o Options) (store.Store, error) {
-	return bolt.OpenDir(dataDir, bolt.Options{LockTimeout: o.Wait, MaxMailboxes: o.MaxMailboxes})
+	if o.Backend != "postgres" {
+		return bolt.OpenDir(dataDir, bolt.Options{LockTimeout: o.Wait, MaxMailboxes: o.MaxMailboxes})
+	}
+	unlock, err := lockDir(dataDir, o.Wait)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, err := postgres.Open(ctx, o.PostgresURL, postgres.Options{MaxMailboxes: o.MaxMailboxes})
+	if err != nil {
+		unlock()
+		return nil, err
+	}
+	return &nodeStore{Store: st, unlock: unlock}, nil
+}
+
+// nodeStore is a shared store with the lock of this node's data dir,
+// released when it is closed.
+type nodeStore struct {
+	*postgres.Store
+	unlock func()
+	once   sync.Once
+}
+
+func (s *nodeStore) Close() error {
+	err := s.Store.Close()
+	s.once.Do(s.unlock)
+	return err
+}
+
+// lockFile is the lock of a data dir whose store is not in it.
+const lockFile = "node.lock"
+
+// lockDir takes the lock of a data dir, waiting up to wait for another
+// process to release it (store.ErrInUse after that).
+func lockDir(dataDir string, wait time.Duration) (func(), error) {
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	f, err := os.OpenFile(filepath.Join(dataDir, lockFile), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("data dir lock: %w", err)
+	}
+	deadline := time.Now().Add(wait)
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return func() { f.Close() }, nil
+		}
+		if err != syscall.EWOULDBLOCK || time.Now().After(deadline) {
+			f.Close()
+			if err == syscall.EWOULDBLOCK {
+				return nil, fmt.Errorf("data dir %s: %w", dataDir, store.ErrInUse)
+			}
+			return nil, fmt.Errorf("data dir lock: %w", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // Describe says where the store of a data directory lives, for logs.
