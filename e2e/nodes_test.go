@@ -1,0 +1,220 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"net/smtp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2/imapclient"
+
+	"yubin/internal/testutil"
+	"yubin/internal/testutil/pgtest"
+	"yubin/store/postgres"
+)
+
+// nodeConfig is newDataDir's configuration on a shared PostgreSQL store.
+func nodeConfig(t *testing.T, url string) (data, cfg string) {
+	t.Helper()
+	return testutil.DataDir(t, `hostname = "mx.example.com"
+[listen]
+smtp = "127.0.0.1:0"
+submission = "127.0.0.1:0"
+submissions = "127.0.0.1:0"
+pop3 = "127.0.0.1:0"
+pop3s = "127.0.0.1:0"
+imap = "127.0.0.1:0"
+imaps = "127.0.0.1:0"
+web = "127.0.0.1:0"
+[auth]
+failure_delay = "0s"
+[dns]
+check_inbound = false
+[store]
+backend = "postgres"
+postgres_url = "`+url+`"
+`)
+}
+
+// TestTwoNodesOnPostgres runs two real yubin nodes on one throw-away
+// PostgreSQL database: the admin CLI of either sets up what both serve,
+// both take deliveries, an IDLE client on B hears of a delivery on A
+// within a second, the POP3 maildrop lock holds across them, and after a
+// SIGKILL of node A under SMTP load on both every acknowledged message is
+// there byte for byte with the usage exact.
+func TestTwoNodesOnPostgres(t *testing.T) {
+	cluster, err := pgtest.Start(pgtest.Options{})
+	if err != nil {
+		t.Skip("SKIP: " + err.Error())
+	}
+	defer cluster.Stop()
+	_, url, err := cluster.CreateDatabase(t.Context(), "")
+	testutil.Must(t, err)
+	dataA, cfgA := nodeConfig(t, url)
+	dataB, cfgB := nodeConfig(t, url)
+	mustCLI(t, "", "domain", "add", "example.com", "--config", cfgA, "--data", dataA)
+	mustCLI(t, "secret-pw\n", "account", "add", "info@example.com", "--password-stdin", "--config", cfgB, "--data", dataB)
+	a := startServer(t, dataA, cfgA)
+	b := startServer(t, dataB, cfgB)
+
+	// IDLE on B; deliveries on A, then on B.
+	exists := make(chan uint32, 16)
+	ic, err := imapclient.DialTLS(b.addrs["imaps"], &imapclient.Options{
+		TLSConfig: &tls.Config{InsecureSkipVerify: true},
+		UnilateralDataHandler: &imapclient.UnilateralDataHandler{Mailbox: func(d *imapclient.UnilateralDataMailbox) {
+			if d.NumMessages != nil {
+				exists <- *d.NumMessages
+			}
+		}},
+	})
+	testutil.Must(t, err)
+	defer ic.Close()
+	testutil.Must(t, ic.Login("info@example.com", "secret-pw").Wait())
+	_, err = ic.Select("INBOX", nil).Wait()
+	testutil.Must(t, err)
+	idle, err := ic.Idle()
+	testutil.Must(t, err)
+	for i, node := range []*server{a, b} {
+		sent := time.Now()
+		testutil.Must(t, sendMX(node.addrs["smtp"], "info@example.com", fmt.Sprintf("delivery %d", i)))
+		select {
+		case n := <-exists:
+			if n != uint32(i+1) {
+				t.Fatalf("EXISTS %d after delivery %d", n, i+1)
+			}
+			t.Logf("node B's IDLE heard of the delivery on node %c %v after the 250", 'A'+i, time.Since(sent).Round(time.Millisecond))
+		case <-time.After(time.Second):
+			t.Fatalf("node B's IDLE heard nothing within a second of a delivery on node %c", 'A'+i)
+		}
+	}
+	testutil.Must(t, idle.Close())
+	testutil.Must(t, idle.Wait())
+	ic.Logout().Wait()
+
+	// The POP3 maildrop lock across nodes.
+	popA := pop3Login(t, a.addrs["pop3s"])
+	if got := pop3Try(t, b.addrs["pop3s"]); !strings.HasPrefix(got, "-ERR [IN-USE]") {
+		t.Fatalf("POP3 login on node B while node A holds the maildrop: %q", got)
+	}
+	fmt.Fprint(popA, "QUIT\r\n")
+	bufio.NewReader(popA).ReadString('\n')
+	popA.Close()
+	if got := pop3Try(t, b.addrs["pop3s"]); !strings.HasPrefix(got, "+OK") {
+		t.Fatalf("POP3 login on node B after node A's QUIT: %q", got)
+	}
+
+	// SMTP load on both nodes; node A is killed midway.
+	var mu sync.Mutex
+	acked := map[string]string{}
+	killed := make(chan struct{})
+	var once sync.Once
+	var wg sync.WaitGroup
+	for c := range 8 {
+		node := []*server{a, b}[c%2]
+		wg.Go(func() {
+			cl, err := smtp.Dial(node.addrs["smtp"])
+			if err != nil {
+				t.Errorf("dial: %v", err)
+				return
+			}
+			defer cl.Close()
+			for i := 0; i < 60; i++ {
+				id := fmt.Sprintf("<%d.%d@client.test>", c, i)
+				body := fmt.Sprintf("From: a@client.test\r\nTo: info@example.com\r\nMessage-ID: %s\r\nSubject: load %d/%d\r\n\r\n%s\r\n", id, c, i, strings.Repeat(fmt.Sprintf("line %d of client %d\r\n", i, c), 50+i%100))
+				if err := cl.Mail("a@client.test"); err != nil {
+					return
+				}
+				if err := cl.Rcpt("info@example.com"); err != nil {
+					return
+				}
+				w, err := cl.Data()
+				if err != nil {
+					return
+				}
+				w.Write([]byte(body))
+				if err := w.Close(); err != nil {
+					return // no 250: not promised
+				}
+				mu.Lock()
+				acked[id] = body
+				if len(acked) >= 100 {
+					once.Do(func() {
+						a.cmd.Process.Signal(syscall.SIGKILL)
+						close(killed)
+					})
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	<-a.exited
+	b.stop(t)
+
+	st, err := postgres.Open(t.Context(), url, postgres.Options{})
+	testutil.Must(t, err)
+	defer st.Close()
+	msgs, _, err := st.Messages(t.Context(), "info@example.com", "INBOX")
+	testutil.Must(t, err)
+	stored := map[string][]byte{}
+	for _, m := range msgs {
+		raw, err := st.ReadMessage(t.Context(), "info@example.com", "INBOX", m.UID)
+		testutil.Must(t, err)
+		if i := bytes.Index(raw, []byte("Message-ID: ")); i >= 0 {
+			stored[string(raw[i+12:i+bytes.IndexByte(raw[i:], '\r')])] = raw
+		}
+	}
+	for id, body := range acked {
+		if raw, ok := stored[id]; !ok {
+			t.Errorf("acknowledged message %s lost", id)
+		} else if !bytes.HasSuffix(raw, []byte(body)) {
+			t.Errorf("message %s stored differently", id)
+		}
+	}
+	problems, err := st.Verify(t.Context())
+	testutil.Must(t, err)
+	if len(problems) > 0 {
+		t.Errorf("Verify after the kill: %v", problems)
+	}
+	t.Logf("%d messages acknowledged by the two nodes (node A killed), %d stored", len(acked), len(msgs))
+}
+
+// pop3Login logs info@example.com in over POP3S and returns the session.
+func pop3Login(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	c, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true})
+	testutil.Must(t, err)
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	r := bufio.NewReader(c)
+	r.ReadString('\n')
+	fmt.Fprint(c, "USER info@example.com\r\nPASS secret-pw\r\n")
+	r.ReadString('\n')
+	if l, _ := r.ReadString('\n'); !strings.HasPrefix(l, "+OK") {
+		t.Fatalf("POP3 login: %q", l)
+	}
+	return c
+}
+
+// pop3Try logs in over POP3S, returns the reply to PASS and quits.
+func pop3Try(t *testing.T, addr string) string {
+	t.Helper()
+	c, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true})
+	testutil.Must(t, err)
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	r := bufio.NewReader(c)
+	r.ReadString('\n')
+	fmt.Fprint(c, "USER info@example.com\r\nPASS secret-pw\r\n")
+	r.ReadString('\n')
+	l, _ := r.ReadString('\n')
+	fmt.Fprint(c, "QUIT\r\n")
+	r.ReadString('\n')
+	return l
+}
