@@ -110,6 +110,22 @@ func TestTwoNodesOnPostgres(t *testing.T) {
 		t.Fatalf("POP3 login on node B after node A's QUIT: %q", got)
 	}
 
+	// The database goes away: SMTP answers 451 4.3.0, and once it is back
+	// the nodes take mail again by themselves.
+	cluster.Kill()
+	if err := sendMX(a.addrs["smtp"], "info@example.com", "while the database is away"); err == nil || !strings.Contains(err.Error(), "451") || !strings.Contains(err.Error(), "Temporary local problem") {
+		t.Fatalf("a delivery with the database away: %v, want 451 (4.3.0, Temporary local problem)", err)
+	}
+	testutil.Must(t, cluster.Restart())
+	for _, node := range []*server{a, b} {
+		deadline := time.Now().Add(10 * time.Second)
+		for err := sendMX(node.addrs["smtp"], "info@example.com", "after the outage"); err != nil; err = sendMX(node.addrs["smtp"], "info@example.com", "after the outage") {
+			if time.Now().After(deadline) {
+				t.Fatalf("deliveries still fail 10 s after the database came back: %v", err)
+			}
+		}
+	}
+
 	// SMTP load on both nodes; node A is killed midway.
 	var mu sync.Mutex
 	acked := map[string]string{}

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"yubin/internal/testutil"
+	"yubin/internal/testutil/pgtest"
 	"yubin/store"
 	"yubin/store/postgres"
 )
@@ -202,5 +203,74 @@ func TestMaildropLockAcrossNodes(t *testing.T) {
 	_ = r2
 	if _, ok, err := n[2].LockMaildrop(ctx, "info@example.com"); err != nil || !ok {
 		t.Fatalf("the lock of a node that is gone still holds: %v %v", ok, err)
+	}
+}
+
+// TestDatabaseGoesAway: while the database is down, writes fail with
+// ErrUnavailable (SMTP answers 451 4.3.0 to that); when it is back, both
+// nodes carry on by themselves: writes succeed and the change feed from
+// the other node flows again.
+func TestDatabaseGoesAway(t *testing.T) {
+	c, err := pgtest.Start(pgtest.Options{})
+	if err != nil {
+		t.Skip("SKIP: " + err.Error())
+	}
+	defer c.Stop()
+	ctx := t.Context()
+	_, url, err := c.CreateDatabase(ctx, "")
+	testutil.Must(t, err)
+	var n []*postgres.Store
+	for range 2 {
+		s, err := postgres.Open(ctx, url, postgres.Options{})
+		testutil.Must(t, err)
+		defer s.Close()
+		n = append(n, s)
+	}
+	testutil.Must(t, n[0].AddDomain(ctx, "example.com", ""))
+	testutil.Must(t, n[0].AddAccount(ctx, store.Account{Address: "info@example.com", PasswordHash: "x"}))
+	d := store.Delivery{Recipients: []string{"info@example.com"}, Message: []byte("Subject: x\r\n\r\n.\r\n")}
+	_, err = n[0].Deliver(ctx, d)
+	testutil.Must(t, err)
+
+	c.Kill()
+	if _, err := n[0].Deliver(ctx, d); !errors.Is(err, postgres.ErrUnavailable) {
+		t.Fatalf("a delivery with the database gone: %v, want ErrUnavailable", err)
+	}
+	testutil.Must(t, c.Restart())
+	// The pool notices dead connections as it uses them: a write may fail
+	// once or twice before a fresh connection is made.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := n[0].Deliver(ctx, d)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("deliveries still fail 10 s after the database came back: %v", err)
+		}
+	}
+	sub := n[1].Subscribe(ctx, "info@example.com", 10)
+	defer sub.Close()
+	// Node B's listener reconnects within about a second of its own.
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		got, err := n[0].Deliver(ctx, d)
+		testutil.Must(t, err)
+		select {
+		case ev := <-sub.C:
+			if ev.UID != got[0].UID {
+				t.Errorf("node B heard of UID %d, node A delivered %d", ev.UID, got[0].UID)
+			}
+			msgs, _, err := n[1].Messages(ctx, "info@example.com", "INBOX")
+			testutil.Must(t, err)
+			if len(msgs) < 3 {
+				t.Errorf("%d messages after the outage", len(msgs))
+			}
+			return
+		case <-time.After(time.Second):
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("node B hears nothing of node A's deliveries 10 s after the database came back")
+		}
 	}
 }

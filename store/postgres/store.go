@@ -26,6 +26,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -220,7 +222,7 @@ func (s *Store) write(ctx context.Context, fn func(w *wtx) error) error {
 			continue
 		}
 		if err != nil {
-			return err
+			return dbError(err)
 		}
 		s.commits.Add(1)
 		for _, acct := range w.order {
@@ -272,9 +274,9 @@ func (s *Store) read(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
 	if err := fn(tx); err != nil {
-		return err
+		return dbError(err)
 	}
-	return tx.Commit(ctx)
+	return dbError(tx.Commit(ctx))
 }
 
 // enter starts a call that uses the pool, unless the store is closed;
@@ -294,16 +296,28 @@ func (s *Store) enter() bool {
 // ErrUnavailable wraps the errors of a database that cannot be reached.
 var ErrUnavailable = errors.New("the database is unavailable")
 
-// dbError marks connection failures as ErrUnavailable, keeping the cause.
+// dbError marks the errors of a database that cannot be reached (a
+// connection refused or broken, the server shutting down) as
+// ErrUnavailable, keeping the cause; other errors are returned as they are.
 func dbError(err error) error {
-	if err == nil {
-		return nil
-	}
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if err == nil || errors.Is(err, ErrUnavailable) {
 		return err
 	}
-	return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch pe.Code[:2] {
+		case "08", "57", "53": // connection exception, operator intervention, insufficient resources
+			return fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
+		return err
+	}
+	var ce *pgconn.ConnectError
+	var ne net.Error
+	if errors.As(err, &ce) || errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, net.ErrClosed) || strings.Contains(err.Error(), "conn closed") || strings.Contains(err.Error(), "closed pool") {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return err
 }
 
 // lower is how accounts and domains are keyed.

@@ -48,6 +48,9 @@ type Cluster struct {
 	err  error         // its exit status, once done
 	seq  atomic.Int64
 	stop sync.Once
+	// How it was started, to start it again (Restart).
+	bin, data, fsync string
+	cred             *syscall.Credential
 }
 
 // BinDir finds the directory of PostgreSQL's server programs (initdb,
@@ -104,6 +107,7 @@ func Start(o Options) (*Cluster, error) {
 			os.RemoveAll(dir)
 			return nil, err
 		}
+		c.bin, c.data, c.cred, c.fsync = bin, data, cred, fsync
 		err = c.startServer(bin, data, cred, fsync)
 		if err == nil || attempt == 2 {
 			break
@@ -261,6 +265,11 @@ func (c *Cluster) Kill() {
 		syscall.Kill(-c.cmd.Process.Pid, syscall.SIGKILL)
 		<-c.done
 	}
+}
+
+// Restart starts the server again after Kill, on the same port and data.
+func (c *Cluster) Restart() error {
+	return c.startServer(c.bin, c.data, c.cred, c.fsync)
 }
 
 // Shared is a test binary's one cluster, started by Main, with one
