@@ -17,6 +17,7 @@ import (
 type TrainerStore interface {
 	OpenMessage(ctx context.Context, account, mailbox string, uid uint32) (io.ReadCloser, store.MessageInfo, error)
 	SpamTrained(ctx context.Context, msg store.MessageRef) (store.SpamClass, error)
+	SpamCounts(ctx context.Context, owner string, tokens []string) (store.SpamTotals, []store.SpamCount, error)
 	TrainSpam(ctx context.Context, t store.SpamTraining) (bool, error)
 	TrainSpamBatch(ctx context.Context, ts []store.SpamTraining) ([]bool, error)
 	ReleaseQuarantined(ctx context.Context, id string) (store.Delivered, error)
@@ -36,6 +37,10 @@ const (
 	TrainBatchTokens = 200_000
 	// MaxTrainBytes is how much of a message is read to train on it.
 	MaxTrainBytes = 4 << 20
+	// Confident is how sure the models must already be of a message for
+	// the trainer to leave it out: a spam they score at least
+	// 1-Confident, a ham at most Confident (see Trainer).
+	Confident = 0.01
 )
 
 // Trainer trains the spam models from what users do (SPEC section 10): a
@@ -45,6 +50,17 @@ const (
 // its domain's, and the store remembers what it was trained as, so a
 // message read again changes nothing and one the user changes their mind
 // about moves from one side to the other once.
+//
+// The models learn what they do not know yet ("thick threshold"
+// training, as bogofilter's -u and SpamBayes' train-on-mistakes-and-
+// unsures): a message both models of its account already score as what
+// it is, within Confident, and that was never trained the other way, is
+// left out and not remembered as trained. Counting every such message
+// only makes the common ham and spam weigh more against the hard cases
+// the filter gets wrong; on the SpamAssassin corpus it leaves 80 % of the
+// training out and misfiles a sixth fewer ham at the same spam caught
+// (README, Accuracy). A model still short of MinTraining spam and ham
+// takes everything.
 //
 // Enqueue never blocks, so an IMAP command never waits for training: a
 // single worker (Run, then Close at shutdown) does the work in the
@@ -275,8 +291,19 @@ func (t *Trainer) trainBatch(ctx context.Context, items []trainItem) int {
 			}
 			tokens[it.ref] = toks
 		}
+		owners := Owners(it.ref.Account)
+		if prev == store.NotTrained {
+			known, err := t.known(ctx, owners, toks, it.class)
+			if err != nil {
+				t.failed(ctx, it, err)
+				continue
+			}
+			if known {
+				continue
+			}
+		}
 		class[it.ref] = it.class
-		batch = append(batch, store.SpamTraining{Owners: Owners(it.ref.Account), Tokens: toks, Class: it.class, Message: &it.ref})
+		batch = append(batch, store.SpamTraining{Owners: owners, Tokens: toks, Class: it.class, Message: &it.ref})
 		if ntoks += len(toks); ntoks >= TrainBatchTokens {
 			done = i + 1
 			break
@@ -296,6 +323,27 @@ func (t *Trainer) trainBatch(ctx context.Context, items []trainItem) int {
 		t.log.Error("spam training of a batch failed", "messages", len(batch), "first_account", first.Account, "first_mailbox", first.Mailbox, "err", err)
 	}
 	return done
+}
+
+// known reports whether every model of owners already scores a message
+// of tokens toks as class, within Confident, so that training it would
+// teach them nothing; a model short of MinTraining spam and ham knows
+// nothing yet.
+func (t *Trainer) known(ctx context.Context, owners, toks []string, class store.SpamClass) (bool, error) {
+	for _, o := range owners {
+		tot, counts, err := t.st.SpamCounts(ctx, o, toks)
+		if err != nil {
+			return false, err
+		}
+		if !DomainModelReady(tot) {
+			return false, nil
+		}
+		p, _ := Classify(tot, toks, counts)
+		if class == store.Spam && p < 1-Confident || class == store.Ham && p > Confident {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 // failed logs a message that could not be trained, unless it is gone

@@ -272,3 +272,86 @@ func TestTrainerQueueFull(t *testing.T) {
 		t.Errorf("queued %d, want %d", left, spam.TrainQueue)
 	}
 }
+
+// deliverMsgs delivers messages to bob's mailbox box, one by one, and
+// returns their UIDs in order.
+func deliverMsgs(t *testing.T, st store.Store, box string, msgs ...[]byte) []uint32 {
+	t.Helper()
+	var uids []uint32
+	for _, m := range msgs {
+		d, err := st.Deliver(t.Context(), store.Delivery{Recipients: []string{bob}, Mailbox: box, Message: m})
+		testutil.Must(t, err)
+		uids = append(uids, d[0].UID)
+	}
+	return uids
+}
+
+// Once the models are ready, a message they already score as what the
+// user says it is teaches nothing and is left out; one they get wrong is
+// trained, and so is one trained the other way before (the user changed
+// their mind), however sure the models are.
+func TestTrainerSkipsWhatTheModelsKnow(t *testing.T) {
+	st := newTrainerStore(t)
+	tr := spam.NewTrainer(st, nil)
+	runTrainer(t, tr)
+	var spams, hams [][]byte
+	for i := range 2 * spam.MinTraining {
+		spams, hams = append(spams, offer(i)), append(hams, note(i))
+	}
+	junk := deliverMsgs(t, st, "Junk", spams...)
+	inbox := deliverMsgs(t, st, "INBOX", hams...)
+	// While the models are short of MinTraining ham, every spam is
+	// trained, however alike.
+	tr.Enqueue(bob, "Junk", junk, store.Spam)
+	tr.Enqueue(bob, "INBOX", inbox, store.Ham)
+	flush(t, tr)
+	if got := trainedAs(t, st, "Junk", junk); got[store.Spam] != len(junk) {
+		t.Fatalf("spam trained %v, want all %d before the models are ready", got, len(junk))
+	}
+	before := totals(t, st)
+
+	// A new offer: the models are sure it is spam, and it is.
+	known := deliverMsgs(t, st, "Junk", offer(100))
+	tr.Enqueue(bob, "Junk", known, store.Spam)
+	flush(t, tr)
+	if got := trainedAs(t, st, "Junk", known); got[store.NotTrained] != 1 {
+		t.Errorf("a spam the models know was trained: %v", got)
+	}
+	if got := totals(t, st); got != before {
+		t.Errorf("totals %v after a spam the models know, want %v", got, before)
+	}
+
+	// The same offer is ham to this user: the models were wrong, so it
+	// is trained, as ham.
+	tr.Enqueue(bob, "Junk", known, store.Ham)
+	flush(t, tr)
+	if got := trainedAs(t, st, "Junk", known); got[store.Ham] != 1 {
+		t.Errorf("a ham the models score as spam was not trained: %v", got)
+	}
+
+	// An offer trained as spam before, now ham: taken back and trained
+	// as ham, though the models are sure it is spam.
+	tr.Enqueue(bob, "Junk", junk[:1], store.Ham)
+	flush(t, tr)
+	if got := trainedAs(t, st, "Junk", junk[:1]); got[store.Ham] != 1 {
+		t.Errorf("a message trained as spam, now ham: %v", got)
+	}
+	after := totals(t, st)
+	for i, o := range spam.Owners(bob) {
+		if after[i].Spam != before[i].Spam-1 || after[i].Ham != before[i].Ham+2 {
+			t.Errorf("%s's totals %+v, want %d spam and %d ham", o, after[i], before[i].Spam-1, before[i].Ham+2)
+		}
+	}
+}
+
+// totals returns the totals of bob's models, his own and his domain's.
+func totals(t *testing.T, st store.Store) [2]store.SpamTotals {
+	t.Helper()
+	var out [2]store.SpamTotals
+	for i, o := range spam.Owners(bob) {
+		tot, err := st.SpamTotals(t.Context(), o)
+		testutil.Must(t, err)
+		out[i] = tot
+	}
+	return out
+}
