@@ -40,7 +40,7 @@ const (
 	// Confident is how sure the models must already be of a message for
 	// the trainer to leave it out: a spam they score at least
 	// 1-Confident, a ham at most Confident (see Trainer).
-	Confident = 0.01
+	Confident = 0.003
 )
 
 // Trainer trains the spam models from what users do (SPEC section 10): a
