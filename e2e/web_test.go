@@ -56,6 +56,18 @@ func TestWebMailManagerInBrowser(t *testing.T) {
 		}
 	}
 
+	// The admin of example.com: bob's page yes, other.test's no.
+	a := newBrowser(t)
+	w.login(t, a, adminWeb, adminWebPW)
+	w.open(t, a, "/mail/"+bobWeb+"/forward")
+	if s := textOf(t, a, "#targets"); !strings.Contains(s, carolWeb) {
+		t.Errorf("the admin sees bob's forwarding as %q", s)
+	}
+	w.open(t, a, "/mail/"+otherAdmin+"/forward")
+	if h := textOf(t, a, "main h1"); h != "Forbidden" {
+		t.Errorf("the admin of example.com opens other.test's forwarding: %q", h)
+	}
+
 	// A form without its CSRF token, and with a forged one.
 	for what, spoil := range map[string]chromedp.Action[chromedp.Void]{
 		"without": chromedp.RemoveAttribute(chromedp.CSS(`form[action$="/forward"] input[name=csrf]`), "name"),

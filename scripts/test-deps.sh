@@ -12,7 +12,7 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/n
 # swaks speaks TLS only with these Perl modules (a Recommends of swaks, which
 # --no-install-recommends leaves out).
 perl -MNet::SSLeay -MIO::Socket::SSL -e1 >/dev/null 2>&1 || need="$need libnet-ssleay-perl libio-socket-ssl-perl"
-[ -z "$need" ] && { echo "test-deps: all test programs present (swaks, curl, python3, clamd, mbsync, systemd-analyze, useradd, dovecot, postgresql)"; exit 0; }
+[ -z "$need" ] && { echo "test-deps: all test programs present (swaks, curl, python3, clamd, mbsync, systemd-analyze, useradd, dovecot, chromium, postgresql)"; exit 0; }
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
 	echo "test-deps: installing$need with apt-get"
 	if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $need >/tmp/yubin-apt.log 2>&1; then

@@ -36,6 +36,13 @@
 // A menu entry is a navItem in routes.go (admin: true for the Site
 // Manager's).
 //
+// The Mail Manager's pages are per account, /mail/ADDRESS/...: a user
+// opens only their own (the admin service answers ErrDenied, a 403, for
+// any other), a domain admin those of every account of its domain. The
+// Site Manager can therefore link to /mail/ADDRESS/forward, /spam and
+// /quarantine for an account's forwarding, spam policy and held mail
+// rather than repeat them. Only the password page is one's own alone.
+//
 // Bad input answers the same form with the error next to its field and
 // status 422 (s.render with the field errors), nothing changed: the
 // admin service validates everything before it writes.
