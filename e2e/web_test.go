@@ -60,7 +60,7 @@ func TestWebMailManagerInBrowser(t *testing.T) {
 	a := newBrowser(t)
 	w.login(t, a, adminWeb, adminWebPW)
 	w.open(t, a, "/mail/"+bobWeb+"/forward")
-	if s := textOf(t, a, "#targets"); !strings.Contains(s, carolWeb) {
+	if s := get(t, a, chromedp.Value(chromedp.CSS("#targets"))); !strings.Contains(s, carolWeb) {
 		t.Errorf("the admin sees bob's forwarding as %q", s)
 	}
 	w.open(t, a, "/mail/"+otherAdmin+"/forward")
