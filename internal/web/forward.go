@@ -54,7 +54,7 @@ func (s *Server) setForward(c *call) {
 	}
 	if _, err := do(c, admin.OpForwardSet, admin.Forwarding{Address: c.account, Targets: targets, KeepCopy: keep}); err != nil {
 		if m, ok := inputError(err); ok {
-			s.render(c, http.StatusUnprocessableEntity, page{name: "forward", data: d, errors: map[string]string{"targets": m}})
+			s.render(c, http.StatusUnprocessableEntity, page{name: "forward", data: d, errors: map[string]string{"targets": c.explain("forward.invalid", m)}})
 			return
 		}
 		c.fail(err)

@@ -139,3 +139,16 @@ func TestScope(t *testing.T) {
 		t.Errorf("carol of other.test clears bob's forwarding: %d %+v", a.status, e.forwardOf(bobAddr))
 	}
 }
+
+// TestJapaneseErrors: in Japanese, the admin service's error (English,
+// the CLI's words) comes after the page's own Japanese sentence.
+func TestJapaneseErrors(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	b.get("/lang?to=ja&back=/login")
+	b.login(bobAddr, bobPW)
+	a := b.submit(mail(bobAddr, "forward"), url.Values{"targets": {"not an address"}, "action": {"save"}})
+	if a.status != http.StatusUnprocessableEntity || !strings.Contains(a.body, "転送先のアドレスを確認してください。（forward target: invalid address") {
+		t.Fatalf("%d\n%s", a.status, a.body)
+	}
+}

@@ -27,6 +27,16 @@ func inputError(err error) (string, bool) {
 	return "", false
 }
 
+// explain words an admin service error (English, the CLI's) for the
+// page: as it is in English; in Japanese, the page's own sentence (key)
+// with the service's detail after it.
+func (c *call) explain(key, msg string) string {
+	if c.lang != "ja" {
+		return msg
+	}
+	return c.t(key) + "（" + msg + "）"
+}
+
 // fieldOf picks the field an input error belongs to: the first of
 // fields whose words the message contains, else def.
 func fieldOf(msg, def string, fields ...[2]string) string {

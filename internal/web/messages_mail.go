@@ -31,6 +31,10 @@ func mailMessages() catalogue {
 		"password.new.missing":     {"Enter a new password.", "新しいパスワードを入力してください。"},
 		"password.mismatch":        {"The two new passwords differ.", "新しいパスワードが一致しません。"},
 		"password.same":            {"The new password is the current one.", "新しいパスワードが現在のものと同じです。"},
+		"password.invalid":         {"The new password cannot be used.", "この新しいパスワードは使えません。"},
+		"forward.invalid":          {"Check the addresses.", "転送先のアドレスを確認してください。"},
+		"spam.invalid":             {"Check the value.", "値を確認してください。"},
+		"quarantine.invalid":       {"The message could not be found.", "メールが見つかりません。"},
 		"done.password":            {"Your password has been changed. Your other sessions have ended.", "パスワードを変更しました。他のセッションは終了しました。"},
 
 		"forward.title":      {"Forwarding", "転送"},

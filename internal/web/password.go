@@ -58,7 +58,7 @@ func (s *Server) changePassword(c *call) {
 	}
 	if _, err := do(c, admin.OpAccountPasswd, admin.PasswordChange{Address: c.account, Password: pw}); err != nil {
 		if m, ok := inputError(err); ok {
-			s.render(c, http.StatusUnprocessableEntity, page{name: "password", errors: map[string]string{"new": m}})
+			s.render(c, http.StatusUnprocessableEntity, page{name: "password", errors: map[string]string{"new": c.explain("password.invalid", m)}})
 			return
 		}
 		c.fail(err)

@@ -72,7 +72,7 @@ func (s *Server) quarantineAct(c *call) {
 	if err != nil {
 		if m, ok := inputError(err); ok {
 			list, _ := do(c, admin.OpQuarantineList, admin.QuarantineList{Of: c.account})
-			s.render(c, http.StatusUnprocessableEntity, page{name: "quarantine", data: list, errors: map[string]string{"id": m}})
+			s.render(c, http.StatusUnprocessableEntity, page{name: "quarantine", data: list, errors: map[string]string{"id": c.explain("quarantine.invalid", m)}})
 			return
 		}
 		c.fail(err)

@@ -59,7 +59,7 @@ func (s *Server) setSpam(c *call) {
 	if _, err := do(c, admin.OpSpamPolicy, ch); err != nil {
 		if m, ok := inputError(err); ok {
 			f := fieldOf(m, "action", [2]string{"threshold", "threshold"}, [2]string{"tag", "tag"})
-			s.render(c, http.StatusUnprocessableEntity, page{name: "spam", data: d, errors: map[string]string{f: m}})
+			s.render(c, http.StatusUnprocessableEntity, page{name: "spam", data: d, errors: map[string]string{f: c.explain("spam.invalid", m)}})
 			return
 		}
 		c.fail(err)
