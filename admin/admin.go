@@ -139,6 +139,7 @@ type Service struct {
 	reporter     *notify.Reporter // nil: reports cannot be sent
 	trainer      *spam.Trainer    // releases quarantined mail and learns it as ham
 	statusInfo   func(context.Context) StatusInfo
+	dns          dnsSetup // dns.records, dns.check
 }
 
 // NewService returns a Service over st. defaultQuota (bytes, 0 = unlimited)
@@ -419,6 +420,26 @@ func (s *Service) SetQuota(ctx context.Context, addr string, quota int64) (Accou
 		return Account{}, err
 	}
 	if err := s.st.SetQuota(ctx, a.Address, quota); err != nil {
+		return Account{}, s.notFound(a.Address, err)
+	}
+	return s.account(ctx, a.Address)
+}
+
+// SetRole changes an account's role: admin (the domain's site admin) or
+// user.
+func (s *Service) SetRole(ctx context.Context, addr, role string) (Account, error) {
+	a, err := s.lookup(ctx, addr)
+	if err != nil {
+		return Account{}, err
+	}
+	if strings.TrimSpace(role) == "" {
+		return Account{}, errorf(store.ErrInvalid, "role must be admin or user")
+	}
+	r, err := checkRole(role)
+	if err != nil {
+		return Account{}, err
+	}
+	if err := s.st.SetRole(ctx, a.Address, r); err != nil {
 		return Account{}, s.notFound(a.Address, err)
 	}
 	return s.account(ctx, a.Address)

@@ -577,6 +577,7 @@ func Open(cfg config.Config) (api API, release func() error, err error) {
 		}
 		// No server: status reports on the data dir.
 		svc.SetStatusInfo(func(ctx context.Context) StatusInfo { return LocalStatusInfo(ctx, cfg) })
+		svc.SetDNS(DNSSettings(cfg), cfg.DNS.Resolver)
 	}
 	return api, release, err
 }

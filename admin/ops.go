@@ -207,6 +207,11 @@ type (
 		Address  string `json:"address"`
 		Password string `json:"password"` // clear text
 	}
+	// RoleChange is the request of OpAccountRole.
+	RoleChange struct {
+		Address string `json:"address"`
+		Role    string `json:"role"` // admin or user
+	}
 	// QuotaChange is the request of OpAccountQuota.
 	QuotaChange struct {
 		Address string `json:"address"`
@@ -260,6 +265,10 @@ var (
 	OpAccountQuota = touching("account.quota", func(r QuotaChange) target { return managed(r.Address) }, func(s *Service, ctx context.Context, r QuotaChange) (Account, error) {
 		return s.SetQuota(ctx, r.Address, r.Quota)
 	})
+	// OpAccountRole sets an account's role.
+	OpAccountRole = newOp("account.role", func(s *Service, ctx context.Context, r RoleChange) (Account, error) {
+		return s.SetRole(ctx, r.Address, r.Role)
+	})
 	// OpAccountList lists the accounts of a domain, or all for "".
 	OpAccountList = touching("account.list", domain, (*Service).Accounts)
 	// OpAccountShow returns an account with its mailboxes.
@@ -291,6 +300,12 @@ var (
 	// OpDKIMKeys returns the public side of a domain's DKIM keys,
 	// generating the keys on first use.
 	OpDKIMKeys = touching("dkim.keys", domain, (*Service).DKIMKeys)
+
+	// OpDNSRecords returns the DNS records to publish for a domain and
+	// its children ("" = every domain).
+	OpDNSRecords = newOp("dns.records", (*Service).DNSRecords)
+	// OpDNSCheck looks them up and says which are published.
+	OpDNSCheck = newOp("dns.check", (*Service).DNSCheck)
 
 	// OpForwardShow returns an account's forwarding rule.
 	OpForwardShow = touching("forward.show", account, (*Service).Forward)

@@ -11,8 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"yubin/internal/config"
 	"yubin/internal/notify"
 	"yubin/internal/testutil"
+	"yubin/internal/testutil/dnstest"
 	"yubin/internal/testutil/teststore"
 	"yubin/store"
 )
@@ -55,6 +57,8 @@ func twinServices(t *testing.T, dir string) (a, b *Service, ids, held []string) 
 	populate(t, NewService(st, 1<<30))
 	_, err := Do(ctx, NewService(st, 0), OpDKIMKeys, "example.com")
 	testutil.Must(t, err)
+	_, err = Do(ctx, NewService(st, 0), OpDKIMKeys, "www.example.com") // dns.records makes them otherwise, differently in each
+	testutil.Must(t, err)
 	ids, err = st.Enqueue(ctx, store.Outbound{QueueID: "Q", From: "info@example.com", ReturnPath: "info@example.com",
 		Recipients: []string{"x@remote.test", "y@far.test"}, Origin: store.OriginSubmission,
 		Message: []byte("Subject: queued\r\n\r\nbody\r\n")})
@@ -63,6 +67,12 @@ func twinServices(t *testing.T, dir string) (a, b *Service, ids, held []string) 
 		held = append(held, holdMessage(t, st, to, "Subject: cheap pills\r\n\r\nbuy now\r\n"))
 	}
 	testutil.Must(t, st.Close())
+	zones, err := dnstest.Parse(strings.NewReader("example.com. MX 10 mail.example.com.\nmail.example.com. A 192.0.2.1\n"), "")
+	testutil.Must(t, err)
+	dnsAddr := dnstest.NewServer(t, zones).Addr()
+	cfg := config.Default()
+	cfg.Hostname = "mail.example.com"
+	cfg.Listen.HTTP = "0.0.0.0:80"
 	open := func(name string) *Service {
 		teststore.Copy(t, tmpl, filepath.Join(dir, name))
 		st := teststore.OpenDir(t, filepath.Join(dir, name), teststore.Options{Now: now})
@@ -70,6 +80,7 @@ func twinServices(t *testing.T, dir string) (a, b *Service, ids, held []string) 
 		r, err := notify.NewReporter(notify.New(st, "mail.example.com", nil), "06:00", nil)
 		testutil.Must(t, err)
 		s.SetReporter(r)
+		s.SetDNS(DNSSettings(cfg), dnsAddr)
 		return s
 	}
 	return open("a"), open("b"), ids, held
@@ -99,6 +110,9 @@ func TestEveryOpRoundTrips(t *testing.T) {
 		call(OpAccountPasswd, PasswordChange{Address: "nobody@new.test", Password: "pw2"}),
 		call(OpAccountQuota, QuotaChange{Address: "dave@new.test", Quota: 7 << 20}),
 		call(OpAccountQuota, QuotaChange{Address: "dave@new.test", Quota: -1}),
+		call(OpAccountRole, RoleChange{Address: "dave@new.test", Role: "user"}),
+		call(OpAccountRole, RoleChange{Address: "dave@new.test", Role: "root"}),
+		call(OpAccountRole, RoleChange{Address: "nobody@new.test", Role: "admin"}),
 		call(OpAccountList, "sub.new.test"),
 		call(OpAccountList, ""),
 		call(OpAccountList, "nowhere.test"),
@@ -115,6 +129,10 @@ func TestEveryOpRoundTrips(t *testing.T) {
 		call(OpSettingsUpdate, SettingsUpdate{Domain: "example.com", Change: SettingsChange{ReportTo: ptr("carol@other.test")}}),
 		call(OpDKIMKeys, "example.com"),
 		call(OpDKIMKeys, "nowhere.test"),
+		call(OpDNSRecords, "example.com"),
+		call(OpDNSRecords, "nowhere.test"),
+		call(OpDNSCheck, DNSCheckRequest{Domain: "example.com"}),
+		call(OpDNSCheck, DNSCheckRequest{Domain: "bad..test"}),
 		call(OpForwardSet, Forwarding{Address: "bob@www.example.com", Targets: []string{"carol@other.test", "far@remote.test"}, KeepCopy: true}),
 		call(OpForwardSet, Forwarding{Address: "bob@example.com"}),
 		call(OpForwardShow, "bob@example.com"),

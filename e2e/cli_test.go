@@ -261,6 +261,16 @@ func TestEveryCLICommandWhileServing(t *testing.T) {
 		{args: []string{"spam", "train", "sub.new.test", "--spam", "$SPAMMBOX"}, code: 1, out: `^yubin: spam train: sub.new.test is a child domain of new.test: its spam model is new.test's: train new.test\n$`},
 		{args: []string{"spam", "train", "new.test"}, code: 2, out: `give --spam PATH, --ham PATH or both`},
 
+		{args: []string{"account", "role", "bob@new.test", "admin"}, out: `^bob@new.test is now admin\n$`,
+			check: func(t *testing.T, _ string) {
+				var a struct{ Role string }
+				jsonOf(t, &a, "account", "show", "bob@new.test")
+				if a.Role != "admin" {
+					t.Fatalf("role %q", a.Role)
+				}
+			}},
+		{args: []string{"account", "role", "bob@new.test", "root"}, code: 1, out: `^yubin: invalid role "root": want admin or user\n$`},
+		{args: []string{"account", "role", "bob@new.test", "user"}, out: `is now user`},
 		{args: []string{"account", "quota", "bob@new.test", "1K"}, out: `bob@new.test`,
 			check: func(t *testing.T, _ string) {
 				err := send("bob@new.test", strings.Repeat("0123456789 0123456789 0123456789 0123456789\r\n", 100))

@@ -21,7 +21,7 @@ import (
 
 const (
 	domainUsage  = "usage: yubin domain add NAME [--parent P] | domain list | domain remove NAME"
-	accountUsage = "usage: yubin account add ADDRESS [--role admin|user] [--quota Q] [--password-stdin] | passwd ADDRESS [--password-stdin] | quota ADDRESS Q | list [DOMAIN] | show ADDRESS | remove ADDRESS"
+	accountUsage = "usage: yubin account add ADDRESS [--role admin|user] [--quota Q] [--password-stdin] | passwd ADDRESS [--password-stdin] | quota ADDRESS Q | role ADDRESS admin|user | list [DOMAIN] | show ADDRESS | remove ADDRESS"
 )
 
 const domainHelp = `Usage: yubin domain COMMAND [flags]
@@ -43,6 +43,8 @@ const accountHelp = `Usage: yubin account COMMAND [flags]
                           change an account's password
   quota ADDRESS Q         set the quota: bytes or 500M, 1G, 1.5G... (powers of
                           1024); 0 or "unlimited" for no limit
+  role ADDRESS admin|user set the role: admin (the domain's site admin, who may
+                          use the web's Site Manager) or user
   list [DOMAIN]           list accounts, of one domain or all
   show ADDRESS            show an account, its usage and mailboxes
   remove ADDRESS          remove an account and all its mail
@@ -84,6 +86,8 @@ func cmdAccount(e *env, args []string) int {
 		return accountPasswd(e, args[1:])
 	case "quota":
 		return accountQuota(e, args[1:])
+	case "role":
+		return accountRole(e, args[1:])
 	case "list", "ls":
 		return accountList(e, args[1:])
 	case "show":
@@ -317,6 +321,19 @@ func accountPasswd(e *env, args []string) int {
 	return a.out(map[string]any{"address": addr, "password_changed": true}, func(w io.Writer) {
 		fmt.Fprintf(w, "changed the password of %s\n", addr)
 	})
+}
+
+func accountRole(e *env, args []string) int {
+	a := newAdminCmd(e, "account role", "yubin account role ADDRESS admin|user")
+	pos, code, ok := a.parse(args, 2, 2)
+	if !ok {
+		return code
+	}
+	acct, err := call(a, admin.OpAccountRole, admin.RoleChange{Address: pos[0], Role: pos[1]})
+	if err != nil {
+		return fail(e, "%v", err)
+	}
+	return a.out(acct, func(w io.Writer) { fmt.Fprintf(w, "%s is now %s\n", acct.Address, acct.Role) })
 }
 
 func accountQuota(e *env, args []string) int {

@@ -1,16 +1,11 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
-	"strings"
-	"time"
 
 	"yubin/admin"
-	"yubin/internal/config"
 	"yubin/internal/dnsrecords"
-	"yubin/spf"
 )
 
 const dnsUsage = "usage: yubin dns records [DOMAIN] | dns check [DOMAIN] [--resolver HOST:PORT]"
@@ -24,7 +19,8 @@ const dnsHelp = `Usage: yubin dns COMMAND [DOMAIN] [flags]
   check [DOMAIN]          look each of them up and say which are ok, missing or
                           different; exit status 1 if any is not ok
       --resolver HOST:PORT  ask this DNS server (e.g. your provider's authoritative
-                          server, to check before caches expire); default: the system's
+                          server, to check before caches expire); default: dns.resolver
+                          of the config, else the system's
 
 The records come from the config ([dns]: ipv4, ipv6, mx_host, spf_include,
 dmarc_policy, dmarc_report) and each domain's DKIM keys, generated on first use.
@@ -49,90 +45,24 @@ func cmdDNS(e *env, args []string) int {
 	return 2
 }
 
-// buildRecords returns the records of domain and its children (every
-// domain when domain is ""), with the settings from cfg.
-func buildRecords(ctx context.Context, api admin.API, cfg config.Config, domain string) (dnsrecords.Settings, []dnsrecords.Record, error) {
-	all, err := admin.Do(ctx, api, admin.OpDomainList, admin.None{})
-	if err != nil {
-		return dnsrecords.Settings{}, nil, err
-	}
-	domain = strings.ToLower(strings.TrimSuffix(strings.TrimSpace(domain), "."))
-	var pick []admin.Domain
-	found := domain == ""
-	for _, d := range all {
-		if domain == "" || d.Name == domain || d.Parent == domain {
-			pick = append(pick, d)
-			found = found || d.Name == domain
-		}
-	}
-	if !found {
-		return dnsrecords.Settings{}, nil, fmt.Errorf("unknown domain %s", domain)
-	}
-	if len(pick) == 0 {
-		return dnsrecords.Settings{}, nil, fmt.Errorf("no domains yet (yubin domain add NAME)")
-	}
-	admins := map[string]string{} // parent domain -> its first admin account
-	var ds []dnsrecords.Domain
-	for _, d := range pick {
-		keys, err := admin.Do(ctx, api, admin.OpDKIMKeys, d.Name)
-		if err != nil {
-			return dnsrecords.Settings{}, nil, err
-		}
-		parent := d.Name
-		if d.Parent != "" {
-			parent = d.Parent
-		}
-		if _, ok := admins[parent]; !ok {
-			admins[parent] = ""
-			accts, err := admin.Do(ctx, api, admin.OpAccountList, parent)
-			if err != nil {
-				return dnsrecords.Settings{}, nil, err
-			}
-			for _, a := range accts {
-				if a.Role == admin.RoleAdmin {
-					admins[parent] = a.Address
-					break
-				}
-			}
-		}
-		dd := dnsrecords.Domain{Name: d.Name, Parent: d.Parent, Report: admins[parent]}
-		for _, k := range keys {
-			dd.DKIM = append(dd.DKIM, dnsrecords.DKIMKey{Selector: k.Selector, TXT: k.TXT})
-		}
-		ds = append(ds, dd)
-	}
-	dnsrecords.SortDomains(ds)
-	s := dnsrecords.FromConfig(cfg)
-	return s, dnsrecords.Build(s, ds), nil
-}
-
 func dnsRecords(e *env, args []string) int {
 	a := newAdminCmd(e, "dns records", "yubin dns records [DOMAIN]")
 	pos, code, ok := a.parse(args, 0, 1)
 	if !ok {
 		return code
 	}
-	cfg, _, err := a.c.load()
-	if err != nil {
-		return fail(e, "%v", err)
-	}
-	var s dnsrecords.Settings
-	var recs []dnsrecords.Record
-	err = a.with(func(ctx context.Context, api admin.API) (err error) {
-		s, recs, err = buildRecords(ctx, api, cfg, first(pos))
-		return err
-	})
+	recs, err := call(a, admin.OpDNSRecords, first(pos))
 	if err != nil {
 		return fail(e, "dns records: %v", err)
 	}
-	return a.out(recs, func(w io.Writer) { printZone(w, s, recs) })
+	return a.out(recs.Records, func(w io.Writer) { printZone(w, recs.Host, recs.Records) })
 }
 
-func printZone(w io.Writer, s dnsrecords.Settings, recs []dnsrecords.Record) {
-	fmt.Fprintf(w, "; DNS records for Yubin on %s. Publish them at your DNS provider;\n", s.Host)
+func printZone(w io.Writer, host string, recs []dnsrecords.Record) {
+	fmt.Fprintf(w, "; DNS records for Yubin on %s. Publish them at your DNS provider;\n", host)
 	fmt.Fprintln(w, "; names are absolute (they end in a dot). Check with: yubin dns check")
 	fmt.Fprintln(w)
-	fmt.Fprint(w, dnsrecords.Zone(recs, s.Host))
+	fmt.Fprint(w, dnsrecords.Zone(recs, host))
 }
 
 func first(pos []string) string {
@@ -142,31 +72,17 @@ func first(pos []string) string {
 	return ""
 }
 
-// checkTimeout bounds all the lookups of one "dns check".
-const checkTimeout = 2 * time.Minute
-
 func dnsCheck(e *env, args []string) int {
 	a := newAdminCmd(e, "dns check", "yubin dns check [DOMAIN] [--resolver HOST:PORT]")
-	resolver := a.fs.String("resolver", "", "DNS server to ask, `HOST:PORT` (port 53 if omitted); default: the system's resolver")
+	resolver := a.fs.String("resolver", "", "DNS server to ask, `HOST:PORT` (port 53 if omitted); default: dns.resolver, else the system's resolver")
 	pos, code, ok := a.parse(args, 0, 1)
 	if !ok {
 		return code
 	}
-	cfg, _, err := a.c.load()
-	if err != nil {
-		return fail(e, "%v", err)
-	}
-	var recs []dnsrecords.Record
-	err = a.with(func(ctx context.Context, api admin.API) (err error) {
-		_, recs, err = buildRecords(ctx, api, cfg, first(pos))
-		return err
-	})
+	checked, err := call(a, admin.OpDNSCheck, admin.DNSCheckRequest{Domain: first(pos), Resolver: *resolver})
 	if err != nil {
 		return fail(e, "dns check: %v", err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), checkTimeout)
-	defer cancel()
-	checked := dnsrecords.Check(ctx, spf.NewResolver(*resolver), recs)
 	if rc := a.out(checked, func(w io.Writer) { printChecked(w, checked) }); rc != 0 {
 		return rc
 	}

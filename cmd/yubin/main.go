@@ -18,7 +18,7 @@ Usage:
   yubin serve   [--config FILE] [--data DIR]      run the server
   yubin config  example|check                     a commented config file; check a config and its files
   yubin domain  add|list|remove ...               manage domains (--parent P for a child domain)
-  yubin account add|passwd|quota|list|show|remove ...
+  yubin account add|passwd|quota|role|list|show|remove ...
   yubin scan    policy|show ADDRESS ...           inbound scanning policy of an account
   yubin spam    policy|show|reject|train ...      spam filter of an account; a domain's reject score and model
   yubin quarantine list|show|release|delete ...   mail the spam filter holds

@@ -208,7 +208,7 @@ func cmdQuickstart(e *env, args []string) int {
 	} else {
 		return fail(e, "%v", err)
 	}
-	s, recs, err := buildRecords(ctx, api, cfg, domain)
+	recs, err := admin.Do(ctx, api, admin.OpDNSRecords, domain)
 	if err != nil {
 		return fail(e, "%v", err)
 	}
@@ -223,9 +223,9 @@ func cmdQuickstart(e *env, args []string) int {
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "DNS records to publish (yubin dns records prints them again, yubin dns check checks them):")
 	fmt.Fprintln(w)
-	printZone(w, s, recs)
+	printZone(w, recs.Host, recs.Records)
 	fmt.Fprintln(w)
-	printClientSettings(w, s, addr.String())
+	printClientSettings(w, dnsrecords.FromConfig(cfg), addr.String())
 	fmt.Fprintln(w)
 	switch {
 	case cfg.TLS.ACME:

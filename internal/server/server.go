@@ -95,6 +95,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	// send" and friends need from the running server.
 	svc := admin.NewService(st, cfg.Store.DefaultQuota)
 	svc.SetReporter(reporter)
+	svc.SetDNS(admin.DNSSettings(cfg), cfg.DNS.Resolver) // dns records|check, also the web's
 	trainer := spam.NewTrainer(st, log)
 	svc.SetTrainer(trainer)        // quarantine release learns through the server's trainer
 	var listening []admin.Listener // filled once every listener is bound, before the control socket serves
