@@ -228,6 +228,16 @@ func (s *Service) domain(name string) (Domain, error) {
 	return Domain{}, errorf(store.ErrNoSuchDomain, "unknown domain %s", name)
 }
 
+// Domain returns one domain, with its children and its number of
+// accounts.
+func (s *Service) Domain(ctx context.Context, name string) (Domain, error) {
+	d, err := parseDomain("domain", name)
+	if err != nil {
+		return Domain{}, err
+	}
+	return s.domain(d)
+}
+
 // Domains lists every domain, sorted by name.
 func (s *Service) Domains(ctx context.Context) ([]Domain, error) {
 	ds, err := s.st.Domains(ctx)

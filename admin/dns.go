@@ -116,6 +116,9 @@ func (s *Service) DNSRecords(ctx context.Context, domain string) (DNSRecords, er
 func (s *Service) DNSCheck(ctx context.Context, r DNSCheckRequest) ([]dnsrecords.Checked, error) {
 	resolver := s.dns.resolver
 	if strings.TrimSpace(r.Resolver) != "" {
+		if !ScopeFrom(ctx).IsOwner() {
+			return nil, errorf(ErrDenied, "only the server's owner may name the DNS server to ask")
+		}
 		resolver = strings.TrimSpace(r.Resolver)
 	}
 	recs, err := s.DNSRecords(ctx, r.Domain)

@@ -252,6 +252,9 @@ var (
 	})
 	// OpDomainList lists every domain, sorted by name.
 	OpDomainList = newOp("domain.list", noRequest((*Service).Domains))
+	// OpDomainShow returns a domain with its children and its number of
+	// accounts.
+	OpDomainShow = touching("domain.show", domain, (*Service).Domain)
 	// OpDomainRemove removes a domain without accounts and child domains.
 	OpDomainRemove = newOp("domain.remove", noResult((*Service).RemoveDomain))
 
@@ -266,7 +269,7 @@ var (
 		return s.SetQuota(ctx, r.Address, r.Quota)
 	})
 	// OpAccountRole sets an account's role.
-	OpAccountRole = newOp("account.role", func(s *Service, ctx context.Context, r RoleChange) (Account, error) {
+	OpAccountRole = touching("account.role", func(r RoleChange) target { return managed(r.Address) }, func(s *Service, ctx context.Context, r RoleChange) (Account, error) {
 		return s.SetRole(ctx, r.Address, r.Role)
 	})
 	// OpAccountList lists the accounts of a domain, or all for "".
@@ -303,9 +306,9 @@ var (
 
 	// OpDNSRecords returns the DNS records to publish for a domain and
 	// its children ("" = every domain).
-	OpDNSRecords = newOp("dns.records", (*Service).DNSRecords)
+	OpDNSRecords = touching("dns.records", domain, (*Service).DNSRecords)
 	// OpDNSCheck looks them up and says which are published.
-	OpDNSCheck = newOp("dns.check", (*Service).DNSCheck)
+	OpDNSCheck = touching("dns.check", func(r DNSCheckRequest) target { return domain(r.Domain) }, (*Service).DNSCheck)
 
 	// OpForwardShow returns an account's forwarding rule.
 	OpForwardShow = touching("forward.show", account, (*Service).Forward)

@@ -99,6 +99,8 @@ func TestEveryOpRoundTrips(t *testing.T) {
 	cases := []opCase{
 		call(opPing, None{}),
 		call(OpDomainList, None{}),
+		call(OpDomainShow, "Example.com"),
+		call(OpDomainShow, "nowhere.test"),
 		call(OpDomainAdd, NewDomain{Name: "New.Test"}),
 		call(OpDomainAdd, NewDomain{Name: "sub.new.test", Parent: "new.test"}),
 		call(OpDomainAdd, NewDomain{Name: "new.test"}),
