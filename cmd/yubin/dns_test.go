@@ -122,7 +122,7 @@ func TestDNSCheck(t *testing.T) {
 	if r.code != 0 || strings.Contains(r.out, "missing") || strings.Contains(r.out, "different") {
 		t.Fatalf("correct zone: exit %d\n%s%s", r.code, r.out, r.err)
 	}
-	if !strings.Contains(r.out, "All 36 records are published.") {
+	if !strings.Contains(r.out, "All 42 records are published.") {
 		t.Errorf("summary:\n%s", r.out)
 	}
 

@@ -154,6 +154,11 @@ type Account struct {
 // Settings returns what h advertises.
 func (h *Handler) Settings() Settings { return h.s }
 
+// SetSettings replaces what h advertises. It is not synchronized with
+// serving: call it before h serves (the server does, once its listeners
+// are bound and their ports known).
+func (h *Handler) SetSettings(s Settings) { h.s = s }
+
 // lookup returns the parent of domain (itself for a parent): ErrNotLocal
 // for a domain that is not ours, another error when the store fails.
 func (h *Handler) lookup(ctx context.Context, domain string) (string, error) {

@@ -93,17 +93,19 @@ func (s Settings) MobileConfig(a Account) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// ServeMobileConfig writes the profile for a as a download.
-func (s Settings) ServeMobileConfig(w http.ResponseWriter, a Account) {
+// ServeMobileConfig writes the profile for a as a download. When there
+// is none to make (MobileConfig's error) it writes nothing and returns
+// the error, for the caller to answer.
+func (s Settings) ServeMobileConfig(w http.ResponseWriter, a Account) error {
 	body, err := s.MobileConfig(a)
 	if err != nil {
-		http.Error(w, err.Error(), http.StatusNotFound)
-		return
+		return err
 	}
 	w.Header().Set("Content-Type", MobileConfigType)
 	w.Header().Set("Content-Disposition", `attachment; filename="`+safeFileName(a.Email)+`.mobileconfig"`)
 	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.Write(body)
+	_, err = w.Write(body)
+	return err
 }
 
 // safeFileName keeps the characters of an address that need no quoting.

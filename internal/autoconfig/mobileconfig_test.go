@@ -232,12 +232,18 @@ func TestMobileConfig(t *testing.T) {
 
 func TestServeMobileConfig(t *testing.T) {
 	w := httptest.NewRecorder()
-	testSettings().ServeMobileConfig(w, Account{Email: "info@example.com", Domain: "example.com", Parent: "example.com"})
+	if err := testSettings().ServeMobileConfig(w, Account{Email: "info@example.com", Domain: "example.com", Parent: "example.com"}); err != nil {
+		t.Fatal(err)
+	}
 	if w.Code != 200 || w.Header().Get("Content-Type") != MobileConfigType ||
 		w.Header().Get("Content-Disposition") != `attachment; filename="info@example.com.mobileconfig"` {
 		t.Errorf("%d %v", w.Code, w.Header())
 	}
 	readPlist(t, w.Body.Bytes())
+	none := httptest.NewRecorder()
+	if err := (Settings{Host: "h.example"}).ServeMobileConfig(none, Account{Email: "a@example.com", Domain: "example.com", Parent: "example.com"}); err == nil || none.Body.Len() > 0 || len(none.Header()) > 0 {
+		t.Errorf("without listeners: %v, wrote %d bytes", err, none.Body.Len())
+	}
 	if got := safeFileName(`a"b\c/d@x.y`); got != "a_b_c_d@x.y" {
 		t.Errorf("file name %q", got)
 	}

@@ -112,7 +112,7 @@ type Settings struct {
 	// Thunderbird's autoconfig on port 80 at autoconfig.DOMAIN.
 	AutoconfigHTTP bool
 	// AutodiscoverPort is the port of the HTTPS listener that serves
-	// Outlook's autodiscover (listen.web); 0 = none.
+	// Outlook's autodiscover (listen.web, as configured); 0 = none.
 	AutodiscoverPort int
 }
 
@@ -151,6 +151,11 @@ func FromConfig(cfg config.Config) Settings {
 		DMARCPolicy:    cfg.DNS.DMARCPolicy,
 		DMARCReport:    cfg.DNS.DMARCReport,
 		AutoconfigHTTP: !config.Off(cfg.Listen.HTTP),
+	}
+	if !config.Off(cfg.Listen.Web) {
+		if _, p, err := net.SplitHostPort(cfg.Listen.Web); err == nil {
+			s.AutodiscoverPort, _ = strconv.Atoi(p)
+		}
 	}
 	for _, l := range []struct {
 		addr string

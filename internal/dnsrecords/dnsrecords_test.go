@@ -30,6 +30,7 @@ func settings() Settings {
 	cfg.Hostname = "mail.example.com"
 	cfg.DNS.IPv4 = []string{"203.0.113.5"}
 	cfg.Listen.POP3 = "off"
+	cfg.Listen.Web = "off"
 	return FromConfig(cfg)
 }
 
@@ -144,7 +145,9 @@ func TestAutoconfigRecords(t *testing.T) {
 	cfg.Hostname = "mail.example.com"
 	cfg.Listen.HTTP = "0.0.0.0:80"
 	s = FromConfig(cfg)
-	s.AutodiscoverPort = 8443
+	if s.AutodiscoverPort != 8443 { // listen.web's default
+		t.Errorf("autodiscover port %d", s.AutodiscoverPort)
+	}
 	recs := Build(s, []Domain{{Name: "example.com"}, {Name: "example.net", Parent: "example.com"}})
 	var auto []Record
 	for _, r := range recs {

@@ -259,7 +259,10 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	// The web: Mail Manager and Site Manager over HTTPS (HTTP/2 and
 	// HTTP/1.1), the mail listeners' certificate, the same logins and
 	// lockout (au), every change through the admin service (svc).
-	webSrv, webServe, err := newWeb(cfg, svc, au, tlsConf, log)
+	// Client autoconfiguration, on listen.http and on the web; what it
+	// advertises is set again once the listeners are bound.
+	autoconf := autoconfig.New(autoconfig.FromConfig(cfg), st, log)
+	webSrv, webServe, err := newWeb(cfg, svc, au, autoconf, tlsConf, log)
 	if err != nil {
 		closeAll()
 		return err
@@ -291,7 +294,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		bound = append(bound, binding{l.name, l.serve, ln})
 		listening = append(listening, admin.Listener{Name: l.name, Addr: ln.Addr().String()})
 	}
-	autoconf := autoconfig.New(autoconfig.FromConfig(boundConfig(cfg, listening)), st, log)
+	autoconf.SetSettings(autoconfig.FromConfig(boundConfig(cfg, listening)))
 	httpSrv.Handler = httpHandler(autoconf, acmeHTTP)
 
 	ctx, cancel := context.WithCancel(ctx)

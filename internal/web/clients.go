@@ -7,6 +7,7 @@ import (
 
 func (s *Server) clientsRoutes(rt *router) {
 	rt.page("/mail/{account}/clients", s.clientsPage)
+	rt.page("/mail/{account}/clients/mobileconfig", s.mobileConfig)
 }
 
 // clientSetting is one way a mail client connects.
@@ -21,13 +22,14 @@ type clientsData struct {
 	Host     string
 	User     string
 	Settings []clientSetting
+	Profile  bool // the .mobileconfig can be downloaded
 }
 
 // clientsPage shows the host, ports and security of every mail listener
 // that is on.
 func (s *Server) clientsPage(c *call) {
 	p := s.cfg.Ports
-	d := clientsData{Host: s.cfg.Hostname, User: c.account}
+	d := clientsData{Host: s.cfg.Hostname, User: c.account, Profile: s.cfg.Autoconfig != nil}
 	for _, l := range []struct{ proto, addr, sec string }{
 		{"IMAP", p.IMAPS, "clients.tls"}, {"IMAP", p.IMAP, "clients.starttls"},
 		{"POP3", p.POP3S, "clients.tls"}, {"POP3", p.POP3, "clients.starttls"},

@@ -60,6 +60,7 @@ import (
 
 	"yubin/admin"
 	"yubin/internal/auth"
+	"yubin/internal/autoconfig"
 )
 
 // ClientPorts are the addresses mail clients use (host:port each, ""
@@ -81,8 +82,12 @@ type Config struct {
 	// MaxSessions bounds the sessions held at once (default 10,000):
 	// beyond it the oldest is ended.
 	MaxSessions int
-	Now         func() time.Time // nil: time.Now
-	Log         *slog.Logger     // nil: discard
+	// Autoconfig answers mail clients' autoconfiguration (Thunderbird,
+	// Outlook) on this listener too, and makes the client settings
+	// page's .mobileconfig; nil: neither.
+	Autoconfig *autoconfig.Handler
+	Now        func() time.Time // nil: time.Now
+	Log        *slog.Logger     // nil: discard
 }
 
 // Server serves the pages.

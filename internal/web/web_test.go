@@ -16,6 +16,7 @@ import (
 
 	"yubin/admin"
 	"yubin/internal/auth"
+	"yubin/internal/autoconfig"
 	"yubin/internal/testutil"
 	"yubin/internal/testutil/teststore"
 	"yubin/store"
@@ -80,7 +81,9 @@ func newEnv(t *testing.T) *env {
 	}
 	au := auth.New(st, auth.Policy{}, nil)
 	ck := &clock{t: time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)}
-	w, err := New(Config{Admin: svc, Auth: au, Hostname: "mail.example.com", Now: ck.now,
+	ac := autoconfig.New(autoconfig.Settings{Host: "mail.example.com", IMAP: []autoconfig.Server{{Port: 993, Socket: autoconfig.SSL}},
+		SMTP: []autoconfig.Server{{Port: 465, Socket: autoconfig.SSL}, {Port: 587, Socket: autoconfig.STARTTLS}}}, st, nil)
+	w, err := New(Config{Admin: svc, Auth: au, Hostname: "mail.example.com", Now: ck.now, Autoconfig: ac,
 		Ports: ClientPorts{IMAPS: "0.0.0.0:993", IMAP: "0.0.0.0:143", POP3S: "0.0.0.0:995", Submissions: "0.0.0.0:465", Submission: "0.0.0.0:587"}})
 	testutil.Must(t, err)
 	srv := httptest.NewUnstartedServer(w)
