@@ -18,6 +18,7 @@ func newCatalogue() catalogue {
 	for _, part := range []func() catalogue{
 		commonMessages,
 		mailMessages,
+		siteMessages,
 	} {
 		maps.Copy(c, part())
 	}

@@ -22,6 +22,7 @@ var menu = []navItem{
 	{Path: "/mail/{account}/quarantine", Key: "nav.quarantine"},
 	{Path: "/mail/{account}/stops", Key: "nav.stops"},
 	{Path: "/mail/{account}/clients", Key: "nav.clients"},
+	{Path: "/site/", Key: "nav.site", Admin: true},
 }
 
 // nav is the menu for the caller.
@@ -48,9 +49,13 @@ func (s *Server) routes() http.Handler {
 		http.ServeFileFS(w, r, staticFiles, "static/style.css")
 	})
 	mux.HandleFunc("GET /lang", s.switchLanguage)
+	if s.cfg.Autoconfig != nil {
+		s.cfg.Autoconfig.Register(mux) // no session: mail clients ask before any login
+	}
 	pages := []func(*router){
 		s.loginRoutes,
 		s.mailRoutes,
+		s.siteRoutes,
 	}
 	for _, p := range pages {
 		p(rt)
