@@ -1,9 +1,13 @@
 package e2e
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 )
@@ -163,4 +167,44 @@ func TestWebLockoutInBrowser(t *testing.T) {
 	if err := imapLogin(w.srv.addrs["imaps"], bobWeb, bobWebPW); err == nil || !strings.Contains(err.Error(), "UNAVAILABLE") {
 		t.Fatalf("IMAP after 10 failures on the web: %v", err)
 	}
+}
+
+// TestWebListener: the real server's web listener speaks HTTP/2 and
+// HTTP/1.1 over TLS with the mail listeners' certificate.
+func TestWebListener(t *testing.T) {
+	w := startWeb(t)
+	for _, h2 := range []bool{true, false} {
+		tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, ForceAttemptHTTP2: h2}
+		if !h2 {
+			tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
+		}
+		resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Get(w.base + "/login")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		want := 1
+		if h2 {
+			want = 2
+		}
+		if resp.StatusCode != http.StatusOK || resp.ProtoMajor != want || resp.Header.Get("X-Frame-Options") != "DENY" {
+			t.Errorf("h2=%v: %d over HTTP/%d, X-Frame-Options %q", h2, resp.StatusCode, resp.ProtoMajor, resp.Header.Get("X-Frame-Options"))
+		}
+		if cs := resp.TLS; cs == nil || len(cs.PeerCertificates) == 0 || cs.PeerCertificates[0].Subject.CommonName == "" {
+			t.Errorf("no certificate")
+		} else if imaps := certOf(t, w.srv.addrs["imaps"]); !imaps.Equal(cs.PeerCertificates[0]) {
+			t.Errorf("the web's certificate is not the mail listeners'")
+		}
+	}
+}
+
+// certOf is the certificate a TLS listener serves.
+func certOf(t *testing.T, addr string) *x509.Certificate {
+	t.Helper()
+	c, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return c.ConnectionState().PeerCertificates[0]
 }
