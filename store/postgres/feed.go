@@ -49,11 +49,8 @@ func (w *wtx) writeEvents(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if _, err := w.Exec(ctx, `INSERT INTO events (seq, account, payload)
-			VALUES (nextval('events_seq'), $1, $2)`, acct, payload); err != nil {
-			return err
-		}
-		if _, err := w.Exec(ctx, `SELECT pg_notify($1, $2)`, w.s.feedChan, acct); err != nil {
+		if _, err := w.Exec(ctx, `WITH e AS (INSERT INTO events (seq, account, payload) VALUES (nextval('events_seq'), $1, $2) RETURNING account)
+			SELECT pg_notify($3, account) FROM e`, acct, payload, w.s.feedChan); err != nil {
 			return err
 		}
 	}

@@ -151,6 +151,15 @@ func (s *Store) deliverBatch(ctx context.Context, ds []store.Delivery, q *queueB
 				return errDeliveredBefore
 			}
 		}
+		// The bytes first, before the accounts are locked: the locks
+		// are held until the commit, and serialise an account's writes.
+		blobs := make([]int64, len(preps))
+		for i, p := range preps {
+			var err error
+			if blobs[i], err = w.putBlob(ctx, p.env, p.tail, p.hdr, p.msg); err != nil {
+				return err
+			}
+		}
 		var all []string
 		for _, p := range preps {
 			all = append(all, p.rcpts...)
@@ -203,10 +212,7 @@ func (s *Store) deliverBatch(ctx context.Context, ds []store.Delivery, q *queueB
 			return err
 		}
 		for i, p := range preps {
-			blob, err := w.putBlob(ctx, p.env, p.tail, p.hdr, p.msg)
-			if err != nil {
-				return err
-			}
+			blob := blobs[i]
 			for j, r := range p.rcpts {
 				a := accts[r]
 				b := dest[i][j]
