@@ -61,6 +61,12 @@ func TestTwoNodesOnPostgres(t *testing.T) {
 	dataB, cfgB := nodeConfig(t, url)
 	mustCLI(t, "", "domain", "add", "example.com", "--config", cfgA, "--data", dataA)
 	mustCLI(t, "secret-pw\n", "account", "add", "info@example.com", "--password-stdin", "--config", cfgB, "--data", dataB)
+	// yubin backup and restore write the embedded store only: they say so.
+	for _, args := range [][]string{{"backup", dataA + "/b.yubin"}, {"restore", dataA + "/b.yubin"}} {
+		if _, errs, code := cli(t, "", append(args, "--config", cfgA, "--data", dataA)...); code == 0 || !strings.Contains(errs, "pg_") {
+			t.Errorf("yubin %s on a PostgreSQL store: exit %d, %q", args[0], code, errs)
+		}
+	}
 	a := startServer(t, dataA, cfgA)
 	b := startServer(t, dataB, cfgB)
 

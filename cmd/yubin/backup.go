@@ -55,6 +55,9 @@ func cmdBackup(e *env, args []string) int {
 	if err != nil {
 		return fail(e, "%v", err)
 	}
+	if cfg.Store.Backend == "postgres" {
+		return fail(e, "backup: the store is in PostgreSQL (%s): back it up with pg_dump; yubin backup writes the embedded store only", cfg.StoreDescription())
+	}
 	if ok, err := storage.Exists(cfg.DataDir); err != nil {
 		return fail(e, "backup: %v", err)
 	} else if !ok {
@@ -126,6 +129,9 @@ func cmdRestore(e *env, args []string) int {
 	cfg, _, err := a.c.load()
 	if err != nil {
 		return fail(e, "%v", err)
+	}
+	if cfg.Store.Backend == "postgres" {
+		return fail(e, "restore: the store is in PostgreSQL (%s): restore it with pg_restore; yubin restore makes an embedded store only", cfg.StoreDescription())
 	}
 	var in io.Reader
 	if file == "-" {
