@@ -71,7 +71,7 @@ func (s *Server) changePassword(c *call) {
 	}
 	// The other sessions end at their next request anyway (their stamp
 	// is old); end them now. This one gets a new id.
-	n := s.sessions.endAccount(c.account, "")
+	n := s.sessions.endAccount(c.account)
 	id, _ := s.sessions.start(caller.Address, caller.Stamp)
 	s.setSession(c.w, id)
 	s.log.Info("web: password changed", "account", c.account, "sessions_ended", n-1)

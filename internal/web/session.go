@@ -116,33 +116,19 @@ func (ss *sessions) end(id string) {
 	delete(ss.m, hashKey(id))
 }
 
-// endAccount ends every session of account but keep's (an id; "" ends
-// all) and returns how many it ended.
-func (ss *sessions) endAccount(account, keep string) int {
-	kk := ""
-	if keep != "" {
-		kk = hashKey(keep)
-	}
+// endAccount ends every session of account and returns how many it
+// ended.
+func (ss *sessions) endAccount(account string) int {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	n := 0
 	for k, s := range ss.m {
-		if s.account == account && k != kk {
+		if s.account == account {
 			delete(ss.m, k)
 			n++
 		}
 	}
 	return n
-}
-
-// restamp gives the session of id a new password stamp (after its own
-// password change).
-func (ss *sessions) restamp(id, stamp string) {
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	if s := ss.m[hashKey(id)]; s != nil {
-		s.stamp = stamp
-	}
 }
 
 // maxPerAccount bounds the sessions of one account.
