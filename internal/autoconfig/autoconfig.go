@@ -104,7 +104,7 @@ func New(s Settings, d Domains, log *slog.Logger) *Handler {
 	return &Handler{s: s, domains: d, log: log}
 }
 
-// Paths served (Handles tells a mux which requests to send here).
+// Paths served (Handles tells which requests to send here).
 const (
 	ThunderbirdPath  = "/mail/config-v1.1.xml"
 	WellKnownPath    = "/.well-known/autoconfig/mail/config-v1.1.xml"
@@ -114,16 +114,6 @@ const (
 // Handles reports whether a request to path is one for h.
 func Handles(path string) bool {
 	return path == ThunderbirdPath || path == WellKnownPath || strings.EqualFold(path, AutodiscoverPath)
-}
-
-// Register mounts h on mux at its paths, including the case variants of
-// the autodiscover path Outlook uses.
-func (h *Handler) Register(mux *http.ServeMux) {
-	mux.Handle(ThunderbirdPath, h)
-	mux.Handle(WellKnownPath, h)
-	for _, p := range []string{AutodiscoverPath, "/Autodiscover/Autodiscover.xml", "/AutoDiscover/AutoDiscover.xml", "/Autodiscover/autodiscover.xml"} {
-		mux.Handle(p, h)
-	}
 }
 
 // ServeHTTP implements http.Handler.

@@ -76,9 +76,7 @@ func newServer(t *testing.T) (*httptest.Server, *Handler) {
 		Accounts: []store.Account{{Address: "info@example.com", Role: store.RoleAdmin}},
 	})
 	h := New(testSettings(), st, nil)
-	mux := http.NewServeMux()
-	h.Register(mux)
-	srv := httptest.NewServer(mux)
+	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return srv, h
 }
@@ -240,6 +238,9 @@ func TestThunderbirdRefuses(t *testing.T) {
 	_, unknown := get(t, srv.URL+ThunderbirdPath+"?emailaddress=nobody@example.com", "")
 	if known != unknown {
 		t.Errorf("the answer tells an existing account from a missing one:\n%s\n%s", known, unknown)
+	}
+	if code, _ := get(t, srv.URL+"/mail/config-v1.2.xml?emailaddress=info@example.com", ""); code != 404 {
+		t.Errorf("another path: %d", code)
 	}
 	code, _ := post(t, srv.URL+ThunderbirdPath+"?emailaddress=info@example.com", "")
 	if code != http.StatusMethodNotAllowed {

@@ -55,7 +55,7 @@ func parseAD(t *testing.T, body string) adResponse {
 
 func TestAutodiscover(t *testing.T) {
 	srv, _ := newServer(t)
-	for _, path := range []string{"/autodiscover/autodiscover.xml", "/Autodiscover/Autodiscover.xml", "/AutoDiscover/AutoDiscover.xml"} {
+	for _, path := range []string{"/autodiscover/autodiscover.xml", "/Autodiscover/Autodiscover.xml", "/AutoDiscover/AutoDiscover.xml", "/AUTODISCOVER/AUTODISCOVER.XML"} {
 		code, body := post(t, srv.URL+path, outlookRequest("Info@Example.com"))
 		if code != 200 {
 			t.Fatalf("%s: %d %s", path, code, body)

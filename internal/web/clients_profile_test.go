@@ -62,7 +62,7 @@ func TestAutoconfigOnWeb(t *testing.T) {
 		t.Errorf("another domain: %d", a.status)
 	}
 	req := `<Autodiscover xmlns="http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006"><Request><EMailAddress>carol@other.test</EMailAddress></Request></Autodiscover>`
-	r, err := http.NewRequestWithContext(t.Context(), "POST", e.srv.URL+"/Autodiscover/Autodiscover.xml", strings.NewReader(req))
+	r, err := http.NewRequestWithContext(t.Context(), "POST", e.srv.URL+"/AutoDiscover/AUTODISCOVER.xml", strings.NewReader(req))
 	if err != nil {
 		t.Fatal(err)
 	}

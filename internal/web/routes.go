@@ -3,6 +3,8 @@ package web
 import (
 	"net/http"
 	"strings"
+
+	"yubin/internal/autoconfig"
 )
 
 // navItem is an entry of the menu.
@@ -33,7 +35,8 @@ func (s *Server) nav(c *call) []navItem {
 			continue
 		}
 		n.Path = c.path(n.Path)
-		n.Here = n.Path == c.r.URL.Path || (!strings.HasSuffix(n.Path, "/") && strings.HasPrefix(c.r.URL.Path, n.Path+"/"))
+		n.Here = n.Path == c.r.URL.Path || (!strings.HasSuffix(n.Path, "/") && strings.HasPrefix(c.r.URL.Path, n.Path+"/")) ||
+			(n.Admin && strings.HasPrefix(c.r.URL.Path, n.Path)) // every page of the Site Manager
 		out = append(out, n)
 	}
 	return out
@@ -49,9 +52,6 @@ func (s *Server) routes() http.Handler {
 		http.ServeFileFS(w, r, staticFiles, "static/style.css")
 	})
 	mux.HandleFunc("GET /lang", s.switchLanguage)
-	if s.cfg.Autoconfig != nil {
-		s.cfg.Autoconfig.Register(mux) // no session: mail clients ask before any login
-	}
 	pages := []func(*router){
 		s.loginRoutes,
 		s.mailRoutes,
@@ -59,6 +59,17 @@ func (s *Server) routes() http.Handler {
 	}
 	for _, p := range pages {
 		p(rt)
+	}
+	if ac := s.cfg.Autoconfig; ac != nil {
+		// Client autoconfiguration, without a session (mail clients
+		// ask before any login); the autodiscover path in any case.
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if autoconfig.Handles(r.URL.Path) {
+				ac.ServeHTTP(w, r)
+				return
+			}
+			mux.ServeHTTP(w, r)
+		})
 	}
 	return mux
 }
