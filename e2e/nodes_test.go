@@ -240,3 +240,46 @@ func pop3Try(t *testing.T, addr string) string {
 	r.ReadString('\n')
 	return l
 }
+
+// TestStoreCopy: yubin store copy moves a data dir's embedded store into
+// PostgreSQL and compares the two; a node on the database then serves the
+// same mailbox, UIDs and all.
+func TestStoreCopy(t *testing.T) {
+	cluster, err := pgtest.Start(pgtest.Options{})
+	if err != nil {
+		t.Skip("SKIP: " + err.Error())
+	}
+	defer cluster.Stop()
+	_, url, err := cluster.CreateDatabase(t.Context(), "")
+	testutil.Must(t, err)
+	data, cfg := newDataDir(t)
+	srv := startServer(t, data, cfg)
+	for i := range 3 {
+		testutil.Must(t, sendMX(srv.addrs["smtp"], "info@example.com", fmt.Sprintf("before the copy %d", i)))
+	}
+	if _, errs, code := cli(t, "", "store", "copy", "--from", data, "--to", url); code == 0 || !strings.Contains(errs, "stop the server") {
+		t.Errorf("store copy of a store in use: exit %d, %q", code, errs)
+	}
+	srv.stop(t)
+	out := mustCLI(t, "", "store", "copy", "--from", data, "--to", url)
+	if !strings.Contains(out, "3 messages") || !strings.Contains(out, "the same") {
+		t.Errorf("store copy said:\n%s", out)
+	}
+	if _, errs, code := cli(t, "", "store", "copy", "--from", data, "--to", url); code != 1 || !strings.Contains(errs, "not empty") {
+		t.Errorf("a second copy into the same database: exit %d, %q", code, errs)
+	}
+	dataB, cfgB := nodeConfig(t, url)
+	b := startServer(t, dataB, cfgB)
+	testutil.Must(t, sendMX(b.addrs["smtp"], "info@example.com", "after the copy"))
+	c := pop3Login(t, b.addrs["pop3s"])
+	defer c.Close()
+	r := bufio.NewReader(c)
+	fmt.Fprint(c, "UIDL\r\n")
+	var uidl []string
+	for l, _ := r.ReadString('\n'); l != ".\r\n" && l != ""; l, _ = r.ReadString('\n') {
+		uidl = append(uidl, strings.TrimSpace(l))
+	}
+	if len(uidl) != 5 { // +OK, four messages
+		t.Fatalf("UIDL on the node after the copy: %q", uidl)
+	}
+}

@@ -31,6 +31,7 @@ Usage:
   yubin status  [--json]                          the server: listeners, uptime, queue, store, certificates, clamd, reports
   yubin backup  FILE|-                            a consistent backup of the store, also while the server runs
   yubin restore FILE|- --data DIR                 make the store of DIR (which has none) from a backup, and verify it
+  yubin store copy --from DIR --to postgres://…   copy the embedded store of DIR into PostgreSQL, and verify it
   yubin quickstart ADDRESS                        first-time set-up: config, certificate, domain, admin account
   yubin service install                           install as a systemd service: user yubin, dirs, binary, unit
   yubin version
@@ -100,6 +101,8 @@ func run(e *env, args []string) int {
 		return cmdBackup(e, rest)
 	case "restore":
 		return cmdRestore(e, rest)
+	case "store":
+		return cmdStore(e, rest)
 	case "quickstart":
 		return cmdQuickstart(e, rest)
 	case "service":
