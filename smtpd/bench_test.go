@@ -61,6 +61,12 @@ func BenchmarkIngest(b *testing.B) {
 // default does; with spam also the spam filter, with a trained domain
 // model.
 func benchIngest(b *testing.B, msg []byte, clients int, stages string) {
+	benchIngestWith(b, msg, clients, ingestOptions(b, stages))
+}
+
+// ingestOptions makes the server of a benchIngest case with stages
+// ("none", "scan" or "scan+spam").
+func ingestOptions(b *testing.B, stages string) envOptions {
 	var deliverer func(st store.Store) *delivery.Deliverer
 	switch stages {
 	case "scan":
@@ -71,7 +77,7 @@ func benchIngest(b *testing.B, msg []byte, clients int, stages string) {
 			return delivery.New(st, nil, append(scanning(st).Stages(), filter(st).Stages()...)...)
 		}
 	}
-	benchIngestWith(b, msg, clients, envOptions{deliverer: deliverer})
+	return envOptions{deliverer: deliverer}
 }
 
 // benchIngestWith sends b.N copies of msg to port 25 over clients
