@@ -69,6 +69,12 @@ func mustCLI(t *testing.T, stdin string, args ...string) string {
 // child child.example.com, and the account info@example.com.
 func newDataDir(t *testing.T) (data, cfg string) {
 	t.Helper()
+	return newDataDirWith(t, "")
+}
+
+// newDataDirWith is newDataDir with more configuration (whole sections).
+func newDataDirWith(t *testing.T, more string) (data, cfg string) {
+	t.Helper()
 	data, cfg = testutil.DataDir(t, `hostname = "mx.example.com"
 [listen]
 smtp = "127.0.0.1:0"
@@ -83,7 +89,7 @@ web = "127.0.0.1:0"
 failure_delay = "0s"
 [dns]
 check_inbound = false # no DNS here; SPF/DKIM/DMARC have their own tests with go-mockdns
-`)
+`+more)
 	mustCLI(t, "", "domain", "add", "example.com", "--config", cfg, "--data", data)
 	mustCLI(t, "", "domain", "add", "child.example.com", "--parent", "example.com", "--config", cfg, "--data", data)
 	mustCLI(t, "secret-pw\n", "account", "add", "info@example.com", "--password-stdin", "--config", cfg, "--data", data)

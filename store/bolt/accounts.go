@@ -118,7 +118,7 @@ func countAccounts(tx *bbolt.Tx, domain string) int {
 // Domains lists every domain, sorted by name.
 func (s *Store) Domains(ctx context.Context) ([]store.Domain, error) {
 	var out []store.Domain
-	err := s.db.View(func(tx *bbolt.Tx) error {
+	err := s.view(func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bDomains)
 		return b.ForEach(func(k, _ []byte) error {
 			var d store.Domain
@@ -133,7 +133,7 @@ func (s *Store) Domains(ctx context.Context) ([]store.Domain, error) {
 // Domain returns one domain.
 func (s *Store) Domain(ctx context.Context, name string) (store.Domain, error) {
 	var d store.Domain
-	err := s.db.View(func(tx *bbolt.Tx) error {
+	err := s.view(func(tx *bbolt.Tx) error {
 		if !getJSON(tx.Bucket(bDomains), strings.ToLower(name), &d) {
 			return fmt.Errorf("domain %s: %w", name, store.ErrNoSuchDomain)
 		}
@@ -151,7 +151,7 @@ func (s *Store) Resolve(ctx context.Context, addr string) (string, error) {
 		return "", fmt.Errorf("%w: %v", store.ErrInvalid, err)
 	}
 	var account string
-	err = s.db.View(func(tx *bbolt.Tx) error {
+	err = s.view(func(tx *bbolt.Tx) error {
 		var d store.Domain
 		if !getJSON(tx.Bucket(bDomains), a.Domain, &d) {
 			return fmt.Errorf("%s: %w", a.Domain, store.ErrNoSuchDomain)
@@ -241,13 +241,12 @@ func (s *Store) AddAccount(ctx context.Context, a store.Account) error {
 
 // Account returns one account.
 func (s *Store) Account(ctx context.Context, addr string) (store.Account, error) {
-	var a store.Account
-	err := s.db.View(func(tx *bbolt.Tx) error {
-		var err error
-		a, err = getAccount(tx, addr)
-		return err
+	var out store.Account
+	err := s.accountUse(addr, func(_ *bbolt.Tx, a store.Account) error {
+		out = a
+		return nil
 	})
-	return a, err
+	return out, err
 }
 
 func getAccount(tx *bbolt.Tx, addr string) (store.Account, error) {
@@ -264,7 +263,7 @@ func getAccount(tx *bbolt.Tx, addr string) (store.Account, error) {
 func (s *Store) Accounts(ctx context.Context, domain string) ([]store.Account, error) {
 	domain = strings.ToLower(domain)
 	var out []store.Account
-	err := s.db.View(func(tx *bbolt.Tx) error {
+	err := s.viewFresh(func(tx *bbolt.Tx) error {
 		if domain != "" {
 			var d store.Domain
 			if !getJSON(tx.Bucket(bDomains), domain, &d) {

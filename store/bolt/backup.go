@@ -32,6 +32,7 @@ func (s *Store) Backup(ctx context.Context, w io.Writer) (store.BackupInfo, erro
 	if s.closed.Load() {
 		return info, store.ErrClosed
 	}
+	s.waitApplied()
 	tx, err := s.db.Begin(false)
 	if err != nil {
 		return info, fmt.Errorf("backup: %w", err)
@@ -113,7 +114,7 @@ func (s *Store) SetLastBackup(ctx context.Context, b store.LastBackup) error {
 // LastBackup returns the latest backup recorded (zero: none).
 func (s *Store) LastBackup(ctx context.Context) (store.LastBackup, error) {
 	var b store.LastBackup
-	err := s.db.View(func(tx *bbolt.Tx) error {
+	err := s.viewFresh(func(tx *bbolt.Tx) error {
 		if data := tx.Bucket(bMeta).Get(kLastBackup); data != nil {
 			return json.Unmarshal(data, &b)
 		}
@@ -231,6 +232,7 @@ func (r *Restore) Commit() error {
 		return fmt.Errorf("restore: %w", err)
 	}
 	os.Remove(r.tmp)
+	os.Remove(r.tmp + WALSuffix) // the check's; everything in it is committed
 	if d, err := os.Open(filepath.Dir(r.final)); err == nil {
 		err = d.Sync()
 		d.Close()
@@ -249,6 +251,7 @@ func (r *Restore) Abort() error {
 	if errors.Is(err, os.ErrNotExist) {
 		err = nil
 	}
+	os.Remove(r.tmp + WALSuffix)
 	if r.madeIn != "" {
 		os.Remove(r.madeIn) // only if empty
 	}

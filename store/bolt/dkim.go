@@ -16,7 +16,7 @@ var bDKIM = []byte("dkim")
 // DKIMKeys returns a domain's DKIM keys (none if never generated).
 func (s *Store) DKIMKeys(ctx context.Context, domain string) ([]store.DKIMKey, error) {
 	var keys []store.DKIMKey
-	err := s.db.View(func(tx *bbolt.Tx) error {
+	err := s.view(func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bDKIM)
 		if b == nil {
 			return nil

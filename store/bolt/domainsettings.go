@@ -23,7 +23,7 @@ var (
 func (s *Store) DomainSettings(ctx context.Context, domain string) (store.DomainSettings, error) {
 	var ds store.DomainSettings
 	domain = strings.ToLower(domain)
-	err := s.db.View(func(tx *bbolt.Tx) error {
+	err := s.view(func(tx *bbolt.Tx) error {
 		var d store.Domain
 		if !getJSON(tx.Bucket(bDomains), domain, &d) {
 			return fmt.Errorf("domain %s: %w", domain, store.ErrNoSuchDomain)
@@ -91,7 +91,7 @@ func (s *Store) LastOnceKey(ctx context.Context, prefix string) (string, error) 
 		return "", fmt.Errorf("%w: empty prefix", store.ErrInvalid)
 	}
 	last := ""
-	err := s.db.View(func(tx *bbolt.Tx) error {
+	err := s.view(func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bOnce)
 		if b == nil {
 			return nil
@@ -117,11 +117,7 @@ func (s *Store) CheckQuotaWarning(ctx context.Context, account string, percent i
 	var acct store.Account
 	// Most deliveries change nothing: find out without a write.
 	change := true
-	err := s.db.View(func(tx *bbolt.Tx) error {
-		a, err := getAccount(tx, account)
-		if err != nil {
-			return err
-		}
+	err := s.accountUse(account, func(tx *bbolt.Tx, a store.Account) error {
 		acct = a
 		over := a.Quota > 0 && a.Used*100 >= a.Quota*int64(percent)
 		b := tx.Bucket(bQuotaWarned)

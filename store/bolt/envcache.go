@@ -46,7 +46,7 @@ var envelopeWrites sync.WaitGroup
 func (s *Store) Summaries(ctx context.Context, account, mailbox string, uids []uint32) ([]mailheader.Summary, error) {
 	out := make([]mailheader.Summary, len(uids))
 	var misses []envelopeMiss
-	err := s.db.View(func(tx *bbolt.Tx) error {
+	err := s.viewFresh(func(tx *bbolt.Tx) error {
 		b, _, err := mailboxBucket(tx, account, mailbox)
 		if err != nil {
 			return err
@@ -92,7 +92,7 @@ func (s *Store) Summaries(ctx context.Context, account, mailbox string, uids []u
 		}
 		batch := misses[:n]
 		misses = misses[n:]
-		s.db.View(func(tx *bbolt.Tx) error {
+		s.viewFresh(func(tx *bbolt.Tx) error {
 			blobs := tx.Bucket(bBlobs)
 			for j := range batch {
 				batch[j].hdr = readHeaderBytes(blobs, batch[j].blob, batch[j].size)

@@ -29,7 +29,7 @@ func deliverAll(t *testing.T, s *Store, box string, msgs ...string) []uint32 {
 func cachedEnvelopes(t *testing.T, s *Store) int {
 	t.Helper()
 	n := 0
-	s.db.View(func(tx *bbolt.Tx) error {
+	s.viewFresh(func(tx *bbolt.Tx) error {
 		if b := tx.Bucket(bEnvelopes); b != nil {
 			n = b.Stats().KeyN
 		}
@@ -70,7 +70,7 @@ func TestEnvelopeAtDelivery(t *testing.T) {
 	entry := func(uid uint32) mailheader.Summary {
 		t.Helper()
 		var e mailheader.Summary
-		testutil.Must(t, s.db.View(func(tx *bbolt.Tx) error {
+		testutil.Must(t, s.viewFresh(func(tx *bbolt.Tx) error {
 			var ok bool
 			if e, ok = mailheader.Decode(tx.Bucket(bEnvelopes).Get(u64key(blobOf(t, s, uid)))); !ok {
 				t.Fatalf("uid %d: no cache entry", uid)
@@ -223,7 +223,7 @@ func TestEnvelopeCacheRaces(t *testing.T) {
 
 func verifyCache(s *Store) []string {
 	var problems []string
-	s.db.View(func(tx *bbolt.Tx) error {
+	s.viewFresh(func(tx *bbolt.Tx) error {
 		verifyEnvelopes(tx, func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) })
 		return nil
 	})
@@ -259,7 +259,7 @@ func TestEnvelopeReadRounds(t *testing.T) {
 func blobOf(t *testing.T, s *Store, uid uint32) uint64 {
 	t.Helper()
 	var r record
-	testutil.Must(t, s.db.View(func(tx *bbolt.Tx) error {
+	testutil.Must(t, s.viewFresh(func(tx *bbolt.Tx) error {
 		b, _, err := mailboxBucket(tx, "info@example.com", "INBOX")
 		if err != nil {
 			return err

@@ -407,7 +407,7 @@ func sortedUnique(uids []uint32) []uint32 {
 func (s *Store) MessagesByUID(ctx context.Context, account, mailbox string, uids []uint32) ([]store.MessageInfo, store.Mailbox, error) {
 	var out []store.MessageInfo
 	var meta store.Mailbox
-	err := s.db.View(func(tx *bbolt.Tx) error {
+	err := s.viewFresh(func(tx *bbolt.Tx) error {
 		b, m, err := mailboxBucket(tx, account, mailbox)
 		if err != nil {
 			return err

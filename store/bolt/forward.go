@@ -89,7 +89,7 @@ func (s *Store) ClearForward(ctx context.Context, addr string) error {
 // GetForward returns an account's forwarding rule (zero: none).
 func (s *Store) GetForward(ctx context.Context, addr string) (store.Forward, error) {
 	var f store.Forward
-	err := s.db.View(func(tx *bbolt.Tx) error {
+	err := s.view(func(tx *bbolt.Tx) error {
 		if _, err := getAccount(tx, addr); err != nil {
 			return err
 		}
@@ -112,7 +112,7 @@ func deleteForward(tx *bbolt.Tx, addr string) error {
 // SRSSecret returns the key of SRS address hashes, made on first use.
 func (s *Store) SRSSecret(ctx context.Context) ([]byte, error) {
 	var key []byte
-	err := s.db.View(func(tx *bbolt.Tx) error {
+	err := s.view(func(tx *bbolt.Tx) error {
 		key = slices.Clone(tx.Bucket(bMeta).Get(kSRSSecret))
 		return nil
 	})

@@ -21,7 +21,7 @@ var bImported = []byte("imported")
 // Imported reports which of keys were imported into account.
 func (s *Store) Imported(ctx context.Context, account string, keys []string) ([]bool, error) {
 	out := make([]bool, len(keys))
-	err := s.db.View(func(tx *bbolt.Tx) error {
+	err := s.viewFresh(func(tx *bbolt.Tx) error {
 		mb, err := accountBucket(tx, account)
 		if err != nil {
 			return err

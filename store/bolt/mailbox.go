@@ -63,7 +63,7 @@ func mailboxBucket(tx *bbolt.Tx, account, name string) (*bbolt.Bucket, store.Mai
 // Mailboxes lists an account's mailboxes, INBOX first, then by name.
 func (s *Store) Mailboxes(ctx context.Context, account string) ([]store.Mailbox, error) {
 	var out []store.Mailbox
-	err := s.db.View(func(tx *bbolt.Tx) error {
+	err := s.viewFresh(func(tx *bbolt.Tx) error {
 		mb := tx.Bucket(bMail).Bucket([]byte(strings.ToLower(account)))
 		if mb == nil {
 			return fmt.Errorf("account %s: %w", account, store.ErrNoSuchAccount)
@@ -88,7 +88,7 @@ func (s *Store) Mailboxes(ctx context.Context, account string) ([]store.Mailbox,
 // Mailbox returns one mailbox's metadata.
 func (s *Store) Mailbox(ctx context.Context, account, name string) (store.Mailbox, error) {
 	var m store.Mailbox
-	err := s.db.View(func(tx *bbolt.Tx) error {
+	err := s.viewFresh(func(tx *bbolt.Tx) error {
 		var err error
 		_, m, err = mailboxBucket(tx, account, name)
 		return err

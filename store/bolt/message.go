@@ -35,19 +35,60 @@ func (s *Store) DeliverBatch(ctx context.Context, ds []store.Delivery) ([]store.
 // the once-key of DeliverOnce: if it is already recorded nothing is
 // written and the error is errDeliveredBefore.
 func (s *Store) deliverBatch(ctx context.Context, ds []store.Delivery, q *queueBatch, once string) ([]store.Delivered, error) {
-	type prepared struct {
-		rcpts []string
-		flags []string
-		date  time.Time
-		box   string
-		hdr   []byte
-		msg   []byte
-		tail  *io.SectionReader
-		size  int64
-		hsize int64
-		hold  *store.QuarantineHold
-		env   []byte // encoded envelope
+	preps, err := s.prepareDeliveries(ds)
+	if err != nil {
+		return nil, err
 	}
+	if len(preps) == 0 && q.empty() {
+		return nil, fmt.Errorf("%w: nothing to deliver", store.ErrInvalid)
+	}
+	run := &deliveryRun{preps: preps, q: q, once: once}
+	var redo []byte
+	if once == "" && q.empty() {
+		if redo, err = walRecord(preps); err != nil {
+			return nil, err
+		}
+	}
+	if redo != nil {
+		// Written from the record: the transaction may commit after this
+		// returns, and bbolt holds the values it is given until then.
+		if run.preps, err = decodeWALRecord(redo); err != nil {
+			return nil, fmt.Errorf("store: %w", err)
+		}
+	}
+	err = s.groupWriteRedo(ctx, s.deliverFn(run), redo, func() {
+		if len(preps) > 0 {
+			s.deliveries.Add(1)
+			s.feed.Publish(run.events)
+		}
+		if q != nil && len(q.adds) > 0 {
+			s.signalQueue()
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	return run.out, nil
+}
+
+// prepared is a delivery checked and made ready for deliverFn.
+type prepared struct {
+	rcpts []string
+	flags []string
+	date  time.Time
+	box   string
+	hdr   []byte
+	msg   []byte
+	tail  *io.SectionReader
+	size  int64
+	hsize int64
+	hold  *store.QuarantineHold
+	env   []byte // encoded envelope
+}
+
+// prepareDeliveries checks deliveries and works out everything about them
+// that does not depend on the store's contents.
+func (s *Store) prepareDeliveries(ds []store.Delivery) ([]prepared, error) {
 	var preps []prepared
 	for _, d := range ds {
 		if len(d.Recipients) == 0 {
@@ -78,14 +119,27 @@ func (s *Store) deliverBatch(ctx context.Context, ds []store.Delivery, q *queueB
 		hsize := int64(len(d.Header) + mailheader.HeaderSize(d.Message))
 		preps = append(preps, prepared{rcpts, flags, date, store.CanonicalMailbox(d.Mailbox), d.Header, d.Message, d.Tail, d.Size(), hsize, d.Quarantine, deliveryEnvelope(d.Summary, d.Header, d.Message)})
 	}
-	if len(preps) == 0 && q.empty() {
-		return nil, fmt.Errorf("%w: nothing to deliver", store.ErrInvalid)
-	}
+	return preps, nil
+}
 
-	var out []store.Delivered
-	var events []store.Event
-	fn := func(tx *bbolt.Tx) error {
-		out, events = out[:0], events[:0]
+// deliveryRun is one deliverBatch call: what it stores, and what its
+// transaction found (out, events; reset at each run of deliverFn).
+type deliveryRun struct {
+	preps  []prepared
+	q      *queueBatch
+	once   string
+	out    []store.Delivered
+	events []store.Event
+}
+
+// deliverFn is the write of a deliveryRun, for groupWrite (or for the
+// replay of the write-ahead log: the same run over the same store state
+// writes the same).
+func (s *Store) deliverFn(run *deliveryRun) func(tx *bbolt.Tx) error {
+	preps, q, once := run.preps, run.q, run.once
+	return func(tx *bbolt.Tx) error {
+		out, events := run.out[:0], run.events[:0]
+		defer func() { run.out, run.events = out, events }()
 		if once != "" {
 			if b := tx.Bucket(bOnce); b != nil && b.Get([]byte(once)) != nil {
 				return clean(errDeliveredBefore)
@@ -188,19 +242,6 @@ func (s *Store) deliverBatch(ctx context.Context, ds []store.Delivery, q *queueB
 		}
 		return q.write(tx, s.now())
 	}
-	err := s.groupWrite(ctx, fn, func() {
-		if len(preps) > 0 {
-			s.deliveries.Add(1)
-			s.feed.Publish(events)
-		}
-		if q != nil && len(q.adds) > 0 {
-			s.signalQueue()
-		}
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
 }
 
 // putBlob stores a raw message — the concatenation of parts, then tail
@@ -314,7 +355,7 @@ func unrefBlob(tx *bbolt.Tx, id uint64) error {
 func (s *Store) Messages(ctx context.Context, account, mailbox string) ([]store.MessageInfo, store.Mailbox, error) {
 	var out []store.MessageInfo
 	var meta store.Mailbox
-	err := s.db.View(func(tx *bbolt.Tx) error {
+	err := s.viewFresh(func(tx *bbolt.Tx) error {
 		b, m, err := mailboxBucket(tx, account, mailbox)
 		if err != nil {
 			return err
@@ -337,7 +378,7 @@ func (s *Store) Messages(ctx context.Context, account, mailbox string) ([]store.
 // by chunk, so a large message is never loaded whole.
 func (s *Store) OpenMessage(ctx context.Context, account, mailbox string, uid uint32) (io.ReadCloser, store.MessageInfo, error) {
 	var m record
-	err := s.db.View(func(tx *bbolt.Tx) error {
+	err := s.viewFresh(func(tx *bbolt.Tx) error {
 		b, _, err := mailboxBucket(tx, account, mailbox)
 		if err != nil {
 			return err
@@ -382,7 +423,7 @@ func (r *blobReader) Read(p []byte) (int, error) {
 		if r.off >= r.size {
 			return 0, io.EOF
 		}
-		err := r.s.db.View(func(tx *bbolt.Tx) error {
+		err := r.s.viewFresh(func(tx *bbolt.Tx) error {
 			v := tx.Bucket(bBlobs).Get(chunkKey(r.id, r.chunk))
 			if v == nil {
 				return fmt.Errorf("message was expunged while being read: %w", store.ErrNoSuchMessage)

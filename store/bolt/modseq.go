@@ -115,7 +115,7 @@ func (s *Store) rememberExpunged(box *bbolt.Bucket, gone []expunged) error {
 // every UID below UIDNEXT that it does not hold.
 func (s *Store) Expunged(ctx context.Context, account, mailbox string, since uint64) ([]uint32, error) {
 	var out []uint32
-	err := s.db.View(func(tx *bbolt.Tx) error {
+	err := s.viewFresh(func(tx *bbolt.Tx) error {
 		box, meta, err := mailboxBucket(tx, account, mailbox)
 		if err != nil {
 			return err
@@ -157,7 +157,7 @@ func (s *Store) Expunged(ctx context.Context, account, mailbox string, since uin
 // with nothing recent is answered without a write.
 func (s *Store) ClaimRecent(ctx context.Context, account, mailbox string) (uint32, store.Mailbox, error) {
 	var meta store.Mailbox
-	err := s.db.View(func(tx *bbolt.Tx) error {
+	err := s.viewFresh(func(tx *bbolt.Tx) error {
 		var err error
 		_, meta, err = mailboxBucket(tx, account, mailbox)
 		return err

@@ -55,7 +55,7 @@ func TestUpgradeFromVersion1(t *testing.T) {
 	if subs, err := s.Subscriptions(ctx, acct); err != nil || !slices.Equal(subs, []string{"INBOX", "Drafts", "Junk", "Sent", "Trash"}) {
 		t.Errorf("subscriptions after the upgrade: %q, %v", subs, err)
 	}
-	s.db.View(func(tx *bbolt.Tx) error {
+	s.viewFresh(func(tx *bbolt.Tx) error {
 		if v := tx.Bucket(bMeta).Get(kVersion); string(v) != schemaVersion {
 			t.Errorf("schema version %q after the upgrade", v)
 		}

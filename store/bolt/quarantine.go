@@ -199,7 +199,7 @@ func (s *Store) Quarantined(ctx context.Context, f store.QuarantineFilter) ([]st
 		return nil, fmt.Errorf("%w: list the quarantine of an account or of a domain", store.ErrInvalid)
 	}
 	var out []store.QuarantineEntry
-	err := s.db.View(func(tx *bbolt.Tx) error {
+	err := s.viewFresh(func(tx *bbolt.Tx) error {
 		if f.Account != "" {
 			if _, err := getAccount(tx, f.Account); err != nil {
 				return err
@@ -230,7 +230,7 @@ func (s *Store) Quarantined(ctx context.Context, f store.QuarantineFilter) ([]st
 // QuarantineEntry returns one entry.
 func (s *Store) QuarantineEntry(ctx context.Context, id string) (store.QuarantineEntry, error) {
 	var rec qrecord
-	err := s.db.View(func(tx *bbolt.Tx) error {
+	err := s.viewFresh(func(tx *bbolt.Tx) error {
 		var err error
 		rec, _, err = getHold(tx, id)
 		return err
@@ -241,7 +241,7 @@ func (s *Store) QuarantineEntry(ctx context.Context, id string) (store.Quarantin
 // OpenQuarantined reads a held message, chunk by chunk.
 func (s *Store) OpenQuarantined(ctx context.Context, id string) (io.ReadCloser, store.QuarantineEntry, error) {
 	var rec qrecord
-	err := s.db.View(func(tx *bbolt.Tx) error {
+	err := s.viewFresh(func(tx *bbolt.Tx) error {
 		var err error
 		rec, _, err = getHold(tx, id)
 		return err

@@ -227,7 +227,7 @@ func (s *Store) SettleQueued(ctx context.Context, id string, fn func(e *store.Qu
 // now, earliest first (max <= 0: all).
 func (s *Store) QueueDue(ctx context.Context, now time.Time, max int) ([]store.QueueEntry, error) {
 	var out []store.QueueEntry
-	err := s.db.View(func(tx *bbolt.Tx) error {
+	err := s.view(func(tx *bbolt.Tx) error {
 		due, qb := tx.Bucket(bQueueDue), tx.Bucket(bQueue)
 		if due == nil {
 			return nil
@@ -321,7 +321,7 @@ func (s *Store) ReleaseQueued(ctx context.Context, ids []string, holder string) 
 // QueueNextAttempt returns the earliest next attempt of any entry; ok is
 // false when the queue is empty.
 func (s *Store) QueueNextAttempt(ctx context.Context) (next time.Time, ok bool, err error) {
-	err = s.db.View(func(tx *bbolt.Tx) error {
+	err = s.view(func(tx *bbolt.Tx) error {
 		due := tx.Bucket(bQueueDue)
 		if due == nil {
 			return nil
@@ -337,7 +337,7 @@ func (s *Store) QueueNextAttempt(ctx context.Context) (next time.Time, ok bool, 
 // QueueStats counts the entries and finds the oldest, decoding only the
 // creation time of each.
 func (s *Store) QueueStats(ctx context.Context) (entries int, oldest time.Time, err error) {
-	err = s.db.View(func(tx *bbolt.Tx) error {
+	err = s.view(func(tx *bbolt.Tx) error {
 		qb := tx.Bucket(bQueue)
 		if qb == nil {
 			return nil
@@ -362,7 +362,7 @@ func (s *Store) QueueStats(ctx context.Context) (entries int, oldest time.Time, 
 // QueueEntries returns every queue entry, by id.
 func (s *Store) QueueEntries(ctx context.Context) ([]store.QueueEntry, error) {
 	var out []store.QueueEntry
-	err := s.db.View(func(tx *bbolt.Tx) error {
+	err := s.view(func(tx *bbolt.Tx) error {
 		qb := tx.Bucket(bQueue)
 		if qb == nil {
 			return nil
@@ -388,7 +388,7 @@ func (s *Store) QueueEntry(ctx context.Context, id string) (store.QueueEntry, er
 
 func (s *Store) queueRecord(id string) (queueRecord, error) {
 	var rec queueRecord
-	err := s.db.View(func(tx *bbolt.Tx) error {
+	err := s.view(func(tx *bbolt.Tx) error {
 		qb := tx.Bucket(bQueue)
 		if qb == nil || !getJSON(qb, id, &rec) {
 			return fmt.Errorf("queue entry %s: %w", id, store.ErrNoSuchMessage)

@@ -55,7 +55,7 @@ func (s *Store) RecordStop(ctx context.Context, st store.Stop) error {
 func (s *Store) Stops(ctx context.Context, since, until time.Time, domain string) ([]store.Stop, error) {
 	domain = strings.ToLower(domain)
 	var out []store.Stop
-	err := s.db.View(func(tx *bbolt.Tx) error {
+	err := s.view(func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bStops)
 		if b == nil {
 			return nil

@@ -109,7 +109,7 @@ func (s *Store) SpamTotals(ctx context.Context, owner string) (store.SpamTotals,
 		return t, nil
 	}
 	var t store.SpamTotals
-	err := s.db.View(func(tx *bbolt.Tx) error {
+	err := s.view(func(tx *bbolt.Tx) error {
 		t = getTotals(spamOwner(tx, owner))
 		return nil
 	})
@@ -134,7 +134,7 @@ func (s *Store) SpamCounts(ctx context.Context, owner string, tokens []string) (
 // readSpamCounts reads owner's totals and the counts of tokens from bbolt;
 // found is whether the model exists.
 func (s *Store) readSpamCounts(owner string, tokens []string, counts []store.SpamCount) (t store.SpamTotals, found bool, err error) {
-	err = s.db.View(func(tx *bbolt.Tx) error {
+	err = s.view(func(tx *bbolt.Tx) error {
 		ob := spamOwner(tx, owner)
 		if ob == nil {
 			return nil
@@ -210,7 +210,7 @@ func trainedClass(tx *bbolt.Tx, ref store.MessageRef) (store.SpamClass, []byte, 
 // SpamTrained says what a stored message was trained as.
 func (s *Store) SpamTrained(ctx context.Context, ref store.MessageRef) (store.SpamClass, error) {
 	var c store.SpamClass
-	err := s.db.View(func(tx *bbolt.Tx) error {
+	err := s.viewFresh(func(tx *bbolt.Tx) error {
 		var err error
 		c, _, err = trainedClass(tx, ref)
 		return err
@@ -229,7 +229,7 @@ func (s *Store) TrainSpam(ctx context.Context, t store.SpamTraining) (bool, erro
 		// Most repeated trainings (a message read again) change nothing:
 		// find out without a write.
 		same := false
-		err := s.db.View(func(tx *bbolt.Tx) error {
+		err := s.viewFresh(func(tx *bbolt.Tx) error {
 			prev, _, err := trainedClass(tx, *t.Message)
 			same = prev == t.Class
 			return err
@@ -270,7 +270,7 @@ func (s *Store) TrainSpamBatch(ctx context.Context, ts []store.SpamTraining) ([]
 	// Most repeated trainings (messages read again) change nothing: when
 	// none of the batch would, find out without a write.
 	write := false
-	err := s.db.View(func(tx *bbolt.Tx) error {
+	err := s.viewFresh(func(tx *bbolt.Tx) error {
 		for _, t := range ts {
 			if t.Message == nil {
 				write = true

@@ -160,7 +160,7 @@ func (c *spamCache) load(s *Store, owner string) {
 	l := &cachedModel{}
 	var keys []byte
 	var offs []int
-	err := s.db.View(func(tx *bbolt.Tx) error {
+	err := s.view(func(tx *bbolt.Tx) error {
 		l.txid = tx.ID()
 		ob := spamOwner(tx, owner)
 		l.totals = getTotals(ob)

@@ -41,7 +41,7 @@ func loadModel(t *testing.T, s *Store, owner string) {
 func checkCache(t *testing.T, s *Store, owner string, others ...string) {
 	t.Helper()
 	var tokens []string
-	testutil.Must(t, s.db.View(func(tx *bbolt.Tx) error {
+	testutil.Must(t, s.viewFresh(func(tx *bbolt.Tx) error {
 		if ob := spamOwner(tx, owner); ob != nil && ob.Bucket(bTokens) != nil {
 			return ob.Bucket(bTokens).ForEach(func(k, _ []byte) error {
 				tokens = append(tokens, string(k))

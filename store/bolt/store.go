@@ -83,6 +83,10 @@ type Options struct {
 	// ones, Expunged names every UID the mailbox no longer holds.
 	MaxExpunged int
 	ExpungedAge time.Duration
+	// CheckpointAfter is how long deliveries acknowledged from the
+	// write-ahead log may wait for their bbolt commit when nothing else
+	// asks for it (0: DefaultCheckpointAfter; wal.go).
+	CheckpointAfter time.Duration
 	// MaxSubscriptions bounds the names an account subscribes to (0:
 	// DefaultMaxSubscriptions; never fewer than MaxMailboxes): SetSubscribed
 	// fails with store.ErrLimit beyond it.
@@ -100,6 +104,8 @@ type Store struct {
 	// maxExpunged and expungedAge are Options.MaxExpunged and ExpungedAge.
 	maxExpunged int
 	expungedAge time.Duration
+	// checkpointAfter is Options.CheckpointAfter.
+	checkpointAfter time.Duration
 	feed        store.Feed
 	queue       chan *commitReq
 	// queueSig is signalled when outbound queue entries become due (queue.go).
@@ -119,6 +125,25 @@ type Store struct {
 
 	commits    atomic.Int64 // write transactions committed by the group committer
 	deliveries atomic.Int64 // Deliver/Append calls committed
+
+	// The write-ahead log (wal.go); wal and walSeq belong to the
+	// committer once Open has returned.
+	wal    *wal
+	walSeq uint64 // the last record's sequence number; bbolt has it in meta
+	// broken, once set (by the committer), fails every write: a commit
+	// failed after its log record was synced and acknowledged, and only a
+	// restart (which replays the record) makes the store whole again.
+	broken error
+	// open is the transaction logged deliveries share until a checkpoint.
+	open *openTx
+	// pending, while not nil, is closed at the checkpoint that commits
+	// deliveries whose callers have been answered from the log: readers
+	// wait for it (waitApplied), so that what was acknowledged can be read,
+	// and ask for the checkpoint on flushReq.
+	pending  atomic.Pointer[chan struct{}]
+	flushReq chan struct{}
+	use      pendingUse
+	replayed int // deliveries Open wrote from the log
 }
 
 // initialMmapSize is the memory map bbolt starts with: 1 GiB where the
@@ -142,6 +167,8 @@ func Open(path string, opts Options) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
+	_, statErr := os.Stat(path)
+	fresh := errors.Is(statErr, os.ErrNotExist)
 	timeout := opts.LockTimeout
 	if timeout <= 0 {
 		timeout = time.Millisecond
@@ -163,7 +190,7 @@ func Open(path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store %s: %w", path, err)
 	}
-	s := &Store{db: db, now: opts.Now, maxBoxes: opts.MaxMailboxes, queue: make(chan *commitReq, 1024), done: make(chan struct{}), stopped: make(chan struct{}), queueSig: make(chan struct{}, 1), spam: newSpamCache()}
+	s := &Store{db: db, now: opts.Now, maxBoxes: opts.MaxMailboxes, queue: make(chan *commitReq, 1024), done: make(chan struct{}), stopped: make(chan struct{}), queueSig: make(chan struct{}, 1), flushReq: make(chan struct{}, 1), spam: newSpamCache()}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -173,6 +200,9 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	if s.expungedAge <= 0 {
 		s.expungedAge = DefaultExpungedAge
+	}
+	if s.checkpointAfter = opts.CheckpointAfter; s.checkpointAfter <= 0 {
+		s.checkpointAfter = DefaultCheckpointAfter
 	}
 	err = db.Update(func(tx *bbolt.Tx) error {
 		for _, b := range [][]byte{bMeta, bDomains, bAccounts, bMail, bBlobs, bBlobRefs} {
@@ -212,6 +242,15 @@ func Open(path string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("store %s: %w", path, err)
 	}
+	if s.wal, err = openWAL(path, fresh, opts.NoSync); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store %s: %w", path, err)
+	}
+	if err := s.replayWAL(); err != nil {
+		s.wal.close()
+		db.Close()
+		return nil, fmt.Errorf("store %s: %w", path, err)
+	}
 	s.wg.Add(1)
 	go s.committer()
 	return s, nil
@@ -226,7 +265,7 @@ func (s *Store) Close() error {
 		s.wg.Wait()
 		s.spam.close()
 		s.feed.Close()
-		err = s.db.Close()
+		err = errors.Join(s.db.Close(), s.wal.close())
 	})
 	return err
 }
@@ -244,6 +283,10 @@ type commitReq struct {
 	fn    func(tx *bbolt.Tx) error
 	after func() // run after a successful commit
 	res   chan error
+	// redo, when not nil, is what the write-ahead log needs to write fn
+	// again (walRecord): a batch of such writes is acknowledged once its
+	// log record is synced (wal.go).
+	redo []byte
 }
 
 // cleanError marks an error returned by a write function before it wrote
@@ -287,10 +330,16 @@ func (s *Store) update(ctx context.Context, fn func(tx *bbolt.Tx) error) error {
 // in doubt, a plain error is always safe: it costs the batch a re-run.
 // TestGroupCommitPoisonedMember checks the rule.
 func (s *Store) groupWrite(ctx context.Context, fn func(tx *bbolt.Tx) error, after func()) error {
+	return s.groupWriteRedo(ctx, fn, nil, after)
+}
+
+// groupWriteRedo is groupWrite of a write the write-ahead log can redo
+// from redo (nil: it cannot).
+func (s *Store) groupWriteRedo(ctx context.Context, fn func(tx *bbolt.Tx) error, redo []byte, after func()) error {
 	if s.closed.Load() {
 		return store.ErrClosed
 	}
-	r := &commitReq{fn: fn, after: after, res: make(chan error, 1)}
+	r := &commitReq{fn: fn, after: after, res: make(chan error, 1), redo: redo}
 	select {
 	case s.queue <- r:
 	case <-s.done:
@@ -321,10 +370,19 @@ func (s *Store) committer() {
 	defer s.wg.Done()
 	defer close(s.stopped)
 	const maxBatch = 256
+	checkpoint := time.NewTimer(time.Hour)
+	checkpoint.Stop()
 	for {
 		var first *commitReq
+		var due <-chan time.Time
+		if s.open != nil {
+			checkpoint.Reset(s.checkpointAfter - time.Since(s.open.since))
+			due = checkpoint.C
+		}
 		select {
 		case first = <-s.queue:
+		case <-s.flushReq:
+		case <-due:
 		case <-s.done:
 			// Drain what is queued, then stop.
 			for {
@@ -332,9 +390,15 @@ func (s *Store) committer() {
 				case r := <-s.queue:
 					s.commitBatch([]*commitReq{r})
 				default:
+					s.checkpoint()
 					return
 				}
 			}
+		}
+		checkpoint.Stop()
+		if first == nil {
+			s.checkpoint()
+			continue
 		}
 		batch := []*commitReq{first}
 	fill:
@@ -353,8 +417,25 @@ func (s *Store) committer() {
 // commitBatch commits a batch in one transaction; if a member fails after
 // writing, it commits each member alone instead (see groupWrite).
 func (s *Store) commitBatch(batch []*commitReq) {
+	if s.broken != nil {
+		for _, r := range batch {
+			r.res <- s.broken
+		}
+		return
+	}
+	if s.loggable(batch) {
+		s.commitLogged(batch)
+		return
+	}
+	// Any other write commits after what the log holds.
+	if err := s.checkpoint(); err != nil {
+		s.answer(batch, nil, err)
+		return
+	}
 	errs := make([]error, len(batch))
+	var txid uint64
 	err := s.db.Update(func(tx *bbolt.Tx) error {
+		txid = uint64(tx.ID())
 		for i, r := range batch {
 			err := r.fn(tx)
 			var ce cleanError
@@ -374,6 +455,7 @@ func (s *Store) commitBatch(batch []*commitReq) {
 	}
 	if err == nil {
 		s.commits.Add(1)
+		s.use.committed(txid)
 	}
 	for i, r := range batch {
 		e := err

@@ -149,7 +149,7 @@ func TestGroupCommitPoisonedMember(t *testing.T) {
 			t.Errorf("%s: ran %d times, want %d", m.name, m.runs.Load(), m.wantRuns)
 		}
 	}
-	testutil.Must(t, s.db.View(func(tx *bbolt.Tx) error {
+	testutil.Must(t, s.viewFresh(func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bTest)
 		if n := b.Get([]byte("n"))[0]; n != 2 {
 			t.Errorf("counter %d after two increments: a re-run was applied twice, or not at all", n)

@@ -44,7 +44,7 @@ func subscriptionName(name string) string {
 // (INBOX first, then by name); some may name no mailbox.
 func (s *Store) Subscriptions(ctx context.Context, account string) ([]string, error) {
 	var out []string
-	err := s.db.View(func(tx *bbolt.Tx) error {
+	err := s.view(func(tx *bbolt.Tx) error {
 		mb, err := accountBucket(tx, account)
 		if err != nil {
 			return err

@@ -20,7 +20,7 @@ import (
 func (s *Store) Verify(ctx context.Context) ([]string, error) {
 	var problems []string
 	report := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
-	err := s.db.View(func(tx *bbolt.Tx) error {
+	err := s.viewFresh(func(tx *bbolt.Tx) error {
 		refs := map[uint64]uint64{}
 		sizes := map[uint64]int64{}
 		accts := tx.Bucket(bAccounts)
