@@ -217,6 +217,14 @@ func (r *Restore) Commit() error {
 	if err := r.closeFile(); err != nil {
 		return err
 	}
+	// A write-ahead log left without its store is not this one's: the
+	// restored store starts without one.
+	if ok, err := Exists(filepath.Dir(r.final)); err != nil || ok {
+		return fmt.Errorf("%s: %w", r.final, store.ErrExists)
+	}
+	if err := os.Remove(r.final + WALSuffix); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("restore: %w", err)
+	}
 	err := os.Link(r.tmp, r.final)
 	if errors.Is(err, os.ErrExist) {
 		return fmt.Errorf("%s: %w", r.final, store.ErrExists)

@@ -106,8 +106,8 @@ type Store struct {
 	expungedAge time.Duration
 	// checkpointAfter is Options.CheckpointAfter.
 	checkpointAfter time.Duration
-	feed        store.Feed
-	queue       chan *commitReq
+	feed            store.Feed
+	queue           chan *commitReq
 	// queueSig is signalled when outbound queue entries become due (queue.go).
 	queueSig chan struct{}
 	done     chan struct{}
