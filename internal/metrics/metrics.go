@@ -40,6 +40,7 @@ const (
 	ProtoSMTP = "smtp"
 	ProtoPOP3 = "pop3"
 	ProtoIMAP = "imap"
+	ProtoWeb  = "web" // logins on the web listener (internal/web)
 )
 
 var (
@@ -47,7 +48,7 @@ var (
 	classes   = []string{"2xx", "4xx", "5xx"}
 	verdicts  = []string{VerdictClean, VerdictStripped, VerdictDiscarded, VerdictJunk, VerdictQuarantined, VerdictRejected}
 	outcomes  = []string{"delivered", "deferred", "bounced"}
-	protos    = []string{ProtoSMTP, ProtoPOP3, ProtoIMAP}
+	protos    = []string{ProtoSMTP, ProtoPOP3, ProtoIMAP, ProtoWeb}
 	reasons   = []string{"bad_credentials", "locked_out"}
 )
 
@@ -85,7 +86,7 @@ type Metrics struct {
 	scan       prometheus.Histogram
 	commit     prometheus.Histogram
 	outbound   [3]prometheus.Counter    // delivered, deferred, bounced
-	authFail   [3][2]prometheus.Counter // protocol, reason
+	authFail   [4][2]prometheus.Counter // protocol, reason
 }
 
 // New makes the registry with every collector: Yubin's, the Go runtime's

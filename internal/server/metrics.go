@@ -13,6 +13,7 @@ import (
 	"yubin/internal/metrics"
 	"yubin/internal/tlsutil"
 	"yubin/internal/version"
+	"yubin/internal/web"
 	"yubin/pop3d"
 	"yubin/smtpd"
 	"yubin/store"
@@ -72,6 +73,13 @@ func (s serverMetrics) pop3() pop3d.Metrics {
 }
 
 func (s serverMetrics) imap() imapd.Metrics {
+	if s.m == nil {
+		return nil
+	}
+	return s.m
+}
+
+func (s serverMetrics) web() web.Metrics {
 	if s.m == nil {
 		return nil
 	}

@@ -262,7 +262,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	// Client autoconfiguration, on listen.http and on the web; what it
 	// advertises is set again once the listeners are bound.
 	autoconf := autoconfig.New(autoconfig.FromConfig(cfg), st, log)
-	webSrv, webServe, err := newWeb(cfg, svc, au, autoconf, tlsConf, log)
+	webSrv, webServe, err := newWeb(cfg, svc, au, autoconf, tlsConf, met.web(), log)
 	if err != nil {
 		closeAll()
 		return err

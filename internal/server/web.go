@@ -16,13 +16,13 @@ import (
 
 // newWeb makes the web listener's server (listen.web): the pages of
 // internal/web over TLS with the mail listeners' certificate source.
-func newWeb(cfg config.Config, svc *admin.Service, au *auth.Authenticator, ac *autoconfig.Handler, tlsConf *tls.Config, log *slog.Logger) (*http.Server, func(net.Listener) error, error) {
+func newWeb(cfg config.Config, svc *admin.Service, au *auth.Authenticator, ac *autoconfig.Handler, tlsConf *tls.Config, m web.Metrics, log *slog.Logger) (*http.Server, func(net.Listener) error, error) {
 	host := cfg.Hostname
 	if cfg.DNS.MXHost != "" {
 		host = cfg.DNS.MXHost
 	}
 	w, err := web.New(web.Config{
-		Admin: svc, Auth: au, Hostname: host, Log: log, Autoconfig: ac,
+		Admin: svc, Auth: au, Hostname: host, Log: log, Autoconfig: ac, Metrics: m,
 		Ports: web.ClientPorts{
 			IMAP: on(cfg.Listen.IMAP), IMAPS: on(cfg.Listen.IMAPS),
 			POP3: on(cfg.Listen.POP3), POP3S: on(cfg.Listen.POP3S),

@@ -62,10 +62,12 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	acct, err := s.auth.Authenticate(r.Context(), remoteAddr(r), addr, f.Get("password"))
 	switch {
 	case errors.Is(err, auth.ErrTooManyFailures):
+		s.cfg.Metrics.AuthFailure("web", true)
 		s.log.Warn("web: login refused, too many failures", "user", addr, "remote", r.RemoteAddr)
 		s.loginForm(w, r, lang, http.StatusTooManyRequests, page{name: "login", data: data, problem: s.msgs.text(lang, "login.locked")})
 		return
 	case err != nil:
+		s.cfg.Metrics.AuthFailure("web", false)
 		s.log.Info("web: login failed", "user", addr, "remote", r.RemoteAddr)
 		s.loginForm(w, r, lang, http.StatusUnauthorized, page{name: "login", data: data, problem: s.msgs.text(lang, "login.bad")})
 		return

@@ -210,6 +210,9 @@ func TestLockoutSharedWithIMAP(t *testing.T) {
 	if a := b.tryLogin(bobAddr, bobPW); a.status != http.StatusTooManyRequests || sessionCookieOf(a) != nil {
 		t.Fatalf("web login after 10 failures: %d", a.status)
 	}
+	if bad, locked := e.met.counts(); bad != 10 || locked != 1 {
+		t.Errorf("metrics: %d bad credentials, %d locked out; want 10 and 1", bad, locked)
+	}
 	if r := imapLogin(bobPW); !strings.Contains(r, "a NO") {
 		t.Fatalf("IMAP login after 10 web failures: %q", r)
 	}

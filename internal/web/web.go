@@ -88,7 +88,19 @@ type Config struct {
 	Autoconfig *autoconfig.Handler
 	Now        func() time.Time // nil: time.Now
 	Log        *slog.Logger     // nil: discard
+	Metrics    Metrics          // nil: none
 }
+
+// Metrics counts what the web does (internal/metrics implements it).
+type Metrics interface {
+	// AuthFailure counts a failed login ("web"); lockedOut: refused
+	// because the address failed too often.
+	AuthFailure(protocol string, lockedOut bool)
+}
+
+type noMetrics struct{}
+
+func (noMetrics) AuthFailure(string, bool) {}
 
 // Server serves the pages.
 type Server struct {
@@ -130,6 +142,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = noMetrics{}
 	}
 	s := &Server{cfg: cfg, svc: cfg.Admin, api: cfg.Admin, auth: cfg.Auth, log: cfg.Log, now: cfg.Now,
 		msgs: newCatalogue()}

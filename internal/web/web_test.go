@@ -60,6 +60,32 @@ type env struct {
 	web   *Server
 	srv   *httptest.Server
 	clock *clock
+	met   *countMetrics
+}
+
+// countMetrics counts failed web logins.
+type countMetrics struct {
+	mu          sync.Mutex
+	bad, locked int
+}
+
+func (m *countMetrics) AuthFailure(protocol string, lockedOut bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if protocol != "web" {
+		panic("protocol " + protocol)
+	}
+	if lockedOut {
+		m.locked++
+	} else {
+		m.bad++
+	}
+}
+
+func (m *countMetrics) counts() (bad, locked int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.bad, m.locked
 }
 
 func newEnv(t *testing.T) *env {
@@ -83,14 +109,15 @@ func newEnv(t *testing.T) *env {
 	ck := &clock{t: time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)}
 	ac := autoconfig.New(autoconfig.Settings{Host: "mail.example.com", IMAP: []autoconfig.Server{{Port: 993, Socket: autoconfig.SSL}},
 		SMTP: []autoconfig.Server{{Port: 465, Socket: autoconfig.SSL}, {Port: 587, Socket: autoconfig.STARTTLS}}}, st, nil)
-	w, err := New(Config{Admin: svc, Auth: au, Hostname: "mail.example.com", Now: ck.now, Autoconfig: ac,
+	met := &countMetrics{}
+	w, err := New(Config{Admin: svc, Auth: au, Hostname: "mail.example.com", Now: ck.now, Metrics: met, Autoconfig: ac,
 		Ports: ClientPorts{IMAPS: "0.0.0.0:993", IMAP: "0.0.0.0:143", POP3S: "0.0.0.0:995", Submissions: "0.0.0.0:465", Submission: "0.0.0.0:587"}})
 	testutil.Must(t, err)
 	srv := httptest.NewUnstartedServer(w)
 	srv.EnableHTTP2 = true
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
-	return &env{t: t, st: st, svc: svc, auth: au, web: w, srv: srv, clock: ck}
+	return &env{t: t, st: st, svc: svc, auth: au, web: w, srv: srv, clock: ck, met: met}
 }
 
 func ptr[T any](v T) *T { return &v }
