@@ -58,7 +58,7 @@ func (s *Store) AddDomain(ctx context.Context, name, parent string) error {
 	})
 }
 
-func getDomain(ctx context.Context, tx pgx.Tx, name string) (store.Domain, error) {
+func getDomain(ctx context.Context, tx querier, name string) (store.Domain, error) {
 	var d store.Domain
 	var parent *string
 	err := tx.QueryRow(ctx, `SELECT name, parent, created FROM domains WHERE name = $1`, lower(name)).Scan(&d.Name, &parent, &d.Created)
@@ -135,9 +135,9 @@ func (s *Store) Domains(ctx context.Context) ([]store.Domain, error) {
 // Domain returns one domain.
 func (s *Store) Domain(ctx context.Context, name string) (store.Domain, error) {
 	var d store.Domain
-	err := s.read(ctx, func(tx pgx.Tx) error {
+	err := s.readOne(ctx, func(q querier) error {
 		var err error
-		d, err = getDomain(ctx, tx, name)
+		d, err = getDomain(ctx, q, name)
 		return err
 	})
 	return d, err
@@ -258,7 +258,7 @@ func scanAccount(r pgx.Row) (store.Account, error) {
 	return a, nil
 }
 
-func getAccount(ctx context.Context, tx pgx.Tx, addr string) (store.Account, error) {
+func getAccount(ctx context.Context, tx querier, addr string) (store.Account, error) {
 	a, err := scanAccount(tx.QueryRow(ctx, `SELECT `+accountColumns+` FROM accounts WHERE address = $1`, lower(addr)))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return a, fmt.Errorf("account %s: %w", lower(addr), store.ErrNoSuchAccount)
@@ -269,9 +269,9 @@ func getAccount(ctx context.Context, tx pgx.Tx, addr string) (store.Account, err
 // Account returns one account.
 func (s *Store) Account(ctx context.Context, addr string) (store.Account, error) {
 	var a store.Account
-	err := s.read(ctx, func(tx pgx.Tx) error {
+	err := s.readOne(ctx, func(q querier) error {
 		var err error
-		a, err = getAccount(ctx, tx, addr)
+		a, err = getAccount(ctx, q, addr)
 		return err
 	})
 	return a, err
@@ -344,12 +344,11 @@ func (w *wtx) addUsed(ctx context.Context, addr string, delta int64) error {
 	if delta == 0 {
 		return nil
 	}
-	var used int64
-	if err := w.QueryRow(ctx, `UPDATE accounts SET used = used + $2 WHERE address = $1 RETURNING used`, addr, delta).Scan(&used); err != nil {
-		return err
-	}
+	w.later(`UPDATE accounts SET used = used + $2 WHERE address = $1`, addr, delta)
+	// The account is locked (every write locks it first): what it read
+	// plus what it adds is what is stored.
 	if r, ok := w.locked[addr]; ok {
-		r.Used = used
+		r.Used += delta
 		w.locked[addr] = r
 	}
 	return nil

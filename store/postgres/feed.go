@@ -49,10 +49,8 @@ func (w *wtx) writeEvents(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if _, err := w.Exec(ctx, `WITH e AS (INSERT INTO events (seq, account, payload) VALUES (nextval('events_seq'), $1, $2) RETURNING account)
-			SELECT pg_notify($3, account) FROM e`, acct, payload, w.s.feedChan); err != nil {
-			return err
-		}
+		w.later(`WITH e AS (INSERT INTO events (seq, account, payload) VALUES (nextval('events_seq'), $1, $2) RETURNING account)
+			SELECT pg_notify($3, account) FROM e`, acct, payload, w.s.feedChan)
 	}
 	return nil
 }

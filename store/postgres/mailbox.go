@@ -52,9 +52,9 @@ func getBox(ctx context.Context, tx querier, account, name string) (box, error) 
 
 // putBox writes back a mailbox's counters after a change.
 func (w *wtx) putBox(ctx context.Context, b *box) error {
-	_, err := w.Exec(ctx, `UPDATE mailboxes SET name = $2, uidnext = $3, messages = $4, size = $5, highest_modseq = $6, first_recent = $7, gone_floor = $8 WHERE id = $1`,
+	w.later(`UPDATE mailboxes SET name = $2, uidnext = $3, messages = $4, size = $5, highest_modseq = $6, first_recent = $7, gone_floor = $8 WHERE id = $1`,
 		b.id, b.Name, int64(b.UIDNext), b.Messages, b.Size, int64(b.HighestModSeq), int64(b.FirstRecent), int64(b.goneFloor))
-	return err
+	return nil
 }
 
 // bump hands out the mailbox's next mod-sequence.
@@ -112,9 +112,9 @@ func (s *Store) Mailboxes(ctx context.Context, account string) ([]store.Mailbox,
 // Mailbox returns one mailbox.
 func (s *Store) Mailbox(ctx context.Context, account, name string) (store.Mailbox, error) {
 	var b box
-	err := s.read(ctx, func(tx pgx.Tx) error {
+	err := s.readOne(ctx, func(q querier) error {
 		var err error
-		b, err = getBox(ctx, tx, account, name)
+		b, err = getBox(ctx, q, account, name)
 		return err
 	})
 	return b.Mailbox, err

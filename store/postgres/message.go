@@ -118,11 +118,8 @@ func (w *wtx) insertMessage(ctx context.Context, b *box, blob int64, m store.Mes
 	if m.Flags == nil {
 		m.Flags = []string{}
 	}
-	_, err := w.Exec(ctx, `INSERT INTO messages (mailbox, uid, blob, size, header_size, date_ns, flags, modseq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+	w.later(`INSERT INTO messages (mailbox, uid, blob, size, header_size, date_ns, flags, modseq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
 		b.id, int64(m.UID), blob, m.Size, m.HeaderSize, m.Date.UnixNano(), m.Flags, int64(m.ModSeq))
-	if err != nil {
-		return m, err
-	}
 	b.UIDNext++
 	b.Messages++
 	b.Size += m.Size

@@ -190,6 +190,7 @@ type wtx struct {
 	order  []string                 // accounts in the order of their first event
 	queued bool                     // the queue changed: wake the runners
 	locked map[string]accountRow    // accounts locked by lockAccounts
+	batch  *pgx.Batch               // writes queued by later (batch.go)
 }
 
 // event records a change to publish after the commit.
@@ -249,9 +250,10 @@ func (s *Store) tryWrite(ctx context.Context, fn func(w *wtx) error) (*wtx, erro
 		return nil, err
 	}
 	if w.queued {
-		if _, err := tx.Exec(ctx, `SELECT pg_notify($1, '')`, s.queueChan); err != nil {
-			return nil, err
-		}
+		w.later(`SELECT pg_notify($1, '')`, s.queueChan)
+	}
+	if err := w.flushLater(ctx); err != nil {
+		return nil, err
 	}
 	// Once the commit is sent, its outcome is what the caller gets, even
 	// if ctx ends meanwhile.
@@ -277,6 +279,17 @@ func (s *Store) read(ctx context.Context, fn func(tx pgx.Tx) error) error {
 		return dbError(err)
 	}
 	return dbError(tx.Commit(ctx))
+}
+
+// readOne runs fn on the pool, outside a transaction: for reads of one
+// statement, which see one snapshot anyway (a transaction would cost two
+// more round trips).
+func (s *Store) readOne(ctx context.Context, fn func(q querier) error) error {
+	if !s.enter() {
+		return store.ErrClosed
+	}
+	defer s.inflight.RUnlock()
+	return dbError(fn(s.pool))
 }
 
 // enter starts a call that uses the pool, unless the store is closed;
