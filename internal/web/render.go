@@ -85,6 +85,15 @@ func (v *view) CSRF() template.HTML {
 	return template.HTML(`<input type="hidden" name="csrf" value="` + template.HTMLEscapeString(v.csrf) + `">`)
 }
 
+// App is the message key of the part of the web shown: the Site
+// Manager's pages or the Mail Manager's.
+func (v *view) App() string {
+	if strings.HasPrefix(v.Path, "/site/") {
+		return "app.site"
+	}
+	return "app.mail"
+}
+
 // Err is the error of a field, "" when none.
 func (v *view) Err(field string) string { return v.Errors[field] }
 

@@ -139,6 +139,7 @@ func TestSiteAccounts(t *testing.T) {
 	p := site("example.com", "/")
 	a := b.get(p)
 	if a.status != 200 || !strings.Contains(a.body, `href="/site/example.com/accounts/bob@example.com"`) || !strings.Contains(a.body, "0 B of 10.0 MiB") ||
+		!strings.Contains(a.body, `<span id="app">Site Manager</span>`) || !strings.Contains(a.body, `<a href="/site/" class="here">`) ||
 		strings.Contains(a.body, carolAddr) || !strings.Contains(a.body, "www.example.com") {
 		t.Fatalf("accounts page: %d\n%s", a.status, a.body)
 	}
@@ -269,6 +270,15 @@ func TestSiteAccount(t *testing.T) {
 	}
 	if f := e.forwardOf(bobAddr); len(f.Targets) != 1 {
 		t.Errorf("forward %+v", f)
+	}
+	// And its spam filter.
+	if a := b.submit(mail(bobAddr, "spam"), url.Values{"action": {"quarantine"}, "threshold": {"0.7"}}); a.status != http.StatusSeeOther {
+		t.Fatalf("spam policy as the admin: %d\n%s", a.status, a.body)
+	}
+	sp2, err := admin.Do(context.Background(), e.svc, admin.OpSpamShow, bobAddr)
+	testutil.Must(t, err)
+	if sp2.Action != store.SpamQuarantine || sp2.Threshold != 0.7 {
+		t.Errorf("spam policy %+v", sp2.SpamPolicy)
 	}
 }
 
