@@ -28,6 +28,7 @@ type Config struct {
 	IMAP   IMAP   `toml:"imap"`
 	Scan   Scan   `toml:"scan"`
 	Notify Notify `toml:"notify"`
+	Web    Web    `toml:"web"`
 	Auth   Auth   `toml:"auth"`
 	Store  Store  `toml:"store"`
 	Log    Log    `toml:"log"`
@@ -159,6 +160,12 @@ type Scan struct {
 type Notify struct {
 	ReportTime   string `toml:"report_time"`   // HH:MM, local time, when daily reports go out
 	QuotaWarning int    `toml:"quota_warning"` // percent of the quota that triggers the warning
+}
+
+// Web settings (the listener is listen.web).
+type Web struct {
+	SessionIdle   Duration `toml:"session_idle"`    // a web session not used for this long ends
+	SessionMaxAge Duration `toml:"session_max_age"` // any web session ends this long after its login
 }
 
 // Auth settings shared by every protocol.
@@ -328,6 +335,7 @@ func Default() Config {
 			LineTimeout:      Duration{time.Minute},
 		},
 		Notify: Notify{ReportTime: "07:00", QuotaWarning: 90},
+		Web:    Web{SessionIdle: Duration{30 * time.Minute}, SessionMaxAge: Duration{12 * time.Hour}},
 		Auth: Auth{
 			MaxFailures:   10,
 			FailureWindow: Duration{15 * time.Minute},
@@ -486,7 +494,8 @@ func (c *Config) validateConnLimits() error {
 	}
 	for name, d := range map[string]Duration{"tls.handshake_timeout": c.TLS.HandshakeTimeout,
 		"smtp.auth_timeout": c.SMTP.AuthTimeout, "smtp.mx_session_timeout": c.SMTP.MXSessionTimeout, "smtp.line_timeout": c.SMTP.LineTimeout,
-		"pop3.auth_timeout": c.POP3.AuthTimeout, "pop3.line_timeout": c.POP3.LineTimeout, "imap.auth_timeout": c.IMAP.AuthTimeout} {
+		"pop3.auth_timeout": c.POP3.AuthTimeout, "pop3.line_timeout": c.POP3.LineTimeout, "imap.auth_timeout": c.IMAP.AuthTimeout,
+		"web.session_idle": c.Web.SessionIdle, "web.session_max_age": c.Web.SessionMaxAge} {
 		if d.Duration <= 0 {
 			return fmt.Errorf("%s must be positive", name)
 		}

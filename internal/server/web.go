@@ -23,6 +23,7 @@ func newWeb(cfg config.Config, svc *admin.Service, au *auth.Authenticator, ac *a
 	}
 	w, err := web.New(web.Config{
 		Admin: svc, Auth: au, Hostname: host, Log: log, Autoconfig: ac, Metrics: m,
+		IdleTimeout: cfg.Web.SessionIdle.Duration, MaxAge: cfg.Web.SessionMaxAge.Duration,
 		Ports: web.ClientPorts{
 			IMAP: on(cfg.Listen.IMAP), IMAPS: on(cfg.Listen.IMAPS),
 			POP3: on(cfg.Listen.POP3), POP3S: on(cfg.Listen.POP3S),
