@@ -7,6 +7,7 @@ func siteMessages() catalogue {
 		"nav.site":      {"Site Manager", "サイトマネージャー"},
 		"site.nodomain": {"No such domain.", "そのドメインはありません。"},
 		"site.save":     {"Save", "保存"},
+		"site.invalid":  {"Check the value.", "入力内容を確認してください。"},
 		"site.account":  {"Account", "アカウント"},
 		"site.role":     {"Role", "権限"},
 		"site.children": {"Child domains (their mail goes to these accounts):", "子ドメイン（メールはこれらのアカウントに届きます）:"},

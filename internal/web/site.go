@@ -142,7 +142,7 @@ func (s *Server) siteAddAccount(c *call) {
 	if f.Quota != "" {
 		q, err := admin.ParseQuota(f.Quota)
 		if err != nil {
-			errs["quota"] = err.Error()
+			errs["quota"] = c.explain("site.invalid", err.Error())
 		}
 		na.Quota = &q
 	}
@@ -157,7 +157,7 @@ func (s *Server) siteAddAccount(c *call) {
 			c.fail(err)
 			return
 		}
-		errs[fieldOf(m, "local", [2]string{"quota", "quota"}, [2]string{"role", "role"}, [2]string{"password", "password"})] = m
+		errs[fieldOf(m, "local", [2]string{"quota", "quota"}, [2]string{"role", "role"}, [2]string{"password", "password"})] = c.explain("site.invalid", m)
 	}
 	s.renderAccounts(c, d, http.StatusUnprocessableEntity, f, errs)
 }

@@ -121,7 +121,7 @@ func (s *Server) siteRefused(c *call, d admin.Domain, det admin.AccountDetail, e
 		c.fail(err)
 		return
 	}
-	s.renderAccount(c, d, det, http.StatusUnprocessableEntity, form, map[string]string{field: m})
+	s.renderAccount(c, d, det, http.StatusUnprocessableEntity, form, map[string]string{field: c.explain("site.invalid", m)})
 }
 
 func (s *Server) siteQuota(c *call) {
@@ -131,12 +131,13 @@ func (s *Server) siteQuota(c *call) {
 	}
 	in := c.value("quota")
 	form := map[string]string{"quota": in}
-	q, err := admin.ParseQuota(in)
 	if in == "" {
-		err = errorText(c.t("site.quota.missing"))
+		s.renderAccount(c, d, det, http.StatusUnprocessableEntity, form, map[string]string{"quota": c.t("site.quota.missing")})
+		return
 	}
+	q, err := admin.ParseQuota(in)
 	if err != nil {
-		s.renderAccount(c, d, det, http.StatusUnprocessableEntity, form, map[string]string{"quota": err.Error()})
+		s.renderAccount(c, d, det, http.StatusUnprocessableEntity, form, map[string]string{"quota": c.explain("site.invalid", err.Error())})
 		return
 	}
 	if _, err := do(c, admin.OpAccountQuota, admin.QuotaChange{Address: det.Address, Quota: q}); err != nil {
@@ -145,11 +146,6 @@ func (s *Server) siteQuota(c *call) {
 	}
 	c.siteDone(d.Name, det.Address, "quota")
 }
-
-// errorText is an error that is its text.
-type errorText string
-
-func (e errorText) Error() string { return string(e) }
 
 func (s *Server) siteRole(c *call) {
 	d, det, ok := c.siteTarget()
@@ -279,7 +275,7 @@ func (s *Server) siteRemove(c *call) {
 	}
 	if _, err := do(c, admin.OpAccountRemove, det.Address); err != nil {
 		if m, ok := inputError(err); ok {
-			s.renderRemove(c, d, det, http.StatusUnprocessableEntity, map[string]string{"confirm": m})
+			s.renderRemove(c, d, det, http.StatusUnprocessableEntity, map[string]string{"confirm": c.explain("site.invalid", m)})
 			return
 		}
 		c.fail(err)

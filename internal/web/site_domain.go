@@ -62,7 +62,7 @@ func (s *Server) siteSaveSettings(c *call) {
 			c.fail(err)
 			return
 		}
-		refuse(fieldOf(m, "report_to", [2]string{"language", "language"}), m)
+		refuse(fieldOf(m, "report_to", [2]string{"language", "language"}), c.explain("site.invalid", m))
 		return
 	}
 	http.Redirect(c.w, c.r, sitePath(d.Name, "/settings?done=site-settings"), http.StatusSeeOther)

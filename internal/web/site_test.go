@@ -408,3 +408,21 @@ func TestSiteDNS(t *testing.T) {
 		t.Errorf("no summary")
 	}
 }
+
+// TestSiteJapanese: the Site Manager in Japanese, an admin service error
+// after the page's own Japanese sentence.
+func TestSiteJapanese(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	b.get("/lang?to=ja&back=/login")
+	b.login(adminAddr, adminPW)
+	p := site("example.com", "/")
+	a := b.get(p)
+	if !strings.Contains(a.body, "アカウントの追加") || !strings.Contains(a.body, `<span id="app">サイトマネージャー</span>`) {
+		t.Fatalf("not Japanese:\n%s", a.body)
+	}
+	a = b.submitTo(p, site("example.com", "/accounts"), url.Values{"local": {"bob"}, "password": {"x"}, "password2": {"x"}})
+	if a.status != http.StatusUnprocessableEntity || !strings.Contains(a.body, "入力内容を確認してください。（") || !strings.Contains(a.body, "already exists") {
+		t.Fatalf("%d\n%s", a.status, a.body)
+	}
+}
