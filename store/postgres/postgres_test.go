@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"io"
 	"os"
 	"testing"
 	"time"
@@ -89,4 +90,16 @@ func open(t *testing.T, o storetest.Options) (store.Store, storetest.Reopen) {
 // TestConformance runs the store's conformance suite on PostgreSQL.
 func TestConformance(t *testing.T) {
 	storetest.Run(t, open)
+}
+
+// TestConformanceBackup runs the suite's backup tests: a snapshot is
+// restored into a new schema (postgres.Restore), as a restored database.
+func TestConformanceBackup(t *testing.T) {
+	storetest.RunBackup(t, open, func(t *testing.T, snapshot io.Reader, o storetest.Options) store.Store {
+		s, err := postgres.Restore(t.Context(), schema(t), snapshot, postgres.Options{Now: o.Now, MaxConns: 4})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
 }
