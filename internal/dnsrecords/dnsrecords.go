@@ -271,16 +271,17 @@ func Build(s Settings, domains []Domain) []Record {
 
 // autoconfigRecords are the names mail clients look up to configure
 // themselves for domain: autoconfig.DOMAIN (Thunderbird fetches
-// http://autoconfig.DOMAIN/mail/config-v1.1.xml, port 80: listen.http),
+// https://autoconfig.DOMAIN/mail/config-v1.1.xml, then http://: the web
+// listener on 443 or listen.http on 80),
 // autodiscover.DOMAIN and the SRV record _autodiscover._tcp.DOMAIN
 // (Outlook posts to https://autodiscover.DOMAIN/autodiscover/autodiscover.xml,
 // or to the host and port the SRV record names: the HTTPS web listener).
 // Only the names a listener that is on answers are printed.
 func autoconfigRecords(s Settings, domain, host string) []Record {
 	var out []Record
-	if s.AutoconfigHTTP {
+	if s.AutoconfigHTTP || s.AutodiscoverPort == 443 {
 		out = append(out, Record{Domain: domain, Kind: KindAutoconfig, Name: fq("autoconfig." + domain), Type: "CNAME", Value: host,
-			Comment: "Thunderbird's autoconfig, served on listen.http (port 80); an A record with the mail host's address does as well"})
+			Comment: "Thunderbird's autoconfig, served on listen.http (port 80) and on the web listener when it is on 443; an A record with the mail host's address does as well"})
 	}
 	if s.AutodiscoverPort > 0 {
 		out = append(out,

@@ -174,6 +174,21 @@ func TestAutoconfigRecords(t *testing.T) {
 	if !strings.Contains(zone, "; Thunderbird's autoconfig, served on listen.http") {
 		t.Errorf("no explanation:\n%s", zone)
 	}
+	// Without listen.http, autoconfig. only when the web is on 443
+	// (Thunderbird asks https on 443, then http on 80).
+	for port, want := range map[int]int{8443: 0, 443: 1} {
+		s2 := s
+		s2.AutoconfigHTTP, s2.AutodiscoverPort = false, port
+		n := 0
+		for _, r := range Build(s2, []Domain{{Name: "example.com"}}) {
+			if r.Kind == KindAutoconfig {
+				n++
+			}
+		}
+		if n != want {
+			t.Errorf("web on %d: %d autoconfig records, want %d", port, n, want)
+		}
+	}
 
 	// What "dns records" prints, served: all ok.
 	zones, err := dnstest.Parse(strings.NewReader(zone+"mail.example.com. A 203.0.113.5\n"), "")
