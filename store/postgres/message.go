@@ -9,6 +9,7 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -257,7 +258,9 @@ func sortedKeys[V any](m map[string]V) []string {
 	return out
 }
 
-const msgColumns = `uid, size, header_size, date_ns, flags, modseq`
+// msgColumns are read as scanMsg scans them: the flags as one string (no
+// flag holds a space), which decodes several times faster than text[].
+const msgColumns = `uid, size, header_size, date_ns, array_to_string(flags, ' '), modseq`
 
 // msgRow is a message as stored: what store.MessageInfo tells and its blob.
 type msgRow struct {
@@ -268,14 +271,15 @@ type msgRow struct {
 func scanMsg(r pgx.Row, withBlob bool) (msgRow, error) {
 	var m msgRow
 	var uid, date, modseq int64
-	dest := []any{&uid, &m.Size, &m.HeaderSize, &date, &m.Flags, &modseq}
+	var flags string
+	dest := []any{&uid, &m.Size, &m.HeaderSize, &date, &flags, &modseq}
 	if withBlob {
 		dest = append(dest, &m.blob)
 	}
 	err := r.Scan(dest...)
 	m.UID, m.Date, m.ModSeq = uint32(uid), time.Unix(0, date).UTC(), uint64(modseq)
-	if len(m.Flags) == 0 {
-		m.Flags = nil
+	if flags != "" {
+		m.Flags = strings.Split(flags, " ")
 	}
 	return m, err
 }
