@@ -123,18 +123,26 @@ func (s *Server) Shutdown(ctx context.Context) error { return s.ns.Shutdown(ctx)
 // (store.MaildropLocker: a database several nodes share), of any process.
 func (s *Server) lock(ctx context.Context, account string) (bool, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.locked[account] {
+		s.mu.Unlock()
 		return false, nil
 	}
-	if l, ok := s.st.(store.MaildropLocker); ok {
-		release, ok, err := l.LockMaildrop(ctx, account)
-		if err != nil || !ok {
-			return false, err
-		}
-		s.releases[account] = release
-	}
 	s.locked[account] = true
+	s.mu.Unlock()
+	l, ok := s.st.(store.MaildropLocker)
+	if !ok {
+		return true, nil
+	}
+	// The store's lock may take a round trip to a database: other
+	// sessions' logins do not wait for it.
+	release, ok, err := l.LockMaildrop(ctx, account)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil || !ok {
+		delete(s.locked, account)
+		return false, err
+	}
+	s.releases[account] = release
 	return true, nil
 }
 
