@@ -17,6 +17,7 @@ import (
 
 	"yubin/internal/testutil"
 	"yubin/internal/testutil/pgtest"
+	"yubin/internal/testutil/smtpsink"
 	"yubin/store/postgres"
 )
 
@@ -72,13 +73,14 @@ func TestTwoNodesOnPostgres(t *testing.T) {
 
 	// IDLE on B; deliveries on A, then on B.
 	exists := make(chan uint32, 16)
+	expunged := make(chan uint32, 16)
 	ic, err := imapclient.DialTLS(b.addrs["imaps"], &imapclient.Options{
 		TLSConfig: &tls.Config{InsecureSkipVerify: true},
 		UnilateralDataHandler: &imapclient.UnilateralDataHandler{Mailbox: func(d *imapclient.UnilateralDataMailbox) {
 			if d.NumMessages != nil {
 				exists <- *d.NumMessages
 			}
-		}},
+		}, Expunge: func(seq uint32) { expunged <- seq }},
 	})
 	testutil.Must(t, err)
 	defer ic.Close()
@@ -100,18 +102,32 @@ func TestTwoNodesOnPostgres(t *testing.T) {
 			t.Fatalf("node B's IDLE heard nothing within a second of a delivery on node %c", 'A'+i)
 		}
 	}
-	testutil.Must(t, idle.Close())
-	testutil.Must(t, idle.Wait())
-	ic.Logout().Wait()
 
-	// The POP3 maildrop lock across nodes.
+	// The POP3 maildrop lock across nodes; DELE and QUIT on node A are an
+	// EXPUNGE for node B's IDLE.
 	popA := pop3Login(t, a.addrs["pop3s"])
 	if got := pop3Try(t, b.addrs["pop3s"]); !strings.HasPrefix(got, "-ERR [IN-USE]") {
 		t.Fatalf("POP3 login on node B while node A holds the maildrop: %q", got)
 	}
-	fmt.Fprint(popA, "QUIT\r\n")
-	bufio.NewReader(popA).ReadString('\n')
+	ra := bufio.NewReader(popA)
+	fmt.Fprint(popA, "DELE 1\r\nQUIT\r\n")
+	for range 2 {
+		if l, _ := ra.ReadString('\n'); !strings.HasPrefix(l, "+OK") {
+			t.Fatalf("POP3 DELE 1, QUIT on node A: %q", l)
+		}
+	}
 	popA.Close()
+	select {
+	case seq := <-expunged:
+		if seq != 1 {
+			t.Errorf("node B's IDLE heard EXPUNGE %d, want 1", seq)
+		}
+	case <-time.After(time.Second):
+		t.Fatal("node B's IDLE heard no EXPUNGE within a second of DELE and QUIT on node A")
+	}
+	testutil.Must(t, idle.Close())
+	testutil.Must(t, idle.Wait())
+	ic.Logout().Wait()
 	if got := pop3Try(t, b.addrs["pop3s"]); !strings.HasPrefix(got, "+OK") {
 		t.Fatalf("POP3 login on node B after node A's QUIT: %q", got)
 	}
@@ -282,4 +298,74 @@ func TestStoreCopy(t *testing.T) {
 	if len(uidl) != 5 { // +OK, four messages
 		t.Fatalf("UIDL on the node after the copy: %q", uidl)
 	}
+}
+
+// TestOutboundOnceAcrossNodes: messages submitted on two nodes for remote
+// recipients are relayed by the nodes' queue runners, which share the
+// queue: each reaches the smart host exactly once.
+func TestOutboundOnceAcrossNodes(t *testing.T) {
+	cluster, err := pgtest.Start(pgtest.Options{})
+	if err != nil {
+		t.Skip("SKIP: " + err.Error())
+	}
+	defer cluster.Stop()
+	_, url, err := cluster.CreateDatabase(t.Context(), "")
+	testutil.Must(t, err)
+	sink := smtpsink.New(t, "relay.test", true)
+	var nodes []*server
+	var cfgA, dataA string
+	for i := range 2 {
+		data, cfg := nodeConfig(t, url)
+		appendConfig(t, cfg, "[outbound]\nsmart_host = \""+sink.Addr+"\"\nsmart_host_verify_tls = false\n")
+		if i == 0 {
+			cfgA, dataA = cfg, data
+			mustCLI(t, "", "domain", "add", "example.com", "--config", cfg, "--data", data)
+			mustCLI(t, "secret-pw\n", "account", "add", "info@example.com", "--password-stdin", "--config", cfg, "--data", data)
+		}
+		nodes = append(nodes, startServer(t, data, cfg))
+	}
+	const n = 20
+	for i := range n {
+		to := fmt.Sprintf("friend%d@elsewhere.test", i)
+		submitMail(t, nodes[i%2].addrs["submission"], "info@example.com", "secret-pw", to,
+			fmt.Sprintf("From: info@example.com\r\nTo: %s\r\nSubject: out %d\r\n\r\nhello\r\n", to, i))
+	}
+	got := map[string]int{}
+	for len(got) < n {
+		m := sink.Next()
+		for _, to := range m.To {
+			got[to]++
+		}
+	}
+	// Once the queue is empty every entry is settled: nothing more can go.
+	deadline := time.Now().Add(20 * time.Second)
+	for strings.TrimSpace(mustCLI(t, "", "queue", "list", "--json", "--config", cfgA, "--data", dataA)) != "[]" {
+		if time.Now().After(deadline) {
+			t.Fatalf("the queue is not empty 20 s after every message reached the smart host:\n%s", mustCLI(t, "", "queue", "list", "--config", cfgA, "--data", dataA))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for more := true; more; {
+		select {
+		case m := <-sink.Got:
+			for _, to := range m.To {
+				got[to]++
+			}
+		default:
+			more = false
+		}
+	}
+	for to, c := range got {
+		if c != 1 {
+			t.Errorf("%s got %d copies", to, c)
+		}
+	}
+	if len(got) != n {
+		t.Errorf("%d of %d recipients reached", len(got), n)
+	}
+	var byNode [2]int
+	for i, node := range nodes {
+		byNode[i] = strings.Count(node.log.String(), "outcome=sent")
+	}
+	t.Logf("relayed by node A %d, node B %d", byNode[0], byNode[1])
 }
