@@ -26,7 +26,7 @@ func TestACMEServerRun(t *testing.T) {
 	cfg := config.Default()
 	cfg.Hostname = acmeHost
 	cfg.DataDir = t.TempDir()
-	for _, p := range []*string{&cfg.Listen.SMTP, &cfg.Listen.Submission, &cfg.Listen.Submissions, &cfg.Listen.POP3, &cfg.Listen.IMAP, &cfg.Listen.IMAPS} {
+	for _, p := range []*string{&cfg.Listen.SMTP, &cfg.Listen.Submission, &cfg.Listen.Submissions, &cfg.Listen.POP3, &cfg.Listen.IMAP, &cfg.Listen.IMAPS, &cfg.Listen.Web} {
 		*p = "off"
 	}
 	pop3s := fmt.Sprintf("127.0.0.1:%d", acmetest.FreePort(t))
