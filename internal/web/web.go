@@ -21,7 +21,7 @@
 //     gets the request's *call: its Caller (who is logged in), its
 //     context with the caller's admin scope, and the parsed form.
 //     Call the admin service only through admin.Do(c.ctx, s.api, op, req)
-//     (c.do for short); an admin.ErrDenied answer is a 403 page (c.fail).
+//     (do(c, op, req) for short); an admin.ErrDenied answer is a 403 page (c.fail).
 //  2. A template, templates/NAME.html, defining "title" and "content"
 //     (see forward.html): it is parsed with layout.html, and gets a *view:
 //     .T "key" translates, .CSRF is the hidden field every form must carry
@@ -33,7 +33,7 @@
 //     messages.go's catalogue. TestCatalogue fails on a key a template uses
 //     that has no English or no Japanese text.
 //
-// A menu entry is a navItem in routes.go (admin: true for the Site
+// A menu entry is a navItem in routes.go (Admin: true for the Site
 // Manager's).
 //
 // The Mail Manager's pages are per account, /mail/ADDRESS/...: a user
