@@ -138,6 +138,12 @@ func TestTwoNodesOnPostgres(t *testing.T) {
 	if err := sendMX(a.addrs["smtp"], "info@example.com", "while the database is away"); err == nil || !strings.Contains(err.Error(), "451") || !strings.Contains(err.Error(), "Temporary local problem") {
 		t.Fatalf("a delivery with the database away: %v, want 451 (4.3.0, Temporary local problem)", err)
 	}
+	if got := pop3Try(t, a.addrs["pop3s"]); !strings.HasPrefix(got, "-ERR [SYS/TEMP]") {
+		t.Errorf("POP3 login with the database away: %q, want -ERR [SYS/TEMP]", got)
+	}
+	if err := imapLogin(a.addrs["imaps"], "info@example.com", "secret-pw"); err == nil || !strings.Contains(err.Error(), "UNAVAILABLE") {
+		t.Errorf("IMAP login with the database away: %v, want NO [UNAVAILABLE]", err)
+	}
 	testutil.Must(t, cluster.Restart())
 	for _, node := range []*server{a, b} {
 		deadline := time.Now().Add(10 * time.Second)

@@ -203,6 +203,10 @@ func (c *conn) login(user, pass string) error {
 		c.log.Warn("login refused: too many failures", "user", user)
 		return no("UNAVAILABLE", "Too many failed logins; try again later")
 	}
+	if errors.Is(err, auth.ErrUnavailable) {
+		c.log.Error("login not checked", "user", user, "err", err)
+		return no("UNAVAILABLE", "Cannot check credentials now; try again later")
+	}
 	if err != nil {
 		if errors.Is(err, auth.ErrBadCredentials) {
 			c.srv.cfg.Metrics.AuthFailure("imap", false)

@@ -501,6 +501,10 @@ func (ss *session) login(user, pw string) {
 		ss.srv.log.Info("login failed", "remote", ss.conn.RemoteAddr().String(), "user", user)
 		ss.reply(false, "[AUTH] Invalid user name or password")
 		return
+	case errors.Is(err, auth.ErrUnavailable):
+		ss.srv.log.Error("login not checked", "remote", ss.conn.RemoteAddr().String(), "user", user, "err", err)
+		ss.reply(false, "[SYS/TEMP] Cannot check the login now, try again later")
+		return
 	case err != nil:
 		ss.srv.log.Info("login failed", "remote", ss.conn.RemoteAddr().String(), "user", user, "err", err)
 		ss.reply(false, "[AUTH] Invalid user name or password")

@@ -37,6 +37,9 @@ func HashPassword(password string) (string, error) {
 var (
 	ErrBadCredentials  = errors.New("invalid user name or password")
 	ErrTooManyFailures = errors.New("too many failed logins from this address; try again later")
+	// ErrUnavailable: the store could not be asked (a database that is
+	// away); not a failed login, and not counted as one.
+	ErrUnavailable = errors.New("logins cannot be checked now; try again later")
 )
 
 // Policy bounds failed logins per client IP address.
@@ -103,6 +106,10 @@ func (a *Authenticator) Authenticate(ctx context.Context, remote net.Addr, user,
 		return store.Account{}, ErrTooManyFailures
 	}
 	acct, err := a.store.Account(ctx, user)
+	if err != nil && !errors.Is(err, store.ErrNoSuchAccount) && !errors.Is(err, store.ErrInvalid) {
+		a.end(ip)
+		return store.Account{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
 	hash := []byte(acct.PasswordHash)
 	if err != nil {
 		hash = dummyHash
@@ -188,6 +195,16 @@ func (a *Authenticator) failed(ip, name string) time.Duration {
 
 // succeeded takes back the attempt begin counted and forgets the
 // failures against the account: never the address's.
+// end takes back what begin counted, for an attempt that could not be
+// decided (ErrUnavailable).
+func (a *Authenticator) end(ip string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if r := a.byIP[ip]; r != nil && r.count > 0 {
+		r.count--
+	}
+}
+
 func (a *Authenticator) succeeded(ip, name string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()

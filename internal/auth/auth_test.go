@@ -153,3 +153,24 @@ func TestLongNamesNotKept(t *testing.T) {
 		t.Errorf("names kept (their lengths): %v, want only nobody@example.com's", kept)
 	}
 }
+
+// awayDirectory is a store whose account look-ups fail as a database
+// that is away does.
+type awayDirectory struct{ store.Directory }
+
+func (awayDirectory) Account(context.Context, string) (store.Account, error) {
+	return store.Account{}, errors.New("the database is unavailable: connection refused")
+}
+
+// TestStoreAwayIsNoFailedLogin: a login the store cannot check is
+// ErrUnavailable, not bad credentials, and does not count towards the
+// lockout of the address.
+func TestStoreAwayIsNoFailedLogin(t *testing.T) {
+	a := auth.New(awayDirectory{}, auth.Policy{MaxFailures: 2, Window: time.Minute, Lockout: 10 * time.Minute}, time.Now)
+	ip := &net.TCPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 1000}
+	for range 5 {
+		if _, err := a.Authenticate(context.Background(), ip, "info@example.com", "pw"); !errors.Is(err, auth.ErrUnavailable) {
+			t.Fatalf("a login with the store away: %v, want ErrUnavailable", err)
+		}
+	}
+}
