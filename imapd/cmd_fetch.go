@@ -443,26 +443,32 @@ func (c *conn) fetch(req *fetchRequest, set imapwire.NumSet, uid bool) error {
 	}
 	f := &fetcher{c: c, req: req}
 	var envs []mailheader.Summary
+	var structs [][]byte
+	structStore, _ := c.srv.st.(store.Structures)
+	if !req.body && !req.bodyStructure {
+		structStore = nil
+	}
 	skipped := false
 	for i, m := range msgs {
 		if m == nil {
 			skipped = true // expunged by another session; the client hears of it later
 			continue
 		}
+		f.stored = nil
+		if structStore != nil {
+			if len(structs) == 0 {
+				// Structures come from the store, a batch at a time.
+				if structs, err = structStore.Structures(c.ctx, c.account, v.name, batchUIDs(msgs[i:])); err != nil {
+					return c.storeError(err, "NONEXISTENT")
+				}
+			}
+			f.stored, structs = structs[0], structs[1:]
+		}
 		var env *mailheader.Summary
 		if req.envelope {
 			if len(envs) == 0 {
 				// Envelopes come from the store's cache, a batch at a time.
-				var batch []uint32
-				for _, m := range msgs[i:] {
-					if m != nil {
-						batch = append(batch, m.UID)
-						if len(batch) == fetchBatch {
-							break
-						}
-					}
-				}
-				if envs, err = c.srv.st.Summaries(c.ctx, c.account, v.name, batch); err != nil {
+				if envs, err = c.srv.st.Summaries(c.ctx, c.account, v.name, batchUIDs(msgs[i:])); err != nil {
 					return c.storeError(err, "NONEXISTENT")
 				}
 			}
@@ -485,6 +491,20 @@ func (c *conn) fetch(req *fetchRequest, set imapwire.NumSet, uid bool) error {
 		return okCode("EXPUNGEISSUED", "Some messages were already expunged")
 	}
 	return nil
+}
+
+// batchUIDs returns the UIDs of the next fetchBatch messages there are.
+func batchUIDs(msgs []*store.MessageInfo) []uint32 {
+	var batch []uint32
+	for _, m := range msgs {
+		if m != nil {
+			batch = append(batch, m.UID)
+			if len(batch) == fetchBatch {
+				break
+			}
+		}
+	}
+	return batch
 }
 
 // records returns the store records of the given UIDs (ascending), with
@@ -590,8 +610,11 @@ type fetcher struct {
 	raw  []byte    // the whole message, once read
 	hdr  []byte    // its header section, once read
 	root *mimePart // its structure, once parsed
-	rd   io.ReadCloser
-	rc   *countingReader // rd, counting where it is
+	// stored is the structure kept with the message (store.Structures),
+	// nil for none: decoded instead of parsing the message.
+	stored []byte
+	rd     io.ReadCloser
+	rc     *countingReader // rd, counting where it is
 }
 
 // sectionData is what one section holds: size bytes from the message at
@@ -889,6 +912,13 @@ func (f *fetcher) load() error {
 func (f *fetcher) structure() (*mimePart, error) {
 	if f.root != nil {
 		return f.root, nil
+	}
+	if f.stored != nil {
+		if root, err := decodeStructure(f.stored, f.m.Size); err == nil {
+			f.root = root
+			return root, nil
+		}
+		// Not one this server can use: parse the message.
 	}
 	if f.m.Size <= maxInMemory {
 		if err := f.load(); err != nil {

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"slices"
@@ -40,6 +41,20 @@ type Delivery struct {
 	// backend may keep it with the message, so that Summaries of a new
 	// message need no parsing.
 	Summary *mailheader.Summary
+	// Structure, when not nil, is the stored message's MIME structure as
+	// the IMAP server encodes it (imapd.EncodeStructure of Header,
+	// Message and Tail): a backend that implements Structures keeps it
+	// with the message, so that the first FETCH BODYSTRUCTURE of a new
+	// message parses nothing. Opaque to the store.
+	Structure []byte
+}
+
+// Structures is what a backend that keeps Delivery.Structure offers: the
+// structure stored with each message of uids (nil for one stored without,
+// or gone), in the order of uids. Optional: imapd parses the messages of a
+// backend without it.
+type Structures interface {
+	Structures(ctx context.Context, account, mailbox string, uids []uint32) ([][]byte, error)
 }
 
 // Size is the stored size of the message: Header, Message and Tail.

@@ -9,6 +9,7 @@
 package delivery
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base32"
@@ -79,6 +80,35 @@ type Deliverer struct {
 	now     func() time.Time
 	stages  []Stage
 	metrics Metrics
+	// structure, if set, encodes a stored message's MIME structure
+	// (SetStructure).
+	structure func(r io.Reader) ([]byte, error)
+}
+
+// SetStructure makes every delivery carry the stored message's MIME
+// structure as fn encodes it (imapd.EncodeStructure), for the store to
+// keep (store.Delivery.Structure); call it before the first delivery.
+func (d *Deliverer) SetStructure(fn func(r io.Reader) ([]byte, error)) {
+	d.structure = fn
+}
+
+// addStructures sets the Structure of each delivery, when SetStructure
+// was called: of the bytes stored, the header on top included. One that
+// cannot be read is left without (IMAP then parses the message).
+func (d *Deliverer) addStructures(batch []store.Delivery) {
+	if d.structure == nil {
+		return
+	}
+	for i := range batch {
+		b := &batch[i]
+		rs := []io.Reader{bytes.NewReader(b.Header), bytes.NewReader(b.Message)}
+		if b.Tail != nil {
+			rs = append(rs, io.NewSectionReader(b.Tail, 0, b.Tail.Size()))
+		}
+		if enc, err := d.structure(io.MultiReader(rs...)); err == nil {
+			b.Structure = enc
+		}
+	}
 }
 
 // Metrics is what the delivery path counts (internal/metrics).
@@ -192,6 +222,7 @@ func (d *Deliverer) deliver(ctx context.Context, m *Message, res *Result) error 
 		}
 	}
 	batch, out := m.batch(), m.outbound()
+	d.addStructures(batch)
 	if len(batch) > 0 || len(out) > 0 {
 		var err error
 		t0 := time.Now()

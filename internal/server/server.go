@@ -136,6 +136,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	stages = append(stages, fwd) // after scanning: what is forwarded is what was scanned
 	deliverer := delivery.New(st, log, stages...)
 	deliverer.SetMetrics(met.delivery())
+	deliverer.SetStructure(imapd.EncodeStructure) // BODYSTRUCTURE without a parse at the first FETCH
 
 	sp, err := spool.Open(cfg.SpoolDir(), cfg.SMTP.MaxInflightData, 0)
 	if err != nil {

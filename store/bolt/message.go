@@ -84,6 +84,8 @@ type prepared struct {
 	hsize int64
 	hold  *store.QuarantineHold
 	env   []byte // encoded envelope
+	// structure is Delivery.Structure (structures.go); nil for none
+	structure []byte
 }
 
 // prepareDeliveries checks deliveries and works out everything about them
@@ -117,7 +119,7 @@ func (s *Store) prepareDeliveries(ds []store.Delivery) ([]prepared, error) {
 		}
 		// The header fields on top add to the header section as they are.
 		hsize := int64(len(d.Header) + mailheader.HeaderSize(d.Message))
-		preps = append(preps, prepared{rcpts, flags, date, store.CanonicalMailbox(d.Mailbox), d.Header, d.Message, d.Tail, d.Size(), hsize, d.Quarantine, deliveryEnvelope(d.Summary, d.Header, d.Message)})
+		preps = append(preps, prepared{rcpts, flags, date, store.CanonicalMailbox(d.Mailbox), d.Header, d.Message, d.Tail, d.Size(), hsize, d.Quarantine, deliveryEnvelope(d.Summary, d.Header, d.Message), d.Structure})
 	}
 	return preps, nil
 }
@@ -199,6 +201,9 @@ func (s *Store) deliverFn(run *deliveryRun) func(tx *bbolt.Tx) error {
 				return err
 			}
 			if err := putEnvelope(tx, blob, p.env); err != nil {
+				return err
+			}
+			if err := putStructure(tx, blob, p.structure); err != nil {
 				return err
 			}
 			for j, r := range p.rcpts {
@@ -346,6 +351,9 @@ func unrefBlob(tx *bbolt.Tx, id uint64) error {
 		if err := c.Delete(); err != nil {
 			return err
 		}
+	}
+	if err := dropStructure(tx, id); err != nil {
+		return err
 	}
 	return dropEnvelope(tx, id)
 }

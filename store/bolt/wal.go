@@ -53,7 +53,7 @@ const DefaultCheckpointAfter = 50 * time.Millisecond
 const WALSuffix = "-wal"
 
 const (
-	walMagic = "YUBINWAL1\n"
+	walMagic = "YUBINWAL2\n"
 	walHead  = len(walMagic) + 8 + 8 + 4
 	// walMaxDelivery is the largest delivery (bytes stored) that goes
 	// through the log; a bigger one commits with bbolt's own syncs, whose
@@ -237,14 +237,18 @@ func walRecord(preps []prepared) ([]byte, error) {
 			}
 		}
 		b = binary.AppendVarint(b, p.hsize)
-		if p.env == nil {
-			b = append(b, 0)
-		} else {
-			b = append(b, 1)
-			b = appendBytes(b, p.env)
-		}
+		b = appendOptional(b, p.env)
+		b = appendOptional(b, p.structure)
 	}
 	return b, nil
+}
+
+// appendOptional appends v, telling nil from empty.
+func appendOptional(b, v []byte) []byte {
+	if v == nil {
+		return append(b, 0)
+	}
+	return appendBytes(append(b, 1), v)
 }
 
 func appendBytes(b, v []byte) []byte {
@@ -298,6 +302,27 @@ func (d *walDecoder) bytes() []byte {
 	return v
 }
 
+// optional reads what appendOptional wrote.
+func (d *walDecoder) optional() []byte {
+	if d.err != nil {
+		return nil
+	}
+	if len(d.b) == 0 {
+		d.err = errors.New("truncated")
+		return nil
+	}
+	has := d.b[0]
+	d.b = d.b[1:]
+	switch has {
+	case 0:
+		return nil
+	case 1:
+		return d.bytes()
+	}
+	d.err = errors.New("bad presence byte")
+	return nil
+}
+
 func (d *walDecoder) count() int {
 	n := d.uvarint()
 	if n > uint64(len(d.b)) { // every element takes a byte at least
@@ -331,16 +356,8 @@ func decodeWALRecord(b []byte) ([]prepared, error) {
 		p.msg = d.bytes()
 		p.size = int64(len(p.hdr) + len(p.msg))
 		p.hsize = d.varint()
-		if len(d.b) == 0 {
-			d.err = errors.New("truncated")
-		}
-		if d.err == nil {
-			has := d.b[0]
-			d.b = d.b[1:]
-			if has == 1 {
-				p.env = d.bytes()
-			}
-		}
+		p.env = d.optional()
+		p.structure = d.optional()
 		if d.err != nil {
 			break
 		}
