@@ -160,9 +160,12 @@ func TestLanguage(t *testing.T) {
 	if a := b.get("/login"); !strings.Contains(a.body, "メールアドレス") {
 		t.Fatalf("after the switch:\n%s", a.body)
 	}
-	for _, evil := range []string{"//evil.test/", "https://evil.test/", "/\\evil.test"} {
+	// Browsers drop tabs and newlines anywhere in a URL, and other
+	// control characters at its ends: "/\t/evil.test" is //evil.test.
+	for _, evil := range []string{"//evil.test/", "https://evil.test/", "/\\evil.test",
+		"/\t/evil.test", "/\n/evil.test", "/\r/evil.test", "/\x00/evil.test", "/\x1f/evil.test", "/\x7f/evil.test"} {
 		if a := b.get("/lang?to=en&back=" + url.QueryEscape(evil)); a.header.Get("Location") != "/" {
-			t.Errorf("back=%s goes to %q", evil, a.header.Get("Location"))
+			t.Errorf("back=%q goes to %q", evil, a.header.Get("Location"))
 		}
 	}
 }

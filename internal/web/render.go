@@ -188,8 +188,12 @@ func (s *Server) switchLanguage(w http.ResponseWriter, r *http.Request) {
 	}
 	http.SetCookie(w, &http.Cookie{Name: langCookie, Value: to, Path: "/", MaxAge: 365 * 24 * 3600, Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode})
 	back := r.URL.Query().Get("back")
-	// Only a path of ours: never another site.
-	if !strings.HasPrefix(back, "/") || strings.HasPrefix(back, "//") || strings.ContainsAny(back, "\\\r\n") {
+	// Only a path of ours: never another site. Browsers drop tabs and
+	// newlines inside a URL ("/\t/evil.test" is //evil.test) and treat a
+	// backslash as a slash, so no control character and no backslash.
+	if !strings.HasPrefix(back, "/") || strings.HasPrefix(back, "//") || strings.ContainsFunc(back, func(r rune) bool {
+		return r < 0x20 || r == 0x7f || r == '\\'
+	}) {
 		back = "/"
 	}
 	http.Redirect(w, r, back, http.StatusSeeOther)
