@@ -54,7 +54,7 @@ func TestEveryCLICommandWhileServing(t *testing.T) {
 	appendConfig(t, cfg, "[outbound]\nsmart_host = \""+sink.Addr+"\"\nsmart_host_verify_tls = false\nretry_initial = \"1h\"\n")
 	srv := startServer(t, data, cfg)
 	flags := []string{"--config", cfg, "--data", data}
-	vars := map[string]string{"EMPTYDNS": dnstest.NewServer(t, nil).Addr(), "BACKUP": filepath.Join(t.TempDir(), "yubin.ybk")}
+	vars := map[string]string{"EMPTYDNS": dnstest.NewServer(t, nil).Addr(), "BACKUP": filepath.Join(t.TempDir(), "yubin.ybk"), "DATA": data}
 	outer := t // for what must outlive one case
 
 	jsonOf := func(t *testing.T, v any, args ...string) {
@@ -428,6 +428,8 @@ func TestEveryCLICommandWhileServing(t *testing.T) {
 				}
 			}},
 		{args: []string{"restore", "$BACKUP"}, code: 1, out: `^yubin: restore: \S+ already has a store \(\S+yubin.db\): restore only into a data dir without one`},
+		// The store of a running server is not copied (TestStoreCopy copies one).
+		{args: []string{"store", "copy", "--from", "$DATA", "--to", "postgres://127.0.0.1:1/none"}, code: 1, out: `^yubin: store copy: \S+: .*stop the server using it first`},
 
 		// Usage errors: exit status 2, nothing done.
 		{args: []string{"domain"}, code: 2, out: `usage: yubin domain`},

@@ -26,6 +26,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"net"
 	"strings"
@@ -143,8 +144,7 @@ func Open(ctx context.Context, url string, o Options) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("postgres store: %w", err)
 	}
-	s.feedChan = "yubin_feed_" + s.schema
-	s.queueChan = "yubin_queue_" + s.schema
+	s.feedChan, s.queueChan = channel("yubin_feed_", s.schema), channel("yubin_queue_", s.schema)
 	listening := make(chan error, 1)
 	s.wg.Add(2)
 	go s.listen(listening)
@@ -335,6 +335,17 @@ func dbError(err error) error {
 
 // lower is how accounts and domains are keyed.
 func lower(s string) string { return strings.ToLower(s) }
+
+// channel names a NOTIFY channel of a schema: channel names are at most 63
+// bytes, so a long schema name is hashed.
+func channel(prefix, schema string) string {
+	if len(prefix)+len(schema) <= 63 {
+		return prefix + schema
+	}
+	h := fnv.New64a()
+	h.Write([]byte(schema))
+	return fmt.Sprintf("%s%016x", prefix, h.Sum64())
+}
 
 func errClosed() error { return store.ErrClosed }
 
