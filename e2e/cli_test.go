@@ -428,7 +428,7 @@ func TestEveryCLICommandWhileServing(t *testing.T) {
 				}
 			}},
 		{args: []string{"restore", "$BACKUP"}, code: 1, out: `^yubin: restore: \S+ already has a store \(\S+yubin.db\): restore only into a data dir without one`},
-		// The store of a running server is not copied (TestStoreCopy copies one).
+		// The store of a running server is not copied (TestPostgresNodes/store_copy copies one).
 		{args: []string{"store", "copy", "--from", "$DATA", "--to", "postgres://127.0.0.1:1/none"}, code: 1, out: `^yubin: store copy: \S+: .*stop the server using it first`},
 
 		// Usage errors: exit status 2, nothing done.

@@ -44,18 +44,34 @@ postgres_url = "`+url+`"
 `)
 }
 
-// TestTwoNodesOnPostgres runs two real yubin nodes on one throw-away
-// PostgreSQL database: the admin CLI of either sets up what both serve,
-// both take deliveries, an IDLE client on B hears of a delivery on A
-// within a second, the POP3 maildrop lock holds across them, and after a
-// SIGKILL of node A under SMTP load on both every acknowledged message is
-// there byte for byte with the usage exact.
-func TestTwoNodesOnPostgres(t *testing.T) {
+// TestPostgresNodes runs the tests of yubin on PostgreSQL, on one
+// throw-away cluster (each test a database of its own).
+func TestPostgresNodes(t *testing.T) {
 	cluster, err := pgtest.Start(pgtest.Options{})
 	if err != nil {
 		t.Skip("SKIP: " + err.Error())
 	}
 	defer cluster.Stop()
+	for _, c := range []struct {
+		name string
+		run  func(*testing.T, *pgtest.Cluster)
+	}{
+		{"two nodes", testTwoNodes},
+		{"store copy", testStoreCopy},
+		{"outbound once", testOutboundOnce},
+	} {
+		t.Run(c.name, func(t *testing.T) { c.run(t, cluster) })
+	}
+}
+
+// testTwoNodes runs two real yubin nodes on one throw-away
+// PostgreSQL database: the admin CLI of either sets up what both serve,
+// both take deliveries, an IDLE client on B hears of a delivery on A
+// within a second, the POP3 maildrop lock holds across them, and after a
+// SIGKILL of node A under SMTP load on both every acknowledged message is
+// there byte for byte with the usage exact.
+func testTwoNodes(t *testing.T, cluster *pgtest.Cluster) {
+	var err error
 	_, url, err := cluster.CreateDatabase(t.Context(), "")
 	testutil.Must(t, err)
 	dataA, cfgA := nodeConfig(t, url)
@@ -263,15 +279,11 @@ func pop3Try(t *testing.T, addr string) string {
 	return l
 }
 
-// TestStoreCopy: yubin store copy moves a data dir's embedded store into
+// testStoreCopy: yubin store copy moves a data dir's embedded store into
 // PostgreSQL and compares the two; a node on the database then serves the
 // same mailbox, UIDs and all.
-func TestStoreCopy(t *testing.T) {
-	cluster, err := pgtest.Start(pgtest.Options{})
-	if err != nil {
-		t.Skip("SKIP: " + err.Error())
-	}
-	defer cluster.Stop()
+func testStoreCopy(t *testing.T, cluster *pgtest.Cluster) {
+	var err error
 	_, url, err := cluster.CreateDatabase(t.Context(), "")
 	testutil.Must(t, err)
 	data, cfg := newDataDir(t)
@@ -306,15 +318,11 @@ func TestStoreCopy(t *testing.T) {
 	}
 }
 
-// TestOutboundOnceAcrossNodes: messages submitted on two nodes for remote
+// testOutboundOnce: messages submitted on two nodes for remote
 // recipients are relayed by the nodes' queue runners, which share the
 // queue: each reaches the smart host exactly once.
-func TestOutboundOnceAcrossNodes(t *testing.T) {
-	cluster, err := pgtest.Start(pgtest.Options{})
-	if err != nil {
-		t.Skip("SKIP: " + err.Error())
-	}
-	defer cluster.Stop()
+func testOutboundOnce(t *testing.T, cluster *pgtest.Cluster) {
+	var err error
 	_, url, err := cluster.CreateDatabase(t.Context(), "")
 	testutil.Must(t, err)
 	sink := smtpsink.New(t, "relay.test", true)
