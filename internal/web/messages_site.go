@@ -36,6 +36,7 @@ func siteMessages() catalogue {
 		"site.password.title":  {"Reset the password", "パスワードの再設定"},
 		"site.password.hint":   {"Sets a new password without the current one. The account's web sessions end; its mail programs need the new password.", "現在のパスワードなしで新しいパスワードを設定します。このアカウントのWebセッションは終了し、メールソフトにも新しいパスワードが必要です。"},
 		"site.password.submit": {"Set password", "パスワードを設定"},
+		"site.password.self":   {"Your own password is changed on your Password page, with the current one.", "自分のパスワードは「パスワード」のページで、現在のパスワードを入れて変更します。"},
 
 		"site.scan.title":        {"Virus scan policy", "ウイルススキャンの設定"},
 		"site.scan.oversize":     {"Message too large to scan", "スキャンできないほど大きいメール"},

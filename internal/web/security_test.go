@@ -70,3 +70,36 @@ func TestCrossOriginPostRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestSiteOwnPasswordNeedsCurrent: the Site Manager's password reset
+// (no current password) is for the domain's other accounts; an admin's
+// own password is changed on its Password page with the current one, so
+// that a session left open cannot take the account for good. Its own
+// account page shows no reset form, and posting one (by any spelling of
+// the address) changes nothing.
+func TestSiteOwnPasswordNeedsCurrent(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	b.login(adminAddr, adminPW)
+	p := site("example.com", "/accounts/"+adminAddr)
+	a := b.get(p)
+	if a.status != http.StatusOK || strings.Contains(a.body, `id="save-password"`) || !strings.Contains(a.body, `href="/mail/info@example.com/password"`) {
+		t.Errorf("own account page: %d, a reset form or no link to the Password page\n%s", a.status, a.body)
+	}
+	before := e.state()
+	for _, addr := range []string{adminAddr, "INFO@example.com"} {
+		a := b.submitTo(p, site("example.com", "/accounts/"+addr+"/password"), url.Values{"password": {"taken over"}, "password2": {"taken over"}})
+		if a.status != http.StatusUnprocessableEntity || !strings.Contains(a.body, `id="password-error"`) {
+			t.Errorf("resetting one's own password as %s: %d, want 422 with the error at password\n%s", addr, a.status, a.body)
+		}
+	}
+	if after := e.state(); after != before {
+		t.Errorf("the refused resets changed something:\n%s\n%s", before, after)
+	}
+	if _, err := e.auth.Authenticate(t.Context(), nil, adminAddr, "taken over"); err == nil {
+		t.Fatal("the admin's password was reset without the current one")
+	}
+	if _, err := e.auth.Authenticate(t.Context(), nil, adminAddr, adminPW); err != nil {
+		t.Errorf("the admin's own password: %v", err)
+	}
+}

@@ -179,6 +179,12 @@ func (s *Server) sitePassword(c *call) {
 	}
 	pw, pw2 := c.form.Get("password"), c.form.Get("password2")
 	switch {
+	case det.Address == c.caller.Address:
+		// One's own password only with the current one (the Mail
+		// Manager's Password page): a session left open must not be
+		// enough to take the account for good.
+		s.renderAccount(c, d, det, http.StatusUnprocessableEntity, nil, map[string]string{"password": c.t("site.password.self")})
+		return
 	case pw == "":
 		s.renderAccount(c, d, det, http.StatusUnprocessableEntity, nil, map[string]string{"password": c.t("password.new.missing")})
 		return
