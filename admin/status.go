@@ -151,7 +151,7 @@ func (s *Service) Status(ctx context.Context) (Status, error) {
 // store's file, the certificates on disk (the configured file, the
 // self-signed one, or ACME's cache) and clamd.
 func LocalStatusInfo(ctx context.Context, cfg config.Config) StatusInfo {
-	info := StatusInfo{Store: StoreInfo(cfg.DataDir), Clamd: CheckClamd(ctx, cfg)}
+	info := StatusInfo{Store: StoreInfoOf(cfg), Clamd: CheckClamd(ctx, cfg)}
 	var err error
 	switch {
 	case cfg.TLS.Cert != "":
@@ -180,6 +180,15 @@ func LocalStatusInfo(ctx context.Context, cfg config.Config) StatusInfo {
 func StoreInfo(dataDir string) StoreStatus {
 	size, _ := storage.SizeOnDisk(dataDir)
 	return StoreStatus{Path: storage.Describe(dataDir), Bytes: size}
+}
+
+// StoreInfoOf is StoreInfo of the store cfg names: a PostgreSQL database
+// is named without its password, and has no size on disk here (0).
+func StoreInfoOf(cfg config.Config) StoreStatus {
+	if cfg.Store.Backend == "postgres" {
+		return StoreStatus{Path: cfg.StoreDescription()}
+	}
+	return StoreInfo(cfg.DataDir)
 }
 
 // clamdPing bounds the PING of CheckClamd.

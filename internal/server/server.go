@@ -102,7 +102,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	svc.SetStatusInfo(func(ctx context.Context) admin.StatusInfo {
 		return admin.StatusInfo{
 			Running: true, Version: version.String(), PID: os.Getpid(), Started: started, Listeners: listening,
-			Store: admin.StoreInfo(cfg.DataDir), Certificates: certs.info(ctx), Clamd: admin.CheckClamd(ctx, cfg),
+			Store: admin.StoreInfoOf(cfg), Certificates: certs.info(ctx), Clamd: admin.CheckClamd(ctx, cfg),
 		}
 	})
 	ctl, err := admin.ListenControl(cfg.ControlSocket())
