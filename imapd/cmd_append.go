@@ -605,6 +605,17 @@ func (a *appender) store() error {
 			return c.spoolError(err)
 		}
 		ds[i] = store.Delivery{Recipients: []string{c.account}, Mailbox: a.box.Name, Flags: m.flags, Date: m.date, Message: head, Tail: tail}
+		if _, ok := c.srv.st.(store.Structures); ok {
+			// Kept with the message: its first FETCH BODYSTRUCTURE
+			// parses nothing. Unreadable: stored without, parsed then.
+			rs := []io.Reader{bytes.NewReader(head)}
+			if tail != nil {
+				rs = append(rs, io.NewSectionReader(tail, 0, tail.Size()))
+			}
+			if enc, err := EncodeStructure(io.MultiReader(rs...)); err == nil {
+				ds[i].Structure = enc
+			}
+		}
 		keywords = append(keywords, m.flags...)
 	}
 	got, err := a.deliver(ds)

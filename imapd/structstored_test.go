@@ -142,3 +142,18 @@ func fillStructured(b *testing.B, st store.Store, n int, msgs []string, encs [][
 		testutil.Must(b, err)
 	}
 }
+
+// APPEND keeps the structure of what it stores, as a delivery does.
+func TestAppendStoresStructure(t *testing.T) {
+	e := newEnv(t, Config{})
+	r := dialRaw(t, e.implicit, true)
+	r.login("info@example.com")
+	if _, st := r.cmd("APPEND INBOX {%d+}\r\n%s", len(mimeMsg), mimeMsg); !strings.HasPrefix(st, "OK") {
+		t.Fatalf("APPEND: %s", st)
+	}
+	structs, err := e.st.(store.Structures).Structures(t.Context(), "info@example.com", "INBOX", []uint32{1})
+	testutil.Must(t, err)
+	if want := encodeString(t, mimeMsg); !bytes.Equal(structs[0], want) {
+		t.Errorf("stored structure %q, want %q", structs[0], want)
+	}
+}
