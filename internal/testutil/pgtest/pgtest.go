@@ -80,6 +80,7 @@ func Start(o Options) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
+	removeStale()
 	dir, err := os.MkdirTemp("", "pgtest")
 	if err != nil {
 		return nil, err
@@ -118,6 +119,26 @@ func Start(o Options) (*Cluster, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// removeStale removes the directories of clusters whose test binary was
+// killed (its server died with it, the directory stayed): those older than
+// ten minutes without a live postmaster.
+func removeStale() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "pgtest*"))
+	for _, d := range dirs {
+		fi, err := os.Stat(d)
+		if err != nil || !fi.IsDir() || time.Since(fi.ModTime()) < 10*time.Minute {
+			continue
+		}
+		if b, err := os.ReadFile(filepath.Join(d, "data", "postmaster.pid")); err == nil {
+			pid, _ := strconv.Atoi(strings.TrimSpace(strings.SplitN(string(b), "\n", 2)[0]))
+			if pid > 0 && syscall.Kill(pid, 0) != syscall.ESRCH {
+				continue // running
+			}
+		}
+		os.RemoveAll(d)
+	}
 }
 
 // serverUser returns the credentials to run PostgreSQL with: none (the
