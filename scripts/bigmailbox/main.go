@@ -8,6 +8,14 @@
 //
 //	go run ./scripts/bigmailbox gen -n 100000 DIR       # a Maildir (DIR/cur) of n messages
 //	go run ./scripts/bigmailbox measure -name yubin -addr 127.0.0.1:30993 -user U -pass P
+//	go run ./scripts/bigmailbox load -addr 127.0.0.1:30993 -users 'load%d@bench.test' -pass P -clients 100
+//
+// load is the other figure of issue #18: many clients at once, each
+// logged in to an account of its own and fetching its whole mailbox
+// (UID FETCH 1:* (FLAGS ENVELOPE)) again and again for a while; it reports
+// the fetches per second and their latency (median, p99), the first
+// fetch of each client apart. scripts/manyclients.sh runs it against
+// Yubin and Dovecot.
 package main
 
 import (
@@ -35,6 +43,8 @@ func main() {
 		err = gen(os.Args[2:])
 	case "measure":
 		err = measure(os.Args[2:])
+	case "load":
+		err = load(os.Args[2:])
 	default:
 		usage()
 	}
@@ -45,7 +55,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: bigmailbox gen [-n N] DIR | measure -name NAME -addr HOST:PORT -user U -pass P [-rounds R]")
+	fmt.Fprintln(os.Stderr, "usage: bigmailbox gen [-n N] DIR | measure -name NAME -addr HOST:PORT -user U -pass P [-rounds R] | load -name NAME -addr HOST:PORT -users FMT -pass P [-clients N] [-duration D]")
 	os.Exit(2)
 }
 
@@ -189,4 +199,98 @@ func measure(args []string) error {
 		fmt.Printf("%s\t%s\tcold %.3f s\twarm %.3f s\tresults %d\n", *name, o.name, times[0].Seconds(), med.Seconds(), n)
 	}
 	return c.Logout().Wait()
+}
+
+// load runs -clients clients at once, client i logged in as -users with
+// i, each fetching its INBOX's flags and envelopes in a loop until
+// -duration has passed.
+func load(args []string) error {
+	fs := flag.NewFlagSet("load", flag.ExitOnError)
+	name := fs.String("name", "server", "name in the output")
+	addr := fs.String("addr", "", "imaps host:port")
+	users := fs.String("users", "load%d@bench.test", "account of client i (a fmt pattern)")
+	pass := fs.String("pass", "", "")
+	clients := fs.Int("clients", 100, "")
+	duration := fs.Duration("duration", 30*time.Second, "how long the clients fetch")
+	fs.Parse(args)
+	type result struct {
+		first time.Duration
+		times []time.Duration
+		msgs  int
+		err   error
+	}
+	results := make(chan result, *clients)
+	ready := make(chan struct{})
+	var deadline time.Time
+	for i := range *clients {
+		go func() {
+			var r result
+			defer func() { results <- r }()
+			c, err := imapclient.DialTLS(*addr, &imapclient.Options{TLSConfig: &tls.Config{InsecureSkipVerify: true}})
+			if err != nil {
+				r.err = err
+				<-ready
+				return
+			}
+			defer c.Close()
+			user := fmt.Sprintf(*users, i)
+			if err := c.Login(user, *pass).Wait(); err != nil {
+				r.err = fmt.Errorf("login %s: %w", user, err)
+				<-ready
+				return
+			}
+			if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+				r.err = err
+				<-ready
+				return
+			}
+			<-ready
+			var all imap.UIDSet
+			all.AddRange(1, 0)
+			for n := 0; ; n++ {
+				start := time.Now()
+				msgs, err := c.Fetch(all, &imap.FetchOptions{UID: true, Flags: true, Envelope: true}).Collect()
+				if err != nil {
+					r.err = err
+					return
+				}
+				d := time.Since(start)
+				if n == 0 {
+					r.first = d
+				} else {
+					r.times = append(r.times, d)
+					r.msgs += len(msgs)
+				}
+				if time.Now().After(deadline) {
+					return
+				}
+			}
+		}()
+	}
+	deadline = time.Now().Add(*duration)
+	start := time.Now()
+	close(ready)
+	var firsts, times []time.Duration
+	msgs := 0
+	for range *clients {
+		r := <-results
+		if r.err != nil {
+			return r.err
+		}
+		firsts = append(firsts, r.first)
+		times = append(times, r.times...)
+		msgs += r.msgs
+	}
+	elapsed := time.Since(start)
+	slices.Sort(firsts)
+	slices.Sort(times)
+	pct := func(ts []time.Duration, p float64) float64 {
+		if len(ts) == 0 {
+			return 0
+		}
+		return ts[min(len(ts)-1, int(p*float64(len(ts))))].Seconds()
+	}
+	fmt.Printf("%s\t%d clients\t%.1f s\tfirst fetch median %.3f s p99 %.3f s\tthen %d fetches (%.1f/s, %.0f msg/s)\tmedian %.3f s\tp99 %.3f s\n",
+		*name, *clients, elapsed.Seconds(), pct(firsts, 0.5), pct(firsts, 0.99), len(times), float64(len(times))/elapsed.Seconds(), float64(msgs)/elapsed.Seconds(), pct(times, 0.5), pct(times, 0.99))
+	return nil
 }
