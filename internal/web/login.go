@@ -66,6 +66,12 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		s.log.Warn("web: login refused, too many failures", "user", addr, "remote", r.RemoteAddr)
 		s.loginForm(w, r, lang, http.StatusTooManyRequests, page{name: "login", data: data, problem: s.msgs.text(lang, "login.locked")})
 		return
+	case errors.Is(err, auth.ErrUnavailable):
+		// The store could not be asked (a database away): not a wrong
+		// password, and not counted as one (internal/auth).
+		s.log.Error("web: login cannot be checked", "user", addr, "remote", r.RemoteAddr, "err", err)
+		s.loginForm(w, r, lang, http.StatusServiceUnavailable, page{name: "login", data: data, problem: s.msgs.text(lang, "login.unavailable")})
+		return
 	case err != nil:
 		s.cfg.Metrics.AuthFailure("web", false)
 		s.log.Info("web: login failed", "user", addr, "remote", r.RemoteAddr)

@@ -1,22 +1,28 @@
 package web
 
 import (
+	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"yubin/admin"
 	"yubin/imapd"
+	"yubin/internal/auth"
 	"yubin/internal/netserve"
 	"yubin/internal/spool"
 	"yubin/internal/testutil"
 	"yubin/internal/testutil/tlstest"
+	"yubin/store"
 )
 
 // TestLogin: the right password starts a session (cookie Secure,
@@ -338,4 +344,45 @@ func TestPasswordChangeEndsSessions(t *testing.T) {
 	if a := a1.get(mail(bobAddr, "")); !loggedOut(a) {
 		t.Fatalf("session after a password change by the CLI: %d", a.status)
 	}
+}
+
+// flakyDirectory is a directory whose store can be away.
+type flakyDirectory struct {
+	store.Directory
+	down atomic.Bool
+}
+
+func (d *flakyDirectory) Account(ctx context.Context, addr string) (store.Account, error) {
+	if d.down.Load() {
+		return store.Account{}, errors.New("connection refused")
+	}
+	return d.Directory.Account(ctx, addr)
+}
+
+// A login the store cannot check (the database away) says so with 503,
+// not "wrong password", and counts as no failure: once the store is back
+// the address logs in, though more tries than the lockout allows failed.
+func TestLoginStoreUnavailable(t *testing.T) {
+	e := newEnv(t)
+	dir := &flakyDirectory{Directory: e.st}
+	dir.down.Store(true)
+	w, err := New(Config{Admin: e.svc, Auth: auth.New(dir, auth.Policy{}, nil), Hostname: "mail.example.com", Now: e.clock.now, Metrics: e.met})
+	testutil.Must(t, err)
+	srv := httptest.NewUnstartedServer(w)
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	down := *e
+	down.srv, down.web = srv, w
+	b := down.browser()
+	for range 12 {
+		a := b.tryLogin(bobAddr, bobPW)
+		if a.status != http.StatusServiceUnavailable || !strings.Contains(a.body, "cannot be checked") {
+			t.Fatalf("login with the store away: %d\n%s", a.status, a.body)
+		}
+	}
+	if bad, locked := e.met.counts(); bad != 0 || locked != 0 {
+		t.Errorf("failures counted: %d bad, %d locked", bad, locked)
+	}
+	dir.down.Store(false)
+	b.login(bobAddr, bobPW)
 }

@@ -50,8 +50,11 @@ func (s *Server) changePassword(c *call) {
 	if _, err := s.auth.Authenticate(c.ctx, remoteAddr(c.r), c.account, cur); err != nil {
 		key := "password.current.bad"
 		status := http.StatusUnprocessableEntity
-		if errors.Is(err, auth.ErrTooManyFailures) {
+		switch {
+		case errors.Is(err, auth.ErrTooManyFailures):
 			key, status = "login.locked", http.StatusTooManyRequests
+		case errors.Is(err, auth.ErrUnavailable):
+			key, status = "login.unavailable", http.StatusServiceUnavailable
 		}
 		s.render(c, status, page{name: "password", errors: map[string]string{"current": c.t(key)}})
 		return
