@@ -113,3 +113,23 @@ const (
 	FlagsAdd
 	FlagsRemove
 )
+
+// Apply returns the flags a message has after op changes its flags have
+// with flags (both normalized, see NormalizeFlags): what every backend's
+// SetFlags stores. The result may share memory with have or flags.
+func (op FlagOp) Apply(have, flags []string) []string {
+	switch op {
+	case FlagsAdd:
+		nf, _ := NormalizeFlags(append(slices.Clone(have), flags...))
+		return nf
+	case FlagsRemove:
+		var nf []string
+		for _, f := range have {
+			if !slices.Contains(flags, f) {
+				nf = append(nf, f)
+			}
+		}
+		return nf
+	}
+	return flags
+}

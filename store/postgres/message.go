@@ -440,19 +440,7 @@ func (s *Store) SetFlagsIf(ctx context.Context, account, mailbox string, uids []
 				failed = append(failed, uid)
 				continue
 			}
-			var nf []string
-			switch op {
-			case store.FlagsReplace:
-				nf = flags
-			case store.FlagsAdd:
-				nf, _ = store.NormalizeFlags(append(slices.Clone(m.Flags), flags...))
-			case store.FlagsRemove:
-				for _, f := range m.Flags {
-					if !slices.Contains(flags, f) {
-						nf = append(nf, f)
-					}
-				}
-			}
+			nf := op.Apply(m.Flags, flags)
 			if slices.Equal(nf, m.Flags) {
 				out = append(out, m.MessageInfo)
 				continue
