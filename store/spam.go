@@ -2,9 +2,11 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"time"
 )
 
@@ -231,4 +233,29 @@ type Quarantine interface {
 	DeleteQuarantined(ctx context.Context, ids []string) (int, error)
 	// PruneQuarantine deletes the entries that arrived before before.
 	PruneQuarantine(ctx context.Context, before time.Time) (int, error)
+}
+
+// Validate checks a training before any of it is done: it names a model
+// and a class (NotTrained only to take a stored message's training back).
+func (t SpamTraining) Validate() error {
+	switch {
+	case len(t.Owners) == 0:
+		return fmt.Errorf("%w: no model to train", ErrInvalid)
+	case t.Class > Ham, t.Class == NotTrained && t.Message == nil:
+		return fmt.Errorf("%w: train as spam or ham", ErrInvalid)
+	}
+	return nil
+}
+
+// DistinctTokens returns the training's tokens, each once, sorted.
+func (t SpamTraining) DistinctTokens() []string {
+	tokens := slices.Clone(t.Tokens)
+	slices.Sort(tokens)
+	return slices.Compact(tokens)
+}
+
+// Gone reports whether err says a message is not there (any more): it was
+// expunged, or its mailbox or account removed.
+func Gone(err error) bool {
+	return errors.Is(err, ErrNoSuchMessage) || errors.Is(err, ErrNoSuchMailbox) || errors.Is(err, ErrNoSuchAccount)
 }

@@ -2,7 +2,6 @@ package spam
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -349,7 +348,7 @@ func (t *Trainer) known(ctx context.Context, owners, toks []string, class store.
 // failed logs a message that could not be trained, unless it is gone
 // (expunged, or its mailbox or account removed since) or ctx ended.
 func (t *Trainer) failed(ctx context.Context, it trainItem, err error) {
-	if ctx.Err() != nil || errors.Is(err, store.ErrNoSuchMessage) || errors.Is(err, store.ErrNoSuchMailbox) || errors.Is(err, store.ErrNoSuchAccount) {
+	if ctx.Err() != nil || store.Gone(err) {
 		return
 	}
 	t.log.Error("spam training", "account", it.ref.Account, "mailbox", it.ref.Mailbox, "uid", it.ref.UID, "as", it.class.String(), "err", err)

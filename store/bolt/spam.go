@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -221,10 +220,10 @@ func (s *Store) SpamTrained(ctx context.Context, ref store.MessageRef) (store.Sp
 // TrainSpam changes the owners' models in one transaction (see
 // store.SpamTraining).
 func (s *Store) TrainSpam(ctx context.Context, t store.SpamTraining) (bool, error) {
-	if err := validTraining(t); err != nil {
+	if err := t.Validate(); err != nil {
 		return false, err
 	}
-	tokens := trainTokens(t)
+	tokens := t.DistinctTokens()
 	if t.Message != nil {
 		// Most repeated trainings (a message read again) change nothing:
 		// find out without a write.
@@ -261,10 +260,10 @@ func (s *Store) TrainSpamBatch(ctx context.Context, ts []store.SpamTraining) ([]
 	}
 	tokens := make([][]string, len(ts))
 	for i, t := range ts {
-		if err := validTraining(t); err != nil {
+		if err := t.Validate(); err != nil {
 			return nil, fmt.Errorf("training %d of the batch: %w", i+1, err)
 		}
-		tokens[i] = trainTokens(t)
+		tokens[i] = t.DistinctTokens()
 	}
 	changed := make([]bool, len(ts))
 	// Most repeated trainings (messages read again) change nothing: when
@@ -277,7 +276,7 @@ func (s *Store) TrainSpamBatch(ctx context.Context, ts []store.SpamTraining) ([]
 				return nil
 			}
 			prev, _, err := trainedClass(tx, *t.Message)
-			if gone(err) {
+			if store.Gone(err) {
 				continue
 			}
 			if err != nil {
@@ -298,7 +297,7 @@ func (s *Store) TrainSpamBatch(ctx context.Context, ts []store.SpamTraining) ([]
 		w := newSpamWrite(tx, day(s.now()), s.spam)
 		for i, t := range ts {
 			c, err := w.train(t, tokens[i])
-			if gone(err) {
+			if store.Gone(err) {
 				continue // nothing of it was done
 			}
 			if err != nil {
@@ -312,30 +311,6 @@ func (s *Store) TrainSpamBatch(ctx context.Context, ts []store.SpamTraining) ([]
 		return nil, err
 	}
 	return changed, nil
-}
-
-// validTraining checks a training before any of it is done.
-func validTraining(t store.SpamTraining) error {
-	switch {
-	case len(t.Owners) == 0:
-		return fmt.Errorf("%w: no model to train", store.ErrInvalid)
-	case t.Class > store.Ham, t.Class == store.NotTrained && t.Message == nil:
-		return fmt.Errorf("%w: train as spam or ham", store.ErrInvalid)
-	}
-	return nil
-}
-
-// trainTokens are a training's tokens, each once, in key order.
-func trainTokens(t store.SpamTraining) []string {
-	tokens := slices.Clone(t.Tokens)
-	slices.Sort(tokens)
-	return slices.Compact(tokens)
-}
-
-// gone says whether err is that a message to train is not there (any
-// more): expunged, or its mailbox or account removed.
-func gone(err error) bool {
-	return errors.Is(err, store.ErrNoSuchMessage) || errors.Is(err, store.ErrNoSuchMailbox) || errors.Is(err, store.ErrNoSuchAccount)
 }
 
 // spamWrite is the trainings of one transaction. What they change in the

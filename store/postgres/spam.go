@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -96,7 +95,7 @@ func (s *Store) SpamTrained(ctx context.Context, ref store.MessageRef) (store.Sp
 
 // TrainSpam changes the owners' models in one transaction.
 func (s *Store) TrainSpam(ctx context.Context, t store.SpamTraining) (bool, error) {
-	if err := validTraining(t); err != nil {
+	if err := t.Validate(); err != nil {
 		return false, err
 	}
 	changed, err := s.trainBatch(ctx, []store.SpamTraining{t}, false)
@@ -112,7 +111,7 @@ func (s *Store) TrainSpamBatch(ctx context.Context, ts []store.SpamTraining) ([]
 		return nil, fmt.Errorf("%w: %d trainings in one batch, at most %d", store.ErrInvalid, len(ts), store.MaxSpamBatch)
 	}
 	for i, t := range ts {
-		if err := validTraining(t); err != nil {
+		if err := t.Validate(); err != nil {
 			return nil, fmt.Errorf("training %d of the batch: %w", i+1, err)
 		}
 	}
@@ -122,7 +121,7 @@ func (s *Store) TrainSpamBatch(ctx context.Context, ts []store.SpamTraining) ([]
 func (s *Store) trainBatch(ctx context.Context, ts []store.SpamTraining, skipGone bool) ([]bool, error) {
 	tokens := make([][]string, len(ts))
 	for i, t := range ts {
-		tokens[i] = trainTokens(t)
+		tokens[i] = t.DistinctTokens()
 	}
 	changed := make([]bool, len(ts))
 	// Most repeated trainings (messages read again) change nothing: when
@@ -135,7 +134,7 @@ func (s *Store) trainBatch(ctx context.Context, ts []store.SpamTraining, skipGon
 				return nil
 			}
 			prev, _, err := trainedClass(ctx, tx, *t.Message)
-			if gone(err) && skipGone {
+			if store.Gone(err) && skipGone {
 				continue
 			}
 			if err != nil {
@@ -156,7 +155,7 @@ func (s *Store) trainBatch(ctx context.Context, ts []store.SpamTraining, skipGon
 		sw := &spamWrite{w: w, today: day(s.now()), models: map[string]*modelWrite{}}
 		for i, t := range ts {
 			c, err := sw.train(ctx, t, tokens[i])
-			if gone(err) && skipGone {
+			if store.Gone(err) && skipGone {
 				continue // nothing of it was done
 			}
 			if err != nil {
@@ -170,26 +169,6 @@ func (s *Store) trainBatch(ctx context.Context, ts []store.SpamTraining, skipGon
 		return nil, err
 	}
 	return changed, nil
-}
-
-func validTraining(t store.SpamTraining) error {
-	switch {
-	case len(t.Owners) == 0:
-		return fmt.Errorf("%w: no model to train", store.ErrInvalid)
-	case t.Class > store.Ham, t.Class == store.NotTrained && t.Message == nil:
-		return fmt.Errorf("%w: train as spam or ham", store.ErrInvalid)
-	}
-	return nil
-}
-
-func trainTokens(t store.SpamTraining) []string {
-	tokens := slices.Clone(t.Tokens)
-	slices.Sort(tokens)
-	return slices.Compact(tokens)
-}
-
-func gone(err error) bool {
-	return errors.Is(err, store.ErrNoSuchMessage) || errors.Is(err, store.ErrNoSuchMailbox) || errors.Is(err, store.ErrNoSuchAccount)
 }
 
 // spamWrite is the trainings of one transaction, kept in memory and
