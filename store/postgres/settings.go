@@ -13,7 +13,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"yubin/internal/address"
 	"yubin/store"
 )
 
@@ -85,28 +84,9 @@ func (s *Store) SetForward(ctx context.Context, addr string, targets []string, k
 	if err != nil {
 		return store.Forward{}, err
 	}
-	var norm []string
-	for _, t := range targets {
-		a, err := address.Parse(strings.TrimSpace(t))
-		if err != nil {
-			return store.Forward{}, fmt.Errorf("%w: forward target %q: %v", store.ErrInvalid, t, err)
-		}
-		switch target, err := s.Resolve(ctx, a.String()); {
-		case err == nil && target == acct:
-			return store.Forward{}, fmt.Errorf("%w: %s cannot forward to itself (%s)", store.ErrInvalid, acct, a)
-		case err == nil:
-		case errors.Is(err, store.ErrNoSuchDomain):
-		case errors.Is(err, store.ErrNoSuchAccount):
-			return store.Forward{}, fmt.Errorf("%w: forward target %s: no such account here", store.ErrInvalid, a)
-		default:
-			return store.Forward{}, err
-		}
-		if !slices.Contains(norm, a.String()) {
-			norm = append(norm, a.String())
-		}
-	}
-	if len(norm) > store.MaxForwardTargets {
-		return store.Forward{}, fmt.Errorf("%w: at most %d forward targets, %d given", store.ErrInvalid, store.MaxForwardTargets, len(norm))
+	norm, err := store.ForwardTargets(ctx, s.Resolve, acct, targets)
+	if err != nil {
+		return store.Forward{}, err
 	}
 	f := store.Forward{Targets: norm, KeepCopy: keepCopy, Updated: s.now().UTC()}
 	var data []byte
