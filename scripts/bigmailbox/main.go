@@ -23,6 +23,7 @@ import (
 	"flag"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -212,6 +213,7 @@ func load(args []string) error {
 	pass := fs.String("pass", "", "")
 	clients := fs.Int("clients", 100, "")
 	duration := fs.Duration("duration", 30*time.Second, "how long the clients fetch")
+	sources := fs.Int("sources", 50, "loopback source addresses the clients are spread over (127.0.0.1…)")
 	fs.Parse(args)
 	type result struct {
 		first time.Duration
@@ -226,12 +228,16 @@ func load(args []string) error {
 		go func() {
 			var r result
 			defer func() { results <- r }()
-			c, err := imapclient.DialTLS(*addr, &imapclient.Options{TLSConfig: &tls.Config{InsecureSkipVerify: true}})
+			// From 127.0.0.1…127.0.0.sources, as clients behind many
+			// addresses: the server's per-address limits are for one client.
+			d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(1+i%*sources))}}
+			conn, err := tls.DialWithDialer(&d, "tcp", *addr, &tls.Config{InsecureSkipVerify: true})
 			if err != nil {
 				r.err = err
 				<-ready
 				return
 			}
+			c := imapclient.New(conn, nil)
 			defer c.Close()
 			user := fmt.Sprintf(*users, i)
 			if err := c.Login(user, *pass).Wait(); err != nil {
