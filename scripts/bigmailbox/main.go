@@ -156,6 +156,12 @@ func measure(args []string) error {
 			msgs, err := c.Fetch(all, &imap.FetchOptions{UID: true, Flags: true}).Collect()
 			return len(msgs), err
 		}},
+		{"UID FETCH 1:* (FLAGS ENVELOPE)", func(c *imapclient.Client) (int, error) {
+			var all imap.UIDSet
+			all.AddRange(1, 0)
+			msgs, err := c.Fetch(all, &imap.FetchOptions{UID: true, Flags: true, Envelope: true}).Collect()
+			return len(msgs), err
+		}},
 		{"UID SEARCH HEADER Subject", func(c *imapclient.Client) (int, error) {
 			d, err := c.UIDSearch(&imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Subject", Value: needleSubject}}}, nil).Wait()
 			if err != nil {
