@@ -1,8 +1,11 @@
 package store
 
 import (
+	"fmt"
 	"strings"
 	"time"
+
+	"yubin/internal/address"
 )
 
 // Domain is a mail domain served here. A child domain (Parent set) has no
@@ -51,4 +54,37 @@ func (a Account) Domain() string { return a.Address[strings.LastIndexByte(a.Addr
 // special-use attribute.
 var DefaultMailboxes = []struct{ Name, SpecialUse string }{
 	{"INBOX", ""}, {"Sent", `\Sent`}, {"Drafts", `\Drafts`}, {"Trash", `\Trash`}, {"Junk", `\Junk`},
+}
+
+// Checked returns a new account as every backend's AddAccount stores it:
+// the address normalised (it must be an account's: on a parent domain),
+// the role defaulted to user, the scan policy made effective; a bad
+// address, role, negative quota, missing password hash or invalid policy
+// gives ErrInvalid. Used and Created are left to the backend.
+func (a Account) Checked() (Account, error) {
+	p, err := address.ParseAccount(a.Address)
+	if err != nil {
+		return Account{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	a.Address = p.String()
+	if a.Role == "" {
+		a.Role = RoleUser
+	}
+	if a.Role != RoleAdmin && a.Role != RoleUser {
+		return Account{}, fmt.Errorf("%w: role must be admin or user, not %q", ErrInvalid, a.Role)
+	}
+	if a.Quota < 0 {
+		return Account{}, fmt.Errorf("%w: quota cannot be negative", ErrInvalid)
+	}
+	if a.PasswordHash == "" {
+		return Account{}, fmt.Errorf("%w: a password is required", ErrInvalid)
+	}
+	if err := a.Scan.Validate(); err != nil {
+		return Account{}, err
+	}
+	if err := a.Spam.Validate(); err != nil {
+		return Account{}, err
+	}
+	a.Scan = a.Scan.Effective()
+	return a, nil
 }

@@ -178,39 +178,20 @@ func (s *Store) IsLocalDomain(ctx context.Context, d string) bool {
 // AddAccount creates an account on a parent domain with its default
 // mailboxes. a.Used and a.Created are ignored.
 func (s *Store) AddAccount(ctx context.Context, a store.Account) error {
-	p, err := address.ParseAccount(a.Address)
+	a, err := a.Checked()
 	if err != nil {
-		return fmt.Errorf("%w: %v", store.ErrInvalid, err)
-	}
-	a.Address = p.String()
-	if a.Role == "" {
-		a.Role = store.RoleUser
-	}
-	if a.Role != store.RoleAdmin && a.Role != store.RoleUser {
-		return fmt.Errorf("%w: role must be admin or user, not %q", store.ErrInvalid, a.Role)
-	}
-	if a.Quota < 0 {
-		return fmt.Errorf("%w: quota cannot be negative", store.ErrInvalid)
-	}
-	if a.PasswordHash == "" {
-		return fmt.Errorf("%w: a password is required", store.ErrInvalid)
-	}
-	if err := a.Scan.Validate(); err != nil {
 		return err
 	}
-	if err := a.Spam.Validate(); err != nil {
-		return err
-	}
-	a.Scan = a.Scan.Effective()
+	dom := a.Address[strings.LastIndexByte(a.Address, '@')+1:]
 	a.Used = 0
 	a.Created = s.now().UTC()
 	return s.update(ctx, func(tx *bbolt.Tx) error {
 		var d store.Domain
-		if !getJSON(tx.Bucket(bDomains), p.Domain, &d) {
-			return fmt.Errorf("domain %s: %w", p.Domain, store.ErrNoSuchDomain)
+		if !getJSON(tx.Bucket(bDomains), dom, &d) {
+			return fmt.Errorf("domain %s: %w", dom, store.ErrNoSuchDomain)
 		}
 		if d.Parent != "" {
-			return fmt.Errorf("%w: %s is a child domain of %s; create the account on %s (it receives mail for both)", store.ErrInvalid, p.Domain, d.Parent, d.Parent)
+			return fmt.Errorf("%w: %s is a child domain of %s; create the account on %s (it receives mail for both)", store.ErrInvalid, dom, d.Parent, d.Parent)
 		}
 		accts := tx.Bucket(bAccounts)
 		if accts.Get([]byte(a.Address)) != nil {

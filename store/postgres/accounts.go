@@ -178,46 +178,27 @@ func (s *Store) Resolve(ctx context.Context, addr string) (string, error) {
 // AddAccount creates an account on a parent domain with its default
 // mailboxes. a.Used and a.Created are ignored.
 func (s *Store) AddAccount(ctx context.Context, a store.Account) error {
-	p, err := address.ParseAccount(a.Address)
+	a, err := a.Checked()
 	if err != nil {
-		return fmt.Errorf("%w: %v", store.ErrInvalid, err)
-	}
-	a.Address = p.String()
-	if a.Role == "" {
-		a.Role = store.RoleUser
-	}
-	if a.Role != store.RoleAdmin && a.Role != store.RoleUser {
-		return fmt.Errorf("%w: role must be admin or user, not %q", store.ErrInvalid, a.Role)
-	}
-	if a.Quota < 0 {
-		return fmt.Errorf("%w: quota cannot be negative", store.ErrInvalid)
-	}
-	if a.PasswordHash == "" {
-		return fmt.Errorf("%w: a password is required", store.ErrInvalid)
-	}
-	if err := a.Scan.Validate(); err != nil {
 		return err
 	}
-	if err := a.Spam.Validate(); err != nil {
-		return err
-	}
-	a.Scan = a.Scan.Effective()
+	dom := a.Address[strings.LastIndexByte(a.Address, '@')+1:]
 	scan, _ := json.Marshal(a.Scan)
 	spam, _ := json.Marshal(a.Spam)
 	return s.write(ctx, func(w *wtx) error {
 		var parent *string
-		err := w.QueryRow(ctx, `SELECT parent FROM domains WHERE name = $1 FOR SHARE`, p.Domain).Scan(&parent)
+		err := w.QueryRow(ctx, `SELECT parent FROM domains WHERE name = $1 FOR SHARE`, dom).Scan(&parent)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("domain %s: %w", p.Domain, store.ErrNoSuchDomain)
+			return fmt.Errorf("domain %s: %w", dom, store.ErrNoSuchDomain)
 		}
 		if err != nil {
 			return err
 		}
 		if parent != nil {
-			return fmt.Errorf("%w: %s is a child domain of %s; create the account on %s (it receives mail for both)", store.ErrInvalid, p.Domain, *parent, *parent)
+			return fmt.Errorf("%w: %s is a child domain of %s; create the account on %s (it receives mail for both)", store.ErrInvalid, dom, *parent, *parent)
 		}
 		_, err = w.Exec(ctx, `INSERT INTO accounts (address, domain, role, quota, used, password_hash, created, scan, spam)
-			VALUES ($1, $2, $3, $4, 0, $5, $6, $7, $8)`, a.Address, p.Domain, string(a.Role), a.Quota, a.PasswordHash, s.now().UTC(), scan, spam)
+			VALUES ($1, $2, $3, $4, 0, $5, $6, $7, $8)`, a.Address, dom, string(a.Role), a.Quota, a.PasswordHash, s.now().UTC(), scan, spam)
 		if isUnique(err) {
 			return fmt.Errorf("account %s: %w", a.Address, store.ErrExists)
 		}
