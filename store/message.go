@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -132,4 +133,17 @@ func (op FlagOp) Apply(have, flags []string) []string {
 		return nf
 	}
 	return flags
+}
+
+// CheckParts checks how a delivery's parts fit together, as every
+// backend's Deliver does before storing: header fields on top end with
+// CRLF, and a delivery with a Tail has its whole header section in Message.
+func (d Delivery) CheckParts() error {
+	if len(d.Header) > 0 && !bytes.HasSuffix(d.Header, []byte("\r\n")) {
+		return fmt.Errorf("%w: delivery header does not end with CRLF", ErrInvalid)
+	}
+	if d.Tail != nil && !bytes.Contains(d.Message, []byte("\r\n\r\n")) {
+		return fmt.Errorf("%w: delivery with a tail whose header section does not end in Message", ErrInvalid)
+	}
+	return nil
 }

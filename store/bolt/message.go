@@ -111,11 +111,8 @@ func (s *Store) prepareDeliveries(ds []store.Delivery) ([]prepared, error) {
 		if date.IsZero() {
 			date = s.now()
 		}
-		if len(d.Header) > 0 && !bytes.HasSuffix(d.Header, []byte("\r\n")) {
-			return nil, fmt.Errorf("%w: delivery header does not end with CRLF", store.ErrInvalid)
-		}
-		if d.Tail != nil && !bytes.Contains(d.Message, []byte("\r\n\r\n")) {
-			return nil, fmt.Errorf("%w: delivery with a tail whose header section does not end in Message", store.ErrInvalid)
+		if err := d.CheckParts(); err != nil {
+			return nil, err
 		}
 		// The header fields on top add to the header section as they are.
 		hsize := int64(len(d.Header) + mailheader.HeaderSize(d.Message))

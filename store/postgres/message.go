@@ -64,11 +64,8 @@ func (s *Store) prepare(ds []store.Delivery) ([]prepared, error) {
 		if date.IsZero() {
 			date = s.now()
 		}
-		if len(d.Header) > 0 && !bytes.HasSuffix(d.Header, []byte("\r\n")) {
-			return nil, fmt.Errorf("%w: delivery header does not end with CRLF", store.ErrInvalid)
-		}
-		if d.Tail != nil && !bytes.Contains(d.Message, []byte("\r\n\r\n")) {
-			return nil, fmt.Errorf("%w: delivery with a tail whose header section does not end in Message", store.ErrInvalid)
+		if err := d.CheckParts(); err != nil {
+			return nil, err
 		}
 		hsize := int64(len(d.Header) + mailheader.HeaderSize(d.Message))
 		preps = append(preps, prepared{rcpts, flags, date, store.CanonicalMailbox(d.Mailbox), d.Header, d.Message, d.Tail, d.Size(), hsize, d.Quarantine, deliveryEnvelope(d.Summary, d.Header, d.Message)})
