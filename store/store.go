@@ -19,6 +19,7 @@
 //	Admin       everything an administrator changes   admin
 //	Backups     snapshots while running, last backup  admin (yubin backup, status)
 //	Importer    mail brought in, once per source key  admin (yubin import)
+//	Transfer    the rest of the state, listed/loaded  yubin store copy
 //
 // Promises every backend keeps: every method is safe for concurrent use; a
 // write that returns without error is durable; UIDs are never reused within
@@ -267,6 +268,7 @@ type Store interface {
 	Quarantine
 	Backups
 	Importer
+	Transfer
 	// Verify checks the backend's invariants (usage = sum of sizes,
 	// reference counts, queue indexes, mod-sequences) and returns what is
 	// wrong.

@@ -111,6 +111,7 @@ var areas = []struct {
 	{"import", importTests},
 	{"lifecycle", lifecycleTests},
 	{"maildrop", maildropLockTests},
+	{"transfer", transferTests},
 }
 
 // Run runs the whole suite, each behaviour on a fresh store from open.
