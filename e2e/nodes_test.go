@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/smtp"
+	"reflect"
 	"strings"
 	"sync"
 	"syscall"
@@ -18,6 +19,8 @@ import (
 	"yubin/internal/testutil"
 	"yubin/internal/testutil/pgtest"
 	"yubin/internal/testutil/smtpsink"
+	"yubin/store"
+	"yubin/store/bolt"
 	"yubin/store/postgres"
 )
 
@@ -280,28 +283,54 @@ func pop3Try(t *testing.T, addr string) string {
 }
 
 // testStoreCopy: yubin store copy moves a data dir's embedded store into
-// PostgreSQL and compares the two; a node on the database then serves the
-// same mailbox, UIDs and all.
+// PostgreSQL and compares the two — mail, and the state besides it: the
+// spam models and what messages were trained as, the import keys, the
+// once-per-day keys, the remembered expunges, the quota warnings; a node
+// on the database then serves the same mailbox, UIDs and all, and goes on
+// from that state (an import again brings nothing twice).
 func testStoreCopy(t *testing.T, cluster *pgtest.Cluster) {
 	var err error
-	_, url, err := cluster.CreateDatabase(t.Context(), "")
+	ctx := t.Context()
+	_, url, err := cluster.CreateDatabase(ctx, "")
 	testutil.Must(t, err)
 	data, cfg := newDataDir(t)
+	flags := []string{"--config", cfg, "--data", data}
 	srv := startServer(t, data, cfg)
 	for i := range 3 {
 		testutil.Must(t, sendMX(srv.addrs["smtp"], "info@example.com", fmt.Sprintf("before the copy %d", i)))
 	}
+	mustCLI(t, "", append([]string{"import", "info@example.com", testdata + "maildir"}, flags...)...)
+	mustCLI(t, "", append([]string{"spam", "train", "example.com", "--spam", testdata + "maildir"}, flags...)...)
 	if _, errs, code := cli(t, "", "store", "copy", "--from", data, "--to", url); code == 0 || !strings.Contains(errs, "stop the server") {
 		t.Errorf("store copy of a store in use: exit %d, %q", code, errs)
 	}
 	srv.stop(t)
+	// What the server's own flows leave behind, made here through the
+	// store: a message trained into the account's model, a daily report
+	// sent, an expunge, a quota warning given.
+	src, err := bolt.OpenDir(data, bolt.Options{})
+	testutil.Must(t, err)
+	ref := store.MessageRef{Account: "info@example.com", Mailbox: "INBOX", UID: 1}
+	_, err = src.TrainSpam(ctx, store.SpamTraining{Owners: []string{"info@example.com"}, Tokens: []string{"before", "copy"}, Class: store.Ham, Message: &ref})
+	testutil.Must(t, err)
+	_, err = src.DeliverOnce(ctx, "report/example.com/2026-11-30", store.Delivery{Recipients: []string{"info@example.com"}, Message: []byte("Subject: report\r\n\r\n.\r\n")})
+	testutil.Must(t, err)
+	_, err = src.Expunge(ctx, "info@example.com", "INBOX", []uint32{2})
+	testutil.Must(t, err)
+	testutil.Must(t, src.SetQuotaWarned(ctx, "info@example.com", true))
+	inbox, err := src.Mailbox(ctx, "info@example.com", "INBOX")
+	testutil.Must(t, err)
+	testutil.Must(t, src.Close())
+
 	out := mustCLI(t, "", "store", "copy", "--from", data, "--to", url)
-	if !strings.Contains(out, "3 messages") || !strings.Contains(out, "the same") {
+	if !strings.Contains(out, "messages") || !strings.Contains(out, "the same") || !strings.Contains(out, "spam models") {
 		t.Errorf("store copy said:\n%s", out)
 	}
 	if _, errs, code := cli(t, "", "store", "copy", "--from", data, "--to", url); code != 1 || !strings.Contains(errs, "not empty") {
 		t.Errorf("a second copy into the same database: exit %d, %q", code, errs)
 	}
+	compareState(t, data, url)
+
 	dataB, cfgB := nodeConfig(t, url)
 	b := startServer(t, dataB, cfgB)
 	testutil.Must(t, sendMX(b.addrs["smtp"], "info@example.com", "after the copy"))
@@ -313,8 +342,74 @@ func testStoreCopy(t *testing.T, cluster *pgtest.Cluster) {
 	for l, _ := r.ReadString('\n'); l != ".\r\n" && l != ""; l, _ = r.ReadString('\n') {
 		uidl = append(uidl, strings.TrimSpace(l))
 	}
-	if len(uidl) != 5 { // +OK, four messages
-		t.Fatalf("UIDL on the node after the copy: %q", uidl)
+	if len(uidl) != 1+inbox.Messages+1 { // +OK, what INBOX held, the one after
+		t.Fatalf("UIDL on the node after the copy: %q, INBOX held %d", uidl, inbox.Messages)
+	}
+	// The import keys came along: the same import again brings nothing.
+	out = mustCLI(t, "", "import", "info@example.com", testdata+"maildir", "--config", cfgB, "--data", dataB)
+	if !strings.Contains(out, "imported 0 messages (0 B) into info@example.com; 7 there already") {
+		t.Errorf("the import again on the node after the copy:\n%s", out)
+	}
+}
+
+// compareState compares, through the store interfaces, what the embedded
+// store of data and the PostgreSQL store at url hold besides mail: each
+// part must be there (not empty) and the same.
+func compareState(t *testing.T, data, url string) {
+	t.Helper()
+	ctx := t.Context()
+	src, err := bolt.OpenDir(data, bolt.Options{})
+	testutil.Must(t, err)
+	defer src.Close()
+	dst, err := postgres.Open(ctx, url, postgres.Options{})
+	testutil.Must(t, err)
+	defer dst.Close()
+	const acct = "info@example.com"
+	for _, part := range []struct {
+		name string
+		read func(s store.Store) (any, error)
+	}{
+		{"spam models", func(s store.Store) (any, error) {
+			owners, err := s.SpamOwners(ctx)
+			var models []any
+			for _, o := range owners {
+				var toks []store.SpamToken
+				tot, err := s.SpamModel(ctx, o, func(t store.SpamToken) error { toks = append(toks, t); return nil })
+				if err != nil {
+					return nil, err
+				}
+				models = append(models, o, tot, toks)
+			}
+			if len(owners) < 2 {
+				return nil, fmt.Errorf("models of %v, want the account's and the domain's", owners)
+			}
+			return models, err
+		}},
+		{"trained messages", func(s store.Store) (any, error) { return s.SpamTrainedMessages(ctx, acct) }},
+		{"import keys", func(s store.Store) (any, error) { return s.ImportKeys(ctx, acct) }},
+		{"once keys", func(s store.Store) (any, error) { return s.OnceKeys(ctx) }},
+		{"remembered expunges", func(s store.Store) (any, error) {
+			r, err := s.RememberedExpunges(ctx, acct, "INBOX")
+			return r.Expunges, err
+		}},
+		{"quota warning", func(s store.Store) (any, error) {
+			w, err := s.QuotaWarned(ctx, acct)
+			if !w {
+				return nil, err
+			}
+			return []bool{w}, err
+		}},
+	} {
+		x, err := part.read(src)
+		testutil.Must(t, err)
+		y, err := part.read(dst)
+		testutil.Must(t, err)
+		xs, ys := fmt.Sprintf("%+v", x), fmt.Sprintf("%+v", y)
+		if x == nil || reflect.ValueOf(x).Len() == 0 {
+			t.Errorf("%s: the original holds none: the test tests nothing", part.name)
+		} else if xs != ys {
+			t.Errorf("%s not copied as they were:\n%s\ncopied:\n%s", part.name, xs, ys)
+		}
 	}
 }
 

@@ -14,12 +14,17 @@ import (
 const storeCopyHelp = `usage: yubin store copy --from DATA_DIR --to postgres://USER:PASSWORD@HOST:5432/DATABASE [--json]
 
 Copies the embedded store of DATA_DIR (its yubin.db; no server may be running on it) into an empty
-PostgreSQL database: domains, accounts, mailboxes with their UIDVALIDITY and every message with its
-UID, flags, date and mod-sequence (IMAP clients download nothing again), the outbound queue, the
-quarantine, the scanning stops. Then it compares the two: counts, sizes, and the SHA-256 of every
-message; exit status 1 if anything differs. Not copied: the spam models (train them again with
-yubin spam train), the import and once-per-day keys, the remembered expunges. Then set
-store.backend = "postgres" and store.postgres_url in the configuration of every node.
+PostgreSQL database, the whole state: domains with their settings and DKIM keys; accounts with
+their password hashes, roles, quotas, scan and spam policies, forwarding and quota warnings given;
+mailboxes with their UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ, subscriptions and remembered expunges;
+every message with its UID, flags, date and mod-sequence (IMAP clients download nothing again); the
+outbound queue, the quarantine, the scanning stops, the SRS key, the last backup; the spam models
+(per account and per domain) and what each message was trained as; the import keys (yubin import
+brings nothing twice) and the once-per-day keys (no daily report or digest twice). Then it compares
+the two: counts, sizes, the SHA-256 of every message and of every held message, and each part of
+the state (the spam models by their totals and a SHA-256 of their tokens); exit status 1 and one
+line per difference if anything differs. Then set store.backend = "postgres" and
+store.postgres_url in the configuration of every node.
 `
 
 func cmdStore(e *env, args []string) int {
@@ -84,7 +89,9 @@ func cmdStore(e *env, args []string) int {
 	code := a.out(res, func(w io.Writer) {
 		fmt.Fprintf(w, "copied %d domains, %d accounts, %d mailboxes, %d messages (%d bytes), %d queue entries, %d held in the quarantine, %d stops\n",
 			rep.Domains, rep.Accounts, rep.Mailboxes, rep.Messages, rep.Bytes, rep.Queue, rep.Quarantine, rep.Stops)
-		fmt.Fprintf(w, "compared %d messages (%d bytes, SHA-256 each) with the original: ", msgs, bytes)
+		fmt.Fprintf(w, "copied %d spam models (%d tokens, %d messages trained), %d import keys, %d once-per-day keys, %d remembered expunges, %d quota warnings given\n",
+			rep.SpamModels, rep.SpamTokens, rep.SpamTrained, rep.ImportKeys, rep.OnceKeys, rep.Expunges, rep.QuotaWarned)
+		fmt.Fprintf(w, "compared %d messages (%d bytes, SHA-256 each) and the rest of the state with the original: ", msgs, bytes)
 		if len(problems) == 0 {
 			fmt.Fprintln(w, "the same")
 		}

@@ -24,18 +24,30 @@ type CopyReport struct {
 	Queue      int   `json:"queue"`
 	Quarantine int   `json:"quarantine"`
 	Stops      int   `json:"stops"`
+	// The state store.Transfer lists.
+	SpamModels  int   `json:"spam_models"`
+	SpamTokens  int64 `json:"spam_tokens"`
+	SpamTrained int   `json:"spam_trained"`
+	ImportKeys  int   `json:"import_keys"`
+	OnceKeys    int   `json:"once_keys"`
+	Expunges    int   `json:"remembered_expunges"`
+	QuotaWarned int   `json:"quota_warned"`
 }
 
 // Copy copies what src holds into dst, which must be empty (no domains):
 // domains and their settings and DKIM keys, accounts (password hashes,
-// roles, quotas, policies, forwarding), mailboxes with their UIDVALIDITY,
-// UIDNEXT, HIGHESTMODSEQ and subscriptions, every message with its UID,
-// flags, internal date and mod-sequence (IMAP clients see the same
-// mailboxes and need not download anything again), the outbound queue,
-// the quarantine, the scanning stops, the SRS key and the last backup.
-// Not copied, because the store interfaces cannot list them: the spam
-// models (train them again), import keys, DeliverOnce keys and the
-// remembered expunges (QRESYNC clients are told every UID not there).
+// roles, quotas, policies, forwarding, quota warnings given), mailboxes
+// with their UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ, subscriptions and the
+// expunges they remember (QRESYNC clients resync as before), every
+// message with its UID, flags, internal date and mod-sequence (IMAP
+// clients see the same mailboxes and need not download anything again),
+// the outbound queue, the quarantine, the scanning stops, the SRS key, the
+// last backup, and what store.Transfer lists: the spam models and what
+// each message was trained as, the import keys, the DeliverOnce keys.
+// Left behind are only what a store makes again by itself: the change
+// feed's past events (a node's sessions start from the copy) and what is
+// kept beside a message to save work: its envelope (made again from the
+// bytes here) and its MIME structure (imapd works it out when asked).
 // Each mailbox is one transaction; progress, if not nil, hears of each.
 func Copy(ctx context.Context, src store.Store, dst *Store, progress func(string)) (CopyReport, error) {
 	var rep CopyReport
@@ -122,7 +134,91 @@ func Copy(ctx context.Context, src store.Store, dst *Store, progress func(string
 			return rep, err
 		}
 	}
+	if err := copyState(ctx, src, dst, &rep, say); err != nil {
+		return rep, err
+	}
 	return rep, nil
+}
+
+// copyState copies what store.Transfer lists, through its interface only:
+// the spam models, the once keys, and per account the import keys, what
+// messages were trained as, the quota warning and each mailbox's
+// remembered expunges (the mailboxes and messages are there already).
+func copyState(ctx context.Context, src, dst store.Store, rep *CopyReport, say func(string, ...any)) error {
+	owners, err := src.SpamOwners(ctx)
+	if err != nil {
+		return err
+	}
+	for _, o := range owners {
+		var toks []store.SpamToken
+		tot, err := src.SpamModel(ctx, o, func(t store.SpamToken) error { toks = append(toks, t); return nil })
+		if err != nil {
+			return fmt.Errorf("spam model of %s: %w", o, err)
+		}
+		if err := dst.LoadSpamModel(ctx, o, tot, toks); err != nil {
+			return fmt.Errorf("spam model of %s: %w", o, err)
+		}
+		rep.SpamModels++
+		rep.SpamTokens += int64(len(toks))
+	}
+	if len(owners) > 0 {
+		say("spam models: %d, %d tokens", rep.SpamModels, rep.SpamTokens)
+	}
+	once, err := src.OnceKeys(ctx)
+	if err != nil {
+		return err
+	}
+	if err := dst.LoadOnceKeys(ctx, once); err != nil {
+		return fmt.Errorf("once keys: %w", err)
+	}
+	rep.OnceKeys = len(once)
+	accounts, err := src.Accounts(ctx, "")
+	if err != nil {
+		return err
+	}
+	for _, a := range accounts {
+		keys, err := src.ImportKeys(ctx, a.Address)
+		if err != nil {
+			return err
+		}
+		if err := dst.LoadImportKeys(ctx, a.Address, keys); err != nil {
+			return fmt.Errorf("import keys of %s: %w", a.Address, err)
+		}
+		rep.ImportKeys += len(keys)
+		trained, err := src.SpamTrainedMessages(ctx, a.Address)
+		if err != nil {
+			return err
+		}
+		if err := dst.LoadSpamTrained(ctx, a.Address, trained); err != nil {
+			return fmt.Errorf("spam trainings of %s: %w", a.Address, err)
+		}
+		rep.SpamTrained += len(trained)
+		warned, err := src.QuotaWarned(ctx, a.Address)
+		if err != nil {
+			return err
+		}
+		if warned {
+			if err := dst.SetQuotaWarned(ctx, a.Address, true); err != nil {
+				return err
+			}
+			rep.QuotaWarned++
+		}
+		boxes, err := src.Mailboxes(ctx, a.Address)
+		if err != nil {
+			return err
+		}
+		for _, b := range boxes {
+			r, err := src.RememberedExpunges(ctx, a.Address, b.Name)
+			if err != nil {
+				return err
+			}
+			if err := dst.LoadRememberedExpunges(ctx, a.Address, b.Name, r); err != nil {
+				return fmt.Errorf("remembered expunges of %s/%s: %w", a.Address, b.Name, err)
+			}
+			rep.Expunges += len(r.Expunges)
+		}
+	}
+	return nil
 }
 
 func boolInt(b bool) int {
@@ -251,8 +347,8 @@ func (dst *Store) copyMailbox(ctx context.Context, src store.Store, account stri
 			n++
 			size += m.Size
 		}
-		// The mailbox as it was; what was expunged before is not
-		// remembered here (gone_floor: Expunged names every UID not there).
+		// The mailbox as it was; until copyState loads what it remembers
+		// of its expunges, Expunged names every UID not there (gone_floor).
 		if _, err := w.Exec(ctx, `UPDATE mailboxes SET uidvalidity = $2, uidnext = $3, messages = $4, size = $5, special_use = $6, highest_modseq = $7, first_recent = $8, gone_floor = $7 WHERE id = $1`,
 			bx.id, int64(meta.UIDValidity), int64(meta.UIDNext), n, size, meta.SpecialUse, int64(meta.HighestModSeq), int64(meta.FirstRecent)); err != nil {
 			return err
@@ -302,12 +398,14 @@ func readAllFrom(r io.ReadCloser, _ any, err error) ([]byte, error) {
 	return io.ReadAll(r)
 }
 
-// VerifyCopy compares what Copy copied: domains, accounts (usage, quota,
-// role, password hash), every mailbox's UIDVALIDITY, UIDNEXT,
-// HIGHESTMODSEQ, counts and sizes, every message's UID, size, flags, date
-// and mod-sequence and the SHA-256 of its bytes, the queue and the
-// quarantine. It returns the differences, and the number of messages and
-// bytes compared.
+// VerifyCopy compares what Copy copied: domains (settings, DKIM keys),
+// accounts (usage, quota, role, password hash, policies, forwarding,
+// subscriptions), every mailbox's UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ,
+// counts and sizes, every message's UID, size, flags, date and
+// mod-sequence and the SHA-256 of its bytes, the queue, the quarantine
+// (the SHA-256 of each held message), the stops, the SRS key, the last
+// backup, and what store.Transfer lists (see verifyState). It returns the
+// differences, and the number of messages and bytes compared.
 func VerifyCopy(ctx context.Context, src, dst store.Store) (problems []string, messages, bytesCompared int64, err error) {
 	report := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
 	sd, err := src.Domains(ctx)
@@ -388,7 +486,25 @@ func VerifyCopy(ctx context.Context, src, dst store.Store) (problems []string, m
 		}
 		if len(sq) != len(dq) {
 			report("%s: %d held in the quarantine, %d copied", a.Address, len(sq), len(dq))
+		} else {
+			for i, h := range sq {
+				x, err := readAllFrom(src.OpenQuarantined(ctx, h.ID))
+				if err != nil {
+					return nil, 0, 0, err
+				}
+				y, err := readAllFrom(dst.OpenQuarantined(ctx, dq[i].ID))
+				if err != nil {
+					report("%s: quarantine entry %s: %v", a.Address, h.ID, err)
+					continue
+				}
+				if h.ID != dq[i].ID || sha256.Sum256(x) != sha256.Sum256(y) {
+					report("%s: quarantine entry %s: copied as %s, or its bytes differ (SHA-256)", a.Address, h.ID, dq[i].ID)
+				}
+			}
 		}
+	}
+	if err := verifyState(ctx, src, dst, sd, sa, report); err != nil {
+		return nil, 0, 0, err
 	}
 	sq, err := src.QueueEntries(ctx)
 	if err != nil {
@@ -402,4 +518,114 @@ func VerifyCopy(ctx context.Context, src, dst store.Store) (problems []string, m
 		report("%d queue entries, %d copied", len(sq), len(dq))
 	}
 	return problems, messages, bytesCompared, nil
+}
+
+// verifyState compares what Copy copies besides mail: each domain's
+// settings and DKIM keys; each account's policies, forwarding,
+// subscriptions, import keys (count and SHA-256), trained messages, quota
+// warning and each mailbox's remembered expunges; the spam models (totals,
+// and the SHA-256 of every token's counts and day); the once keys; the
+// stops; the SRS key; the last backup.
+func verifyState(ctx context.Context, src, dst store.Store, domains []store.Domain, accounts []store.Account, report func(string, ...any)) error {
+	same := func(what string, x, y any) {
+		a, _ := json.Marshal(x)
+		b, _ := json.Marshal(y)
+		// No list and an empty list are the same.
+		if string(a) == "null" {
+			a = []byte("[]")
+		}
+		if string(b) == "null" {
+			b = []byte("[]")
+		}
+		if !bytes.Equal(a, b) {
+			report("%s: %s, copied %s", what, a, b)
+		}
+	}
+	// Each read on both sides; an error on the copy's is a difference.
+	both := func(what string, read func(s store.Store) (any, error)) error {
+		x, err := read(src)
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		y, err := read(dst)
+		if err != nil {
+			report("%s: %v", what, err)
+			return nil
+		}
+		same(what, x, y)
+		return nil
+	}
+	type check struct {
+		what string
+		read func(s store.Store) (any, error)
+	}
+	var checks []check
+	for _, d := range domains {
+		checks = append(checks,
+			check{d.Name + ": settings", func(s store.Store) (any, error) { return s.DomainSettings(ctx, d.Name) }},
+			check{d.Name + ": DKIM keys", func(s store.Store) (any, error) { return s.DKIMKeys(ctx, d.Name) }})
+	}
+	for _, a := range accounts {
+		addr := a.Address
+		boxes, err := src.Mailboxes(ctx, addr)
+		if err != nil {
+			return err
+		}
+		checks = append(checks,
+			check{addr + ": scan and spam policies", func(s store.Store) (any, error) {
+				x, err := s.Account(ctx, addr)
+				return []any{x.Scan, x.Spam}, err
+			}},
+			check{addr + ": forwarding", func(s store.Store) (any, error) { return s.GetForward(ctx, addr) }},
+			check{addr + ": subscriptions", func(s store.Store) (any, error) { return s.Subscriptions(ctx, addr) }},
+			check{addr + ": import keys (count, SHA-256)", func(s store.Store) (any, error) {
+				keys, err := s.ImportKeys(ctx, addr)
+				h := sha256.New()
+				for _, k := range keys {
+					h.Write(append([]byte(k), 0))
+				}
+				return []any{len(keys), h.Sum(nil)}, err
+			}},
+			check{addr + ": messages trained as spam or ham", func(s store.Store) (any, error) { return s.SpamTrainedMessages(ctx, addr) }},
+			check{addr + ": quota warning given", func(s store.Store) (any, error) { return s.QuotaWarned(ctx, addr) }})
+		for _, b := range boxes {
+			checks = append(checks, check{addr + "/" + b.Name + ": remembered expunges", func(s store.Store) (any, error) {
+				return s.RememberedExpunges(ctx, addr, b.Name)
+			}})
+		}
+	}
+	owners, err := src.SpamOwners(ctx)
+	if err != nil {
+		return err
+	}
+	checks = append(checks, check{"owners of spam models", func(s store.Store) (any, error) { return s.SpamOwners(ctx) }})
+	for _, o := range owners {
+		checks = append(checks, check{"spam model of " + o + " (totals, tokens, SHA-256)", func(s store.Store) (any, error) {
+			h := sha256.New()
+			n := 0
+			tot, err := s.SpamModel(ctx, o, func(t store.SpamToken) error {
+				fmt.Fprintf(h, "%q %d %d %d\n", t.Token, t.Spam, t.Ham, t.Day)
+				n++
+				return nil
+			})
+			return []any{tot, n, h.Sum(nil)}, err
+		}})
+	}
+	checks = append(checks,
+		check{"once keys", func(s store.Store) (any, error) { return s.OnceKeys(ctx) }},
+		check{"stops", func(s store.Store) (any, error) {
+			return s.Stops(ctx, time.Unix(0, 0), time.Unix(0, 1<<62), "")
+		}},
+		check{"SRS key (SHA-256)", func(s store.Store) (any, error) {
+			k, err := s.SRSSecret(ctx)
+			h := sha256.Sum256(k)
+			return h[:], err
+		}},
+		check{"last backup", func(s store.Store) (any, error) { return s.LastBackup(ctx) }})
+	for _, c := range checks {
+		if err := both(c.what, c.read); err != nil {
+			return err
+		}
+	}
+	return nil
 }
