@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -128,21 +129,43 @@ func (c *countWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// IsSnapshot reports whether head, the first bytes of a snapshot, are
+// those of this backend's snapshots (Backup's), as opposed to another
+// backend's.
+func IsSnapshot(head []byte) bool { return bytes.HasPrefix(head, []byte(backupMagic+" ")) }
+
+// SnapshotPrefix is how many bytes IsSnapshot needs.
+const SnapshotPrefix = len(backupMagic) + 1
+
 // Restore makes the store at url, which must be empty (a new database or
 // schema), from a snapshot Backup wrote, in one transaction, and opens it.
 func Restore(ctx context.Context, url string, r io.Reader, o Options) (*Store, error) {
+	return RestoreChecked(ctx, url, r, o, nil)
+}
+
+// RestoreCheck decides, in a restore's transaction and before it commits,
+// whether the restored store goes in: it is given what Verify finds in it
+// and what it holds (BackupInfo's counts). An error rolls the restore back.
+type RestoreCheck func(problems []string, found store.BackupInfo) error
+
+// RestoreChecked is Restore that reads r to its end after the snapshot
+// (a reader that checks a file's checksum at its end, as a backup file's
+// does, fails the restore there), then calls check, if not nil, before it
+// commits: nothing is restored unless the snapshot was read whole and
+// check returned nil.
+func RestoreChecked(ctx context.Context, url string, r io.Reader, o Options, check RestoreCheck) (*Store, error) {
 	s, err := Open(ctx, url, o)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.restore(ctx, bufio.NewReaderSize(r, 1<<16)); err != nil {
+	if err := s.restore(ctx, bufio.NewReaderSize(r, 1<<16), check); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("restore: %w", err)
 	}
 	return s, nil
 }
 
-func (s *Store) restore(ctx context.Context, br *bufio.Reader) error {
+func (s *Store) restore(ctx context.Context, br *bufio.Reader, check RestoreCheck) error {
 	line := func() (string, error) {
 		l, err := br.ReadString('\n')
 		if err != nil {
@@ -181,7 +204,25 @@ func (s *Store) restore(ctx context.Context, br *bufio.Reader) error {
 			f := strings.Fields(l)
 			switch {
 			case l == "end":
-				return nil
+				// Nothing after it, and the reader ends well.
+				if n, err := io.Copy(io.Discard, br); err != nil {
+					return err
+				} else if n > 0 {
+					return fmt.Errorf("%w: %d bytes after the end of the snapshot", store.ErrInvalid, n)
+				}
+				if check == nil {
+					return nil
+				}
+				problems, err := verifyIn(ctx, w)
+				if err != nil {
+					return err
+				}
+				found := store.BackupInfo{Backend: Backend}
+				if err := w.QueryRow(ctx, `SELECT (SELECT count(*) FROM domains), (SELECT count(*) FROM accounts), (SELECT count(*) FROM messages), (SELECT coalesce(sum(used), 0) FROM accounts)`).
+					Scan(&found.Domains, &found.Accounts, &found.Messages, &found.MailBytes); err != nil {
+					return err
+				}
+				return check(problems, found)
 			case len(f) == 4 && f[0] == "sequence" && slices.Contains(backupSequences, f[1]):
 				v, err := strconv.ParseInt(f[2], 10, 64)
 				if err != nil {
