@@ -1,15 +1,18 @@
 package admin
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"yubin/internal/backup"
 	"yubin/internal/storage"
 	"yubin/store"
+	"yubin/store/postgres"
 )
 
 // Backup writes a consistent snapshot of the whole store to w while the
@@ -91,6 +94,12 @@ type RestoreOptions struct {
 	// Force puts the store in place even when the verifier finds
 	// problems in it.
 	Force bool
+	// Backend "postgres" restores into the database at PostgresURL, which
+	// must hold no store, instead of the data dir's embedded store; Where
+	// names it in messages (without its password).
+	Backend     string
+	PostgresURL string
+	Where       string
 }
 
 // RestoreResult is what Restore did and found.
@@ -105,8 +114,11 @@ type RestoreResult struct {
 	Problems []string `json:"problems"`
 	// Installed says the store was put in place (no problems, or Force).
 	Installed bool `json:"installed"`
-	// Path is the store's file, when installed.
+	// Path is the store's file (or the database), when installed.
 	Path string `json:"path,omitempty"`
+	// Copied is set when a backup of another backend was restored by
+	// making its store aside and copying it (see RestoreOptions.Backend).
+	Copied *postgres.CopyReport `json:"copied,omitempty"`
 }
 
 // Restore makes the store of dataDir from the backup file read from r. A
@@ -118,6 +130,9 @@ type RestoreResult struct {
 // the checks find problems the store is not put in place (unless
 // o.Force): the error is ErrVerify and the result lists them.
 func Restore(ctx context.Context, r io.Reader, dataDir string, o RestoreOptions) (RestoreResult, error) {
+	if o.Backend == postgres.Backend {
+		return restorePostgres(ctx, r, dataDir, o)
+	}
 	var res RestoreResult
 	if ok, err := storage.Exists(dataDir); err != nil {
 		return res, fmt.Errorf("restore: %w", err)
@@ -130,6 +145,10 @@ func Restore(ctx context.Context, r io.Reader, dataDir string, o RestoreOptions)
 		return res, fmt.Errorf("restore: %w", err)
 	}
 	res.Header = br.Header()
+	snap := bufio.NewReaderSize(br, 1<<16)
+	if head, _ := snap.Peek(postgres.SnapshotPrefix); postgres.IsSnapshot(head) {
+		return res, errorf(store.ErrInvalid, "restore: this is a backup of a PostgreSQL store: restore it into an empty PostgreSQL database (store.backend = \"postgres\" and store.postgres_url in the configuration), not into the embedded store of %s", dataDir)
+	}
 	rs, err := storage.BeginRestore(dataDir)
 	if err != nil {
 		return res, restoreErr(err)
@@ -140,7 +159,7 @@ func Restore(ctx context.Context, r io.Reader, dataDir string, o RestoreOptions)
 			rs.Abort()
 		}
 	}()
-	if _, err := io.Copy(rs, br); err != nil {
+	if _, err := io.Copy(rs, snap); err != nil {
 		return res, fmt.Errorf("restore: %w", err)
 	}
 	res.Trailer = br.Trailer()
@@ -153,35 +172,11 @@ func Restore(ctx context.Context, r io.Reader, dataDir string, o RestoreOptions)
 			st.Close()
 		}
 	}()
-	if res.Problems, err = st.Verify(ctx); err != nil {
-		return res, fmt.Errorf("restore: verifying: %w", err)
-	}
-	if res.Found, err = count(ctx, st); err != nil {
-		return res, fmt.Errorf("restore: counting: %w", err)
-	}
-	res.Found.Backend, res.Found.Size = res.Trailer.Backend, cr.n
-	t := res.Trailer
-	for _, c := range []struct {
-		what       string
-		want, have int64
-	}{
-		{"domains", int64(t.Domains), int64(res.Found.Domains)},
-		{"accounts", int64(t.Accounts), int64(res.Found.Accounts)},
-		{"messages", t.Messages, res.Found.Messages},
-		{"bytes of mail", t.MailBytes, res.Found.MailBytes},
-	} {
-		if c.want != c.have {
-			res.Problems = append(res.Problems, fmt.Sprintf("the backup says %d %s, the restored store holds %d", c.want, c.what, c.have))
-		}
-	}
-	if res.Problems == nil {
-		res.Problems = []string{}
-	}
-	if len(res.Problems) > 0 && !o.Force {
-		return res, fmt.Errorf("%w: %d problems; nothing was restored (--force restores it anyway)", ErrVerify, len(res.Problems))
+	if err := res.check(ctx, st, cr.n, o.Force); err != nil {
+		return res, err
 	}
 	// The restored store's last backup is the one it came from.
-	last := store.LastBackup{Time: res.Header.Created, Size: cr.n, File: o.File, Messages: t.Messages}
+	last := store.LastBackup{Time: res.Header.Created, Size: cr.n, File: o.File, Messages: res.Trailer.Messages}
 	if err := st.SetLastBackup(ctx, last); err != nil {
 		return res, fmt.Errorf("restore: %w", err)
 	}
@@ -196,6 +191,150 @@ func Restore(ctx context.Context, r io.Reader, dataDir string, o RestoreOptions)
 	done = true
 	res.Installed, res.Path = true, storage.Describe(dataDir)
 	return res, nil
+}
+
+// check runs a restored store through its verifier and counts it against
+// the trailer; problems are an ErrVerify unless force.
+func (res *RestoreResult) check(ctx context.Context, st store.Store, size int64, force bool) error {
+	problems, err := st.Verify(ctx)
+	if err != nil {
+		return fmt.Errorf("restore: verifying: %w", err)
+	}
+	found, err := count(ctx, st)
+	if err != nil {
+		return fmt.Errorf("restore: counting: %w", err)
+	}
+	return res.judge(problems, found, size, force)
+}
+
+// judge adds to what the verifier found every count of found that is not
+// the trailer's; problems are an ErrVerify unless force.
+func (res *RestoreResult) judge(problems []string, found store.BackupInfo, size int64, force bool) error {
+	res.Problems, res.Found = problems, found
+	res.Found.Backend, res.Found.Size = res.Trailer.Backend, size
+	t := res.Trailer
+	for _, c := range []struct {
+		what       string
+		want, have int64
+	}{
+		{"domains", int64(t.Domains), int64(found.Domains)},
+		{"accounts", int64(t.Accounts), int64(found.Accounts)},
+		{"messages", t.Messages, found.Messages},
+		{"bytes of mail", t.MailBytes, found.MailBytes},
+	} {
+		if c.want != c.have {
+			res.Problems = append(res.Problems, fmt.Sprintf("the backup says %d %s, the restored store holds %d", c.want, c.what, c.have))
+		}
+	}
+	if res.Problems == nil {
+		res.Problems = []string{}
+	}
+	if len(res.Problems) > 0 && !force {
+		return fmt.Errorf("%w: %d problems; nothing was restored (--force restores it anyway)", ErrVerify, len(res.Problems))
+	}
+	return nil
+}
+
+// restorePostgres makes the store of the PostgreSQL database o names,
+// which must hold none, from a backup file: a backup of a PostgreSQL
+// store is restored in one transaction that commits only when the file
+// was read whole and checks out (postgres.RestoreChecked), with the same
+// checks as the embedded store's; a backup of the embedded store is made
+// into a store aside (in a temporary directory in dataDir), checked as
+// usual, then copied into the database as "yubin store copy" does and
+// compared with it.
+func restorePostgres(ctx context.Context, r io.Reader, dataDir string, o RestoreOptions) (RestoreResult, error) {
+	var res RestoreResult
+	// An empty database first, before anything is read.
+	dst, err := postgres.Open(ctx, o.PostgresURL, postgres.Options{})
+	if err != nil {
+		return res, fmt.Errorf("restore: %w", err)
+	}
+	ds, err := dst.Domains(ctx)
+	dst.Close()
+	if err != nil {
+		return res, fmt.Errorf("restore: %w", err)
+	}
+	if len(ds) > 0 {
+		return res, errorf(store.ErrExists, "restore: the database (%s) already holds a store (%d domains): restore only into an empty database (drop and create it first)", o.Where, len(ds))
+	}
+	cr := &countReader{r: r}
+	br, err := backup.NewReader(cr)
+	if err != nil {
+		return res, fmt.Errorf("restore: %w", err)
+	}
+	res.Header = br.Header()
+	snap := bufio.NewReaderSize(br, 1<<16)
+	last := func(st store.Store) error {
+		// The restored store's last backup is the one it came from.
+		lb := store.LastBackup{Time: res.Header.Created, Size: cr.n, File: o.File, Messages: res.Trailer.Messages}
+		if err := st.SetLastBackup(ctx, lb); err != nil {
+			return fmt.Errorf("restore: restored, but recording the backup it came from failed: %w", err)
+		}
+		res.Installed, res.Path = true, o.Where
+		return nil
+	}
+	if head, _ := snap.Peek(postgres.SnapshotPrefix); postgres.IsSnapshot(head) {
+		st, err := postgres.RestoreChecked(ctx, o.PostgresURL, snap, postgres.Options{}, func(problems []string, found store.BackupInfo) error {
+			res.Trailer = br.Trailer()
+			return res.judge(problems, found, cr.n, o.Force)
+		})
+		if err != nil {
+			if errors.Is(err, ErrVerify) {
+				return res, err
+			}
+			return res, fmt.Errorf("%w (nothing was restored)", err)
+		}
+		defer st.Close()
+		return res, last(st)
+	}
+
+	// Another backend's backup (the embedded store's): made aside, checked,
+	// copied.
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return res, fmt.Errorf("restore: %w", err)
+	}
+	aside, err := os.MkdirTemp(dataDir, ".restore-")
+	if err != nil {
+		return res, fmt.Errorf("restore: %w", err)
+	}
+	defer os.RemoveAll(aside)
+	rs, err := storage.BeginRestore(aside)
+	if err != nil {
+		return res, restoreErr(err)
+	}
+	defer rs.Abort()
+	if _, err := io.Copy(rs, snap); err != nil {
+		return res, fmt.Errorf("restore: %w", err)
+	}
+	res.Trailer = br.Trailer()
+	src, err := rs.Open(res.Trailer.Backend)
+	if err != nil {
+		return res, fmt.Errorf("restore: a backup of the %q store backend, which this yubin cannot restore into PostgreSQL: %w", res.Trailer.Backend, err)
+	}
+	defer src.Close()
+	if err := res.check(ctx, src, cr.n, o.Force); err != nil {
+		return res, err
+	}
+	dst, err = postgres.Open(ctx, o.PostgresURL, postgres.Options{})
+	if err != nil {
+		return res, fmt.Errorf("restore: %w", err)
+	}
+	defer dst.Close()
+	rep, err := postgres.Copy(ctx, src, dst, nil)
+	if err != nil {
+		return res, fmt.Errorf("restore: copying the backup of the %s store into the database: %w (the database holds part of it now: drop and create it before trying again)", res.Trailer.Backend, err)
+	}
+	res.Copied = &rep
+	diffs, _, _, err := postgres.VerifyCopy(ctx, src, dst)
+	if err != nil {
+		return res, fmt.Errorf("restore: comparing the copy: %w", err)
+	}
+	if len(diffs) > 0 {
+		res.Problems = append(res.Problems, diffs...)
+		return res, fmt.Errorf("%w: the database differs from the backup in %d ways (drop and create it before trying again)", ErrVerify, len(diffs))
+	}
+	return res, last(dst)
 }
 
 func restoreErr(err error) error {

@@ -29,6 +29,11 @@ replaced only by a backup that succeeded.
 What the file holds: one header line (format version, yubin version, time,
 host), the store compressed with gzip, one trailer line (size, SHA-256, counts).
 Restore it with: yubin restore FILE --data DIR
+
+On PostgreSQL (store.backend = "postgres") the snapshot is the database's
+tables, read in one repeatable-read transaction while every node goes on
+writing; the file is the same format. Restore it with yubin restore on a
+configuration that names an empty database.
 `
 
 const restoreHelp = `Usage: yubin restore FILE|- --data DIR [--config FILE] [--force] [--json]
@@ -38,6 +43,14 @@ DIR must not have a store: restore never overwrites one. The backup is
 checked as it is read (a truncated or damaged file is refused), written to a
 temporary file in DIR, opened and run through the store's verifier, and put
 in place only if the verifier finds nothing (--force: put it in place anyway).
+
+On PostgreSQL (store.backend = "postgres" in the configuration) the store is
+made in the database of store.postgres_url, which must hold none (a new
+database): a backup of a PostgreSQL store in one transaction that commits only
+if the file was read whole and the verifier and the counts agree with it; a
+backup of the embedded store is made aside in DIR, checked the same way, then
+copied into the database as "yubin store copy" does and compared with it.
+A backup of a PostgreSQL store cannot be restored into an embedded store.
 `
 
 func cmdBackup(e *env, args []string) int {
@@ -55,10 +68,10 @@ func cmdBackup(e *env, args []string) int {
 	if err != nil {
 		return fail(e, "%v", err)
 	}
+	what := cfg.DataDir
 	if cfg.Store.Backend == "postgres" {
-		return fail(e, "backup: the store is in PostgreSQL (%s): back it up with pg_dump; yubin backup writes the embedded store only", cfg.StoreDescription())
-	}
-	if ok, err := storage.Exists(cfg.DataDir); err != nil {
+		what = cfg.StoreDescription()
+	} else if ok, err := storage.Exists(cfg.DataDir); err != nil {
 		return fail(e, "backup: %v", err)
 	} else if !ok {
 		return fail(e, "backup: %s has no store (%s): nothing to back up", cfg.DataDir, storage.Describe(cfg.DataDir))
@@ -108,7 +121,7 @@ func cmdBackup(e *env, args []string) int {
 	t := res.Trailer
 	return a.out(res, func(w io.Writer) {
 		fmt.Fprintf(w, "backup of %s written to %s: %s (store %s), %s, %s, %s (%s of mail), in %s\n",
-			cfg.DataDir, where, admin.FormatBytes(res.FileSize), admin.FormatBytes(t.Size),
+			what, where, admin.FormatBytes(res.FileSize), admin.FormatBytes(t.Size),
 			plural(t.Domains, "domain"), plural(t.Accounts, "account"), plural(int(t.Messages), "message"),
 			admin.FormatBytes(t.MailBytes), res.Duration.Round(time.Millisecond))
 	})
@@ -130,9 +143,6 @@ func cmdRestore(e *env, args []string) int {
 	if err != nil {
 		return fail(e, "%v", err)
 	}
-	if cfg.Store.Backend == "postgres" {
-		return fail(e, "restore: the store is in PostgreSQL (%s): restore it with pg_restore; yubin restore makes an embedded store only", cfg.StoreDescription())
-	}
 	var in io.Reader
 	if file == "-" {
 		if e.stdinIsTerminal {
@@ -152,7 +162,8 @@ func cmdRestore(e *env, args []string) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	res, err := admin.Restore(ctx, in, cfg.DataDir, admin.RestoreOptions{File: file, Force: *force})
+	res, err := admin.Restore(ctx, in, cfg.DataDir, admin.RestoreOptions{File: file, Force: *force,
+		Backend: cfg.Store.Backend, PostgresURL: cfg.Store.PostgresURL, Where: cfg.StoreDescription()})
 	if errors.Is(err, admin.ErrVerify) {
 		for _, p := range res.Problems {
 			fmt.Fprintln(e.stderr, "  "+p)
@@ -171,6 +182,11 @@ func cmdRestore(e *env, args []string) int {
 			host, h.Created.Local().Format("2006-01-02 15:04:05 MST"), h.Yubin, res.Path,
 			plural(t.Domains, "domain"), plural(t.Accounts, "account"), plural(int(t.Messages), "message"),
 			admin.FormatBytes(t.MailBytes))
+		if c := res.Copied; c != nil {
+			fmt.Fprintf(w, "a backup of the %s store, made aside and copied into the database: %s, %s, %s, %s, %s; compared with it: the same\n",
+				t.Backend, fmt.Sprintf("%d mailboxes", c.Mailboxes), plural(int(c.Messages), "message"), plural(c.SpamModels, "spam model"),
+				plural(c.ImportKeys, "import key"), plural(c.OnceKeys, "once-per-day key"))
+		}
 		if len(res.Problems) == 0 {
 			fmt.Fprintln(w, "verified: the store's verifier found no problems, and the counts are the backup's")
 			return

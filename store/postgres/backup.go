@@ -158,8 +158,15 @@ func RestoreChecked(ctx context.Context, url string, r io.Reader, o Options, che
 	if err != nil {
 		return nil, err
 	}
-	if err := s.restore(ctx, bufio.NewReaderSize(r, 1<<16), check); err != nil {
+	br := bufio.NewReaderSize(r, 1<<16)
+	if err := s.restore(ctx, br, check); err != nil {
 		s.Close()
+		// A snapshot that does not load is often a file that is cut short
+		// or damaged; what its reader says of its end is the clearer
+		// error then.
+		if _, rerr := io.Copy(io.Discard, br); rerr != nil && !errors.Is(err, rerr) {
+			return nil, fmt.Errorf("restore: %w (loading it: %v)", rerr, err)
+		}
 		return nil, fmt.Errorf("restore: %w", err)
 	}
 	return s, nil
@@ -232,7 +239,11 @@ func (s *Store) restore(ctx context.Context, br *bufio.Reader, check RestoreChec
 					return err
 				}
 			case len(f) == 2 && f[0] == "table" && slices.Contains(backupTables, f[1]):
-				if _, err := w.Tx.Conn().PgConn().CopyFrom(ctx, &tableReader{br: br}, `COPY `+pgx.Identifier{f[1]}.Sanitize()+` FROM STDIN`); err != nil {
+				tr := &tableReader{br: br}
+				if _, err := w.Tx.Conn().PgConn().CopyFrom(ctx, tr, `COPY `+pgx.Identifier{f[1]}.Sanitize()+` FROM STDIN`); err != nil {
+					if tr.err != nil { // the snapshot's fault, not the database's
+						return fmt.Errorf("table %s: %w", f[1], tr.err)
+					}
 					return fmt.Errorf("table %s: %w", f[1], err)
 				}
 			default:
@@ -249,6 +260,7 @@ type tableReader struct {
 	done    bool
 	midLine bool // the last piece read ended within a line
 	buf     []byte
+	err     error // what reading the snapshot failed with
 }
 
 func (t *tableReader) Read(p []byte) (int, error) {
@@ -263,7 +275,8 @@ func (t *tableReader) Read(p []byte) (int, error) {
 			t.midLine = true
 			continue
 		case err != nil:
-			return 0, fmt.Errorf("the snapshot ends in a table: %w", err)
+			t.err = fmt.Errorf("the snapshot ends in a table: %w", err)
+			return 0, t.err
 		case !t.midLine && string(l) == "\\.\n":
 			t.done = true
 			continue
