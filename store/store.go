@@ -205,6 +205,15 @@ type Queue interface {
 	// each deliver an entry only while they hold its lease; a lease ends at
 	// until (its holder died), at SettleQueued, or at ReleaseQueued.
 	LeaseQueued(ctx context.Context, ids []string, holder string, now, until time.Time) ([]QueueEntry, error)
+	// RenewLeases moves the end of holder's leases on ids to until, and
+	// returns the ids it renewed, in the order asked. Only a lease holder
+	// still holds is renewed: not one another holder claimed after it
+	// ended, nor one ended by SettleQueued or ReleaseQueued, nor one on an
+	// entry that is gone; a lease that ended unclaimed is holder's still
+	// (nobody else can have delivered the entry) and is renewed. A holder
+	// renews while it works on entries, and stops working on those not
+	// renewed: another holder may be delivering them.
+	RenewLeases(ctx context.Context, ids []string, holder string, until time.Time) ([]string, error)
 	// ReleaseQueued ends holder's leases on ids without an attempt.
 	ReleaseQueued(ctx context.Context, ids []string, holder string) error
 	QueueNextAttempt(ctx context.Context) (next time.Time, ok bool, err error)

@@ -290,6 +290,43 @@ func (s *Store) LeaseQueued(ctx context.Context, ids []string, holder string, no
 	return out, err
 }
 
+// RenewLeases moves the end of holder's leases on ids to until and
+// returns the ids renewed (see store.Queue).
+func (s *Store) RenewLeases(ctx context.Context, ids []string, holder string, until time.Time) ([]string, error) {
+	if holder == "" || until.IsZero() {
+		return nil, fmt.Errorf("%w: a lease needs a holder and an end", store.ErrInvalid)
+	}
+	var kept []string
+	err := s.update(ctx, func(tx *bbolt.Tx) error {
+		kept = kept[:0]
+		qb, due := tx.Bucket(bQueue), tx.Bucket(bQueueDue)
+		if qb == nil {
+			return nil
+		}
+		seen := map[string]bool{}
+		for _, id := range ids {
+			var rec queueRecord
+			if seen[id] || !getJSON(qb, id, &rec) || rec.LeaseHolder != holder {
+				continue
+			}
+			seen[id] = true
+			if err := due.Delete(dueKey(rec.due(), rec.ID)); err != nil {
+				return err
+			}
+			rec.LeaseUntil = until.UTC()
+			if err := putJSON(qb, rec.ID, rec); err != nil {
+				return err
+			}
+			if err := due.Put(dueKey(rec.due(), rec.ID), nil); err != nil {
+				return err
+			}
+			kept = append(kept, rec.ID)
+		}
+		return nil
+	})
+	return kept, err
+}
+
 // ReleaseQueued ends holder's leases on ids (an attempt that did not
 // happen): the entries are due again at their next attempt.
 func (s *Store) ReleaseQueued(ctx context.Context, ids []string, holder string) error {

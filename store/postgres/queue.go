@@ -276,6 +276,50 @@ func uniqueStrings(in []string) []string {
 	return out
 }
 
+// RenewLeases moves the end of holder's leases on ids to until and
+// returns the ids renewed (see store.Queue). The rows are locked (not
+// skipped): a row another node is claiming or settling at this moment is
+// decided by that node's transaction first, then read here as it left it.
+func (s *Store) RenewLeases(ctx context.Context, ids []string, holder string, until time.Time) ([]string, error) {
+	if holder == "" || until.IsZero() {
+		return nil, fmt.Errorf("%w: a lease needs a holder and an end", store.ErrInvalid)
+	}
+	var kept []string
+	err := s.write(ctx, func(w *wtx) error {
+		kept = kept[:0]
+		rows, err := w.Query(ctx, `SELECT entry FROM queue WHERE id = ANY($1) AND lease_holder = $2 ORDER BY id FOR UPDATE`, uniqueStrings(ids), holder)
+		if err != nil {
+			return err
+		}
+		got, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) ([]byte, error) {
+			var data []byte
+			return data, r.Scan(&data)
+		})
+		if err != nil {
+			return err
+		}
+		renewed := map[string]bool{}
+		for _, data := range got {
+			e, err := scanEntry(data)
+			if err != nil {
+				return err
+			}
+			e.LeaseUntil = until.UTC()
+			if err := w.putEntry(ctx, e, 0, false); err != nil {
+				return err
+			}
+			renewed[e.ID] = true
+		}
+		for _, id := range uniqueStrings(ids) { // in the order asked
+			if renewed[id] {
+				kept = append(kept, id)
+			}
+		}
+		return nil
+	})
+	return kept, err
+}
+
 // ReleaseQueued ends holder's leases on ids without an attempt.
 func (s *Store) ReleaseQueued(ctx context.Context, ids []string, holder string) error {
 	return s.write(ctx, func(w *wtx) error {

@@ -27,6 +27,8 @@ var queueTests = []test{
 	{"due is not a lease", testQueueDue},
 	{"lease", testLease},
 	{"lease concurrently", testLeaseConcurrent},
+	{"renew leases", testRenewLeases},
+	{"renew against a claim", testRenewAgainstClaim},
 	{"settle", testSettle},
 	{"settle twice", testSettleTwice},
 	{"settle refused", testSettleRefused},
@@ -624,6 +626,158 @@ func testLease(t *testing.T, e *env) {
 	}
 	if _, err := e.s.LeaseQueued(ctx, ids, "x", now, now); !errors.Is(err, store.ErrInvalid) {
 		t.Errorf("lease ending now: %v", err)
+	}
+}
+
+// RenewLeases extends the leases the holder still holds and names them;
+// a lease another holder claimed after it ended, one ended by settling or
+// releasing, and one on an entry that is gone are not renewed.
+func testRenewLeases(t *testing.T, e *env) {
+	ctx := t.Context()
+	var ids []string
+	for range 3 {
+		ids = append(ids, e.enqueue()...)
+	}
+	now := e.clock.Now()
+	_, err := e.s.LeaseQueued(ctx, ids, "node-a", now, now.Add(time.Minute))
+	testutil.Must(t, err)
+	holder := func(id string) (string, time.Time) {
+		q := e.queueEntry(id)
+		return q.LeaseHolder, q.LeaseUntil
+	}
+
+	// Renewing extends every lease still held, and says which.
+	later := now.Add(3 * time.Minute)
+	kept, err := e.s.RenewLeases(ctx, append(ids, ids[0], "no-such-id"), "node-a", later)
+	testutil.Must(t, err)
+	if !slices.Equal(kept, ids) {
+		t.Fatalf("renewed %v, want %v in order, once each", kept, ids)
+	}
+	for _, id := range ids {
+		if h, u := holder(id); h != "node-a" || !u.Equal(later) {
+			t.Errorf("%s after renewal: held by %q until %v, want node-a until %v", id, h, u, later)
+		}
+	}
+	// Renewed, the lease outlasts its first end: nobody else claims it then.
+	e.clock.Advance(2 * time.Minute)
+	if got, err := e.s.LeaseQueued(ctx, ids, "node-b", e.clock.Now(), e.clock.Now().Add(time.Minute)); err != nil || len(got) != 0 {
+		t.Errorf("node-b claimed renewed leases: %+v %v", got, err)
+	}
+	if d := e.due(e.clock.Now()); len(d) != 0 {
+		t.Errorf("renewed leases due: %v", d)
+	}
+
+	// Another holder renews nothing, and changes nothing.
+	if kept, err := e.s.RenewLeases(ctx, ids, "node-b", later.Add(time.Hour)); err != nil || len(kept) != 0 {
+		t.Errorf("node-b renewed node-a's leases: %v %v", kept, err)
+	}
+	if h, u := holder(ids[0]); h != "node-a" || !u.Equal(later) {
+		t.Errorf("after a stranger's renewal: held by %q until %v", h, u)
+	}
+
+	// The lease of ids[0] ends and node-b claims the entry: node-a's
+	// renewal does not take it back. ids[1] ended too, but nobody claimed
+	// it: it is still node-a's, and renewed (nobody else delivered it).
+	e.clock.Advance(2 * time.Minute) // past later
+	now = e.clock.Now()
+	if got, err := e.s.LeaseQueued(ctx, ids[:1], "node-b", now, now.Add(time.Minute)); err != nil || len(got) != 1 {
+		t.Fatalf("node-b claiming an ended lease: %+v %v", got, err)
+	}
+	// ids[2] is settled with a recipient left (the lease ends with the
+	// attempt); ids[3] is settled with none left (the entry is gone);
+	// ids[4] is released; ids[5] is dropped.
+	testutil.Must(t, e.s.SettleQueued(ctx, ids[2], func(q *store.QueueEntry) error {
+		q.Attempts++
+		q.NextAttempt = now.Add(time.Hour)
+		return nil
+	}, nil, nil))
+	testutil.Must(t, e.s.SettleQueued(ctx, ids[3], func(q *store.QueueEntry) error {
+		for i := range q.Recipients {
+			q.Recipients[i].Status = store.RcptSent
+		}
+		return nil
+	}, nil, nil))
+	testutil.Must(t, e.s.ReleaseQueued(ctx, ids[4:5], "node-a"))
+	if _, err := e.s.DropQueued(ctx, ids[5:6]); err != nil {
+		t.Fatal(err)
+	}
+	end := now.Add(2 * time.Minute)
+	kept, err = e.s.RenewLeases(ctx, ids, "node-a", end)
+	testutil.Must(t, err)
+	if !slices.Equal(kept, ids[1:2]) {
+		t.Errorf("renewed %v, want only %s (the others reclaimed, settled, gone, released, dropped)", kept, ids[1])
+	}
+	if h, u := holder(ids[0]); h != "node-b" || !u.Equal(now.Add(time.Minute)) {
+		t.Errorf("reclaimed entry after node-a's renewal: held by %q until %v, want node-b's lease", h, u)
+	}
+	if h, u := holder(ids[1]); h != "node-a" || !u.Equal(end) {
+		t.Errorf("unclaimed ended lease after renewal: held by %q until %v, want node-a until %v", h, u, end)
+	}
+	for _, id := range []string{ids[2], ids[4]} {
+		if h, u := holder(id); h != "" || !u.IsZero() {
+			t.Errorf("%s: an ended lease was renewed: held by %q until %v", id, h, u)
+		}
+	}
+	if _, err := e.s.QueueEntry(ctx, ids[3]); !errors.Is(err, store.ErrNoSuchMessage) {
+		t.Errorf("delivered entry: %v", err)
+	}
+	// ids[4] is due for anyone, as released; node-a's renewal did not
+	// hide it.
+	if d := e.due(now); !slices.Contains(d, ids[4]) || slices.Contains(d, ids[1]) {
+		t.Errorf("due after renewal: %v, want %s and not %s", d, ids[4], ids[1])
+	}
+	// A renewal needs a holder and an end.
+	if _, err := e.s.RenewLeases(ctx, ids, "", end); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("renewal without a holder: %v", err)
+	}
+	if _, err := e.s.RenewLeases(ctx, ids, "node-a", time.Time{}); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("renewal without an end: %v", err)
+	}
+}
+
+// A renewal racing with another node's claim of the ended lease: the
+// entry ends up with one holder, and the renewal says so truthfully.
+func testRenewAgainstClaim(t *testing.T, e *env) {
+	ctx := context.WithoutCancel(t.Context())
+	var ids []string
+	for range 10 {
+		ids = append(ids, e.enqueue()...)
+	}
+	now := e.clock.Now()
+	_, err := e.s.LeaseQueued(ctx, ids, "node-a", now, now.Add(time.Minute))
+	testutil.Must(t, err)
+	e.clock.Advance(2 * time.Minute)
+	now = e.clock.Now()
+	var kept []string
+	var claimed []store.QueueEntry
+	var errA, errB error
+	done := make(chan struct{})
+	go func() {
+		defer func() { done <- struct{}{} }()
+		kept, errA = e.s.RenewLeases(ctx, ids, "node-a", now.Add(time.Minute))
+	}()
+	go func() {
+		defer func() { done <- struct{}{} }()
+		claimed, errB = e.s.LeaseQueued(ctx, ids, "node-b", now, now.Add(time.Minute))
+	}()
+	<-done
+	<-done
+	testutil.Must(t, errA)
+	testutil.Must(t, errB)
+	for _, id := range ids {
+		a := slices.Contains(kept, id)
+		b := slices.ContainsFunc(claimed, func(q store.QueueEntry) bool { return q.ID == id })
+		h := e.queueEntry(id).LeaseHolder
+		switch {
+		case a && b:
+			t.Errorf("%s renewed by node-a and claimed by node-b", id)
+		case a && h != "node-a", b && h != "node-b":
+			t.Errorf("%s: renewed %v, claimed %v, but held by %q", id, a, b, h)
+		case !a && !b:
+			// node-b skips a row node-a's renewal holds, and node-a's
+			// renewal renews every row node-b did not take.
+			t.Errorf("%s: neither renewed nor claimed (held by %q)", id, h)
+		}
 	}
 }
 
