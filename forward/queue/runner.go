@@ -62,7 +62,9 @@ type Config struct {
 	// sharing a store (default: the machine's host name and Hostname).
 	Node string
 	// Lease is how long a claimed entry stays this runner's before another
-	// may claim it (its runner died); 30m. Longer than any one attempt.
+	// may claim it (its runner died); 2m. The runner renews the leases of
+	// the entries it works on every Lease/3, and stops working on an entry
+	// whose lease it could not renew before the lease ends.
 	Lease time.Duration
 	// LeaseBatch bounds the entries of one destination claimed at once; 200.
 	LeaseBatch int
@@ -78,7 +80,7 @@ const (
 	DefaultDataTimeout    = 10 * time.Minute
 	DefaultConcurrency    = 16
 	DefaultStopGrace      = 20 * time.Second
-	DefaultLease          = 30 * time.Minute
+	DefaultLease          = 2 * time.Minute
 	DefaultLeaseBatch     = 200
 )
 
@@ -133,6 +135,9 @@ type Runner struct {
 	sem  chan struct{}
 	kick chan struct{}
 
+	// ticker makes the clock that paces lease renewals (tests drive it).
+	ticker func(d time.Duration) (<-chan time.Time, func())
+
 	mu       sync.Mutex
 	busy     map[string]bool // routes being delivered
 	inflight map[string]bool // entry ids being delivered
@@ -172,6 +177,10 @@ func New(st Store, cfg Config, opts Options) *Runner {
 		signer: opts.Signer, tlsBase: opts.TLS, metrics: opts.Metrics,
 		sem: make(chan struct{}, cfg.Concurrency), kick: make(chan struct{}, 1),
 		busy: map[string]bool{}, inflight: map[string]bool{}, conns: map[*conn]bool{},
+		ticker: func(d time.Duration) (<-chan time.Time, func()) {
+			t := time.NewTicker(d)
+			return t.C, t.Stop
+		},
 	}
 	if r.res == nil {
 		r.res = net.DefaultResolver
@@ -301,7 +310,8 @@ func (r *Runner) dispatch(ctx context.Context, wg *sync.WaitGroup) {
 		}
 	}
 	now := r.now()
-	leased, err := r.st.LeaseQueued(ctx, ids, r.cfg.Node, now, now.Add(r.cfg.Lease))
+	until := now.Add(r.cfg.Lease)
+	leased, err := r.st.LeaseQueued(ctx, ids, r.cfg.Node, now, until)
 	if err != nil {
 		r.log.Error("claiming outbound queue entries", "err", err)
 	}
@@ -328,12 +338,17 @@ func (r *Runner) dispatch(ctx context.Context, wg *sync.WaitGroup) {
 			continue
 		}
 		wg.Add(1)
+		// The leases are renewed from now until the route's entries are
+		// settled, while the route waits for its turn too.
+		rctx, cancel := context.WithCancel(ctx)
+		ls := r.keepLeases(groups[k], until, cancel)
 		go func() {
 			defer wg.Done()
 			defer r.Kick() // entries of this route may have become due meanwhile
 			select {
 			case r.sem <- struct{}{}:
-			case <-ctx.Done():
+			case <-rctx.Done():
+				ls.stop()
 				r.unlease(groups[k])
 				r.release(k, groups[k])
 				return
@@ -343,13 +358,25 @@ func (r *Runner) dispatch(ctx context.Context, wg *sync.WaitGroup) {
 				// A remote server's odd reply must not take the whole
 				// mail server down: the entries stay queued for a retry.
 				if v := recover(); v != nil {
-					// The route stays busy for one backoff step, so the
-					// same input cannot spin; then its entries are retried.
+					// The route stays busy (its leases renewed) for one
+					// backoff step, so the same input cannot spin; then
+					// its entries are retried.
 					r.log.Error("panic delivering a route; its entries stay queued", "route", k, "retry_in", r.cfg.RetryInitial, "panic", v, "stack", string(debug.Stack()))
-					time.AfterFunc(r.cfg.RetryInitial, func() { r.unlease(groups[k]); r.release(k, groups[k]); r.Kick() })
+					time.AfterFunc(r.cfg.RetryInitial, func() {
+						ls.stop()
+						r.unlease(groups[k])
+						r.release(k, groups[k])
+						r.Kick()
+					})
 				}
 			}()
-			r.deliverRoute(ctx, routes[k], groups[k])
+			r.deliverRoute(rctx, ls, routes[k], groups[k])
+			// Entries not attempted (the run stopping, the connection
+			// broken twice) are due again now, not when their leases end.
+			ls.stop()
+			if rest := ls.heldEntries(groups[k]); len(rest) > 0 {
+				r.unlease(rest)
+			}
 			r.release(k, groups[k])
 		}()
 	}
@@ -417,7 +444,7 @@ func (r *Runner) release(key string, entries []store.QueueEntry) {
 // deliverRoute sends the entries of one destination over one connection
 // (reconnecting once if it breaks). Outcomes are recorded as they come; the
 // recording of one message overlaps the sending of the next.
-func (r *Runner) deliverRoute(ctx context.Context, rt route, entries []store.QueueEntry) {
+func (r *Runner) deliverRoute(ctx context.Context, ls *leases, rt route, entries []store.QueueEntry) {
 	var settles sync.WaitGroup
 	defer settles.Wait()
 	stop := make(chan struct{})
@@ -437,6 +464,9 @@ func (r *Runner) deliverRoute(ctx context.Context, rt route, entries []store.Que
 			return // still due; the next run takes them
 		}
 		e := p.e
+		if ls.isLost(e.ID) {
+			continue // another node's now
+		}
 		if cn == nil {
 			var err error
 			if cn, err = r.connect(ctx, rt); err == nil {
@@ -446,15 +476,21 @@ func (r *Runner) deliverRoute(ctx context.Context, rt route, entries []store.Que
 				de := asDeliveryError(err)
 				// The destination is unreachable: every entry of it shares
 				// the outcome of this attempt.
-				r.settleAsync(ctx, &settles, e, p.msg, nil, sendResult{failed: allFailed(e.Pending(), de)})
+				r.settleAsync(ctx, &settles, ls, e, p.msg, nil, sendResult{failed: allFailed(e.Pending(), de)})
 				for _, rest := range entries[p.i+1:] {
-					r.settleAsync(ctx, &settles, rest, nil, nil, sendResult{failed: allFailed(rest.Pending(), de)})
+					if !ls.isLost(rest.ID) {
+						r.settleAsync(ctx, &settles, ls, rest, nil, nil, sendResult{failed: allFailed(rest.Pending(), de)})
+					}
 				}
 				return
 			}
 		}
+		if !ls.sending(e.ID, cn) {
+			continue // lost while connecting
+		}
 		res := cn.send(e.From, e.Pending(), p.sig, p.msg)
-		r.settleAsync(ctx, &settles, e, p.msg, cn, res)
+		ls.sending("", nil)
+		r.settleAsync(ctx, &settles, ls, e, p.msg, cn, res)
 		if res.broken {
 			cn.close()
 			r.track(cn, false)
@@ -486,8 +522,8 @@ func (r *Runner) prepare(ctx context.Context, entries []store.QueueEntry, out ch
 			r.log.Error("reading a queued message", "id", e.ID, "err", err)
 			continue
 		}
-		if len(cur.Pending()) == 0 {
-			continue
+		if len(cur.Pending()) == 0 || cur.LeaseHolder != r.cfg.Node {
+			continue // done, or no longer ours
 		}
 		msg = crlfOnly(msg) // before signing: the signature covers what is sent
 		sig, err := r.signer.Sign(ctx, cur.From, msg)
@@ -502,6 +538,9 @@ func (r *Runner) prepare(ctx context.Context, entries []store.QueueEntry, out ch
 		}
 	}
 }
+
+// errLeaseLost refuses to record an attempt at an entry no longer ours.
+var errLeaseLost = errors.New("the entry's lease is another holder's")
 
 func allFailed(rcpts []string, de *deliveryError) map[string]*deliveryError {
 	m := map[string]*deliveryError{}
@@ -519,11 +558,12 @@ func asDeliveryError(err error) *deliveryError {
 	return tempErr("4.0.0", "%v", err)
 }
 
-func (r *Runner) settleAsync(ctx context.Context, wg *sync.WaitGroup, e store.QueueEntry, msg []byte, cn *conn, res sendResult) {
+func (r *Runner) settleAsync(ctx context.Context, wg *sync.WaitGroup, ls *leases, e store.QueueEntry, msg []byte, cn *conn, res sendResult) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		r.settle(e, msg, cn, res)
+		ls.settled(e.ID) // renewed until its outcome is stored
 	}()
 }
 
@@ -576,6 +616,9 @@ func (r *Runner) settle(e store.QueueEntry, msg []byte, cn *conn, res sendResult
 		next = deadline // one last attempt when the time is up
 	}
 	apply := func(x *store.QueueEntry) error {
+		if x.LeaseHolder != r.cfg.Node {
+			return errLeaseLost
+		}
 		x.Attempts++
 		x.NextAttempt = next.UTC()
 		if lastErr != "" {
@@ -610,6 +653,26 @@ func (r *Runner) settle(e store.QueueEntry, msg []byte, cn *conn, res sendResult
 	switch {
 	case errors.Is(err, store.ErrNoSuchMessage):
 		r.log.Info("outbound entry dropped while being delivered", "id", e.ID)
+		return
+	case errors.Is(err, errLeaseLost):
+		// The lease ended while this attempt ran (it could not be
+		// renewed in time) and another node may be delivering the entry:
+		// of this attempt only what the remote accepted is recorded, so
+		// that it is not sent again; no failure, no DSN.
+		r.log.Warn("outbound entry's lease lost during the attempt; its outcome is left to the node holding it", "id", e.ID, "queue_id", e.QueueID, "sent", res.sent)
+		if len(res.sent) > 0 {
+			err := r.st.SettleQueued(ctx, e.ID, func(x *store.QueueEntry) error {
+				for i := range x.Recipients {
+					if rc := &x.Recipients[i]; rc.Status == store.RcptPending && sent[rc.Addr] {
+						rc.Status = store.RcptSent
+					}
+				}
+				return nil
+			}, nil, nil)
+			if err != nil && !errors.Is(err, store.ErrNoSuchMessage) {
+				r.log.Error("recording an outbound delivery", "id", e.ID, "err", err)
+			}
+		}
 		return
 	case err != nil:
 		r.log.Error("recording an outbound delivery", "id", e.ID, "err", err)
