@@ -222,7 +222,14 @@ type Outbound struct {
 	ConnectTimeout        Duration `toml:"connect_timeout"`
 	CommandTimeout        Duration `toml:"command_timeout"` // per SMTP command; the reply to the final dot gets twice this
 	Concurrency           int      `toml:"concurrency"`     // destinations delivered at once
+	// Lease is how long a queued message a node works on stays its own
+	// without a renewal (renewed every third of it): on several nodes,
+	// how soon another takes over the messages of a node that died.
+	Lease Duration `toml:"lease"`
 }
+
+// MinLease is the shortest outbound.lease: renewals every second.
+const MinLease = 3 * time.Second
 
 // The values of outbound.smart_host_tls. Only the first two ever send
 // mail to the smart host encrypted; the last two are for a smart host on
@@ -259,6 +266,9 @@ func (o *Outbound) validate() error {
 	}
 	if o.Concurrency <= 0 {
 		return fmt.Errorf("outbound.concurrency must be positive")
+	}
+	if o.Lease.Duration < MinLease {
+		return fmt.Errorf("outbound.lease = %s: must be at least %s (it is renewed every third of it)", o.Lease.Duration, MinLease)
 	}
 	return nil
 }
@@ -354,6 +364,7 @@ func Default() Config {
 			SmartHostTLS: SmartHostSTARTTLS, SmartHostVerifyTLS: true,
 			RetryFor: Duration{24 * time.Hour}, RetryInitial: Duration{5 * time.Minute}, RetryMax: Duration{time.Hour},
 			ConnectTimeout: Duration{30 * time.Second}, CommandTimeout: Duration{5 * time.Minute}, Concurrency: 16,
+			Lease: Duration{2 * time.Minute},
 		},
 	}
 }

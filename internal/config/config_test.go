@@ -41,6 +41,7 @@ func TestLoadErrors(t *testing.T) {
 		"auth no tls":    "[outbound]\nsmart_host_tls = \"none\"\nsmart_host_user = \"u\"\nsmart_host_password_file = \"p\"\n",
 		"auth opport":    "[outbound]\nsmart_host_tls = \"opportunistic\"\nsmart_host_user = \"u\"\nsmart_host_password_file = \"p\"\n",
 		"zero retry":     "[outbound]\nretry_for = \"0s\"\n",
+		"short lease":    "[outbound]\nlease = \"2s\"\n",
 		"acme and cert":  "[listen]\nhttp = \"0.0.0.0:80\"\n[tls]\nacme = true\ncert = \"c.pem\"\nkey = \"k.pem\"\n",
 		"acme no http":   "[tls]\nacme = true\n",
 		"acme http dir":  "[listen]\nhttp = \":80\"\n[tls]\nacme = true\nacme_directory = \"http://ca.example/dir\"\n",

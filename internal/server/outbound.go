@@ -42,6 +42,7 @@ func newOutbound(ctx context.Context, cfg config.Config, st store.Store, m queue
 		CommandTimeout:     o.CommandTimeout.Duration,
 		DataTimeout:        2 * o.CommandTimeout.Duration,
 		Concurrency:        o.Concurrency,
+		Lease:              o.Lease.Duration,
 		Node:               queueNode(cfg),
 	}, queue.Options{Log: log, Metrics: m})
 	if o.SmartHost != "" {
