@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"net/smtp"
@@ -12,6 +13,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -65,6 +67,7 @@ func TestPostgresNodes(t *testing.T) {
 		{"store copy", testStoreCopy},
 		{"backup restore", testBackupRestore},
 		{"outbound once", testOutboundOnce},
+		{"outbound takeover", testOutboundTakeover},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.run(t, cluster) })
 	}
@@ -563,4 +566,111 @@ func testOutboundOnce(t *testing.T, cluster *pgtest.Cluster) {
 		byNode[i] = strings.Count(node.log.String(), "outcome=sent")
 	}
 	t.Logf("relayed by node A %d, node B %d", byNode[0], byNode[1])
+}
+
+// testOutboundTakeover: node A claims a message for the smart host, which
+// holds A's RCPT (A is mid-attempt). A renews its lease (4 s here) while
+// it waits: node B, running beside it, does not take the message when
+// the first lease would have ended. A is killed with SIGKILL: its lease
+// runs out and B delivers the message, once.
+func testOutboundTakeover(t *testing.T, cluster *pgtest.Cluster) {
+	const lease = 4 * time.Second
+	_, url, err := cluster.CreateDatabase(t.Context(), "")
+	testutil.Must(t, err)
+	sink := smtpsink.New(t, "relay.test", true)
+	held := make(chan struct{})
+	let := make(chan struct{}) // closed at the end: the held RCPT is refused
+	t.Cleanup(func() { close(let) })
+	var rcpts atomic.Int64
+	sink.Rcpt = func(string) error {
+		if rcpts.Add(1) > 1 {
+			return nil
+		}
+		close(held)
+		<-let
+		return errors.New("refused (the test is over)")
+	}
+	node := func() (data, cfg string) {
+		data, cfg = nodeConfig(t, url)
+		appendConfig(t, cfg, "[outbound]\nsmart_host = \""+sink.Addr+"\"\nsmart_host_verify_tls = false\nlease = \""+lease.String()+"\"\n")
+		return data, cfg
+	}
+	dataA, cfgA := node()
+	mustCLI(t, "", "domain", "add", "example.com", "--config", cfgA, "--data", dataA)
+	mustCLI(t, "secret-pw\n", "account", "add", "info@example.com", "--password-stdin", "--config", cfgA, "--data", dataA)
+	a := startServer(t, dataA, cfgA)
+	submitMail(t, a.addrs["submission"], "info@example.com", "secret-pw", "friend@elsewhere.test",
+		"From: info@example.com\r\nTo: friend@elsewhere.test\r\nSubject: takeover\r\n\r\nhello\r\n")
+	select {
+	case <-held:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("node A's attempt did not reach the smart host:\n%s", a.log.String())
+	}
+	dataB, cfgB := node()
+	b := startServer(t, dataB, cfgB)
+
+	// An observer of the queue, as stored.
+	obs, err := postgres.Open(t.Context(), url, postgres.Options{})
+	testutil.Must(t, err)
+	defer obs.Close()
+	entry := func() store.QueueEntry {
+		t.Helper()
+		all, err := obs.QueueEntries(t.Context())
+		testutil.Must(t, err)
+		if len(all) != 1 {
+			t.Fatalf("queue: %+v, want one entry", all)
+		}
+		return all[0]
+	}
+	first := entry()
+	holderA := first.LeaseHolder
+	if holderA == "" || first.LeaseUntil.IsZero() {
+		t.Fatalf("entry being sent by A is not leased: %+v", first)
+	}
+	// The first lease's end passes with A still at it and B running: the
+	// lease was renewed, B took nothing.
+	for time.Now().Before(first.LeaseUntil.Add(time.Second)) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if n := sink.Mails.Load(); n != 1 {
+		t.Fatalf("%d MAIL commands at the smart host while A holds the message, want A's alone", n)
+	}
+	if q := entry(); q.LeaseHolder != holderA || !q.LeaseUntil.After(first.LeaseUntil) {
+		t.Fatalf("after A's first lease ended: held by %q until %v (first lease until %v by %q)", q.LeaseHolder, q.LeaseUntil, first.LeaseUntil, holderA)
+	}
+
+	killedAt := time.Now()
+	a.cmd.Process.Signal(syscall.SIGKILL)
+	<-a.exited
+	last := entry().LeaseUntil // A's last renewal
+	m := sink.Next()
+	took := time.Since(killedAt)
+	if len(m.To) != 1 || m.To[0] != "friend@elsewhere.test" || !strings.Contains(string(m.Data), "Subject: takeover") {
+		t.Fatalf("the smart host received %+v", m)
+	}
+	// Once the queue is empty the entry is settled: nothing more can go.
+	for deadline := time.Now().Add(20 * time.Second); len(queueOf(t, obs)) > 0; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the queue is not empty after the delivery: %+v", queueOf(t, obs))
+		}
+	}
+	sink.None()
+	if !strings.Contains(b.log.String(), "outcome=sent") {
+		t.Errorf("node B did not log the delivery:\n%s", b.log.String())
+	}
+	if n := rcpts.Load(); n != 2 {
+		t.Errorf("%d RCPTs at the smart host, want 2 (A's held one, B's)", n)
+	}
+	t.Logf("node B delivered %v after node A's SIGKILL (A's lease ran until %v after the kill; lease %v)",
+		took.Round(10*time.Millisecond), last.Sub(killedAt).Round(10*time.Millisecond), lease)
+	if took > 3*lease {
+		t.Errorf("node B took %v to deliver after the kill, with a lease of %v", took, lease)
+	}
+}
+
+func queueOf(t *testing.T, s store.Store) []store.QueueEntry {
+	t.Helper()
+	all, err := s.QueueEntries(t.Context())
+	testutil.Must(t, err)
+	return all
 }
