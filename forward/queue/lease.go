@@ -129,11 +129,12 @@ func (ls *leases) isLost(id string) bool {
 }
 
 // sending records that id is being sent over cn ("" when the sending is
-// over); false if id is lost: then it must not be sent.
+// over); false if id is lost, or its lease has ended by this node's clock
+// (the renewals stalled): then it must not be sent.
 func (ls *leases) sending(id string, cn *conn) bool {
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
-	if id != "" && ls.lost[id] {
+	if id != "" && (ls.lost[id] || !ls.r.now().Before(ls.until)) {
 		return false
 	}
 	ls.current, ls.cn = id, cn

@@ -316,3 +316,28 @@ func TestLeaseRenewedWhileWaiting(t *testing.T) {
 		t.Fatal("entries still queued")
 	}
 }
+
+// A node whose renewals stalled (no tick came: the process was starved)
+// starts no message once its lease has ended by its clock: the message
+// being sent finishes, the next one of the route is left unsent and
+// released, due again for whichever node comes first.
+func TestLeaseEndedStartsNothing(t *testing.T) {
+	x := newLeaseRig(t)
+	second := x.enqueue(store.Outbound{QueueID: "R2", From: "info@example.com", ReturnPath: "info@example.com",
+		Recipients: []string{"carol@remote.test"}, Message: testMsg})
+	x.start() // the first message is at the sink, the second waits its turn on the connection
+	x.clock.Add(time.Minute)
+	x.answer()
+	x.finished("the first message was accepted")
+	if m := x.sk.Next(); len(m.To) != 1 || m.To[0] != "bob@remote.test" {
+		t.Fatalf("received %+v", m)
+	}
+	x.sk.None()
+	q := x.queueEntryOf(second)
+	if q.LeaseHolder != "" || q.Attempts != 0 {
+		t.Errorf("the message not started: %+v, want released, unattempted", q)
+	}
+	if d, err := x.st.QueueDue(ctx, x.clock.Now(), 0); err != nil || len(d) != 1 || d[0].ID != second {
+		t.Errorf("due: %+v %v, want %s", d, err, second)
+	}
+}

@@ -486,7 +486,7 @@ func (r *Runner) deliverRoute(ctx context.Context, ls *leases, rt route, entries
 			}
 		}
 		if !ls.sending(e.ID, cn) {
-			continue // lost while connecting
+			continue // lost while connecting, or the lease ran out
 		}
 		res := cn.send(e.From, e.Pending(), p.sig, p.msg)
 		ls.sending("", nil)
