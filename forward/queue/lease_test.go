@@ -319,8 +319,8 @@ func TestLeaseRenewedWhileWaiting(t *testing.T) {
 
 // A node whose renewals stalled (no tick came: the process was starved)
 // starts no message once its lease has ended by its clock: the message
-// being sent finishes, the next one of the route is left unsent and
-// released, due again for whichever node comes first.
+// being sent finishes, the next one of the route is left unsent, due
+// again for whichever node comes first.
 func TestLeaseEndedStartsNothing(t *testing.T) {
 	x := newLeaseRig(t)
 	second := x.enqueue(store.Outbound{QueueID: "R2", From: "info@example.com", ReturnPath: "info@example.com",
@@ -334,10 +334,39 @@ func TestLeaseEndedStartsNothing(t *testing.T) {
 	}
 	x.sk.None()
 	q := x.queueEntryOf(second)
-	if q.LeaseHolder != "" || q.Attempts != 0 {
-		t.Errorf("the message not started: %+v, want released, unattempted", q)
+	if q.Attempts != 0 || q.LeaseUntil.After(x.clock.Now()) {
+		t.Errorf("the message not started: %+v, want unattempted, its lease over", q)
 	}
 	if d, err := x.st.QueueDue(ctx, x.clock.Now(), 0); err != nil || len(d) != 1 || d[0].ID != second {
 		t.Errorf("due: %+v %v, want %s", d, err, second)
+	}
+}
+
+// A server stopping finishes the message being sent and releases the
+// leases of the messages it did not get to: another node takes them now,
+// not when the leases would have ended.
+func TestLeaseReleasedOnStop(t *testing.T) {
+	x := newLeaseRig(t)
+	second := x.enqueue(store.Outbound{QueueID: "R2", From: "info@example.com", ReturnPath: "info@example.com",
+		Recipients: []string{"carol@remote.test"}, Message: testMsg})
+	run, stop := context.WithCancel(ctx)
+	go func() {
+		defer close(x.done)
+		x.r.Run(run)
+	}()
+	select {
+	case <-x.rcpt:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no attempt reached the sink")
+	}
+	stop()
+	x.answer()
+	x.finished("the server stopped")
+	if m := x.sk.Next(); len(m.To) != 1 || m.To[0] != "bob@remote.test" {
+		t.Fatalf("received %+v", m)
+	}
+	x.sk.None()
+	if q := x.queueEntryOf(second); q.LeaseHolder != "" || q.Attempts != 0 {
+		t.Errorf("the message not attempted: %+v, want released", q)
 	}
 }

@@ -371,10 +371,13 @@ func (r *Runner) dispatch(ctx context.Context, wg *sync.WaitGroup) {
 				}
 			}()
 			r.deliverRoute(rctx, ls, routes[k], groups[k])
-			// Entries not attempted (the run stopping, the connection
-			// broken twice) are due again now, not when their leases end.
 			ls.stop()
-			if rest := ls.heldEntries(groups[k]); len(rest) > 0 {
+			// Entries the run did not get to because it is stopping are
+			// due again now (another node may take them). The others not
+			// attempted (the connection broken twice, a message that could
+			// not be read) are due when their leases end, unrenewed: a
+			// retry a lease later, not at once again and again.
+			if rest := ls.heldEntries(groups[k]); len(rest) > 0 && ctx.Err() != nil {
 				r.unlease(rest)
 			}
 			r.release(k, groups[k])
