@@ -180,7 +180,6 @@ var fieldPrefix = map[string]struct {
 	"from":         {"from:", true},
 	"reply-to":     {"reply-to:", true},
 	"sender":       {"sender:", true},
-	"return-path":  {"return-path:", true},
 	"to":           {"to:", true},
 	"cc":           {"cc:", true},
 	"x-mailer":     {"x-mailer:", false},
@@ -232,7 +231,9 @@ func (t *tokenizer) header(h message.Header) {
 			}
 			continue
 		}
-		t.add("h:" + clip(key))
+		if !listField(key) {
+			t.add("h:" + clip(key))
+		}
 		if key == "message-id" {
 			v := fields.Value()
 			if i := strings.LastIndexByte(v, '@'); i >= 0 {
@@ -278,15 +279,34 @@ func (t *tokenizer) header(h message.Header) {
 
 // localField reports whether a header field is one that mail readers and
 // local delivery agents write — the message's state in a mailbox, the
-// mailbox's bookkeeping, another filter's verdict: it tells where a
-// message was kept, not who sent it, so it is no evidence either way (and
-// mail moved in with yubin import carries it).
+// mailbox's bookkeeping, another filter's verdict, the envelope sender
+// the final delivery recorded (Return-Path, RFC 5321 section 4.4; mail
+// arriving over SMTP has none of its own, or a previous hop's): it tells
+// where a message was kept, not who sent it, so it is no evidence either
+// way (and mail moved in with yubin import carries it).
 func localField(key string) bool {
 	switch key {
-	case "status", "x-status", "x-keywords", "x-uid", "delivery-date", "content-length", "lines":
+	case "status", "x-status", "x-keywords", "x-uid", "delivery-date", "content-length", "lines", "return-path":
 		return true
 	}
 	return strings.HasPrefix(key, "x-mozilla-") || strings.HasPrefix(key, "x-spam-")
+}
+
+// listField reports whether a header field is one of those a mailing list
+// manager writes on every message it sends out (RFC 2369's List-* fields,
+// Mailman's and ezmlm's own), apart from List-Id. They come together, so
+// their names are one piece of evidence — "this came through a list" —
+// that List-Id's tokens already give (with which list); counted as a
+// dozen tokens they would outweigh what the message says, and spam sent
+// through a list the user reads would pass for the list's ham.
+func listField(key string) bool {
+	switch key {
+	case "list-id":
+		return false
+	case "x-mailman-version", "x-beenthere", "errors-to", "x-list-administrivia", "mailing-list", "x-mailing-list":
+		return true
+	}
+	return strings.HasPrefix(key, "list-")
 }
 
 // received adds the hosts and networks a Received field names: the

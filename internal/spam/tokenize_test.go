@@ -166,16 +166,30 @@ func FuzzTokenize(f *testing.F) {
 // Fields a mail reader or local delivery agent wrote tell where a message
 // was kept, not who sent it: none of them gives a token.
 func TestTokenizeSkipsLocalFields(t *testing.T) {
-	msg := "Status: RO\r\nX-Status: A\r\nX-Keywords: $Junk\r\nX-UID: 42\r\nDelivery-Date: Mon, 1 Jan 2024 00:00:00 +0000\r\n" +
+	msg := "Return-Path: <bounce-42@lists.example.net>\r\nStatus: RO\r\nX-Status: A\r\nX-Keywords: $Junk\r\nX-UID: 42\r\nDelivery-Date: Mon, 1 Jan 2024 00:00:00 +0000\r\n" +
 		"Content-Length: 12\r\nLines: 1\r\nX-Mozilla-Status: 0001\r\nX-Spam-Status: No, score=-2.0\r\nX-Spam-Flag: NO\r\n" +
 		"From: someone@example.org\r\nSubject: hello\r\n\r\nhello there\r\n"
 	toks := Tokenize([]byte(msg))
 	has(t, toks, "h:from", "subject:hello", "hello")
 	for _, tok := range toks {
-		for _, bad := range []string{"status", "keywords", "x-uid", "delivery-date", "content-length", "h:lines", "mozilla", "x-spam", "junk", "score"} {
+		for _, bad := range []string{"return-path", "bounce", "lists.example.net", "status", "keywords", "x-uid", "delivery-date", "content-length", "h:lines", "mozilla", "x-spam", "junk", "score"} {
 			if strings.Contains(tok, bad) {
 				t.Errorf("token %q comes from a local field", tok)
 			}
 		}
 	}
+}
+
+// The fields a list manager writes on every message count as one piece of
+// evidence, List-Id's tokens: their names give no tokens of their own.
+func TestTokenizeListFields(t *testing.T) {
+	msg := "From: someone@example.org\r\nSubject: hi\r\nList-Id: Friends of Rohit <fork.xent.com>\r\n" +
+		"List-Unsubscribe: <mailto:fork-request@xent.com?subject=unsubscribe>\r\nList-Post: <mailto:fork@xent.com>\r\n" +
+		"List-Help: <mailto:fork-request@xent.com?subject=help>\r\nList-Subscribe: <mailto:fork-request@xent.com>\r\n" +
+		"List-Archive: <http://xent.com/pipermail/fork/>\r\nX-Mailman-Version: 2.0.11\r\nX-BeenThere: fork@xent.com\r\n" +
+		"Errors-To: fork-admin@xent.com\r\nPrecedence: bulk\r\n\r\nhello there\r\n"
+	toks := Tokenize([]byte(msg))
+	has(t, toks, "h:list-id", "list-id:fork.xent.com", "h:precedence", "precedence:bulk", "hello")
+	hasNot(t, toks, "h:list-unsubscribe", "h:list-post", "h:list-help", "h:list-subscribe", "h:list-archive",
+		"h:x-mailman-version", "h:x-beenthere", "h:errors-to")
 }

@@ -32,6 +32,11 @@ var (
 	trainFrac = flag.Float64("train", 0.5, "part of each group trained")
 	bound     = flag.Int("bound", store.MaxSpamTokens, "keep this many tokens, the most counted (the store's bound ages out the fewest counted)")
 	show      = flag.Int("show", 0, "list this many misfiled ham per split")
+	confident = flag.Float64("confident", 0, "train as the server's trainer does: leave out a message the model already scores within this of its class (0: train everything)")
+	order     = flag.String("order", "spam-first", "with -confident, the order training comes in: spam-first (the harness: spam moved to Junk, then ham read), ham-first, or mixed (the split's order)")
+	showSpam  = flag.Int("show-spam", 0, "list this many missed spam per split")
+	clueN     = flag.Int("clues", 0, "with -show-spam, this many of each missed spam's clues, most significant first")
+	batchToks = flag.Int("batch-tokens", spam.TrainBatchTokens, "with -confident, judge a batch of this many tokens against the model before it, as the trainer does (0: one message at a time)")
 )
 
 type msg struct {
@@ -71,14 +76,56 @@ func main() {
 	}
 	wg.Wait()
 	var totSpam, totHam, caught, misfiled int
-	thresholds := []float64{0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99}
+	thresholds := []float64{0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99}
 	sweep := make([][2]int, len(thresholds))
 	for _, f := range strings.Split(*seedsFlag, ",") {
 		seed, _ := strconv.ParseUint(f, 10, 64)
 		train, test := split(all, seed, *trainFrac)
 		counts := map[string]*store.SpamCount{}
 		var tot store.SpamTotals
+		switch *order {
+		case "spam-first":
+			slices.SortStableFunc(train, func(a, b *msg) int { return cmp.Compare(b.spam2(), a.spam2()) })
+		case "ham-first":
+			slices.SortStableFunc(train, func(a, b *msg) int { return cmp.Compare(a.spam2(), b.spam2()) })
+		case "mixed":
+			r := mrand.New(mrand.NewPCG(seed, 7))
+			r.Shuffle(len(train), func(i, j int) { train[i], train[j] = train[j], train[i] })
+		default:
+			fmt.Fprintln(os.Stderr, "-order: spam-first, ham-first or mixed")
+			os.Exit(2)
+		}
+		skipped := 0
+		var batch []*msg
+		batchN := 0
+		apply := func() {
+			for _, m := range batch {
+				m.add(counts, &tot)
+			}
+			batch, batchN = batch[:0], 0
+		}
 		for _, m := range train {
+			if *confident > 0 && tot.Spam >= spam.MinTraining && tot.Ham >= spam.MinTraining {
+				cc := make([]store.SpamCount, len(m.tokens))
+				for i, t := range m.tokens {
+					if c := counts[t]; c != nil {
+						cc[i] = *c
+					}
+				}
+				p, _ := spam.Classify(tot, m.tokens, cc)
+				if m.spam && p >= 1-*confident || !m.spam && p <= *confident {
+					skipped++
+					continue
+				}
+			}
+			batch = append(batch, m)
+			if batchN += len(m.tokens); batchN >= *batchToks || len(batch) >= spam.TrainBatch {
+				apply()
+			}
+		}
+		apply()
+		if false {
+			m := train[0]
 			if m.spam {
 				tot.Spam++
 			} else {
@@ -112,7 +159,7 @@ func main() {
 			}
 		}
 		var ns, nh, cs, mh int
-		var bad []string
+		var bad, missed []string
 		var hist [11][2]int
 		for _, m := range test {
 			cc := make([]store.SpamCount, len(m.tokens))
@@ -121,7 +168,7 @@ func main() {
 					cc[i] = *c
 				}
 			}
-			p, _ := spam.Classify(tot, m.tokens, cc)
+			p, clues := spam.Classify(tot, m.tokens, cc)
 			for _, sig := range spam.Reputation(m.tokens, cc) {
 				p += sig.Weight // From taken as it is, as with the checks off
 			}
@@ -140,6 +187,12 @@ func main() {
 				ns++
 				if p >= 0.5 {
 					cs++
+				} else {
+					line := fmt.Sprintf("%.2f %s (%d clues)", p, m.name, len(clues))
+					for _, c := range clues[:min(len(clues), *clueN)] {
+						line += fmt.Sprintf(" %s=%.2f", c.Token, c.Prob)
+					}
+					missed = append(missed, line)
 				}
 			} else {
 				nh++
@@ -149,7 +202,7 @@ func main() {
 				}
 			}
 		}
-		fmt.Printf("seed %d: spam caught %d/%d (%.2f %%), ham misfiled %d/%d (%.2f %%), tokens %d\n", seed, cs, ns, 100*float64(cs)/float64(ns), mh, nh, 100*float64(mh)/float64(nh), len(counts))
+		fmt.Printf("seed %d: spam caught %d/%d (%.2f %%), ham misfiled %d/%d (%.2f %%), tokens %d, trained %d spam + %d ham (%d left out)\n", seed, cs, ns, 100*float64(cs)/float64(ns), mh, nh, 100*float64(mh)/float64(nh), len(counts), tot.Spam, tot.Ham, skipped)
 		fmt.Printf("  score decile spam/ham: ")
 		for i, h := range hist {
 			fmt.Printf("%d:%d/%d ", i, h[0], h[1])
@@ -158,6 +211,11 @@ func main() {
 		for i, l := range bad {
 			if i < *show {
 				fmt.Println("   ", l)
+			}
+		}
+		for i, l := range missed {
+			if i < *showSpam {
+				fmt.Println("    missed", l)
 			}
 		}
 		totSpam += ns
@@ -169,6 +227,33 @@ func main() {
 		fmt.Printf("  threshold %.2f: spam %.2f %%, ham %.2f %%\n", th, 100*float64(sweep[ti][0])/float64(totSpam), 100*float64(sweep[ti][1])/float64(totHam))
 	}
 	fmt.Printf("all: spam caught %.2f %%, ham misfiled %.2f %% (%d)\n", 100*float64(caught)/float64(totSpam), 100*float64(misfiled)/float64(totHam), misfiled)
+}
+
+func (m *msg) add(counts map[string]*store.SpamCount, tot *store.SpamTotals) {
+	if m.spam {
+		tot.Spam++
+	} else {
+		tot.Ham++
+	}
+	for _, t := range m.tokens {
+		c := counts[t]
+		if c == nil {
+			c = &store.SpamCount{}
+			counts[t] = c
+		}
+		if m.spam {
+			c.Spam++
+		} else {
+			c.Ham++
+		}
+	}
+}
+
+func (m *msg) spam2() int {
+	if m.spam {
+		return 1
+	}
+	return 0
 }
 
 func split(all []*msg, seed uint64, frac float64) (train, test []*msg) {
