@@ -950,7 +950,7 @@ func barrier(smtpAddr, imapsAddr string) error {
 }
 
 // modelTotals finds the spam and ham counts in "yubin spam show --json"
-// and compares them with what was trained.
+// and compares them with what was trained through IMAP.
 func modelTotals(js string, spam, ham int) string {
 	var v any
 	if err := json.Unmarshal([]byte(js), &v); err != nil {
@@ -989,8 +989,11 @@ func modelTotals(js string, spam, ham int) string {
 		return "(no totals in yubin spam show --json)"
 	}
 	s, h := int(found["spam"].(float64)), int(found["ham"].(float64))
-	note := ""
-	if s != spam || h != ham {
+	// The trainer leaves out what the model already scores as what the
+	// user says (thick-threshold training), so the model may count fewer
+	// messages than were trained, never more.
+	note := fmt.Sprintf(" of %d spam + %d ham the user trained (the rest the model already knew)", spam, ham)
+	if s > spam || h > ham || s == 0 {
 		note = fmt.Sprintf(" — MISMATCH: %d spam and %d ham were trained through IMAP", spam, ham)
 	}
 	return fmt.Sprintf("%d spam, %d ham trained%s", s, h, note)

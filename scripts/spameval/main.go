@@ -35,7 +35,7 @@ var (
 	confident = flag.Float64("confident", 0, "train as the server's trainer does: leave out a message the model already scores within this of its class (0: train everything)")
 	order     = flag.String("order", "spam-first", "with -confident, the order training comes in: spam-first (the harness: spam moved to Junk, then ham read), ham-first, or mixed (the split's order)")
 	showSpam  = flag.Int("show-spam", 0, "list this many missed spam per split")
-	clueN     = flag.Int("clues", 0, "with -show-spam, this many of each missed spam's clues, most significant first")
+	clueN     = flag.Int("clues", 0, "with -show or -show-spam, this many of each listed message's clues, most significant first")
 	batchToks = flag.Int("batch-tokens", spam.TrainBatchTokens, "with -confident, judge a batch of this many tokens against the model before it, as the trainer does (0: one message at a time)")
 )
 
@@ -198,7 +198,11 @@ func main() {
 				nh++
 				if p >= 0.5 {
 					mh++
-					bad = append(bad, fmt.Sprintf("%.2f %s", p, m.name))
+					line := fmt.Sprintf("%.2f %s (%d clues)", p, m.name, len(clues))
+					for _, c := range clues[:min(len(clues), *clueN)] {
+						line += fmt.Sprintf(" %s=%.2f", c.Token, c.Prob)
+					}
+					bad = append(bad, line)
 				}
 			}
 		}
