@@ -29,11 +29,11 @@ func TestChi2Q(t *testing.T) {
 
 func TestTokenProb(t *testing.T) {
 	// Robinson's f(w): unseen is x, a token seen once in spam only is
-	// (0.5 + 1) / 2, and heavy use approaches the ratio.
+	// (s*x + 1) / (s + 1), and heavy use approaches the ratio.
 	if p := TokenProb(store.SpamCount{}, 10, 10); p != 0.5 {
 		t.Errorf("unseen: %v", p)
 	}
-	if p := TokenProb(store.SpamCount{Spam: 1}, 10, 10); p != 0.75 {
+	if p, want := TokenProb(store.SpamCount{Spam: 1}, 10, 10), (Strength*Assumed+1)/(Strength+1); math.Abs(p-want) > 1e-12 || p <= 0.5+MinDeviation {
 		t.Errorf("once in spam: %v", p)
 	}
 	if p := TokenProb(store.SpamCount{Spam: 100, Ham: 100}, 100, 100); math.Abs(p-0.5) > 1e-9 {
