@@ -32,7 +32,7 @@ var (
 	trainFrac = flag.Float64("train", 0.5, "part of each group trained")
 	bound     = flag.Int("bound", store.MaxSpamTokens, "keep this many tokens, the most counted (the store's bound ages out the fewest counted)")
 	show      = flag.Int("show", 0, "list this many misfiled ham per split")
-	confident = flag.Float64("confident", 0, "train as the server's trainer does: leave out a message the model already scores within this of its class (0: train everything)")
+	confident = flag.Float64("confident", spam.Confident, "leave out a message the model already scores within this of its class, as the server's trainer does (0: train everything)")
 	order     = flag.String("order", "spam-first", "with -confident, the order training comes in: spam-first (the harness: spam moved to Junk, then ham read), ham-first, or mixed (the split's order)")
 	showSpam  = flag.Int("show-spam", 0, "list this many missed spam per split")
 	clueN     = flag.Int("clues", 0, "with -show or -show-spam, this many of each listed message's clues, most significant first")
