@@ -124,26 +124,6 @@ func main() {
 			}
 		}
 		apply()
-		if false {
-			m := train[0]
-			if m.spam {
-				tot.Spam++
-			} else {
-				tot.Ham++
-			}
-			for _, t := range m.tokens {
-				c := counts[t]
-				if c == nil {
-					c = &store.SpamCount{}
-					counts[t] = c
-				}
-				if m.spam {
-					c.Spam++
-				} else {
-					c.Ham++
-				}
-			}
-		}
 		if *bound > 0 && len(counts) > *bound {
 			type kc struct {
 				k string
