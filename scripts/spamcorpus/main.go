@@ -28,6 +28,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"math"
 	mrand "math/rand/v2"
@@ -75,6 +76,7 @@ var (
 	keep       = flag.Bool("keep", false, "keep each split's data directory")
 	showN      = flag.Int("show", 10, "misfiled messages of each kind to print per split")
 	markdown   = flag.Bool("markdown", false, "print the summary table as Markdown (for the README)")
+	orderFlag  = flag.String("order", "spam-first", "how the user trains: spam-first (every spam moved to Junk, then every ham read), ham-first, or arrival (the training part arrives shuffled and the user goes through INBOX in arrival order, 100 messages at a time, moving that batch's spam and reading its ham)")
 	barrierMax = flag.Duration("barrier-timeout", 10*time.Minute, "longest wait for the training to be applied")
 )
 
@@ -97,6 +99,10 @@ func (m *msg) class() string {
 func main() {
 	flag.Parse()
 	log := func(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
+	if !slices.Contains([]string{"spam-first", "ham-first", "arrival"}, *orderFlag) {
+		log("spamcorpus: -order %q: spam-first, ham-first or arrival", *orderFlag)
+		os.Exit(2)
+	}
 	if *corpusDir == "" {
 		log("spamcorpus: -corpus DIR is required (scripts/spam-corpus.sh fetches the corpus)")
 		os.Exit(2)
@@ -537,6 +543,14 @@ func runSplit(bin, work, out, name string, train, test []*msg) (*result, error) 
 
 	// 1. The training part arrives over port 25, and the probe
 	// account's messages for the barrier.
+	if *orderFlag == "arrival" {
+		// Mail comes in as it comes: spam and ham mixed.
+		train = slices.Clone(train)
+		h := fnv.New64a()
+		h.Write([]byte(name))
+		r := mrand.New(mrand.NewPCG(h.Sum64(), 0x6172726976616c))
+		r.Shuffle(len(train), func(i, j int) { train[i], train[j] = train[j], train[i] })
+	}
 	t0 := time.Now()
 	delivered := deliverAll(smtpAddr, user, train)
 	r.deliverTrain = time.Since(t0)
@@ -594,15 +608,8 @@ func runSplit(bin, work, out, name string, train, test []*msg) (*result, error) 
 	if err := selectBox(c, "INBOX"); err != nil {
 		return nil, err
 	}
-	for _, ch := range chunks(spamInbox) {
-		if _, err := c.Move(uidSet(ch), "Junk").Wait(); err != nil {
-			return nil, fmt.Errorf("MOVE to Junk: %v", err)
-		}
-	}
-	for _, ch := range chunks(hamInbox) {
-		if err := c.Store(uidSet(ch), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagSeen}}, nil).Close(); err != nil {
-			return nil, fmt.Errorf("STORE +FLAGS (\\Seen): %v", err)
-		}
+	if err := trainInbox(c, spamInbox, hamInbox); err != nil {
+		return nil, err
 	}
 	if len(hamJunk) > 0 {
 		if err := selectBox(c, "Junk"); err != nil {
@@ -661,6 +668,62 @@ func lastPart(s string) string {
 		s = s[i+2:]
 	}
 	return s
+}
+
+// trainInbox moves spam from the selected INBOX to Junk and reads ham
+// there, in the order -order asks for.
+func trainInbox(c *imapclient.Client, spamUIDs, hamUIDs []imap.UID) error {
+	moveSpam := func(uids []imap.UID) error {
+		for _, ch := range chunks(uids) {
+			if _, err := c.Move(uidSet(ch), "Junk").Wait(); err != nil {
+				return fmt.Errorf("MOVE to Junk: %v", err)
+			}
+		}
+		return nil
+	}
+	readHam := func(uids []imap.UID) error {
+		for _, ch := range chunks(uids) {
+			if err := c.Store(uidSet(ch), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagSeen}}, nil).Close(); err != nil {
+				return fmt.Errorf("STORE +FLAGS (\\Seen): %v", err)
+			}
+		}
+		return nil
+	}
+	switch *orderFlag {
+	case "spam-first":
+		if err := moveSpam(spamUIDs); err != nil {
+			return err
+		}
+		return readHam(hamUIDs)
+	case "ham-first":
+		if err := readHam(hamUIDs); err != nil {
+			return err
+		}
+		return moveSpam(spamUIDs)
+	}
+	// arrival: a screenful at a time, oldest first.
+	isSpam := map[imap.UID]bool{}
+	for _, u := range spamUIDs {
+		isSpam[u] = true
+	}
+	all := slices.Concat(spamUIDs, hamUIDs)
+	for _, ch := range chunks(all) {
+		var sp, hm []imap.UID
+		for _, u := range ch {
+			if isSpam[u] {
+				sp = append(sp, u)
+			} else {
+				hm = append(hm, u)
+			}
+		}
+		if err := moveSpam(sp); err != nil {
+			return err
+		}
+		if err := readHam(hm); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func chunks(uids []imap.UID) [][]imap.UID {
