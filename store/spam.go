@@ -124,6 +124,13 @@ type SpamTraining struct {
 	// mind). Without Message, the counts simply grow (seeding a model
 	// from files).
 	Message *MessageRef
+	// TokensOnly counts Tokens in Class without counting a message in
+	// the totals: what the model should keep of a message it is not
+	// trained with (the sender of a ham the trainer leaves out because
+	// the model already knows it as ham, so that the sender's reputation
+	// still grows). Never with Message: nothing is remembered, and the
+	// counts are never taken back.
+	TokensOnly bool
 }
 
 // SpamModel is the spam filter's trainable models: token counts per owner
@@ -243,6 +250,8 @@ func (t SpamTraining) Validate() error {
 		return fmt.Errorf("%w: no model to train", ErrInvalid)
 	case t.Class > Ham, t.Class == NotTrained && t.Message == nil:
 		return fmt.Errorf("%w: train as spam or ham", ErrInvalid)
+	case t.TokensOnly && (t.Message != nil || t.Class == NotTrained):
+		return fmt.Errorf("%w: tokens alone are counted as spam or ham, for no stored message", ErrInvalid)
 	}
 	return nil
 }

@@ -298,6 +298,11 @@ func (t *Trainer) trainBatch(ctx context.Context, items []trainItem) int {
 				continue
 			}
 			if known {
+				// Left out; its sender still counts, so that the
+				// sender's reputation grows with every message.
+				if from := SenderTokens(toks); len(from) > 0 {
+					batch = append(batch, store.SpamTraining{Owners: owners, Tokens: from, Class: it.class, TokensOnly: true})
+				}
 				continue
 			}
 		}
@@ -322,6 +327,19 @@ func (t *Trainer) trainBatch(ctx context.Context, items []trainItem) int {
 		t.log.Error("spam training of a batch failed", "messages", len(batch), "first_account", first.Account, "first_mailbox", first.Mailbox, "err", err)
 	}
 	return done
+}
+
+// SenderTokens returns the tokens of toks (Tokenize's) that name the
+// sender — the From address, its domain and registered domain — which
+// Reputation reads.
+func SenderTokens(toks []string) []string {
+	var out []string
+	for _, t := range toks {
+		if strings.HasPrefix(t, "from:addr:") || strings.HasPrefix(t, "from:dom:") || strings.HasPrefix(t, "from:org:") {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 // known reports whether every model of owners already scores a message

@@ -396,7 +396,11 @@ func (w *spamWrite) train(t store.SpamTraining, tokens []string) (bool, error) {
 			m.count(tokens, prev, -1, w.today)
 		}
 		if t.Class != store.NotTrained {
+			tot := m.tot
 			m.count(tokens, t.Class, 1, w.today)
+			if t.TokensOnly {
+				m.tot.Spam, m.tot.Ham = tot.Spam, tot.Ham
+			}
 		}
 		if m.tot.Tokens > store.MaxSpamTokens+store.MaxSpamTokens/10 {
 			if err := m.flushTokens(); err != nil {

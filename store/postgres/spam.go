@@ -234,7 +234,11 @@ func (sw *spamWrite) train(ctx context.Context, t store.SpamTraining, tokens []s
 			m.count(tokens, prev, -1, sw.today)
 		}
 		if t.Class != store.NotTrained {
+			tot := m.tot
 			m.count(tokens, t.Class, 1, sw.today)
+			if t.TokensOnly {
+				m.tot.Spam, m.tot.Ham = tot.Spam, tot.Ham
+			}
 		}
 		if m.tot.Tokens > store.MaxSpamTokens+store.MaxSpamTokens/10 {
 			if err := m.flushTokens(ctx, sw.w); err != nil {

@@ -20,6 +20,7 @@ var spamTests = []test{
 	{"train a message", testTrainMessage},
 	{"training follows the message", testTrainCopies},
 	{"train refused", testTrainRefused},
+	{"tokens alone", testTrainTokensOnly},
 	{"a batch trains as one by one", testTrainBatchInOrder},
 	{"a batch skips messages gone", testTrainBatchGone},
 	{"a batch of several owners", testTrainBatchOwners},
@@ -273,6 +274,45 @@ func testTrainRefused(t *testing.T, e *env) {
 	})
 	if tot, _ := e.counts(info); tot != (store.SpamTotals{}) {
 		t.Errorf("a refused training counted: %+v", tot)
+	}
+}
+
+// TokensOnly counts tokens without a message in the totals, alone and in
+// a batch, and is refused with a stored message.
+func testTrainTokensOnly(t *testing.T, e *env) {
+	owners := []string{info, "example.com"}
+	e.train(store.SpamTraining{Owners: owners, Tokens: []string{"cheap", "from:addr:a@example.org"}, Class: store.Ham})
+	if !e.train(store.SpamTraining{Owners: owners, Tokens: []string{"from:addr:a@example.org", "from:dom:example.org"}, Class: store.Ham, TokensOnly: true}) {
+		t.Errorf("counting tokens alone changed nothing")
+	}
+	e.trainBatch([]store.SpamTraining{
+		{Owners: owners, Tokens: []string{"from:addr:a@example.org"}, Class: store.Ham, TokensOnly: true},
+		{Owners: owners, Tokens: []string{"pills"}, Class: store.Spam},
+		{Owners: owners, Tokens: []string{"from:addr:s@example.net"}, Class: store.Spam, TokensOnly: true},
+	})
+	for _, owner := range owners {
+		tot, cs := e.counts(owner, "cheap", "from:addr:a@example.org", "from:dom:example.org", "pills", "from:addr:s@example.net")
+		if want := (store.SpamTotals{Spam: 1, Ham: 1, Tokens: 5}); tot != want {
+			t.Errorf("%s: totals %+v, want %+v (tokens alone count no message)", owner, tot, want)
+		}
+		if want := []string{"0/1", "0/3", "0/1", "1/0", "1/0"}; !slices.Equal(cs, want) {
+			t.Errorf("%s: counts %v, want %v", owner, cs, want)
+		}
+	}
+	d := e.deliver(info, "INBOX", body(1))
+	runErrCases(t, e, []errCase{
+		{"with a message", func(e *env) error {
+			_, err := e.s.TrainSpam(e.t.Context(), store.SpamTraining{Owners: owners, Tokens: []string{"x"}, Class: store.Ham, TokensOnly: true,
+				Message: &store.MessageRef{Account: info, Mailbox: "INBOX", UID: d.UID}})
+			return err
+		}, store.ErrInvalid},
+		{"no class", func(e *env) error {
+			_, err := e.s.TrainSpamBatch(e.t.Context(), []store.SpamTraining{{Owners: owners, Tokens: []string{"x"}, TokensOnly: true}})
+			return err
+		}, store.ErrInvalid},
+	})
+	if c, _ := e.s.SpamTrained(t.Context(), store.MessageRef{Account: info, Mailbox: "INBOX", UID: d.UID}); c != store.NotTrained {
+		t.Errorf("a refused training remembered the message as %v", c)
 	}
 }
 
