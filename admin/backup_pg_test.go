@@ -46,6 +46,11 @@ func TestRestorePostgres(t *testing.T) {
 	testutil.Must(t, err)
 	defer src.Close()
 	fill(src)
+	// Status gives the database's size, which no file in the data dir
+	// has (yubin status: "Store: ..., N MiB on disk").
+	if st, err := NewService(src, 0).Status(ctx); err != nil || st.Store.Bytes < 1<<20 {
+		t.Errorf("status of a PostgreSQL store: %+v, %v", st.Store, err)
+	}
 	var file bytes.Buffer
 	_, err = WriteBackup(ctx, NewService(src, 0), &file, BackupOptions{Yubin: "1.2.3"})
 	testutil.Must(t, err)

@@ -55,8 +55,10 @@ type QueueStatus struct {
 
 // StoreStatus is the store on disk.
 type StoreStatus struct {
-	Path  string `json:"path"`
-	Bytes int64  `json:"bytes"`
+	Path string `json:"path"`
+	// Bytes is the size of the store's file, or of its PostgreSQL
+	// database on the database server's disk.
+	Bytes int64 `json:"bytes"`
 }
 
 // ClamdStatus says whether clamd answers a PING.
@@ -144,6 +146,12 @@ func (s *Service) Status(ctx context.Context) (Status, error) {
 	if st.LastBackup, err = s.st.LastBackup(ctx); err != nil {
 		return Status{}, translate(err)
 	}
+	if sz, ok := s.st.(store.Sizer); ok && st.Store.Bytes == 0 {
+		// A database: its size is the server's to say, not a file's.
+		if st.Store.Bytes, err = sz.StoreBytes(ctx); err != nil {
+			return Status{}, translate(err)
+		}
+	}
 	return st, nil
 }
 
@@ -183,7 +191,8 @@ func StoreInfo(dataDir string) StoreStatus {
 }
 
 // StoreInfoOf is StoreInfo of the store cfg names: a PostgreSQL database
-// is named without its password, and has no size on disk here (0).
+// is named without its password, and has no size on disk here (0; Status
+// asks the database).
 func StoreInfoOf(cfg config.Config) StoreStatus {
 	if cfg.Store.Backend == "postgres" {
 		return StoreStatus{Path: cfg.StoreDescription()}

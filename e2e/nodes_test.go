@@ -483,6 +483,8 @@ func testBackupRestore(t *testing.T, cluster *pgtest.Cluster) {
 	}
 	if st := mustCLI(t, "", "status", "--config", cfgB, "--data", dataB); !strings.Contains(st, "pg.yubin") {
 		t.Errorf("status of the restored store does not name the backup it came from:\n%s", st)
+	} else if !strings.Contains(st, "MiB on disk") {
+		t.Errorf("status of a PostgreSQL store does not give the database's size:\n%s", st)
 	}
 
 	// Across backends.

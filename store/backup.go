@@ -24,6 +24,13 @@ type Backups interface {
 	LastBackup(ctx context.Context) (LastBackup, error)
 }
 
+// Sizer is implemented by a backend whose size is not a file in the data
+// dir (PostgreSQL): StoreBytes says how many bytes it takes where it keeps
+// the store ("yubin status").
+type Sizer interface {
+	StoreBytes(ctx context.Context) (int64, error)
+}
+
 // BackupInfo describes a snapshot written by Backups.Backup.
 type BackupInfo struct {
 	// Backend names the backend that wrote the snapshot (and can read it

@@ -288,3 +288,15 @@ func (t *tableReader) Read(p []byte) (int, error) {
 	t.buf = t.buf[n:]
 	return n, nil
 }
+
+// StoreBytes is the size of the database on the server's disk
+// (pg_database_size): store.Sizer.
+func (s *Store) StoreBytes(ctx context.Context) (int64, error) {
+	var n int64
+	if err := s.pool.QueryRow(ctx, `SELECT pg_database_size(current_database())`).Scan(&n); err != nil {
+		return 0, dbError(err)
+	}
+	return n, nil
+}
+
+var _ store.Sizer = (*Store)(nil)
