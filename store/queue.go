@@ -77,6 +77,15 @@ func (e *QueueEntry) Pending() []string {
 	return out
 }
 
+// MarkSent marks those of rcpts still pending sent (Queue.RecordSent).
+func (e *QueueEntry) MarkSent(rcpts []string) {
+	for i := range e.Recipients {
+		if r := &e.Recipients[i]; r.Status == RcptPending && slices.Contains(rcpts, r.Addr) {
+			r.Status = RcptSent
+		}
+	}
+}
+
 // prepareOutbound checks and normalises o and splits it by domain.
 func SplitOutbound(o Outbound) ([]Outbound, error) {
 	if len(o.Recipients) == 0 {

@@ -232,6 +232,15 @@ type Queue interface {
 	// is stored, which makes settling idempotent when fn refuses an entry
 	// already settled. An entry that is gone gives ErrNoSuchMessage.
 	SettleQueued(ctx context.Context, id string, fn func(e *QueueEntry) error, ds []Delivery, out []Outbound) error
+	// RecordSent records that the remote accepted rcpts of entry id: those
+	// still pending are marked sent, and nothing else changes — the
+	// entry's lease, whoever holds it, its next attempt, attempts and last
+	// error stay as they are. A holder whose lease ended mid-attempt
+	// (another holder may be delivering the entry now) records with it
+	// what must not be sent again without ending the other holder's
+	// lease, as SettleQueued would. An entry left with nothing pending is
+	// removed; one that is gone gives ErrNoSuchMessage.
+	RecordSent(ctx context.Context, id string, rcpts []string) error
 	RetryQueued(ctx context.Context, ids []string) (int, error)
 	DropQueued(ctx context.Context, ids []string) (int, error)
 	// QueueChanged is signalled when entries may have become due.

@@ -60,6 +60,9 @@ type queueBatch struct {
 type settleOp struct {
 	id string
 	fn func(e *store.QueueEntry) error
+	// keepLease leaves the entry's lease as it is (RecordSent): the
+	// attempt that ends is not the lease holder's.
+	keepLease bool
 }
 
 func (q *queueBatch) empty() bool { return q == nil || len(q.adds) == 0 && q.settle == nil }
@@ -158,9 +161,12 @@ func settleEntry(tx *bbolt.Tx, op *settleOp) error {
 	if err := op.fn(&e); err != nil {
 		return err
 	}
-	e.ID = rec.ID // not the caller's to change
+	e.ID = rec.ID                                 // not the caller's to change
+	e.LeaseHolder, e.LeaseUntil = "", time.Time{} // the attempt is over
+	if op.keepLease {
+		e.LeaseHolder, e.LeaseUntil = rec.LeaseHolder, rec.LeaseUntil // another's goes on
+	}
 	rec.QueueEntry = e
-	rec.LeaseHolder, rec.LeaseUntil = "", time.Time{} // the attempt is over
 	if err := due.Delete(oldDue); err != nil {
 		return err
 	}
@@ -220,6 +226,17 @@ func (s *Store) SettleQueued(ctx context.Context, id string, fn func(e *store.Qu
 		q.adds = append(q.adds, parts...)
 	}
 	_, err := s.deliverBatch(ctx, ds, q, "")
+	return err
+}
+
+// RecordSent marks those of rcpts still pending in entry id sent, and
+// leaves its lease, schedule and errors as they are (see store.Queue).
+func (s *Store) RecordSent(ctx context.Context, id string, rcpts []string) error {
+	q := &queueBatch{settle: &settleOp{id: id, keepLease: true, fn: func(e *store.QueueEntry) error {
+		e.MarkSent(rcpts)
+		return nil
+	}}}
+	_, err := s.deliverBatch(ctx, nil, q, "")
 	return err
 }
 

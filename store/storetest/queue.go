@@ -20,7 +20,8 @@ import (
 // function to the entry as stored, in the transaction that stores its DSNs:
 // a function that checks the entry can refuse a stale outcome, and then
 // nothing of the call is stored; settling an entry that is gone fails with
-// ErrNoSuchMessage and stores nothing either.
+// ErrNoSuchMessage and stores nothing either. RecordSent marks recipients
+// sent and leaves the rest, the lease above all, as it is.
 var queueTests = []test{
 	{"enqueue", testEnqueue},
 	{"enqueue errors", testEnqueueErrors},
@@ -29,6 +30,7 @@ var queueTests = []test{
 	{"lease concurrently", testLeaseConcurrent},
 	{"renew leases", testRenewLeases},
 	{"renew against a claim", testRenewAgainstClaim},
+	{"record sent under another's lease", testRecordSent},
 	{"settle", testSettle},
 	{"settle twice", testSettleTwice},
 	{"settle refused", testSettleRefused},
@@ -732,6 +734,65 @@ func testRenewLeases(t *testing.T, e *env) {
 	}
 	if _, err := e.s.RenewLeases(ctx, ids, "node-a", time.Time{}); !errors.Is(err, store.ErrInvalid) {
 		t.Errorf("renewal without an end: %v", err)
+	}
+}
+
+// RecordSent marks recipients sent and changes nothing else: a node whose
+// lease ended mid-attempt records what the remote accepted without ending
+// the lease of the node that claimed the entry after it.
+func testRecordSent(t *testing.T, e *env) {
+	ctx := t.Context()
+	ids, err := e.s.Enqueue(ctx, store.Outbound{QueueID: "Q2", From: info, ReturnPath: info, Origin: store.OriginSubmission,
+		Recipients: []string{"x@remote.test", "y@remote.test", "z@remote.test"}, Message: []byte("Subject: hi\r\n\r\nbody\r\n")})
+	testutil.Must(t, err)
+	id := ids[0]
+	testutil.Must(t, e.s.SettleQueued(ctx, id, fail("z@remote.test"), nil, nil))
+	e.clock.Advance(time.Hour) // the failure's next attempt is whatever it was: due now
+	now := e.clock.Now()
+	until := now.Add(time.Minute)
+	if got, err := e.s.LeaseQueued(ctx, []string{id}, "node-b", now, until); err != nil || len(got) != 1 {
+		t.Fatalf("node-b claiming: %+v %v", got, err)
+	}
+	before := e.queueEntry(id)
+
+	// node-a's record: x accepted (z, failed already, stays failed; an
+	// address not on the entry changes nothing).
+	testutil.Must(t, e.s.RecordSent(ctx, id, []string{"x@remote.test", "z@remote.test", "w@remote.test"}))
+	q := e.queueEntry(id)
+	want := []store.QueueRecipient{{Addr: "x@remote.test", Status: store.RcptSent}, {Addr: "y@remote.test"},
+		{Addr: "z@remote.test", Status: store.RcptFailed, Error: "550 no such user"}}
+	if !slices.Equal(q.Recipients, want) {
+		t.Errorf("recipients after RecordSent: %+v, want %+v", q.Recipients, want)
+	}
+	if q.LeaseHolder != "node-b" || !q.LeaseUntil.Equal(until) {
+		t.Errorf("node-b's lease after RecordSent: held by %q until %v, want node-b until %v", q.LeaseHolder, q.LeaseUntil, until)
+	}
+	if !q.NextAttempt.Equal(before.NextAttempt) || q.Attempts != before.Attempts || q.LastError != before.LastError {
+		t.Errorf("RecordSent changed the schedule: %+v, was %+v", q, before)
+	}
+	// The lease holds as before: not due, nobody else claims it, node-b
+	// renews it.
+	if d := e.due(now); slices.Contains(d, id) {
+		t.Errorf("leased entry due after RecordSent: %v", d)
+	}
+	if got, err := e.s.LeaseQueued(ctx, []string{id}, "node-c", now, until); err != nil || len(got) != 0 {
+		t.Errorf("node-c claimed node-b's entry after RecordSent: %+v %v", got, err)
+	}
+	if kept, err := e.s.RenewLeases(ctx, []string{id}, "node-b", until.Add(time.Minute)); err != nil || !slices.Equal(kept, []string{id}) {
+		t.Errorf("node-b's renewal after RecordSent: %v %v", kept, err)
+	}
+
+	// The last pending recipient recorded: the entry is gone, and with it
+	// the message; again, ErrNoSuchMessage.
+	testutil.Must(t, e.s.RecordSent(ctx, id, []string{"y@remote.test"}))
+	if _, err := e.s.QueueEntry(ctx, id); !is(err, store.ErrNoSuchMessage) {
+		t.Errorf("entry with nothing pending: %v", err)
+	}
+	if _, _, err := e.s.ReadQueued(ctx, id); !is(err, store.ErrNoSuchMessage) {
+		t.Errorf("message of a finished entry: %v", err)
+	}
+	if err := e.s.RecordSent(ctx, id, []string{"y@remote.test"}); !is(err, store.ErrNoSuchMessage) {
+		t.Errorf("RecordSent on a removed entry: %v", err)
 	}
 }
 
