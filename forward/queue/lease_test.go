@@ -3,10 +3,13 @@ package queue
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/emersion/go-smtp"
 	"github.com/foxcpp/go-mockdns"
 
 	"yubin/internal/testutil"
@@ -83,7 +86,7 @@ func (s *renewals) RenewLeases(ctx context.Context, ids []string, holder string,
 // leaseRig is one runner, node "node-a", with a lease of a minute renewed
 // when the test ticks, a spy on its renewals, and a sink that holds
 // every RCPT until released: an attempt that lasts as long as the test
-// wants.
+// wants. Its entry goes to rcpts (bob@remote.test when none).
 type leaseRig struct {
 	*env
 	sk      *smtpsink.Sink
@@ -97,7 +100,10 @@ type leaseRig struct {
 	id      string
 }
 
-func newLeaseRig(t *testing.T) *leaseRig {
+func newLeaseRig(t *testing.T, rcpts ...string) *leaseRig {
+	if len(rcpts) == 0 {
+		rcpts = []string{"bob@remote.test"}
+	}
 	e := newEnv(t)
 	x := &leaseRig{env: e, sk: newSink(t, false), tick: make(chan time.Time), rcpt: make(chan string, 10),
 		release: make(chan struct{}), done: make(chan struct{})}
@@ -109,7 +115,7 @@ func newLeaseRig(t *testing.T) *leaseRig {
 	}
 	e.route("remote.test", x.sk)
 	x.id = e.enqueue(store.Outbound{QueueID: "R1", From: "info@example.com", ReturnPath: "info@example.com",
-		Recipients: []string{"bob@remote.test"}, Message: testMsg})
+		Recipients: rcpts, Message: testMsg})
 	x.spy = &renewals{Store: e.st, done: make(chan renewal, 10)}
 	x.r = New(x.spy, Config{Hostname: "mail.example.com", Node: "node-a", Lease: time.Minute, CommandTimeout: time.Hour},
 		Options{Resolver: &mockdns.Resolver{Zones: e.zones}, Dial: e.dial, Now: e.clock.Now})
@@ -239,6 +245,126 @@ func TestLeaseLostStopsAttempt(t *testing.T) {
 	x.sk.None()
 	if n := x.sk.Mails.Load(); n != 1 {
 		t.Errorf("%d MAIL commands at the sink, want 1", n)
+	}
+	x.verify()
+}
+
+// heldReads wraps a store: ReadQueued says on reached that it was called,
+// and reads once resume is closed.
+type heldReads struct {
+	*renewals
+	reached chan string
+	resume  chan struct{}
+}
+
+func (s *heldReads) ReadQueued(ctx context.Context, id string) ([]byte, store.QueueEntry, error) {
+	s.reached <- id
+	<-s.resume
+	return s.renewals.ReadQueued(ctx, id)
+}
+
+// Node A's lease ran out while it was stalled mid-attempt (no renewal
+// came), and node B claimed the entry; then the remote accepted the first
+// of A's two recipients and the message (the second refused with a 550).
+// A records the recipient accepted, so that it is not sent again, and
+// nothing else: no failure, no DSN, and B's lease untouched — B's next
+// renewal keeps it, and B delivers the second recipient. Each recipient
+// gets the message once.
+func TestLeaseLostRecordsOnlySent(t *testing.T) {
+	x := newLeaseRig(t, "bob@remote.test", "carol@remote.test")
+	var carols atomic.Int32
+	x.sk.Rcpt = func(to string) error {
+		switch {
+		case to == "bob@remote.test":
+			x.rcpt <- to
+			<-x.release
+		case carols.Add(1) == 1: // node A's attempt
+			return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user (test)"}
+		}
+		return nil
+	}
+	x.start() // node A's RCPT of bob is held at the remote
+
+	// Node A stalls past its lease; node B claims the entry and is about
+	// to read it.
+	x.clock.Add(time.Minute + time.Second)
+	claimed := x.clock.Now()
+	bst := &heldReads{renewals: &renewals{Store: x.st, done: make(chan renewal, 10)}, reached: make(chan string, 1), resume: make(chan struct{})}
+	var resumeOnce sync.Once
+	resume := func() { resumeOnce.Do(func() { close(bst.resume) }) }
+	t.Cleanup(resume)
+	b := New(bst, Config{Hostname: "mail.example.com", Node: "node-b", Lease: time.Minute, CommandTimeout: time.Hour},
+		Options{Resolver: &mockdns.Resolver{Zones: x.zones}, Dial: x.dial, Now: x.clock.Now})
+	bTick := make(chan time.Time)
+	b.ticker = func(time.Duration) (<-chan time.Time, func()) { return bTick, func() {} }
+	bDone := make(chan struct{})
+	go func() {
+		defer close(bDone)
+		b.RunDue(ctx)
+	}()
+	select {
+	case <-bst.reached:
+	case <-time.After(10 * time.Second):
+		t.Fatal("node B did not take the entry")
+	}
+	if q := x.queueEntryOf(x.id); q.LeaseHolder != "node-b" || !q.LeaseUntil.Equal(claimed.Add(time.Minute)) {
+		t.Fatalf("entry claimed by node B: held by %q until %v", q.LeaseHolder, q.LeaseUntil)
+	}
+
+	// The remote answers node A: bob accepted, carol refused, the message
+	// accepted for bob.
+	x.answer()
+	x.finished("the remote answered")
+	if m := x.sk.Next(); len(m.To) != 1 || m.To[0] != "bob@remote.test" {
+		t.Fatalf("node A's message reached %v, want bob", m.To)
+	}
+	q := x.queueEntryOf(x.id)
+	if q.LeaseHolder != "node-b" || !q.LeaseUntil.Equal(claimed.Add(time.Minute)) {
+		t.Errorf("node A's record changed node B's lease: held by %q until %v, want node-b until %v", q.LeaseHolder, q.LeaseUntil, claimed.Add(time.Minute))
+	}
+	want := []store.QueueRecipient{{Addr: "bob@remote.test", Status: store.RcptSent}, {Addr: "carol@remote.test"}}
+	if !slices.Equal(q.Recipients, want) || q.Attempts != 0 || q.LastError != "" {
+		t.Errorf("entry after node A's attempt: %+v, want bob sent, carol pending, no attempt or error recorded", q)
+	}
+	if n := x.queueLen(); n != 1 {
+		t.Errorf("%d queue entries, want 1 (no DSN queued)", n)
+	}
+	if dsn := x.inbox("info@example.com"); len(dsn) != 0 {
+		t.Errorf("%d DSNs to the sender", len(dsn))
+	}
+
+	// Node B's renewal keeps its lease, and B delivers carol.
+	select {
+	case bTick <- time.Now():
+	case <-time.After(10 * time.Second):
+		t.Fatal("node B does not renew")
+	}
+	select {
+	case got := <-bst.done:
+		if got.err != nil || !slices.Equal(got.kept, []string{x.id}) {
+			t.Errorf("node B's renewal after node A's record: %+v, want its lease kept", got)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no renewal")
+	}
+	resume()
+	select {
+	case <-bDone:
+	case <-time.After(10 * time.Second):
+		t.Fatal("node B's attempt goes on")
+	}
+	if m := x.sk.Next(); len(m.To) != 1 || m.To[0] != "carol@remote.test" {
+		t.Fatalf("node B's message reached %v, want carol", m.To)
+	}
+	x.sk.None()
+	if n := x.sk.Mails.Load(); n != 2 {
+		t.Errorf("%d MAIL commands at the remote, want 2 (one per node)", n)
+	}
+	if n := x.queueLen(); n != 0 {
+		t.Errorf("%d queue entries left", n)
+	}
+	if dsn := x.inbox("info@example.com"); len(dsn) != 0 {
+		t.Errorf("%d DSNs to the sender", len(dsn))
 	}
 	x.verify()
 }

@@ -661,17 +661,11 @@ func (r *Runner) settle(e store.QueueEntry, msg []byte, cn *conn, res sendResult
 		// The lease ended while this attempt ran (it could not be
 		// renewed in time) and another node may be delivering the entry:
 		// of this attempt only what the remote accepted is recorded, so
-		// that it is not sent again; no failure, no DSN.
+		// that it is not sent again; no failure, no DSN, and the other
+		// node's lease stays as it is (RecordSent), so that it goes on.
 		r.log.Warn("outbound entry's lease lost during the attempt; its outcome is left to the node holding it", "id", e.ID, "queue_id", e.QueueID, "sent", res.sent)
 		if len(res.sent) > 0 {
-			err := r.st.SettleQueued(ctx, e.ID, func(x *store.QueueEntry) error {
-				for i := range x.Recipients {
-					if rc := &x.Recipients[i]; rc.Status == store.RcptPending && sent[rc.Addr] {
-						rc.Status = store.RcptSent
-					}
-				}
-				return nil
-			}, nil, nil)
+			err := r.st.RecordSent(ctx, e.ID, res.sent)
 			if err != nil && !errors.Is(err, store.ErrNoSuchMessage) {
 				r.log.Error("recording an outbound delivery", "id", e.ID, "err", err)
 			}
