@@ -290,14 +290,7 @@ func (s *Store) LeaseQueued(ctx context.Context, ids []string, holder string, no
 			if rec.NextAttempt.After(now) || rec.LeaseHolder != holder && rec.LeaseUntil.After(now) {
 				continue
 			}
-			if err := due.Delete(dueKey(rec.due(), rec.ID)); err != nil {
-				return err
-			}
-			rec.LeaseHolder, rec.LeaseUntil = holder, until.UTC()
-			if err := putJSON(qb, rec.ID, rec); err != nil {
-				return err
-			}
-			if err := due.Put(dueKey(rec.due(), rec.ID), nil); err != nil {
+			if err := putQueued(qb, due, &rec, func() { rec.LeaseHolder, rec.LeaseUntil = holder, until.UTC() }); err != nil {
 				return err
 			}
 			out = append(out, rec.QueueEntry)
@@ -305,6 +298,19 @@ func (s *Store) LeaseQueued(ctx context.Context, ids []string, holder string, no
 		return nil
 	})
 	return out, err
+}
+
+// putQueued stores rec after change, keeping its entry in the due index
+// (keyed by when it is next due, which change may move) right.
+func putQueued(qb, due *bbolt.Bucket, rec *queueRecord, change func()) error {
+	if err := due.Delete(dueKey(rec.due(), rec.ID)); err != nil {
+		return err
+	}
+	change()
+	if err := putJSON(qb, rec.ID, rec); err != nil {
+		return err
+	}
+	return due.Put(dueKey(rec.due(), rec.ID), nil)
 }
 
 // RenewLeases moves the end of holder's leases on ids to until and
@@ -327,14 +333,7 @@ func (s *Store) RenewLeases(ctx context.Context, ids []string, holder string, un
 				continue
 			}
 			seen[id] = true
-			if err := due.Delete(dueKey(rec.due(), rec.ID)); err != nil {
-				return err
-			}
-			rec.LeaseUntil = until.UTC()
-			if err := putJSON(qb, rec.ID, rec); err != nil {
-				return err
-			}
-			if err := due.Put(dueKey(rec.due(), rec.ID), nil); err != nil {
+			if err := putQueued(qb, due, &rec, func() { rec.LeaseUntil = until.UTC() }); err != nil {
 				return err
 			}
 			kept = append(kept, rec.ID)
@@ -357,14 +356,7 @@ func (s *Store) ReleaseQueued(ctx context.Context, ids []string, holder string) 
 			if !getJSON(qb, id, &rec) || rec.LeaseHolder != holder {
 				continue
 			}
-			if err := due.Delete(dueKey(rec.due(), rec.ID)); err != nil {
-				return err
-			}
-			rec.LeaseHolder, rec.LeaseUntil = "", time.Time{}
-			if err := putJSON(qb, rec.ID, rec); err != nil {
-				return err
-			}
-			if err := due.Put(dueKey(rec.due(), rec.ID), nil); err != nil {
+			if err := putQueued(qb, due, &rec, func() { rec.LeaseHolder, rec.LeaseUntil = "", time.Time{} }); err != nil {
 				return err
 			}
 		}
@@ -477,15 +469,7 @@ func (s *Store) ReadQueued(ctx context.Context, id string) ([]byte, store.QueueE
 // now and returns how many there were.
 func (s *Store) RetryQueued(ctx context.Context, ids []string) (int, error) {
 	return s.queueEdit(ctx, ids, func(tx *bbolt.Tx, rec *queueRecord) error {
-		due := tx.Bucket(bQueueDue)
-		if err := due.Delete(dueKey(rec.due(), rec.ID)); err != nil {
-			return err
-		}
-		rec.NextAttempt = s.now().UTC()
-		if err := putJSON(tx.Bucket(bQueue), rec.ID, rec); err != nil {
-			return err
-		}
-		return due.Put(dueKey(rec.due(), rec.ID), nil)
+		return putQueued(tx.Bucket(bQueue), tx.Bucket(bQueueDue), rec, func() { rec.NextAttempt = s.now().UTC() })
 	})
 }
 
