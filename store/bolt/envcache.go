@@ -23,10 +23,10 @@ import (
 // message. Blobs never change and their ids are never reused, so an entry
 // never goes stale; a copy of a message (COPY, MOVE, several recipients)
 // shares the entry. Entries are made on first request and written in the
-// background, one group commit per call; dropEnvelope removes the entry
+// background, one group commit per call; envelopeTable.drop removes the entry
 // of a blob that is deleted. A delivered, appended or imported message
 // gets its entry in the transaction that stores it (deliveryEnvelope,
-// putEnvelope), so its first FETCH finds it warm.
+// envelopeTable.put), so its first FETCH finds it warm.
 //
 //	envelopes  blob id -> encodeEnvelope
 var bEnvelopes = []byte("envelopes")
@@ -226,49 +226,13 @@ func deliveryEnvelope(sum *mailheader.Summary, hdr, msg []byte) []byte {
 	return mailheader.Encode(&e)
 }
 
-// putEnvelope caches the encoded envelope of a blob being stored, in the
-// transaction that stores it.
-func putEnvelope(tx *bbolt.Tx, id uint64, enc []byte) error {
-	if enc == nil {
-		return nil
-	}
-	b, err := tx.CreateBucketIfNotExists(bEnvelopes)
-	if err != nil {
-		return err
-	}
-	return b.Put(u64key(id), enc)
-}
-
-// dropEnvelope forgets the cached envelope of a blob that is deleted;
-// for unrefBlob.
-func dropEnvelope(tx *bbolt.Tx, id uint64) error {
-	if b := tx.Bucket(bEnvelopes); b != nil {
-		return b.Delete(u64key(id))
-	}
-	return nil
-}
-
 // verifyEnvelopes reports cached envelopes of blobs that no longer exist
 // (unrefBlob drops them) and entries that do not decode. For Verify.
 func verifyEnvelopes(tx *bbolt.Tx, report func(format string, args ...any)) {
-	b := tx.Bucket(bEnvelopes)
-	if b == nil {
-		return
-	}
-	refs := tx.Bucket(bBlobRefs)
-	b.ForEach(func(k, v []byte) error {
-		if len(k) != 8 {
-			report("envelope cache: bad key %x", k)
-			return nil
-		}
-		id := binary.BigEndian.Uint64(k)
-		if refs.Get(k) == nil {
-			report("envelope cache: entry for deleted blob %d", id)
-		}
+	envelopeTable.verify(tx, report, func(id uint64, v []byte) {
 		if _, ok := mailheader.Decode(v); !ok && len(v) > 0 && v[0] == mailheader.Version {
 			report("envelope cache: entry for blob %d does not decode", id)
 		}
-		return nil
 	})
 }
 

@@ -177,7 +177,7 @@ func TestEnvelopeCacheShared(t *testing.T) {
 }
 
 // A cache write for a message expunged after it was read writes nothing;
-// dropEnvelope removes an entry.
+// envelopeTable.drop removes an entry.
 func TestEnvelopeCacheRaces(t *testing.T) {
 	s := openTest(t)
 	setup(t, s)
@@ -213,11 +213,11 @@ func TestEnvelopeCacheRaces(t *testing.T) {
 		t.Errorf("verify: %q", p)
 	}
 	testutil.Must(t, s.db.Update(func(tx *bbolt.Tx) error {
-		testutil.Must(t, dropEnvelope(tx, blob))
-		return dropEnvelope(tx, blobOf(t, s, msgs[0].UID))
+		testutil.Must(t, envelopeTable.drop(tx, blob))
+		return envelopeTable.drop(tx, blobOf(t, s, msgs[0].UID))
 	}))
 	if n := cachedEnvelopes(t, s); n != 0 {
-		t.Errorf("%d envelopes cached after dropEnvelope", n)
+		t.Errorf("%d envelopes cached after envelopeTable.drop", n)
 	}
 }
 

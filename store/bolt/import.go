@@ -122,7 +122,7 @@ func (s *Store) Import(ctx context.Context, account string, msgs []store.ImportM
 			if err != nil {
 				return err
 			}
-			if err := putEnvelope(tx, blob, p.env); err != nil {
+			if err := envelopeTable.put(tx, blob, p.env); err != nil {
 				return err
 			}
 			bx := boxes[p.box]

@@ -197,10 +197,10 @@ func (s *Store) deliverFn(run *deliveryRun) func(tx *bbolt.Tx) error {
 			if err != nil {
 				return err
 			}
-			if err := putEnvelope(tx, blob, p.env); err != nil {
+			if err := envelopeTable.put(tx, blob, p.env); err != nil {
 				return err
 			}
-			if err := putStructure(tx, blob, p.structure); err != nil {
+			if err := structureTable.put(tx, blob, p.structure); err != nil {
 				return err
 			}
 			for j, r := range p.rcpts {
@@ -349,10 +349,10 @@ func unrefBlob(tx *bbolt.Tx, id uint64) error {
 			return err
 		}
 	}
-	if err := dropStructure(tx, id); err != nil {
+	if err := structureTable.drop(tx, id); err != nil {
 		return err
 	}
-	return dropEnvelope(tx, id)
+	return envelopeTable.drop(tx, id)
 }
 
 // Messages lists the messages of a mailbox in UID order, with the

@@ -14,25 +14,62 @@ import (
 //	structures  blob id -> the encoding, opaque here (imapd's)
 var bStructures = []byte("structures")
 
-// putStructure keeps the structure of a blob being stored, in the
-// transaction that stores it; nil keeps nothing.
-func putStructure(tx *bbolt.Tx, id uint64, enc []byte) error {
+// blobTable is a bucket of something worked out from a blob's bytes at
+// delivery (an envelope, a MIME structure), keyed by blob id: put in the
+// transaction that stores the blob, dropped with it (unrefBlob), checked
+// by Verify.
+type blobTable struct {
+	bucket []byte
+	name   string // for Verify's reports
+}
+
+var (
+	envelopeTable  = blobTable{bEnvelopes, "envelope cache"}
+	structureTable = blobTable{bStructures, "structures"}
+)
+
+// put keeps enc for blob id; nil keeps nothing.
+func (t blobTable) put(tx *bbolt.Tx, id uint64, enc []byte) error {
 	if enc == nil {
 		return nil
 	}
-	b, err := tx.CreateBucketIfNotExists(bStructures)
+	b, err := tx.CreateBucketIfNotExists(t.bucket)
 	if err != nil {
 		return err
 	}
 	return b.Put(u64key(id), enc)
 }
 
-// dropStructure forgets the structure of a blob that is deleted.
-func dropStructure(tx *bbolt.Tx, id uint64) error {
-	if b := tx.Bucket(bStructures); b != nil {
+// drop forgets what is kept for a blob that is deleted.
+func (t blobTable) drop(tx *bbolt.Tx, id uint64) error {
+	if b := tx.Bucket(t.bucket); b != nil {
 		return b.Delete(u64key(id))
 	}
 	return nil
+}
+
+// verify reports entries with a bad key or for blobs that are gone, and
+// those check (if not nil) finds wrong.
+func (t blobTable) verify(tx *bbolt.Tx, report func(format string, args ...any), check func(id uint64, v []byte)) {
+	b := tx.Bucket(t.bucket)
+	if b == nil {
+		return
+	}
+	refs := tx.Bucket(bBlobRefs)
+	b.ForEach(func(k, v []byte) error {
+		if len(k) != 8 {
+			report("%s: bad key %x", t.name, k)
+			return nil
+		}
+		id := binary.BigEndian.Uint64(k)
+		if refs.Get(k) == nil {
+			report("%s: entry for deleted blob %d", t.name, id)
+		}
+		if check != nil {
+			check(id, v)
+		}
+		return nil
+	})
 }
 
 // Structures returns the structure stored with each message of uids (nil
@@ -71,21 +108,4 @@ func (s *Store) Structures(ctx context.Context, account, mailbox string, uids []
 		return nil
 	})
 	return out, err
-}
-
-// verifyStructures reports structures of blobs that are gone.
-func verifyStructures(tx *bbolt.Tx, report func(format string, args ...any)) {
-	b := tx.Bucket(bStructures)
-	if b == nil {
-		return
-	}
-	refs := tx.Bucket(bBlobRefs)
-	b.ForEach(func(k, _ []byte) error {
-		if len(k) != 8 {
-			report("structures: bad key %x", k)
-		} else if refs.Get(k) == nil {
-			report("structures: entry for deleted blob %d", binary.BigEndian.Uint64(k))
-		}
-		return nil
-	})
 }

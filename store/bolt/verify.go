@@ -95,7 +95,7 @@ func (s *Store) Verify(ctx context.Context) ([]string, error) {
 		verifyQueue(tx, refs, sizes, report)
 		verifyQuarantine(tx, refs, sizes, report)
 		verifyEnvelopes(tx, report)
-		verifyStructures(tx, report)
+		structureTable.verify(tx, report, nil)
 		stored := map[uint64]int64{}
 		tx.Bucket(bBlobs).ForEach(func(k, v []byte) error {
 			stored[binary.BigEndian.Uint64(k)] += int64(len(v))
