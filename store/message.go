@@ -135,6 +135,81 @@ func (op FlagOp) Apply(have, flags []string) []string {
 	return flags
 }
 
+// MaxEnvelopeHeader bounds how much of a header section is read to build
+// a message's envelope: a message without a body is all header.
+const MaxEnvelopeHeader = 1 << 20
+
+// Normalized is what every backend works out from a Delivery before
+// storing it, whatever the store holds (Delivery.Normalize).
+type Normalized struct {
+	Recipients []string // lower-cased, each once, in order
+	Flags      []string // NormalizeFlags'
+	Date       time.Time
+	Mailbox    string // CanonicalMailbox
+	// HeaderSize is the stored message's header section: the header
+	// fields on top and the header section of Message.
+	HeaderSize int64
+	// Envelope is the encoded envelope (mailheader.Encode): Summary if
+	// given, else the parse of the header section as a backend reads it
+	// back from the stored message (at most MaxEnvelopeHeader bytes).
+	Envelope []byte
+}
+
+// Normalize checks d (recipients, flags, CheckParts) and works out what
+// storing it needs; now is the date of a delivery without one.
+func (d Delivery) Normalize(now time.Time) (Normalized, error) {
+	if len(d.Recipients) == 0 {
+		return Normalized{}, fmt.Errorf("%w: no recipients", ErrInvalid)
+	}
+	rcpts := make([]string, 0, len(d.Recipients))
+	for _, r := range d.Recipients {
+		r = strings.ToLower(r)
+		if !slices.Contains(rcpts, r) {
+			rcpts = append(rcpts, r)
+		}
+	}
+	flags, err := NormalizeFlags(d.Flags)
+	if err != nil {
+		return Normalized{}, err
+	}
+	date := d.Date
+	if date.IsZero() {
+		date = now
+	}
+	if err := d.CheckParts(); err != nil {
+		return Normalized{}, err
+	}
+	return Normalized{
+		Recipients: rcpts,
+		Flags:      flags,
+		Date:       date,
+		Mailbox:    CanonicalMailbox(d.Mailbox),
+		HeaderSize: int64(len(d.Header) + mailheader.HeaderSize(d.Message)),
+		Envelope:   d.envelope(),
+	}, nil
+}
+
+// envelope encodes the envelope of d's message: Summary if given, else
+// Envelope of its header section.
+func (d Delivery) envelope() []byte {
+	if d.Summary != nil {
+		return mailheader.Encode(d.Summary)
+	}
+	return Envelope(d.Header, d.Message)
+}
+
+// Envelope encodes the envelope (mailheader.Encode) of a message stored as
+// the header fields hdr on top of msg: the parse of its header section, as
+// a backend reads it back (at most MaxEnvelopeHeader bytes).
+func Envelope(hdr, msg []byte) []byte {
+	n := mailheader.HeaderSize(msg)
+	h := make([]byte, 0, min(len(hdr)+n, MaxEnvelopeHeader))
+	h = append(h, hdr[:min(len(hdr), MaxEnvelopeHeader)]...)
+	h = append(h, msg[:min(n, MaxEnvelopeHeader-len(h))]...)
+	e := mailheader.Parse(h) // h is a copy: Parse overwrites it
+	return mailheader.Encode(&e)
+}
+
 // CheckParts checks how a delivery's parts fit together, as every
 // backend's Deliver does before storing: header fields on top end with
 // CRLF, and a delivery with a Tail has its whole header section in Message.

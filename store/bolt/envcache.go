@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"yubin/internal/mailheader"
+	"yubin/store"
 
 	bbolt "go.etcd.io/bbolt"
 )
@@ -25,15 +26,11 @@ import (
 // shares the entry. Entries are made on first request and written in the
 // background, one group commit per call; envelopeTable.drop removes the entry
 // of a blob that is deleted. A delivered, appended or imported message
-// gets its entry in the transaction that stores it (deliveryEnvelope,
+// gets its entry in the transaction that stores it (store.Delivery.Normalize,
 // envelopeTable.put), so its first FETCH finds it warm.
 //
 //	envelopes  blob id -> encodeEnvelope
 var bEnvelopes = []byte("envelopes")
-
-// maxEnvelopeHeader bounds how much of a header section is read to build
-// an envelope: a message without a body is all header.
-const maxEnvelopeHeader = 1 << 20
 
 // envelopeWrites counts the background cache writes in flight (tests wait
 // for them).
@@ -75,7 +72,7 @@ func (s *Store) Summaries(ctx context.Context, account, mailbox string, uids []u
 					continue
 				}
 			}
-			misses = append(misses, envelopeMiss{i: i, blob: m.blob, size: min(m.HeaderSize, maxEnvelopeHeader)})
+			misses = append(misses, envelopeMiss{i: i, blob: m.blob, size: min(m.HeaderSize, store.MaxEnvelopeHeader)})
 		}
 		return nil
 	})
@@ -165,10 +162,10 @@ func (u *seqCursor) get(want []byte) []byte {
 	return nil
 }
 
-// readHeaderBytes copies up to size bytes (at most maxEnvelopeHeader) of
+// readHeaderBytes copies up to size bytes (at most store.MaxEnvelopeHeader) of
 // the start of a blob.
 func readHeaderBytes(blobs *bbolt.Bucket, id uint64, size int64) []byte {
-	size = min(size, maxEnvelopeHeader)
+	size = min(size, store.MaxEnvelopeHeader)
 	out := make([]byte, 0, size)
 	for chunk := uint32(0); int64(len(out)) < size; chunk++ {
 		v := blobs.Get(chunkKey(id, chunk))
@@ -208,22 +205,6 @@ func (s *Store) saveEnvelopes(entries []envelopeEntry) {
 		}
 		return nil
 	}, nil)
-}
-
-// deliveryEnvelope encodes the envelope of a message being stored: sum
-// if given, else the parse of its header section — hdr (header fields
-// stored on top) then the header section of msg — as Summaries would
-// read it from the stored blob (at most maxEnvelopeHeader bytes).
-func deliveryEnvelope(sum *mailheader.Summary, hdr, msg []byte) []byte {
-	if sum != nil {
-		return mailheader.Encode(sum)
-	}
-	n := mailheader.HeaderSize(msg)
-	h := make([]byte, 0, min(len(hdr)+n, maxEnvelopeHeader))
-	h = append(h, hdr[:min(len(hdr), maxEnvelopeHeader)]...)
-	h = append(h, msg[:min(n, maxEnvelopeHeader-len(h))]...)
-	e := mailheader.Parse(h) // h is a copy: Parse overwrites it
-	return mailheader.Encode(&e)
 }
 
 // verifyEnvelopes reports cached envelopes of blobs that no longer exist

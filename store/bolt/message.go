@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"yubin/internal/mailheader"
 	"yubin/store"
 
 	bbolt "go.etcd.io/bbolt"
@@ -93,30 +92,11 @@ type prepared struct {
 func (s *Store) prepareDeliveries(ds []store.Delivery) ([]prepared, error) {
 	var preps []prepared
 	for _, d := range ds {
-		if len(d.Recipients) == 0 {
-			return nil, fmt.Errorf("%w: no recipients", store.ErrInvalid)
-		}
-		rcpts := make([]string, 0, len(d.Recipients))
-		for _, r := range d.Recipients {
-			r = strings.ToLower(r)
-			if !slices.Contains(rcpts, r) {
-				rcpts = append(rcpts, r)
-			}
-		}
-		flags, err := store.NormalizeFlags(d.Flags)
+		n, err := d.Normalize(s.now())
 		if err != nil {
 			return nil, err
 		}
-		date := d.Date
-		if date.IsZero() {
-			date = s.now()
-		}
-		if err := d.CheckParts(); err != nil {
-			return nil, err
-		}
-		// The header fields on top add to the header section as they are.
-		hsize := int64(len(d.Header) + mailheader.HeaderSize(d.Message))
-		preps = append(preps, prepared{rcpts, flags, date, store.CanonicalMailbox(d.Mailbox), d.Header, d.Message, d.Tail, d.Size(), hsize, d.Quarantine, deliveryEnvelope(d.Summary, d.Header, d.Message), d.Structure})
+		preps = append(preps, prepared{n.Recipients, n.Flags, n.Date, n.Mailbox, d.Header, d.Message, d.Tail, d.Size(), n.HeaderSize, d.Quarantine, n.Envelope, d.Structure})
 	}
 	return preps, nil
 }

@@ -10,13 +10,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"yubin/internal/mailheader"
 	"yubin/store"
 )
-
-// maxEnvelopeHeader bounds how much of a header section is read to build
-// an envelope.
-const maxEnvelopeHeader = 1 << 20
 
 // putBlob stores a raw message — the concatenation of parts, then tail
 // (nil: none) — in chunks of ChunkSize with its encoded envelope (nil:
@@ -153,18 +148,4 @@ func readAll(ctx context.Context, tx querier, id, size int64) ([]byte, error) {
 		return nil, fmt.Errorf("blob %d holds %d bytes, %d expected: %w", id, len(out), size, store.ErrNoSuchMessage)
 	}
 	return out, nil
-}
-
-// deliveryEnvelope encodes the envelope of a message being stored: sum if
-// given, else the parse of its header section (hdr, then that of msg).
-func deliveryEnvelope(sum *mailheader.Summary, hdr, msg []byte) []byte {
-	if sum != nil {
-		return mailheader.Encode(sum)
-	}
-	n := mailheader.HeaderSize(msg)
-	h := make([]byte, 0, min(len(hdr)+n, maxEnvelopeHeader))
-	h = append(h, hdr[:min(len(hdr), maxEnvelopeHeader)]...)
-	h = append(h, msg[:min(n, maxEnvelopeHeader-len(h))]...)
-	e := mailheader.Parse(h) // h is a copy: Parse overwrites it
-	return mailheader.Encode(&e)
 }

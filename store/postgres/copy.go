@@ -332,7 +332,7 @@ func (dst *Store) copyMailbox(ctx context.Context, src store.Store, account stri
 			if int64(len(raw)) != m.Size {
 				return fmt.Errorf("UID %d: %d bytes read, its size is %d", m.UID, len(raw), m.Size)
 			}
-			blob, err := w.putBlob(ctx, deliveryEnvelope(nil, nil, raw), nil, raw)
+			blob, err := w.putBlob(ctx, store.Envelope(nil, raw), nil, raw)
 			if err != nil {
 				return err
 			}

@@ -69,7 +69,7 @@ func (s *Store) Import(ctx context.Context, account string, msgs []store.ImportM
 		if date.IsZero() {
 			date = s.now()
 		}
-		preps[i] = prepared{m.Key, store.CanonicalMailbox(m.Mailbox), flags, date, m.Message, int64(mailheader.HeaderSize(m.Message)), deliveryEnvelope(nil, nil, m.Message)}
+		preps[i] = prepared{m.Key, store.CanonicalMailbox(m.Mailbox), flags, date, m.Message, int64(mailheader.HeaderSize(m.Message)), store.Envelope(nil, m.Message)}
 		keys[i] = m.Key
 	}
 	var res store.ImportResult

@@ -6,6 +6,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"yubin/internal/mailheader"
+	"yubin/store"
 )
 
 // Summaries returns the header summaries of messages, in the order asked;
@@ -89,9 +90,9 @@ func (s *Store) Summaries(ctx context.Context, account, mailbox string, uids []u
 }
 
 // readHeader reads the start of a blob: its header section, at most
-// maxEnvelopeHeader bytes of it.
+// store.MaxEnvelopeHeader bytes of it.
 func readHeader(ctx context.Context, tx querier, blob, size int64) ([]byte, error) {
-	want := min(size, maxEnvelopeHeader)
+	want := min(size, store.MaxEnvelopeHeader)
 	out := make([]byte, 0, want)
 	rows, err := tx.Query(ctx, `SELECT data FROM chunks WHERE blob = $1 AND n < $2 ORDER BY n`, blob, (want+ChunkSize-1)/ChunkSize)
 	if err != nil {
