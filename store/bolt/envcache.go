@@ -52,29 +52,17 @@ func (s *Store) Summaries(ctx context.Context, account, mailbox string, uids []u
 		if cb := tx.Bucket(bEnvelopes); cb != nil { // none until the first entry is written
 			cache = &seqCursor{c: cb.Cursor()}
 		}
-		recs := seqCursor{c: b.Bucket(bMsgs).Cursor()}
-		var uk [4]byte
 		var bk [8]byte
-		for i, uid := range uids {
-			binary.BigEndian.PutUint32(uk[:], uid)
-			v := recs.get(uk[:])
-			if v == nil {
-				continue
-			}
-			m, err := decodeRecord(uid, v)
-			if err != nil {
-				return fmt.Errorf("%s/%s uid %d: %w", account, mailbox, uid, err)
-			}
+		return eachRecord(b, account, mailbox, uids, func(i int, m record) {
 			if cache != nil {
 				binary.BigEndian.PutUint64(bk[:], m.blob)
 				if e, ok := mailheader.Decode(cache.get(bk[:])); ok {
 					out[i] = e
-					continue
+					return
 				}
 			}
 			misses = append(misses, envelopeMiss{i: i, blob: m.blob, size: min(m.HeaderSize, store.MaxEnvelopeHeader)})
-		}
-		return nil
+		})
 	})
 	if err != nil || len(misses) == 0 {
 		return out, err
@@ -139,6 +127,28 @@ type envelopeEntry struct {
 
 // envelopeReadBudget is how many bytes of headers Envelopes holds at once.
 const envelopeReadBudget = 4 << 20
+
+// eachRecord calls fn with the record of each message of uids in the
+// mailbox bucket b, in the order of uids (i its index there); a UID not in
+// the mailbox is skipped. Records are read with one cursor, fast when uids
+// ascend (as FETCH asks for them).
+func eachRecord(b *bbolt.Bucket, account, mailbox string, uids []uint32, fn func(i int, m record)) error {
+	recs := seqCursor{c: b.Bucket(bMsgs).Cursor()}
+	var uk [4]byte
+	for i, uid := range uids {
+		binary.BigEndian.PutUint32(uk[:], uid)
+		v := recs.get(uk[:])
+		if v == nil {
+			continue
+		}
+		m, err := decodeRecord(uid, v)
+		if err != nil {
+			return fmt.Errorf("%s/%s uid %d: %w", account, mailbox, uid, err)
+		}
+		fn(i, m)
+	}
+	return nil
+}
 
 // seqCursor looks keys up in a bucket. Its position carries over from one
 // lookup to the next, so keys asked in ascending order (UIDs, and the blob

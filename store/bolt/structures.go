@@ -3,7 +3,6 @@ package bolt
 import (
 	"context"
 	"encoding/binary"
-	"fmt"
 
 	bbolt "go.etcd.io/bbolt"
 )
@@ -87,25 +86,13 @@ func (s *Store) Structures(ctx context.Context, account, mailbox string, uids []
 			return nil
 		}
 		structs := seqCursor{c: sb.Cursor()}
-		recs := seqCursor{c: b.Bucket(bMsgs).Cursor()}
-		var uk [4]byte
 		var bk [8]byte
-		for i, uid := range uids {
-			binary.BigEndian.PutUint32(uk[:], uid)
-			v := recs.get(uk[:])
-			if v == nil {
-				continue
-			}
-			m, err := decodeRecord(uid, v)
-			if err != nil {
-				return fmt.Errorf("%s/%s uid %d: %w", account, mailbox, uid, err)
-			}
+		return eachRecord(b, account, mailbox, uids, func(i int, m record) {
 			binary.BigEndian.PutUint64(bk[:], m.blob)
 			if enc := structs.get(bk[:]); enc != nil {
 				out[i] = append([]byte(nil), enc...)
 			}
-		}
-		return nil
+		})
 	})
 	return out, err
 }
