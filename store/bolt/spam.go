@@ -393,14 +393,10 @@ func (w *spamWrite) train(t store.SpamTraining, tokens []string) (bool, error) {
 			return false, err
 		}
 		if prev != store.NotTrained {
-			m.count(tokens, prev, -1, w.today)
+			m.count(tokens, prev, -1, w.today, true)
 		}
 		if t.Class != store.NotTrained {
-			tot := m.tot
-			m.count(tokens, t.Class, 1, w.today)
-			if t.TokensOnly {
-				m.tot.Spam, m.tot.Ham = tot.Spam, tot.Ham
-			}
+			m.count(tokens, t.Class, 1, w.today, !t.TokensOnly)
 		}
 		if m.tot.Tokens > store.MaxSpamTokens+store.MaxSpamTokens/10 {
 			if err := m.flushTokens(); err != nil {
@@ -451,10 +447,11 @@ func (w *spamWrite) flush() error {
 	return nil
 }
 
-// count adds delta (1 or -1) to the counts of tokens in class, and to the
-// model's message total; counts never go below zero, and a token counted
-// nowhere any more is dropped.
-func (m *modelWrite) count(tokens []string, class store.SpamClass, delta int, today uint64) {
+// count adds delta (1 or -1) to the counts of tokens in class, and, for a
+// message (not SpamTraining.TokensOnly), to the model's message total;
+// counts never go below zero, and a token counted nowhere any more is
+// dropped.
+func (m *modelWrite) count(tokens []string, class store.SpamClass, delta int, today uint64, message bool) {
 	bump := func(v *uint64) {
 		if delta > 0 {
 			*v++
@@ -462,10 +459,12 @@ func (m *modelWrite) count(tokens []string, class store.SpamClass, delta int, to
 			*v--
 		}
 	}
-	if class == store.Spam {
-		m.tot.Spam = max(m.tot.Spam+int64(delta), 0)
-	} else {
-		m.tot.Ham = max(m.tot.Ham+int64(delta), 0)
+	if message {
+		if class == store.Spam {
+			m.tot.Spam = max(m.tot.Spam+int64(delta), 0)
+		} else {
+			m.tot.Ham = max(m.tot.Ham+int64(delta), 0)
+		}
 	}
 	for _, tok := range tokens {
 		t := m.tokens[tok]

@@ -231,14 +231,10 @@ func (sw *spamWrite) train(ctx context.Context, t store.SpamTraining, tokens []s
 			return false, err
 		}
 		if prev != store.NotTrained {
-			m.count(tokens, prev, -1, sw.today)
+			m.count(tokens, prev, -1, sw.today, true)
 		}
 		if t.Class != store.NotTrained {
-			tot := m.tot
-			m.count(tokens, t.Class, 1, sw.today)
-			if t.TokensOnly {
-				m.tot.Spam, m.tot.Ham = tot.Spam, tot.Ham
-			}
+			m.count(tokens, t.Class, 1, sw.today, !t.TokensOnly)
 		}
 		if m.tot.Tokens > store.MaxSpamTokens+store.MaxSpamTokens/10 {
 			if err := m.flushTokens(ctx, sw.w); err != nil {
@@ -297,9 +293,11 @@ func (m *modelWrite) load(ctx context.Context, w *wtx, tokens []string) error {
 	return err
 }
 
-// count adds delta (1 or -1) to the counts of tokens in class; counts
-// never go below zero, and a token counted nowhere any more is dropped.
-func (m *modelWrite) count(tokens []string, class store.SpamClass, delta int, today int64) {
+// count adds delta (1 or -1) to the counts of tokens in class, and, for a
+// message (not SpamTraining.TokensOnly), to the model's message total;
+// counts never go below zero, and a token counted nowhere any more is
+// dropped.
+func (m *modelWrite) count(tokens []string, class store.SpamClass, delta int, today int64, message bool) {
 	bump := func(v *int64) {
 		if delta > 0 {
 			*v++
@@ -307,10 +305,12 @@ func (m *modelWrite) count(tokens []string, class store.SpamClass, delta int, to
 			*v--
 		}
 	}
-	if class == store.Spam {
-		m.tot.Spam = max(m.tot.Spam+int64(delta), 0)
-	} else {
-		m.tot.Ham = max(m.tot.Ham+int64(delta), 0)
+	if message {
+		if class == store.Spam {
+			m.tot.Spam = max(m.tot.Spam+int64(delta), 0)
+		} else {
+			m.tot.Ham = max(m.tot.Ham+int64(delta), 0)
+		}
 	}
 	for _, tok := range tokens {
 		t := m.tokens[tok]
