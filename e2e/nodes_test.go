@@ -124,11 +124,10 @@ func testTwoNodes(t *testing.T, cluster *pgtest.Cluster) {
 
 	// The POP3 maildrop lock across nodes; DELE and QUIT on node A are an
 	// EXPUNGE for node B's IDLE.
-	popA := pop3Login(t, a.addrs["pop3s"])
+	popA, ra := pop3Login(t, a.addrs["pop3s"])
 	if got := pop3Try(t, b.addrs["pop3s"]); !strings.HasPrefix(got, "-ERR [IN-USE]") {
 		t.Fatalf("POP3 login on node B while node A holds the maildrop: %q", got)
 	}
-	ra := bufio.NewReader(popA)
 	fmt.Fprint(popA, "DELE 1\r\nQUIT\r\n")
 	for range 2 {
 		if l, _ := ra.ReadString('\n'); !strings.HasPrefix(l, "+OK") {
@@ -249,37 +248,54 @@ func testTwoNodes(t *testing.T, cluster *pgtest.Cluster) {
 	t.Logf("%d messages acknowledged by the two nodes (node A killed), %d stored", len(acked), len(msgs))
 }
 
-// pop3Login logs info@example.com in over POP3S and returns the session.
-func pop3Login(t *testing.T, addr string) net.Conn {
+// pop3Dial logs info@example.com in over POP3S and returns the session,
+// its reader and the reply to PASS.
+func pop3Dial(t *testing.T, addr string) (net.Conn, *bufio.Reader, string) {
 	t.Helper()
 	c, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true})
 	testutil.Must(t, err)
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	r := bufio.NewReader(c)
-	r.ReadString('\n')
-	fmt.Fprint(c, "USER info@example.com\r\nPASS secret-pw\r\n")
-	r.ReadString('\n')
-	if l, _ := r.ReadString('\n'); !strings.HasPrefix(l, "+OK") {
-		t.Fatalf("POP3 login: %q", l)
-	}
-	return c
-}
-
-// pop3Try logs in over POP3S, returns the reply to PASS and quits.
-func pop3Try(t *testing.T, addr string) string {
-	t.Helper()
-	c, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true})
-	testutil.Must(t, err)
-	defer c.Close()
 	c.SetDeadline(time.Now().Add(10 * time.Second))
 	r := bufio.NewReader(c)
 	r.ReadString('\n')
 	fmt.Fprint(c, "USER info@example.com\r\nPASS secret-pw\r\n")
 	r.ReadString('\n')
 	l, _ := r.ReadString('\n')
+	return c, r, l
+}
+
+// pop3Login logs info@example.com in over POP3S and returns the session
+// and its reader.
+func pop3Login(t *testing.T, addr string) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	c, r, l := pop3Dial(t, addr)
+	if !strings.HasPrefix(l, "+OK") {
+		t.Fatalf("POP3 login: %q", l)
+	}
+	return c, r
+}
+
+// pop3Try logs in over POP3S, returns the reply to PASS and quits.
+func pop3Try(t *testing.T, addr string) string {
+	t.Helper()
+	c, r, l := pop3Dial(t, addr)
+	defer c.Close()
 	fmt.Fprint(c, "QUIT\r\n")
 	r.ReadString('\n')
 	return l
+}
+
+// pop3UIDL logs in over POP3S and returns the lines of the reply to UIDL
+// (its +OK first).
+func pop3UIDL(t *testing.T, addr string) []string {
+	t.Helper()
+	c, r := pop3Login(t, addr)
+	defer c.Close()
+	fmt.Fprint(c, "UIDL\r\n")
+	var uidl []string
+	for l, _ := r.ReadString('\n'); l != ".\r\n" && l != ""; l, _ = r.ReadString('\n') {
+		uidl = append(uidl, strings.TrimSpace(l))
+	}
+	return uidl
 }
 
 // testStoreCopy: yubin store copy moves a data dir's embedded store into
@@ -334,14 +350,7 @@ func testStoreCopy(t *testing.T, cluster *pgtest.Cluster) {
 	dataB, cfgB := nodeConfig(t, url)
 	b := startServer(t, dataB, cfgB)
 	testutil.Must(t, sendMX(b.addrs["smtp"], "info@example.com", "after the copy"))
-	c := pop3Login(t, b.addrs["pop3s"])
-	defer c.Close()
-	r := bufio.NewReader(c)
-	fmt.Fprint(c, "UIDL\r\n")
-	var uidl []string
-	for l, _ := r.ReadString('\n'); l != ".\r\n" && l != ""; l, _ = r.ReadString('\n') {
-		uidl = append(uidl, strings.TrimSpace(l))
-	}
+	uidl := pop3UIDL(t, b.addrs["pop3s"])
 	if len(uidl) != 1+inbox.Messages+1 { // +OK, what INBOX held, the one after
 		t.Fatalf("UIDL on the node after the copy: %q, INBOX held %d", uidl, inbox.Messages)
 	}
@@ -470,14 +479,7 @@ func testBackupRestore(t *testing.T, cluster *pgtest.Cluster) {
 		t.Errorf("a restore into a database that holds a store: exit %d, %q", code, errs)
 	}
 	b := startServer(t, dataB, cfgB)
-	c := pop3Login(t, b.addrs["pop3s"])
-	defer c.Close()
-	r := bufio.NewReader(c)
-	fmt.Fprint(c, "UIDL\r\n")
-	var uidl []string
-	for l, _ := r.ReadString('\n'); l != ".\r\n" && l != ""; l, _ = r.ReadString('\n') {
-		uidl = append(uidl, strings.TrimSpace(l))
-	}
+	uidl := pop3UIDL(t, b.addrs["pop3s"])
 	if len(uidl) != 4 { // +OK, three messages
 		t.Errorf("UIDL on a node of the restored database: %q", uidl)
 	}
