@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	"yubin/internal/testutil"
 	"yubin/internal/testutil/mailgen"
@@ -102,30 +101,10 @@ func BenchmarkColdBodyStructure10k(b *testing.B) {
 					encs[i] = encodeString(b, m)
 				}
 			}
-			var cold, warm time.Duration
-			fetch := func(r *raw) time.Duration {
-				start := time.Now()
-				u := r.ok("UID FETCH 1:* (BODYSTRUCTURE)")
-				d := time.Since(start)
-				if len(u) != n || !strings.Contains(u[n-1], "BODYSTRUCTURE") {
-					b.Fatalf("%d responses: %q", len(u), u[len(u)-1])
-				}
-				return d
-			}
-			for b.Loop() {
-				b.StopTimer()
-				e := newEnv(b, Config{})
-				testutil.Must(b, e.st.SetQuota(b.Context(), "info@example.com", 0))
-				fillStructured(b, e.st, n, msgs, encs)
-				r := dialRaw(b, e.implicit, true)
-				r.login("info@example.com")
-				r.ok("SELECT INBOX")
-				b.StartTimer()
-				cold += fetch(r)
-				warm += fetch(r)
-			}
-			b.ReportMetric(float64(cold.Microseconds())/1000/float64(b.N), "cold-ms")
-			b.ReportMetric(float64(warm.Microseconds())/1000/float64(b.N), "warm-ms")
+			benchColdWarm(b, func(st store.Store) {
+				testutil.Must(b, st.SetQuota(b.Context(), "info@example.com", 0))
+				fillStructured(b, st, n, msgs, encs)
+			}, "UID FETCH 1:* (BODYSTRUCTURE)", n, "BODYSTRUCTURE")
 		})
 	}
 }
